@@ -1,0 +1,40 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandlock/sandlock-runtime/lifecycle"
+)
+
+func createFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "path to the OCI bundle"},
+		&cli.StringFlag{Name: "pid-file", Usage: "write the init pid here"},
+		&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
+		&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many fds after 2 into the container"},
+		&cli.BoolFlag{Name: "no-pivot", Usage: "accepted: there is no pivot_root without a mount namespace"},
+		&cli.BoolFlag{Name: "no-new-keyring", Usage: "accepted: keyctl is denied inside the container"},
+	}
+}
+
+func createOpts(c *cli.Context, id string) lifecycle.CreateOpts {
+	return lifecycle.CreateOpts{
+		ID: id, Bundle: c.String("bundle"), PidFile: c.String("pid-file"),
+		ConsoleSocket: c.String("console-socket"), PreserveFDs: c.Int("preserve-fds"),
+		NoPivot: c.Bool("no-pivot"), NoNewKeyring: c.Bool("no-new-keyring"),
+	}
+}
+
+var createCommand = &cli.Command{
+	Name:      "create",
+	Usage:     "create a container: confined init waiting for start",
+	ArgsUsage: "<container-id>",
+	Flags:     createFlags(),
+	Action: func(c *cli.Context) error {
+		id, err := oneID(c)
+		if err != nil {
+			return err
+		}
+		return lifecycle.Create(options(c), createOpts(c, id))
+	},
+}

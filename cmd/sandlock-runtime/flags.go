@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandlock/sandlock-runtime/lifecycle"
+)
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "root", Value: lifecycle.DefaultRoot(), Usage: "root directory for container state"},
+		&cli.StringFlag{Name: "log", Usage: "log file (default: stderr)"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
+		&cli.BoolFlag{Name: "debug", Usage: "debug logging"},
+		&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for compatibility; cgroupsPath slice:prefix:name is mapped to a cgroupfs path"},
+		&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for compatibility (true|false|auto)"},
+		&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted for compatibility"},
+	}
+}
+
+var logToFile bool
+
+func setupLogging(c *cli.Context) error {
+	logrus.SetOutput(os.Stderr)
+	logrus.SetLevel(logrus.WarnLevel)
+	if c.Bool("debug") {
+		logrus.SetLevel(logrus.DebugLevel)
+	}
+	switch c.String("log-format") {
+	case "json":
+		logrus.SetFormatter(&logrus.JSONFormatter{})
+	case "text", "":
+		logrus.SetFormatter(&logrus.TextFormatter{DisableColors: true})
+	default:
+		return fmt.Errorf("unknown --log-format %q: want text or json", c.String("log-format"))
+	}
+	if p := c.String("log"); p != "" {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_SYNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("open log %s: %w", p, err)
+		}
+		logrus.SetOutput(f)
+		logToFile = true
+	}
+	return nil
+}
+
+func options(c *cli.Context) *lifecycle.Options {
+	return &lifecycle.Options{
+		Root:      c.String("root"),
+		LogPath:   c.String("log"),
+		LogFormat: c.String("log-format"),
+		Debug:     c.Bool("debug"),
+	}
+}
+
+// oneID returns the single container ID argument.
+func oneID(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", fmt.Errorf("%s: expects exactly one container ID, got %d arguments", c.Command.Name, c.NArg())
+	}
+	return c.Args().First(), nil
+}
+
+func specVersion() string { return specs.Version }

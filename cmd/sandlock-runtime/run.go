@@ -1,0 +1,54 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandlock/sandlock-runtime/lifecycle"
+)
+
+var runCommand = &cli.Command{
+	Name:      "run",
+	Usage:     "create and start a container, wait for it and exit with its code",
+	ArgsUsage: "<container-id> | <bundle-dir>",
+	Flags: append(createFlags(),
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the program runs"},
+		&cli.BoolFlag{Name: "keep", Usage: "accepted for compatibility"},
+		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted for compatibility"},
+	),
+	Action: func(c *cli.Context) error {
+		id, err := oneID(c)
+		if err != nil {
+			return err
+		}
+		o := createOpts(c, id)
+		bundleShortcut(&o, c)
+		code, err := lifecycle.Run(options(c), o, c.Bool("detach"))
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return exitCode(code)
+		}
+		return nil
+	},
+}
+
+// bundleShortcut makes `run DIR` work when DIR holds a config.json and no --bundle was given:
+// the bundle is DIR and the container is named after it.
+func bundleShortcut(o *lifecycle.CreateOpts, c *cli.Context) {
+	if c.IsSet("bundle") {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(o.ID, "config.json")); err != nil {
+		return
+	}
+	abs, err := filepath.Abs(o.ID)
+	if err != nil {
+		return
+	}
+	o.Bundle = abs
+	o.ID = filepath.Base(abs)
+}

@@ -1,0 +1,238 @@
+package confine
+
+import (
+	"errors"
+	"fmt"
+
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// PathRule grants access beneath one path. Read access is always granted; Write adds every
+// right that creates, changes or removes files (but never makes device nodes); Exec adds execve.
+type PathRule struct {
+	Path  string
+	Write bool
+	Exec  bool
+}
+
+// LandlockConfig is what a container's Landlock domain allows. Every filesystem right the
+// kernel knows is handled, so whatever no PathRule grants is denied.
+type LandlockConfig struct {
+	Paths []PathRule
+	// DenyTCP handles TCP bind and connect with no port rule, so both are always denied.
+	DenyTCP bool
+	// ScopeSignal denies signals to processes outside the domain.
+	ScopeSignal bool
+	// ScopeAbstractUnix denies connecting to abstract unix sockets created outside the domain.
+	ScopeAbstractUnix bool
+}
+
+// Ruleset is a prepared Landlock ruleset, ready to be enforced on the calling thread.
+type Ruleset struct {
+	fd int
+}
+
+// Minimum ABI versions for the features a LandlockConfig can ask for.
+const (
+	abiRefer      = 2
+	abiTruncate   = 3
+	abiNetTCP     = 4
+	abiIoctlDev   = 5
+	abiScopes     = 6
+	abiResolveUnx = 9
+)
+
+// readRights and the rights below are what a PathRule grants before trimming to the ABI.
+const (
+	readRights = unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_READ_DIR
+	execRights = unix.LANDLOCK_ACCESS_FS_EXECUTE
+	// MAKE_CHAR and MAKE_BLOCK are absent on purpose: a device node is a way around every
+	// path rule, so no container may create one even where it may write.
+	writeRights = unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_REMOVE_DIR |
+		unix.LANDLOCK_ACCESS_FS_REMOVE_FILE | unix.LANDLOCK_ACCESS_FS_MAKE_DIR |
+		unix.LANDLOCK_ACCESS_FS_MAKE_REG | unix.LANDLOCK_ACCESS_FS_MAKE_SOCK |
+		unix.LANDLOCK_ACCESS_FS_MAKE_FIFO | unix.LANDLOCK_ACCESS_FS_MAKE_SYM |
+		unix.LANDLOCK_ACCESS_FS_REFER | unix.LANDLOCK_ACCESS_FS_TRUNCATE |
+		unix.LANDLOCK_ACCESS_FS_IOCTL_DEV | unix.LANDLOCK_ACCESS_FS_RESOLVE_UNIX
+	// fileRights are the only rights the kernel accepts on a rule for a non-directory.
+	fileRights = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
+		unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE |
+		unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+)
+
+// The Landlock syscalls are issued here with x/sys/unix rather than through go-landlock's
+// syscall package: that package links libcap's psx, which wraps pthread_create in cgo
+// builds. Each acts on the calling thread only.
+
+func landlockCreateRuleset(attr *unix.LandlockRulesetAttr, size uintptr, flags uintptr) (int, error) {
+	fd, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(attr)), size, flags)
+	if e != 0 {
+		return -1, e
+	}
+	return int(fd), nil
+}
+
+func landlockAddPathRule(ruleset int, attr *unix.LandlockPathBeneathAttr) error {
+	_, _, e := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(ruleset), unix.LANDLOCK_RULE_PATH_BENEATH,
+		uintptr(unsafe.Pointer(attr)), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func landlockRestrictSelf(ruleset int) error {
+	_, _, e := unix.RawSyscall(unix.SYS_LANDLOCK_RESTRICT_SELF, uintptr(ruleset), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// LandlockABI returns the kernel's Landlock ABI version, or -1 if Landlock is unavailable.
+func LandlockABI() int {
+	v, err := landlockCreateRuleset(nil, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// SetNoNewPrivs sets no_new_privs on the calling thread only. A raw syscall keeps the Go
+// runtime from running anything else on this thread in between.
+func SetNoNewPrivs() error {
+	_, _, e := unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)
+	if e != 0 {
+		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", e)
+	}
+	return nil
+}
+
+// handledFS returns every filesystem right the given ABI knows.
+func handledFS(abi int) uint64 {
+	switch {
+	case abi >= abiResolveUnx:
+		return 1<<17 - 1
+	case abi >= abiIoctlDev:
+		return 1<<16 - 1
+	case abi >= abiTruncate:
+		return 1<<15 - 1
+	case abi >= abiRefer:
+		return 1<<14 - 1
+	case abi >= 1:
+		return 1<<13 - 1
+	}
+	return 0
+}
+
+// rulesetAttrSize covers handled_access_fs, handled_access_net and scoped (ABI 6). Passing
+// only these keeps the call valid on kernels that predate the later "quiet" fields.
+const rulesetAttrSize = 3 * 8
+
+// rulesetAttr builds the ruleset attributes for c, or says which feature the kernel lacks.
+func rulesetAttr(c LandlockConfig, abi int) (unix.LandlockRulesetAttr, error) {
+	attr := unix.LandlockRulesetAttr{Handled_access_fs: handledFS(abi)}
+	if abi < 1 {
+		return attr, errors.New("landlock: not available in this kernel")
+	}
+	if c.DenyTCP {
+		if abi < abiNetTCP {
+			return attr, needABI("TCP restriction", abiNetTCP, abi)
+		}
+		attr.Handled_access_net = unix.LANDLOCK_ACCESS_NET_BIND_TCP | unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
+	}
+	if c.ScopeSignal {
+		if abi < abiScopes {
+			return attr, needABI("signal scoping", abiScopes, abi)
+		}
+		attr.Scoped |= unix.LANDLOCK_SCOPE_SIGNAL
+	}
+	if c.ScopeAbstractUnix {
+		if abi < abiScopes {
+			return attr, needABI("abstract unix socket scoping", abiScopes, abi)
+		}
+		attr.Scoped |= unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
+	}
+	return attr, nil
+}
+
+func needABI(feature string, want, have int) error {
+	return fmt.Errorf("landlock: %s needs ABI %d, kernel has %d", feature, want, have)
+}
+
+// PrepareLandlock builds the ruleset for c with the best ABI the kernel has. It opens every
+// path now, so call it before any chroot: the rules hold inodes, not names.
+func PrepareLandlock(c LandlockConfig) (*Ruleset, error) {
+	abi := LandlockABI()
+	attr, err := rulesetAttr(c, abi)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := landlockCreateRuleset(&attr, rulesetAttrSize, 0)
+	if err != nil {
+		return nil, fmt.Errorf("landlock_create_ruleset: %w", err)
+	}
+	r := &Ruleset{fd: fd}
+	for _, p := range c.Paths {
+		if err := r.addPath(p, attr.Handled_access_fs); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// addPath adds one path-beneath rule, trimmed to what the ABI handles and to file rights
+// when the path is not a directory (the kernel refuses directory rights there).
+func (r *Ruleset) addPath(p PathRule, handled uint64) error {
+	fd, err := unix.Open(p.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("landlock: open %s: %w", p.Path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("landlock: stat %s: %w", p.Path, err)
+	}
+	access := pathRights(p) & handled
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		access &= fileRights
+	}
+	attr := unix.LandlockPathBeneathAttr{Allowed_access: access, Parent_fd: int32(fd)}
+	if err := landlockAddPathRule(r.fd, &attr); err != nil {
+		return fmt.Errorf("landlock: add rule for %s: %w", p.Path, err)
+	}
+	return nil
+}
+
+func pathRights(p PathRule) uint64 {
+	access := uint64(readRights)
+	if p.Write {
+		access |= writeRights
+	}
+	if p.Exec {
+		access |= execRights
+	}
+	return access
+}
+
+// RestrictSelf enforces the ruleset on the calling thread only. The thread must already have
+// no_new_privs set (or hold CAP_SYS_ADMIN); the caller must keep the goroutine locked to it.
+func (r *Ruleset) RestrictSelf() error {
+	if err := landlockRestrictSelf(r.fd); err != nil {
+		return fmt.Errorf("landlock_restrict_self: %w", err)
+	}
+	return nil
+}
+
+// Close releases the ruleset fd; an enforced domain stays in force.
+func (r *Ruleset) Close() error {
+	if r.fd < 0 {
+		return nil
+	}
+	err := unix.Close(r.fd)
+	r.fd = -1
+	return err
+}

@@ -1,0 +1,314 @@
+package confine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	seccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// SeccompOptions select the optional parts of sandlock's own filter.
+type SeccompOptions struct {
+	// NoNetwork limits socket() and socketpair() to AF_UNIX (EAFNOSUPPORT otherwise) and
+	// refuses i386 socketcall.
+	NoNetwork bool
+	// IsolateIPC refuses SysV IPC and POSIX message queues.
+	IsolateIPC bool
+	// NotifyUname sends uname() to the supervisor (SCMP_ACT_NOTIFY), which gives the filter a
+	// user-notification listener.
+	NotifyUname bool
+}
+
+// compatArches are the other syscall ABIs a process of the native arch can enter the kernel
+// through (i386 via int 0x80, x32 via the x32 bit). A filter that does not list them would
+// either let their syscalls through unfiltered or, at best, kill the process on first use.
+var compatArches = map[seccomp.ScmpArch][]seccomp.ScmpArch{
+	seccomp.ArchAMD64: {seccomp.ArchX86, seccomp.ArchX32},
+	seccomp.ArchARM64: {seccomp.ArchARM},
+	seccomp.ArchS390X: {seccomp.ArchS390},
+}
+
+// BuildFilters returns the filters to load, in load order: sandlock's own filter (default
+// allow plus the deny list), then the OCI profile oci translated in full (omitted when nil).
+//
+// Sandlock's filter goes first because a profile that does not allow seccomp(2) would
+// otherwise make loading it fail. The kernel runs every loaded filter and the most restrictive
+// answer wins, so the order does not weaken either filter; on equally strict answers (two
+// different errnos) the profile, loaded last, decides, as the user asked.
+func BuildFilters(oci *specs.LinuxSeccomp, o SeccompOptions) ([]*seccomp.ScmpFilter, error) {
+	own, err := sandlockFilter(o)
+	if err != nil {
+		return nil, err
+	}
+	fs := []*seccomp.ScmpFilter{own}
+	if oci != nil {
+		f, err := ociFilter(oci)
+		if err != nil {
+			own.Release()
+			return nil, err
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
+}
+
+// LoadFilters loads the filters on the calling thread only (no TSYNC) and returns the
+// user-notification listener fd, or -1 when no filter notifies. The thread must have
+// no_new_privs set or hold CAP_SYS_ADMIN.
+func LoadFilters(fs []*seccomp.ScmpFilter) (listener int, err error) {
+	for i, f := range fs {
+		if err := f.Load(); err != nil {
+			return -1, fmt.Errorf("load seccomp filter %d: %w", i, err)
+		}
+	}
+	if len(fs) == 0 {
+		return -1, nil
+	}
+	// libseccomp keeps the listener of the (only) notifying filter in process-wide state.
+	fd, err := fs[0].GetNotifFd()
+	if err != nil || fd < 0 {
+		return -1, nil
+	}
+	return int(fd), nil
+}
+
+// newFilter creates a filter with the native and compat arches, bad-arch kill, and
+// no_new_privs left to the caller (OCI's noNewPrivileges decides it, not libseccomp).
+func newFilter(def seccomp.ScmpAction, extra []seccomp.ScmpArch) (*seccomp.ScmpFilter, error) {
+	f, err := seccomp.NewFilter(def)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: new filter: %w", err)
+	}
+	if err := setupFilter(f, extra); err != nil {
+		f.Release()
+		return nil, err
+	}
+	return f, nil
+}
+
+func setupFilter(f *seccomp.ScmpFilter, extra []seccomp.ScmpArch) error {
+	native, err := seccomp.GetNativeArch()
+	if err != nil {
+		return fmt.Errorf("seccomp: native arch: %w", err)
+	}
+	for _, a := range append(compatArches[native], extra...) {
+		if err := f.AddArch(a); err != nil {
+			return fmt.Errorf("seccomp: add arch %s: %w", a, err)
+		}
+	}
+	if err := f.SetBadArchAction(seccomp.ActKillProcess); err != nil {
+		return fmt.Errorf("seccomp: bad-arch action: %w", err)
+	}
+	if err := f.SetNoNewPrivsBit(false); err != nil {
+		return fmt.Errorf("seccomp: no_new_privs attribute: %w", err)
+	}
+	return nil
+}
+
+// sandlockFilter builds sandlock's own filter: allow everything but sandlockRules.
+func sandlockFilter(o SeccompOptions) (*seccomp.ScmpFilter, error) {
+	native, err := seccomp.GetNativeArch()
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: native arch: %w", err)
+	}
+	f, err := newFilter(seccomp.ActAllow, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range sandlockRules(o, native) {
+		if err := addRule(f, r.name, r.act, r.conds); err != nil {
+			f.Release()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// addRule adds one rule, skipping a name libseccomp does not know (as runc does: a profile
+// may name syscalls newer than the library or absent on this arch).
+func addRule(f *seccomp.ScmpFilter, name string, act seccomp.ScmpAction, conds []seccomp.ScmpCondition) error {
+	nr, err := seccomp.GetSyscallFromName(name)
+	if err != nil {
+		return nil
+	}
+	if len(conds) == 0 {
+		err = f.AddRule(nr, act)
+	} else {
+		err = f.AddRuleConditional(nr, act, conds)
+	}
+	if err != nil {
+		return fmt.Errorf("seccomp: rule for %s: %w", name, err)
+	}
+	return nil
+}
+
+// ociFilter translates an OCI linux.seccomp profile.
+func ociFilter(p *specs.LinuxSeccomp) (*seccomp.ScmpFilter, error) {
+	if p.ListenerPath != "" {
+		return nil, fmt.Errorf("seccomp: listenerPath %q is not supported: the supervisor owns the listener", p.ListenerPath)
+	}
+	def, err := ociAction(p.DefaultAction, p.DefaultErrnoRet)
+	if err != nil {
+		return nil, err
+	}
+	arches, err := ociArches(p.Architectures)
+	if err != nil {
+		return nil, err
+	}
+	f, err := newFilter(def, arches)
+	if err != nil {
+		return nil, err
+	}
+	if err := ociFlags(f, p.Flags); err != nil {
+		f.Release()
+		return nil, err
+	}
+	for _, sc := range p.Syscalls {
+		if err := ociSyscall(f, def, sc); err != nil {
+			f.Release()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// ociAction translates an action; errnoRet defaults to EPERM as in runc.
+func ociAction(a specs.LinuxSeccompAction, errnoRet *uint) (seccomp.ScmpAction, error) {
+	code := int16(unix.EPERM)
+	if errnoRet != nil {
+		code = int16(*errnoRet)
+	}
+	switch a {
+	case specs.ActKill, specs.ActKillThread:
+		return seccomp.ActKillThread, nil
+	case specs.ActKillProcess:
+		return seccomp.ActKillProcess, nil
+	case specs.ActTrap:
+		return seccomp.ActTrap, nil
+	case specs.ActErrno:
+		return seccomp.ActErrno.SetReturnCode(code), nil
+	case specs.ActTrace:
+		return seccomp.ActTrace.SetReturnCode(code), nil
+	case specs.ActAllow:
+		return seccomp.ActAllow, nil
+	case specs.ActLog:
+		return seccomp.ActLog, nil
+	case specs.ActNotify:
+		return seccomp.ActInvalid, errors.New("seccomp: action SCMP_ACT_NOTIFY is not supported: it needs a listenerPath")
+	}
+	return seccomp.ActInvalid, fmt.Errorf("seccomp: unknown action %q", a)
+}
+
+// ociArches translates SCMP_ARCH_* names.
+func ociArches(names []specs.Arch) ([]seccomp.ScmpArch, error) {
+	arches := make([]seccomp.ScmpArch, 0, len(names))
+	for _, n := range names {
+		a, err := seccomp.GetArchFromString(strings.ToLower(strings.TrimPrefix(string(n), "SCMP_ARCH_")))
+		if err != nil {
+			return nil, fmt.Errorf("seccomp: unknown architecture %q", n)
+		}
+		arches = append(arches, a)
+	}
+	return arches, nil
+}
+
+// ociFlags applies the profile's filter flags.
+func ociFlags(f *seccomp.ScmpFilter, flags []specs.LinuxSeccompFlag) error {
+	for _, fl := range flags {
+		var err error
+		switch fl {
+		case specs.LinuxSeccompFlagLog:
+			err = f.SetLogBit(true)
+		case specs.LinuxSeccompFlagSpecAllow:
+			err = f.SetSSB(true)
+		case specs.LinuxSeccompFlagWaitKillableRecv:
+			err = f.SetWaitKill(true)
+		case "SECCOMP_FILTER_FLAG_TSYNC":
+			// Ignored on purpose: the filter is loaded on the one thread that then execs,
+			// and execve leaves only that thread, so every thread of the container has it.
+		default:
+			err = errors.New("unknown flag")
+		}
+		if err != nil {
+			return fmt.Errorf("seccomp: flag %s: %w", fl, err)
+		}
+	}
+	return nil
+}
+
+// ociSyscall adds the rules of one profile entry.
+func ociSyscall(f *seccomp.ScmpFilter, def seccomp.ScmpAction, sc specs.LinuxSyscall) error {
+	act, err := ociAction(sc.Action, sc.ErrnoRet)
+	if err != nil {
+		return fmt.Errorf("%w (syscalls %v)", err, sc.Names)
+	}
+	// libseccomp refuses a rule whose action is the default; such a rule changes nothing.
+	if act == def {
+		return nil
+	}
+	condSets, err := ociConditions(sc.Args)
+	if err != nil {
+		return fmt.Errorf("%w (syscalls %v)", err, sc.Names)
+	}
+	for _, name := range sc.Names {
+		for _, conds := range condSets {
+			if err := addRule(f, name, act, conds); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ociConditions returns the condition sets to add, one rule each. Like runc: conditions on
+// distinct arguments are ANDed in one rule; if an argument is compared more than once (which
+// libseccomp refuses in a single rule), each condition becomes its own rule (ORed).
+func ociConditions(args []specs.LinuxSeccompArg) ([][]seccomp.ScmpCondition, error) {
+	conds := make([]seccomp.ScmpCondition, 0, len(args))
+	seen := map[uint]bool{}
+	repeated := false
+	for _, a := range args {
+		c, err := ociCondition(a)
+		if err != nil {
+			return nil, err
+		}
+		repeated = repeated || seen[a.Index]
+		seen[a.Index] = true
+		conds = append(conds, c)
+	}
+	if !repeated {
+		return [][]seccomp.ScmpCondition{conds}, nil
+	}
+	sets := make([][]seccomp.ScmpCondition, 0, len(conds))
+	for _, c := range conds {
+		sets = append(sets, []seccomp.ScmpCondition{c})
+	}
+	return sets, nil
+}
+
+var ociOperators = map[specs.LinuxSeccompOperator]seccomp.ScmpCompareOp{
+	specs.OpNotEqual:     seccomp.CompareNotEqual,
+	specs.OpLessThan:     seccomp.CompareLess,
+	specs.OpLessEqual:    seccomp.CompareLessOrEqual,
+	specs.OpEqualTo:      seccomp.CompareEqual,
+	specs.OpGreaterEqual: seccomp.CompareGreaterEqual,
+	specs.OpGreaterThan:  seccomp.CompareGreater,
+	specs.OpMaskedEqual:  seccomp.CompareMaskedEqual,
+}
+
+// ociCondition translates one argument comparison. For SCMP_CMP_MASKED_EQ, value is the mask
+// and valueTwo the expected result, the order libseccomp takes them in.
+func ociCondition(a specs.LinuxSeccompArg) (seccomp.ScmpCondition, error) {
+	op, ok := ociOperators[a.Op]
+	if !ok {
+		return seccomp.ScmpCondition{}, fmt.Errorf("seccomp: unknown operator %q", a.Op)
+	}
+	c, err := seccomp.MakeCondition(a.Index, op, a.Value, a.ValueTwo)
+	if err != nil {
+		return c, fmt.Errorf("seccomp: argument %d: %w", a.Index, err)
+	}
+	return c, nil
+}

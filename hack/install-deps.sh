@@ -1,0 +1,41 @@
+#!/bin/bash
+# Install the Debian packages that building, testing and demoing sandlock-runtime need.
+# Only missing packages are installed; `apt-get update` runs once, and only if something is missing.
+# Idempotent. Needs root (or sudo) when something is missing.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+PKGS=(
+  gcc libc6-dev make pkg-config git  # cgo toolchain (build-essential minus g++/dpkg-dev)
+  libseccomp-dev                     # cgo: libseccomp-golang
+  busybox-static jq                  # test bundles (hack/mkbundle.sh, integration/)
+  runc crun containerd podman conmon # peer runtimes and real clients (integration/, bench)
+  umoci skopeo                       # OCI image built from the busybox rootfs (containerd tests)
+  hyperfine bubblewrap strace        # benchmarks and debugging
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "install-deps: missing ${missing[*]} and not root (no sudo)" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  if ! $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null; then
+    # one by one, so that a single unavailable package doesn't block the rest
+    failed=()
+    for p in "${missing[@]}"; do $SUDO apt-get install -y -qq "$p" >/dev/null || failed+=("$p"); done
+    if [ ${#failed[@]} -gt 0 ]; then echo "install-deps: FAILED to install: ${failed[*]}" >&2; exit 1; fi
+  fi
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "install-deps: Go (see go.mod for the version) is not on PATH; /usr/local/go/bin is the usual place" >&2
+  exit 1
+fi

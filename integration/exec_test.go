@@ -1,0 +1,206 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func TestExecExitCode(t *testing.T) {
+	id, _, _ := running(t, nil, "sleep", "100")
+	if _, stderr, code := rt(t, "exec", id, "sh", "-c", "exit 5"); code != 5 {
+		t.Errorf("exec sh -c 'exit 5': exit %d, want 5: %s%s", code, stderr, lastLogMsg(t))
+	}
+	if out, stderr, code := rt(t, "exec", id, "echo", "exec-ok"); code != 0 || out != "exec-ok\n" {
+		t.Errorf("exec echo: exit %d, stdout %q, want 0 and %q: %s", code, out, "exec-ok\n", stderr)
+	}
+	// containerd and conmon pass the process as a JSON file.
+	proc := specs.Process{
+		Args: []string{"sh", "-c", "exit 4"},
+		Env:  []string{"PATH=/bin:/sbin"},
+		Cwd:  "/",
+	}
+	data, _ := json.Marshal(proc)
+	pf := filepath.Join(t.TempDir(), "process.json")
+	if err := os.WriteFile(pf, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := rt(t, "exec", "--process", pf, id); code != 4 {
+		t.Errorf("exec --process (sh -c 'exit 4'): exit %d, want 4: %s%s", code, stderr, lastLogMsg(t))
+	}
+}
+
+// exec --detach --pid-file: the pid is the caller's child (reparented to its subreaper) and
+// mirrors the exec'd process: its exit code, or death by the same signal.
+func TestExecDetach(t *testing.T) {
+	id, _, _ := running(t, nil, "sleep", "100")
+	execDetached := func(t *testing.T, args ...string) int {
+		t.Helper()
+		pidFile := filepath.Join(t.TempDir(), "exec.pid")
+		full := append([]string{"exec", "--detach", "--pid-file", pidFile, id}, args...)
+		if _, stderr, code := rt(t, full...); code != 0 {
+			t.Fatalf("exec --detach: exit %d: %s%s", code, stderr, lastLogMsg(t))
+		}
+		return readPidFile(t, pidFile)
+	}
+	t.Run("exit-code", func(t *testing.T) {
+		pid := execDetached(t, "sh", "-c", "sleep 0.2; exit 6")
+		if got := exitStatus(waitChild(t, pid)); got != 6 {
+			t.Errorf("detached exec of 'exit 6': the pid-file pid ended with %d, want 6", got)
+		}
+	})
+	t.Run("signal", func(t *testing.T) {
+		pid := execDetached(t, "sh", "-c", "sleep 0.2; kill -TERM $$")
+		if got := exitStatus(waitChild(t, pid)); got != 128+int(unix.SIGTERM) {
+			t.Errorf("detached exec killed by SIGTERM: the pid-file pid ended with %d, want %d", got, 128+int(unix.SIGTERM))
+		}
+	})
+	t.Run("killed-with-container", func(t *testing.T) {
+		pid := execDetached(t, "sleep", "100")
+		if _, stderr, code := rt(t, "kill", "--all", id, "KILL"); code != 0 {
+			t.Fatalf("kill --all: exit %d: %s", code, stderr)
+		}
+		if got := exitStatus(waitChild(t, pid)); got != 128+9 {
+			t.Errorf("detached exec after kill --all KILL: the pid-file pid ended with %d, want %d", got, 128+9)
+		}
+		waitStatus(t, id, "stopped")
+	})
+}
+
+// An exec'd process is in the container's domain: same hostname, same cgroup, and it may
+// signal the container's init (which Landlock signal scoping would refuse across domains).
+func TestExecSameDomain(t *testing.T) {
+	id, pid, _ := running(t, withHostname("sandlock-it"), "sleep", "100")
+	if out, stderr, code := rt(t, "exec", id, "uname", "-n"); code != 0 || out != "sandlock-it\n" {
+		t.Errorf("exec uname -n: exit %d, stdout %q, want 0 and %q: %s", code, out, "sandlock-it\n", stderr)
+	}
+	if _, stderr, code := rt(t, "exec", id, "sh", "-c", fmt.Sprintf("kill -0 %d", pid)); code != 0 {
+		t.Errorf("exec kill -0 <init pid %d>: exit %d, want 0: %s", pid, code, stderr)
+	}
+	want, err := cgroupDirOf(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := rt(t, "exec", id, "sh", "-c", "cat /proc/self/cgroup")
+	if code != 0 {
+		t.Fatalf("exec cat /proc/self/cgroup: exit %d: %s", code, stderr)
+	}
+	mnt, _ := cgroup2Mount()
+	got := ""
+	for _, line := range strings.Split(out, "\n") {
+		if rel, ok := strings.CutPrefix(line, "0::"); ok {
+			got = filepath.Join(mnt, rel)
+		}
+	}
+	if got != want {
+		t.Errorf("exec'd process cgroup %q, init's %q: want the same", got, want)
+	}
+}
+
+func TestHostname(t *testing.T) {
+	b := newBundleWith(t, withHostname("sandlock-it"), "uname", "-n")
+	id := newID()
+	track(t, id)
+	if out, stderr, code := rt(t, "run", "--bundle", b, id); code != 0 || out != "sandlock-it\n" {
+		t.Errorf("run uname -n: exit %d, stdout %q, want 0 and %q: %s", code, out, "sandlock-it\n", stderr)
+	}
+}
+
+// create --console-socket: one message whose payload is the pty name and which carries exactly
+// one fd, the pty master.
+func TestConsoleSocket(t *testing.T) {
+	b := newBundleWith(t, func(s *specs.Spec) { s.Process.Terminal = true },
+		"sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo tty-ok; sleep 2")
+	dir, err := os.MkdirTemp("", "slcs-") // short: sun_path is 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "console.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type handoff struct {
+		name string
+		fd   int
+		err  error
+	}
+	got := make(chan handoff, 1)
+	go func() {
+		_ = ln.SetDeadline(time.Now().Add(cmdTimeout))
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			got <- handoff{err: err}
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4*4))
+		n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil {
+			got <- handoff{err: err}
+			return
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		var fds []int
+		for i := range msgs {
+			f, err := unix.ParseUnixRights(&msgs[i])
+			if err == nil {
+				fds = append(fds, f...)
+			}
+		}
+		if err != nil || len(fds) != 1 {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			got <- handoff{err: fmt.Errorf("want exactly one SCM_RIGHTS fd, got %d (%v)", len(fds), err)}
+			return
+		}
+		got <- handoff{name: string(buf[:n]), fd: fds[0]}
+	}()
+
+	id := newID()
+	create(t, id, b, "--console-socket", sock)
+	var h handoff
+	select {
+	case h = <-got:
+	case <-time.After(cmdTimeout):
+		t.Fatal("nothing received on the console socket")
+	}
+	if h.err != nil {
+		t.Fatalf("console socket: %v", h.err)
+	}
+	if !regexp.MustCompile(`^/dev/pts/[0-9]+$`).MatchString(h.name) {
+		t.Errorf("console socket payload %q, want the pty name /dev/pts/N", h.name)
+	}
+	if _, err := unix.IoctlGetTermios(h.fd, unix.TCGETS); err != nil {
+		t.Errorf("the fd received is not a terminal: %v", err)
+	}
+	_ = unix.SetNonblock(h.fd, true) // poller-backed: deadlines work and Close unblocks Read
+	master := os.NewFile(uintptr(h.fd), "pty-master")
+	defer master.Close()
+	start(t, id)
+	_ = master.SetReadDeadline(time.Now().Add(waitTimeout))
+	var out []byte
+	buf := make([]byte, 1024)
+	for !strings.Contains(string(out), "tty-ok") {
+		n, err := master.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if !strings.Contains(string(out), "tty-ok") {
+		t.Errorf("container output on the pty %q: want tty-ok (stdin and stdout are the terminal)", out)
+	}
+}

@@ -1,0 +1,643 @@
+package integration
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	cmdTimeout  = 60 * time.Second // one runtime or client command
+	waitTimeout = 10 * time.Second // a status change, processes going away
+	pollEvery   = 20 * time.Millisecond
+)
+
+// requireSetup skips when not root and fails when the binary or the template could not be made.
+func requireSetup(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("not root: integration tests create containers, mounts and cgroups")
+	}
+	if setupErr != nil {
+		t.Fatalf("integration setup: %v", setupErr)
+	}
+}
+
+// ---- per-test state root and log ----
+
+type testEnv struct {
+	dir  string // scratch dir for this test
+	root string // --root (not created in advance: the runtime creates it)
+	log  string // --log, JSON lines
+}
+
+var envs sync.Map // top-level test name -> *testEnv
+
+// envFor returns the test's --root and --log, shared by a test and its subtests. Its cleanup is
+// registered at first use, so call it before registering container cleanups: it then runs after
+// them and checks the root is empty.
+func envFor(t *testing.T) *testEnv {
+	t.Helper()
+	key, _, _ := strings.Cut(t.Name(), "/")
+	if v, ok := envs.Load(key); ok {
+		return v.(*testEnv)
+	}
+	dir, err := os.MkdirTemp("", "slrt-") // short: sockets live under root
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &testEnv{dir: dir, root: filepath.Join(dir, "root"), log: filepath.Join(dir, "log.json")}
+	envs.Store(key, e)
+	t.Cleanup(func() {
+		envs.Delete(key)
+		if ents, err := os.ReadDir(e.root); err == nil {
+			for _, ent := range ents {
+				t.Errorf("state root: %s left behind", filepath.Join(e.root, ent.Name()))
+			}
+		}
+		for _, m := range mountsUnder(dir) {
+			t.Errorf("mount left under the state root: %s", m)
+			_ = unix.Unmount(m, unix.MNT_DETACH)
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return e
+}
+
+var idSeq atomic.Int64
+
+// newID returns a container ID unique within the run.
+func newID() string { return fmt.Sprintf("it%d-%d", os.Getpid(), idSeq.Add(1)) }
+
+// ---- child processes: owned ones are waited by os/exec, the rest are reaped by reapZombies ----
+
+var (
+	ownedMu sync.Mutex
+	owned   = map[int]bool{}
+)
+
+// startOwned starts cmd and records its pid (under the lock reapZombies holds, so reapZombies
+// never reaps a process os/exec is going to wait for).
+func startOwned(cmd *exec.Cmd) error {
+	ownedMu.Lock()
+	defer ownedMu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	owned[cmd.Process.Pid] = true
+	return nil
+}
+
+func disown(pid int) {
+	ownedMu.Lock()
+	delete(owned, pid)
+	ownedMu.Unlock()
+}
+
+// reapZombies reaps zombie children that os/exec does not own: container inits, supervisors,
+// exec proxies and whatever else was reparented to this subreaper (a shim or conmon does this).
+func reapZombies() {
+	ownedMu.Lock()
+	defer ownedMu.Unlock()
+	self := os.Getpid()
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil || owned[pid] {
+			continue
+		}
+		state, ppid, ok := procStat(pid)
+		if ok && ppid == self && state == 'Z' {
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		}
+	}
+}
+
+// procStat returns the state letter and parent pid from /proc/PID/stat.
+func procStat(pid int) (state byte, ppid int, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return f[0][0], ppid, err == nil
+}
+
+// alive: the process exists and is not a zombie.
+func alive(pid int) bool {
+	state, _, ok := procStat(pid)
+	return ok && state != 'Z'
+}
+
+// waitGone waits until none of pids exists (reaping our zombies on the way); returns the survivors.
+func waitGone(pids []int) []int {
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		reapZombies()
+		var left []int
+		for _, p := range pids {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err == nil {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// waitChild waits (bounded) for our child pid and returns its wait status.
+func waitChild(t *testing.T, pid int) unix.WaitStatus {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		if err != nil {
+			t.Fatalf("wait4(%d): %v (the pid must be a child of the caller: reparented to its subreaper)", pid, err)
+		}
+		if got == pid {
+			return ws
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d did not exit within %v", pid, waitTimeout)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// exitStatus is the shell's view of a wait status: the exit code, or 128+signal.
+func exitStatus(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// ---- running the runtime ----
+
+type result struct {
+	stdout, stderr string
+	code           int // exit code; 128+N if the runtime itself died by signal N; -1 if it hung
+}
+
+// rt runs the runtime with the test's --root and --log (JSON) before args.
+func rt(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	r := rtWith(t, nil, args...)
+	return r.stdout, r.stderr, r.code
+}
+
+// rtWith is rt with a hook to adjust the command (extra fds, stdin) before it starts.
+// stdout and stderr are files, not pipes: a created container inherits them and may hold them
+// open long after the runtime exits.
+func rtWith(t *testing.T, adjust func(*exec.Cmd), args ...string) result {
+	t.Helper()
+	cmd, files := rtCommand(t, args...)
+	if adjust != nil {
+		adjust(cmd)
+	}
+	r := finish(t, cmd, files, startOwned(cmd))
+	msg := fmt.Sprintf("$ sandlock-runtime %s -> %d", strings.Join(args, " "), r.code)
+	if r.stderr != "" {
+		msg += "; stderr: " + strings.TrimSpace(r.stderr)
+	}
+	t.Log(msg)
+	return r
+}
+
+func rtCommand(t *testing.T, args ...string) (*exec.Cmd, [2]*os.File) {
+	t.Helper()
+	e := envFor(t)
+	full := append([]string{"--root", e.root, "--log", e.log, "--log-format", "json"}, args...)
+	cmd := exec.Command(runtimeBin, full...)
+	var files [2]*os.File
+	for i := range files {
+		f, err := os.CreateTemp(e.dir, "stdio-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = f
+	}
+	cmd.Stdout, cmd.Stderr = files[0], files[1]
+	return cmd, files
+}
+
+// finish waits (bounded) for a started command and collects its output.
+func finish(t *testing.T, cmd *exec.Cmd, files [2]*os.File, startErr error) result {
+	t.Helper()
+	defer func() {
+		for _, f := range files {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if startErr != nil {
+		t.Fatalf("start %s: %v", cmd.Path, startErr)
+	}
+	defer disown(cmd.Process.Pid)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	code := 0
+	select {
+	case <-done:
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		code = ws.ExitStatus()
+		if ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+	case <-time.After(cmdTimeout):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Errorf("%s %s: no exit within %v (killed)", cmd.Path, strings.Join(cmd.Args[1:], " "), cmdTimeout)
+		code = -1
+	}
+	out, _ := os.ReadFile(files[0].Name())
+	errb, _ := os.ReadFile(files[1].Name())
+	return result{stdout: string(out), stderr: string(errb), code: code}
+}
+
+// rtBackground starts the runtime and returns a function that waits for it (for `run`).
+func rtBackground(t *testing.T, args ...string) (wait func() result) {
+	t.Helper()
+	cmd, files := rtCommand(t, args...)
+	err := startOwned(cmd)
+	var once sync.Once
+	var r result
+	wait = func() result {
+		once.Do(func() { r = finish(t, cmd, files, err) })
+		return r
+	}
+	t.Cleanup(func() { wait() })
+	return wait
+}
+
+// ---- bundles and containers ----
+
+// newBundle makes a bundle: a copy of the template rootfs and the runtime's own `spec` config,
+// with process.terminal=false, process.args=args and a writable root.
+func newBundle(t *testing.T, args ...string) string {
+	t.Helper()
+	return newBundleWith(t, nil, args...)
+}
+
+// newBundleWith is newBundle with a callback that edits the config before it is written.
+func newBundleWith(t *testing.T, mutate func(*specs.Spec), args ...string) string {
+	t.Helper()
+	requireSetup(t)
+	b := t.TempDir()
+	// Registered after TempDir, so it runs before the dir is removed: RemoveAll must never
+	// descend into something still mounted under the bundle.
+	t.Cleanup(func() { checkNoMounts(t, b) })
+	if err := copyTree(filepath.Join(templateDir, "rootfs"), filepath.Join(b, "rootfs")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := loadSpec(filepath.Join(templateDir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Process.Terminal = false
+	s.Process.Args = args
+	s.Root.Readonly = false
+	if mutate != nil {
+		mutate(s)
+	}
+	writeSpec(t, b, s)
+	return b
+}
+
+func writeSpec(t *testing.T, bundle string, s *specs.Spec) {
+	t.Helper()
+	data, err := json.MarshalIndent(s, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withHostname sets the hostname (and the UTS namespace that the spec requires for it).
+func withHostname(name string) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		s.Hostname = name
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.UTSNamespace {
+				return
+			}
+		}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UTSNamespace})
+	}
+}
+
+// checkNoMounts fails the test for anything mounted under dir, and unmounts it.
+func checkNoMounts(t *testing.T, dir string) {
+	t.Helper()
+	left := mountsUnder(dir)
+	for _, m := range left {
+		t.Errorf("mount left under %s: %s", dir, m)
+	}
+	slices.Reverse(left)
+	for _, m := range left {
+		_ = unix.Unmount(m, unix.MNT_DETACH)
+	}
+}
+
+// track registers the cleanup every container gets: `delete --force`, then no state dir and no
+// process left. Call it before the command that may create the container.
+func track(t *testing.T, id string) {
+	t.Helper()
+	e := envFor(t)
+	t.Cleanup(func() {
+		stateDir := filepath.Join(e.root, id)
+		if _, err := os.Stat(stateDir); err != nil {
+			return // never created, or already deleted
+		}
+		pids := statePids(t, id)
+		_, _, _ = rt(t, "delete", "--force", id)
+		if left := waitGone(pids); len(left) > 0 {
+			t.Errorf("container %s: processes %v still alive after delete --force", id, left)
+		}
+		if _, err := os.Stat(stateDir); err == nil {
+			t.Errorf("container %s: state dir %s left after delete --force", id, stateDir)
+			_ = os.RemoveAll(stateDir)
+		}
+	})
+}
+
+// statePids is best effort: the container's pids from ps, or its init pid from state.
+func statePids(t *testing.T, id string) []int {
+	t.Helper()
+	if out, _, code := rt(t, "ps", "--format", "json", id); code == 0 {
+		var pids []int
+		if json.Unmarshal([]byte(out), &pids) == nil && len(pids) > 0 {
+			return pids
+		}
+	}
+	if out, _, code := rt(t, "state", id); code == 0 {
+		var st struct{ Pid int }
+		if json.Unmarshal([]byte(out), &st) == nil && st.Pid > 0 {
+			return []int{st.Pid}
+		}
+	}
+	return nil
+}
+
+// create runs `create --bundle B --pid-file P ID` and returns the pid from the pid file.
+func create(t *testing.T, id, bundle string, extra ...string) int {
+	t.Helper()
+	track(t, id)
+	pidFile := filepath.Join(t.TempDir(), "init.pid")
+	args := append([]string{"create", "--bundle", bundle, "--pid-file", pidFile}, extra...)
+	if _, stderr, code := rt(t, append(args, id)...); code != 0 {
+		t.Fatalf("create %s: exit %d: %s%s", id, code, stderr, lastLogMsg(t))
+	}
+	return readPidFile(t, pidFile)
+}
+
+func readPidFile(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("pid file: %v", err)
+	}
+	if len(b) == 0 || strings.TrimSpace(string(b)) != string(b) {
+		t.Errorf("pid file %q: want a bare number (callers Atoi it: no newline, no spaces)", b)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		t.Fatalf("pid file %q: not a pid", b)
+	}
+	return pid
+}
+
+func start(t *testing.T, id string) {
+	t.Helper()
+	if _, stderr, code := rt(t, "start", id); code != 0 {
+		t.Fatalf("start %s: exit %d: %s%s", id, code, stderr, lastLogMsg(t))
+	}
+}
+
+// running creates and starts a container running args; it returns its id, init pid and bundle.
+func running(t *testing.T, mutate func(*specs.Spec), args ...string) (id string, pid int, bundle string) {
+	t.Helper()
+	bundle = newBundleWith(t, mutate, args...)
+	id = newID()
+	pid = create(t, id, bundle)
+	start(t, id)
+	waitStatus(t, id, "running")
+	return id, pid, bundle
+}
+
+// mustState runs `state ID`, which must succeed with nothing on stderr, and decodes it.
+func mustState(t *testing.T, id string) map[string]any {
+	t.Helper()
+	out, stderr, code := rt(t, "state", id)
+	if code != 0 {
+		t.Fatalf("state %s: exit %d: %s%s", id, code, stderr, lastLogMsg(t))
+	}
+	if stderr != "" {
+		t.Errorf("state %s wrote on stderr (callers merge it into stdout): %q", id, stderr)
+	}
+	var st map[string]any
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("state %s: not JSON: %v: %q", id, err, out)
+	}
+	return st
+}
+
+// waitStatus polls `state` until status is want (reaping exited processes as a shim would).
+func waitStatus(t *testing.T, id, want string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		reapZombies()
+		st := mustState(t, id)
+		if st["status"] == want {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s: status %v, want %q after %v", id, st["status"], want, waitTimeout)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// psPids runs `ps --format json ID`, which must succeed with nothing on stderr.
+func psPids(t *testing.T, id string) []int {
+	t.Helper()
+	out, stderr, code := rt(t, "ps", "--format", "json", id)
+	if code != 0 {
+		t.Fatalf("ps %s: exit %d: %s%s", id, code, stderr, lastLogMsg(t))
+	}
+	if stderr != "" {
+		t.Errorf("ps %s wrote on stderr (callers merge it into stdout): %q", id, stderr)
+	}
+	var pids []int
+	if err := json.Unmarshal([]byte(out), &pids); err != nil {
+		t.Fatalf("ps --format json %s: want a JSON array of pids, got %q: %v", id, out, err)
+	}
+	return pids
+}
+
+// ---- the JSON log ----
+
+type logLine struct {
+	Level string `json:"level"`
+	Msg   string `json:"msg"`
+	Time  string `json:"time"`
+}
+
+// lastLogLine decodes the last line of the test's --log file.
+func lastLogLine(t *testing.T) (logLine, error) {
+	t.Helper()
+	b, err := os.ReadFile(envFor(t).log)
+	if err != nil {
+		return logLine{}, err
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	last := lines[len(lines)-1]
+	var l logLine
+	if err := json.Unmarshal([]byte(last), &l); err != nil {
+		return logLine{}, fmt.Errorf("last log line %q: %w", last, err)
+	}
+	return l, nil
+}
+
+// lastLogMsg is for failure messages: "; log: MSG" or "".
+func lastLogMsg(t *testing.T) string {
+	t.Helper()
+	if l, err := lastLogLine(t); err == nil && l.Msg != "" {
+		return "; log: " + l.Msg
+	}
+	return ""
+}
+
+// ---- mounts and cgroups ----
+
+// mountsUnder lists mount points at or under path, in mount order, from /proc/self/mountinfo.
+func mountsUnder(path string) []string {
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if mp == path || strings.HasPrefix(mp, path+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out
+}
+
+// unescapeMountinfo undoes the kernel's octal escapes (\040 for space, ...).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// cgroup2Mount is where the unified hierarchy is mounted (/sys/fs/cgroup or .../unified).
+func cgroup2Mount() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.Index(line, " - ")
+		if i < 0 {
+			continue
+		}
+		if fs := strings.Fields(line[i+3:]); len(fs) > 0 && fs[0] == "cgroup2" {
+			return unescapeMountinfo(strings.Fields(line)[4]), nil
+		}
+	}
+	return "", errors.New("no cgroup2 mount")
+}
+
+// cgroupDirOf is the cgroup2 directory of pid.
+func cgroupDirOf(pid int) (string, error) {
+	mnt, err := cgroup2Mount()
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rel, ok := strings.CutPrefix(line, "0::"); ok {
+			return filepath.Join(mnt, rel), nil
+		}
+	}
+	return "", fmt.Errorf("pid %d: no cgroup2 entry in /proc/%d/cgroup", pid, pid)
+}
+
+// procsInCgroup reads dir/cgroup.procs.
+func procsInCgroup(dir string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, p)
+		}
+	}
+	return pids, nil
+}

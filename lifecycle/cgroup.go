@@ -1,0 +1,226 @@
+package lifecycle
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The container's cgroup is a cgroup2 directory used only for membership: cgroup.procs lists
+// every process of the container whatever it did (setsid, double fork), cgroup.kill kills them
+// all atomically and cgroup.freeze freezes them. No controller is needed, which is why this works
+// on the v1 "hybrid" hosts where cgroup2 owns no controllers.
+
+// cgroup2Mount returns where the cgroup2 hierarchy is mounted ("" when it is not).
+func cgroup2Mount() string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// fields: id parent maj:min root mountpoint opts ... - fstype source superopts
+		line := sc.Text()
+		i := strings.Index(line, " - ")
+		if i < 0 {
+			continue
+		}
+		post := strings.Fields(line[i+3:])
+		pre := strings.Fields(line[:i])
+		if len(post) > 0 && post[0] == "cgroup2" && len(pre) > 4 && pre[3] == "/" {
+			return unescapeMount(pre[4])
+		}
+	}
+	return ""
+}
+
+func unescapeMount(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// cgroupDirFor maps the spec's cgroupsPath to a directory in the cgroup2 tree. systemd-style
+// "slice:prefix:name" paths are accepted (callers send them with --systemd-cgroup) and placed
+// under /sandlock-runtime, since this runtime does not talk to systemd.
+func cgroupDirFor(mnt, cgroupsPath, id string) string {
+	p := cgroupsPath
+	if strings.Count(p, ":") == 2 && !strings.HasPrefix(p, "/") {
+		parts := strings.SplitN(p, ":", 3)
+		p = "/sandlock-runtime/" + parts[1] + "-" + parts[2]
+	}
+	if p == "" {
+		p = "/sandlock-runtime/" + id
+	}
+	return filepath.Join(mnt, filepath.Clean("/"+p))
+}
+
+// createCgroup makes the container's cgroup and returns every directory it created, deepest
+// last, so delete can remove exactly those. It refuses a cgroup that already has processes:
+// they would be killed with the container.
+func createCgroup(mnt, dir string) ([]string, error) {
+	var made []string
+	rel, err := filepath.Rel(mnt, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return nil, fmt.Errorf("cgroup %s is outside %s", dir, mnt)
+	}
+	p := mnt
+	for _, part := range strings.Split(rel, "/") {
+		p = filepath.Join(p, part)
+		err := os.Mkdir(p, 0o755)
+		if err == nil {
+			made = append(made, p)
+			continue
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			removeCgroups(made)
+			return nil, fmt.Errorf("cgroup %s: %w", p, err)
+		}
+	}
+	pids, err := cgroupProcs(dir)
+	if err == nil && len(pids) > 0 {
+		err = fmt.Errorf("cgroup %s already has processes %v", dir, pids)
+	}
+	if err != nil {
+		removeCgroups(made)
+		return nil, err
+	}
+	return made, nil
+}
+
+// removeCgroups removes the given dirs deepest first, leaving any that are still in use.
+func removeCgroups(dirs []string) {
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = unix.Rmdir(dirs[i])
+	}
+}
+
+func cgroupProcs(dir string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, p)
+		}
+	}
+	return pids, nil
+}
+
+func cgroupWrite(dir, file, val string) error {
+	err := os.WriteFile(filepath.Join(dir, file), []byte(val), 0)
+	if err != nil {
+		return fmt.Errorf("write %s to %s: %w", val, file, err)
+	}
+	return nil
+}
+
+func cgroupEvent(dir, key string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	if err != nil {
+		return "", false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func cgroupFrozen(dir string) bool {
+	v, _ := cgroupEvent(dir, "frozen")
+	return v == "1"
+}
+
+func cgroupPopulated(dir string) bool {
+	v, ok := cgroupEvent(dir, "populated")
+	return ok && v == "1"
+}
+
+// waitCgroupEvent blocks until cgroup.events has key=want or timeout passes. cgroup.events
+// raises POLLPRI on every change, so this sleeps in poll, never in a loop of reads.
+func waitCgroupEvent(dir, key, want string, timeout time.Duration) error {
+	f, err := os.Open(filepath.Join(dir, "cgroup.events"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		if v, _ := cgroupEvent(dir, key); v == want {
+			return nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("cgroup %s: timed out waiting for %s=%s", dir, key, want)
+		}
+		fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLPRI}}
+		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// killCgroup kills every process in the cgroup and waits until it is empty.
+func killCgroup(dir string) error {
+	if !cgroupPopulated(dir) {
+		return nil
+	}
+	if err := cgroupWrite(dir, "cgroup.kill", "1"); err != nil {
+		return err
+	}
+	return waitCgroupEvent(dir, "populated", "0", 10*time.Second)
+}
+
+// freezeCgroup freezes (true) or thaws the cgroup and waits until the kernel says it is done.
+func freezeCgroup(dir string, freeze bool) error {
+	v := "0"
+	if freeze {
+		v = "1"
+	}
+	if err := cgroupWrite(dir, "cgroup.freeze", v); err != nil {
+		return err
+	}
+	return waitCgroupEvent(dir, "frozen", v, 10*time.Second)
+}
+
+// removeCgroup removes the container's cgroup dir; already gone is fine.
+func removeCgroup(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	err := unix.Rmdir(dir)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return fmt.Errorf("remove cgroup %s: %w", dir, err)
+}
+
+// pidInCgroup reports whether pid is a member of the cgroup dir (relative to mnt).
+func pidInCgroup(pid int, mnt, dir string) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return false
+	}
+	rel := strings.TrimPrefix(dir, mnt)
+	for _, l := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok && (p == rel || strings.HasPrefix(p, rel+"/")) {
+			return true
+		}
+	}
+	return false
+}

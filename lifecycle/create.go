@@ -1,0 +1,323 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/confine"
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// initConfig is what create sends the init process over initpipe.
+type initConfig struct {
+	Rootfs      string
+	Landlock    confine.LandlockConfig
+	Seccomp     confine.SeccompOptions
+	OCISeccomp  *specs.LinuxSeccomp
+	Process     *specs.Process
+	PreserveFDs int
+	StartHooks  []specs.Hook
+	State       specs.State
+}
+
+// initReply is init's answer: an error, or the zygote's pid once init is confined and waiting.
+type initReply struct {
+	Error     string `json:"error,omitempty"`
+	ZygotePid int    `json:"zygotePid,omitempty"`
+}
+
+// creation holds a container being created. Each step that changes the host pushes its undo,
+// and a failure runs them in reverse: a failed create leaves no state dir, process, mount or
+// cgroup behind.
+type creation struct {
+	cont    *Container
+	spec    *specs.Spec
+	init    *exec.Cmd
+	sup     *exec.Cmd
+	master  *os.File // console master, kept by run when it relays the terminal itself
+	undo    []func()
+	stdio   [3]*os.File
+	closeMe []*os.File
+}
+
+func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
+
+func (cr *creation) rollback() {
+	for i := len(cr.undo) - 1; i >= 0; i-- {
+		cr.undo[i]()
+	}
+	cr.closeFiles()
+}
+
+func (cr *creation) closeFiles() {
+	for _, f := range cr.closeMe {
+		f.Close()
+	}
+	cr.closeMe = nil
+}
+
+// Create creates a container: init is confined and waiting for start when it returns.
+func Create(o *Options, c CreateOpts) error {
+	cr, err := create(o, c, false)
+	if err != nil {
+		return err
+	}
+	cr.closeFiles()
+	return nil
+}
+
+func create(o *Options, c CreateOpts, relayTTY bool) (cr *creation, err error) {
+	s, iso, err := loadForCreate(c)
+	if err != nil {
+		return nil, err
+	}
+	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
+		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
+	}
+	cr = &creation{spec: s}
+	defer func() {
+		if err != nil {
+			cr.rollback()
+		}
+	}()
+	dir, err := makeStateDir(o.Root, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	cr.onFail(func() { os.RemoveAll(dir) })
+	cr.cont = &Container{dir: dir, State: newState(c, s, iso)}
+	steps := []func(*Options, CreateOpts) error{
+		cr.setupCgroup, cr.setupMounts, cr.setupStdio, cr.startProcesses, cr.finish,
+	}
+	for _, step := range steps {
+		if err := step(o, c); err != nil {
+			return nil, err
+		}
+	}
+	return cr, nil
+}
+
+func loadForCreate(c CreateOpts) (*specs.Spec, spec.Isolation, error) {
+	if err := spec.ValidateID(c.ID); err != nil {
+		return nil, spec.Isolation{}, err
+	}
+	s, err := spec.LoadBundle(c.Bundle)
+	if err != nil {
+		return nil, spec.Isolation{}, err
+	}
+	iso, err := spec.Translate(s)
+	absBindSources(s, c.Bundle)
+	return s, iso, err
+}
+
+// absBindSources resolves relative bind-mount sources against the bundle, as runc does.
+func absBindSources(s *specs.Spec, bundle string) {
+	b, _ := filepath.Abs(bundle)
+	for i, m := range s.Mounts {
+		isBind := m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
+		if isBind && m.Source != "" && !filepath.IsAbs(m.Source) {
+			s.Mounts[i].Source = filepath.Join(b, m.Source)
+		}
+	}
+}
+
+func makeStateDir(root, id string) (string, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", fmt.Errorf("state root %s: %w", root, err)
+	}
+	dir := stateDir(root, id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return "", ErrExist
+		}
+		return "", fmt.Errorf("state dir: %w", err)
+	}
+	return dir, nil
+}
+
+func newState(c CreateOpts, s *specs.Spec, iso spec.Isolation) *State {
+	bundle, _ := filepath.Abs(c.Bundle)
+	rootfs := s.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if r, err := filepath.EvalSymlinks(rootfs); err == nil {
+		rootfs = r
+	}
+	return &State{
+		ID: c.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
+		Annotations: s.Annotations, Hostname: iso.Hostname, Isolation: iso,
+		ProcessConfig: s.Process,
+	}
+}
+
+func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
+	mnt := cgroup2Mount()
+	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
+		logrus.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
+		return nil
+	}
+	cgPath := ""
+	if cr.spec.Linux != nil {
+		cgPath = cr.spec.Linux.CgroupsPath
+	}
+	dir := cgroupDirFor(mnt, cgPath, c.ID)
+	made, err := createCgroup(mnt, dir)
+	if err != nil {
+		return err
+	}
+	st := cr.cont.State
+	st.Cgroup, st.CgroupMade = dir, made
+	cr.onFail(func() {
+		if err := killCgroup(dir); err != nil {
+			logrus.Warn(err)
+		}
+		removeCgroups(made)
+	})
+	return nil
+}
+
+func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
+	ml := mountLog{path: filepath.Join(cr.cont.dir, "mounts")}
+	cr.onFail(func() {
+		paths, _ := ml.list()
+		if err := undoMounts(paths); err != nil {
+			logrus.Warn(err)
+		}
+	})
+	st := cr.cont.State
+	if err := setupRootfs(st.Rootfs, cr.spec, ml.record); err != nil {
+		return err
+	}
+	st.ContainerPTS = st.Rootfs != "/" && hasMount(cr.spec, "/dev/pts", "devpts")
+	return nil
+}
+
+func hasMount(s *specs.Spec, dest, typ string) bool {
+	for _, m := range s.Mounts {
+		if filepath.Clean(m.Destination) == dest && m.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// setupStdio decides the init's stdio: the caller's fds 0-2 (they ARE the container's stdio),
+// or a pty slave when process.terminal is set.
+func (cr *creation) setupStdio(o *Options, c CreateOpts) error {
+	cr.stdio = [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	p := cr.spec.Process
+	if !p.Terminal {
+		return nil
+	}
+	st := cr.cont.State
+	master, slave, name, err := openConsole(st.Rootfs, st.ContainerPTS, p.ConsoleSize)
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	cr.closeMe = append(cr.closeMe, slave)
+	cr.onFail(func() { master.Close() })
+	cr.stdio = [3]*os.File{slave, slave, slave}
+	cr.master = master
+	if c.ConsoleSocket != "" {
+		if err := sendConsole(c.ConsoleSocket, master, name); err != nil {
+			return fmt.Errorf("console socket %s: %w", c.ConsoleSocket, err)
+		}
+	}
+	return nil
+}
+
+// finish runs the create-time hooks, then publishes state.json and the pid-file: only a
+// complete container is ever visible to callers as created.
+func (cr *creation) finish(o *Options, c CreateOpts) error {
+	st := cr.cont.State
+	hs := cr.spec.Hooks
+	ost := cr.cont.ociState(specs.StateCreated)
+	if hs != nil {
+		if err := runHooks("prestart", hs.Prestart, ost); err != nil { //nolint:staticcheck // deprecated, still run per spec
+			return err
+		}
+		if err := runHooks("createRuntime", hs.CreateRuntime, ost); err != nil {
+			return err
+		}
+		if err := runHooks("createContainer", hs.CreateContainer, ost); err != nil {
+			return err
+		}
+	}
+	if err := saveSpec(cr.cont.dir, cr.spec); err != nil {
+		return err
+	}
+	if err := cr.cont.save(); err != nil {
+		return err
+	}
+	if c.PidFile != "" {
+		if err := writeFileAtomic(absPath(c.PidFile), []byte(strconv.Itoa(st.Pid)), 0o644); err != nil {
+			return fmt.Errorf("pid-file: %w", err)
+		}
+	}
+	return nil
+}
+
+func absPath(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
+
+func saveSpec(dir string, s *specs.Spec) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "config.json"), b, 0o600)
+}
+
+func loadSpec(dir string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s specs.Spec
+	return &s, json.Unmarshal(b, &s)
+}
+
+// ociState is the state hooks receive, with the status they run in.
+func (c *Container) ociState(status specs.ContainerState) specs.State {
+	s := c.State
+	return specs.State{
+		Version: specs.Version, ID: s.ID, Status: status, Pid: s.Pid,
+		Bundle: s.Bundle, Annotations: s.Annotations,
+	}
+}
+
+func socketpair() (a, b *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "sp0"), os.NewFile(uintptr(fds[1]), "sp1"), nil
+}
+
+// killCmd kills a process this runtime started and reaps it.
+func killCmd(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_, _ = cmd.Process.Wait()
+}

@@ -1,0 +1,152 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// The supervisor's control socket (<state>/sup.sock) speaks SOCK_SEQPACKET: one JSON object per
+// datagram, with file descriptors riding along as SCM_RIGHTS where a message needs them.
+//
+//	client                          supervisor
+//	{"op":"start"}            --->
+//	                          <---  {} or {"error":"..."}
+//	{"op":"spawn","image":..} --->  (+ 3 fds: stdin, stdout, stderr)
+//	                          <---  {"pid":N} (+ pidfd) or {"error":"..."}
+//	                          <---  {"op":"exited","status":S}   (raw wait status)
+//
+// A spawn client that hangs up before its process exits gets that process killed: the exec'd
+// process never outlives the proxy its caller reaps.
+
+type ctlMsg struct {
+	Op     string `json:"op,omitempty"`
+	Image  []byte `json:"image,omitempty"` // confine.ProcessImage.Pack()
+	Pid    int    `json:"pid,omitempty"`
+	Status int    `json:"status,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+const ctlSock = "sup.sock"
+
+// sockPath returns a short path for a socket in dir: unix socket paths are limited to 107 bytes
+// but container IDs may be 1024, so the socket is named through an fd on its directory.
+func sockPath(dirfd int) string {
+	return "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + ctlSock
+}
+
+func listenCtl(dir string) (int, error) {
+	dirfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(dirfd)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sockPath(dirfd)}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("bind %s: %w", filepath.Join(dir, ctlSock), err)
+	}
+	if err := unix.Listen(fd, 16); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func dialCtl(dir string) (int, error) {
+	dirfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(dirfd)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sockPath(dirfd)}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("connect to supervisor: %w", err)
+	}
+	return fd, nil
+}
+
+func sendMsg(fd int, m ctlMsg, fds ...int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	return unix.Sendmsg(fd, b, oob, nil, 0)
+}
+
+var errHangup = errors.New("peer hung up")
+
+// recvMsg reads one message and any fds sent with it (CLOEXEC).
+func recvMsg(fd int) (ctlMsg, []int, error) {
+	var m ctlMsg
+	buf := make([]byte, 256*1024)
+	oob := make([]byte, unix.CmsgSpace(4*8))
+	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return m, nil, err
+	}
+	fds := parseRights(oob[:oobn])
+	if n == 0 {
+		closeAll(fds)
+		return m, nil, errHangup
+	}
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		closeAll(fds)
+		return m, nil, fmt.Errorf("bad control message: %w", err)
+	}
+	return m, fds, nil
+}
+
+func parseRights(oob []byte) []int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	var fds []int
+	for _, m := range msgs {
+		if r, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, r...)
+		}
+	}
+	return fds
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// request sends one message and waits for the reply.
+func request(fd int, m ctlMsg, fds ...int) (ctlMsg, []int, error) {
+	if err := sendMsg(fd, m, fds...); err != nil {
+		return ctlMsg{}, nil, fmt.Errorf("send %s to supervisor: %w", m.Op, err)
+	}
+	r, rfds, err := recvMsg(fd)
+	if err != nil {
+		return r, nil, fmt.Errorf("%s: no answer from supervisor: %w", m.Op, err)
+	}
+	if r.Error != "" {
+		closeAll(rfds)
+		return r, nil, errors.New(r.Error)
+	}
+	return r, rfds, nil
+}
+
+func fileFromFD(fd int, name string) *os.File { return os.NewFile(uintptr(fd), name) }

@@ -1,0 +1,92 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// Delete removes a stopped (or created) container; force also kills a running one. Deleting a
+// missing container with force succeeds, as runc does. After it, nothing of the container is
+// left: no process, mount, cgroup or state dir, also after a crash of the runtime mid-create.
+func Delete(o *Options, id string, force bool) error {
+	c, err := Load(o.Root, id)
+	if errors.Is(err, ErrNotExist) && force {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st := c.Status()
+	if st == Creating && !force {
+		return fmt.Errorf("container %s is being created; use delete --force to remove what a failed create left", id)
+	}
+	if st != Creating && !force {
+		if err := check("delete", id, st); err != nil {
+			return err
+		}
+	}
+	return c.destroy()
+}
+
+func (c *Container) destroy() error {
+	var errs []error
+	s := c.State
+	if s != nil {
+		if s.Cgroup != "" {
+			if cgroupFrozen(s.Cgroup) {
+				_ = freezeCgroup(s.Cgroup, false)
+			}
+			errs = append(errs, killCgroup(s.Cgroup))
+		} else {
+			_ = c.signalTracked(unix.SIGKILL)
+		}
+		errs = append(errs, c.stopSupervisor())
+	}
+	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
+	errs = append(errs, err, undoMounts(paths))
+	if s != nil {
+		removeCgroups(s.CgroupMade)
+		if sp, err := loadSpec(c.dir); err == nil && sp.Hooks != nil {
+			runHooksWarn("poststop", sp.Hooks.Poststop, c.ociState(specs.StateStopped))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		// Keep the state dir: it is the record a later delete --force needs.
+		return fmt.Errorf("delete %s: %w", c.ID(), err)
+	}
+	return os.RemoveAll(c.dir)
+}
+
+// stopSupervisor waits briefly for the supervisor to notice the container is empty and exit,
+// then kills it: it must not outlive the container.
+func (c *Container) stopSupervisor() error {
+	s := c.State
+	fd, err := pidfdOf(s.SupPid, s.SupStart)
+	if err != nil {
+		return nil // already gone
+	}
+	defer unix.Close(fd)
+	if waitPidfd(fd, 2*time.Second) {
+		return nil
+	}
+	logrus.Warnf("container %s: supervisor %d still running after the container; killing it", s.ID, s.SupPid)
+	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
+		return err
+	}
+	waitPidfd(fd, 2*time.Second)
+	return nil
+}
+
+// waitPidfd waits until the process behind fd exits (pidfds poll readable then).
+func waitPidfd(fd int, d time.Duration) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, int(d/time.Millisecond))
+	return err == nil && n == 1
+}

@@ -1,0 +1,205 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// ExecOpts are the flags of exec.
+type ExecOpts struct {
+	ID            string
+	ProcessFile   string   // --process: a specs.Process JSON file
+	Args          []string // used when ProcessFile is empty
+	Env           []string
+	Cwd           string
+	User          *specs.User // --user uid[:gid]
+	Tty           bool
+	Detach        bool
+	PidFile       string
+	ConsoleSocket string
+}
+
+// Exec runs a new process in the container, in the same Landlock domain and under the same
+// seccomp filters as init (it is forked by the zygote). In the foreground it returns the
+// process's exit code; detached, it leaves an exec proxy whose pid goes to the pid-file and
+// which exits exactly as the process does.
+func Exec(o *Options, e ExecOpts) (int, error) {
+	c, err := Load(o.Root, e.ID)
+	if err != nil {
+		return -1, err
+	}
+	if err := check("exec", e.ID, c.Status()); err != nil {
+		return -1, err
+	}
+	p, err := c.execProcess(e)
+	if err != nil {
+		return -1, err
+	}
+	if p.Terminal && e.Detach && e.ConsoleSocket == "" {
+		return -1, errors.New("cannot allocate tty if runc will detach without setting console socket")
+	}
+	img, err := imageFor(p)
+	if err != nil {
+		return -1, err
+	}
+	packed, err := img.Pack()
+	if err != nil {
+		return -1, err
+	}
+	return c.runExec(o, e, p, packed)
+}
+
+// execProcess builds the process: from --process, or the container's own process with the
+// arguments and flags of this call applied, as runc does.
+func (c *Container) execProcess(e ExecOpts) (*specs.Process, error) {
+	var p specs.Process
+	if e.ProcessFile != "" {
+		b, err := os.ReadFile(e.ProcessFile)
+		if err != nil {
+			return nil, fmt.Errorf("process file: %w", err)
+		}
+		if err := json.Unmarshal(b, &p); err != nil {
+			return nil, fmt.Errorf("process file %s: %w", e.ProcessFile, err)
+		}
+	} else {
+		if c.State.ProcessConfig != nil {
+			p = *c.State.ProcessConfig
+		}
+		p.Args = e.Args
+		p.Terminal = e.Tty
+		p.Env = append(append([]string{}, p.Env...), e.Env...)
+		if e.Cwd != "" {
+			p.Cwd = e.Cwd
+		}
+		if e.User != nil {
+			p.User = *e.User
+		}
+	}
+	if len(p.Args) == 0 {
+		return nil, errors.New("exec: no command given (args or --process)")
+	}
+	return &p, nil
+}
+
+func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process, packed []byte) (int, error) {
+	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	var master *os.File
+	if p.Terminal {
+		m, slave, name, err := openConsole(c.State.Rootfs, c.State.ContainerPTS, p.ConsoleSize)
+		if err != nil {
+			return -1, fmt.Errorf("console: %w", err)
+		}
+		defer slave.Close()
+		defer m.Close()
+		master, stdio = m, [3]*os.File{slave, slave, slave}
+		if e.ConsoleSocket != "" {
+			if err := sendConsole(e.ConsoleSocket, m, name); err != nil {
+				return -1, fmt.Errorf("console socket: %w", err)
+			}
+			master = nil
+		}
+	}
+	conn, pidfd, err := c.spawn(packed, stdio)
+	if err != nil {
+		return -1, err
+	}
+	if e.Detach {
+		return 0, startExecProxy(conn, pidfd, e.PidFile)
+	}
+	defer unix.Close(conn)
+	defer unix.Close(pidfd)
+	if master != nil {
+		stop := relayConsole(master)
+		defer stop()
+	}
+	ws, err := awaitExit(conn, pidfd)
+	if err != nil {
+		return -1, err
+	}
+	return exitCode(ws), nil
+}
+
+// spawn asks the supervisor to have the zygote start the process with these stdio fds.
+func (c *Container) spawn(packed []byte, stdio [3]*os.File) (conn, pidfd int, err error) {
+	conn, err = dialCtl(c.dir)
+	if err != nil {
+		return -1, -1, err
+	}
+	r, fds, err := request(conn, ctlMsg{Op: "spawn", Image: packed},
+		int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()))
+	if err != nil {
+		unix.Close(conn)
+		return -1, -1, err
+	}
+	if len(fds) != 1 || r.Pid <= 0 {
+		closeAll(fds)
+		unix.Close(conn)
+		return -1, -1, errors.New("exec: supervisor sent no pidfd")
+	}
+	return conn, fds[0], nil
+}
+
+// startExecProxy forks the proxy (P) that the caller reaps. It inherits the connection on
+// which the supervisor will report the exit status and the process's pidfd for forwarding
+// signals; its stdio is /dev/null so no copy of the container's stdio stays open.
+func startExecProxy(conn, pidfd int, pidFile string) error {
+	exe, err := self()
+	if err != nil {
+		return err
+	}
+	cmd := &exec.Cmd{Path: exe, Env: []string{}}
+	cmd.Args = append([]string{"sandlock-runtime", "exec-proxy"},
+		fdArgs(cmd, "fd-conn", os.NewFile(uintptr(conn), "conn"), "fd-pidfd", os.NewFile(uintptr(pidfd), "pidfd"))...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start exec proxy: %w", err)
+	}
+	unix.Close(conn)
+	unix.Close(pidfd)
+	if pidFile == "" {
+		return nil
+	}
+	return writeFileAtomic(absPath(pidFile), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+}
+
+// ExecProxy is P: it forwards signals to the exec'd process and ends as it ended.
+func ExecProxy(conn, pidfd int) {
+	ws, err := awaitExit(conn, pidfd)
+	if err != nil {
+		os.Exit(255)
+	}
+	mirrorExit(ws)
+}
+
+// awaitExit forwards catchable signals to the process and returns its wait status once the
+// supervisor reports it.
+func awaitExit(conn, pidfd int) (unix.WaitStatus, error) {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			sig, ok := s.(syscall.Signal)
+			if !ok || sig == unix.SIGCHLD || sig == unix.SIGURG || sig == unix.SIGWINCH {
+				continue
+			}
+			_ = unix.PidfdSendSignal(pidfd, sig, nil, 0)
+		}
+	}()
+	m, _, err := recvMsg(conn)
+	if err != nil {
+		return 0, fmt.Errorf("exec: lost the supervisor before the process exited: %w", err)
+	}
+	if m.Op != "exited" {
+		return 0, fmt.Errorf("exec: unexpected message %q", m.Op)
+	}
+	return unix.WaitStatus(m.Status), nil
+}

@@ -1,0 +1,206 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/confine"
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// InitFDs are the fds create hands the init process, named by flags.
+type InitFDs struct {
+	Init, XS, ZS, Kill int
+}
+
+// Init is the container's init process (X in docs/design.md). It must run on the main
+// thread, locked (the CLI locks it in main's init), because every confinement step below acts on
+// the calling thread and the final execve keeps exactly that thread's credentials.
+//
+// Sync protocol (initpipe = create, xs = supervisor):
+//
+//	create --initConfig--> X
+//	X: rlimits, open /dev/null, build seccomp filters, prepare Landlock (opens host paths),
+//	   chroot, resolve the program, no_new_privs, Landlock restrict, seccomp load
+//	X --listener fd--> S (xs)
+//	X: fork zygote Z (same thread: same domain, same filters)
+//	X --{zygotePid}--> create; initpipe closed
+//	S --"go"--> X (on start)
+//	X: startContainer hooks, close fds, drop privileges, execve
+//	   xs is CLOEXEC: S sees EOF when execve succeeded, or reads the error text
+//
+// It only returns if something failed; the caller exits non-zero.
+func Init(f InitFDs) error {
+	initPipe := os.NewFile(uintptr(f.Init), "initpipe")
+	xs := os.NewFile(uintptr(f.XS), "xs")
+	packed, err := prepareInit(f, initPipe, xs)
+	if err != nil {
+		_ = sendJSON(initPipe, initReply{Error: err.Error()})
+		return err
+	}
+	err = confine.ExecPacked(packed)
+	_, _ = xs.Write([]byte(err.Error()))
+	return err
+}
+
+func prepareInit(f InitFDs, initPipe, xs *os.File) ([]byte, error) {
+	var cfg initConfig
+	if err := recvJSON(initPipe, &cfg); err != nil {
+		return nil, fmt.Errorf("init config: %w", err)
+	}
+	packed, err := confineInit(&cfg, f, xs)
+	if err != nil {
+		return nil, err
+	}
+	initPipe.Close()
+	if err := awaitStart(xs); err != nil {
+		return nil, err
+	}
+	if err := runHooks("startContainer", cfg.StartHooks, cfg.State); err != nil {
+		return nil, err
+	}
+	return packed, closeFDsForExec(cfg.PreserveFDs)
+}
+
+// confineInit applies everything in the documented order and forks the zygote. On success it
+// has already told create it is ready.
+func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
+	if err := applyRlimits(cfg); err != nil {
+		return nil, err
+	}
+	img, err := imageFor(cfg.Process)
+	if err != nil {
+		return nil, err
+	}
+	img.Rlimits = nil // applied above, where a failure still fails create
+	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/null: %w", err)
+	}
+	filters, err := confine.BuildFilters(cfg.OCISeccomp, cfg.Seccomp)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := confine.PrepareLandlock(cfg.Landlock)
+	if err != nil {
+		return nil, err
+	}
+	if err := enterRoot(cfg.Rootfs); err != nil {
+		return nil, err
+	}
+	if img.Path, err = lookPath(img.Path, img.Env); err != nil {
+		return nil, err
+	}
+	if err := checkCwd(img.Cwd); err != nil {
+		return nil, err
+	}
+	if err := confine.SetNoNewPrivs(); err != nil {
+		return nil, fmt.Errorf("no_new_privs: %w", err)
+	}
+	if err := rs.RestrictSelf(); err != nil {
+		return nil, fmt.Errorf("landlock: %w", err)
+	}
+	rs.Close()
+	listener, err := confine.LoadFilters(filters)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	if err := handOverListener(xs, listener); err != nil {
+		return nil, err
+	}
+	zpid, err := confine.ForkZygote(f.ZS, f.Kill, null)
+	if err != nil {
+		return nil, fmt.Errorf("zygote: %w", err)
+	}
+	for _, fd := range []int{f.ZS, f.Kill, null} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	packed, err := img.Pack()
+	if err != nil {
+		return nil, err
+	}
+	return packed, sendJSON(os.NewFile(uintptr(f.Init), "initpipe"), initReply{ZygotePid: zpid})
+}
+
+func applyRlimits(cfg *initConfig) error {
+	for _, r := range cfg.Process.Rlimits {
+		t, err := spec.RlimitType(r.Type)
+		if err != nil {
+			return err
+		}
+		// syscall.Setrlimit, not unix: it also stops Go restoring its own RLIMIT_NOFILE at exec.
+		if err := syscall.Setrlimit(t, &syscall.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+			return fmt.Errorf("setrlimit %s: %w", r.Type, err)
+		}
+	}
+	return nil
+}
+
+// enterRoot chroots into an image rootfs. Without a mount namespace there is nothing to
+// pivot; chroot is safe here because chroot(2) itself is denied by seccomp afterwards,
+// CAP_SYS_CHROOT is dropped unless asked for, no fd of the host survives exec, and Landlock
+// denies every path outside the rootfs anyway.
+func enterRoot(rootfs string) error {
+	if rootfs == "/" {
+		return nil
+	}
+	if err := unix.Chroot(rootfs); err != nil {
+		return fmt.Errorf("chroot %s: %w", rootfs, err)
+	}
+	return unix.Chdir("/")
+}
+
+func checkCwd(cwd string) error {
+	fi, err := os.Stat(cwd)
+	if err != nil {
+		return fmt.Errorf("process.cwd %s: %w", cwd, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("process.cwd %s: not a directory", cwd)
+	}
+	return nil
+}
+
+func handOverListener(xs *os.File, listener int) error {
+	if listener < 0 {
+		return errors.New("seccomp: no notification listener")
+	}
+	err := unix.Sendmsg(int(xs.Fd()), []byte("listener"), unix.UnixRights(listener), nil, 0)
+	unix.Close(listener) // the container must never hold its own listener
+	if err != nil {
+		return fmt.Errorf("hand listener to supervisor: %w", err)
+	}
+	return nil
+}
+
+// awaitStart blocks until the supervisor says go; EOF means it died and the container must
+// not run unsupervised.
+func awaitStart(xs *os.File) error {
+	b := make([]byte, 16)
+	n, err := xs.Read(b)
+	if err != nil || string(b[:n]) != "go" {
+		return errors.New("supervisor went away before start")
+	}
+	return nil
+}
+
+// closeFDsForExec leaves only 0-2, the preserved fds and xs (CLOEXEC) open across exec.
+func closeFDsForExec(preserve int) error {
+	first := 3 + preserve
+	for fd := 3; fd < first; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			return fmt.Errorf("preserve fd %d: %w", fd, err)
+		}
+	}
+	// Mark the rest close-on-exec instead of closing them: the Go runtime still owns some.
+	if err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,270 @@
+package lifecycle
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountLog is <statedir>/mounts: one host path per line, appended (O_APPEND, fsync) right after
+// each successful mount so a crash of the runtime still leaves a record for delete --force.
+type mountLog struct{ path string }
+
+// record appends hostPath to the log. The file is opened per record, not kept open, so that no
+// runtime process ever holds a descriptor of the state dir that could leak into the container.
+func (m mountLog) record(hostPath string) error {
+	if !filepath.IsAbs(hostPath) || strings.ContainsAny(hostPath, "\n\x00") {
+		// A newline would split the record into two bogus paths at delete time.
+		return fmt.Errorf("record mount %q: not a clean absolute path", hostPath)
+	}
+	f, err := os.OpenFile(m.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("record mount %s: %w", hostPath, err)
+	}
+	_, werr := f.WriteString(hostPath + "\n")
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("record mount %s: %w", hostPath, err)
+	}
+	return nil
+}
+
+// list returns the recorded paths in the order they were mounted; a missing log means nothing
+// was mounted.
+func (m mountLog) list() ([]string, error) {
+	data, err := os.ReadFile(m.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read mount log: %w", err)
+	}
+	var paths []string
+	for _, line := range strings.Split(string(data), "\n") {
+		// A crash in the middle of a write can leave a torn last line; it is still a path
+		// prefix at worst, and unmounting a non-mountpoint is ignored below.
+		if line != "" {
+			paths = append(paths, line)
+		}
+	}
+	return paths, nil
+}
+
+// undoMounts unmounts every recorded path in reverse order with MNT_DETACH, ignoring
+// EINVAL/ENOENT (already gone), and returns the first other error after trying all. A detach
+// takes the whole subtree of the mount with it; what can still be left beneath a record
+// afterwards (a mount hidden under a stacked one, a mount a crashed create made but had not
+// recorded on a recorded mount's directory) is swept from /proc/self/mountinfo, so nothing of the
+// container stays mounted. See sweepRoots for what the sweep leaves alone.
+func undoMounts(paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	var first error
+	keep := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	for i := len(paths) - 1; i >= 0; i-- {
+		if err := detach(paths[i]); err != nil {
+			keep(err)
+		}
+	}
+	if err := detachBeneath(paths); err != nil {
+		keep(err)
+	}
+	return first
+}
+
+// detach lazily unmounts the top mount at p. UMOUNT_NOFOLLOW keeps a symlink planted at p after
+// the mount went away from redirecting the unmount to a host path.
+func detach(p string) error {
+	if !safeToDetach(p) {
+		return nil
+	}
+	err := unix.Unmount(p, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+	if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return fmt.Errorf("unmount %s: %w", p, err)
+}
+
+// safeToDetach refuses "/" and relative paths: a corrupt log must never take the host's root
+// (and with it everything beneath) away.
+func safeToDetach(p string) bool {
+	return filepath.IsAbs(p) && filepath.Clean(p) != "/"
+}
+
+// detachBeneath unmounts whatever mountinfo still shows strictly below the sweep roots of
+// paths, deepest first. It loops because a mount can hide another one at the same place; it
+// stops when a round makes no progress.
+func detachBeneath(paths []string) error {
+	roots := sweepRoots(paths)
+	for round := 0; round < 64; round++ {
+		left, err := mountsBeneath(roots)
+		if err != nil || len(left) == 0 {
+			return err
+		}
+		var first error
+		progress := false
+		for _, p := range left {
+			err := unix.Unmount(p, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+			switch {
+			case err == nil:
+				progress = true
+			case !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) && first == nil:
+				first = fmt.Errorf("unmount %s: %w", p, err)
+			}
+		}
+		if !progress {
+			if first == nil {
+				first = fmt.Errorf("unmount %s: still mounted", left[0])
+			}
+			return first
+		}
+	}
+	return errors.New("unmount: mounts keep reappearing")
+}
+
+// sweepRoots returns the records below which the sweep may unmount: those with no other record
+// below them. This spares the tree under the rootfs itself, recorded when root.readonly binds it
+// onto itself: containerd and podman mount the image (an overlay) at the rootfs before create,
+// and a sweep below the rootfs would take their mounts, not ours, which the detach of our bind
+// already removed. Mounts at a record's own path are never swept for the same reason.
+func sweepRoots(paths []string) []string {
+	var roots []string
+	for _, p := range paths {
+		if !safeToDetach(p) {
+			continue
+		}
+		p = filepath.Clean(p)
+		leaf := true
+		for _, q := range paths {
+			if strictlyBeneath(filepath.Clean(q), p) {
+				leaf = false
+				break
+			}
+		}
+		if leaf {
+			roots = append(roots, p)
+		}
+	}
+	return roots
+}
+
+// mountsBeneath lists the mount points strictly below any of dirs, deepest first.
+func mountsBeneath(dirs []string) ([]string, error) {
+	mounts, err := readMountinfo()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, mi := range mounts {
+		for _, d := range dirs {
+			if strictlyBeneath(mi.point, d) {
+				out = append(out, mi.point)
+				break
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out, nil
+}
+
+// isBeneath reports whether p is dir or inside it (lexically).
+func isBeneath(p, dir string) bool {
+	return p == dir || strictlyBeneath(p, dir)
+}
+
+func strictlyBeneath(p, dir string) bool {
+	return strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/") && p != dir
+}
+
+// mountEntry is one line of /proc/self/mountinfo, with the fields this package uses.
+type mountEntry struct {
+	id, parent int
+	point      string // mount point, unescaped
+	opts       string // per-mount options ("rw,nosuid,...")
+	fstype     string
+	source     string
+	superOpts  string
+}
+
+// readonly reports whether the mount itself is read-only.
+func (e mountEntry) readonly() bool {
+	return hasOption(e.opts, "ro")
+}
+
+func hasOption(opts, want string) bool {
+	for _, o := range strings.Split(opts, ",") {
+		if o == want {
+			return true
+		}
+	}
+	return false
+}
+
+// readMountinfo parses /proc/self/mountinfo in mount order (parents before children, later
+// mounts at the same point after earlier ones).
+func readMountinfo() ([]mountEntry, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	defer f.Close()
+	var out []mountEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		e, err := parseMountinfoLine(sc.Text())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	return out, nil
+}
+
+// parseMountinfoLine parses "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw".
+func parseMountinfoLine(line string) (mountEntry, error) {
+	fields := strings.Fields(line)
+	sep := -1
+	for i := 6; i < len(fields); i++ {
+		if fields[i] == "-" {
+			sep = i
+			break
+		}
+	}
+	if sep < 0 || sep+3 > len(fields) {
+		return mountEntry{}, fmt.Errorf("mountinfo: malformed line %q", line)
+	}
+	id, err1 := strconv.Atoi(fields[0])
+	parent, err2 := strconv.Atoi(fields[1])
+	if err := errors.Join(err1, err2); err != nil {
+		return mountEntry{}, fmt.Errorf("mountinfo: malformed line %q: %w", line, err)
+	}
+	e := mountEntry{
+		id: id, parent: parent,
+		point:  unescapeMount(fields[4]),
+		opts:   fields[5],
+		fstype: fields[sep+1],
+		source: unescapeMount(fields[sep+2]),
+	}
+	if sep+3 < len(fields) {
+		e.superOpts = fields[sep+3]
+	}
+	return e, nil
+}

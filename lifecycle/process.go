@@ -1,0 +1,116 @@
+package lifecycle
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandlock/sandlock-runtime/confine"
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// imageFor turns an OCI process into what the C drop-and-exec step applies. The same function
+// serves init and exec, so both get exactly the same treatment of users, capabilities and
+// rlimits.
+func imageFor(p *specs.Process) (*confine.ProcessImage, error) {
+	if p == nil || len(p.Args) == 0 {
+		return nil, fmt.Errorf("process.args must not be empty")
+	}
+	img := &confine.ProcessImage{
+		Path:    p.Args[0],
+		Args:    p.Args,
+		Env:     p.Env,
+		Cwd:     p.Cwd,
+		UID:     p.User.UID,
+		GID:     p.User.GID,
+		Groups:  p.User.AdditionalGids,
+		Umask:   -1,
+		Setsid:  p.Terminal,
+		SetCtty: p.Terminal,
+	}
+	if img.Cwd == "" {
+		img.Cwd = "/"
+	}
+	if p.User.Umask != nil {
+		img.Umask = int(*p.User.Umask)
+	}
+	caps, err := capsFor(p.Capabilities)
+	if err != nil {
+		return nil, err
+	}
+	img.Caps = caps
+	for _, r := range p.Rlimits {
+		t, err := spec.RlimitType(r.Type)
+		if err != nil {
+			return nil, err
+		}
+		img.Rlimits = append(img.Rlimits, confine.Rlimit{Type: t, Soft: r.Soft, Hard: r.Hard})
+	}
+	return img, nil
+}
+
+func capsFor(c *specs.LinuxCapabilities) (confine.Caps, error) {
+	var caps confine.Caps
+	if c == nil {
+		return caps, nil
+	}
+	sets := []struct {
+		names []string
+		dst   *uint64
+	}{
+		{c.Bounding, &caps.Bounding}, {c.Effective, &caps.Effective},
+		{c.Inheritable, &caps.Inheritable}, {c.Permitted, &caps.Permitted},
+		{c.Ambient, &caps.Ambient},
+	}
+	for _, s := range sets {
+		m, err := spec.CapMask(s.names)
+		if err != nil {
+			return caps, fmt.Errorf("process.capabilities: %w", err)
+		}
+		*s.dst = m
+	}
+	return caps, nil
+}
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath resolves name in the PATH of env, relative to the current root. init calls it
+// after chroot, so a missing program fails create with runc's message instead of start.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		if err := isExecutable(name); err != nil {
+			return "", fmt.Errorf("exec: %q: %w", name, err)
+		}
+		return name, nil
+	}
+	path := defaultPath
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if isExecutable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+func isExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("permission denied")
+	}
+	return nil
+}

@@ -1,0 +1,228 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// startProcesses starts init (X) and the supervisor (S) side by side and waits until init
+// is confined and S holds the seccomp listener. The channels between them are created here
+// and handed over as inherited fds named by flags.
+func (cr *creation) startProcesses(o *Options, c CreateOpts) error {
+	exe, err := self()
+	if err != nil {
+		return err
+	}
+	ch, err := newChannels(cr.cont.dir, cr.cont.State)
+	if err != nil {
+		return err
+	}
+	defer ch.closeParentCopies()
+	if err := cr.startInit(exe, c, ch); err != nil {
+		return err
+	}
+	if err := cr.startSupervisor(exe, o, ch); err != nil {
+		return err
+	}
+	ch.closeChildCopies()
+	return cr.awaitReady(ch)
+}
+
+// channels are the fds create wires between init, the zygote and the supervisor.
+type channels struct {
+	initC, initX *os.File // initpipe: create <-> init
+	xsX, xsS     *os.File // init <-> supervisor
+	zsZ, zsS     *os.File // zygote <-> supervisor
+	kill         *os.File // cgroup.kill for the zygote (nil without a cgroup)
+	cgdir        *os.File // cgroup dir for CLONE_INTO_CGROUP
+	ctl          *os.File // listening control socket
+	readyR       *os.File // supervisor readiness
+	readyW       *os.File
+	pidfd        *os.File // init's pidfd, for the supervisor
+}
+
+func newChannels(dir string, st *State) (ch *channels, err error) {
+	ch = &channels{}
+	defer func() {
+		if err != nil {
+			ch.closeParentCopies()
+			ch.closeChildCopies()
+		}
+	}()
+	if ch.initC, ch.initX, err = socketpair(); err != nil {
+		return ch, err
+	}
+	if ch.xsX, ch.xsS, err = socketpair(); err != nil {
+		return ch, err
+	}
+	if ch.zsZ, ch.zsS, err = socketpair(); err != nil {
+		return ch, err
+	}
+	if ch.readyR, ch.readyW, err = os.Pipe(); err != nil {
+		return ch, err
+	}
+	fd, err := listenCtl(dir)
+	if err != nil {
+		return ch, err
+	}
+	ch.ctl = os.NewFile(uintptr(fd), "ctl")
+	if st.Cgroup != "" {
+		if ch.kill, err = os.OpenFile(filepath.Join(st.Cgroup, "cgroup.kill"), os.O_WRONLY, 0); err != nil {
+			return ch, fmt.Errorf("cgroup.kill: %w", err)
+		}
+		if ch.cgdir, err = os.Open(st.Cgroup); err != nil {
+			return ch, err
+		}
+	}
+	return ch, nil
+}
+
+func closeFiles(fs ...*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (ch *channels) closeParentCopies() { closeFiles(ch.initC, ch.readyR) }
+
+func (ch *channels) closeChildCopies() {
+	closeFiles(ch.initX, ch.xsX, ch.xsS, ch.zsZ, ch.zsS, ch.kill, ch.cgdir, ch.ctl, ch.readyW, ch.pidfd)
+	ch.initX, ch.xsX, ch.xsS, ch.zsZ, ch.zsS, ch.kill, ch.cgdir, ch.ctl, ch.readyW, ch.pidfd =
+		nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
+}
+
+// fdArgs appends files to ExtraFiles and returns "--NAME=FD" flags naming their fd numbers in
+// the child.
+func fdArgs(cmd *exec.Cmd, named ...any) []string {
+	var args []string
+	for i := 0; i < len(named); i += 2 {
+		f, _ := named[i+1].(*os.File)
+		fd := -1
+		if f != nil {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+			fd = 2 + len(cmd.ExtraFiles)
+		}
+		args = append(args, fmt.Sprintf("--%s=%d", named[i], fd))
+	}
+	return args
+}
+
+func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
+	cmd := &exec.Cmd{Path: exe, Env: []string{}}
+	for i := 0; i < c.PreserveFDs; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	cmd.Args = append([]string{"sandlock-runtime", "init"},
+		fdArgs(cmd, "fd-init", ch.initX, "fd-xs", ch.xsX, "fd-zs", ch.zsZ, "fd-kill", ch.kill)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = cr.stdio[0], cr.stdio[1], cr.stdio[2]
+	pidfd := -1
+	cmd.SysProcAttr = &syscall.SysProcAttr{PidFD: &pidfd}
+	if ch.cgdir != nil {
+		// Cloned straight into the container cgroup: no window where init is outside it.
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(ch.cgdir.Fd())
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start init: %w", err)
+	}
+	cr.init = cmd
+	cr.onFail(func() { killCmd(cmd) })
+	ch.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+	st := cr.cont.State
+	st.Pid = cmd.Process.Pid
+	st.PidStart, _ = procStartTime(st.Pid)
+	return sendJSON(ch.initC, cr.initConfig(c))
+}
+
+func (cr *creation) initConfig(c CreateOpts) initConfig {
+	st, s := cr.cont.State, cr.spec
+	ic := initConfig{
+		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs,
+		Landlock: landlockFor(st.Rootfs, s, st.Isolation),
+		Seccomp:  seccompFor(st.Isolation),
+		State:    cr.cont.ociState(specs.StateCreated),
+	}
+	if s.Linux != nil {
+		ic.OCISeccomp = s.Linux.Seccomp
+	}
+	if s.Hooks != nil {
+		ic.StartHooks = s.Hooks.StartContainer
+	}
+	return ic
+}
+
+func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error {
+	st := cr.cont.State
+	cmd := &exec.Cmd{Path: exe, Env: []string{}}
+	args := []string{"sandlock-runtime"}
+	if o.LogPath != "" {
+		args = append(args, "--log", o.LogPath, "--log-format", o.LogFormat)
+	}
+	if o.Debug {
+		args = append(args, "--debug")
+	}
+	args = append(args, "supervise", "--state-dir", cr.cont.dir, "--init-pid", strconv.Itoa(st.Pid),
+		"--cgroup", st.Cgroup, "--hostname", st.Hostname)
+	cmd.Args = append(args, fdArgs(cmd, "fd-xs", ch.xsS, "fd-zs", ch.zsS, "fd-ctl", ch.ctl,
+		"fd-pidfd", ch.pidfd, "fd-ready", ch.readyW)...)
+	// Its own session, stdio on /dev/null: it must hold no copy of the container's stdio and
+	// must not get the caller's terminal signals.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	cr.sup = cmd
+	cr.onFail(func() { killCmd(cmd) })
+	st.SupPid = cmd.Process.Pid
+	st.SupStart, _ = procStartTime(st.SupPid)
+	return nil
+}
+
+func (cr *creation) awaitReady(ch *channels) error {
+	var r initReply
+	if err := recvJSON(ch.initC, &r); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if r.Error != "" {
+		return errors.New(r.Error)
+	}
+	cr.cont.State.ZygotePid = r.ZygotePid
+	b := make([]byte, 1)
+	if n, _ := ch.readyR.Read(b); n != 1 {
+		return errors.New("supervisor exited during create (see the --log file)")
+	}
+	return nil
+}
+
+func sendJSON(f *os.File, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	return err
+}
+
+// recvJSON reads one SOCK_SEQPACKET datagram and decodes it; EOF means the peer died.
+func recvJSON(f *os.File, v any) error {
+	buf := make([]byte, 1<<20)
+	n, err := f.Read(buf)
+	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+		return errors.New("exited before it was ready")
+	}
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(buf[:n], v)
+}

@@ -1,0 +1,156 @@
+package notifsup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	seccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// Handler answers one notification. listener is the fd the request came from (handlers need
+// it for SECCOMP_IOCTL_NOTIF_ID_VALID). The response's ID is filled in by Serve; Error is a
+// positive errno.
+//
+// A handler must never answer with seccomp.NotifRespFlagContinue unless a comment next to it
+// says why letting the kernel run the syscall with the target's (mutable) memory is safe.
+type Handler func(listener int, req *seccomp.ScmpNotifReq) seccomp.ScmpNotifResp
+
+// key identifies a syscall as notifications report it. x32 syscalls arrive with the x86_64
+// audit arch and the x32 bit in the number, so their entries are filed under x86_64.
+type key struct {
+	arch seccomp.ScmpArch
+	nr   seccomp.ScmpSyscall
+}
+
+// Serve answers the notifications arriving on listener until every process using the filter
+// is gone (the listener hangs up), the listener fd is closed, or ctx is done (then it returns
+// ctx.Err()). Each notification is handled in its own goroutine so that a slow handler never
+// stalls the others; syscalls without a handler are refused with EPERM. Serve waits for its
+// handlers before it returns; the caller still owns and closes listener.
+//
+// A notification withdrawn between poll and receive (its process was killed) leaves receive
+// blocked until the next one arrives; ctx is noticed only then.
+func Serve(ctx context.Context, listener int, handlers map[string]Handler) error {
+	table, err := resolve(handlers)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wake, err := wakeOnDone(ctx)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(wake)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		req, err := next(ctx, listener, wake)
+		if err != nil || req == nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := answer(listener, req, table); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+}
+
+// resolve maps handler names to the syscall numbers of every arch a filter covers.
+func resolve(handlers map[string]Handler) (map[key]Handler, error) {
+	native, err := seccomp.GetNativeArch()
+	if err != nil {
+		return nil, fmt.Errorf("notifsup: native arch: %w", err)
+	}
+	arches := append([]seccomp.ScmpArch{native}, compatArches[native]...)
+	table := map[key]Handler{}
+	for name, h := range handlers {
+		for _, a := range arches {
+			nr, err := seccomp.GetSyscallFromNameByArch(name, a)
+			if err != nil || nr < 0 {
+				continue // not a syscall on this arch
+			}
+			table[key{reportedArch(a), nr}] = h
+		}
+	}
+	return table, nil
+}
+
+var compatArches = map[seccomp.ScmpArch][]seccomp.ScmpArch{
+	seccomp.ArchAMD64: {seccomp.ArchX86, seccomp.ArchX32},
+	seccomp.ArchARM64: {seccomp.ArchARM},
+	seccomp.ArchS390X: {seccomp.ArchS390},
+}
+
+func reportedArch(a seccomp.ScmpArch) seccomp.ScmpArch {
+	if a == seccomp.ArchX32 {
+		return seccomp.ArchAMD64
+	}
+	return a
+}
+
+// wakeOnDone returns an eventfd that becomes readable when ctx is done, so that poll can
+// wait on the listener and on ctx at once.
+func wakeOnDone(ctx context.Context) (int, error) {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("notifsup: eventfd: %w", err)
+	}
+	context.AfterFunc(ctx, func() {
+		unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	})
+	return efd, nil
+}
+
+// next waits for and receives one notification. It returns (nil, nil) when the listener hung
+// up or was closed, and the context's cause when ctx is done.
+func next(ctx context.Context, listener, wake int) (*seccomp.ScmpNotifReq, error) {
+	for {
+		fds := []unix.PollFd{{Fd: int32(listener), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return nil, fmt.Errorf("notifsup: poll: %w", err)
+		}
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		ev := fds[0].Revents
+		if ev&unix.POLLIN == 0 && ev&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+			return nil, nil
+		}
+		if ev&unix.POLLIN == 0 {
+			continue
+		}
+		req, err := seccomp.NotifReceive(seccomp.ScmpFd(listener))
+		if errors.Is(err, unix.ENOENT) {
+			continue // the target died before we received it
+		}
+		if err != nil {
+			return nil, fmt.Errorf("notifsup: receive: %w", err)
+		}
+		return req, nil
+	}
+}
+
+// answer runs the handler for req (EPERM when there is none) and sends its response.
+func answer(listener int, req *seccomp.ScmpNotifReq, table map[key]Handler) error {
+	resp := seccomp.ScmpNotifResp{Error: int32(unix.EPERM)}
+	if h, ok := table[key{req.Data.Arch, req.Data.Syscall}]; ok {
+		resp = h(listener, req)
+	}
+	resp.ID = req.ID
+	err := seccomp.NotifRespond(seccomp.ScmpFd(listener), &resp)
+	if err != nil && !errors.Is(err, unix.ENOENT) { // ENOENT: the target died meanwhile
+		return fmt.Errorf("notifsup: respond to syscall %d: %w", req.Data.Syscall, err)
+	}
+	return nil
+}
