@@ -44,7 +44,7 @@ refuse() { # refuse "WHAT IT PROVES" CMD...
   msg=$(printf '%s' "$out" | head -1)
   if [ $rc -eq 0 ]; then
     say "\$ $*" "ALLOWED  <-- unexpected"; unexpected=$((unexpected + 1))
-  elif printf '%s' "$out" | grep -qiE 'not permitted|denied|not implemented|No such file'; then
+  elif printf '%s' "$out" | grep -qiE 'not permitted|denied|not implemented|not supported|No such file'; then
     say "\$ $*" "refused (rc=$rc): $msg"
   else
     say "\$ $*" "failed, not clearly by confinement (rc=$rc): $msg"

@@ -214,7 +214,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		}
 		disown(daemon.Process.Pid)
 		logf.Close()
-		reapZombies() // shims were reparented to us
+		if left := waitNoOrphans(); len(left) > 0 { // shims were reparented to us
+			t.Errorf("processes left after containerd stopped: %v", left)
+		}
 		if ents, _ := os.ReadDir(filepath.Join(d, "runc-root", "default")); len(ents) > 0 {
 			t.Errorf("runtime state left under the shim's --root: %d entries", len(ents))
 		}
@@ -325,7 +327,9 @@ func TestPodman(t *testing.T) {
 	t.Cleanup(func() {
 		podman("rm", "-a", "-f")
 		podman("rmi", "-a", "-f")
-		reapZombies() // conmon processes were reparented to us
+		if left := waitNoOrphans(); len(left) > 0 { // conmon processes were reparented to us
+			t.Errorf("processes left after podman rm: %v", left)
+		}
 		unmountUnder(t, w)
 		if err := os.RemoveAll(w); err != nil {
 			t.Errorf("remove %s: %v", w, err)

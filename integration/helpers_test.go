@@ -129,6 +129,32 @@ func reapZombies() {
 	}
 }
 
+// waitNoOrphans waits until no process that os/exec does not own is our child (a daemon's
+// shims or conmons reparented to us); it returns those still there after waitTimeout.
+func waitNoOrphans() []int {
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		reapZombies()
+		var left []int
+		ownedMu.Lock()
+		ents, _ := os.ReadDir("/proc")
+		for _, ent := range ents {
+			pid, err := strconv.Atoi(ent.Name())
+			if err != nil || owned[pid] {
+				continue
+			}
+			if _, ppid, ok := procStat(pid); ok && ppid == os.Getpid() {
+				left = append(left, pid)
+			}
+		}
+		ownedMu.Unlock()
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
 // procStat returns the state letter and parent pid from /proc/PID/stat.
 func procStat(pid int) (state byte, ppid int, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -223,7 +249,7 @@ func rtWith(t *testing.T, adjust func(*exec.Cmd), args ...string) result {
 	if adjust != nil {
 		adjust(cmd)
 	}
-	r := finish(t, cmd, files, startOwned(cmd))
+	r := finish(t, cmd, files, startOwned(cmd), cmdTimeout)
 	msg := fmt.Sprintf("$ sandlock-runtime %s -> %d", strings.Join(args, " "), r.code)
 	if r.stderr != "" {
 		msg += "; stderr: " + strings.TrimSpace(r.stderr)
@@ -250,7 +276,7 @@ func rtCommand(t *testing.T, args ...string) (*exec.Cmd, [2]*os.File) {
 }
 
 // finish waits (bounded) for a started command and collects its output.
-func finish(t *testing.T, cmd *exec.Cmd, files [2]*os.File, startErr error) result {
+func finish(t *testing.T, cmd *exec.Cmd, files [2]*os.File, startErr error, timeout time.Duration) result {
 	t.Helper()
 	defer func() {
 		for _, f := range files {
@@ -272,10 +298,12 @@ func finish(t *testing.T, cmd *exec.Cmd, files [2]*os.File, startErr error) resu
 		if ws.Signaled() {
 			code = 128 + int(ws.Signal())
 		}
-	case <-time.After(cmdTimeout):
+	case <-time.After(timeout):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Errorf("%s %s: no exit within %v (killed)", cmd.Path, strings.Join(cmd.Args[1:], " "), cmdTimeout)
+		if !t.Failed() {
+			t.Errorf("%s %s: no exit within %v (killed)", cmd.Path, strings.Join(cmd.Args[1:], " "), timeout)
+		}
 		code = -1
 	}
 	out, _ := os.ReadFile(files[0].Name())
@@ -284,18 +312,34 @@ func finish(t *testing.T, cmd *exec.Cmd, files [2]*os.File, startErr error) resu
 }
 
 // rtBackground starts the runtime and returns a function that waits for it (for `run`).
+// If the test ends first, its cleanup gives the command a few seconds, then kills it.
 func rtBackground(t *testing.T, args ...string) (wait func() result) {
 	t.Helper()
 	cmd, files := rtCommand(t, args...)
 	err := startOwned(cmd)
 	var once sync.Once
 	var r result
-	wait = func() result {
-		once.Do(func() { r = finish(t, cmd, files, err) })
+	waitFor := func(timeout time.Duration) result {
+		once.Do(func() { r = finish(t, cmd, files, err, timeout) })
 		return r
 	}
-	t.Cleanup(func() { wait() })
-	return wait
+	t.Cleanup(func() { waitFor(3 * time.Second) })
+	return func() result { return waitFor(cmdTimeout) }
+}
+
+// waitExists polls `state` until the container exists (a background `run` is creating it).
+func waitExists(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		if _, _, code := rt(t, "state", id); code == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s does not exist %v after run started", id, waitTimeout)
+		}
+		time.Sleep(pollEvery)
+	}
 }
 
 // ---- bundles and containers ----
@@ -377,6 +421,7 @@ func checkNoMounts(t *testing.T, dir string) {
 func track(t *testing.T, id string) {
 	t.Helper()
 	e := envFor(t)
+	t.Cleanup(func() { checkNoCgroup(t, id) }) // runs after the delete below; also after a failed create
 	t.Cleanup(func() {
 		stateDir := filepath.Join(e.root, id)
 		if _, err := os.Stat(stateDir); err != nil {
@@ -392,6 +437,30 @@ func track(t *testing.T, id string) {
 			_ = os.RemoveAll(stateDir)
 		}
 	})
+}
+
+// checkNoCgroup fails the test for a cgroup2 directory named id, and removes it.
+func checkNoCgroup(t *testing.T, id string) {
+	t.Helper()
+	for _, d := range cgroupDirsNamed(id) {
+		procs, _ := procsInCgroup(d)
+		t.Errorf("container %s: cgroup %s left behind (procs %v)", id, d, procs)
+		_ = os.Remove(d)
+	}
+}
+
+// cgroupDirsNamed finds directories named name in the cgroup2 tree (3 levels deep).
+func cgroupDirsNamed(name string) []string {
+	mnt, err := cgroup2Mount()
+	if err != nil || name == "" {
+		return nil
+	}
+	var out []string
+	for _, pat := range []string{"/", "/*/", "/*/*/"} {
+		m, _ := filepath.Glob(mnt + pat + name)
+		out = append(out, m...)
+	}
+	return out
 }
 
 // statePids is best effort: the container's pids from ps, or its init pid from state.

@@ -58,6 +58,7 @@ func TestRunKilledBySignal(t *testing.T) {
 		id := newID()
 		track(t, id)
 		wait := rtBackground(t, "run", "--bundle", b, id)
+		waitExists(t, id)
 		waitStatus(t, id, "running")
 		if _, stderr, code := rt(t, "kill", id, "TERM"); code != 0 {
 			t.Fatalf("kill %s TERM: exit %d: %s", id, code, stderr)

@@ -92,8 +92,18 @@ func runTests(m *testing.M) int {
 	if setupErr != nil {
 		fmt.Println("integration: setup failed, every test will fail:", setupErr)
 	}
+	// The runtime's parent cgroup: removed at the end if this run made it (only when empty).
+	cgParent := ""
+	if mnt, err := cgroup2Mount(); err == nil {
+		if _, err := os.Stat(filepath.Join(mnt, "sandlock-runtime")); err != nil {
+			cgParent = filepath.Join(mnt, "sandlock-runtime")
+		}
+	}
 	code := m.Run()
 	reapZombies()
+	if cgParent != "" {
+		_ = os.Remove(cgParent)
+	}
 	for _, mnt := range mountsUnder(dir) {
 		fmt.Println("integration: unmounting leftover", mnt)
 		_ = unix.Unmount(mnt, unix.MNT_DETACH)

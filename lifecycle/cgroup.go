@@ -198,18 +198,6 @@ func freezeCgroup(dir string, freeze bool) error {
 	return waitCgroupEvent(dir, "frozen", v, 10*time.Second)
 }
 
-// removeCgroup removes the container's cgroup dir; already gone is fine.
-func removeCgroup(dir string) error {
-	if dir == "" {
-		return nil
-	}
-	err := unix.Rmdir(dir)
-	if err == nil || errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	return fmt.Errorf("remove cgroup %s: %w", dir, err)
-}
-
 // pidInCgroup reports whether pid is a member of the cgroup dir (relative to mnt).
 func pidInCgroup(pid int, mnt, dir string) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")

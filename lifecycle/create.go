@@ -79,7 +79,7 @@ func Create(o *Options, c CreateOpts) error {
 	return nil
 }
 
-func create(o *Options, c CreateOpts, relayTTY bool) (cr *creation, err error) {
+func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	s, iso, err := loadForCreate(c)
 	if err != nil {
 		return nil, err
@@ -87,27 +87,30 @@ func create(o *Options, c CreateOpts, relayTTY bool) (cr *creation, err error) {
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr = &creation{spec: s}
-	defer func() {
-		if err != nil {
-			cr.rollback()
-		}
-	}()
-	dir, err := makeStateDir(o.Root, c.ID)
-	if err != nil {
+	cr := &creation{spec: s}
+	if err := cr.build(o, c, iso); err != nil {
+		cr.rollback()
 		return nil, err
 	}
+	return cr, nil
+}
+
+func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
+	dir, err := makeStateDir(o.Root, c.ID)
+	if err != nil {
+		return err
+	}
 	cr.onFail(func() { os.RemoveAll(dir) })
-	cr.cont = &Container{dir: dir, State: newState(c, s, iso)}
+	cr.cont = &Container{dir: dir, State: newState(c, cr.spec, iso)}
 	steps := []func(*Options, CreateOpts) error{
 		cr.setupCgroup, cr.setupMounts, cr.setupStdio, cr.startProcesses, cr.finish,
 	}
 	for _, step := range steps {
 		if err := step(o, c); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return cr, nil
+	return nil
 }
 
 func loadForCreate(c CreateOpts) (*specs.Spec, spec.Isolation, error) {
@@ -247,7 +250,8 @@ func (cr *creation) finish(o *Options, c CreateOpts) error {
 	hs := cr.spec.Hooks
 	ost := cr.cont.ociState(specs.StateCreated)
 	if hs != nil {
-		if err := runHooks("prestart", hs.Prestart, ost); err != nil { //nolint:staticcheck // deprecated, still run per spec
+		//lint:ignore SA1019 prestart is deprecated but still part of the spec callers use
+		if err := runHooks("prestart", hs.Prestart, ost); err != nil {
 			return err
 		}
 		if err := runHooks("createRuntime", hs.CreateRuntime, ost); err != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -148,5 +147,3 @@ func request(fd int, m ctlMsg, fds ...int) (ctlMsg, []int, error) {
 	}
 	return r, rfds, nil
 }
-
-func fileFromFD(fd int, name string) *os.File { return os.NewFile(uintptr(fd), name) }

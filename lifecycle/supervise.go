@@ -41,6 +41,7 @@ type supervisor struct {
 	pending   map[uint32]pendingSpawn // spawn requests by id
 	exits     map[int]chan int        // exit statuses by pid
 	zygoteOut chan struct{}           // closed when Z is gone
+	clients   sync.WaitGroup          // control connections still being served
 }
 
 // pendingSpawn is an exec request waiting for the zygote's answer, then for the exit.
@@ -76,6 +77,10 @@ func Supervise(a SuperviseArgs) error {
 	go s.acceptLoop()
 	s.waitInit()
 	s.waitEmpty()
+	// Every exec client gets its status before the supervisor goes: Z's hang-up settles the
+	// statuses it could not report, then the spawn handlers finish sending them.
+	<-s.zygoteOut
+	s.clients.Wait()
 	return nil
 }
 

@@ -27,7 +27,11 @@ func (s *supervisor) acceptLoop() {
 			unix.Close(fd)
 			continue
 		}
-		go s.serve(fd)
+		s.clients.Add(1)
+		go func() {
+			defer s.clients.Done()
+			s.serve(fd)
+		}()
 	}
 }
 
@@ -43,7 +47,10 @@ func (s *supervisor) checkPeer(fd int) error {
 }
 
 func (s *supervisor) serve(fd int) {
+	// A client that connects and says nothing must not keep the supervisor alive forever.
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10})
 	m, fds, err := recvMsg(fd)
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{})
 	if err != nil {
 		unix.Close(fd)
 		return
