@@ -59,3 +59,6 @@ bench: build
 clean:
 	rm -rf bin _build
 	$(GO) clean -testcache
+
+# Feature targets (bench, conformance, clients, ...) live beside the scripts they run.
+-include hack/*.mk
