@@ -102,13 +102,19 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 	}
 	cr.onFail(func() { os.RemoveAll(dir) })
 	cr.cont = &Container{dir: dir, State: newState(c, cr.spec, iso)}
-	steps := []func(*Options, CreateOpts) error{
-		cr.setupCgroup, cr.setupMounts, cr.setupStdio, cr.startProcesses, cr.finish,
+	steps := []struct {
+		name string
+		run  func(*Options, CreateOpts) error
+	}{
+		{"cgroup", cr.setupCgroup}, {"mounts", cr.setupMounts}, {"stdio", cr.setupStdio},
+		{"processes", cr.startProcesses}, {"finish", cr.finish},
 	}
 	for _, step := range steps {
-		if err := step(o, c); err != nil {
+		t := time.Now()
+		if err := step.run(o, c); err != nil {
 			return err
 		}
+		logrus.Debugf("create %s: %s took %s", c.ID, step.name, time.Since(t))
 	}
 	return nil
 }

@@ -170,6 +170,12 @@ func (r *rootfsMounter) doMount(m specs.Mount) (string, error) {
 	if fstype == "cgroup" || fstype == "cgroup2" {
 		// Only the unified hierarchy is offered, always read-only: the container's cgroup is
 		// for membership and killing, managed from outside. v1 options mean nothing to it.
+		// A bind of the host's cgroup2 mount shows the same tree and costs microseconds; a
+		// fresh cgroup2 mount costs tens of milliseconds on hybrid hosts.
+		if mnt := cgroup2Mount(); mnt != "" {
+			ro := flags | unix.MS_RDONLY | unix.MS_BIND
+			return "bind", r.bindMount(specs.Mount{Source: mnt, Destination: m.Destination}, ro, prop)
+		}
 		fstype, source, flags, data = "cgroup2", "cgroup2", flags|unix.MS_RDONLY, ""
 	}
 	if source == "" {

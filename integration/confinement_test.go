@@ -1,0 +1,324 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// runOut runs a container to completion and returns stdout and the exit code.
+func runOut(t *testing.T, mutate func(*specs.Spec), args ...string) (string, string, int) {
+	t.Helper()
+	b := newBundleWith(t, mutate, args...)
+	id := newID()
+	track(t, id)
+	return rt(t, "run", "--bundle", b, id)
+}
+
+// The supervisor is the container's lifeline: killing it kills every process of the
+// container (also one that called setsid), and state then says stopped.
+func TestSupervisorDeathKillsContainer(t *testing.T) {
+	id, _, _ := running(t, nil, "sh", "-c", "setsid sleep 200 & (sleep 300 &); sleep 100")
+	time.Sleep(100 * time.Millisecond)
+	pids := psPids(t, id)
+	if len(pids) < 3 {
+		t.Fatalf("ps: got %v, want init and its two descendants", pids)
+	}
+	var st struct {
+		SupervisorPid int `json:"supervisorPid"`
+	}
+	b, err := os.ReadFile(filepath.Join(envFor(t).root, id, "state.json"))
+	if err != nil || json.Unmarshal(b, &st) != nil || st.SupervisorPid <= 0 {
+		t.Fatalf("state.json: no supervisor pid: %v %s", err, b)
+	}
+	if err := unix.Kill(st.SupervisorPid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, id, "stopped")
+	if left := waitGone(pids); len(left) > 0 {
+		t.Errorf("processes %v outlived the supervisor", left)
+	}
+}
+
+// Hooks run at their points of the lifecycle with the state on stdin.
+func TestHooks(t *testing.T) {
+	dir := t.TempDir()
+	hook := func(name string) specs.Hook {
+		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + filepath.Join(dir, name)}}
+	}
+	b := newBundleWith(t, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{
+			CreateRuntime:   []specs.Hook{hook("createRuntime")},
+			CreateContainer: []specs.Hook{hook("createContainer")},
+			Poststart:       []specs.Hook{hook("poststart")},
+			Poststop:        []specs.Hook{hook("poststop")},
+			StartContainer:  []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo started > /dev/shm/hook"}}},
+		}
+	}, "sh", "-c", "cat /dev/shm/hook")
+	id := newID()
+	track(t, id)
+	out, stderr, code := rt(t, "run", "--bundle", b, id)
+	if code != 0 || out != "started\n" {
+		t.Errorf("startContainer hook: run printed %q (exit %d), want %q: %s", out, code, "started\n", stderr)
+	}
+	for name, status := range map[string]string{
+		"createRuntime": "created", "createContainer": "created", "poststart": "running", "poststop": "stopped",
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Errorf("%s hook did not run: %v", name, err)
+			continue
+		}
+		var st specs.State
+		if err := json.Unmarshal(b, &st); err != nil || st.ID != id || string(st.Status) != status {
+			t.Errorf("%s hook got state %s (%v), want id %s status %s", name, b, err, id, status)
+		}
+	}
+}
+
+// A failing createRuntime hook fails create and leaves nothing behind.
+func TestFailingHookFailsCreate(t *testing.T) {
+	b := newBundleWith(t, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/false"}}}
+	}, "true")
+	id := newID()
+	track(t, id)
+	_, stderr, code := rt(t, "create", "--bundle", b, id)
+	if code == 0 || !strings.Contains(stderr+lastLogMsg(t), "createRuntime") {
+		t.Fatalf("create with a failing hook: exit %d, stderr %q; want failure naming the hook", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(envFor(t).root, id)); err == nil {
+		t.Errorf("failed create left its state dir")
+	}
+}
+
+// --preserve-fds passes fds 3.. into the container; no other fd of the caller leaks in.
+func TestPreserveFDs(t *testing.T) {
+	b := newBundle(t, "sh", "-c", "echo via-fd3 >&3; ls /proc/self/fd | tr '\\n' ' '")
+	id := newID()
+	track(t, id)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	extra, _ := os.Open("/dev/null") // becomes fd 4 in the runtime: must not reach the container
+	defer extra.Close()
+	res := rtWith(t, func(c *exec.Cmd) { c.ExtraFiles = []*os.File{w, extra} },
+		"run", "--preserve-fds", "1", "--bundle", b, id)
+	w.Close()
+	got := make([]byte, 64)
+	n, _ := r.Read(got)
+	if res.code != 0 || string(got[:n]) != "via-fd3\n" {
+		t.Errorf("preserved fd 3: exit %d, read %q, want %q: %s", res.code, got[:n], "via-fd3\n", res.stderr)
+	}
+	// ls itself opens one fd to read the directory (3 after the preserved one is 4 at most).
+	if fds := strings.Fields(res.stdout); len(fds) > 5 {
+		t.Errorf("container sees fds %v, want only 0-3 (+ ls's own)", fds)
+	}
+}
+
+// No network namespace requested = host network; a network namespace without a path = no
+// network at all.
+func TestNetworkTranslation(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprint(c, "hello-from-host\n")
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	cmd := fmt.Sprintf("nc 127.0.0.1 %d </dev/null", port)
+	withNet := func(want bool) func(*specs.Spec) {
+		return func(s *specs.Spec) {
+			var ns []specs.LinuxNamespace
+			for _, n := range s.Linux.Namespaces {
+				if n.Type != specs.NetworkNamespace {
+					ns = append(ns, n)
+				}
+			}
+			if want {
+				ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+			}
+			s.Linux.Namespaces = ns
+		}
+	}
+	out, stderr, code := runOut(t, withNet(false), "sh", "-c", cmd)
+	if code != 0 || out != "hello-from-host\n" {
+		t.Errorf("host network: nc got %q exit %d, want the host's greeting: %s", out, code, stderr)
+	}
+	out, _, code = runOut(t, withNet(true), "sh", "-c", cmd)
+	if code == 0 || strings.Contains(out, "hello") {
+		t.Errorf("network namespace (no network): nc got %q exit %d, want it refused", out, code)
+	}
+}
+
+// Namespace requests that cannot be translated, and anything that would change the host, are
+// refused at create with a message naming them, leaving nothing behind.
+func TestRefusedConfigs(t *testing.T) {
+	cases := []struct {
+		name, want string
+		mutate     func(*specs.Spec)
+	}{
+		{"namespace path", "path", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces[:0:0], specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/1/ns/net"})
+		}},
+		{"user namespace", "user", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		}},
+		{"sysctl", "sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.domainname": "x"} }},
+		{"hostname without uts", "hostname", func(s *specs.Spec) {
+			var ns []specs.LinuxNamespace
+			for _, n := range s.Linux.Namespaces {
+				if n.Type != specs.UTSNamespace {
+					ns = append(ns, n)
+				}
+			}
+			s.Linux.Namespaces, s.Hostname = ns, "other"
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBundleWith(t, c.mutate, "true")
+			id := newID()
+			track(t, id)
+			_, stderr, code := rt(t, "create", "--bundle", b, id)
+			if code == 0 || !strings.Contains(stderr, c.want) {
+				t.Errorf("create: exit %d, stderr %q; want a refusal mentioning %q", code, stderr, c.want)
+			}
+			if _, err := os.Stat(filepath.Join(envFor(t).root, id)); err == nil {
+				t.Errorf("refused create left a state dir")
+			}
+		})
+	}
+}
+
+// Ways out of the container that the foundation's minimal confinement must close.
+func TestBasicEscapesRefused(t *testing.T) {
+	cases := []struct{ name, script string }{
+		{"host root via /proc/1/root", "cat /proc/1/root/etc/hostname"},
+		{"mount", "mount -t tmpfs none /tmp"},
+		{"unshare user namespace", "unshare -U true"},
+		{"chroot", "chroot / true"},
+		{"signal a host process", fmt.Sprintf("kill -0 %d", os.Getpid())},
+		{"write the read-only root", "touch /escape-test"},
+		{"write /proc/sys", "echo 1 > /proc/sys/kernel/sysrq"},
+		{"create a device node", "mknod /dev/shm/sda b 8 0"},
+	}
+	mutate := func(s *specs.Spec) { s.Root.Readonly = true }
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, stderr, code := runOut(t, mutate, "sh", "-c", c.script+" && echo ESCAPED")
+			if code == 0 || strings.Contains(out, "ESCAPED") {
+				t.Errorf("%q succeeded inside the container (exit %d, out %q, err %q)", c.script, code, out, stderr)
+			}
+		})
+	}
+}
+
+// exec can run as another user than init, as runc allows.
+func TestExecUser(t *testing.T) {
+	id, _, _ := running(t, nil, "sleep", "100")
+	out, stderr, code := rt(t, "exec", "--user", "65534:65534", id, "id")
+	if code != 0 || !strings.Contains(out, "uid=65534") || !strings.Contains(out, "gid=65534") {
+		t.Errorf("exec --user 65534:65534 id: exit %d, %q, want uid/gid 65534: %s", code, out, stderr)
+	}
+}
+
+// `run DIR` uses DIR as the bundle when it holds a config.json, as the issue asks.
+func TestRunBundleDir(t *testing.T) {
+	b := newBundle(t, "echo", "bundle-dir")
+	e := envFor(t)
+	track(t, filepath.Base(b))
+	cmd := exec.Command(runtimeBin, "--root", e.root, "run", b)
+	out, err := cmd.Output()
+	if err != nil || string(out) != "bundle-dir\n" {
+		t.Errorf("run DIR: %q, %v; want %q", out, err, "bundle-dir\n")
+	}
+}
+
+// Go-style single-dash long flags parse where runc accepts them.
+func TestSingleDashFlags(t *testing.T) {
+	e := envFor(t)
+	out, err := exec.Command(runtimeBin, "-root", e.root, "list", "-q").CombinedOutput()
+	if err != nil {
+		t.Errorf("-root X list -q: %v: %s", err, out)
+	}
+}
+
+// run with process.terminal in the foreground is interactive: it relays a pty.
+func TestRunTerminal(t *testing.T) {
+	b := newBundleWith(t, func(s *specs.Spec) { s.Process.Terminal = true }, "sh")
+	id := newID()
+	track(t, id)
+	master, slave, err := openPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	e := envFor(t)
+	cmd := exec.Command(runtimeBin, "--root", e.root, "run", "--bundle", b, id)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		fmt.Fprint(master, "tty && echo IS-A-TTY; exit 4\n")
+	}()
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := master.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	err = cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	if code != 4 || !strings.Contains(got.String(), "IS-A-TTY") || !strings.Contains(got.String(), "/dev/pts/") {
+		t.Errorf("run -t: exit %d (%v), output %q; want 4 and a /dev/pts tty", code, err, got.String())
+	}
+}
+
+func openPTY() (master, slave *os.File, err error) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	sl, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, sl, nil
+}
