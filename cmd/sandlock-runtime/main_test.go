@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandlock/sandlock-runtime/lifecycle"
+)
+
+// run runs the CLI in-process against a private state root.
+func run(t *testing.T, args ...string) error {
+	t.Helper()
+	app := newApp()
+	return app.Run(append([]string{"sandlock-runtime", "--root", t.TempDir()}, args...))
+}
+
+func TestFlagParsing(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string // substring of the error; "" = no error
+	}{
+		{"state of a missing container", []string{"state", "nope"}, "container does not exist"},
+		{"start needs an id", []string{"start"}, "exactly one container ID"},
+		{"kill with a bad signal", []string{"kill", "nope", "SIGNOPE"}, "SIGNOPE"},
+		{"kill --all of a missing container", []string{"kill", "--all", "nope", "9"}, "does not exist"},
+		{"delete --force of a missing container", []string{"delete", "--force", "nope"}, ""},
+		{"delete of a missing container", []string{"delete", "nope"}, "does not exist"},
+		{"create with an invalid id", []string{"create", "--bundle", ".", "../x"}, "invalid container id"},
+		{"single-dash long flag", []string{"create", "-bundle", "/nonexistent", "-no-pivot", "c1"}, "/nonexistent"},
+		{"exec --user not numeric", []string{"exec", "--user", "root", "c1", "true"}, "uid[:gid]"},
+		{"list with an unknown format", []string{"list", "--format", "xml"}, "unknown --format"},
+		{"list as json", []string{"list", "--format", "json"}, ""},
+		{"ps of a missing container", []string{"ps", "--format", "json", "nope"}, "does not exist"},
+		{"pause of a missing container", []string{"pause", "nope"}, "does not exist"},
+		{"unknown log format", []string{"--log-format", "xml", "list"}, "log-format"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := run(t, c.args...)
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("got %v, want no error", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("got %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestMissingContainerIsSentinel(t *testing.T) {
+	if err := run(t, "state", "nope"); !errors.Is(err, lifecycle.ErrNotExist) {
+		t.Errorf("got %v, want lifecycle.ErrNotExist (callers match its text)", err)
+	}
+}
+
+func TestSpecWritesStarterConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := run(t, "spec", "--bundle", dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("config.json is not a spec: %v", err)
+	}
+	if s.Annotations["io.sandlock.max_processes"] == "" {
+		t.Errorf("starter config has no io.sandlock annotations to show the keys: %v", s.Annotations)
+	}
+	if err := run(t, "spec", "--bundle", dir); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("spec over an existing config.json: got %v, want a refusal", err)
+	}
+}
+
+func TestParseUser(t *testing.T) {
+	u, err := parseUser("1000:100")
+	if err != nil || u.UID != 1000 || u.GID != 100 {
+		t.Errorf("parseUser(1000:100) = %+v, %v", u, err)
+	}
+	if u, err := parseUser(""); u != nil || err != nil {
+		t.Errorf("parseUser(\"\") = %+v, %v; want nil, nil", u, err)
+	}
+	if _, err := parseUser("1000:x"); err == nil {
+		t.Errorf("parseUser(1000:x) accepted")
+	}
+}
