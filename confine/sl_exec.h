@@ -55,4 +55,8 @@ const char *sl_strerror(int err);
  * parent or -errno; the child never returns. */
 pid_t sl_zygote_fork(int ctl, int killfd, int nullfd);
 
+/* killfd value asking the zygote to kill its parent (the container's init) on hang-up, for
+ * containers without a cgroup to kill instead. */
+#define SL_Z_KILL_INIT (-2)
+
 #endif

@@ -33,7 +33,7 @@ const MaxSpawnMsg = C.SL_SPAWN_MAX
 // child's pid. The caller locks its OS thread: the zygote inherits that thread's Landlock
 // domain, seccomp filters and credentials.
 func ForkZygote(ctl, killFD, nullFD int) (int, error) {
-	if ctl < 3 || killFD < -1 || (killFD >= 0 && killFD < 3) || killFD == ctl ||
+	if ctl < 3 || killFD < KillInit || (killFD >= 0 && killFD < 3) || killFD == ctl ||
 		nullFD < 0 || nullFD == ctl || nullFD == killFD {
 		return 0, fmt.Errorf("fork zygote: bad fds ctl=%d kill=%d null=%d: %w", ctl, killFD, nullFD, unix.EINVAL)
 	}
@@ -43,6 +43,11 @@ func ForkZygote(ctl, killFD, nullFD int) (int, error) {
 	}
 	return int(pid), nil
 }
+
+// KillInit, passed as ForkZygote's killFD, makes the zygote SIGKILL its parent (the
+// container's init) when the supervisor hangs up: the fallback for containers without a
+// cgroup, weaker in that init's descendants are not reached.
+const KillInit = C.SL_Z_KILL_INIT
 
 // EncodeSpawn builds a SPAWN datagram (the 3 stdio fds travel separately, see SendSpawn).
 func EncodeSpawn(reqid uint32, packed []byte) []byte {

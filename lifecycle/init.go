@@ -112,7 +112,7 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err := handOverListener(xs, listener); err != nil {
 		return nil, err
 	}
-	zpid, err := confine.ForkZygote(f.ZS, f.Kill, null)
+	zpid, err := confine.ForkZygote(f.ZS, zygoteKill(f.Kill), null)
 	if err != nil {
 		return nil, fmt.Errorf("zygote: %w", err)
 	}
@@ -126,6 +126,16 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 		return nil, err
 	}
 	return packed, sendJSON(os.NewFile(uintptr(f.Init), "initpipe"), initReply{ZygotePid: zpid})
+}
+
+// zygoteKill is how the zygote ends the container if the supervisor dies: through the
+// cgroup's cgroup.kill, or without a cgroup by killing init (docs/design.md says what that
+// leaves out).
+func zygoteKill(killFD int) int {
+	if killFD < 0 {
+		return confine.KillInit
+	}
+	return killFD
 }
 
 func applyRlimits(cfg *initConfig) error {
