@@ -20,6 +20,10 @@ type Policy struct {
 	PortRemap     *bool    `json:"port_remap,omitempty" toml:"port_remap,omitempty"`
 	NoRawSockets  *bool    `json:"no_raw_sockets,omitempty" toml:"no_raw_sockets,omitempty"` // default true
 	NoUDP         *bool    `json:"no_udp,omitempty" toml:"no_udp,omitempty"`
+	// NoNetwork is sandlock-runtime's one addition to the seed's fields: no network at all
+	// (socket() limited to AF_UNIX, TCP bind/connect denied), what a network namespace without a
+	// path stands for. The seed has no way to say it: its empty net_* lists mean unrestricted.
+	NoNetwork *bool `json:"no_network,omitempty" toml:"no_network,omitempty"`
 
 	// IPC and process isolation
 	IsolateIPC     *bool `json:"isolate_ipc,omitempty" toml:"isolate_ipc,omitempty"`
@@ -51,8 +55,9 @@ type Policy struct {
 	Env      map[string]string `json:"env,omitempty" toml:"env,omitempty"`
 	CloseFDs *bool             `json:"close_fds,omitempty" toml:"close_fds,omitempty"` // default true
 
-	// GPU access: nil = none, [] = all
-	GPUDevices []int `json:"gpu_devices" toml:"gpu_devices,omitempty"`
+	// GPU access: nil = none, [] = all. No omitempty for TOML, which would drop [] ("all"); the
+	// TOML encoder skips nil slices by itself.
+	GPUDevices []int `json:"gpu_devices" toml:"gpu_devices"`
 
 	// Misc
 	Privileged *bool `json:"privileged,omitempty" toml:"privileged,omitempty"`

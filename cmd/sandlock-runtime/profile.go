@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+var profileCommand = &cli.Command{
+	Name:  "profile",
+	Usage: "list the sandlock policy profiles, or show one merged with the defaults",
+	Description: `Profiles are TOML files NAME.toml in /etc/sandlock/profiles and
+$XDG_CONFIG_HOME/sandlock/profiles (~/.config/sandlock/profiles), the user's winning on a
+name clash. A container selects one with the annotation io.sandlock.profile: NAME.
+See docs/policy.md.`,
+	Flags: []cli.Flag{
+		&cli.StringSliceFlag{Name: "dir", Usage: "search `DIR` instead of the default directories (repeatable; later ones win)"},
+	},
+	Subcommands: []*cli.Command{
+		{
+			Name:      "list",
+			Usage:     "print the profile names, one a line",
+			ArgsUsage: " ",
+			Action: func(c *cli.Context) error {
+				if c.Args().Present() {
+					return fmt.Errorf("profile list: takes no arguments")
+				}
+				names, err := profileStore(c).List()
+				if err != nil {
+					return err
+				}
+				for _, n := range names {
+					fmt.Fprintln(c.App.Writer, n)
+				}
+				return nil
+			},
+		},
+		{
+			Name:      "show",
+			Usage:     "print profile NAME merged with the defaults, as TOML",
+			ArgsUsage: "NAME",
+			Action: func(c *cli.Context) error {
+				if c.NArg() != 1 {
+					return fmt.Errorf("profile show: needs exactly one profile NAME")
+				}
+				p, err := profileStore(c).Load(c.Args().First())
+				if err != nil {
+					return err
+				}
+				b, err := spec.DefaultPolicy().Merge(p).TOML()
+				if err != nil {
+					return err
+				}
+				_, err = c.App.Writer.Write(b)
+				return err
+			},
+		},
+	},
+}
+
+// profileStore is the store `profile` searches: --dir (given on `profile`) or the defaults.
+func profileStore(c *cli.Context) spec.ProfileStore {
+	for _, ctx := range c.Lineage() {
+		if dirs := ctx.StringSlice("dir"); len(dirs) > 0 {
+			return spec.ProfileStore{Dirs: dirs}
+		}
+	}
+	return spec.DefaultProfileStore()
+}
