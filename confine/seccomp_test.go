@@ -28,7 +28,7 @@ type scCase struct {
 }
 
 // sys issues a raw syscall on the calling thread and returns its errno, if any.
-func sys(nr uintptr, args ...uintptr) error {
+func rawSys(nr uintptr, args ...uintptr) error {
 	var a [6]uintptr
 	copy(a[:], args)
 	_, _, e := unix.RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5])
@@ -72,12 +72,12 @@ func ioctlOnPipe(req uintptr) error {
 	defer unix.Close(p[0])
 	defer unix.Close(p[1])
 	var c byte = 'x'
-	return sys(unix.SYS_IOCTL, uintptr(p[0]), req, uintptr(unsafe.Pointer(&c)))
+	return rawSys(unix.SYS_IOCTL, uintptr(p[0]), req, uintptr(unsafe.Pointer(&c)))
 }
 
 func socketpair(domain uintptr) error {
 	var fds [2]int32
-	err := sys(unix.SYS_SOCKETPAIR, domain, unix.SOCK_STREAM, 0, uintptr(unsafe.Pointer(&fds)))
+	err := rawSys(unix.SYS_SOCKETPAIR, domain, unix.SOCK_STREAM, 0, uintptr(unsafe.Pointer(&fds)))
 	if err == nil {
 		unix.Close(int(fds[0]))
 		unix.Close(int(fds[1]))
@@ -85,25 +85,29 @@ func socketpair(domain uintptr) error {
 	return err
 }
 
-func one(key string, f func() error) func(string) map[string]func() error {
+func singleCheck(key string, f func() error) func(string) map[string]func() error {
 	return func(string) map[string]func() error { return map[string]func() error{key: f} }
 }
 
 var seccompCases = []scCase{
+	// Every check is harmless should the filter fail: a missing mount point, an oversized
+	// hostname, a pid that cannot exist. Unfiltered, they would fail with another errno.
 	{name: "namespaces and mounts", checks: func(dir string) map[string]func() error {
+		missing := filepath.Join(dir, "missing")
+		long := make([]byte, 65)
 		return map[string]func() error{
-			"mount":         func() error { return unix.Mount("none", dir, "tmpfs", 0, "") },
-			"umount2":       func() error { return unix.Unmount(dir, 0) },
+			"mount":         func() error { return unix.Mount("none", missing, "tmpfs", 0, "") },
+			"umount2":       func() error { return unix.Unmount(missing, 0) },
 			"unshare":       func() error { return unix.Unshare(unix.CLONE_NEWUTS) },
 			"setns":         func() error { return unix.Setns(0, 0) },
 			"chroot":        func() error { return unix.Chroot(dir) },
-			"ptrace":        func() error { return sys(unix.SYS_PTRACE, unix.PTRACE_TRACEME) },
+			"ptrace":        func() error { return rawSys(unix.SYS_PTRACE, unix.PTRACE_ATTACH, ^uintptr(0)) },
 			"clone-newuser": func() error { return rawClone(unix.CLONE_NEWUSER) },
 			"clone-newnet":  func() error { return rawClone(unix.CLONE_NEWNET) },
 			"clone-newns":   func() error { return rawClone(unix.CLONE_NEWNS) },
 			"clone-plain":   func() error { return rawClone(0) },
-			"clone3":        func() error { return sys(unix.SYS_CLONE3, 0, 0) },
-			"sethostname":   func() error { return unix.Sethostname([]byte("evil")) },
+			"clone3":        func() error { return rawSys(unix.SYS_CLONE3, 0, 0) },
+			"sethostname":   func() error { return unix.Sethostname(long) },
 		}
 	}, want: map[string]string{
 		"mount": "EPERM", "umount2": "EPERM", "unshare": "EPERM", "setns": "EPERM", "chroot": "EPERM",
@@ -164,8 +168,8 @@ var seccompCases = []scCase{
 		for _, v := range []uintptr{0, 8, 0x20000, 0x20008, 0xffffffff, 0x40000, 0x0400000, 1, 0xfffffffe} {
 			v := v
 			m[fmt.Sprintf("%#x", v)] = func() error {
-				err := sys(unix.SYS_PERSONALITY, v)
-				sys(unix.SYS_PERSONALITY, 0) // back to PER_LINUX for the next check
+				err := rawSys(unix.SYS_PERSONALITY, v)
+				rawSys(unix.SYS_PERSONALITY, 0) // back to PER_LINUX for the next check
 				return err
 			}
 		}
@@ -176,22 +180,22 @@ var seccompCases = []scCase{
 	}},
 	{name: "OCI allow list", oci: allowListProfile, checks: func(string) map[string]func() error {
 		return map[string]func() error{
-			"getpid":  func() error { return sys(unix.SYS_GETPID) },
-			"getppid": func() error { return sys(unix.SYS_GETPPID) },
-			"getcwd":  func() error { var b [256]byte; return sys(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&b)), 256) },
+			"getpid":  func() error { return rawSys(unix.SYS_GETPID) },
+			"getppid": func() error { return rawSys(unix.SYS_GETPPID) },
+			"getcwd":  func() error { var b [256]byte; return rawSys(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&b)), 256) },
 		}
 	}, want: map[string]string{"getpid": "ok", "getppid": "ENOTSUP", "getcwd": "EXDEV"}},
 	{name: "OCI args", oci: argsProfile, checks: func(string) map[string]func() error {
 		return map[string]func() error{
-			"umask-masked-match":    func() error { return sys(unix.SYS_UMASK, 0o777) },
-			"umask-masked-nomatch":  func() error { return sys(unix.SYS_UMASK, 0o022) },
-			"getpriority-both":      func() error { return sys(unix.SYS_GETPRIORITY, unix.PRIO_USER, 2000000) },
-			"getpriority-one":       func() error { return sys(unix.SYS_GETPRIORITY, unix.PRIO_USER, 0) },
-			"getpgid-first":         func() error { return sys(unix.SYS_GETPGID, 777777) },
-			"getpgid-second":        func() error { return sys(unix.SYS_GETPGID, 888888) },
-			"getpgid-self":          func() error { return sys(unix.SYS_GETPGID, 0) },
-			"getsid-ne-match":       func() error { return sys(unix.SYS_GETSID, 1) },
-			"getsid-ne-nomatch":     func() error { return sys(unix.SYS_GETSID, 0) },
+			"umask-masked-match":    func() error { return rawSys(unix.SYS_UMASK, 0o777) },
+			"umask-masked-nomatch":  func() error { return rawSys(unix.SYS_UMASK, 0o022) },
+			"getpriority-both":      func() error { return rawSys(unix.SYS_GETPRIORITY, unix.PRIO_USER, 2000000) },
+			"getpriority-one":       func() error { return rawSys(unix.SYS_GETPRIORITY, unix.PRIO_USER, 0) },
+			"getpgid-first":         func() error { return rawSys(unix.SYS_GETPGID, 777777) },
+			"getpgid-second":        func() error { return rawSys(unix.SYS_GETPGID, 888888) },
+			"getpgid-self":          func() error { return rawSys(unix.SYS_GETPGID, 0) },
+			"getsid-ne-match":       func() error { return rawSys(unix.SYS_GETSID, 1) },
+			"getsid-ne-nomatch":     func() error { return rawSys(unix.SYS_GETSID, 0) },
 			"sandlock-still-denies": func() error { return unix.Unshare(unix.CLONE_NEWUTS) },
 		}
 	}, want: map[string]string{
@@ -204,7 +208,7 @@ var seccompCases = []scCase{
 			DefaultAction: specs.ActAllow,
 			Flags:         []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow, "SECCOMP_FILTER_FLAG_TSYNC"},
 		}
-	}, checks: one("getpid", func() error { return sys(unix.SYS_GETPID) }), want: map[string]string{"getpid": "ok"}},
+	}, checks: singleCheck("getpid", func() error { return rawSys(unix.SYS_GETPID) }), want: map[string]string{"getpid": "ok"}},
 }
 
 func ipcChecks(string) map[string]func() error {
@@ -222,18 +226,18 @@ func ipcChecks(string) map[string]func() error {
 			if e != 0 {
 				return e
 			}
-			return sys(unix.SYS_MSGCTL, id, unix.IPC_RMID, 0)
+			return rawSys(unix.SYS_MSGCTL, id, unix.IPC_RMID, 0)
 		},
 		"semget": func() error {
 			id, _, e := unix.RawSyscall(unix.SYS_SEMGET, unix.IPC_PRIVATE, 1, unix.IPC_CREAT|0o600)
 			if e != 0 {
 				return e
 			}
-			return sys(unix.SYS_SEMCTL, id, 0, unix.IPC_RMID)
+			return rawSys(unix.SYS_SEMCTL, id, 0, unix.IPC_RMID)
 		},
 		"mq_open": func() error {
 			err := sysClose(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(&name[1])), unix.O_CREAT|unix.O_RDWR, 0o600, 0)
-			sys(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(&name[1])))
+			rawSys(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(&name[1])))
 			return err
 		},
 	}
@@ -251,7 +255,7 @@ func denyListChecks(string) map[string]func() error {
 			continue
 		}
 		m[name] = func() error {
-			return sys(uintptr(nr), ^uintptr(0), ^uintptr(0), ^uintptr(0), ^uintptr(0), ^uintptr(0), ^uintptr(0))
+			return rawSys(uintptr(nr), ^uintptr(0), ^uintptr(0), ^uintptr(0), ^uintptr(0), ^uintptr(0), ^uintptr(0))
 		}
 	}
 	return m
@@ -431,7 +435,7 @@ var compatCalls = []struct{ call, want string }{
 	{"i386:20", "pos"},             // getpid: int 0x80 works at all
 	{"i386:310:0x4000000", "-1"},   // unshare(CLONE_NEWUTS)
 	{"i386:21", "-1"},              // mount(NULL, ...)
-	{"i386:26", "-1"},              // ptrace(PTRACE_TRACEME)
+	{"i386:26:16:-1", "-1"},        // ptrace(PTRACE_ATTACH, -1)
 	{"i386:120:0x10000011", "-1"},  // clone(CLONE_NEWUSER|SIGCHLD)
 	{"i386:435", "-38"},            // clone3 -> ENOSYS
 	{"i386:54:0:0x5412", "-1"},     // ioctl(0, TIOCSTI)
@@ -447,7 +451,7 @@ var compatCalls = []struct{ call, want string }{
 	{"x32:435", "-38"},             // clone3
 	{"x32:56:0x10000011", "-1"},    // clone(CLONE_NEWUSER|SIGCHLD)
 	{"x32:135:0x40000", "-1"},      // personality(ADDR_NO_RANDOMIZE)
-	{"x32:521:0", "-1"},            // ptrace(PTRACE_TRACEME) (x32's own number)
+	{"x32:521:16:-1", "-1"},        // ptrace(PTRACE_ATTACH, -1) (x32 number)
 	{"x32:514:0:0x5412", "-1"},     // ioctl(0, TIOCSTI) (x32's own number)
 }
 

@@ -59,15 +59,8 @@ func errnoAct(e unix.Errno) seccomp.ScmpAction {
 	return seccomp.ActErrno.SetReturnCode(int16(e))
 }
 
-func cond(arg uint, op seccomp.ScmpCompareOp, v ...uint64) seccomp.ScmpCondition {
-	return seccomp.ScmpCondition{Argument: arg, Op: op, Operand1: v[0], Operand2: at(v, 1)}
-}
-
-func at(v []uint64, i int) uint64 {
-	if i < len(v) {
-		return v[i]
-	}
-	return 0
+func cond(arg uint, op seccomp.ScmpCompareOp, a, b uint64) seccomp.ScmpCondition {
+	return seccomp.ScmpCondition{Argument: arg, Op: op, Operand1: a, Operand2: b}
 }
 
 // maskedEq compares only the bits in mask, so that garbage in the upper half of a 64-bit
@@ -143,7 +136,7 @@ func socketRules(noNetwork bool) []rule {
 	eperm := errnoAct(unix.EPERM)
 	var rs []rule
 	if noNetwork {
-		notUnix := []seccomp.ScmpCondition{cond(0, seccomp.CompareNotEqual, unix.AF_UNIX)}
+		notUnix := []seccomp.ScmpCondition{cond(0, seccomp.CompareNotEqual, unix.AF_UNIX, 0)}
 		rs = append(rs,
 			rule{name: "socket", act: errnoAct(unix.EAFNOSUPPORT), conds: notUnix},
 			rule{name: "socketpair", act: errnoAct(unix.EAFNOSUPPORT), conds: notUnix},

@@ -159,7 +159,8 @@ func isBind(m specs.Mount, flags uintptr) bool {
 
 // doMount makes the mount and returns the type of filesystem it put there ("bind" for binds).
 func (r *rootfsMounter) doMount(m specs.Mount) (string, error) {
-	flags, prop, data, err := spec.MountFlags(m.Options)
+	opts, copyUp := withoutCopyUp(m.Options)
+	flags, prop, data, err := spec.MountFlags(opts)
 	if err != nil {
 		return "", err
 	}
@@ -188,6 +189,12 @@ func (r *rootfsMounter) doMount(m specs.Mount) (string, error) {
 	defer unix.Close(fd)
 	if err := r.mountAt(fd, source, fstype, flags, data); err != nil {
 		return "", err
+	}
+	if copyUp && fstype == "tmpfs" {
+		// fd still names the directory the tmpfs now covers: its content is copied up.
+		if err := copyUpInto(fd, r.root, cleanDest(m.Destination)); err != nil {
+			return "", fmt.Errorf("tmpcopyup %s: %w", m.Destination, err)
+		}
 	}
 	return fstype, r.settle(m.Destination, false, propagate(prop))
 }

@@ -26,8 +26,8 @@ type key struct {
 }
 
 // Serve answers the notifications arriving on listener until every process using the filter
-// is gone (the listener hangs up), the listener fd is closed, or ctx is done (then it returns
-// ctx.Err()). Each notification is handled in its own goroutine so that a slow handler never
+// is gone (the listener hangs up) or the listener fd is closed (it returns nil), ctx is done
+// (it returns context.Cause(ctx)), or a response cannot be sent. Each notification is handled in its own goroutine so that a slow handler never
 // stalls the others; syscalls without a handler are refused with EPERM. Serve waits for its
 // handlers before it returns; the caller still owns and closes listener.
 //
@@ -44,12 +44,12 @@ func Serve(ctx context.Context, listener int, handlers map[string]Handler) error
 	if err != nil {
 		return err
 	}
-	defer unix.Close(wake)
+	defer wake.close()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		req, err := next(ctx, listener, wake)
+		req, err := next(ctx, listener, wake.fd)
 		if err != nil || req == nil {
 			return err
 		}
@@ -96,17 +96,40 @@ func reportedArch(a seccomp.ScmpArch) seccomp.ScmpArch {
 	return a
 }
 
-// wakeOnDone returns an eventfd that becomes readable when ctx is done, so that poll can
-// wait on the listener and on ctx at once.
-func wakeOnDone(ctx context.Context) (int, error) {
+// waker is an eventfd that becomes readable when a context is done, so that poll can wait on
+// the listener and on the context at once.
+type waker struct {
+	mu   sync.Mutex
+	fd   int
+	stop func() bool
+}
+
+func wakeOnDone(ctx context.Context) (*waker, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
 	if err != nil {
-		return -1, fmt.Errorf("notifsup: eventfd: %w", err)
+		return nil, fmt.Errorf("notifsup: eventfd: %w", err)
 	}
-	context.AfterFunc(ctx, func() {
-		unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
-	})
-	return efd, nil
+	w := &waker{fd: efd}
+	w.stop = context.AfterFunc(ctx, w.wake)
+	return w, nil
+}
+
+func (w *waker) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fd >= 0 {
+		unix.Write(w.fd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	}
+}
+
+// close closes the eventfd under the lock, so that a wake-up racing with it can never write
+// to a reused fd number.
+func (w *waker) close() {
+	w.stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	unix.Close(w.fd)
+	w.fd = -1
 }
 
 // next waits for and receives one notification. It returns (nil, nil) when the listener hung

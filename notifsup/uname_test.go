@@ -1,0 +1,175 @@
+package notifsup_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sandlock/sandlock-runtime/confine"
+	"github.com/sandlock/sandlock-runtime/notifsup"
+	"golang.org/x/sys/unix"
+)
+
+const helperEnv = "SANDLOCK_NOTIFSUP_HELPER"
+
+// TestUname confines a subprocess with uname() sent to the supervisor; the subprocess hands
+// the listener over (SCM_RIGHTS, as init hands it to the supervisor) and closes its own copy,
+// this test serves it with Uname("virt-host"), and the subprocess execs `uname -n`.
+func TestUname(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := os.Stat("/bin/uname"); err != nil {
+		t.Skip("needs /bin/uname")
+	}
+	ours, theirs, err := socketpair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ours.Close()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperUname$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.ExtraFiles = []*os.File{theirs} // fd 3
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+
+	listener, err := recvFd(ours)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("receiving the listener: %v\nhelper output:\n%s%s", err, stdout.String(), stderr.String())
+	}
+	defer unix.Close(listener)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() {
+		served <- notifsup.Serve(ctx, listener, map[string]notifsup.Handler{"uname": notifsup.Uname("virt-host")})
+	}()
+
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	want := "sethostname=EPERM\nvirt-host\n"
+	if got := stdout.String(); got != want {
+		t.Errorf("got output %q, want %q\nstderr:\n%s", got, want, stderr.String())
+	}
+	// The only process using the filter is gone: Serve must see the hang-up and return.
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve: got %v, want nil after the confined process exited", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Serve did not return after the confined process exited")
+	}
+}
+
+// TestHelperUname is the confined side of TestUname.
+func TestHelperUname(t *testing.T) {
+	if os.Getenv(helperEnv) == "" {
+		t.Skip("subprocess helper")
+	}
+	runtime.LockOSThread() // filters are per thread; this thread execs uname
+	fs, err := confine.BuildFilters(nil, confine.SeccompOptions{NotifyUname: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := confine.SetNoNewPrivs(); err != nil {
+		t.Fatal(err)
+	}
+	listener, err := confine.LoadFilters(fs)
+	if err != nil || listener < 0 {
+		t.Fatalf("LoadFilters: listener %d, %v", listener, err)
+	}
+	if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(listener), nil, 0); err != nil {
+		t.Fatalf("sending the listener: %v", err)
+	}
+	// The workload must never hold its own listener: it could answer its own notifications.
+	unix.Close(listener)
+	unix.Close(3)
+	fmt.Printf("sethostname=%s\n", errName(unix.Sethostname(make([]byte, 65))))
+	err = syscall.Exec("/bin/uname", []string{"uname", "-n"}, os.Environ())
+	t.Fatalf("exec uname: %v", err)
+}
+
+func errName(err error) string {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return unix.ErrnoName(e)
+	}
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
+
+func socketpair() (ours, theirs *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs"), nil
+}
+
+func recvFd(f *os.File) (int, error) {
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), make([]byte, 1), oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return -1, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return -1, fmt.Errorf("want one control message, got %d (%v)", len(msgs), err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return -1, fmt.Errorf("want one fd, got %v (%v)", fds, err)
+	}
+	return fds[0], nil
+}
+
+// TestServeStopsOnCancel checks that Serve returns ctx's error when ctx is cancelled while
+// no notification is pending.
+func TestServeStopsOnCancel(t *testing.T) {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC) // a pollable fd that never becomes readable
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(efd)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- notifsup.Serve(ctx, efd, nil) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+}
+
+// TestServeClosedListener checks that Serve returns nil for a listener fd that is not open.
+func TestServeClosedListener(t *testing.T) {
+	const fd = 987 // above anything a test binary opens
+	if _, err := unix.FcntlInt(fd, unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+		t.Skipf("fd %d is open in this process", fd)
+	}
+	if err := notifsup.Serve(context.Background(), fd, nil); err != nil {
+		t.Errorf("got %v, want nil", err)
+	}
+}
