@@ -54,14 +54,3 @@ func hostDevRules() []confine.PathRule {
 	}
 	return rs
 }
-
-// seccompFor maps the translated namespaces onto sandlock's own filter. uname is always
-// routed to the supervisor: it answers with the container's hostname, and it guarantees every
-// container has a listener the supervisor holds.
-func seccompFor(iso spec.Isolation) confine.SeccompOptions {
-	return confine.SeccompOptions{
-		NoNetwork:   iso.NoNetwork,
-		IsolateIPC:  iso.IsolateIPC,
-		NotifyUname: true,
-	}
-}

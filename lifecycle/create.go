@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,8 +26,7 @@ import (
 // initConfig is what create sends the init process over initpipe.
 type initConfig struct {
 	Rootfs      string
-	Landlock    confine.LandlockConfig
-	Seccomp     confine.SeccompOptions
+	Plan        confine.Plan
 	OCISeccomp  *specs.LinuxSeccomp
 	Process     *specs.Process
 	PreserveFDs int
@@ -45,6 +46,7 @@ type initReply struct {
 type creation struct {
 	cont    *Container
 	spec    *specs.Spec
+	policy  spec.Policy
 	init    *exec.Cmd
 	sup     *exec.Cmd
 	master  *os.File // console master, kept by run when it relays the terminal itself
@@ -80,14 +82,14 @@ func Create(o *Options, c CreateOpts) error {
 }
 
 func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
-	s, iso, err := loadForCreate(c)
+	s, iso, pol, err := loadForCreate(c)
 	if err != nil {
 		return nil, err
 	}
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s}
+	cr := &creation{spec: s, policy: pol}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err
@@ -102,6 +104,9 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 	}
 	cr.onFail(func() { os.RemoveAll(dir) })
 	cr.cont = &Container{dir: dir, State: newState(c, cr.spec, iso)}
+	if h := cr.policy.HostnameOverride(); h != "" {
+		cr.cont.State.Hostname = h // io.sandlock.hostname virtualises uname without a uts namespace
+	}
 	steps := []struct {
 		name string
 		run  func(*Options, CreateOpts) error
@@ -119,17 +124,74 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 	return nil
 }
 
-func loadForCreate(c CreateOpts) (*specs.Spec, spec.Isolation, error) {
+func loadForCreate(c CreateOpts) (*specs.Spec, spec.Isolation, spec.Policy, error) {
+	var pol spec.Policy
 	if err := spec.ValidateID(c.ID); err != nil {
-		return nil, spec.Isolation{}, err
+		return nil, spec.Isolation{}, pol, err
 	}
-	s, err := spec.LoadBundle(c.Bundle)
-	if err != nil {
-		return nil, spec.Isolation{}, err
+	s := c.Spec
+	if s == nil {
+		var err error
+		if s, err = spec.LoadBundle(c.Bundle); err != nil {
+			return nil, spec.Isolation{}, pol, err
+		}
 	}
 	iso, err := spec.Translate(s)
+	if err != nil {
+		return nil, iso, pol, err
+	}
+	if pol, err = policyFor(s, c.Policy); err != nil {
+		return nil, iso, pol, err
+	}
 	absBindSources(s, c.Bundle)
-	return s, iso, err
+	applyPolicyEnv(s.Process, pol)
+	return s, iso, pol, nil
+}
+
+// policyFor merges the sandlock policy from its sources (docs/policy.md): profile, OCI
+// fields, annotations, then what an embedder passes.
+func policyFor(s *specs.Spec, over *spec.Policy) (spec.Policy, error) {
+	pol, err := spec.PolicyFromSpec(s, spec.DefaultProfileStore())
+	if err != nil {
+		return pol, err
+	}
+	if over != nil {
+		pol = pol.Merge(*over)
+	}
+	return pol, pol.Validate()
+}
+
+// applyPolicyEnv bakes clean_env and env into the process, so init and every exec that starts
+// from the container's process see the same environment.
+func applyPolicyEnv(p *specs.Process, pol spec.Policy) {
+	if pol.EnvCleaned() {
+		p.Env = minimalEnv(p.Env)
+	}
+	for _, k := range slices.Sorted(maps.Keys(pol.Env)) {
+		p.Env = setEnv(p.Env, k, pol.Env[k])
+	}
+}
+
+// minimalEnv keeps what a program needs to find its tools and terminal.
+func minimalEnv(env []string) []string {
+	var out []string
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if k == "PATH" || k == "TERM" || k == "HOME" || k == "LANG" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func setEnv(env []string, k, v string) []string {
+	for i, e := range env {
+		if strings.HasPrefix(e, k+"=") {
+			env[i] = k + "=" + v
+			return env
+		}
+	}
+	return append(env, k+"="+v)
 }
 
 // absBindSources resolves relative bind-mount sources against the bundle, as runc does.
@@ -228,6 +290,9 @@ func hasMount(s *specs.Spec, dest, typ string) bool {
 // or a pty slave when process.terminal is set.
 func (cr *creation) setupStdio(o *Options, c CreateOpts) error {
 	cr.stdio = [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	if c.Stdio != nil {
+		cr.stdio = *c.Stdio
+	}
 	p := cr.spec.Process
 	if !p.Terminal {
 		return nil

@@ -72,6 +72,11 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err := applyRlimits(cfg); err != nil {
 		return nil, err
 	}
+	if adj := cfg.Process.OOMScoreAdj; adj != nil { // inherited by the zygote and every exec
+		if err := os.WriteFile("/proc/self/oom_score_adj", fmt.Appendf(nil, "%d", *adj), 0); err != nil {
+			return nil, fmt.Errorf("process.oomScoreAdj: %w", err)
+		}
+	}
 	img, err := imageFor(cfg.Process)
 	if err != nil {
 		return nil, err
@@ -81,11 +86,11 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/null: %w", err)
 	}
-	filters, err := confine.BuildFilters(cfg.OCISeccomp, cfg.Seccomp)
+	filters, err := confine.BuildFilters(cfg.OCISeccomp, cfg.Plan.Seccomp)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := confine.PrepareLandlock(cfg.Landlock)
+	rs, err := confine.PrepareLandlock(cfg.Plan.Landlock)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +101,9 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 		return nil, err
 	}
 	if err := checkCwd(img.Cwd); err != nil {
+		return nil, err
+	}
+	if err := cfg.Plan.Process.Apply(); err != nil {
 		return nil, err
 	}
 	if err := confine.SetNoNewPrivs(); err != nil {

@@ -3,6 +3,10 @@ package lifecycle
 import (
 	"os"
 	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandlock/sandlock-runtime/spec"
 )
 
 // Options are the global flags every command shares.
@@ -32,6 +36,11 @@ type CreateOpts struct {
 	PreserveFDs   int
 	NoPivot       bool // accepted for compatibility: there is no pivot_root without a mount namespace
 	NoNewKeyring  bool // accepted: keyctl is denied inside the container anyway
+
+	// For embedders (package sandbox, the sandbox command); the CLI leaves them nil.
+	Spec   *specs.Spec  // an in-memory config instead of <Bundle>/config.json
+	Stdio  *[3]*os.File // the container's stdin, stdout, stderr instead of ours
+	Policy *spec.Policy // merged over the profile, OCI fields and annotations
 }
 
 // self is the runtime binary, re-executed for the init, supervisor and exec-proxy processes.

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandlock/sandlock-runtime/confine"
 )
 
 // startProcesses starts init (X) and the supervisor (S) side by side and waits until init
@@ -142,16 +144,22 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	st := cr.cont.State
 	st.Pid = cmd.Process.Pid
 	st.PidStart, _ = procStartTime(st.Pid)
-	return sendJSON(ch.initC, cr.initConfig(c))
+	ic, err := cr.initConfig(c)
+	if err != nil {
+		return err
+	}
+	return sendJSON(ch.initC, ic)
 }
 
-func (cr *creation) initConfig(c CreateOpts) initConfig {
+func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	st, s := cr.cont.State, cr.spec
+	plan, err := confine.PlanFor(cr.policy, landlockFor(st.Rootfs, s, st.Isolation), st.Rootfs)
+	if err != nil {
+		return initConfig{}, err
+	}
 	ic := initConfig{
-		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs,
-		Landlock: landlockFor(st.Rootfs, s, st.Isolation),
-		Seccomp:  seccompFor(st.Isolation),
-		State:    cr.cont.ociState(specs.StateCreated),
+		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
+		State: cr.cont.ociState(specs.StateCreated),
 	}
 	if s.Linux != nil {
 		ic.OCISeccomp = s.Linux.Seccomp
@@ -159,7 +167,7 @@ func (cr *creation) initConfig(c CreateOpts) initConfig {
 	if s.Hooks != nil {
 		ic.StartHooks = s.Hooks.StartContainer
 	}
-	return ic
+	return ic, nil
 }
 
 func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error {
