@@ -1,0 +1,247 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The Kubernetes path (docs/kubernetes.md): containerd 1.6 with the CRI plugin and a runtime
+// handler `sandlock` (runtime_type io.containerd.runc.v2, options.BinaryName = the runtime), driven
+// by crictl as the kubelet would drive it, with a pod that uses the host's network, PID and IPC
+// namespaces (the only kind sandlock-runtime can run: it joins no namespace by path).
+//
+// crictl is built from the Go module proxy by hack/cri-crictl.sh and cached in /tmp. The test
+// runs when it is cached (or SANDLOCK_CRICTL names one); SANDLOCK_CRI=1 (make cri-test) builds it
+// when missing. Otherwise it skips, saying so.
+
+const envCRI = "SANDLOCK_CRI"
+
+// crictlBinary finds or (with SANDLOCK_CRI=1) builds crictl; "" with the reason when neither.
+func crictlBinary(t *testing.T) (string, string) {
+	t.Helper()
+	if p := os.Getenv("SANDLOCK_CRICTL"); p != "" {
+		return p, ""
+	}
+	script := filepath.Join(repoRoot, "hack", "cri-crictl.sh")
+	cache := os.Getenv("CRICTL_CACHE")
+	if cache == "" {
+		cache = filepath.Join(os.TempDir(), "sandlock-cri-cache")
+	}
+	version := os.Getenv("CRICTL_VERSION")
+	if version == "" {
+		version = "v1.34.0"
+	}
+	cached := filepath.Join(cache, "crictl-"+version, "crictl")
+	if _, err := os.Stat(cached); err == nil {
+		return cached, ""
+	}
+	if os.Getenv(envCRI) != "1" {
+		return "", fmt.Sprintf("crictl is not built (%s): `make cri-test` or %s=1 builds it from the Go module proxy", cached, envCRI)
+	}
+	start := time.Now()
+	cmd := exec.Command(script)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		return "", fmt.Sprintf("crictl could not be built by %s: %v\n%s", script, err, stderr)
+	}
+	t.Logf("built crictl in %v", time.Since(start).Round(time.Second))
+	return strings.TrimSpace(string(out)), ""
+}
+
+func TestCRI(t *testing.T) {
+	requireTools(t, "containerd", "ctr", "containerd-shim-runc-v2", "umoci", "skopeo")
+	crictl, why := crictlBinary(t)
+	if crictl == "" {
+		t.Skip(why)
+	}
+	cgParent := fmt.Sprintf("slcri-%d", os.Getpid())
+	// The CRI plugin's runtime table is where options.BinaryName is read from a config file:
+	// the default runtime stays runc, the pod asks for the handler "sandlock".
+	// restrict_oom_score_adj: the sandbox asks for oomScoreAdj -998, which needs CAP_SYS_RESOURCE
+	// (these machines don't give it, so runc fails the same way); the option caps it at
+	// containerd's own score.
+	cfg := func(dir string) string {
+		return fmt.Sprintf(`[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost/pause:latest"
+  disable_cgroup = false
+  disable_apparmor = true
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "%[1]s/cni/bin"
+    conf_dir = "%[1]s/cni/conf"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.sandlock]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.sandlock.options]
+        BinaryName = "%[2]s"
+        Root = "%[1]s/runc-root"
+`, dir, runtimeBin)
+	}
+	c := startContainerd(t, ctrdOptions{prefix: "slcri-", cgParent: cgParent, config: cfg})
+
+	w := filepath.Join(c.dir, "img")
+	c.importImage(t, "k8s.io", makeOCIImage(t, filepath.Join(w, "busybox"), "busybox"))
+	// The pod's sandbox ("pause") container: busybox sleeping until killed.
+	c.importImage(t, "k8s.io", makeOCIImage(t, filepath.Join(w, "pause"), "pause",
+		"--config.entrypoint", "/bin/sleep", "--config.cmd", "infinity"))
+
+	crictlCfg := filepath.Join(c.dir, "crictl.yaml")
+	if err := os.WriteFile(crictlCfg, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cri := func(t *testing.T, args ...string) cmdResult {
+		t.Helper()
+		ep := "unix://" + c.sock
+		return runTool(t, crictl, append([]string{"-c", crictlCfg, "-r", ep, "-i", ep, "--timeout", "30s"}, args...)...)
+	}
+	inspect := func(t *testing.T, what, id string) map[string]any {
+		t.Helper()
+		r := cri(t, what, "-o", "json", id)
+		var m map[string]any
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &m) != nil {
+			t.Fatalf("crictl %s %s: exit %d: %s", what, id, r.code, r.stderr)
+		}
+		return m
+	}
+	field := func(m map[string]any, path ...string) any {
+		var v any = m
+		for _, k := range path {
+			mm, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = mm[k]
+		}
+		return v
+	}
+	hostNS := `"security_context":{"namespace_options":{"network":2,"pid":2,"ipc":2}}` // NODE
+	podJSON := filepath.Join(c.dir, "pod.json")
+	pod := fmt.Sprintf(`{"metadata":{"name":"confined","namespace":"default","uid":"sl-%d","attempt":0},
+ "log_directory":"%s/logs","linux":{"cgroup_parent":"/%s",%s}}`, os.Getpid(), c.dir, cgParent, hostNS)
+	ctrJSON := filepath.Join(c.dir, "ctr.json")
+	ctrCfg := fmt.Sprintf(`{"metadata":{"name":"app"},"image":{"image":"localhost/busybox:latest"},
+ "command":["sh","-c","echo started; sleep 1000"],"log_path":"app.log","linux":{%s}}`, hostNS)
+	for p, s := range map[string]string{podJSON: pod, ctrJSON: ctrCfg} {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// ---- the pod sandbox, through the handler `sandlock` ----
+	r := cri(t, "runp", "--runtime", "sandlock", podJSON)
+	if r.code != 0 {
+		b, _ := os.ReadFile(c.logPath)
+		t.Fatalf("crictl runp --runtime sandlock: exit %d: %s\ncontainerd log:\n%s", r.code, r.stderr, b)
+	}
+	podID := strings.TrimSpace(r.stdout)
+	podGone := false
+	t.Cleanup(func() {
+		if !podGone {
+			cri(t, "stopp", podID)
+			cri(t, "rmp", "-f", podID)
+		}
+	})
+	pi := inspect(t, "inspectp", podID)
+	if st := field(pi, "status", "state"); st != "SANDBOX_READY" {
+		t.Errorf("pod %s: state %v, want SANDBOX_READY", podID, st)
+	}
+	podPid := 0
+	if p, ok := field(pi, "info", "pid").(float64); ok {
+		podPid = int(p)
+	}
+	// BinaryName was used: sandlock-runtime's state for the sandbox is under the options' Root,
+	// and the pause process is in the cgroup the runtime made under the pod's cgroup parent.
+	podState := c.runtimeState(t, "k8s.io", podID)
+	if int(podState["pid"].(float64)) != podPid || !alive(podPid) {
+		t.Errorf("sandbox: runtime state pid %v, CRI pid %d: want the same live process", podState["pid"], podPid)
+	}
+	if dir, err := cgroupDirOf(podPid); err != nil || !strings.HasSuffix(dir, "/"+cgParent+"/"+podID) {
+		t.Errorf("sandbox process %d: cgroup %s (%v), want .../%s/%s", podPid, dir, err, cgParent, podID)
+	}
+
+	// ---- a container in the pod ----
+	t.Run("container", func(t *testing.T) {
+		r := cri(t, "create", podID, ctrJSON, podJSON)
+		if r.code != 0 {
+			t.Fatalf("crictl create: exit %d: %s", r.code, r.stderr)
+		}
+		id := strings.TrimSpace(r.stdout)
+		defer func() {
+			cri(t, "rm", "-f", id)
+			c.checkGone(t, "k8s.io", id, nil)
+		}()
+		if r := cri(t, "start", id); r.code != 0 {
+			// containerd 1.6 makes every container of a pod join the sandbox's net, ipc and uts
+			// namespaces (and pid, unless the pod's PID mode is CONTAINER) by path, even when
+			// those are the host's: /proc/<pause pid>/ns/<type>. sandlock-runtime refuses any
+			// namespace entry with a path (docs/kubernetes.md).
+			if strings.Contains(r.stderr, "joining namespaces is not supported") {
+				msg := r.stderr
+				if i := strings.Index(msg, "OCI runtime create failed"); i >= 0 {
+					msg, _, _ = strings.Cut(msg[i:], "\n")
+				}
+				t.Skipf("known limitation (docs/kubernetes.md): CRI joins the pause container's namespaces by path, which sandlock-runtime refuses: %s", strings.TrimSpace(msg))
+			}
+			t.Fatalf("crictl start: exit %d: %s", r.code, r.stderr)
+		}
+		ci := inspect(t, "inspect", id)
+		if st := field(ci, "status", "state"); st != "CONTAINER_RUNNING" {
+			t.Errorf("container %s: state %v, want CONTAINER_RUNNING", id, st)
+		}
+		pid := 0
+		if p, ok := field(ci, "info", "pid").(float64); ok {
+			pid = int(p)
+		}
+		if st := c.runtimeState(t, "k8s.io", id); int(st["pid"].(float64)) != pid {
+			t.Errorf("container: runtime state pid %v, CRI pid %d", st["pid"], pid)
+		}
+		if r := cri(t, "exec", "-s", id, "echo", "exec-ok"); r.code != 0 || strings.TrimSpace(r.stdout) != "exec-ok" {
+			t.Errorf("crictl exec -s echo exec-ok: exit %d, stdout %q: %s", r.code, r.stdout, r.stderr)
+		}
+		if r := cri(t, "exec", "-s", id, "sh", "-c", "exit 3"); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "exited with 3") {
+			t.Errorf("crictl exec -s sh -c 'exit 3': exit %d, want an error naming exit code 3: %s%s", r.code, r.stdout, r.stderr)
+		}
+		if r := cri(t, "stop", "--timeout", "5", id); r.code != 0 {
+			t.Errorf("crictl stop: exit %d: %s", r.code, r.stderr)
+		}
+		ci = inspect(t, "inspect", id)
+		if st, code := field(ci, "status", "state"), field(ci, "status", "exitCode"); st != "CONTAINER_EXITED" || code != float64(143) {
+			t.Errorf("after crictl stop: state %v exit code %v, want CONTAINER_EXITED 143 (SIGTERM)", st, code)
+		}
+		if left := waitGone([]int{pid}); len(left) > 0 {
+			t.Errorf("container init %d alive after stop", pid)
+		}
+		if b, err := os.ReadFile(filepath.Join(c.dir, "logs", "app.log")); err != nil || !strings.Contains(string(b), "started") {
+			t.Errorf("container log %s: %q (%v), want the container's stdout", filepath.Join(c.dir, "logs", "app.log"), b, err)
+		}
+		if r := cri(t, "rm", id); r.code != 0 {
+			t.Errorf("crictl rm: exit %d: %s", r.code, r.stderr)
+		}
+		c.checkGone(t, "k8s.io", id, []int{pid})
+	})
+
+	// ---- tear the pod down ----
+	if r := cri(t, "stopp", podID); r.code != 0 {
+		t.Errorf("crictl stopp: exit %d: %s", r.code, r.stderr)
+	}
+	if r := cri(t, "rmp", podID); r.code != 0 {
+		t.Errorf("crictl rmp: exit %d: %s", r.code, r.stderr)
+	}
+	podGone = true
+	c.checkGone(t, "k8s.io", podID, []int{podPid})
+}
