@@ -179,7 +179,7 @@ func TestRefusedConfigs(t *testing.T) {
 		mutate     func(*specs.Spec)
 	}{
 		{"namespace path", "path", func(s *specs.Spec) {
-			s.Linux.Namespaces = append(s.Linux.Namespaces[:0:0], specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/1/ns/net"})
+			s.Linux.Namespaces = append(s.Linux.Namespaces[:0:0], specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: foreignNetNS(t)})
 		}},
 		{"user namespace", "user", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
@@ -321,4 +321,81 @@ func openPTY() (master, slave *os.File, err error) {
 		return nil, nil, err
 	}
 	return m, sl, nil
+}
+
+// foreignNetNS returns the path of a network namespace the runtime is not in.
+func foreignNetNS(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command("unshare", "--net", "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("unshare --net: %v (needed to make a foreign network namespace)", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	p := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+	for i := 0; i < 100; i++ {
+		a, _ := os.Readlink(p)
+		b, _ := os.Readlink("/proc/self/ns/net")
+		if a != "" && a != b {
+			return p
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s never became a new network namespace", p)
+	return ""
+}
+
+// A CRI pod's containers join the pause container's namespaces by path. Joining a container of
+// this runtime inherits its translated isolation; a path to the host's own namespace held by
+// any other process is the host's namespace.
+func TestJoinNamespaceOfContainer(t *testing.T) {
+	_, pausePid, _ := running(t, nil, "sleep", "100") // runc's default: pid, network, ipc, uts, mount
+	join := func(s *specs.Spec) {
+		s.Hostname = ""
+		s.Linux.Namespaces = []specs.LinuxNamespace{
+			{Type: specs.PIDNamespace, Path: fmt.Sprintf("/proc/%d/ns/pid", pausePid)},
+			{Type: specs.NetworkNamespace, Path: fmt.Sprintf("/proc/%d/ns/net", pausePid)},
+			{Type: specs.MountNamespace},
+		}
+	}
+	out, stderr, code := runOut(t, join, "sh", "-c", "nc 127.0.0.1 9 </dev/null; echo nc=$?")
+	if code != 0 || !strings.Contains(stderr+out, "Address family not supported") {
+		t.Errorf("joined the pause container's network namespace (no network): exit %d, out %q, err %q; want socket() refused", code, out, stderr)
+	}
+	host := func(s *specs.Spec) {
+		s.Hostname = ""
+		s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: "/proc/self/ns/net"}}
+	}
+	if _, stderr, code := runOut(t, host, "true"); code != 0 {
+		t.Errorf("a path to the host's own network namespace: exit %d, want accepted: %s", code, stderr)
+	}
+}
+
+// The stand-in for a pid namespace: when init exits, every other process of the container
+// dies with it, as the kernel does for a PID namespace. Without one they live on until
+// kill --all (containerd sends it then).
+func TestInitExitEndsContainerWithPidNamespace(t *testing.T) {
+	script := "sleep 100 & sleep 0.3"
+	id, _, _ := running(t, nil, "sh", "-c", script)
+	waitStatus(t, id, "stopped")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(psPids(t, id)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left := psPids(t, id); len(left) > 0 {
+		t.Errorf("pid namespace: processes %v outlived init", left)
+	}
+	noPid := func(s *specs.Spec) {
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.PIDNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+	}
+	id2, _, _ := running(t, noPid, "sh", "-c", script)
+	waitStatus(t, id2, "stopped")
+	if left := psPids(t, id2); len(left) != 1 {
+		t.Errorf("no pid namespace: processes after init exited: %v, want the background sleep", left)
+	}
 }

@@ -185,18 +185,9 @@ func TestCRI(t *testing.T) {
 			cri(t, "rm", "-f", id)
 			c.checkGone(t, "k8s.io", id, nil)
 		}()
+		// containerd 1.6 makes every container of a pod join the sandbox's namespaces by path
+		// (/proc/<pause pid>/ns/<type>); the runtime translates that (lifecycle/joinns.go).
 		if r := cri(t, "start", id); r.code != 0 {
-			// containerd 1.6 makes every container of a pod join the sandbox's net, ipc and uts
-			// namespaces (and pid, unless the pod's PID mode is CONTAINER) by path, even when
-			// those are the host's: /proc/<pause pid>/ns/<type>. sandlock-runtime refuses any
-			// namespace entry with a path (docs/kubernetes.md).
-			if strings.Contains(r.stderr, "joining namespaces is not supported") {
-				msg := r.stderr
-				if i := strings.Index(msg, "OCI runtime create failed"); i >= 0 {
-					msg, _, _ = strings.Cut(msg[i:], "\n")
-				}
-				t.Skipf("known limitation (docs/kubernetes.md): CRI joins the pause container's namespaces by path, which sandlock-runtime refuses: %s", strings.TrimSpace(msg))
-			}
 			t.Fatalf("crictl start: exit %d: %s", r.code, r.stderr)
 		}
 		ci := inspect(t, "inspect", id)

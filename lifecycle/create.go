@@ -82,7 +82,7 @@ func Create(o *Options, c CreateOpts) error {
 }
 
 func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
-	s, iso, pol, err := loadForCreate(c)
+	s, iso, pol, err := loadForCreate(o.Root, c)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 	return nil
 }
 
-func loadForCreate(c CreateOpts) (*specs.Spec, spec.Isolation, spec.Policy, error) {
+func loadForCreate(root string, c CreateOpts) (*specs.Spec, spec.Isolation, spec.Policy, error) {
 	var pol spec.Policy
 	if err := spec.ValidateID(c.ID); err != nil {
 		return nil, spec.Isolation{}, pol, err
@@ -136,6 +136,7 @@ func loadForCreate(c CreateOpts) (*specs.Spec, spec.Isolation, spec.Policy, erro
 			return nil, spec.Isolation{}, pol, err
 		}
 	}
+	joinNamespaces(root, s)
 	iso, err := spec.Translate(s)
 	if err != nil {
 		return nil, iso, pol, err

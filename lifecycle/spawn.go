@@ -182,6 +182,9 @@ func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error 
 	}
 	args = append(args, "supervise", "--state-dir", cr.cont.dir, "--init-pid", strconv.Itoa(st.Pid),
 		"--cgroup", st.Cgroup, "--hostname", st.Hostname)
+	if st.Isolation.IsolateSignals {
+		args = append(args, "--kill-on-init-exit")
+	}
 	cmd.Args = append(args, fdArgs(cmd, "fd-xs", ch.xsS, "fd-zs", ch.zsS, "fd-ctl", ch.ctl,
 		"fd-pidfd", ch.pidfd, "fd-ready", ch.readyW)...)
 	// Its own session, stdio on /dev/null: it must hold no copy of the container's stdio and

@@ -25,6 +25,9 @@ type SuperviseArgs struct {
 	Ctl       int // listening control socket
 	InitPidfd int
 	Ready     int
+	// KillOnInitExit ends every process of the container when init exits, as the kernel
+	// does when the init of a PID namespace dies: the stand-in for a requested pid namespace.
+	KillOnInitExit bool
 }
 
 // supervisor is S in docs/design.md: outside every confinement, it holds the container's
@@ -118,6 +121,9 @@ func (s *supervisor) waitInit() {
 	s.mu.Lock()
 	s.initDead = true
 	s.mu.Unlock()
+	if s.a.KillOnInitExit && s.a.Cgroup != "" {
+		_ = cgroupWrite(s.a.Cgroup, "cgroup.kill", "1")
+	}
 	_ = unix.Send(s.a.ZS, confine.EncodeDrain(), 0)
 }
 

@@ -25,12 +25,13 @@ var superviseCommand = &cli.Command{
 	Hidden: true,
 	Flags: append(fdFlags("fd-xs", "fd-zs", "fd-ctl", "fd-pidfd", "fd-ready"),
 		&cli.StringFlag{Name: "state-dir"}, &cli.IntFlag{Name: "init-pid"},
-		&cli.StringFlag{Name: "cgroup"}, &cli.StringFlag{Name: "hostname"}),
+		&cli.StringFlag{Name: "cgroup"}, &cli.StringFlag{Name: "hostname"},
+		&cli.BoolFlag{Name: "kill-on-init-exit"}),
 	Action: func(c *cli.Context) error {
 		return lifecycle.Supervise(lifecycle.SuperviseArgs{
 			StateDir: c.String("state-dir"), InitPid: c.Int("init-pid"), Cgroup: c.String("cgroup"),
 			Hostname: c.String("hostname"), XS: c.Int("fd-xs"), ZS: c.Int("fd-zs"), Ctl: c.Int("fd-ctl"),
-			InitPidfd: c.Int("fd-pidfd"), Ready: c.Int("fd-ready"),
+			InitPidfd: c.Int("fd-pidfd"), Ready: c.Int("fd-ready"), KillOnInitExit: c.Bool("kill-on-init-exit"),
 		})
 	},
 }
