@@ -13,7 +13,7 @@
  *       24    4  nrlimits
  *       28    4  nargs
  *       32    4  nenv
- *       36    4  reserved, must be 0
+ *       36    4  nfilter: seccomp instructions (at most 4096); flags 0x8/0x10 = LOG/SPEC_ALLOW
  *       40    8  capabilities, bit N = cap N: bounding
  *       48    8    effective
  *       56    8    inheritable
@@ -21,6 +21,7 @@
  *       72    8    ambient
  *       80       ngroups x u32 gid
  *                nrlimits x { u32 resource, u32 0, u64 soft, u64 hard }   (24 bytes each)
+ *                nfilter x struct sock_filter (8 bytes each): loaded right before execve
  *                NUL-terminated strings: path (non-empty), cwd ("" = stay), nargs args,
  *                nenv env entries
  *
@@ -36,6 +37,8 @@
 
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -225,6 +228,7 @@ static void parse_header(const unsigned char *u, struct sl_image *img)
 	img->nrlimits = le32(u + 24);
 	img->nargs = le32(u + 28);
 	img->nenv = le32(u + 32);
+	img->nfilter = le32(u + 36);
 	img->cap_bnd = le64(u + 40);
 	img->cap_eff = le64(u + 48);
 	img->cap_inh = le64(u + 56);
@@ -243,8 +247,10 @@ int sl_image_parse(const char *buf, size_t len, struct sl_image *img, char *errb
 	if (len < SL_IMG_HDR_LEN || le32(u) != SL_IMG_MAGIC)
 		return bad_image(&m, "bad magic or short header");
 	parse_header(u, img);
-	if ((img->flags & ~SL_IMG_F_ALL) || le32(u + 36) != 0)
+	if (img->flags & ~SL_IMG_F_ALL)
 		return bad_image(&m, "unknown flags");
+	if (img->nfilter > SL_IMG_MAX_FILTER)
+		return bad_image(&m, "seccomp program too long");
 	if (img->umask < -1 || img->umask > 0777)
 		return bad_image(&m, "bad umask");
 	if (img->ngroups > SL_IMG_MAX_GROUPS || (len - off) / 4 < img->ngroups)
@@ -255,6 +261,10 @@ int sl_image_parse(const char *buf, size_t len, struct sl_image *img, char *errb
 		return bad_image(&m, "bad rlimit count");
 	img->rlimits = u + off;
 	off += (size_t)img->nrlimits * SL_IMG_RLIMIT_LEN;
+	if ((len - off) / 8 < img->nfilter)
+		return bad_image(&m, "bad seccomp program length");
+	img->filter = u + off;
+	off += (size_t)img->nfilter * 8;
 	img->path = buf + off;
 	if (!skip_strs(buf, len, &off, 1) || !img->path[0])
 		return bad_image(&m, "bad path");
@@ -618,11 +628,38 @@ static int lookup_exec(const struct sl_image *img, const struct sl_scratch *sc, 
 	return -ENOENT;
 }
 
+/* load_filter installs the image's seccomp program: the last step before execve, so the
+ * program confines what is executed and none of the runtime's own code. The instructions are
+ * copied to an aligned buffer first (the packed image has no alignment). */
+static int load_filter(const struct sl_image *img, struct sl_msg *m)
+{
+	static struct sock_filter insns[SL_IMG_MAX_FILTER];
+	struct sock_fprog prog = {(unsigned short)img->nfilter, insns};
+	unsigned flags = 0;
+
+	if (!img->nfilter)
+		return 0;
+	memcpy(insns, img->filter, (size_t)img->nfilter * sizeof insns[0]);
+	if (img->flags & SL_IMG_F_FLOG)
+		flags |= SECCOMP_FILTER_FLAG_LOG;
+	if (img->flags & SL_IMG_F_FSPEC)
+		flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0) {
+		int e = errno;
+
+		sl_msg_str(m, "load the seccomp profile");
+		return sl_msg_fail(m, e);
+	}
+	return 0;
+}
+
 static int do_exec(const struct sl_image *img, const struct sl_scratch *sc, struct sl_msg *m)
 {
 	int e;
 
 	reset_signals();
+	if ((e = load_filter(img, m)))
+		return e;
 	if (!strchr(img->path, '/'))
 		return lookup_exec(img, sc, m);
 	syscall(SYS_execve, img->path, sc->argv, sc->envp);

@@ -16,7 +16,11 @@
 #define SL_IMG_F_KEEPCAPS 0x1u
 #define SL_IMG_F_SETSID 0x2u
 #define SL_IMG_F_SETCTTY 0x4u
-#define SL_IMG_F_ALL (SL_IMG_F_KEEPCAPS | SL_IMG_F_SETSID | SL_IMG_F_SETCTTY)
+#define SL_IMG_F_FLOG 0x8u   /* seccomp filter flag SECCOMP_FILTER_FLAG_LOG */
+#define SL_IMG_F_FSPEC 0x10u /* seccomp filter flag SECCOMP_FILTER_FLAG_SPEC_ALLOW */
+#define SL_IMG_F_ALL                                                                         \
+	(SL_IMG_F_KEEPCAPS | SL_IMG_F_SETSID | SL_IMG_F_SETCTTY | SL_IMG_F_FLOG | SL_IMG_F_FSPEC)
+#define SL_IMG_MAX_FILTER 4096 /* BPF_MAXINSNS */
 
 /* The largest SPAWN datagram the zygote accepts (type + reqid + image). */
 #define SL_SPAWN_MAX (64 * 1024)
@@ -31,10 +35,11 @@
 struct sl_image {
 	uint32_t flags, uid, gid;
 	int32_t umask; /* -1: leave alone */
-	uint32_t ngroups, nrlimits, nargs, nenv;
+	uint32_t ngroups, nrlimits, nargs, nenv, nfilter;
 	uint64_t cap_bnd, cap_eff, cap_inh, cap_prm, cap_amb;
 	const unsigned char *groups;  /* ngroups little-endian u32, unaligned */
 	const unsigned char *rlimits; /* nrlimits records of SL_IMG_RLIMIT_LEN bytes */
+	const unsigned char *filter;  /* nfilter struct sock_filter, unaligned */
 	const char *path;
 	const char *cwd;  /* "" = stay */
 	const char *args; /* nargs consecutive NUL-terminated strings */

@@ -399,3 +399,30 @@ func TestInitExitEndsContainerWithPidNamespace(t *testing.T) {
 		t.Errorf("no pid namespace: processes after init exited: %v, want the background sleep", left)
 	}
 }
+
+// The OCI seccomp profile confines the user's programs (init's and exec's), and nothing of the
+// runtime: a profile that denies close_range (used by the runtime itself before exec) must not
+// break the container.
+func TestOCISeccompProfileAppliesToPrograms(t *testing.T) {
+	profile := func(s *specs.Spec) {
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Architectures: []specs.Arch{specs.ArchX86_64},
+			Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"close_range"}, Action: specs.ActErrno},
+				{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: ptrUint(13)},
+			},
+		}
+	}
+	id, _, _ := running(t, profile, "sleep", "100")
+	out, stderr, code := rt(t, "exec", id, "sh", "-c", "mkdir /dev/shm/x 2>&1; echo rc=$?")
+	if code != 0 || !strings.Contains(out, "Permission denied") || !strings.Contains(out, "rc=1") {
+		t.Errorf("exec mkdir under a profile denying it with EACCES: exit %d, out %q: %s", code, out, stderr)
+	}
+	out, _, _ = runOut(t, profile, "sh", "-c", "mkdir /dev/shm/y 2>&1; echo rc=$?")
+	if !strings.Contains(out, "Permission denied") {
+		t.Errorf("init mkdir under the profile: %q, want Permission denied", out)
+	}
+}
+
+func ptrUint(v uint) *uint { return &v }

@@ -27,7 +27,7 @@ import (
 type initConfig struct {
 	Rootfs      string
 	Plan        confine.Plan
-	OCISeccomp  *specs.LinuxSeccomp
+	OCISeccomp  *confine.OCIProgram // loaded by the C exec step, right before execve
 	Process     *specs.Process
 	PreserveFDs int
 	StartHooks  []specs.Hook

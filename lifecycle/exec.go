@@ -51,6 +51,11 @@ func Exec(o *Options, e ExecOpts) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	prog, err := c.ociProgram()
+	if err != nil {
+		return -1, fmt.Errorf("seccomp profile of %s: %w", e.ID, err)
+	}
+	prog.Apply(img)
 	packed, err := img.Pack()
 	if err != nil {
 		return -1, err

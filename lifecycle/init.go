@@ -86,7 +86,8 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/null: %w", err)
 	}
-	filters, err := confine.BuildFilters(cfg.OCISeccomp, cfg.Plan.Seccomp)
+	cfg.OCISeccomp.Apply(img)
+	filters, err := confine.BuildFilters(nil, cfg.Plan.Seccomp)
 	if err != nil {
 		return nil, err
 	}
@@ -146,11 +147,16 @@ func zygoteKill(killFD int) int {
 	return killFD
 }
 
+// applyRlimits applies process.rlimits, but for the resources the policy sets (max_open_files,
+// no_coredump): the policy wins, and Plan.Process.Apply sets those later.
 func applyRlimits(cfg *initConfig) error {
 	for _, r := range cfg.Process.Rlimits {
 		t, err := spec.RlimitType(r.Type)
 		if err != nil {
 			return err
+		}
+		if cfg.Plan.Process.SetsRlimit(t) {
+			continue
 		}
 		// syscall.Setrlimit, not unix: it also stops Go restoring its own RLIMIT_NOFILE at exec.
 		if err := syscall.Setrlimit(t, &syscall.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,8 +162,14 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
 		State: cr.cont.ociState(specs.StateCreated),
 	}
-	if s.Linux != nil {
-		ic.OCISeccomp = s.Linux.Seccomp
+	if s.Linux != nil && s.Linux.Seccomp != nil {
+		if ic.OCISeccomp, err = confine.CompileOCI(s.Linux.Seccomp); err != nil {
+			return ic, err
+		}
+		// exec compiles nothing: it loads the same program from the state dir.
+		if err := saveOCIProgram(cr.cont.dir, ic.OCISeccomp); err != nil {
+			return ic, err
+		}
 	}
 	if s.Hooks != nil {
 		ic.StartHooks = s.Hooks.StartContainer
@@ -236,4 +243,27 @@ func recvJSON(f *os.File, v any) error {
 		return err
 	}
 	return json.Unmarshal(buf[:n], v)
+}
+
+const seccompFile = "seccomp.json"
+
+func saveOCIProgram(dir string, p *confine.OCIProgram) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, seccompFile), b, 0o600)
+}
+
+// ociProgram is the container's compiled OCI seccomp profile (nil without one).
+func (c *Container) ociProgram() (*confine.OCIProgram, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, seccompFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p confine.OCIProgram
+	return &p, json.Unmarshal(b, &p)
 }
