@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/sandlock-runtime
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@latest
-UNIT_PKGS := ./spec/... ./confine/... ./notifsup/... ./lifecycle/... ./cmd/...
+UNIT_PKGS := ./spec/... ./confine/... ./notifsup/... ./lifecycle/... ./sandbox/... ./cmd/...
 GOFILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './_build/*' -not -path './bin/*')
 
 export CGO_ENABLED := 1

@@ -15,6 +15,14 @@ type PathRule struct {
 	Path  string
 	Write bool
 	Exec  bool
+	// ListOnly grants only READ_DIR (Write and Exec are ignored): what fs_denied leaves on the
+	// directories above a denied path, so they can still be listed but nothing beneath them
+	// is readable through this rule.
+	ListOnly bool `json:",omitempty"`
+	// NoSymlinks says Path was resolved when the plan was made (it names the object itself):
+	// PrepareLandlock refuses it if a symlink has appeared in it since, rather than putting the
+	// rule on wherever that symlink leads.
+	NoSymlinks bool `json:",omitempty"`
 }
 
 // LandlockConfig is what a container's Landlock domain allows. Every filesystem right the
@@ -27,6 +35,11 @@ type LandlockConfig struct {
 	ScopeSignal bool
 	// ScopeAbstractUnix denies connecting to abstract unix sockets created outside the domain.
 	ScopeAbstractUnix bool
+	// BindTCP, when not empty, handles TCP bind and allows it only on these ports (ABI 4);
+	// empty leaves bind unrestricted. ConnectTCP is the same for connect. DenyTCP wins over
+	// both: it adds no port rule.
+	BindTCP    []uint16 `json:",omitempty"`
+	ConnectTCP []uint16 `json:",omitempty"`
 }
 
 // Ruleset is a prepared Landlock ruleset, ready to be enforced on the calling thread.
@@ -143,6 +156,12 @@ func rulesetAttr(c LandlockConfig, abi int) (unix.LandlockRulesetAttr, error) {
 		}
 		attr.Handled_access_net = unix.LANDLOCK_ACCESS_NET_BIND_TCP | unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
 	}
+	if len(c.BindTCP)+len(c.ConnectTCP) > 0 {
+		if abi < abiNetTCP {
+			return attr, needABI("TCP port rules", abiNetTCP, abi)
+		}
+		attr.Handled_access_net |= handledNet(c)
+	}
 	if c.ScopeSignal {
 		if abi < abiScopes {
 			return attr, needABI("signal scoping", abiScopes, abi)
@@ -175,19 +194,68 @@ func PrepareLandlock(c LandlockConfig) (*Ruleset, error) {
 		return nil, fmt.Errorf("landlock_create_ruleset: %w", err)
 	}
 	r := &Ruleset{fd: fd}
-	for _, p := range c.Paths {
-		if err := r.addPath(p, attr.Handled_access_fs); err != nil {
-			r.Close()
-			return nil, err
-		}
+	if err := r.addRules(c, attr.Handled_access_fs); err != nil {
+		r.Close()
+		return nil, err
 	}
 	return r, nil
+}
+
+func (r *Ruleset) addRules(c LandlockConfig, handled uint64) error {
+	for _, p := range c.Paths {
+		if err := r.addPath(p, handled); err != nil {
+			return err
+		}
+	}
+	if c.DenyTCP {
+		return nil // nothing handled may be allowed: no port rule
+	}
+	if err := r.addPorts(c.BindTCP, unix.LANDLOCK_ACCESS_NET_BIND_TCP); err != nil {
+		return err
+	}
+	return r.addPorts(c.ConnectTCP, unix.LANDLOCK_ACCESS_NET_CONNECT_TCP)
+}
+
+// handledNet is the TCP rights the port lists restrict: a list left empty stays unhandled,
+// so that operation stays unrestricted (the seed's "empty = unrestricted").
+func handledNet(c LandlockConfig) uint64 {
+	var h uint64
+	if len(c.BindTCP) > 0 {
+		h |= unix.LANDLOCK_ACCESS_NET_BIND_TCP
+	}
+	if len(c.ConnectTCP) > 0 {
+		h |= unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
+	}
+	return h
+}
+
+// landlockRuleNetPort and landlockNetPortAttr are the kernel's LANDLOCK_RULE_NET_PORT and
+// struct landlock_net_port_attr (two __u64, so Go's layout matches the packed one); x/sys does
+// not define them.
+const landlockRuleNetPort = 2
+
+type landlockNetPortAttr struct {
+	allowedAccess uint64
+	port          uint64
+}
+
+// addPorts adds one rule per port: Landlock has no port ranges.
+func (r *Ruleset) addPorts(ports []uint16, access uint64) error {
+	for _, p := range ports {
+		attr := landlockNetPortAttr{allowedAccess: access, port: uint64(p)}
+		_, _, e := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(r.fd), landlockRuleNetPort,
+			uintptr(unsafe.Pointer(&attr)), 0, 0, 0)
+		if e != 0 {
+			return fmt.Errorf("landlock: add rule for TCP port %d: %w", p, e)
+		}
+	}
+	return nil
 }
 
 // addPath adds one path-beneath rule, trimmed to what the ABI handles and to file rights
 // when the path is not a directory (the kernel refuses directory rights there).
 func (r *Ruleset) addPath(p PathRule, handled uint64) error {
-	fd, err := unix.Open(p.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	fd, err := openRulePath(p)
 	if err != nil {
 		return fmt.Errorf("landlock: open %s: %w", p.Path, err)
 	}
@@ -207,7 +275,21 @@ func (r *Ruleset) addPath(p PathRule, handled uint64) error {
 	return nil
 }
 
+// openRulePath opens the object a rule goes on. A NoSymlinks path is resolved with
+// RESOLVE_NO_SYMLINKS: it was already resolved at plan time, so a symlink found now means the
+// tree changed, and following it could put the rule on anything (a host path included).
+func openRulePath(p PathRule) (int, error) {
+	if !p.NoSymlinks {
+		return unix.Open(p.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	}
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS}
+	return unix.Openat2(unix.AT_FDCWD, p.Path, &how)
+}
+
 func pathRights(p PathRule) uint64 {
+	if p.ListOnly {
+		return unix.LANDLOCK_ACCESS_FS_READ_DIR
+	}
 	access := uint64(readRights)
 	if p.Write {
 		access |= writeRights

@@ -1,12 +1,383 @@
 package confine
 
-import "github.com/sandlock/sandlock-runtime/spec"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 
-// landlockPlan adds the policy's Landlock fields to the runtime's base rules.
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// maxPortRules caps the ports one of net_bind / net_connect may expand to: Landlock has no
+// port ranges, so every port is one rule, and a range over a large part of the port space is
+// more likely a mistake than a policy.
+const maxPortRules = 4096
+
+// landlockPlan adds the policy's Landlock fields to the runtime's base rules (docs/policy.md,
+// "Filesystem and port rules"): fs_readable / fs_writable replace the rootfs-wide rule,
+// gpu_devices adds device rules, fs_denied carves its paths out of every rule, and net_bind /
+// net_connect become TCP port rules.
 func landlockPlan(p spec.Policy, base LandlockConfig, root string) (LandlockConfig, error) {
 	c := base
 	c.DenyTCP = c.DenyTCP || p.NetworkDenied()
 	c.ScopeSignal = c.ScopeSignal || p.SignalsIsolated()
 	c.ScopeAbstractUnix = c.ScopeAbstractUnix || p.IPCIsolated()
-	return c, nil
+	if err := checkPolicyABI(p, LandlockABI()); err != nil {
+		return c, err
+	}
+	var err error
+	if c.Paths, err = fsPlan(p, base.Paths, root); err != nil {
+		return c, err
+	}
+	if c.BindTCP, err = expandPorts("net_bind", p.NetBind); err != nil {
+		return c, err
+	}
+	c.ConnectTCP, err = expandPorts("net_connect", p.NetConnect)
+	return c, err
+}
+
+// checkPolicyABI refuses, at create, a policy whose fields the kernel's Landlock cannot
+// enforce, naming the field (the seed has no best-effort switch, so nothing is dropped
+// silently). Filesystem fields need ABI 1, which every Landlock has.
+func checkPolicyABI(p spec.Policy, abi int) error {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"net_bind", len(p.NetBind) > 0}, {"net_connect", len(p.NetConnect) > 0}} {
+		if f.set && abi < abiNetTCP {
+			return fmt.Errorf("%s needs Landlock ABI %d, kernel has %d", f.name, abiNetTCP, abi)
+		}
+	}
+	return nil
+}
+
+// fsPlan computes the path rules: the base (or the policy's allowlist in place of the
+// rootfs-wide rule), the GPU devices, then fs_denied carved out of all of them.
+func fsPlan(p spec.Policy, base []PathRule, root string) ([]PathRule, error) {
+	rules := slices.Clone(base)
+	if len(p.FSReadable)+len(p.FSWritable) > 0 {
+		var err error
+		if rules, err = allowlist(p, base, root); err != nil {
+			return nil, err
+		}
+	}
+	dev := filepath.Join(root, "dev")
+	rules = append(rules, gpuRules(p, dev)...)
+	deny := append(slices.Clone(p.FSDenied), unselectedGPUs(p, dev)...)
+	if len(deny) == 0 {
+		return rules, nil
+	}
+	denied, err := resolveDenied(deny, root)
+	if err != nil {
+		return nil, err
+	}
+	return carveAll(rules, denied)
+}
+
+// ---- fs_readable / fs_writable ----
+
+// runtimeDevices are the device nodes every process expects to open; they stay writable when
+// an allowlist replaces the rootfs rule (docs/policy.md lists them).
+var runtimeDevices = []string{"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts"}
+
+// allowlist drops the base rule on the rootfs itself (the one that grants the whole image)
+// and adds the listed paths, the runtime's devices, and keeps the base's narrower rules (the
+// writable mounts of a read-only root, host mode's devices).
+func allowlist(p spec.Policy, base []PathRule, root string) ([]PathRule, error) {
+	rootC := canonical(root)
+	var rules []PathRule
+	for _, r := range base {
+		if canonical(r.Path) != rootC {
+			rules = append(rules, r)
+		}
+	}
+	for _, l := range []struct {
+		field string
+		paths []string
+		write bool
+	}{{"fs_readable", p.FSReadable, false}, {"fs_writable", p.FSWritable, true}} {
+		listed, err := listedRules(l.field, l.paths, root, l.write)
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, listed...)
+	}
+	for _, d := range runtimeDevices {
+		if host, err := resolveIn(root, "/dev/"+d); err == nil {
+			rules = append(rules, PathRule{Path: host, Write: true, NoSymlinks: true})
+		}
+	}
+	return rules, nil
+}
+
+// listedRules resolves one list's container paths inside root. A path missing from the image
+// is skipped: it grants nothing, and the seed's own example lists /lib64, which many images
+// lack. Any other failure (a symlink loop, a permission error) names the field and path.
+func listedRules(field string, paths []string, root string, write bool) ([]PathRule, error) {
+	var rules []PathRule
+	for _, path := range paths {
+		host, err := resolveIn(root, path)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", field, path, err)
+		}
+		rules = append(rules, PathRule{Path: host, Write: write, Exec: true, NoSymlinks: true})
+	}
+	return rules, nil
+}
+
+// resolveIn resolves container path p inside root as the container would see it (symlinks in
+// the image stay inside root, even absolute ones and "..") and returns the host path of the
+// object reached, with no symlink left in it.
+func resolveIn(root, p string) (string, error) {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(rfd)
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(rfd, strings.TrimPrefix(p, "/"), &how)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	return os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+}
+
+// canonical is the host path PrepareLandlock's open would reach for a base rule (it follows
+// symlinks), so base rules and resolved policy paths compare as the same objects.
+func canonical(p string) string {
+	if c, err := filepath.EvalSymlinks(p); err == nil {
+		return c
+	}
+	return filepath.Clean(p)
+}
+
+// ---- gpu_devices ----
+
+var nvidiaGPU = regexp.MustCompile(`^nvidia[0-9]+$`)
+
+// nvidiaControl are the NVIDIA nodes any GPU use needs besides the GPU's own /dev/nvidiaN.
+var nvidiaControl = []string{"nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset"}
+
+// gpuRules grants read and write (ioctl included) on the chosen GPUs' nodes under dev and on
+// the control nodes, each a file rule, only for nodes that exist. gpu_devices unset adds
+// nothing; [] means every /dev/nvidiaN.
+func gpuRules(p spec.Policy, dev string) []PathRule {
+	if p.GPUDevices == nil {
+		return nil
+	}
+	names := slices.Clone(nvidiaControl)
+	if p.AllGPUs() {
+		ents, _ := os.ReadDir(dev)
+		for _, e := range ents {
+			if nvidiaGPU.MatchString(e.Name()) {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	for _, i := range p.GPUDevices {
+		names = append(names, "nvidia"+strconv.Itoa(i))
+	}
+	caps, _ := os.ReadDir(filepath.Join(dev, "nvidia-caps"))
+	for _, e := range caps {
+		names = append(names, filepath.Join("nvidia-caps", e.Name()))
+	}
+	var rules []PathRule
+	for _, n := range names {
+		path := filepath.Join(dev, n)
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink == 0 && !fi.IsDir() {
+			rules = append(rules, PathRule{Path: path, Write: true, NoSymlinks: true})
+		}
+	}
+	return rules
+}
+
+// unselectedGPUs are the container paths of the /dev/nvidiaN a gpu_devices list leaves out.
+// They are denied like fs_denied paths, so the list holds even where a base rule grants all
+// of /dev (a writable rootfs). Unset and [] deny nothing: the bundle decides.
+func unselectedGPUs(p spec.Policy, dev string) []string {
+	if len(p.GPUDevices) == 0 {
+		return nil
+	}
+	var out []string
+	ents, _ := os.ReadDir(dev)
+	for _, e := range ents {
+		n := e.Name()
+		i, err := strconv.Atoi(strings.TrimPrefix(n, "nvidia"))
+		if nvidiaGPU.MatchString(n) && (err != nil || !slices.Contains(p.GPUDevices, i)) {
+			out = append(out, "/dev/"+n)
+		}
+	}
+	return out
+}
+
+// GPUEnv is the environment gpu_devices implies, for lifecycle to add to the process:
+// CUDA_VISIBLE_DEVICES names the chosen GPUs so CUDA does not try the ones Landlock refuses,
+// in PCI bus order, the order the driver numbers /dev/nvidiaN in (CUDA's default order is
+// fastest first). Unset and [] (all) need nothing.
+func GPUEnv(p spec.Policy) []string {
+	if len(p.GPUDevices) == 0 {
+		return nil
+	}
+	ids := make([]string, len(p.GPUDevices))
+	for i, d := range p.GPUDevices {
+		ids[i] = strconv.Itoa(d)
+	}
+	return []string{"CUDA_DEVICE_ORDER=PCI_BUS_ID", "CUDA_VISIBLE_DEVICES=" + strings.Join(ids, ",")}
+}
+
+// ---- net_bind / net_connect ----
+
+// expandPorts turns a port list into one port per rule, sorted and without duplicates. nil
+// (unset or empty: unrestricted) stays nil.
+func expandPorts(field string, ports []spec.Port) ([]uint16, error) {
+	var out []uint16
+	for _, p := range ports {
+		if p.Lo == 0 || p.Lo > p.Hi {
+			return nil, fmt.Errorf("%s: %s: not a port range 1-65535", field, p)
+		}
+		if int(p.Hi)-int(p.Lo) >= maxPortRules {
+			return nil, tooManyPorts(field)
+		}
+		for n := int(p.Lo); n <= int(p.Hi); n++ {
+			out = append(out, uint16(n))
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > maxPortRules {
+		return nil, tooManyPorts(field)
+	}
+	return out, nil
+}
+
+func tooManyPorts(field string) error {
+	return fmt.Errorf("%s: more than %d ports: Landlock needs one rule per port; accepted: at most %d ports in all", field, maxPortRules, maxPortRules)
+}
+
+// ---- fs_denied ----
+
+// deniedPath is one fs_denied entry resolved to its host path; dir says it is a directory
+// (a missing path counts as a file: nothing can create it, see carveDir).
+type deniedPath struct {
+	path string
+	dir  bool
+}
+
+// resolveDenied resolves the fs_denied paths inside root, so every spelling of a path (a
+// symlink, "..") denies the one object it names. A path that does not exist is resolved
+// through its deepest existing ancestor: it stays uncreatable.
+func resolveDenied(paths []string, root string) ([]deniedPath, error) {
+	var out []deniedPath
+	for _, p := range paths {
+		host, err := resolveMissing(root, filepath.Clean(p))
+		if err != nil {
+			return nil, fmt.Errorf("fs_denied: %s: %w", p, err)
+		}
+		fi, err := os.Lstat(host)
+		out = append(out, deniedPath{path: host, dir: err == nil && fi.IsDir()})
+	}
+	return out, nil
+}
+
+func resolveMissing(root, p string) (string, error) {
+	host, err := resolveIn(root, p)
+	if !errors.Is(err, unix.ENOENT) || p == "/" {
+		return host, err
+	}
+	parent, err := resolveMissing(root, filepath.Dir(p))
+	return filepath.Join(parent, filepath.Base(p)), err
+}
+
+// carveAll removes the denied paths from every rule. Landlock rules only add rights, and a
+// rule on any directory above a path grants that path, so a rule above a denied path is
+// replaced by rules on what lies beside the way down to it (carveDir); a rule on or beneath a
+// denied path is dropped.
+func carveAll(rules []PathRule, denied []deniedPath) ([]PathRule, error) {
+	var out []PathRule
+	for _, r := range rules {
+		carved, err := carveRule(r, denied)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, carved...)
+	}
+	return out, nil
+}
+
+func carveRule(r PathRule, denied []deniedPath) ([]PathRule, error) {
+	path := canonical(r.Path)
+	var below []deniedPath
+	for _, d := range denied {
+		if within(path, d.path) {
+			return nil, nil
+		}
+		if within(d.path, path) {
+			below = append(below, d)
+		}
+	}
+	if len(below) == 0 {
+		return []PathRule{r}, nil
+	}
+	return carveDir(r, path, below)
+}
+
+// carveDir grants r's rights on every entry of dir except the denied ones, descending into
+// the entries that lie above a denied path. dir itself gets at most READ_DIR (ListOnly), so
+// it can be listed but nothing can be created, removed or renamed in it: a denied path
+// cannot be replaced, moved out from under its rule-less parents, or created if missing.
+// Even READ_DIR is left out when a denied directory lies beneath: a rule grants beneath, so
+// it would let that directory be listed. Symlinks get no rule: resolving one needs none, and
+// their target is granted (or not) where it lies.
+func carveDir(r PathRule, dir string, below []deniedPath) ([]PathRule, error) {
+	var out []PathRule
+	if !slices.ContainsFunc(below, func(d deniedPath) bool { return d.dir }) {
+		out = append(out, PathRule{Path: dir, ListOnly: true, NoSymlinks: true})
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fs_denied: list %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		child := filepath.Join(dir, e.Name())
+		var under []deniedPath
+		for _, d := range below {
+			if within(d.path, child) {
+				under = append(under, d)
+			}
+		}
+		switch {
+		case slices.ContainsFunc(under, func(d deniedPath) bool { return d.path == child }):
+			// denied itself: no rule
+		case len(under) > 0:
+			sub, err := carveDir(r, child, under)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+		case e.Type()&fs.ModeSymlink == 0:
+			out = append(out, PathRule{Path: child, Write: r.Write, Exec: r.Exec, NoSymlinks: true})
+		}
+	}
+	return out, nil
+}
+
+// within reports whether p is dir or lies beneath it.
+func within(p, dir string) bool {
+	if dir == "/" {
+		return true
+	}
+	return p == dir || strings.HasPrefix(p, dir+"/")
 }

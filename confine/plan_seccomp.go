@@ -1,13 +1,44 @@
 package confine
 
-import "github.com/sandlock/sandlock-runtime/spec"
+import (
+	"fmt"
+	"slices"
 
-// seccompPlan selects the optional parts of sandlock's own filter. uname always goes to the
-// supervisor: it answers with the container's hostname, and every container gets a listener.
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// seccompPlan selects the optional parts of sandlock's own filter and the policy's syscall
+// filter. uname always goes to the supervisor: it answers with the container's hostname, and
+// every container gets a listener.
 func seccompPlan(p spec.Policy) (SeccompOptions, error) {
-	return SeccompOptions{
-		NoNetwork:   p.NetworkDenied(),
-		IsolateIPC:  p.IPCIsolated(),
-		NotifyUname: true,
-	}, nil
+	o := SeccompOptions{
+		NoNetwork:       p.NetworkDenied(),
+		IsolateIPC:      p.IPCIsolated(),
+		NotifyUname:     true,
+		AllowRawSockets: !p.RawSocketsDenied(),
+		NoUDP:           p.UDPDenied(),
+		PinCPUs:         len(p.CPUCores) > 0,
+		OwnPIDsOnly:     p.PIDsIsolated(),
+		DenySyscalls:    p.DenySyscalls,
+		AllowSyscalls:   p.AllowSyscalls,
+	}
+	if err := CheckSyscallNames("deny_syscalls", o.DenySyscalls); err != nil {
+		return o, err
+	}
+	if err := CheckSyscallNames("allow_syscalls", o.AllowSyscalls); err != nil {
+		return o, err
+	}
+	return o, checkDenyRuntime(o.DenySyscalls)
+}
+
+// checkDenyRuntime refuses a deny_syscalls entry the runtime itself needs after the filters
+// are loaded (runtimeSyscalls): the container could not start, or init would hang in the Go
+// runtime, instead of failing with a clear message.
+func checkDenyRuntime(deny []string) error {
+	for _, n := range deny {
+		if slices.Contains(runtimeSyscalls, n) {
+			return fmt.Errorf("deny_syscalls: %q: the runtime needs it to start the container's process, so it cannot be denied; accepted: syscalls outside the list in docs/policy.md (allow_syscalls)", n)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package confine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,6 +21,22 @@ type SeccompOptions struct {
 	// NotifyUname sends uname() to the supervisor (SCMP_ACT_NOTIFY), which gives the filter a
 	// user-notification listener.
 	NotifyUname bool
+	// AllowRawSockets lets socket() make raw IP and packet sockets (no_raw_sockets = false);
+	// the kernel still asks for CAP_NET_RAW. The zero value refuses them, the policy default.
+	AllowRawSockets bool
+	// NoUDP refuses AF_INET and AF_INET6 datagram sockets (no_udp).
+	NoUDP bool
+	// PinCPUs refuses sched_setaffinity, so that the cpu_cores affinity cannot be widened.
+	PinCPUs bool
+	// OwnPIDsOnly (isolate_pids) lets the syscalls that act on another process by pid
+	// (prlimit64, setpriority, ioprio_set, sched_set*, migrate_pages, move_pages) act on the
+	// caller only: a pid is not enough to tell a container process from a host one, and
+	// without a PID namespace host processes are a pid away.
+	OwnPIDsOnly bool
+	// DenySyscalls fail with EPERM (deny_syscalls); AllowSyscalls are the only syscalls that do
+	// not (allow_syscalls), besides runtimeSyscalls. At most one is set (spec validation).
+	DenySyscalls  []string
+	AllowSyscalls []string
 }
 
 // compatArches are the other syscall ABIs a process of the native arch can enter the kernel
@@ -32,27 +49,42 @@ var compatArches = map[seccomp.ScmpArch][]seccomp.ScmpArch{
 }
 
 // BuildFilters returns the filters to load, in load order: sandlock's own filter (default
-// allow plus the deny list), then the OCI profile oci translated in full (omitted when nil).
+// allow plus the deny list), then the OCI profile oci translated in full (omitted when nil),
+// then the policy's deny_syscalls or allow_syscalls filter (omitted when neither is set).
 //
 // Sandlock's filter goes first because a profile that does not allow seccomp(2) would
 // otherwise make loading it fail. The kernel runs every loaded filter and the most restrictive
 // answer wins, so the order does not weaken either filter; on equally strict answers (two
-// different errnos) the profile, loaded last, decides, as the user asked.
+// different errnos) the filter loaded last decides. The policy's filter is loaded last so that
+// an allowlist need not allow seccomp(2), and is a filter of its own so that its names never
+// clash with the conditional rules of sandlock's filter (libseccomp refuses mixing them).
 func BuildFilters(oci *specs.LinuxSeccomp, o SeccompOptions) ([]*seccomp.ScmpFilter, error) {
 	own, err := sandlockFilter(o)
 	if err != nil {
 		return nil, err
 	}
 	fs := []*seccomp.ScmpFilter{own}
-	if oci != nil {
-		f, err := ociFilter(oci)
+	build := []func() (*seccomp.ScmpFilter, error){
+		func() (*seccomp.ScmpFilter, error) { return ociFilter(oci) },
+		func() (*seccomp.ScmpFilter, error) { return policyFilter(o) },
+	}
+	for _, b := range build {
+		f, err := b()
 		if err != nil {
-			own.Release()
+			releaseAll(fs)
 			return nil, err
 		}
-		fs = append(fs, f)
+		if f != nil {
+			fs = append(fs, f)
+		}
 	}
 	return fs, nil
+}
+
+func releaseAll(fs []*seccomp.ScmpFilter) {
+	for _, f := range fs {
+		f.Release()
+	}
 }
 
 // LoadFilters loads the filters on the calling thread only (no TSYNC) and returns the
@@ -127,12 +159,55 @@ func sandlockFilter(o SeccompOptions) (*seccomp.ScmpFilter, error) {
 	return f, nil
 }
 
+// policyFilter builds the policy's syscall filter: for deny_syscalls, default allow and the
+// names refused with EPERM; for allow_syscalls, default EPERM and the names plus
+// runtimeSyscalls allowed. nil when neither is set. Both cover the i386 names of the same
+// syscalls (withI386Names); x32 shares the x86_64 names.
+func policyFilter(o SeccompOptions) (*seccomp.ScmpFilter, error) {
+	names, def, act, deny := o.DenySyscalls, seccomp.ActAllow, errnoAct(unix.EPERM), true
+	if len(o.AllowSyscalls) > 0 {
+		names, def, act, deny = append(slices.Clone(o.AllowSyscalls), runtimeSyscalls...), act, seccomp.ActAllow, false
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	f, err := newFilter(def, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range withI386Names(names, deny) {
+		if err := addRule(f, n, act, nil); err != nil {
+			f.Release()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// CheckSyscallNames returns an error naming the first of names that libseccomp does not know
+// (spec validates against a static table that may be newer than the library): such a name
+// would otherwise be skipped, as OCI profiles' unknown names are, and the policy silently
+// weakened.
+func CheckSyscallNames(key string, names []string) error {
+	for _, n := range names {
+		if nr, err := seccomp.GetSyscallFromName(n); err != nil || nr < 0 {
+			return fmt.Errorf("%s: %q: not known to this build's libseccomp, so it cannot be filtered; accepted: the syscalls of libseccomp %s", key, n, libseccompVersion())
+		}
+	}
+	return nil
+}
+
+func libseccompVersion() string {
+	major, minor, micro := seccomp.GetLibraryVersion()
+	return fmt.Sprintf("%d.%d.%d", major, minor, micro)
+}
+
 // addRule adds one rule, skipping a name libseccomp does not know (as runc does: a profile
 // may name syscalls newer than the library or absent on this arch).
 func addRule(f *seccomp.ScmpFilter, name string, act seccomp.ScmpAction, conds []seccomp.ScmpCondition) error {
 	nr, err := seccomp.GetSyscallFromName(name)
 	if err != nil {
-		return nil
+		return nil // a name this libseccomp does not know: newerSyscalls covers the ones that matter
 	}
 	if len(conds) == 0 {
 		err = f.AddRule(nr, act)
@@ -145,8 +220,11 @@ func addRule(f *seccomp.ScmpFilter, name string, act seccomp.ScmpAction, conds [
 	return nil
 }
 
-// ociFilter translates an OCI linux.seccomp profile.
+// ociFilter translates an OCI linux.seccomp profile; nil for none.
 func ociFilter(p *specs.LinuxSeccomp) (*seccomp.ScmpFilter, error) {
+	if p == nil {
+		return nil, nil
+	}
 	if p.ListenerPath != "" {
 		return nil, fmt.Errorf("seccomp: listenerPath %q is not supported: the supervisor owns the listener", p.ListenerPath)
 	}

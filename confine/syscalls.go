@@ -1,6 +1,8 @@
 package confine
 
 import (
+	"slices"
+
 	seccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
@@ -79,9 +81,15 @@ func sandlockRules(o SeccompOptions, native seccomp.ScmpArch) []rule {
 	rs = append(rs, cloneRules(cloneFlagsArg(native))...)
 	rs = append(rs, personalityRules()...)
 	rs = append(rs, ioctlRules()...)
-	rs = append(rs, socketRules(o.NoNetwork)...)
+	rs = append(rs, socketRules(o)...)
+	if o.PinCPUs {
+		rs = append(rs, rule{name: "sched_setaffinity", act: errnoAct(unix.EPERM)})
+	}
 	if o.IsolateIPC {
 		rs = append(rs, unconditional(ipcSyscalls, errnoAct(unix.EPERM))...)
+	}
+	if o.OwnPIDsOnly {
+		rs = append(rs, ownPIDRules()...)
 	}
 	if o.NotifyUname {
 		rs = append(rs, rule{name: "uname", act: seccomp.ActNotify})
@@ -126,33 +134,57 @@ func ioctlRules() []rule {
 	return rs
 }
 
-// socketRules deny packet sockets and raw IP sockets always, and with noNetwork every family
-// but AF_UNIX. SOCK_RAW is refused for AF_INET and AF_INET6 only: it is also the ordinary
-// type of netlink sockets (getifaddrs, iproute2), which are not raw network access.
-// i386 socketcall passes its arguments in memory, so without network it is refused outright.
-// The family rule comes first: libseccomp refuses (EEXIST) to add it after the masked
-// comparison on the same argument. Under it, AF_PACKET gets EAFNOSUPPORT instead of EPERM.
-func socketRules(noNetwork bool) []rule {
+// socketRules restrict socket(2) as o says: with NoNetwork every family but AF_UNIX; unless
+// AllowRawSockets, packet sockets and raw IP sockets; with NoUDP, IP datagram sockets.
+// SOCK_RAW is refused for AF_INET and AF_INET6 only: it is also the ordinary type of netlink
+// sockets (getifaddrs, iproute2), which are not raw network access.
+// i386 socketcall passes its arguments in memory, which seccomp cannot read, so it is refused
+// outright whenever socket() has any restriction (the direct i386 socket syscall, 359, gets
+// the rules by name like every ABI).
+// With NoNetwork the family rule already refuses every IP socket (EAFNOSUPPORT), so the
+// SOCK_PACKET and UDP rules are left out: libseccomp cannot add more than a few masked
+// comparisons after a "not equal" one on the same argument (EEXIST). The raw rules stay, so
+// raw sockets keep their EPERM.
+func socketRules(o SeccompOptions) []rule {
 	eperm := errnoAct(unix.EPERM)
 	var rs []rule
-	if noNetwork {
+	// socketcall goes first: libseccomp also writes i386 "socket" rules as socketcall rules
+	// (call number in arg0), and refuses (EEXIST) an unconditional rule added after them.
+	if o.NoNetwork || !o.AllowRawSockets || o.NoUDP {
+		rs = append(rs, rule{name: "socketcall", act: eperm})
+	}
+	if o.NoNetwork {
 		notUnix := []seccomp.ScmpCondition{cond(0, seccomp.CompareNotEqual, unix.AF_UNIX, 0)}
 		rs = append(rs,
 			rule{name: "socket", act: errnoAct(unix.EAFNOSUPPORT), conds: notUnix},
 			rule{name: "socketpair", act: errnoAct(unix.EAFNOSUPPORT), conds: notUnix},
-			rule{name: "socketcall", act: eperm},
 		)
 	}
-	return append(rs,
-		rule{name: "socket", act: eperm, conds: []seccomp.ScmpCondition{maskedEq(0, 0xffffffff, unix.AF_PACKET)}},
-		rawIP(unix.AF_INET), rawIP(unix.AF_INET6),
-	)
+	if !o.AllowRawSockets {
+		rs = append(rs,
+			rule{name: "socket", act: eperm, conds: []seccomp.ScmpCondition{maskedEq(0, 0xffffffff, unix.AF_PACKET)}},
+			ipType(unix.AF_INET, unix.SOCK_RAW), ipType(unix.AF_INET6, unix.SOCK_RAW),
+		)
+	}
+	if !o.AllowRawSockets && !o.NoNetwork {
+		// The kernel turns socket(AF_INET, SOCK_PACKET) into a packet socket (a compatibility
+		// path in __sock_create), which the AF_PACKET rule would not see.
+		rs = append(rs, ipType(unix.AF_INET, unix.SOCK_PACKET))
+	}
+	if o.NoUDP && !o.NoNetwork {
+		// Every IP datagram socket: UDP, UDP-Lite and ICMP "ping" sockets alike. Type 0 with
+		// IPPROTO_UDP is no way around it: the kernel finds no protocol for type 0 (EPROTONOSUPPORT
+		// or ESOCKTNOSUPPORT), and SOCK_RAW is the raw rule's business.
+		rs = append(rs, ipType(unix.AF_INET, unix.SOCK_DGRAM), ipType(unix.AF_INET6, unix.SOCK_DGRAM))
+	}
+	return rs
 }
 
-// rawIP refuses socket(family, SOCK_RAW[|flags], ...); the type's low 4 bits are the type.
-func rawIP(family uint64) rule {
+// ipType refuses socket(family, typ[|flags], ...); the type's low 4 bits (SOCK_TYPE_MASK) are
+// the type, the rest SOCK_NONBLOCK and SOCK_CLOEXEC.
+func ipType(family, typ uint64) rule {
 	return rule{name: "socket", act: errnoAct(unix.EPERM), conds: []seccomp.ScmpCondition{
-		maskedEq(0, 0xffffffff, family), maskedEq(1, 0xf, unix.SOCK_RAW)}}
+		maskedEq(0, 0xffffffff, family), maskedEq(1, 0xf, typ)}}
 }
 
 // personalityRules refuse every personality(2) value outside allowedPersonalities.
@@ -186,4 +218,115 @@ func personalityPatterns() [][2]uint64 {
 		ps = append(ps, [2]uint64{1 | 1<<b, 1 << b})
 	}
 	return ps
+}
+
+// i386Aliases are the i386 syscalls that do what an x86_64 syscall does under another name
+// (legacy, 64-bit-offset, 32-bit-uid and 64-bit-time variants). deny_syscalls and
+// allow_syscalls name x86_64 syscalls; rules by name reach the i386 syscall of the same name
+// only, so without these a program could step around a denied "stat" through int 0x80 and
+// stat64. Entries without an x86_64 counterpart (vm86, idle, the unimplemented ones) are not
+// here: an allowlist never allows them, and a deny list has nothing to match them to.
+var i386Aliases = map[string][]string{
+	"stat": {"stat64", "oldstat"}, "lstat": {"lstat64", "oldlstat"}, "fstat": {"fstat64", "oldfstat"},
+	"newfstatat": {"fstatat64"}, "statfs": {"statfs64"}, "fstatfs": {"fstatfs64"},
+	"truncate": {"truncate64"}, "ftruncate": {"ftruncate64"}, "lseek": {"_llseek"},
+	"fcntl": {"fcntl64"}, "sendfile": {"sendfile64"}, "fadvise64": {"fadvise64_64"},
+	"mmap": {"mmap2"}, "select": {"_newselect"}, "getdents": {"readdir"}, "umount2": {"umount"},
+	"wait4": {"waitpid"}, "getrlimit": {"ugetrlimit"}, "uname": {"olduname", "oldolduname"},
+	"settimeofday": {"stime"}, "setpriority": {"nice"},
+	"rt_sigaction": {"sigaction", "signal"}, "rt_sigprocmask": {"sigprocmask", "sgetmask", "ssetmask"},
+	"rt_sigsuspend": {"sigsuspend"}, "rt_sigpending": {"sigpending"}, "rt_sigreturn": {"sigreturn"},
+	"chown": {"chown32"}, "lchown": {"lchown32"}, "fchown": {"fchown32"},
+	"getuid": {"getuid32"}, "getgid": {"getgid32"}, "geteuid": {"geteuid32"}, "getegid": {"getegid32"},
+	"setuid": {"setuid32"}, "setgid": {"setgid32"}, "setreuid": {"setreuid32"}, "setregid": {"setregid32"},
+	"setresuid": {"setresuid32"}, "setresgid": {"setresgid32"}, "getresuid": {"getresuid32"},
+	"getresgid": {"getresgid32"}, "getgroups": {"getgroups32"}, "setgroups": {"setgroups32"},
+	"setfsuid": {"setfsuid32"}, "setfsgid": {"setfsgid32"},
+	"clock_gettime": {"clock_gettime64"}, "clock_settime": {"clock_settime64"},
+	"clock_adjtime": {"clock_adjtime64"}, "clock_getres": {"clock_getres_time64"},
+	"clock_nanosleep": {"clock_nanosleep_time64"}, "timer_gettime": {"timer_gettime64"},
+	"timer_settime": {"timer_settime64"}, "timerfd_gettime": {"timerfd_gettime64"},
+	"timerfd_settime": {"timerfd_settime64"}, "utimensat": {"utimensat_time64"},
+	"pselect6": {"pselect6_time64"}, "ppoll": {"ppoll_time64"}, "io_pgetevents": {"io_pgetevents_time64"},
+	"recvmmsg": {"recvmmsg_time64"}, "mq_timedsend": {"mq_timedsend_time64"},
+	"mq_timedreceive": {"mq_timedreceive_time64"}, "semtimedop": {"semtimedop_time64"},
+	"rt_sigtimedwait": {"rt_sigtimedwait_time64"}, "futex": {"futex_time64"},
+	"sched_rr_get_interval": {"sched_rr_get_interval_time64"},
+}
+
+// i386Multiplexers are the i386 syscalls that reach a whole family through one number, its
+// arguments in memory. Denying any member denies the multiplexer; allowing a member does not
+// allow it (that would allow the whole family).
+var i386Multiplexers = map[string][]string{
+	"socketcall": {"socket", "bind", "connect", "listen", "accept", "accept4", "getsockname",
+		"getpeername", "socketpair", "sendto", "recvfrom", "shutdown", "setsockopt", "getsockopt",
+		"sendmsg", "recvmsg", "recvmmsg", "sendmmsg"},
+	"ipc": {"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
+		"msgget", "msgsnd", "msgrcv", "msgctl"},
+}
+
+// withI386Names returns names plus their i386 aliases and, when deny, the multiplexers that
+// reach any of them. Rules by name apply to every ABI that has the name (x32 shares the
+// x86_64 names), so these extra names only ever match i386 syscalls.
+func withI386Names(names []string, deny bool) []string {
+	out := slices.Clone(names)
+	for _, n := range names {
+		out = append(out, i386Aliases[n]...)
+	}
+	if deny {
+		for mux, members := range i386Multiplexers {
+			if slices.ContainsFunc(members, func(m string) bool { return slices.Contains(names, m) }) {
+				out = append(out, mux)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// runtimeSyscalls are allowed under every allow_syscalls list, and refused in deny_syscalls
+// (seccompPlan), because the runtime's last steps run under the policy's filter: it is loaded
+// in the container's init, on its locked thread, before
+//   - init's remaining Go code: hand the listener over, fork the zygote, report to create,
+//     wait for start, mark fds close-on-exec (and the Go runtime under it: memory, futexes,
+//     preemption signals, scheduling, time);
+//   - the zygote's C loop (sl_zygote.c), which forks every `exec`'d process;
+//   - the C drop-and-exec (sl_exec.c): signals, credentials, capabilities, rlimits, session,
+//     the OCI profile's own filter (seccomp), execve.
+//
+// The list is what strace showed those steps call after seccomp(2), plus what the code paths
+// above can call and a short run did not (error paths, Go's runtime). The container's program
+// may call them too; docs/policy.md lists them.
+var runtimeSyscalls = []string{
+	// Go runtime on the locked thread
+	"mmap", "munmap", "madvise", "mprotect", "futex", "rt_sigreturn", "rt_sigaction",
+	"rt_sigprocmask", "sigaltstack", "sched_yield", "nanosleep", "getpid", "gettid", "tgkill",
+	"clock_gettime", "exit", "exit_group", "epoll_ctl", "epoll_pwait",
+	// init
+	"read", "write", "close", "sendmsg", "fcntl", "close_range", "clone", "clone3", "seccomp",
+	// the zygote's loop
+	"poll", "pipe2", "recvmsg", "signalfd4", "wait4", "kill", "getppid", "dup2", "dup3",
+	// drop-and-exec
+	"capget", "capset", "prctl", "prlimit64", "setgroups", "setresgid", "setresuid", "setsid",
+	"ioctl", "umask", "chdir", "execve",
+}
+
+// ownPIDRules refuse the pid-targeting syscalls unless they name the caller (pid 0). A value
+// with garbage above the 32 bits the kernel reads compares unequal and is refused: fail closed.
+func ownPIDRules() []rule {
+	eperm := errnoAct(unix.EPERM)
+	var rs []rule
+	for _, n := range []string{"prlimit64", "sched_setaffinity", "sched_setscheduler",
+		"sched_setparam", "sched_setattr", "migrate_pages", "move_pages"} {
+		rs = append(rs, rule{name: n, act: eperm, conds: []seccomp.ScmpCondition{cond(0, seccomp.CompareNotEqual, 0, 0)}})
+	}
+	// setpriority(PRIO_PROCESS=0, who=0) and ioprio_set(IOPRIO_WHO_PROCESS=1, who=0) only:
+	// the group and user forms reach host processes of the same process group or uid.
+	rs = append(rs,
+		rule{name: "setpriority", act: eperm, conds: []seccomp.ScmpCondition{cond(0, seccomp.CompareNotEqual, 0, 0)}},
+		rule{name: "setpriority", act: eperm, conds: []seccomp.ScmpCondition{cond(1, seccomp.CompareNotEqual, 0, 0)}},
+		rule{name: "ioprio_set", act: eperm, conds: []seccomp.ScmpCondition{cond(0, seccomp.CompareNotEqual, 1, 0)}},
+		rule{name: "ioprio_set", act: eperm, conds: []seccomp.ScmpCondition{cond(1, seccomp.CompareNotEqual, 0, 0)}},
+	)
+	return rs
 }

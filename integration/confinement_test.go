@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -426,3 +427,28 @@ func TestOCISeccompProfileAppliesToPrograms(t *testing.T) {
 }
 
 func ptrUint(v uint) *uint { return &v }
+
+// isolate_pids (a pid namespace's stand-in): /proc is mounted hidepid=ptraceable, and Landlock
+// allows ptrace only within the container's domain, so host pids vanish from /proc; the
+// pid-targeting syscalls act on the caller only. Without it the host's pids are visible.
+func TestIsolatePIDs(t *testing.T) {
+	me := strconv.Itoa(os.Getpid())
+	script := "ls /proc | grep -x " + me + "; echo seen=$?; renice -n 1 -p " + me + " >/dev/null 2>&1; echo renice=$?"
+	out, stderr, code := runOut(t, nil, "sh", "-c", script)
+	if code != 0 || !strings.Contains(out, "seen=1") || !strings.Contains(out, "renice=1") {
+		t.Errorf("pid namespace: %q (exit %d, %s); want the test's pid %s hidden and renice refused", out, code, stderr, me)
+	}
+	noPid := func(s *specs.Spec) {
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.PIDNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+	}
+	out, _, _ = runOut(t, noPid, "sh", "-c", "ls /proc | grep -x "+me+"; echo seen=$?")
+	if !strings.Contains(out, "seen=0") {
+		t.Errorf("no pid namespace: %q; want the host's pid %s visible", out, me)
+	}
+}

@@ -198,17 +198,18 @@ func freezeCgroup(dir string, freeze bool) error {
 	return waitCgroupEvent(dir, "frozen", v, 10*time.Second)
 }
 
-// pidInCgroup reports whether pid is a member of the cgroup dir (relative to mnt).
-func pidInCgroup(pid int, mnt, dir string) bool {
+// pidInCgroup reports whether pid is a member of the cgroup dir (relative to mnt); an error
+// when its membership cannot be read (the caller must then assume the worst).
+func pidInCgroup(pid int, mnt, dir string) (bool, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
-		return false
+		return false, err
 	}
 	rel := strings.TrimPrefix(dir, mnt)
 	for _, l := range strings.Split(string(b), "\n") {
 		if p, ok := strings.CutPrefix(l, "0::"); ok && (p == rel || strings.HasPrefix(p, rel+"/")) {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }

@@ -28,6 +28,7 @@ type initConfig struct {
 	Rootfs      string
 	Plan        confine.Plan
 	OCISeccomp  *confine.OCIProgram // loaded by the C exec step, right before execve
+	Seccomp     [][]byte            // sandlock's own filters, compiled (and cached) by create
 	Process     *specs.Process
 	PreserveFDs int
 	StartHooks  []specs.Hook
@@ -271,6 +272,7 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 		}
 	})
 	st := cr.cont.State
+	hidePIDs(cr.spec, cr.policy, st.Rootfs)
 	if err := setupRootfs(st.Rootfs, cr.spec, ml.record); err != nil {
 		return err
 	}
@@ -396,4 +398,23 @@ func killCmd(cmd *exec.Cmd) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_, _ = cmd.Process.Wait()
+}
+
+// hidePIDs mounts the container's /proc with hidepid=ptraceable for isolate_pids (a PID
+// namespace's stand-in): a process then sees in /proc only the processes it may ptrace, and
+// Landlock allows ptrace only within the container's domain, so host processes (and the
+// supervisor) vanish from /proc. In host mode /proc is the host's own mount and stays as it is.
+func hidePIDs(s *specs.Spec, pol spec.Policy, rootfs string) {
+	if !pol.PIDsIsolated() {
+		return
+	}
+	if rootfs == "/" {
+		logrus.Warn("isolate_pids: in host mode (root.path /) /proc is the host's: foreign pids stay visible there")
+		return
+	}
+	for i, m := range s.Mounts {
+		if m.Type == "proc" && !slices.ContainsFunc(m.Options, func(o string) bool { return strings.HasPrefix(o, "hidepid=") }) {
+			s.Mounts[i].Options = append(slices.Clone(m.Options), "hidepid=ptraceable")
+		}
+	}
 }

@@ -56,6 +56,7 @@ func Exec(o *Options, e ExecOpts) (int, error) {
 		return -1, fmt.Errorf("seccomp profile of %s: %w", e.ID, err)
 	}
 	prog.Apply(img)
+	img.Rlimits = withoutRlimits(img.Rlimits, c.State.PolicyRlimits)
 	packed, err := img.Pack()
 	if err != nil {
 		return -1, err

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
+	"slices"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -24,7 +26,7 @@ type InitFDs struct {
 // Sync protocol (initpipe = create, xs = supervisor):
 //
 //	create --initConfig--> X
-//	X: rlimits, open /dev/null, build seccomp filters, prepare Landlock (opens host paths),
+//	X: rlimits, open /dev/null, prepare Landlock (opens host paths),
 //	   chroot, resolve the program, no_new_privs, Landlock restrict, seccomp load
 //	X --listener fd--> S (xs)
 //	X: fork zygote Z (same thread: same domain, same filters)
@@ -69,9 +71,6 @@ func prepareInit(f InitFDs, initPipe, xs *os.File) ([]byte, error) {
 // confineInit applies everything in the documented order and forks the zygote. On success it
 // has already told create it is ready.
 func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
-	if err := applyRlimits(cfg); err != nil {
-		return nil, err
-	}
 	if adj := cfg.Process.OOMScoreAdj; adj != nil { // inherited by the zygote and every exec
 		if err := os.WriteFile("/proc/self/oom_score_adj", fmt.Appendf(nil, "%d", *adj), 0); err != nil {
 			return nil, fmt.Errorf("process.oomScoreAdj: %w", err)
@@ -81,16 +80,15 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	img.Rlimits = nil // applied above, where a failure still fails create
+	img.Rlimits = withoutRlimits(img.Rlimits, policyRlimits(cfg.Plan.Process))
+	if err := checkRlimits(img.Rlimits); err != nil {
+		return nil, err
+	}
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/null: %w", err)
 	}
 	cfg.OCISeccomp.Apply(img)
-	filters, err := confine.BuildFilters(nil, cfg.Plan.Seccomp)
-	if err != nil {
-		return nil, err
-	}
 	rs, err := confine.PrepareLandlock(cfg.Plan.Landlock)
 	if err != nil {
 		return nil, err
@@ -114,9 +112,9 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 		return nil, fmt.Errorf("landlock: %w", err)
 	}
 	rs.Close()
-	listener, err := confine.LoadFilters(filters)
+	listener, err := confine.LoadPrograms(cfg.Seccomp)
 	if err != nil {
-		return nil, fmt.Errorf("seccomp: %w", err)
+		return nil, err
 	}
 	if err := handOverListener(xs, listener); err != nil {
 		return nil, err
@@ -147,23 +145,57 @@ func zygoteKill(killFD int) int {
 	return killFD
 }
 
-// applyRlimits applies process.rlimits, but for the resources the policy sets (max_open_files,
-// no_coredump): the policy wins, and Plan.Process.Apply sets those later.
-func applyRlimits(cfg *initConfig) error {
-	for _, r := range cfg.Process.Rlimits {
-		t, err := spec.RlimitType(r.Type)
-		if err != nil {
-			return err
+// checkRlimits fails create for a process.rlimits entry that could never be applied at exec:
+// raising a hard limit needs CAP_SYS_RESOURCE. The limits themselves are set by the C exec step
+// right before execve, so they bind the program and not the runtime (a small RLIMIT_AS would
+// otherwise starve init's own Go code).
+func checkRlimits(rls []confine.Rlimit) error {
+	if hasCap(unix.CAP_SYS_RESOURCE) {
+		return nil
+	}
+	for _, r := range rls {
+		var cur unix.Rlimit
+		if err := unix.Getrlimit(r.Type, &cur); err != nil {
+			return fmt.Errorf("getrlimit %d: %w", r.Type, err)
 		}
-		if cfg.Plan.Process.SetsRlimit(t) {
-			continue
-		}
-		// syscall.Setrlimit, not unix: it also stops Go restoring its own RLIMIT_NOFILE at exec.
-		if err := syscall.Setrlimit(t, &syscall.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
-			return fmt.Errorf("setrlimit %s: %w", r.Type, err)
+		if r.Hard > cur.Max {
+			return fmt.Errorf("setrlimit %s: hard limit %d above the current %d needs CAP_SYS_RESOURCE, which the runtime does not have: %w",
+				rlimitName(r.Type), r.Hard, cur.Max, unix.EPERM)
 		}
 	}
 	return nil
+}
+
+func rlimitName(t int) string {
+	for _, n := range []string{"RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE",
+		"RLIMIT_RSS", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
+		"RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME"} {
+		if v, err := spec.RlimitType(n); err == nil && v == t {
+			return n
+		}
+	}
+	return strconv.Itoa(t)
+}
+
+// hasCap reports whether capability c is in our effective set.
+func hasCap(c int) bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && m&(1<<uint(c)) != 0
+		}
+	}
+	return false
+}
+
+// withoutRlimits drops the entries for resources the policy sets: the policy wins (its limits
+// are applied to init and inherited by everything after).
+func withoutRlimits(rls []confine.Rlimit, policy []int) []confine.Rlimit {
+	return slices.DeleteFunc(rls, func(r confine.Rlimit) bool { return slices.Contains(policy, r.Type) })
 }
 
 // enterRoot chroots into an image rootfs. Without a mount namespace there is nothing to
@@ -227,4 +259,13 @@ func closeFDsForExec(preserve int) error {
 		return fmt.Errorf("close_range: %w", err)
 	}
 	return nil
+}
+
+// policyRlimits lists the resources the policy limits.
+func policyRlimits(ps confine.ProcessSettings) []int {
+	var ts []int
+	for _, r := range ps.Rlimits {
+		ts = append(ts, r.Type)
+	}
+	return ts
 }

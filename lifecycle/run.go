@@ -14,51 +14,56 @@ import (
 // foreground it forwards signals to init, relays the terminal when there is no console socket,
 // waits for init, cleans everything up and returns the exit code (128+N for signal N).
 func Run(o *Options, c CreateOpts, detach bool) (int, error) {
-	cr, err := create(o, c, !detach)
+	cr, err := launch(o, c, !detach)
 	if err != nil {
 		return -1, err
 	}
-	cont := cr.cont
-	if err := cont.start(); err != nil {
-		cr.closeFiles()
-		_ = cont.destroy()
-		return -1, err
-	}
-	cr.closeFiles()
 	if detach {
 		return 0, nil
 	}
 	return cr.wait()
 }
 
+// wait is Run's foreground wait: signals sent to the runtime go to init meanwhile.
 func (cr *creation) wait() (int, error) {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs)
+	go forwardSignals(sigs, cr.init.Process)
+	code, err := cr.waitExit()
+	signal.Stop(sigs)
+	close(sigs)
+	return code, errors.Join(err, cr.cleanup())
+}
+
+// waitExit relays the console (if run relays it) until init exits and returns its exit code.
+func (cr *creation) waitExit() (int, error) {
 	var stopRelay func()
 	if cr.master != nil {
 		stopRelay = relayConsole(cr.master)
 	}
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs)
-	go forwardSignals(sigs, cr.init.Process)
 	err := cr.init.Wait()
-	signal.Stop(sigs)
-	close(sigs)
-	code := 0
-	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			return -1, err
-		}
-		code = exitCode(unix.WaitStatus(ee.Sys().(syscall.WaitStatus)))
-	}
 	if cr.master != nil {
 		cr.master.Close()
 		stopRelay()
 	}
+	if err == nil {
+		return 0, nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return -1, err
+	}
+	return exitCode(unix.WaitStatus(ee.Sys().(syscall.WaitStatus))), nil
+}
+
+// cleanup destroys what is left of the container once init has exited and reaps the
+// supervisor (our child while create's process lives on as the foreground caller).
+func (cr *creation) cleanup() error {
 	derr := cr.cont.destroy()
 	if cr.sup != nil {
 		_, _ = cr.sup.Process.Wait()
 	}
-	return code, derr
+	return derr
 }
 
 func forwardSignals(sigs chan os.Signal, p *os.Process) {

@@ -162,6 +162,10 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
 		State: cr.cont.ociState(specs.StateCreated),
 	}
+	if ic.Seccomp, err = confine.Program(plan.Seccomp, cacheDir()); err != nil {
+		return ic, err
+	}
+	st.PolicyRlimits = policyRlimits(plan.Process)
 	if s.Linux != nil && s.Linux.Seccomp != nil {
 		if ic.OCISeccomp, err = confine.CompileOCI(s.Linux.Seccomp); err != nil {
 			return ic, err
@@ -266,4 +270,11 @@ func (c *Container) ociProgram() (*confine.OCIProgram, error) {
 	}
 	var p confine.OCIProgram
 	return &p, json.Unmarshal(b, &p)
+}
+
+// cacheDir holds compiled seccomp programs, shared by every --root (containerd, podman and
+// direct use all hit the same cache) in the default state root, which belongs to the user
+// running the runtime; '#' cannot start a container ID, so list never takes it for one.
+func cacheDir() string {
+	return filepath.Join(DefaultRoot(), "#seccomp-cache")
 }

@@ -75,6 +75,7 @@ type State struct {
 	Hostname      string            `json:"hostname,omitempty"`
 	Isolation     spec.Isolation    `json:"isolation"`
 	ProcessConfig *specs.Process    `json:"process,omitempty"`
+	PolicyRlimits []int             `json:"policyRlimits,omitempty"` // resources the policy limits (exec leaves them)
 }
 
 // Container is a container found in the state root.

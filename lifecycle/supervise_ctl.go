@@ -3,6 +3,9 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -35,15 +38,66 @@ func (s *supervisor) acceptLoop() {
 	}
 }
 
+// checkPeer fails closed: a peer is served only when it is proven to be outside the
+// container. The peer is pinned by a pidfd taken from the socket (SO_PEERPIDFD, the process that
+// connected, whatever happened to its pid since), its membership is read from /proc, and the
+// pidfd must still be alive afterwards: then the pid read was that process's own, not a reused
+// one. A peer that exited, or whose /proc entry cannot be read, is refused.
 func (s *supervisor) checkPeer(fd int) error {
+	errInside := errors.New("the supervisor does not serve processes of its own container")
 	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return err
 	}
-	if s.a.Cgroup != "" && pidInCgroup(int(cred.Pid), s.cgMount, s.a.Cgroup) {
-		return errors.New("the supervisor does not serve processes of its own container")
+	pidfd, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, soPeerPidfd)
+	if err != nil {
+		return fmt.Errorf("identify the peer: %w", err)
+	}
+	defer unix.Close(pidfd)
+	inside, err := s.isContainerProcess(int(cred.Pid))
+	if err != nil || inside {
+		return errInside
+	}
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
+		return errInside // gone: what was read may have been another process's
 	}
 	return nil
+}
+
+// SO_PEERPIDFD (Linux 6.5): a pidfd of the process that connected.
+const soPeerPidfd = 77
+
+// isContainerProcess: by cgroup membership, or without a cgroup by ancestry (init or the
+// zygote above it; weaker, see docs/design.md).
+func (s *supervisor) isContainerProcess(pid int) (bool, error) {
+	if s.a.Cgroup != "" {
+		return pidInCgroup(pid, s.cgMount, s.a.Cgroup)
+	}
+	for p, n := pid, 0; p > 1 && n < 4096; n++ {
+		if p == s.a.InitPid {
+			return true, nil
+		}
+		_, ppid, err := procParent(p)
+		if err != nil {
+			return false, err
+		}
+		p = ppid
+	}
+	return false, nil
+}
+
+func procParent(pid int) (string, int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 2 {
+		return "", 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return f[0], ppid, err
 }
 
 func (s *supervisor) serve(fd int) {

@@ -91,7 +91,10 @@ func OCIPolicy(s *specs.Spec) (Policy, error) {
 		p.IsolateIPC = ptr(true)
 	}
 	if iso.IsolateSignals {
+		// A PID namespace's stand-in: signal scoping, and foreign pids hidden in /proc and
+		// out of reach of the pid-targeting syscalls (isolate_pids).
 		p.IsolateSignals = ptr(true)
+		p.IsolatePIDs = ptr(true)
 	}
 	if iso.Hostname != "" {
 		p.Hostname = ptr(iso.Hostname)

@@ -26,7 +26,7 @@ func TestOCIPolicy(t *testing.T) {
 		want   Policy
 	}{
 		{"starter config: namespaces, hostname, nofile", nil, Policy{
-			NoNetwork: ptr(true), IsolateIPC: ptr(true), IsolateSignals: ptr(true),
+			NoNetwork: ptr(true), IsolateIPC: ptr(true), IsolateSignals: ptr(true), IsolatePIDs: ptr(true),
 			Hostname: ptr("sandlock"), MaxOpenFiles: ptr(1024),
 		}},
 		{"no namespaces: nothing to say", func(s *specs.Spec) {
@@ -156,7 +156,7 @@ B = "profile"
 		wantErr string
 	}{
 		{"OCI only", "", nil, nil, Policy{
-			NoNetwork: ptr(true), IsolateIPC: ptr(true), IsolateSignals: ptr(true),
+			NoNetwork: ptr(true), IsolateIPC: ptr(true), IsolateSignals: ptr(true), IsolatePIDs: ptr(true),
 			Hostname: ptr("sandlock"), MaxOpenFiles: ptr(1024),
 		}, ""},
 		{"profile < OCI < annotations", "", map[string]string{
@@ -176,7 +176,7 @@ B = "profile"
 			NoUDP:      ptr(true),            // profile only
 			Hostname:   ptr("sandlock"),      // OCI uts hostname beats the profile
 			Env:        map[string]string{"A": "profile", "B": "annotation"},
-			NoNetwork:  ptr(true), IsolateIPC: ptr(true), IsolateSignals: ptr(true),
+			NoNetwork:  ptr(true), IsolateIPC: ptr(true), IsolateSignals: ptr(true), IsolatePIDs: ptr(true),
 			MaxOpenFiles: ptr(1024), DenySyscalls: []string{"ptrace"},
 		}, ""},
 		{"profile selected by the caller", "base", nil, func(s *specs.Spec) {

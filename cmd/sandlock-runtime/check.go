@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sandlock/sandlock-runtime/sandbox"
+)
+
+var checkCommand = &cli.Command{
+	Name:      "check",
+	Usage:     "report what this host supports: Landlock, seccomp, cgroup2, and which policy fields it can enforce",
+	ArgsUsage: " ",
+	Action: func(c *cli.Context) error {
+		if c.Args().Present() {
+			return fmt.Errorf("check: takes no arguments")
+		}
+		h := sandbox.Probe()
+		printHost(c.App.Writer, h)
+		return printFields(c.App.Writer, sandbox.FieldSupport(h))
+	},
+}
+
+func printHost(w io.Writer, h sandbox.Host) {
+	abi := "unavailable"
+	if h.LandlockABI >= 0 {
+		abi = fmt.Sprint(h.LandlockABI)
+	}
+	fmt.Fprintf(w, "landlock ABI:          %s (sandlock needs >= %d)\n", abi, sandbox.MinLandlockABI())
+	fmt.Fprintf(w, "seccomp:               %s\n", yesNo(h.Seccomp))
+	fmt.Fprintf(w, "user notification:     %s\n", yesNo(h.UserNotif))
+	cg := "none (processes tracked without a cgroup; pause falls back to SIGSTOP)"
+	switch {
+	case h.CgroupWrite:
+		cg = "writable at " + h.Cgroup2
+	case h.Cgroup2 != "":
+		cg = "at " + h.Cgroup2 + ", not writable by us (needs root; pause falls back to SIGSTOP)"
+	}
+	fmt.Fprintf(w, "cgroup2:               %s\n", cg)
+	fmt.Fprintf(w, "running as root:       %s\n\n", yesNo(h.Root))
+}
+
+func printFields(w io.Writer, fs []sandbox.Support) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLICY FIELD\tENFORCED BY\tON THIS HOST")
+	for _, f := range fs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Key, f.Mechanism, f.Status)
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/sandbox"
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+var sandboxCommand = &cli.Command{
+	Name:      "sandbox",
+	Usage:     "run a host command confined by a sandlock policy (direct mode, no bundle)",
+	ArgsUsage: "[--] CMD [ARG...]",
+	Description: `Runs CMD on the host's own filesystem with the caller's environment, directory
+and uid, confined by the policy the flags, --policy FILE and --profile NAME describe (flags
+win over the file, the file over the profile). Every policy key of docs/policy.md is a flag:
+lists repeat the flag (numbers and ports may also be comma-separated), --gpu-devices all means
+every GPU. Exits with CMD's exit code. See docs/sandbox.md.`,
+	Flags: append([]cli.Flag{
+		&cli.StringFlag{Name: "profile", Usage: "start from profile `NAME` (sandlock-runtime profile list)"},
+		&cli.StringFlag{Name: "policy", Usage: "policy `FILE`, TOML or JSON (by extension, else by content)"},
+	}, policyFlags()...),
+	Action: runSandbox,
+}
+
+func runSandbox(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return fmt.Errorf("sandbox: needs a command to run: sandbox [flags] -- CMD [ARG...]")
+	}
+	pol, err := sandboxPolicy(c)
+	if err != nil {
+		return err
+	}
+	if !c.Bool("debug") {
+		logrus.SetLevel(logrus.ErrorLevel) // the "no cgroup" warning is expected here
+	}
+	for _, k := range sandbox.NotEnforced(pol) {
+		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s is not enforced yet (see sandlock-runtime check)\n", k)
+	}
+	sb := sandbox.New(pol, sandboxOptions(c)...)
+	stop := forwardToSandbox(sb)
+	defer stop()
+	code, err := sb.RunInteractive(context.Background(), c.Args().Slice())
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitCode(code)
+	}
+	return nil
+}
+
+func sandboxOptions(c *cli.Context) []sandbox.Option {
+	var opts []sandbox.Option
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet("root") {
+			opts = append(opts, sandbox.WithStateRoot(ctx.String("root")))
+			break
+		}
+	}
+	if p := c.String("log"); p != "" {
+		opts = append(opts, sandbox.WithLog(p, c.Bool("debug")))
+	}
+	return opts
+}
+
+// forwardToSandbox passes the signals a terminal or a supervisor sends us on to the command.
+func forwardToSandbox(sb *sandbox.Sandbox) (stop func()) {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	go func() {
+		for s := range sigs {
+			_ = sb.Signal(s)
+		}
+	}()
+	return func() { signal.Stop(sigs); close(sigs) }
+}
+
+// sandboxPolicy merges the profile, the policy file and the flags, later winning.
+func sandboxPolicy(c *cli.Context) (spec.Policy, error) {
+	var pol spec.Policy
+	if name := c.String("profile"); name != "" {
+		p, err := spec.DefaultProfileStore().Load(name)
+		if err != nil {
+			return pol, err
+		}
+		pol = p
+	}
+	if path := c.String("policy"); path != "" {
+		p, err := loadPolicyFile(path)
+		if err != nil {
+			return pol, err
+		}
+		pol = pol.Merge(p)
+	}
+	p, err := flagsPolicy(c)
+	if err != nil {
+		return pol, err
+	}
+	pol = pol.Merge(p)
+	return pol, pol.Validate()
+}
+
+// loadPolicyFile reads a TOML profile or a JSON policy: .json and .toml decide, otherwise
+// content starting with '{' is JSON.
+func loadPolicyFile(path string) (spec.Policy, error) {
+	var pol spec.Policy
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return pol, fmt.Errorf("--policy: %w", err)
+	}
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext == ".toml" || (ext != ".json" && !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{"))) {
+		return spec.ParseProfile(data, path)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&pol); err != nil {
+		return pol, fmt.Errorf("%s: %w", path, err)
+	}
+	return pol, nil
+}
+
+// ---- one flag per policy field, generated from spec.Policy ----
+
+// shortFlags are sandlock's short forms.
+var shortFlags = map[string]string{"fs_readable": "r", "fs_writable": "w", "max_memory": "m"}
+
+// policyField is one field of spec.Policy as a flag.
+type policyField struct {
+	key  string       // policy key (JSON name), e.g. fs_readable
+	flag string       // fs-readable
+	typ  reflect.Type // the field's Go type
+}
+
+func policyFields() []policyField {
+	t := reflect.TypeFor[spec.Policy]()
+	var fs []policyField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if key == "" || key == "-" {
+			continue
+		}
+		fs = append(fs, policyField{key: key, flag: strings.ReplaceAll(key, "_", "-"), typ: f.Type})
+	}
+	return fs
+}
+
+func policyFlags() []cli.Flag {
+	var flags []cli.Flag
+	for _, f := range policyFields() {
+		flags = append(flags, f.cliFlags()...)
+	}
+	return flags
+}
+
+// cliFlags picks the flag type: bools are switches (--no-udp, --no-raw-sockets=false),
+// everything else takes a value; lists and env repeat. A list's short form is a flag of its
+// own (an alias would share the value, which urfave/cli then sets twice), so -r and
+// --fs-readable may be mixed.
+func (f policyField) cliFlags() []cli.Flag {
+	short, hasShort := shortFlags[f.key]
+	usage := "policy key " + f.key + " (docs/policy.md)"
+	switch {
+	case f.typ.Kind() == reflect.Pointer && f.typ.Elem().Kind() == reflect.Bool:
+		return []cli.Flag{&cli.BoolFlag{Name: f.flag, Usage: usage}}
+	case f.isList() && hasShort:
+		return []cli.Flag{
+			&cli.GenericFlag{Name: f.flag, Usage: usage + ", repeatable", Value: &listValue{}},
+			&cli.GenericFlag{Name: short, Usage: "short for --" + f.flag, Value: &listValue{}},
+		}
+	case f.isList():
+		return []cli.Flag{&cli.GenericFlag{Name: f.flag, Usage: usage + ", repeatable", Value: &listValue{}}}
+	case hasShort:
+		return []cli.Flag{&cli.StringFlag{Name: f.flag, Aliases: []string{short}, Usage: usage}}
+	}
+	return []cli.Flag{&cli.StringFlag{Name: f.flag, Usage: usage}}
+}
+
+func (f policyField) isList() bool {
+	return f.typ.Kind() == reflect.Slice || f.typ.Kind() == reflect.Map
+}
+
+// listVals returns the values of a list flag, long form first, then the short one.
+func (f policyField) listVals(c *cli.Context) []string {
+	var vals []string
+	for _, name := range []string{f.flag, shortFlags[f.key]} {
+		if name != "" && c.IsSet(name) {
+			vals = append(vals, c.Generic(name).(*listValue).vals...)
+		}
+	}
+	return vals
+}
+
+// isSet reports whether the flag was given, in either form.
+func (f policyField) isSet(c *cli.Context) bool {
+	return c.IsSet(f.flag) || (shortFlags[f.key] != "" && c.IsSet(shortFlags[f.key]))
+}
+
+// listValue collects every occurrence of a repeated flag, without splitting on commas (a
+// path may contain one).
+type listValue struct{ vals []string }
+
+func (l *listValue) Set(v string) error { l.vals = append(l.vals, v); return nil }
+func (l *listValue) String() string     { return strings.Join(l.vals, ",") }
+
+// flagsPolicy turns the flags that were given into a Policy by way of its JSON form, so that
+// every value is parsed exactly as an annotation's would be (ports, sizes, ...).
+func flagsPolicy(c *cli.Context) (spec.Policy, error) {
+	var pol spec.Policy
+	for _, f := range policyFields() {
+		if !f.isSet(c) {
+			continue
+		}
+		raw, err := f.jsonValue(c)
+		if err != nil {
+			return pol, err
+		}
+		if err := json.Unmarshal(fmt.Appendf(nil, "{%q:%s}", f.key, raw), &pol); err != nil {
+			return pol, fmt.Errorf("--%s: %w", f.flag, err)
+		}
+	}
+	return pol, nil
+}
+
+func (f policyField) jsonValue(c *cli.Context) ([]byte, error) {
+	switch f.typ.Kind() {
+	case reflect.Pointer:
+		if f.typ.Elem().Kind() == reflect.Bool {
+			return json.Marshal(c.Bool(f.flag))
+		}
+		return scalarJSON(f, c.String(f.flag))
+	case reflect.Map:
+		return envJSON(f, f.listVals(c))
+	}
+	return listJSON(f, f.listVals(c))
+}
+
+// scalarJSON: numbers stay numbers, everything else (sizes such as 512M, names, times) is a
+// string.
+func scalarJSON(f policyField, v string) ([]byte, error) {
+	switch {
+	case f.typ.Elem() == reflect.TypeFor[spec.Size]():
+		return json.Marshal(v)
+	case f.typ.Elem().Kind() == reflect.Int, f.typ.Elem().Kind() == reflect.Int64:
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return nil, fmt.Errorf("--%s: %q: not an integer", f.flag, v)
+		}
+		return []byte(v), nil
+	}
+	return json.Marshal(v)
+}
+
+// listJSON: string lists are taken whole; number and port lists may be comma-separated;
+// gpu_devices "all" is the empty list (every GPU).
+func listJSON(f policyField, vals []string) ([]byte, error) {
+	if f.typ.Elem().Kind() == reflect.String {
+		return json.Marshal(vals)
+	}
+	items := []any{}
+	for _, v := range vals {
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if f.key == "gpu_devices" && item == "all" {
+				continue
+			}
+			if n, err := strconv.Atoi(item); err == nil {
+				items = append(items, n)
+			} else {
+				items = append(items, item)
+			}
+		}
+	}
+	return json.Marshal(items)
+}
+
+func envJSON(f policyField, vals []string) ([]byte, error) {
+	env := map[string]string{}
+	for _, kv := range vals {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--%s: %q: accepted: NAME=VALUE", f.flag, kv)
+		}
+		env[k] = v
+	}
+	return json.Marshal(env)
+}

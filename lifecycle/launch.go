@@ -1,0 +1,194 @@
+package lifecycle
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Handle is a container started in the foreground by Launch, for embedders (package sandbox,
+// the sandbox command): its init is our child, and Wait reaps it and removes everything the
+// container had (processes, mounts, cgroup, state dir, supervisor). Every method is safe for
+// concurrent use; Signal, Pause, Resume and Kill return ErrNotRunning once Wait has cleaned up.
+type Handle struct {
+	cr       *creation
+	waitOnce sync.Once
+	mu       sync.Mutex // guards done against the cleanup in Wait
+	done     bool
+	code     int
+	err      error
+}
+
+// Launch creates and starts a container in the foreground, like Run without waiting: the
+// caller must call Wait exactly as Run would have waited (it may Kill first). Nothing is
+// left behind when it fails.
+func Launch(o *Options, c CreateOpts) (*Handle, error) {
+	cr, err := launch(o, c, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Handle{cr: cr}, nil
+}
+
+// launch creates and starts; relayTTY says whether the caller relays a terminal itself.
+func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
+	cr, err := create(o, c, relayTTY)
+	if err != nil {
+		return nil, err
+	}
+	if err := cr.cont.start(); err != nil {
+		cr.closeFiles()
+		_ = cr.cont.destroy()
+		killCmd(cr.init) // reap: an embedder lives on after a failed launch
+		killCmd(cr.sup)
+		return nil, err
+	}
+	cr.closeFiles()
+	return cr, nil
+}
+
+// Pid is the container's init pid: the user's program once started.
+func (h *Handle) Pid() int { return h.cr.cont.State.Pid }
+
+// Wait waits for init to exit, destroys the container and returns init's exit code (128+N
+// for signal N). Later calls return the same result.
+func (h *Handle) Wait() (exitCode int, err error) {
+	h.waitOnce.Do(func() {
+		code, err := h.cr.waitExit()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.done = true
+		h.code, h.err = code, errors.Join(err, h.cr.cleanup())
+	})
+	return h.code, h.err
+}
+
+// running runs f unless Wait has cleaned up, holding the lock so that cleanup cannot start
+// underneath it.
+func (h *Handle) running(f func() error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done {
+		return ErrNotRunning
+	}
+	return f()
+}
+
+// Signal sends sig to init.
+func (h *Handle) Signal(sig os.Signal) error {
+	return h.running(func() error {
+		if err := h.cr.init.Process.Signal(sig); errors.Is(err, os.ErrProcessDone) {
+			return ErrNotRunning
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+}
+
+// Kill kills every process of the container (cgroup.kill; without a cgroup init, the zygote
+// and init's descendants). Wait still has to be called.
+func (h *Handle) Kill() error {
+	return h.running(func() error {
+		if h.cr.cont.State.Cgroup != "" {
+			return killCgroup(h.cr.cont.State.Cgroup)
+		}
+		for _, pid := range signalTree(h.cr.init.Process, unix.SIGSTOP) {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+		return nil
+	})
+}
+
+// Pause freezes the container. With a cgroup that is cgroup.freeze, which no process can
+// escape. Without one (not root, no writable cgroup2) it is the fallback docs/sandbox.md
+// describes: SIGSTOP to init and its descendants, top-down, found through
+// /proc/PID/task/TID/children; a process that left init's tree (setsid and a double fork) is
+// not reached, and the workload's parent sees the stops.
+func (h *Handle) Pause() error { return h.freeze(true) }
+
+// Resume thaws what Pause froze (SIGCONT to the same tree without a cgroup).
+func (h *Handle) Resume() error { return h.freeze(false) }
+
+func (h *Handle) freeze(on bool) error {
+	return h.running(func() error {
+		if cg := h.cr.cont.State.Cgroup; cg != "" {
+			return freezeCgroup(cg, on)
+		}
+		sig := unix.SIGCONT
+		if on {
+			sig = unix.SIGSTOP
+		}
+		if len(signalTree(h.cr.init.Process, sig)) == 0 {
+			return ErrNotRunning
+		}
+		return nil
+	})
+}
+
+// signalTree signals pid and its descendants, parents before children, and returns the
+// pids it signalled. With SIGSTOP it waits for each to stop before reading its children, so
+// a stopped parent forks nobody behind the walk; Kill stops the tree this way before killing
+// it, because a killed parent's children are reparented out of reach.
+func signalTree(init *os.Process, sig unix.Signal) []int {
+	// init through its pidfd: once Wait has reaped it, its pid may be someone else's.
+	if init.Signal(sig) != nil {
+		return nil
+	}
+	done := []int{init.Pid}
+	queue := nextGeneration(init.Pid, sig)
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if unix.Kill(p, sig) != nil {
+			continue
+		}
+		done = append(done, p)
+		queue = append(queue, nextGeneration(p, sig)...)
+	}
+	return done
+}
+
+// nextGeneration waits for a stopping process to stop, then lists its children.
+func nextGeneration(pid int, sig unix.Signal) []int {
+	if sig == unix.SIGSTOP {
+		awaitStopped(pid)
+	}
+	return procChildren(pid)
+}
+
+// awaitStopped waits briefly until pid shows state T (stopped), so its child list is final.
+func awaitStopped(pid int) {
+	for range 50 {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return
+		}
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i < 0 || i+2 >= len(s) || s[i+2] == 'T' || s[i+2] == 'Z' {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// procChildren lists the children of every thread of pid.
+func procChildren(pid int) []int {
+	files, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	var kids []int
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, w := range strings.Fields(string(b)) {
+			if k, err := strconv.Atoi(w); err == nil {
+				kids = append(kids, k)
+			}
+		}
+	}
+	return kids
+}

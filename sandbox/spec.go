@@ -1,0 +1,106 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// hostSpec is the in-memory OCI config of the direct mode: the host's own root ("/", writable,
+// no mounts, no namespaces), the command with the caller's environment, directory, uid and gid,
+// and no capabilities (privileged, which would ask for some, is refused by the runtime). The policy, passed beside it, says
+// what to confine. A chroot in the policy becomes root.path: the runtime chroots into it.
+func hostSpec(p spec.Policy, o *options, args []string) (*specs.Spec, error) {
+	proc, err := hostProcess(o, args)
+	if err != nil {
+		return nil, err
+	}
+	root := "/"
+	if c := p.ChrootPath(); c != "" {
+		if os.Geteuid() != 0 {
+			return nil, needsRoot("chroot", "chroot(2) needs CAP_SYS_CHROOT")
+		}
+		root, proc.Cwd = c, "/"
+	}
+	return &specs.Spec{
+		Version: specs.Version,
+		Root:    &specs.Root{Path: root},
+		Process: proc,
+		Linux:   &specs.Linux{},
+	}, nil
+}
+
+func hostProcess(o *options, args []string) (*specs.Process, error) {
+	caps, err := hostCaps()
+	if err != nil {
+		return nil, err
+	}
+	cwd := o.dir
+	if cwd == "" {
+		if cwd, err = os.Getwd(); err != nil {
+			return nil, err
+		}
+	}
+	env := o.env
+	if env == nil {
+		env = os.Environ()
+	}
+	return &specs.Process{
+		Args: args, Env: env, Cwd: cwd, Capabilities: caps,
+		User:            specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())},
+		NoNewPrivileges: true,
+	}, nil
+}
+
+// hostCaps gives the command no capability at all. privileged is not granted here: the
+// runtime refuses it until it can make a user namespace. The bounding set is left alone for a
+// caller that cannot change it (dropping needs CAP_SETPCAP), which is harmless: with
+// no_new_privs nothing can raise a capability.
+func hostCaps() (*specs.LinuxCapabilities, error) {
+	if os.Geteuid() == 0 {
+		return &specs.LinuxCapabilities{}, nil
+	}
+	bnd, err := ownCaps("CapBnd")
+	return &specs.LinuxCapabilities{Bounding: bnd}, err
+}
+
+// ownCaps reads one capability set of this process from /proc/self/status, as names.
+func ownCaps(field string) ([]string, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return nil, err
+			}
+			return capNames(mask), nil
+		}
+	}
+	return nil, errors.New("/proc/self/status: no " + field)
+}
+
+func capNames(mask uint64) []string {
+	var names []string
+	for i, n := range spec.CapNames() { // in capability-number order
+		if mask>>i&1 != 0 {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// needsRoot is the PolicyError of a field an unprivileged caller cannot have.
+func needsRoot(key, why string) error {
+	return newError(kindPolicy, "start", &spec.PolicyError{Key: key, Value: "set", Reason: "needs root: " + why})
+}

@@ -1,0 +1,161 @@
+package sandbox
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// Host describes what this host offers the sandbox (the `check` command prints it).
+type Host struct {
+	LandlockABI int    // -1: unavailable
+	Seccomp     bool   // seccomp filters
+	UserNotif   bool   // seccomp user notification (the supervisor)
+	Cgroup2     string // the cgroup2 mount, "" if none
+	CgroupWrite bool   // writable by us: tracking, pause, kill by cgroup
+	Root        bool   // euid 0
+	SeccompActs string // /proc/sys/kernel/seccomp/actions_avail
+}
+
+// Probe inspects the running kernel and our privileges.
+func Probe() Host {
+	h := Host{LandlockABI: LandlockABIVersion(), Root: os.Geteuid() == 0}
+	if b, err := os.ReadFile("/proc/sys/kernel/seccomp/actions_avail"); err == nil {
+		h.SeccompActs = strings.TrimSpace(string(b))
+		h.Seccomp = true
+		h.UserNotif = strings.Contains(" "+h.SeccompActs+" ", " user_notif ")
+	}
+	h.Cgroup2 = cgroup2Mount()
+	h.CgroupWrite = h.Cgroup2 != "" && unix.Access(h.Cgroup2, unix.W_OK) == nil
+	return h
+}
+
+// cgroup2Mount finds the unified hierarchy in /proc/self/mountinfo (the first cgroup2 mount).
+func cgroup2Mount() string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		fs := strings.Fields(pre)
+		if ok && strings.HasPrefix(post, "cgroup2 ") && len(fs) > 4 {
+			return strings.ReplaceAll(fs[4], `\040`, " ")
+		}
+	}
+	return ""
+}
+
+// Support is whether this host can enforce one policy field in the direct mode.
+type Support struct {
+	Key       string // the policy key, e.g. fs_readable
+	Mechanism string // what enforces it
+	Status    string // "yes", "needs root", "needs Landlock ABI N", "not yet implemented", ...
+}
+
+// field is the static part of the table: how each field is enforced, and what it needs.
+type field struct {
+	mechanism string
+	minABI    int  // Landlock ABI it needs (0: none beyond the minimum)
+	root      bool // only root can have it
+	notYet    bool // parsed and validated, not enforced yet (docs/policy.md)
+	note      string
+}
+
+// fields says, for every key of spec.Policy, what enforces it in this release. Keep it in step
+// with docs/policy.md's "now" column; TestFieldsCoverPolicy checks every key is here.
+var fields = map[string]field{
+	"fs_readable":         {mechanism: "Landlock"},
+	"fs_writable":         {mechanism: "Landlock"},
+	"fs_denied":           {mechanism: "Landlock"},
+	"workdir":             {mechanism: "COW layer", notYet: true},
+	"chroot":              {mechanism: "chroot (the sandbox's root.path)", root: true},
+	"net_allow_hosts":     {mechanism: "supervisor", notYet: true},
+	"net_bind":            {mechanism: "Landlock TCP", minABI: 4},
+	"net_connect":         {mechanism: "Landlock TCP", minABI: 4},
+	"port_remap":          {mechanism: "supervisor", notYet: true},
+	"no_raw_sockets":      {mechanism: "seccomp"},
+	"no_udp":              {mechanism: "seccomp"},
+	"no_network":          {mechanism: "seccomp + Landlock TCP", minABI: 4},
+	"isolate_ipc":         {mechanism: "Landlock scope + seccomp", minABI: 6},
+	"isolate_signals":     {mechanism: "Landlock scope", minABI: 6},
+	"isolate_pids":        {mechanism: "supervisor (/proc)", notYet: true},
+	"max_memory":          {mechanism: "supervisor", notYet: true},
+	"max_processes":       {mechanism: "supervisor", notYet: true},
+	"max_open_files":      {mechanism: "RLIMIT_NOFILE"},
+	"max_cpu":             {mechanism: "supervisor", notYet: true},
+	"cpu_cores":           {mechanism: "sched_setaffinity + seccomp"},
+	"num_cpus":            {mechanism: "supervisor", notYet: true},
+	"deny_syscalls":       {mechanism: "seccomp"},
+	"allow_syscalls":      {mechanism: "seccomp"},
+	"random_seed":         {mechanism: "supervisor (getrandom)", notYet: true},
+	"time_start":          {mechanism: "supervisor (clock)", notYet: true},
+	"no_randomize_memory": {mechanism: "personality"},
+	"no_huge_pages":       {mechanism: "prctl(PR_SET_THP_DISABLE)"},
+	"deterministic_dirs":  {mechanism: "supervisor (getdents)", notYet: true},
+	"hostname":            {mechanism: "supervisor (uname)"},
+	"clean_env":           {mechanism: "process setup"},
+	"env":                 {mechanism: "process setup"},
+	"close_fds":           {mechanism: "process setup", note: "yes (fds above 2 are always closed; false is not honoured)"},
+	"gpu_devices":         {mechanism: "Landlock (device nodes)"},
+	"privileged":          {mechanism: "user namespace", notYet: true, note: "not yet implemented (refused: needs a user namespace)"},
+	"no_coredump":         {mechanism: "RLIMIT_CORE"},
+	"fs_isolation":        {mechanism: "COW layer", notYet: true},
+	"fs_storage":          {mechanism: "COW layer", notYet: true},
+	"max_disk":            {mechanism: "COW layer", notYet: true},
+	"on_exit":             {mechanism: "COW layer", notYet: true},
+	"on_error":            {mechanism: "COW layer", notYet: true},
+}
+
+// FieldSupport lists every policy key, in spec.PolicyKeys order, with whether h enforces it.
+func FieldSupport(h Host) []Support {
+	var out []Support
+	for _, k := range spec.PolicyKeys() {
+		f := fields[k]
+		out = append(out, Support{Key: k, Mechanism: f.mechanism, Status: f.status(h)})
+	}
+	return out
+}
+
+func (f field) status(h Host) string {
+	switch {
+	case f.mechanism == "":
+		return "unknown"
+	case f.notYet && f.note != "":
+		return f.note
+	case f.notYet:
+		return "not yet implemented"
+	case h.LandlockABI < minLandlockABI:
+		return "no (Landlock ABI " + strconv.Itoa(minLandlockABI) + " needed)"
+	case f.minABI > h.LandlockABI:
+		return "needs Landlock ABI " + strconv.Itoa(f.minABI)
+	case f.root && !h.Root:
+		return "needs root"
+	case f.note != "":
+		return f.note
+	}
+	return "yes"
+}
+
+// NotEnforced lists the keys p sets that this release parses and validates but does not
+// enforce yet, in spec.PolicyKeys order (the sandbox command warns about them).
+func NotEnforced(p spec.Policy) []string {
+	set := map[string]bool{}
+	for _, k := range p.SetKeys() {
+		set[k] = true
+	}
+	var out []string
+	for _, k := range spec.PolicyKeys() {
+		if set[k] && fields[k].notYet {
+			out = append(out, k)
+		}
+	}
+	return out
+}
