@@ -38,6 +38,7 @@ func Delete(o *Options, id string, force bool) error {
 func (c *Container) destroy() error {
 	var errs []error
 	s := c.State
+	supDone := make(chan error, 1)
 	if s != nil {
 		if s.Cgroup != "" {
 			if cgroupFrozen(s.Cgroup) {
@@ -47,10 +48,14 @@ func (c *Container) destroy() error {
 		} else {
 			_ = c.signalTracked(unix.SIGKILL)
 		}
-		errs = append(errs, c.stopSupervisor())
+		// The supervisor notices the empty container and exits by itself: wait for that
+		// while the mounts come down.
+		go func() { supDone <- c.stopSupervisor() }()
+	} else {
+		supDone <- nil
 	}
 	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
-	errs = append(errs, err, undoMounts(paths))
+	errs = append(errs, err, undoMounts(paths), <-supDone)
 	if s != nil {
 		removeCgroups(s.CgroupMade)
 		if sp, err := loadSpec(c.dir); err == nil && sp.Hooks != nil {

@@ -189,7 +189,7 @@ func ExecProxy(conn, pidfd int) {
 // supervisor reports it.
 func awaitExit(conn, pidfd int) (unix.WaitStatus, error) {
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs)
+	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 	go func() {
 		for s := range sigs {

@@ -29,3 +29,12 @@ func mirrorExit(ws unix.WaitStatus) {
 	// Signals that don't kill by default (or are ignored by our parent's settings) end here.
 	os.Exit(128 + int(sig))
 }
+
+// forwarded are the signals run and exec pass on to the container's process. Subscribing to
+// every signal would cost a sigaction per signal and thread at each start, and SIGCHLD,
+// SIGURG (Go's preemption), SIGWINCH (the terminal relay's) and SIGPIPE are ours anyway.
+var forwarded = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
+	unix.SIGALRM, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU, unix.SIGVTALRM,
+	unix.SIGPROF, unix.SIGPWR, unix.SIGSYS, unix.SIGTRAP, unix.SIGXCPU, unix.SIGXFSZ,
+}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -42,7 +44,10 @@ func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cr.cont.start(); err != nil {
+	t := time.Now()
+	err = cr.cont.start()
+	logrus.Debugf("run %s: start took %s", c.ID, time.Since(t))
+	if err != nil {
 		cr.closeFiles()
 		_ = cr.cont.destroy()
 		killCmd(cr.init) // reap: an embedder lives on after a failed launch

@@ -14,8 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mountLog is <statedir>/mounts: one host path per line, appended (O_APPEND, fsync) right after
-// each successful mount so a crash of the runtime still leaves a record for delete --force.
+// mountLog is <statedir>/mounts: one host path per line, appended (O_APPEND) right after each
+// successful mount so a crash of the runtime still leaves a record for delete --force. No
+// fsync: what it records (mounts) does not survive a reboot either, and a crashed process's
+// writes are in the page cache for the next reader.
 type mountLog struct{ path string }
 
 // record appends hostPath to the log. The file is opened per record, not kept open, so that no
@@ -30,9 +32,8 @@ func (m mountLog) record(hostPath string) error {
 		return fmt.Errorf("record mount %s: %w", hostPath, err)
 	}
 	_, werr := f.WriteString(hostPath + "\n")
-	serr := f.Sync()
 	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
+	if err := errors.Join(werr, cerr); err != nil {
 		return fmt.Errorf("record mount %s: %w", hostPath, err)
 	}
 	return nil

@@ -1,7 +1,10 @@
 package lifecycle
 
 import (
+	"time"
+
 	"errors"
+	"github.com/sirupsen/logrus"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,12 +30,15 @@ func Run(o *Options, c CreateOpts, detach bool) (int, error) {
 // wait is Run's foreground wait: signals sent to the runtime go to init meanwhile.
 func (cr *creation) wait() (int, error) {
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs)
+	signal.Notify(sigs, forwarded...)
 	go forwardSignals(sigs, cr.init.Process)
 	code, err := cr.waitExit()
 	signal.Stop(sigs)
 	close(sigs)
-	return code, errors.Join(err, cr.cleanup())
+	t := time.Now()
+	err = errors.Join(err, cr.cleanup())
+	logrus.Debugf("run %s: cleanup took %s", cr.cont.ID(), time.Since(t))
+	return code, err
 }
 
 // waitExit relays the console (if run relays it) until init exits and returns its exit code.
