@@ -77,7 +77,7 @@ var (
 	ErrBranch          = errors.New("COW branch operation failed")
 	ErrBranchConflict  = errors.New("COW branch conflict")
 	ErrConfinement     = errors.New("confinement failed")
-	ErrLandlockUnavail = errors.New("Landlock unavailable")
+	ErrLandlockUnavail = errors.New("no Landlock support")
 	ErrSeccomp         = errors.New("seccomp filter failed")
 	ErrNotif           = errors.New("seccomp notification supervisor error")
 	ErrMemoryProtect   = errors.New("mprotect failed")
