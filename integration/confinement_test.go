@@ -150,16 +150,10 @@ func TestNetworkTranslation(t *testing.T) {
 	cmd := fmt.Sprintf("nc 127.0.0.1 %d </dev/null", port)
 	withNet := func(want bool) func(*specs.Spec) {
 		return func(s *specs.Spec) {
-			var ns []specs.LinuxNamespace
-			for _, n := range s.Linux.Namespaces {
-				if n.Type != specs.NetworkNamespace {
-					ns = append(ns, n)
-				}
-			}
+			withoutNamespace(specs.NetworkNamespace)(s)
 			if want {
-				ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+				s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 			}
-			s.Linux.Namespaces = ns
 		}
 	}
 	out, stderr, code := runOut(t, withNet(false), "sh", "-c", cmd)
@@ -385,15 +379,7 @@ func TestInitExitEndsContainerWithPidNamespace(t *testing.T) {
 	if left := psPids(t, id); len(left) > 0 {
 		t.Errorf("pid namespace: processes %v outlived init", left)
 	}
-	noPid := func(s *specs.Spec) {
-		var ns []specs.LinuxNamespace
-		for _, n := range s.Linux.Namespaces {
-			if n.Type != specs.PIDNamespace {
-				ns = append(ns, n)
-			}
-		}
-		s.Linux.Namespaces = ns
-	}
+	noPid := withoutNamespace(specs.PIDNamespace)
 	id2, _, _ := running(t, noPid, "sh", "-c", script)
 	waitStatus(t, id2, "stopped")
 	if left := psPids(t, id2); len(left) != 1 {
@@ -438,15 +424,7 @@ func TestIsolatePIDs(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "seen=1") || !strings.Contains(out, "renice=1") {
 		t.Errorf("pid namespace: %q (exit %d, %s); want the test's pid %s hidden and renice refused", out, code, stderr, me)
 	}
-	noPid := func(s *specs.Spec) {
-		var ns []specs.LinuxNamespace
-		for _, n := range s.Linux.Namespaces {
-			if n.Type != specs.PIDNamespace {
-				ns = append(ns, n)
-			}
-		}
-		s.Linux.Namespaces = ns
-	}
+	noPid := withoutNamespace(specs.PIDNamespace)
 	out, _, _ = runOut(t, noPid, "sh", "-c", "ls /proc | grep -x "+me+"; echo seen=$?")
 	if !strings.Contains(out, "seen=0") {
 		t.Errorf("no pid namespace: %q; want the host's pid %s visible", out, me)

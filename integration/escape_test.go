@@ -282,18 +282,6 @@ func withEnv(env []string) func(*specs.Spec) {
 	return func(s *specs.Spec) { s.Process.Env = append(s.Process.Env, env...) }
 }
 
-func withoutNamespace(typ specs.LinuxNamespaceType) func(*specs.Spec) {
-	return func(s *specs.Spec) {
-		var ns []specs.LinuxNamespace
-		for _, n := range s.Linux.Namespaces {
-			if n.Type != typ {
-				ns = append(ns, n)
-			}
-		}
-		s.Linux.Namespaces = ns
-	}
-}
-
 func chain(ms ...func(*specs.Spec)) func(*specs.Spec) {
 	return func(s *specs.Spec) {
 		for _, m := range ms {

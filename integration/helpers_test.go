@@ -710,3 +710,10 @@ func procsInCgroup(dir string) ([]int, error) {
 	}
 	return pids, nil
 }
+
+// withoutNamespace drops the namespace of type typ from the config.
+func withoutNamespace(typ specs.LinuxNamespaceType) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == typ })
+	}
+}

@@ -23,13 +23,7 @@ func annotated(kv map[string]string) func(*specs.Spec) {
 		for k, v := range kv {
 			s.Annotations[k] = v
 		}
-		var ns []specs.LinuxNamespace
-		for _, n := range s.Linux.Namespaces {
-			if n.Type != specs.NetworkNamespace {
-				ns = append(ns, n)
-			}
-		}
-		s.Linux.Namespaces = ns
+		withoutNamespace(specs.NetworkNamespace)(s)
 	}
 }
 

@@ -256,15 +256,7 @@ func TestPolicyCPUCores(t *testing.T) {
 	t.Run("unset leaves affinity alone", func(t *testing.T) {
 		// taskset -p names a pid, which isolate_pids (the pid namespace's stand-in) refuses:
 		// drop the pid namespace to see affinity left alone.
-		noPid := func(s *specs.Spec) {
-			var ns []specs.LinuxNamespace
-			for _, n := range s.Linux.Namespaces {
-				if n.Type != specs.PIDNamespace {
-					ns = append(ns, n)
-				}
-			}
-			s.Linux.Namespaces = ns
-		}
+		noPid := withoutNamespace(specs.PIDNamespace)
 		out, _, code := runOut(t, noPid, "sh", "-c", "taskset -p 1 $$ >/dev/null; echo narrow=$?")
 		if code != 0 || !strings.Contains(out, "narrow=0") {
 			t.Errorf("taskset without cpu_cores: exit %d, %q", code, out)
