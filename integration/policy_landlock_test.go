@@ -198,12 +198,15 @@ func TestPolicyGPUDevices(t *testing.T) {
 		}
 	}
 	b := newBundleWith(t, withGPUs, "sh", "-c",
-		"for d in nvidia0 nvidiactl nvidia1; do cat /dev/$d 2>&1; done; true")
+		"for d in nvidia0 nvidiactl nvidia1; do cat /dev/$d 2>&1; done; echo $CUDA_VISIBLE_DEVICES")
 	id := newID()
 	track(t, id)
 	out, stderr, _ := rt(t, "run", "--bundle", b, id)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || strings.Contains(lines[0], "Permission denied") ||
+	if len(lines) != 4 || lines[3] != "0" {
+		t.Errorf("stdout %q; want CUDA_VISIBLE_DEVICES=0 set for gpu_devices [0]", out)
+	}
+	if len(lines) < 3 || strings.Contains(lines[0], "Permission denied") ||
 		strings.Contains(lines[1], "Permission denied") || !strings.Contains(lines[2], "Permission denied") {
 		t.Errorf("stdout %q, stderr %q; want nvidia0 and nvidiactl opened (ENXIO: no driver), nvidia1 refused", out, stderr)
 	}

@@ -160,7 +160,17 @@ func policyFor(s *specs.Spec, over *spec.Policy) (spec.Policy, error) {
 	if over != nil {
 		pol = pol.Merge(*over)
 	}
-	return pol, pol.Validate()
+	if err := pol.Validate(); err != nil {
+		return pol, err
+	}
+	if !pol.FDsClosed() {
+		// Refused, not ignored: only fds 0-2 and --preserve-fds ever reach the container.
+		return pol, errors.New("close_fds: false is not supported: fds above 2 are always closed (pass fds with --preserve-fds); accepted: true")
+	}
+	if keys := pol.NotEnforced(); len(keys) > 0 {
+		logrus.Warnf("policy fields set but not enforced by this release: %s (docs/policy.md)", strings.Join(keys, ", "))
+	}
+	return pol, nil
 }
 
 // applyPolicyEnv bakes clean_env and env into the process, so init and every exec that starts
@@ -171,6 +181,10 @@ func applyPolicyEnv(p *specs.Process, pol spec.Policy) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(pol.Env)) {
 		p.Env = setEnv(p.Env, k, pol.Env[k])
+	}
+	for _, kv := range confine.GPUEnv(pol) { // gpu_devices: CUDA_VISIBLE_DEVICES
+		k, v, _ := strings.Cut(kv, "=")
+		p.Env = setEnv(p.Env, k, v)
 	}
 }
 

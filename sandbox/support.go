@@ -86,7 +86,7 @@ var fields = map[string]field{
 	"no_network":          {mechanism: "seccomp + Landlock TCP", minABI: 4},
 	"isolate_ipc":         {mechanism: "Landlock scope + seccomp", minABI: 6},
 	"isolate_signals":     {mechanism: "Landlock scope", minABI: 6},
-	"isolate_pids":        {mechanism: "supervisor (/proc)", notYet: true},
+	"isolate_pids":        {mechanism: "seccomp (pid-targeting syscalls act on the caller only); /proc hidepid=ptraceable in containers", note: "partly: in the direct mode /proc is the host's"},
 	"max_memory":          {mechanism: "supervisor", notYet: true},
 	"max_processes":       {mechanism: "supervisor", notYet: true},
 	"max_open_files":      {mechanism: "RLIMIT_NOFILE"},
@@ -103,7 +103,7 @@ var fields = map[string]field{
 	"hostname":            {mechanism: "supervisor (uname)"},
 	"clean_env":           {mechanism: "process setup"},
 	"env":                 {mechanism: "process setup"},
-	"close_fds":           {mechanism: "process setup", note: "yes (fds above 2 are always closed; false is not honoured)"},
+	"close_fds":           {mechanism: "process setup", note: "yes (true only: false is refused; fds above 2 never reach the sandbox)"},
 	"gpu_devices":         {mechanism: "Landlock (device nodes)"},
 	"privileged":          {mechanism: "user namespace", notYet: true, note: "not yet implemented (refused: needs a user namespace)"},
 	"no_coredump":         {mechanism: "RLIMIT_CORE"},
@@ -119,6 +119,7 @@ func FieldSupport(h Host) []Support {
 	var out []Support
 	for _, k := range spec.PolicyKeys() {
 		f := fields[k]
+		f.notYet = !spec.IsEnforced(k) // one source of truth: package spec
 		out = append(out, Support{Key: k, Mechanism: f.mechanism, Status: f.status(h)})
 	}
 	return out
@@ -146,16 +147,4 @@ func (f field) status(h Host) string {
 
 // NotEnforced lists the keys p sets that this release parses and validates but does not
 // enforce yet, in spec.PolicyKeys order (the sandbox command warns about them).
-func NotEnforced(p spec.Policy) []string {
-	set := map[string]bool{}
-	for _, k := range p.SetKeys() {
-		set[k] = true
-	}
-	var out []string
-	for _, k := range spec.PolicyKeys() {
-		if set[k] && fields[k].notYet {
-			out = append(out, k)
-		}
-	}
-	return out
-}
+func NotEnforced(p spec.Policy) []string { return p.NotEnforced() }
