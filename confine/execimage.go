@@ -54,15 +54,18 @@ type ProcessImage struct {
 	Setsid   bool // setsid() before exec
 	SetCtty  bool // then make fd 0 the controlling terminal (TIOCSCTTY)
 	Rlimits  []Rlimit
-	// Filter is a compiled seccomp program (struct sock_filter array, 8 bytes an
-	// instruction) loaded as the very last step before execve, so it confines the program and
-	// nothing of the runtime: this is where the OCI linux.seccomp profile goes (CompileOCI).
-	Filter      []byte
-	FilterFlags FilterFlags
+	// Filters are compiled seccomp programs loaded, in order, as the very last step before
+	// execve, so they confine the program and nothing of the runtime: the policy's syscall
+	// list and the OCI linux.seccomp profile go here (ExecFilters).
+	Filters []Filter
 }
 
-// FilterFlags are the seccomp(2) flags the OCI profile may ask for.
-type FilterFlags struct{ Log, SpecAllow bool }
+// Filter is one compiled seccomp program (a struct sock_filter array, 8 bytes an instruction)
+// with the seccomp(2) flags it is loaded with.
+type Filter struct {
+	Insns          []byte
+	Log, SpecAllow bool
+}
 
 // Layout constants of the packed format; the authoritative description is at the top of
 // sl_exec.c.
@@ -74,9 +77,8 @@ const (
 	imgFlagKeep    = 0x1
 	imgFlagSetsid  = 0x2
 	imgFlagSetctty = 0x4
-	imgFlagLog     = 0x8
-	imgFlagSpec    = 0x10
 	imgMaxFilter   = 4096 // BPF_MAXINSNS
+	imgMaxFilters  = 8
 )
 
 // Pack encodes the image in the format sl_exec.c parses.
@@ -89,7 +91,7 @@ func (p *ProcessImage) Pack() ([]byte, error) {
 		return nil, fmt.Errorf("pack process image: %w", err)
 	}
 	le := binary.LittleEndian
-	b := make([]byte, imgHdrLen, imgHdrLen+4*len(p.Groups)+imgRlimitLen*len(p.Rlimits)+len(p.Filter)+p.strLen(path))
+	b := make([]byte, imgHdrLen, imgHdrLen+4*len(p.Groups)+imgRlimitLen*len(p.Rlimits)+p.filterLen()+p.strLen(path))
 	le.PutUint32(b[0:], imgMagic)
 	le.PutUint32(b[4:], p.flags())
 	le.PutUint32(b[8:], p.UID)
@@ -99,7 +101,7 @@ func (p *ProcessImage) Pack() ([]byte, error) {
 	le.PutUint32(b[24:], uint32(len(p.Rlimits)))
 	le.PutUint32(b[28:], uint32(len(p.Args)))
 	le.PutUint32(b[32:], uint32(len(p.Env)))
-	le.PutUint32(b[36:], uint32(len(p.Filter)/8))
+	le.PutUint32(b[36:], uint32(p.filterLen()/8))
 	for i, c := range []uint64{p.Caps.Bounding, p.Caps.Effective, p.Caps.Inheritable, p.Caps.Permitted, p.Caps.Ambient} {
 		le.PutUint64(b[40+8*i:], c)
 	}
@@ -112,7 +114,11 @@ func (p *ProcessImage) Pack() ([]byte, error) {
 		b = le.AppendUint64(b, r.Soft)
 		b = le.AppendUint64(b, r.Hard)
 	}
-	b = append(b, p.Filter...)
+	for _, f := range p.Filters {
+		b = le.AppendUint32(b, uint32(len(f.Insns)/8))
+		b = le.AppendUint32(b, f.flags())
+		b = append(b, f.Insns...)
+	}
 	for _, s := range p.strs(path) {
 		b = append(append(b, s...), 0)
 	}
@@ -130,13 +136,27 @@ func (p *ProcessImage) flags() uint32 {
 	if p.SetCtty {
 		f |= imgFlagSetctty
 	}
-	if p.FilterFlags.Log {
-		f |= imgFlagLog
-	}
-	if p.FilterFlags.SpecAllow {
-		f |= imgFlagSpec
-	}
 	return f
+}
+
+func (f Filter) flags() uint32 {
+	var v uint32
+	if f.Log {
+		v |= 0x1
+	}
+	if f.SpecAllow {
+		v |= 0x2
+	}
+	return v
+}
+
+// filterLen is the size of the packed filter area: an 8-byte record header per program.
+func (p *ProcessImage) filterLen() int {
+	n := 0
+	for _, f := range p.Filters {
+		n += 8 + len(f.Insns)
+	}
+	return n
 }
 
 // strs lists the image's strings in packed order.
@@ -169,8 +189,13 @@ func (p *ProcessImage) validate(path string) error {
 	if p.Umask < -1 || p.Umask > 0o777 {
 		return fmt.Errorf("umask %#o out of range", p.Umask)
 	}
-	if len(p.Filter)%8 != 0 || len(p.Filter)/8 > imgMaxFilter {
-		return fmt.Errorf("seccomp program of %d bytes: want whole instructions, at most %d", len(p.Filter), imgMaxFilter)
+	if len(p.Filters) > imgMaxFilters {
+		return fmt.Errorf("%d seccomp programs, limit %d", len(p.Filters), imgMaxFilters)
+	}
+	for _, f := range p.Filters {
+		if n := len(f.Insns); n == 0 || n%8 != 0 || n/8 > imgMaxFilter {
+			return fmt.Errorf("seccomp program of %d bytes: want 1 to %d whole instructions", n, imgMaxFilter)
+		}
 	}
 	if len(p.Groups) > imgMaxGroups {
 		return fmt.Errorf("%d supplementary groups, limit %d", len(p.Groups), imgMaxGroups)
@@ -244,8 +269,7 @@ func parsePacked(buf []byte) (*ProcessImage, error) {
 		Caps: Caps{Bounding: uint64(img.cap_bnd), Effective: uint64(img.cap_eff),
 			Inheritable: uint64(img.cap_inh), Permitted: uint64(img.cap_prm), Ambient: uint64(img.cap_amb)},
 		KeepCaps: img.flags&imgFlagKeep != 0, Setsid: img.flags&imgFlagSetsid != 0,
-		SetCtty:     img.flags&imgFlagSetctty != 0,
-		FilterFlags: FilterFlags{Log: img.flags&imgFlagLog != 0, SpecAllow: img.flags&imgFlagSpec != 0},
+		SetCtty: img.flags&imgFlagSetctty != 0,
 	}
 	le := binary.LittleEndian
 	for i, g := 0, off(unsafe.Pointer(img.groups)); i < int(img.ngroups); i++ {
@@ -255,9 +279,11 @@ func parsePacked(buf []byte) (*ProcessImage, error) {
 		rec := buf[r+imgRlimitLen*i:]
 		p.Rlimits = append(p.Rlimits, Rlimit{Type: int(le.Uint32(rec)), Soft: le.Uint64(rec[8:]), Hard: le.Uint64(rec[16:])})
 	}
-	if img.nfilter > 0 {
-		f := off(unsafe.Pointer(img.filter))
-		p.Filter = append([]byte(nil), buf[f:f+8*int(img.nfilter)]...)
+	for f, end := off(unsafe.Pointer(img.filter)), off(unsafe.Pointer(img.filter))+8*int(img.nfilter); f < end; {
+		n, fl := int(le.Uint32(buf[f:])), le.Uint32(buf[f+4:])
+		p.Filters = append(p.Filters, Filter{Insns: append([]byte(nil), buf[f+8:f+8+8*n]...),
+			Log: fl&0x1 != 0, SpecAllow: fl&0x2 != 0})
+		f += 8 + 8*n
 	}
 	p.Path = splitStrs(buf, off(unsafe.Pointer(img.path)), 1)[0]
 	p.Cwd = splitStrs(buf, off(unsafe.Pointer(img.cwd)), 1)[0]

@@ -364,7 +364,8 @@ func TestPackRoundTrip(t *testing.T) {
 			Caps:     Caps{Bounding: 1, Effective: 2, Inheritable: 3, Permitted: 1 << 40, Ambient: 1 << 63},
 			KeepCaps: true, Setsid: true, SetCtty: true,
 			Rlimits: []Rlimit{{Type: 7, Soft: 1, Hard: ^uint64(0)}, {Type: 0, Soft: 5, Hard: 5}},
-			Filter:  []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, FilterFlags: FilterFlags{Log: true}},
+			Filters: []Filter{{Insns: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, Log: true},
+				{Insns: []byte{8, 7, 6, 5, 4, 3, 2, 1}, SpecAllow: true}}},
 		{Args: []string{"prog"}, Umask: 0},
 	}
 	for i, img := range imgs {
@@ -400,7 +401,7 @@ func checkCorrupt(t *testing.T, i int, buf []byte) {
 		"magic":    append([]byte{'X'}, buf[1:]...),
 		"flags":    patch(buf, 4, 0x80),
 		"umask":    patch(buf, 16, 0o1000),
-		"nfilter":  patch(buf, 36, imgMaxFilter+1),
+		"nfilter":  patch(buf, 36, imgMaxFilters*(imgMaxFilter+1)+1),
 		"groups":   patch(buf, 20, imgMaxGroups+1),
 	}
 	for name, b := range bad {

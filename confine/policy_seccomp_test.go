@@ -100,7 +100,11 @@ func TestHelperPolicySeccomp(t *testing.T) {
 			for k, f := range c.checks {
 				report(k, f())
 			}
-			return
+			// The runtime never runs Go under these filters (they are loaded right before
+			// execve); the Go runtime's own exit path may need syscalls an allow list
+			// refuses, so leave at once.
+			os.Stdout.Sync()
+			unix.Exit(0)
 		}
 	}
 	t.Skipf("not a policy case: %q", name)

@@ -8,15 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"unsafe"
 
 	seccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
 
-// Program returns sandlock's own filters for o (the deny list, then the policy's syscall list
-// when it has one) compiled to seccomp BPF programs, in load order. libseccomp
+// Program returns sandlock's own filters for o (the deny list, and the deny list's syscalls
+// libseccomp cannot name) compiled to seccomp BPF programs, in load order: what init loads
+// before the zygote is forked, so it binds the runtime's own code too. libseccomp
 // needs about 5 ms for it (three architectures, argument rules), which would be most of a
 // container's start, so the program is cached in cacheDir ("" = no cache), keyed by the
 // options, this binary (path, size, mtime, inode) and libseccomp's version: a new build or
@@ -53,20 +53,17 @@ func validPrograms(progs [][]byte) bool {
 }
 
 func compilePrograms(o SeccompOptions) ([][]byte, error) {
-	fs, err := BuildFilters(nil, o)
+	f, err := sandlockFilter(o)
 	if err != nil {
 		return nil, err
 	}
-	defer releaseAll(fs)
-	var progs [][]byte
-	for _, f := range fs {
-		b, err := exportBPF(f)
-		if err != nil {
-			return nil, err
-		}
-		progs = append(progs, b)
+	defer f.Release()
+	b, err := exportBPF(f)
+	if err != nil {
+		return nil, err
 	}
-	if b := newerDenyProgram(append(slices.Clone(deniedSyscalls), o.DenySyscalls...)); b != nil {
+	progs := [][]byte{b}
+	if b := newerDenyProgram(deniedSyscalls); b != nil {
 		progs = append(progs, b)
 	}
 	return progs, nil

@@ -11,23 +11,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// OCIProgram is the OCI linux.seccomp profile compiled to a seccomp BPF program, ready for
-// ProcessImage.Filter.
-type OCIProgram struct {
-	Insns []byte
-	Flags FilterFlags
-}
-
-// CompileOCI compiles the OCI profile once (libseccomp), at create. The program is loaded by
-// the drop-and-exec step right before execve (ProcessImage.Filter), for init and for every
-// exec'd process: the profile confines the user's programs, as runc's does, and never the
-// runtime's own code (the zygote's loop, init's last steps), which a profile written for
-// workloads knows nothing about. nil when the config has no profile.
-func CompileOCI(p *specs.LinuxSeccomp) (*OCIProgram, error) {
-	if p == nil {
-		return nil, nil
+// ExecFilters compiles what confines the user's programs and not the runtime: the policy's
+// syscall list (deny_syscalls / allow_syscalls), then the OCI linux.seccomp profile. Compiled
+// once at create (libseccomp); the drop-and-exec step loads them right before execve, for init
+// and for every exec'd process (ProcessImage.Filters). A profile written for workloads knows
+// nothing of the zygote's loop or init's last steps, and an allow list must not starve the
+// runtime's own code: neither ever applies to it.
+func ExecFilters(oci *specs.LinuxSeccomp, o SeccompOptions) ([]Filter, error) {
+	var out []Filter
+	pf, err := policyFilter(o)
+	if err != nil {
+		return nil, err
 	}
-	f, err := ociFilter(p)
+	if pf != nil {
+		insns, err := exportBPF(pf)
+		pf.Release()
+		if err != nil {
+			return nil, fmt.Errorf("seccomp: compile the syscall list: %w", err)
+		}
+		out = append(out, Filter{Insns: insns})
+	}
+	if oci == nil {
+		return out, nil
+	}
+	f, err := ociFilter(oci)
 	if err != nil {
 		return nil, err
 	}
@@ -36,18 +43,10 @@ func CompileOCI(p *specs.LinuxSeccomp) (*OCIProgram, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: compile the profile: %w", err)
 	}
-	return &OCIProgram{Insns: insns, Flags: FilterFlags{
-		Log:       slices.Contains(p.Flags, specs.LinuxSeccompFlagLog),
-		SpecAllow: slices.Contains(p.Flags, specs.LinuxSeccompFlagSpecAllow),
-	}}, nil
-}
-
-// Apply puts the program into the image (nil-safe).
-func (o *OCIProgram) Apply(img *ProcessImage) {
-	if o == nil {
-		return
-	}
-	img.Filter, img.FilterFlags = o.Insns, o.Flags
+	return append(out, Filter{Insns: insns,
+		Log:       slices.Contains(oci.Flags, specs.LinuxSeccompFlagLog),
+		SpecAllow: slices.Contains(oci.Flags, specs.LinuxSeccompFlagSpecAllow),
+	}), nil
 }
 
 // exportBPF returns the filter's program. libseccomp 2.5 (Debian 12) can only export to an fd

@@ -13,7 +13,7 @@
  *       24    4  nrlimits
  *       28    4  nargs
  *       32    4  nenv
- *       36    4  nfilter: seccomp instructions (at most 4096); flags 0x8/0x10 = LOG/SPEC_ALLOW
+ *       36    4  nfilter: size of the filter area in 8-byte units
  *       40    8  capabilities, bit N = cap N: bounding
  *       48    8    effective
  *       56    8    inheritable
@@ -21,7 +21,9 @@
  *       72    8    ambient
  *       80       ngroups x u32 gid
  *                nrlimits x { u32 resource, u32 0, u64 soft, u64 hard }   (24 bytes each)
- *                nfilter x struct sock_filter (8 bytes each): loaded right before execve
+ *                filter area: seccomp programs loaded in order right before execve, each
+ *                  { u32 ninsns (1..4096), u32 flags (0x1 LOG, 0x2 SPEC_ALLOW) } then
+ *                  ninsns x struct sock_filter (8 bytes each); at most 8 programs
  *                NUL-terminated strings: path (non-empty), cwd ("" = stay), nargs args,
  *                nenv env entries
  *
@@ -236,6 +238,23 @@ static void parse_header(const unsigned char *u, struct sl_image *img)
 	img->cap_amb = le64(u + 72);
 }
 
+/* filters_valid checks the record structure of the filter area: whole records, each of 1 to
+ * SL_IMG_MAX_FILTER instructions with known flags, at most SL_IMG_MAX_FILTERS of them. */
+static int filters_valid(const unsigned char *p, uint32_t units)
+{
+	uint32_t off = 0, n = 0;
+
+	while (off < units) {
+		uint32_t ninsns = le32(p + (size_t)off * 8), flags = le32(p + (size_t)off * 8 + 4);
+
+		if (ninsns < 1 || ninsns > SL_IMG_MAX_FILTER || ninsns > units - off - 1 ||
+		    (flags & ~(SL_FILTER_LOG | SL_FILTER_SPEC)) || ++n > SL_IMG_MAX_FILTERS)
+			return 0;
+		off += 1 + ninsns;
+	}
+	return 1;
+}
+
 int sl_image_parse(const char *buf, size_t len, struct sl_image *img, char *errbuf, size_t errlen)
 {
 	const unsigned char *u = (const unsigned char *)buf;
@@ -249,8 +268,8 @@ int sl_image_parse(const char *buf, size_t len, struct sl_image *img, char *errb
 	parse_header(u, img);
 	if (img->flags & ~SL_IMG_F_ALL)
 		return bad_image(&m, "unknown flags");
-	if (img->nfilter > SL_IMG_MAX_FILTER)
-		return bad_image(&m, "seccomp program too long");
+	if (img->nfilter > SL_IMG_MAX_FUNITS)
+		return bad_image(&m, "seccomp programs too long");
 	if (img->umask < -1 || img->umask > 0777)
 		return bad_image(&m, "bad umask");
 	if (img->ngroups > SL_IMG_MAX_GROUPS || (len - off) / 4 < img->ngroups)
@@ -264,6 +283,8 @@ int sl_image_parse(const char *buf, size_t len, struct sl_image *img, char *errb
 	if ((len - off) / 8 < img->nfilter)
 		return bad_image(&m, "bad seccomp program length");
 	img->filter = u + off;
+	if (!filters_valid(img->filter, img->nfilter))
+		return bad_image(&m, "bad seccomp program records");
 	off += (size_t)img->nfilter * 8;
 	img->path = buf + off;
 	if (!skip_strs(buf, len, &off, 1) || !img->path[0])
@@ -631,27 +652,33 @@ static int lookup_exec(const struct sl_image *img, const struct sl_scratch *sc, 
 	return -ENOENT;
 }
 
-/* load_filter installs the image's seccomp program: the last step before execve, so the
- * program confines what is executed and none of the runtime's own code. The instructions are
- * copied to an aligned buffer first (the packed image has no alignment). */
-static int load_filter(const struct sl_image *img, struct sl_msg *m)
+/* load_filters installs the image's seccomp programs (the OCI profile, the policy's syscall
+ * list): the last step before execve, so they confine what is executed and none of the
+ * runtime's own code. Each program is copied to an aligned buffer first (the packed image has
+ * no alignment). */
+static int load_filters(const struct sl_image *img, struct sl_msg *m)
 {
 	static struct sock_filter insns[SL_IMG_MAX_FILTER];
-	struct sock_fprog prog = {(unsigned short)img->nfilter, insns};
-	unsigned flags = 0;
+	uint32_t off = 0;
 
-	if (!img->nfilter)
-		return 0;
-	memcpy(insns, img->filter, (size_t)img->nfilter * sizeof insns[0]);
-	if (img->flags & SL_IMG_F_FLOG)
-		flags |= SECCOMP_FILTER_FLAG_LOG;
-	if (img->flags & SL_IMG_F_FSPEC)
-		flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0) {
-		int e = errno;
+	while (off < img->nfilter) {
+		const unsigned char *rec = img->filter + (size_t)off * 8;
+		uint32_t n = le32(rec), f = le32(rec + 4);
+		struct sock_fprog prog = {(unsigned short)n, insns};
+		unsigned flags = 0;
 
-		sl_msg_str(m, "load the seccomp profile");
-		return sl_msg_fail(m, e);
+		memcpy(insns, rec + 8, (size_t)n * sizeof insns[0]);
+		if (f & SL_FILTER_LOG)
+			flags |= SECCOMP_FILTER_FLAG_LOG;
+		if (f & SL_FILTER_SPEC)
+			flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0) {
+			int e = errno;
+
+			sl_msg_str(m, "load a seccomp program");
+			return sl_msg_fail(m, e);
+		}
+		off += 1 + n;
 	}
 	return 0;
 }
@@ -661,7 +688,7 @@ static int do_exec(const struct sl_image *img, const struct sl_scratch *sc, stru
 	int e;
 
 	reset_signals();
-	if ((e = load_filter(img, m)))
+	if ((e = load_filters(img, m)))
 		return e;
 	if (!strchr(img->path, '/'))
 		return lookup_exec(img, sc, m);

@@ -16,11 +16,14 @@
 #define SL_IMG_F_KEEPCAPS 0x1u
 #define SL_IMG_F_SETSID 0x2u
 #define SL_IMG_F_SETCTTY 0x4u
-#define SL_IMG_F_FLOG 0x8u   /* seccomp filter flag SECCOMP_FILTER_FLAG_LOG */
-#define SL_IMG_F_FSPEC 0x10u /* seccomp filter flag SECCOMP_FILTER_FLAG_SPEC_ALLOW */
-#define SL_IMG_F_ALL                                                                         \
-	(SL_IMG_F_KEEPCAPS | SL_IMG_F_SETSID | SL_IMG_F_SETCTTY | SL_IMG_F_FLOG | SL_IMG_F_FSPEC)
+#define SL_IMG_F_ALL (SL_IMG_F_KEEPCAPS | SL_IMG_F_SETSID | SL_IMG_F_SETCTTY)
 #define SL_IMG_MAX_FILTER 4096 /* BPF_MAXINSNS */
+#define SL_IMG_MAX_FILTERS 8
+/* the filter area: records of { u32 ninsns, u32 flags } + ninsns instructions, counted in
+ * 8-byte units (a record header is one unit) */
+#define SL_IMG_MAX_FUNITS (SL_IMG_MAX_FILTERS * (SL_IMG_MAX_FILTER + 1))
+#define SL_FILTER_LOG 0x1u  /* SECCOMP_FILTER_FLAG_LOG */
+#define SL_FILTER_SPEC 0x2u /* SECCOMP_FILTER_FLAG_SPEC_ALLOW */
 
 /* The largest SPAWN datagram the zygote accepts (type + reqid + image). */
 #define SL_SPAWN_MAX (64 * 1024)
@@ -39,7 +42,7 @@ struct sl_image {
 	uint64_t cap_bnd, cap_eff, cap_inh, cap_prm, cap_amb;
 	const unsigned char *groups;  /* ngroups little-endian u32, unaligned */
 	const unsigned char *rlimits; /* nrlimits records of SL_IMG_RLIMIT_LEN bytes */
-	const unsigned char *filter;  /* nfilter struct sock_filter, unaligned */
+	const unsigned char *filter;  /* nfilter 8-byte units of filter records, unaligned */
 	const char *path;
 	const char *cwd;  /* "" = stay */
 	const char *args; /* nargs consecutive NUL-terminated strings */

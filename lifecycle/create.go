@@ -27,8 +27,8 @@ import (
 type initConfig struct {
 	Rootfs      string
 	Plan        confine.Plan
-	OCISeccomp  *confine.OCIProgram // loaded by the C exec step, right before execve
-	Seccomp     [][]byte            // sandlock's own filters, compiled (and cached) by create
+	ExecFilters []confine.Filter // loaded by the C exec step, right before execve
+	Seccomp     [][]byte         // sandlock's own filters, compiled (and cached) by create
 	Process     *specs.Process
 	PreserveFDs int
 	StartHooks  []specs.Hook
@@ -167,10 +167,22 @@ func policyFor(s *specs.Spec, over *spec.Policy) (spec.Policy, error) {
 		// Refused, not ignored: only fds 0-2 and --preserve-fds ever reach the container.
 		return pol, errors.New("close_fds: false is not supported: fds above 2 are always closed (pass fds with --preserve-fds); accepted: true")
 	}
-	if keys := pol.NotEnforced(); len(keys) > 0 {
+	if keys := unenforcedAsked(s, pol); len(keys) > 0 {
 		logrus.Warnf("policy fields set but not enforced by this release: %s (docs/policy.md)", strings.Join(keys, ", "))
 	}
 	return pol, nil
+}
+
+// unenforcedAsked lists the fields a user asked for (annotation, profile, embedder) that this
+// release does not enforce. Those that only come from linux.resources (every podman container
+// has a pids limit) are left out: docs/design.md says resources are accepted, not applied.
+func unenforcedAsked(s *specs.Spec, pol spec.Policy) []string {
+	oci, _ := spec.OCIPolicy(s)
+	fromOCI := oci.SetKeys()
+	return slices.DeleteFunc(pol.NotEnforced(), func(k string) bool {
+		_, annotated := s.Annotations[spec.AnnotationPrefix+k]
+		return slices.Contains(fromOCI, k) && !annotated
+	})
 }
 
 // applyPolicyEnv bakes clean_env and env into the process, so init and every exec that starts

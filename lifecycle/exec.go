@@ -51,11 +51,9 @@ func Exec(o *Options, e ExecOpts) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	prog, err := c.ociProgram()
-	if err != nil {
-		return -1, fmt.Errorf("seccomp profile of %s: %w", e.ID, err)
+	if img.Filters, err = c.execFilters(); err != nil {
+		return -1, fmt.Errorf("seccomp programs of %s: %w", e.ID, err)
 	}
-	prog.Apply(img)
 	img.Rlimits = withoutRlimits(img.Rlimits, c.State.PolicyRlimits)
 	packed, err := img.Pack()
 	if err != nil {

@@ -88,7 +88,7 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/null: %w", err)
 	}
-	cfg.OCISeccomp.Apply(img)
+	img.Filters = cfg.ExecFilters
 	rs, err := confine.PrepareLandlock(cfg.Plan.Landlock)
 	if err != nil {
 		return nil, err

@@ -166,14 +166,16 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 		return ic, err
 	}
 	st.PolicyRlimits = policyRlimits(plan.Process)
-	if s.Linux != nil && s.Linux.Seccomp != nil {
-		if ic.OCISeccomp, err = confine.CompileOCI(s.Linux.Seccomp); err != nil {
-			return ic, err
-		}
-		// exec compiles nothing: it loads the same program from the state dir.
-		if err := saveOCIProgram(cr.cont.dir, ic.OCISeccomp); err != nil {
-			return ic, err
-		}
+	var oci *specs.LinuxSeccomp
+	if s.Linux != nil {
+		oci = s.Linux.Seccomp
+	}
+	if ic.ExecFilters, err = confine.ExecFilters(oci, plan.Seccomp); err != nil {
+		return ic, err
+	}
+	// exec compiles nothing: it loads the same programs from the state dir.
+	if err := saveExecFilters(cr.cont.dir, ic.ExecFilters); err != nil {
+		return ic, err
 	}
 	if s.Hooks != nil {
 		ic.StartHooks = s.Hooks.StartContainer
@@ -251,16 +253,17 @@ func recvJSON(f *os.File, v any) error {
 
 const seccompFile = "seccomp.json"
 
-func saveOCIProgram(dir string, p *confine.OCIProgram) error {
-	b, err := json.Marshal(p)
+func saveExecFilters(dir string, fs []confine.Filter) error {
+	b, err := json.Marshal(fs)
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, seccompFile), b, 0o600)
 }
 
-// ociProgram is the container's compiled OCI seccomp profile (nil without one).
-func (c *Container) ociProgram() (*confine.OCIProgram, error) {
+// execFilters are the container's compiled exec-time seccomp programs (the policy's syscall
+// list, the OCI profile).
+func (c *Container) execFilters() ([]confine.Filter, error) {
 	b, err := os.ReadFile(filepath.Join(c.dir, seccompFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -268,8 +271,8 @@ func (c *Container) ociProgram() (*confine.OCIProgram, error) {
 	if err != nil {
 		return nil, err
 	}
-	var p confine.OCIProgram
-	return &p, json.Unmarshal(b, &p)
+	var fs []confine.Filter
+	return fs, json.Unmarshal(b, &fs)
 }
 
 // cacheDir holds compiled seccomp programs, shared by every --root (containerd, podman and

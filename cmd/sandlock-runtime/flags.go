@@ -39,6 +39,11 @@ func setupLogging(c *cli.Context) error {
 	default:
 		return fmt.Errorf("unknown --log-format %q: want text or json", c.String("log-format"))
 	}
+	if c.String("log") == "" && !c.Bool("debug") && stdioIsContainers(c.Args().First()) {
+		// create, run and exec hand their own stdio to the container: without a log file,
+		// nothing but a failure may be written there.
+		logrus.SetLevel(logrus.ErrorLevel)
+	}
 	if p := c.String("log"); p != "" {
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_SYNC, 0o644)
 		if err != nil {
@@ -68,3 +73,7 @@ func oneID(c *cli.Context) (string, error) {
 }
 
 func specVersion() string { return specs.Version }
+
+func stdioIsContainers(cmd string) bool {
+	return cmd == "create" || cmd == "run" || cmd == "exec"
+}
