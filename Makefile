@@ -42,7 +42,7 @@ unit:
 
 ## integration: root-only tests that drive the built binary (and ctr/podman when installed)
 integration: build host-prep
-	SANDLOCK_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 20m ./integration/...
+	SANDLOCK_CRI=1 SANDLOCK_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 20m ./integration/...
 
 ## lint: gofmt, go vet, staticcheck (fetched through the Go module proxy)
 lint:
