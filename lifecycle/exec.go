@@ -160,7 +160,7 @@ func startExecProxy(conn, pidfd int, pidFile string) error {
 	if err != nil {
 		return err
 	}
-	cmd := &exec.Cmd{Path: exe, Env: []string{}}
+	cmd := &exec.Cmd{Path: exe, Env: runtimeEnv}
 	cmd.Args = append([]string{"sandlock-runtime", "exec-proxy"},
 		fdArgs(cmd, "fd-conn", os.NewFile(uintptr(conn), "conn"), "fd-pidfd", os.NewFile(uintptr(pidfd), "pidfd"))...)
 	if err := cmd.Start(); err != nil {

@@ -45,3 +45,7 @@ type CreateOpts struct {
 
 // self is the runtime binary, re-executed for the init, supervisor and exec-proxy processes.
 func self() (string, error) { return os.Executable() }
+
+// runtimeEnv is the whole environment of the runtime's own processes (init, supervisor, exec
+// proxy): nothing of the caller's leaks into them (the container's comes from config.json).
+var runtimeEnv = []string{}

@@ -122,7 +122,7 @@ func fdArgs(cmd *exec.Cmd, named ...any) []string {
 }
 
 func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
-	cmd := &exec.Cmd{Path: exe, Env: []string{}}
+	cmd := &exec.Cmd{Path: exe, Env: runtimeEnv}
 	for i := 0; i < c.PreserveFDs; i++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}
@@ -185,7 +185,7 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 
 func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error {
 	st := cr.cont.State
-	cmd := &exec.Cmd{Path: exe, Env: []string{}}
+	cmd := &exec.Cmd{Path: exe, Env: runtimeEnv}
 	args := []string{"sandlock-runtime"}
 	if o.LogPath != "" {
 		args = append(args, "--log", o.LogPath, "--log-format", o.LogFormat)
