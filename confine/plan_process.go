@@ -23,12 +23,9 @@ type ProcessSettings struct {
 // maxCPUs is how many CPUs a unix.CPUSet holds (glibc's CPU_SETSIZE).
 const maxCPUs = len(unix.CPUSet{}) * 64
 
-// processPlan maps the per-process fields. privileged is refused here, at create, rather than
-// ignored: it needs a user namespace, which the runtime does not make yet.
+// processPlan maps the per-process fields. (privileged is the user namespace init is cloned
+// into: lifecycle.)
 func processPlan(p spec.Policy) (ProcessSettings, error) {
-	if p.IsPrivileged() {
-		return ProcessSettings{}, fmt.Errorf("privileged: not supported yet: it needs a user namespace (uid 0 mapped inside), which sandlock-runtime does not create; accepted: false")
-	}
 	s := ProcessSettings{CPUs: slices.Clone(p.CPUCores), NoASLR: p.ASLRDisabled(), NoTHP: p.HugePagesDisabled()}
 	for _, c := range s.CPUs {
 		if c >= maxCPUs {

@@ -332,9 +332,28 @@ func TestPolicyMaxOpenFiles(t *testing.T) {
 	}
 }
 
-func TestPolicyPrivilegedRefused(t *testing.T) {
-	_, stderr, code := runOut(t, annotate(false, "privileged", "true"), "true")
-	if code == 0 || !strings.Contains(stderr, "privileged: not supported yet") {
-		t.Errorf("privileged: exit %d, %s", code, stderr)
+// privileged: init is cloned into a user namespace where the caller's uid is 0 (the only
+// namespace the runtime creates); seccomp still refuses creating more.
+func TestPolicyPrivileged(t *testing.T) {
+	hostNS, err := os.Readlink("/proc/self/ns/user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runOut(t, annotate(false, "privileged", "true"), "sh", "-c",
+		"readlink /proc/self/ns/user; id -u; unshare -U true 2>/dev/null; echo unshare=$?")
+	lines := strings.Fields(out)
+	if code != 0 || len(lines) != 3 || lines[0] == hostNS || lines[1] != "0" || lines[2] != "unshare=1" {
+		t.Errorf("privileged: exit %d, %q (%s); want a user namespace other than %s, uid 0, unshare refused", code, out, stderr, hostNS)
+	}
+	out, _, _ = runOut(t, nil, "readlink", "/proc/self/ns/user")
+	if strings.TrimSpace(out) != hostNS {
+		t.Errorf("without privileged: user namespace %q, want the host's %s", out, hostNS)
+	}
+	asUser := func(s *specs.Spec) {
+		annotate(false, "privileged", "true")(s)
+		s.Process.User = specs.User{UID: 1000, GID: 1000}
+	}
+	if _, stderr, code := runOut(t, asUser, "true"); code == 0 || !strings.Contains(stderr, "privileged: the process runs as uid 0") {
+		t.Errorf("privileged with process.user 1000: exit %d, %s; want a refusal", code, stderr)
 	}
 }

@@ -163,6 +163,9 @@ func TestSandboxUnprivileged(t *testing.T) {
 		return r
 	}
 	cases := sandboxCases(dir)
-	cases = append(cases, sandboxCase{"chroot needs root", []string{"--chroot", "/"}, []string{"true"}, 1, "", "needs root"})
+	cases = append(cases, sandboxCase{"chroot needs root", []string{"--chroot", "/"}, []string{"true"}, 1, "", "needs root"},
+		// privileged: uid 0 inside a user namespace, which maps it to nobody (65534) outside.
+		sandboxCase{"privileged maps uid 0", []string{"--privileged"}, []string{"sh", "-c", "id -u; cat /proc/self/uid_map"}, 0,
+			"0\n         0      65534          1\n", ""})
 	runSandboxCases(t, cases, asNobody)
 }

@@ -136,6 +136,11 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(ch.cgdir.Fd())
 	}
+	if cr.policy.IsPrivileged() {
+		if err := privilegedUserns(cmd.SysProcAttr, cr.spec.Process); err != nil {
+			return err
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start init: %w", err)
 	}
@@ -280,4 +285,22 @@ func (c *Container) execFilters() ([]confine.Filter, error) {
 // running the runtime; '#' cannot start a container ID, so list never takes it for one.
 func cacheDir() string {
 	return filepath.Join(DefaultRoot(), "#seccomp-cache")
+}
+
+// privilegedUserns clones init into a new user namespace in which the caller's uid and gid are
+// 0 (policy privileged): the only namespace this runtime ever creates, and only when asked. An
+// unprivileged caller may map its own ids, nothing else, so the process must run as 0 inside;
+// setgroups is denied in the namespace, as the kernel requires for such a mapping. Landlock,
+// seccomp (which still refuses unshare, setns and mount) and no_new_privs apply as always:
+// "root" there owns nothing of the host.
+func privilegedUserns(a *syscall.SysProcAttr, p *specs.Process) error {
+	if p.User.UID != 0 || p.User.GID != 0 || len(p.User.AdditionalGids) > 0 {
+		return fmt.Errorf("privileged: the process runs as uid 0, gid 0 in its user namespace, not %d:%d (process.user); accepted: uid 0, gid 0, no additional groups",
+			p.User.UID, p.User.GID)
+	}
+	a.Cloneflags |= syscall.CLONE_NEWUSER
+	a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+	a.GidMappingsEnableSetgroups = false
+	return nil
 }

@@ -15,7 +15,7 @@ import (
 
 // hostSpec is the in-memory OCI config of the direct mode: the host's own root ("/", writable,
 // no mounts, no namespaces), the command with the caller's environment, directory, uid and gid,
-// and no capabilities (privileged, which would ask for some, is refused by the runtime). The policy, passed beside it, says
+// and no capabilities unless the policy asks for privileged. The policy, passed beside it, says
 // what to confine. A chroot in the policy becomes root.path: the runtime chroots into it.
 func hostSpec(p spec.Policy, o *options, args []string) (*specs.Spec, error) {
 	proc, err := hostProcess(o, args)
@@ -29,12 +29,23 @@ func hostSpec(p spec.Policy, o *options, args []string) (*specs.Spec, error) {
 		}
 		root, proc.Cwd = c, "/"
 	}
+	if p.IsPrivileged() {
+		privileged(proc)
+	}
 	return &specs.Spec{
 		Version: specs.Version,
 		Root:    &specs.Root{Path: root},
 		Process: proc,
 		Linux:   &specs.Linux{},
 	}, nil
+}
+
+// privileged runs the command as uid 0 with every capability, inside the user namespace the
+// runtime makes for the policy field privileged: root there, nobody on the host.
+func privileged(proc *specs.Process) {
+	all := spec.CapNames()
+	proc.User = specs.User{}
+	proc.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: all, Permitted: all}
 }
 
 func hostProcess(o *options, args []string) (*specs.Process, error) {
@@ -59,8 +70,7 @@ func hostProcess(o *options, args []string) (*specs.Process, error) {
 	}, nil
 }
 
-// hostCaps gives the command no capability at all. privileged is not granted here: the
-// runtime refuses it until it can make a user namespace. The bounding set is left alone for a
+// hostCaps gives the command no capability at all (privileged is handled apart). The bounding set is left alone for a
 // caller that cannot change it (dropping needs CAP_SETPCAP), which is harmless: with
 // no_new_privs nothing can raise a capability.
 func hostCaps() (*specs.LinuxCapabilities, error) {

@@ -105,7 +105,7 @@ var fields = map[string]field{
 	"env":                 {mechanism: "process setup"},
 	"close_fds":           {mechanism: "process setup", note: "yes (true only: false is refused; fds above 2 never reach the sandbox)"},
 	"gpu_devices":         {mechanism: "Landlock (device nodes)"},
-	"privileged":          {mechanism: "user namespace", notYet: true, note: "not yet implemented (refused: needs a user namespace)"},
+	"privileged":          {mechanism: "user namespace (uid 0 inside = the caller)"},
 	"no_coredump":         {mechanism: "RLIMIT_CORE"},
 	"fs_isolation":        {mechanism: "COW layer", notYet: true},
 	"fs_storage":          {mechanism: "COW layer", notYet: true},

@@ -34,7 +34,8 @@ func TestFieldStatus(t *testing.T) {
 		{"chroot", Host{LandlockABI: 7}, "needs root"},
 		{"chroot", Host{LandlockABI: 7, Root: true}, "yes"},
 		{"max_memory", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
-		{"privileged", Host{LandlockABI: 7, Root: true}, "not yet implemented (refused: needs a user namespace)"},
+		{"privileged", Host{LandlockABI: 7, Root: true}, "yes"},
+		{"workdir", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
 	}
 	for _, c := range cases {
 		if got := fields[c.key].status(c.host); got != c.want {

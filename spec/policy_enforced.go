@@ -8,7 +8,7 @@ import "slices"
 // never silently dropped. docs/policy.md has the same list.
 var notEnforced = []string{
 	"workdir", "net_allow_hosts", "port_remap", "max_memory", "max_processes", "max_cpu",
-	"num_cpus", "random_seed", "time_start", "deterministic_dirs", "privileged",
+	"num_cpus", "random_seed", "time_start", "deterministic_dirs",
 	"fs_isolation", "fs_storage", "max_disk", "on_exit", "on_error",
 }
 
