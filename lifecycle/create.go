@@ -299,6 +299,9 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 	})
 	st := cr.cont.State
 	hidePIDs(cr.spec, cr.policy, st.Rootfs)
+	if err := cr.hostnameFile(); err != nil {
+		return err
+	}
 	if err := setupRootfs(st.Rootfs, cr.spec, ml.record); err != nil {
 		return err
 	}
@@ -443,4 +446,22 @@ func hidePIDs(s *specs.Spec, pol spec.Policy, rootfs string) {
 			s.Mounts[i].Options = append(slices.Clone(m.Options), "hidepid=ptraceable")
 		}
 	}
+}
+
+// hostnameFile shows the container's hostname in /proc/sys/kernel/hostname too (uname is
+// answered by the supervisor): Go's os.Hostname and others read that file first. A read-only
+// bind of a file in the state dir over the container's own /proc entry; image mode only.
+func (cr *creation) hostnameFile() error {
+	st := cr.cont.State
+	if st.Hostname == "" || st.Rootfs == "/" || !hasMount(cr.spec, "/proc", "proc") {
+		return nil
+	}
+	src := filepath.Join(cr.cont.dir, "hostname")
+	if err := os.WriteFile(src, []byte(st.Hostname+"\n"), 0o444); err != nil {
+		return err
+	}
+	cr.spec.Mounts = append(cr.spec.Mounts, specs.Mount{
+		Destination: "/proc/sys/kernel/hostname", Type: "bind", Source: src, Options: []string{"bind", "ro"},
+	})
+	return nil
 }

@@ -67,8 +67,9 @@ func sourcesOf(profile string) string {
 // OCIPolicy returns the policy config.json asks for in OCI terms, after checking s with
 // Translate. It sets only the fields the spec has something to say about:
 //
-//   - process.rlimits: RLIMIT_NOFILE (its hard limit) -> max_open_files; RLIMIT_CORE with a hard
-//     limit of 0 -> no_coredump. Infinite limits set nothing;
+//   - process.rlimits: RLIMIT_CORE with a hard limit of 0 -> no_coredump. RLIMIT_NOFILE stays an
+//     rlimit (the exec step applies it as given, soft and hard): max_open_files would set
+//     soft = hard and lose the config's soft limit;
 //   - linux.resources.memory.limit > 0 -> max_memory; pids.limit > 0 -> max_processes;
 //     cpu.quota / cpu.period -> max_cpu, the percentage of one core rounded up and capped at 100
 //     (a quota of several cores is throttled to one: max_cpu cannot say more);
@@ -101,10 +102,6 @@ func OCIPolicy(s *specs.Spec) (Policy, error) {
 	}
 	for _, r := range s.Process.Rlimits {
 		switch r.Type {
-		case "RLIMIT_NOFILE":
-			if r.Hard >= 1 && r.Hard <= math.MaxInt32 {
-				p.MaxOpenFiles = ptr(int(r.Hard))
-			}
 		case "RLIMIT_CORE":
 			if r.Hard == 0 {
 				p.NoCoredump = ptr(true)

@@ -27,7 +27,7 @@ func TestOCIPolicy(t *testing.T) {
 	}{
 		{"starter config: namespaces, hostname, nofile", nil, Policy{
 			NoNetwork: ptr(true), IsolateIPC: ptr(true), IsolateSignals: ptr(true), IsolatePIDs: ptr(true),
-			Hostname: ptr("sandlock"), MaxOpenFiles: ptr(1024),
+			Hostname: ptr("sandlock"),
 		}},
 		{"no namespaces: nothing to say", func(s *specs.Spec) {
 			s.Linux.Namespaces, s.Hostname, s.Process.Rlimits = nil, "", nil
@@ -40,7 +40,7 @@ func TestOCIPolicy(t *testing.T) {
 			s.Process.Rlimits = []specs.POSIXRlimit{
 				{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 4096}, {Type: "RLIMIT_CORE", Soft: 0, Hard: 0},
 			}
-		}, Policy{MaxOpenFiles: ptr(4096), NoCoredump: ptr(true)}},
+		}, Policy{NoCoredump: ptr(true)}},
 		{"rlimits: infinite nofile, raisable core", func(s *specs.Spec) {
 			s.Linux.Namespaces, s.Hostname = nil, ""
 			s.Process.Rlimits = []specs.POSIXRlimit{
@@ -157,7 +157,7 @@ B = "profile"
 	}{
 		{"OCI only", "", nil, nil, Policy{
 			NoNetwork: ptr(true), IsolateIPC: ptr(true), IsolateSignals: ptr(true), IsolatePIDs: ptr(true),
-			Hostname: ptr("sandlock"), MaxOpenFiles: ptr(1024),
+			Hostname: ptr("sandlock"),
 		}, ""},
 		{"profile < OCI < annotations", "", map[string]string{
 			"io.sandlock.profile":     "base",
@@ -177,7 +177,7 @@ B = "profile"
 			Hostname:   ptr("sandlock"),      // OCI uts hostname beats the profile
 			Env:        map[string]string{"A": "profile", "B": "annotation"},
 			NoNetwork:  ptr(true), IsolateIPC: ptr(true), IsolateSignals: ptr(true), IsolatePIDs: ptr(true),
-			MaxOpenFiles: ptr(1024), DenySyscalls: []string{"ptrace"},
+			DenySyscalls: []string{"ptrace"},
 		}, ""},
 		{"profile selected by the caller", "base", nil, func(s *specs.Spec) {
 			s.Linux.Namespaces, s.Hostname, s.Process.Rlimits = nil, "", nil
