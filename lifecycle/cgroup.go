@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,33 +18,18 @@ import (
 // all atomically and cgroup.freeze freezes them. No controller is needed, which is why this works
 // on the v1 "hybrid" hosts where cgroup2 owns no controllers.
 
-// cgroup2Mount returns where the cgroup2 hierarchy is mounted ("" when it is not).
-func cgroup2Mount() string {
-	f, err := os.Open("/proc/self/mountinfo")
+// Cgroup2Mount returns where the cgroup2 hierarchy is mounted ("" when it is not).
+func Cgroup2Mount() string {
+	ms, err := readMountinfo()
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// fields: id parent maj:min root mountpoint opts ... - fstype source superopts
-		line := sc.Text()
-		i := strings.Index(line, " - ")
-		if i < 0 {
-			continue
-		}
-		post := strings.Fields(line[i+3:])
-		pre := strings.Fields(line[:i])
-		if len(post) > 0 && post[0] == "cgroup2" && len(pre) > 4 && pre[3] == "/" {
-			return unescapeMount(pre[4])
+	for _, m := range ms {
+		if m.fstype == "cgroup2" {
+			return m.point
 		}
 	}
 	return ""
-}
-
-func unescapeMount(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
 }
 
 // cgroupDirFor maps the spec's cgroupsPath to a directory in the cgroup2 tree. systemd-style

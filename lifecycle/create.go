@@ -264,7 +264,7 @@ func newState(c CreateOpts, s *specs.Spec, iso spec.Isolation) *State {
 }
 
 func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
-	mnt := cgroup2Mount()
+	mnt := Cgroup2Mount()
 	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
 		logrus.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
 		return nil

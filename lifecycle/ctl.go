@@ -39,7 +39,9 @@ func sockPath(dirfd int) string {
 	return "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + ctlSock
 }
 
-func listenCtl(dir string) (int, error) {
+// ctlSocket makes a SEQPACKET socket and hands it, with the short name of <dir>/sup.sock, to
+// op (bind or connect); the socket is closed if op fails.
+func ctlSocket(dir string, op func(fd int, sa unix.Sockaddr) error) (int, error) {
 	dirfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
@@ -49,32 +51,29 @@ func listenCtl(dir string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sockPath(dirfd)}); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("bind %s: %w", filepath.Join(dir, ctlSock), err)
-	}
-	if err := unix.Listen(fd, 16); err != nil {
+	if err := op(fd, &unix.SockaddrUnix{Name: sockPath(dirfd)}); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
 	return fd, nil
 }
 
+func listenCtl(dir string) (int, error) {
+	return ctlSocket(dir, func(fd int, sa unix.Sockaddr) error {
+		if err := unix.Bind(fd, sa); err != nil {
+			return fmt.Errorf("bind %s: %w", filepath.Join(dir, ctlSock), err)
+		}
+		return unix.Listen(fd, 16)
+	})
+}
+
 func dialCtl(dir string) (int, error) {
-	dirfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(dirfd)
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sockPath(dirfd)}); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("connect to supervisor: %w", err)
-	}
-	return fd, nil
+	return ctlSocket(dir, func(fd int, sa unix.Sockaddr) error {
+		if err := unix.Connect(fd, sa); err != nil {
+			return fmt.Errorf("connect to supervisor: %w", err)
+		}
+		return nil
+	})
 }
 
 func sendMsg(fd int, m ctlMsg, fds ...int) error {

@@ -269,3 +269,9 @@ func parseMountinfoLine(line string) (mountEntry, error) {
 	}
 	return e, nil
 }
+
+// unescapeMount undoes mountinfo's octal escapes of space, tab, newline and backslash.
+func unescapeMount(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}

@@ -173,7 +173,7 @@ func (r *rootfsMounter) doMount(m specs.Mount) (string, error) {
 		// for membership and killing, managed from outside. v1 options mean nothing to it.
 		// A bind of the host's cgroup2 mount shows the same tree and costs microseconds; a
 		// fresh cgroup2 mount costs tens of milliseconds on hybrid hosts.
-		if mnt := cgroup2Mount(); mnt != "" {
+		if mnt := Cgroup2Mount(); mnt != "" {
 			ro := flags | unix.MS_RDONLY | unix.MS_BIND
 			return "bind", r.bindMount(specs.Mount{Source: mnt, Destination: m.Destination}, ro, prop)
 		}

@@ -56,7 +56,7 @@ type pendingSpawn struct {
 // Supervise runs the supervisor until the container's last process is gone.
 func Supervise(a SuperviseArgs) error {
 	s := &supervisor{
-		a: a, cgMount: cgroup2Mount(), zygoteOK: true,
+		a: a, cgMount: Cgroup2Mount(), zygoteOK: true,
 		pending: map[uint32]pendingSpawn{}, exits: map[int]chan int{},
 		zygoteOut: make(chan struct{}),
 	}

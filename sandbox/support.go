@@ -1,13 +1,13 @@
 package sandbox
 
 import (
-	"bufio"
 	"os"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
 
@@ -30,27 +30,9 @@ func Probe() Host {
 		h.Seccomp = true
 		h.UserNotif = strings.Contains(" "+h.SeccompActs+" ", " user_notif ")
 	}
-	h.Cgroup2 = cgroup2Mount()
+	h.Cgroup2 = lifecycle.Cgroup2Mount()
 	h.CgroupWrite = h.Cgroup2 != "" && unix.Access(h.Cgroup2, unix.W_OK) == nil
 	return h
-}
-
-// cgroup2Mount finds the unified hierarchy in /proc/self/mountinfo (the first cgroup2 mount).
-func cgroup2Mount() string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fs := strings.Fields(pre)
-		if ok && strings.HasPrefix(post, "cgroup2 ") && len(fs) > 4 {
-			return strings.ReplaceAll(fs[4], `\040`, " ")
-		}
-	}
-	return ""
 }
 
 // Support is whether this host can enforce one policy field in the direct mode.
