@@ -167,8 +167,9 @@ func TestZygoteSpawnExit(t *testing.T) {
 	defer pr.Close()
 	// W must start with default signal state although Z ignores and blocks signals.
 	// The shell reads its own status with builtins only: a shell blocks every signal while it
-	// forks a child, so a forked grep could catch that transient mask.
-	z.spawn(t, 42, shImage(`echo out; id -u; while read -r l; do case $l in SigBlk*|SigIgn*) echo "$l";; esac; done </proc/$$/status; exit 7`, 65534), int(pw.Fd()))
+	// forks a child, so a forked grep could catch that transient mask. It then lives a little
+	// so that its pidfd is checked while it runs.
+	z.spawn(t, 42, shImage(`echo out; id -u; while read -r l; do case $l in SigBlk*|SigIgn*) echo "$l";; esac; done </proc/$$/status; sleep 0.3; exit 7`, 65534), int(pw.Fd()))
 	pw.Close()
 	m := z.read(t)
 	wantSpawned(t, m, 42)
