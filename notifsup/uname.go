@@ -15,8 +15,10 @@ import (
 // own hostname without a UTS namespace.
 //
 // The struct is written straight into the caller's buffer: nothing is read from the target,
-// so there is no check-then-use race. The notification ID is checked before the write (the
-// pid could otherwise have been reused by another process) and again before answering.
+// so there is no check-then-use race. The target's memory is opened (/proc/PID/mem) *before*
+// the notification ID is checked: once the ID is known valid, the open file is the blocked
+// caller's, and it stays bound to that process's memory even if the pid were reused later, so
+// the write can never land in another process. The ID is checked again before answering.
 func Uname(hostname string) Handler {
 	return func(listener int, req *seccomp.ScmpNotifReq) seccomp.ScmpNotifResp {
 		if err := uname(listener, req, hostname); err != nil {
@@ -34,46 +36,19 @@ func uname(listener int, req *seccomp.ScmpNotifReq, hostname string) error {
 	clear(u.Nodename[:])
 	copy(u.Nodename[:len(u.Nodename)-1], hostname)
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(&u)), unsafe.Sizeof(u))
-
+	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", req.Pid), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer mem.Close()
 	fd := seccomp.ScmpFd(listener)
 	if err := seccomp.NotifIDValid(fd, req.ID); err != nil {
 		return err
 	}
-	if err := writeTarget(int(req.Pid), uintptr(req.Data.Args[0]), buf); err != nil {
-		return err
+	if n, err := mem.WriteAt(buf, int64(req.Data.Args[0])); err != nil || n != len(buf) {
+		return unix.EFAULT // a bad or short buffer, as the real uname reports it
 	}
 	return seccomp.NotifIDValid(fd, req.ID)
-}
-
-// writeTarget writes buf at addr in process pid, with process_vm_writev or, where that is
-// unavailable, /proc/PID/mem. A bad address comes back as EFAULT, as from the real uname.
-func writeTarget(pid int, addr uintptr, buf []byte) error {
-	local := []unix.Iovec{{Base: &buf[0]}}
-	local[0].SetLen(len(buf))
-	remote := []unix.RemoteIovec{{Base: addr, Len: len(buf)}}
-	n, err := unix.ProcessVMWritev(pid, local, remote, 0)
-	if err == nil && n == len(buf) {
-		return nil
-	}
-	if err == nil {
-		return unix.EFAULT // short write: the buffer ends in an unmapped page
-	}
-	if !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
-		return err
-	}
-	return writeProcMem(pid, addr, buf)
-}
-
-func writeProcMem(pid int, addr uintptr, buf []byte) error {
-	f, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", pid), os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(buf, int64(addr)); err != nil {
-		return unix.EFAULT
-	}
-	return nil
 }
 
 // errnoOf returns the errno carried by err, or EPERM when it carries none.
