@@ -169,7 +169,7 @@ func buildRuntime(out string) error {
 	if err != nil {
 		goBin = "/usr/local/go/bin/go"
 	}
-	cmd := exec.Command(goBin, "build", "-o", out, "./cmd/sandlock-runtime")
+	cmd := exec.Command(goBin, "build", "-tags", "urfave_cli_no_docs", "-o", out, "./cmd/sandlock-runtime") // as the Makefile builds it
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if b, err := cmd.CombinedOutput(); err != nil {
