@@ -430,3 +430,78 @@ func TestIsolatePIDs(t *testing.T) {
 		t.Errorf("no pid namespace: %q; want the host's pid %s visible", out, me)
 	}
 }
+
+// exec -t in the foreground without a console socket relays a pty, like run -t.
+func TestExecTerminal(t *testing.T) {
+	id, _, _ := running(t, nil, "sleep", "100")
+	master, slave, err := openPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	e := envFor(t)
+	cmd := exec.Command(runtimeBin, "--root", e.root, "exec", "-t", id, "sh")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		fmt.Fprint(master, "tty && echo EXEC-TTY; exit 6\n")
+	}()
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := master.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 6 || !strings.Contains(got.String(), "EXEC-TTY") {
+		t.Errorf("exec -t: exit %d, output %q; want 6 and a tty", code, got.String())
+	}
+}
+
+// A crash of the runtime during create leaves a state dir without state.json, with mounts
+// recorded; delete --force must still unmount them all and remove the dir.
+func TestDeleteForceAfterCrash(t *testing.T) {
+	id, pid, bundle := running(t, nil, "sleep", "100")
+	dir := filepath.Join(envFor(t).root, id)
+	var st struct {
+		SupervisorPid int `json:"supervisorPid"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil || json.Unmarshal(b, &st) != nil {
+		t.Fatalf("state.json: %v", err)
+	}
+	// What a create killed before it wrote state.json leaves: processes gone, mounts recorded.
+	_ = unix.Kill(st.SupervisorPid, unix.SIGKILL)
+	_ = unix.Kill(pid, unix.SIGKILL)
+	waitGone([]int{pid, st.SupervisorPid})
+	if err := os.Remove(filepath.Join(dir, "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	if len(mountsUnder(bundle)) == 0 {
+		t.Fatal("test setup: no mounts to clean up")
+	}
+	if out := mustState(t, id); out["status"] != "creating" {
+		t.Errorf("state after the crash: %v, want creating", out["status"])
+	}
+	if _, stderr, code := rt(t, "delete", id); code == 0 {
+		t.Errorf("delete without --force of a crashed create: exit 0, want a refusal")
+	} else if !strings.Contains(stderr, "--force") {
+		t.Errorf("delete without --force: %q, want a hint at --force", stderr)
+	}
+	if _, stderr, code := rt(t, "delete", "--force", id); code != 0 {
+		t.Fatalf("delete --force after a crash: exit %d: %s", code, stderr)
+	}
+	if left := mountsUnder(bundle); len(left) > 0 {
+		t.Errorf("mounts left after delete --force: %v", left)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("state dir left after delete --force")
+	}
+}

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -196,4 +197,25 @@ func pidInCgroup(pid int, mnt, dir string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// cgroupRecord is <state>/cgroup: the container's cgroup and the dirs create made for it,
+// written as soon as they exist.
+type cgroupRecord struct {
+	Dir  string   `json:"dir"`
+	Made []string `json:"made"`
+}
+
+func saveCgroupRecord(stateDir, dir string, made []string) error {
+	b, err := json.Marshal(cgroupRecord{dir, made})
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(stateDir, "cgroup"), b, 0o600)
+}
+
+func loadCgroupRecord(stateDir string) (cgroupRecord, bool) {
+	var r cgroupRecord
+	b, err := os.ReadFile(filepath.Join(stateDir, "cgroup"))
+	return r, err == nil && json.Unmarshal(b, &r) == nil && r.Dir != ""
 }

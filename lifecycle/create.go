@@ -280,6 +280,11 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	}
 	st := cr.cont.State
 	st.Cgroup, st.CgroupMade = dir, made
+	// Recorded now, not only in state.json at the end: delete --force after a crash of create
+	// must find the cgroup as it finds the mounts.
+	if err := saveCgroupRecord(cr.cont.dir, dir, made); err != nil {
+		return err
+	}
 	cr.onFail(func() {
 		if err := killCgroup(dir); err != nil {
 			logrus.Warn(err)

@@ -52,6 +52,11 @@ func (c *Container) destroy() error {
 		// while the mounts come down.
 		go func() { supDone <- c.stopSupervisor() }()
 	} else {
+		// A create that crashed before state.json: its cgroup record says what to kill.
+		if r, ok := loadCgroupRecord(c.dir); ok {
+			errs = append(errs, killCgroup(r.Dir))
+			defer removeCgroups(r.Made)
+		}
 		supDone <- nil
 	}
 	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()

@@ -96,13 +96,20 @@ func (c *Container) execProcess(e ExecOpts) (*specs.Process, error) {
 
 func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process, packed []byte) (int, error) {
 	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
-	var master *os.File
+	var master, slave *os.File
 	if p.Terminal {
-		m, slave, name, err := openConsole(c.State.Rootfs, c.State.ContainerPTS, p.ConsoleSize)
+		var name string
+		var err error
+		var m *os.File
+		m, slave, name, err = openConsole(c.State.Rootfs, c.State.ContainerPTS, p.ConsoleSize)
 		if err != nil {
 			return -1, fmt.Errorf("console: %w", err)
 		}
-		defer slave.Close()
+		defer func() {
+			if slave != nil {
+				slave.Close()
+			}
+		}()
 		defer m.Close()
 		master, stdio = m, [3]*os.File{slave, slave, slave}
 		if e.ConsoleSocket != "" {
@@ -115,6 +122,12 @@ func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process, packed []b
 	conn, pidfd, err := c.spawn(packed, stdio)
 	if err != nil {
 		return -1, err
+	}
+	if slave != nil {
+		// The process has its own copy now; ours would keep the pty from hanging up when it
+		// exits, and the relay waits for that hang-up.
+		slave.Close()
+		slave = nil
 	}
 	if e.Detach {
 		return 0, startExecProxy(conn, pidfd, e.PidFile)
