@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -148,78 +146,6 @@ func loadForCreate(root string, c CreateOpts) (*specs.Spec, spec.Isolation, spec
 	absBindSources(s, c.Bundle)
 	applyPolicyEnv(s.Process, pol)
 	return s, iso, pol, nil
-}
-
-// policyFor merges the sandlock policy from its sources (docs/policy.md): profile, OCI
-// fields, annotations, then what an embedder passes.
-func policyFor(s *specs.Spec, over *spec.Policy) (spec.Policy, error) {
-	pol, err := spec.PolicyFromSpec(s, spec.DefaultProfileStore())
-	if err != nil {
-		return pol, err
-	}
-	if over != nil {
-		pol = pol.Merge(*over)
-	}
-	if err := pol.Validate(); err != nil {
-		return pol, err
-	}
-	if !pol.FDsClosed() {
-		// Refused, not ignored: only fds 0-2 and --preserve-fds ever reach the container.
-		return pol, errors.New("close_fds: false is not supported: fds above 2 are always closed (pass fds with --preserve-fds); accepted: true")
-	}
-	if keys := unenforcedAsked(s, pol); len(keys) > 0 {
-		logrus.Warnf("policy fields set but not enforced by this release: %s (docs/policy.md)", strings.Join(keys, ", "))
-	}
-	return pol, nil
-}
-
-// unenforcedAsked lists the fields a user asked for (annotation, profile, embedder) that this
-// release does not enforce. Those that only come from linux.resources (every podman container
-// has a pids limit) are left out: docs/design.md says resources are accepted, not applied.
-func unenforcedAsked(s *specs.Spec, pol spec.Policy) []string {
-	oci, _ := spec.OCIPolicy(s)
-	fromOCI := oci.SetKeys()
-	return slices.DeleteFunc(pol.NotEnforced(), func(k string) bool {
-		_, annotated := s.Annotations[spec.AnnotationPrefix+k]
-		return slices.Contains(fromOCI, k) && !annotated
-	})
-}
-
-// applyPolicyEnv bakes clean_env and env into the process, so init and every exec that starts
-// from the container's process see the same environment.
-func applyPolicyEnv(p *specs.Process, pol spec.Policy) {
-	if pol.EnvCleaned() {
-		p.Env = minimalEnv(p.Env)
-	}
-	for _, k := range slices.Sorted(maps.Keys(pol.Env)) {
-		p.Env = setEnv(p.Env, k, pol.Env[k])
-	}
-	for _, kv := range confine.GPUEnv(pol) { // gpu_devices: CUDA_VISIBLE_DEVICES
-		k, v, _ := strings.Cut(kv, "=")
-		p.Env = setEnv(p.Env, k, v)
-	}
-}
-
-// minimalEnv keeps what a program needs to find its tools and terminal.
-func minimalEnv(env []string) []string {
-	var out []string
-	for _, e := range env {
-		k, _, _ := strings.Cut(e, "=")
-		if k == "PATH" || k == "TERM" || k == "HOME" || k == "LANG" {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func setEnv(env []string, k, v string) []string {
-	for i, e := range env {
-		if strings.HasPrefix(e, k+"=") {
-			env[i] = k + "=" + v
-			return env
-		}
-	}
-	return append(env, k+"="+v)
 }
 
 // absBindSources resolves relative bind-mount sources against the bundle, as runc does.
@@ -432,41 +358,4 @@ func killCmd(cmd *exec.Cmd) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_, _ = cmd.Process.Wait()
-}
-
-// hidePIDs mounts the container's /proc with hidepid=ptraceable for isolate_pids (a PID
-// namespace's stand-in): a process then sees in /proc only the processes it may ptrace, and
-// Landlock allows ptrace only within the container's domain, so host processes (and the
-// supervisor) vanish from /proc. In host mode /proc is the host's own mount and stays as it is.
-func hidePIDs(s *specs.Spec, pol spec.Policy, rootfs string) {
-	if !pol.PIDsIsolated() {
-		return
-	}
-	if rootfs == "/" {
-		logrus.Warn("isolate_pids: in host mode (root.path /) /proc is the host's: foreign pids stay visible there")
-		return
-	}
-	for i, m := range s.Mounts {
-		if m.Type == "proc" && !slices.ContainsFunc(m.Options, func(o string) bool { return strings.HasPrefix(o, "hidepid=") }) {
-			s.Mounts[i].Options = append(slices.Clone(m.Options), "hidepid=ptraceable")
-		}
-	}
-}
-
-// hostnameFile shows the container's hostname in /proc/sys/kernel/hostname too (uname is
-// answered by the supervisor): Go's os.Hostname and others read that file first. A read-only
-// bind of a file in the state dir over the container's own /proc entry; image mode only.
-func (cr *creation) hostnameFile() error {
-	st := cr.cont.State
-	if st.Hostname == "" || st.Rootfs == "/" || !hasMount(cr.spec, "/proc", "proc") {
-		return nil
-	}
-	src := filepath.Join(cr.cont.dir, "hostname")
-	if err := os.WriteFile(src, []byte(st.Hostname+"\n"), 0o444); err != nil {
-		return err
-	}
-	cr.spec.Mounts = append(cr.spec.Mounts, specs.Mount{
-		Destination: "/proc/sys/kernel/hostname", Type: "bind", Source: src, Options: []string{"bind", "ro"},
-	})
-	return nil
 }
