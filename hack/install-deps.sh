@@ -10,6 +10,7 @@ PKGS=(
   libseccomp-dev                     # cgo: libseccomp-golang
   busybox-static jq                  # test bundles (hack/mkbundle.sh, integration/)
   runc crun containerd podman conmon # peer runtimes and real clients (integration/, bench)
+  catatonit                          # podman --init (integration/podman_test.go)
   umoci skopeo                       # OCI image built from the busybox rootfs (containerd tests)
   hyperfine bubblewrap strace        # benchmarks and debugging
 )
