@@ -264,13 +264,22 @@ func TestRunTerminal(t *testing.T) {
 	b := newBundleWith(t, func(s *specs.Spec) { s.Process.Terminal = true }, "sh")
 	id := newID()
 	track(t, id)
+	out, code := inPTY(t, "tty && echo IS-A-TTY; exit 4\n", "run", "--bundle", b, id)
+	if code != 4 || !strings.Contains(out, "IS-A-TTY") || !strings.Contains(out, "/dev/pts/") {
+		t.Errorf("run -t: exit %d, output %q; want 4 and a /dev/pts tty", code, out)
+	}
+}
+
+// inPTY runs the runtime with a pty as its stdio, types input after a moment, and returns
+// everything written to the terminal and the exit code.
+func inPTY(t *testing.T, input string, args ...string) (string, int) {
+	t.Helper()
 	master, slave, err := openPTY()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer master.Close()
-	e := envFor(t)
-	cmd := exec.Command(runtimeBin, "--root", e.root, "run", "--bundle", b, id)
+	cmd := exec.Command(runtimeBin, append([]string{"--root", envFor(t).root}, args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -278,7 +287,7 @@ func TestRunTerminal(t *testing.T) {
 	slave.Close()
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		fmt.Fprint(master, "tty && echo IS-A-TTY; exit 4\n")
+		fmt.Fprint(master, input)
 	}()
 	var got strings.Builder
 	buf := make([]byte, 4096)
@@ -289,11 +298,8 @@ func TestRunTerminal(t *testing.T) {
 			break
 		}
 	}
-	err = cmd.Wait()
-	code := cmd.ProcessState.ExitCode()
-	if code != 4 || !strings.Contains(got.String(), "IS-A-TTY") || !strings.Contains(got.String(), "/dev/pts/") {
-		t.Errorf("run -t: exit %d (%v), output %q; want 4 and a /dev/pts tty", code, err, got.String())
-	}
+	_ = cmd.Wait()
+	return got.String(), cmd.ProcessState.ExitCode()
 }
 
 func openPTY() (master, slave *os.File, err error) {
@@ -434,34 +440,9 @@ func TestIsolatePIDs(t *testing.T) {
 // exec -t in the foreground without a console socket relays a pty, like run -t.
 func TestExecTerminal(t *testing.T) {
 	id, _, _ := running(t, nil, "sleep", "100")
-	master, slave, err := openPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	e := envFor(t)
-	cmd := exec.Command(runtimeBin, "--root", e.root, "exec", "-t", id, "sh")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		fmt.Fprint(master, "tty && echo EXEC-TTY; exit 6\n")
-	}()
-	var got strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := master.Read(buf)
-		got.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	_ = cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 6 || !strings.Contains(got.String(), "EXEC-TTY") {
-		t.Errorf("exec -t: exit %d, output %q; want 6 and a tty", code, got.String())
+	out, code := inPTY(t, "tty && echo EXEC-TTY; exit 6\n", "exec", "-t", id, "sh")
+	if code != 6 || !strings.Contains(out, "EXEC-TTY") {
+		t.Errorf("exec -t: exit %d, output %q; want 6 and a tty", code, out)
 	}
 }
 
