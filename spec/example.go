@@ -10,10 +10,11 @@ import (
 )
 
 // Example annotations: keys of the sandlock policy vocabulary (docs/policy.md), shown so that
-// a user editing the starter config sees how policy is attached to a container.
+// a user editing the starter config sees how policy is attached to a container. Both are
+// enforced (a key this release does not enforce would make every create warn).
 var exampleAnnotations = map[string]string{
-	"io.sandlock.max_processes":  "64",
 	"io.sandlock.no_raw_sockets": "true",
+	"io.sandlock.no_udp":         "false",
 }
 
 // defaultCaps is runc's default capability set: enough for a shell and the usual daemons.

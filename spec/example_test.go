@@ -53,7 +53,7 @@ func TestExampleContents(t *testing.T) {
 		{"bounding caps", s.Process.Capabilities.Bounding, []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}},
 		{"rlimits", s.Process.Rlimits, []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}}},
 		{"mounts", mountDests(s), []string{"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"}},
-		{"max_processes", s.Annotations["io.sandlock.max_processes"], "64"},
+		{"no_udp", s.Annotations["io.sandlock.no_udp"], "false"},
 		{"no_raw_sockets", s.Annotations["io.sandlock.no_raw_sockets"], "true"},
 	}
 	for _, c := range checks {

@@ -73,7 +73,7 @@ func TestSpecWritesStarterConfig(t *testing.T) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatalf("config.json is not a spec: %v", err)
 	}
-	if s.Annotations["io.sandlock.max_processes"] == "" {
+	if s.Annotations["io.sandlock.no_raw_sockets"] == "" {
 		t.Errorf("starter config has no io.sandlock annotations to show the keys: %v", s.Annotations)
 	}
 	if err := run(t, "spec", "--bundle", dir); err == nil || !strings.Contains(err.Error(), "exists") {
