@@ -486,3 +486,16 @@ func TestDeleteForceAfterCrash(t *testing.T) {
 		t.Errorf("state dir left after delete --force")
 	}
 }
+
+// update is refused with a clear message (resources are not applied), and changes nothing.
+func TestUpdateRefused(t *testing.T) {
+	id, _, _ := running(t, nil, "sleep", "100")
+	r := rtWith(t, func(c *exec.Cmd) { c.Stdin = strings.NewReader(`{"pids":{"limit":10}}`) },
+		"update", "--resources", "-", id)
+	if r.code == 0 || !strings.Contains(r.stderr, "not supported") {
+		t.Errorf("update: exit %d, stderr %q; want a refusal saying resources are not supported", r.code, r.stderr)
+	}
+	if st := mustState(t, id); st["status"] != "running" {
+		t.Errorf("after a refused update: status %v, want running", st["status"])
+	}
+}

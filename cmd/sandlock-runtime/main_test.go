@@ -40,6 +40,7 @@ func TestFlagParsing(t *testing.T) {
 		{"ps of a missing container", []string{"ps", "--format", "json", "nope"}, "does not exist"},
 		{"pause of a missing container", []string{"pause", "nope"}, "does not exist"},
 		{"unknown log format", []string{"--log-format", "xml", "list"}, "log-format"},
+		{"update of a missing container", []string{"update", "--resources", "-", "nope"}, "does not exist"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
