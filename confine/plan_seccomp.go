@@ -31,8 +31,8 @@ func seccompPlan(p spec.Policy) (SeccompOptions, error) {
 	return o, checkDenyRuntime(o.DenySyscalls)
 }
 
-// checkDenyRuntime refuses a deny_syscalls entry the runtime itself needs after the filters
-// are loaded (runtimeSyscalls): the container could not start, or init would hang in the Go
+// checkDenyRuntime refuses a deny_syscalls entry the runtime itself needs after the filter is
+// loaded (runtimeSyscalls): the container could not start, or init would hang in the Go
 // runtime, instead of failing with a clear message.
 func checkDenyRuntime(deny []string) error {
 	for _, n := range deny {

@@ -48,65 +48,6 @@ var compatArches = map[seccomp.ScmpArch][]seccomp.ScmpArch{
 	seccomp.ArchS390X: {seccomp.ArchS390},
 }
 
-// BuildFilters returns the filters to load, in load order: sandlock's own filter (default
-// allow plus the deny list), then the OCI profile oci translated in full (omitted when nil),
-// then the policy's deny_syscalls or allow_syscalls filter (omitted when neither is set).
-//
-// Sandlock's filter goes first because a profile that does not allow seccomp(2) would
-// otherwise make loading it fail. The kernel runs every loaded filter and the most restrictive
-// answer wins, so the order does not weaken either filter; on equally strict answers (two
-// different errnos) the filter loaded last decides. The policy's filter is loaded last so that
-// an allowlist need not allow seccomp(2), and is a filter of its own so that its names never
-// clash with the conditional rules of sandlock's filter (libseccomp refuses mixing them).
-func BuildFilters(oci *specs.LinuxSeccomp, o SeccompOptions) ([]*seccomp.ScmpFilter, error) {
-	own, err := sandlockFilter(o)
-	if err != nil {
-		return nil, err
-	}
-	fs := []*seccomp.ScmpFilter{own}
-	build := []func() (*seccomp.ScmpFilter, error){
-		func() (*seccomp.ScmpFilter, error) { return ociFilter(oci) },
-		func() (*seccomp.ScmpFilter, error) { return policyFilter(o) },
-	}
-	for _, b := range build {
-		f, err := b()
-		if err != nil {
-			releaseAll(fs)
-			return nil, err
-		}
-		if f != nil {
-			fs = append(fs, f)
-		}
-	}
-	return fs, nil
-}
-
-func releaseAll(fs []*seccomp.ScmpFilter) {
-	for _, f := range fs {
-		f.Release()
-	}
-}
-
-// LoadFilters loads the filters on the calling thread only (no TSYNC) and returns the
-// user-notification listener fd, or -1 when no filter notifies. The thread must have
-// no_new_privs set or hold CAP_SYS_ADMIN.
-func LoadFilters(fs []*seccomp.ScmpFilter) (listener int, err error) {
-	for i, f := range fs {
-		if err := f.Load(); err != nil {
-			return -1, fmt.Errorf("load seccomp filter %d: %w", i, err)
-		}
-	}
-	if len(fs) == 0 {
-		return -1, nil
-	}
-	// libseccomp keeps the listener of the (only) notifying filter in process-wide state.
-	fd, err := fs[0].GetNotifFd()
-	if err != nil || fd < 0 {
-		return -1, nil
-	}
-	return int(fd), nil
-}
-
 // newFilter creates a filter with the native and compat arches, bad-arch kill, and
 // no_new_privs left to the caller (OCI's noNewPrivileges decides it, not libseccomp).
 func newFilter(def seccomp.ScmpAction, extra []seccomp.ScmpArch) (*seccomp.ScmpFilter, error) {

@@ -285,30 +285,21 @@ func withI386Names(names []string, deny bool) []string {
 }
 
 // runtimeSyscalls are allowed under every allow_syscalls list, and refused in deny_syscalls
-// (seccompPlan), because the runtime's last steps run under the policy's filter: it is loaded
-// in the container's init, on its locked thread, before
-//   - init's remaining Go code: hand the listener over, fork the zygote, report to create,
-//     wait for start, mark fds close-on-exec (and the Go runtime under it: memory, futexes,
-//     preemption signals, scheduling, time);
-//   - the zygote's C loop (sl_zygote.c), which forks every `exec`'d process;
-//   - the C drop-and-exec (sl_exec.c): signals, credentials, capabilities, rlimits, session,
-//     the OCI profile's own filter (seccomp), execve.
-//
-// The list is what strace showed those steps call after seccomp(2), plus what the code paths
-// above can call and a short run did not (error paths, Go's runtime). The container's program
-// may call them too; docs/policy.md lists them.
+// (seccompPlan), because the runtime still runs after the policy's filter is loaded. That is
+// late: the C drop-and-exec step (sl_exec.c) loads it right before execve, after every
+// credential and signal step, so what remains is
+//   - loading the next program (the OCI profile): seccomp;
+//   - execve, once per PATH entry tried;
+//   - the failure path: unmapping the scratch memory, reporting the error (write) and exiting,
+//     in init through the Go runtime (memory, futexes, signals, scheduling, time);
+//   - clone3, allowed here so that sandlock's own filter answers it ENOSYS and libc falls back
+//     to clone instead of failing.
 var runtimeSyscalls = []string{
-	// Go runtime on the locked thread
-	"mmap", "munmap", "madvise", "mprotect", "futex", "rt_sigreturn", "rt_sigaction",
+	"seccomp", "execve", "clone3",
+	// the failure path, init's in Go
+	"write", "munmap", "mmap", "madvise", "mprotect", "futex", "rt_sigreturn", "rt_sigaction",
 	"rt_sigprocmask", "sigaltstack", "sched_yield", "nanosleep", "getpid", "gettid", "tgkill",
-	"clock_gettime", "exit", "exit_group", "epoll_ctl", "epoll_pwait",
-	// init
-	"read", "write", "close", "sendmsg", "fcntl", "close_range", "clone", "clone3", "seccomp",
-	// the zygote's loop
-	"poll", "pipe2", "recvmsg", "signalfd4", "wait4", "kill", "getppid", "dup2", "dup3",
-	// drop-and-exec
-	"capget", "capset", "prctl", "prlimit64", "setgroups", "setresgid", "setresuid", "setsid",
-	"ioctl", "umask", "chdir", "execve",
+	"clock_gettime", "epoll_pwait", "exit", "exit_group",
 }
 
 // ownPIDRules refuse the pid-targeting syscalls unless they name the caller (pid 0). A value

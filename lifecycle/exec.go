@@ -12,6 +12,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/confine"
 )
 
 // ExecOpts are the flags of exec.
@@ -54,7 +56,7 @@ func Exec(o *Options, e ExecOpts) (int, error) {
 	if img.Filters, err = c.execFilters(); err != nil {
 		return -1, fmt.Errorf("seccomp programs of %s: %w", e.ID, err)
 	}
-	img.Rlimits = withoutRlimits(img.Rlimits, c.State.PolicyRlimits)
+	img.Rlimits = withoutRlimits(img.Rlimits, confine.ProcessSettings{Rlimits: c.State.PolicyRlimits})
 	packed, err := img.Pack()
 	if err != nil {
 		return -1, err

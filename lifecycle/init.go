@@ -80,7 +80,7 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	img.Rlimits = withoutRlimits(img.Rlimits, policyRlimits(cfg.Plan.Process))
+	img.Rlimits = withoutRlimits(img.Rlimits, cfg.Plan.Process)
 	if err := checkRlimits(img.Rlimits); err != nil {
 		return nil, err
 	}
@@ -194,8 +194,8 @@ func hasCap(c int) bool {
 
 // withoutRlimits drops the entries for resources the policy sets: the policy wins (its limits
 // are applied to init and inherited by everything after).
-func withoutRlimits(rls []confine.Rlimit, policy []int) []confine.Rlimit {
-	return slices.DeleteFunc(rls, func(r confine.Rlimit) bool { return slices.Contains(policy, r.Type) })
+func withoutRlimits(rls []confine.Rlimit, policy confine.ProcessSettings) []confine.Rlimit {
+	return slices.DeleteFunc(rls, func(r confine.Rlimit) bool { return policy.SetsRlimit(r.Type) })
 }
 
 // enterRoot chroots into an image rootfs. Without a mount namespace there is nothing to
@@ -259,13 +259,4 @@ func closeFDsForExec(preserve int) error {
 		return fmt.Errorf("close_range: %w", err)
 	}
 	return nil
-}
-
-// policyRlimits lists the resources the policy limits.
-func policyRlimits(ps confine.ProcessSettings) []int {
-	var ts []int
-	for _, r := range ps.Rlimits {
-		ts = append(ts, r.Type)
-	}
-	return ts
 }

@@ -170,7 +170,7 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	if ic.Seccomp, err = confine.Program(plan.Seccomp, cacheDir()); err != nil {
 		return ic, err
 	}
-	st.PolicyRlimits = policyRlimits(plan.Process)
+	st.PolicyRlimits = plan.Process.Rlimits
 	var oci *specs.LinuxSeccomp
 	if s.Linux != nil {
 		oci = s.Linux.Seccomp

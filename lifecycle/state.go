@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
 
@@ -75,7 +76,7 @@ type State struct {
 	Hostname      string            `json:"hostname,omitempty"`
 	Isolation     spec.Isolation    `json:"isolation"`
 	ProcessConfig *specs.Process    `json:"process,omitempty"`
-	PolicyRlimits []int             `json:"policyRlimits,omitempty"` // resources the policy limits (exec leaves them)
+	PolicyRlimits []confine.Rlimit  `json:"policyRlimits,omitempty"` // the policy's limits (exec leaves those resources alone)
 }
 
 // Container is a container found in the state root.

@@ -82,16 +82,17 @@ func TestHelperUname(t *testing.T) {
 		t.Skip("subprocess helper")
 	}
 	runtime.LockOSThread() // filters are per thread; this thread execs uname
-	fs, err := confine.BuildFilters(nil, confine.SeccompOptions{NotifyUname: true})
+	// The same path as the runtime's init: compiled programs, loaded with a listener.
+	progs, err := confine.Program(confine.SeccompOptions{NotifyUname: true}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := confine.SetNoNewPrivs(); err != nil {
 		t.Fatal(err)
 	}
-	listener, err := confine.LoadFilters(fs)
+	listener, err := confine.LoadPrograms(progs)
 	if err != nil || listener < 0 {
-		t.Fatalf("LoadFilters: listener %d, %v", listener, err)
+		t.Fatalf("LoadPrograms: listener %d, %v", listener, err)
 	}
 	if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(listener), nil, 0); err != nil {
 		t.Fatalf("sending the listener: %v", err)

@@ -368,6 +368,18 @@ static void live_paths(void)
 static char mnt_dir[] = "/escape/mnt", tmpfs_s[] = "tmpfs", none_s[] = "none", size_s[] = "size=1m";
 static char chroot_dir[] = "/escape/chroot-x";
 
+/* want_eperm reports a call that was not expected to succeed: EPERM (seccomp) is ok, anything
+ * else means the call reached the kernel. */
+static int want_eperm(const char *name, long r)
+{
+	if (r == -EPERM) {
+		ok(name, "EPERM");
+		return 0;
+	}
+	escaped(name, "%s: reached the kernel", en(-r));
+	return 1;
+}
+
 static int do_mount(const char *name, void *arg)
 {
 	long abi = (long)arg;
@@ -378,12 +390,7 @@ static int do_mount(const char *name, void *arg)
 		escaped(name, "mounted tmpfs on %s (unmounted again)", mnt_dir);
 		return 1;
 	}
-	if (r == -EPERM) {
-		ok(name, "EPERM");
-		return 0;
-	}
-	escaped(name, "%s: reached the kernel", en(-r));
-	return 1;
+	return want_eperm(name, r);
 }
 
 static int do_unshare(const char *name, void *arg)
@@ -467,12 +474,7 @@ static int do_chroot(const char *name, void *arg)
 		escaped(name, "chroot succeeded; ../../.. then etc/shadow: %s", n >= 0 ? "READ" : en(-n));
 		return 1;
 	}
-	if (r == -EPERM) {
-		ok(name, "EPERM");
-		return 0;
-	}
-	escaped(name, "%s: reached the kernel", en(-r));
-	return 1;
+	return want_eperm(name, r);
 }
 
 /* ---------- other processes: ptrace, process_vm_readv, signals, scheduling ---------- */
@@ -794,12 +796,7 @@ static int do_io_uring(const char *name, void *arg)
 		escaped(name, "io_uring_setup gave fd %ld", r);
 		return 1;
 	}
-	if (r == -EPERM) {
-		ok(name, "EPERM");
-		return 0;
-	}
-	escaped(name, "%s: reached the kernel", en(-r));
-	return 1;
+	return want_eperm(name, r);
 }
 
 static void read_pids(void)
