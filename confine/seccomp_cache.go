@@ -62,11 +62,7 @@ func compilePrograms(o SeccompOptions) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	progs := [][]byte{b}
-	if b := newerDenyProgram(deniedSyscalls); b != nil {
-		progs = append(progs, b)
-	}
-	return progs, nil
+	return [][]byte{b, numbersProgram(deniedSyscalls)}, nil
 }
 
 func programKey(o SeccompOptions) (string, error) {

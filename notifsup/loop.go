@@ -33,8 +33,8 @@ type key struct {
 //
 // A notification withdrawn between poll and receive (its process was killed) leaves receive
 // blocked until the next one arrives; ctx is noticed only then.
-func Serve(ctx context.Context, listener int, handlers map[string]Handler) error {
-	table, err := resolve(handlers)
+func Serve(ctx context.Context, listener int, features []Feature) error {
+	table, err := resolve(features)
 	if err != nil {
 		return err
 	}
@@ -63,21 +63,30 @@ func Serve(ctx context.Context, listener int, handlers map[string]Handler) error
 	}
 }
 
-// resolve maps handler names to the syscall numbers of every arch a filter covers.
-func resolve(handlers map[string]Handler) (map[key]Handler, error) {
+// resolve maps each feature's handler names to syscall numbers: of the native arch, and of
+// every compat arch a filter covers for the features that decode those ABIs too.
+func resolve(features []Feature) (map[key]Handler, error) {
 	native, err := seccomp.GetNativeArch()
 	if err != nil {
 		return nil, fmt.Errorf("notifsup: native arch: %w", err)
 	}
-	arches := append([]seccomp.ScmpArch{native}, compatArches[native]...)
 	table := map[key]Handler{}
-	for name, h := range handlers {
-		for _, a := range arches {
-			nr, err := seccomp.GetSyscallFromNameByArch(name, a)
-			if err != nil || nr < 0 {
-				continue // not a syscall on this arch
+	for _, f := range features {
+		arches := []seccomp.ScmpArch{native}
+		if f.AllArches {
+			arches = append(arches, compatArches[native]...)
+		}
+		for name, h := range f.handlers() {
+			for _, a := range arches {
+				nr, err := seccomp.GetSyscallFromNameByArch(name, a)
+				if err != nil || nr < 0 {
+					continue // not a syscall on this arch
+				}
+				if _, dup := table[key{reportedArch(a), nr}]; dup {
+					return nil, fmt.Errorf("notifsup: %s: syscall %s is already handled by another feature", f.Name, name)
+				}
+				table[key{reportedArch(a), nr}] = h
 			}
-			table[key{reportedArch(a), nr}] = h
 		}
 	}
 	return table, nil
