@@ -15,7 +15,7 @@ import (
 type object struct {
 	path     string
 	nofollow bool
-	fd       int    // the supervisor's copy of the process's fd when the object is an fd, or -1
+	fd       int // the supervisor's copy of the process's fd when the object is an fd, or -1
 	// byName: fd came from a path naming it (/proc/self/fd/N, AT_EMPTY_PATH): the syscall
 	// acts on the object as a path lookup would, even through an O_PATH fd.
 	byName   bool
