@@ -5,56 +5,150 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// inView runs fn on a thread of its own that sees the file system as the target thread does
-// (its root, its working directory or dirfd) and holds the target's file-system credentials
-// and effective capabilities: a path is resolved, and an operation checked by the kernel's
-// DAC, exactly as for the process itself. The thread is never given back to the Go runtime
-// (the goroutine returns while locked), so nothing of the borrowed view outlives fn.
+// inView runs fn on a thread that sees the file system as the target thread does (its root,
+// its working directory or dirfd) and holds the target's file-system credentials and
+// effective capabilities: a path is resolved, and an operation checked by the kernel's DAC,
+// exactly as for the process itself.
+//
+// The threads come from views: each took a root once (unshare(CLONE_FS), chroot) and lends
+// itself to one call at a time, giving the borrowed cwd and credentials back after it. A thread
+// that cannot give them back is never reused: it ends, and the Go runtime never gets it back
+// (its goroutine returns while locked).
 //
 // dirfd is the supervisor's copy of the process's dirfd, or -1 for its working directory.
 func (t *target) inView(dirfd int, fn func() (uint64, error)) (uint64, error) {
-	type result struct {
-		v   uint64
-		err error
+	var st unix.Stat_t
+	if err := unix.Fstat(t.root, &st); err != nil {
+		return 0, unix.EPERM
 	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
-		if err := t.enterView(dirfd); err != nil {
-			ch <- result{err: err}
-			return
-		}
-		v, err := fn()
-		ch <- result{v, err}
-	}()
-	r := <-ch
+	key := rootKey{st.Dev, st.Ino}
+	w, err := views.take(key, t.root)
+	if err != nil {
+		return 0, err
+	}
+	done := make(chan viewResult, 1)
+	w.jobs <- viewJob{t: t, dirfd: dirfd, fn: fn, done: done}
+	r := <-done
+	if r.reusable {
+		views.put(key, w)
+	}
 	return r.v, r.err
 }
 
-func (t *target) enterView(dirfd int) error {
-	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return unix.EPERM
+// views are the idle view threads of this supervisor, by root.
+var views = &viewPool{idle: map[rootKey][]*viewThread{}}
+
+// maxIdleViews bounds the idle threads kept per root: enough for a few concurrent calls.
+const maxIdleViews = 4
+
+type rootKey struct{ dev, ino uint64 }
+
+type viewPool struct {
+	mu   sync.Mutex
+	idle map[rootKey][]*viewThread
+}
+
+type viewThread struct{ jobs chan viewJob }
+
+type viewJob struct {
+	t     *target
+	dirfd int
+	fn    func() (uint64, error)
+	done  chan viewResult
+}
+
+type viewResult struct {
+	v        uint64
+	err      error
+	reusable bool
+}
+
+func (p *viewPool) take(key rootKey, root int) (*viewThread, error) {
+	p.mu.Lock()
+	if ws := p.idle[key]; len(ws) > 0 {
+		w := ws[len(ws)-1]
+		p.idle[key] = ws[:len(ws)-1]
+		p.mu.Unlock()
+		return w, nil
 	}
-	if !sameInode(t.root, "/") {
+	p.mu.Unlock()
+	return startView(root)
+}
+
+func (p *viewPool) put(key rootKey, w *viewThread) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle[key]) >= maxIdleViews {
+		close(w.jobs) // the thread ends
+		return
+	}
+	p.idle[key] = append(p.idle[key], w)
+}
+
+// startView starts a thread that has taken root as its root.
+func startView(root int) (*viewThread, error) {
+	w := &viewThread{jobs: make(chan viewJob)}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		own, err := enterRoot(root)
+		started <- err
+		if err != nil {
+			return
+		}
+		for j := range w.jobs {
+			v, err := j.run()
+			back := own.assume() == nil
+			j.done <- viewResult{v: v, err: err, reusable: back}
+			if !back {
+				return
+			}
+		}
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// enterRoot gives the calling thread its own fs context rooted at root, and returns the
+// thread's own credentials, to be taken back after each job.
+func enterRoot(root int) (threadCreds, error) {
+	own, err := currentCreds()
+	if err != nil {
+		return own, err
+	}
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return own, unix.EPERM
+	}
+	if !sameInode(root, "/") {
 		// The process is chrooted (a container): resolve as it would. Needs CAP_SYS_CHROOT;
 		// without it the operation fails closed.
-		if unix.Fchdir(t.root) != nil || unix.Chroot(".") != nil {
-			return unix.EPERM
+		if unix.Fchdir(root) != nil || unix.Chroot(".") != nil {
+			return own, unix.EPERM
 		}
 	}
-	cwd := t.cwd
-	if dirfd >= 0 {
-		cwd = dirfd
+	return own, nil
+}
+
+func (j viewJob) run() (uint64, error) {
+	cwd := j.t.cwd
+	if j.dirfd >= 0 {
+		cwd = j.dirfd
 	}
 	if err := unix.Fchdir(cwd); err != nil {
-		return err
+		return 0, err
 	}
-	return t.creds.assume()
+	if err := j.t.creds.threadCreds().assume(); err != nil {
+		return 0, err
+	}
+	return j.fn()
 }
 
 func sameInode(fd int, path string) bool {
@@ -62,9 +156,70 @@ func sameInode(fd int, path string) bool {
 	return unix.Fstat(fd, &a) == nil && unix.Stat(path, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
 }
 
+// threadCreds are what a view thread borrows: file-system ids, groups and the capability sets.
+type threadCreds struct {
+	fsuid, fsgid uint32
+	groups       []uint32
+	caps         [2]unix.CapUserData
+}
+
+// threadCreds are the target's credentials as a view thread takes them: its effective
+// capabilities within what the supervisor holds (none from another user namespace: they grant
+// nothing on the host's files), the supervisor's permitted set kept so they can be given back.
+func (c creds) threadCreds() threadCreds {
+	tc := threadCreds{fsuid: c.fsuid, fsgid: c.fsgid, groups: c.groups}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	_ = unix.Capget(&hdr, &tc.caps[0])
+	eff := c.capEff
+	if c.foreignUserns {
+		eff = 0
+	}
+	for i := range tc.caps {
+		tc.caps[i].Effective = uint32(eff>>(32*i)) & tc.caps[i].Permitted
+		tc.caps[i].Inheritable = 0
+	}
+	return tc
+}
+
+// currentCreds reads the calling thread's own credentials.
+func currentCreds() (threadCreds, error) {
+	var tc threadCreds
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	if err := unix.Capget(&hdr, &tc.caps[0]); err != nil {
+		return tc, unix.EPERM
+	}
+	uid, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, ^uintptr(0), 0, 0)
+	gid, _, _ := unix.RawSyscall(unix.SYS_SETFSGID, ^uintptr(0), 0, 0)
+	tc.fsuid, tc.fsgid = uint32(uid), uint32(gid)
+	n, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, 0, 0, 0)
+	if e != 0 {
+		return tc, unix.EPERM
+	}
+	tc.groups = make([]uint32, n)
+	if n > 0 {
+		if _, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, n, uintptr(unsafe.Pointer(&tc.groups[0])), 0); e != 0 {
+			return tc, unix.EPERM
+		}
+	}
+	return tc, nil
+}
+
 // assume gives the calling thread these credentials. Every call is the raw, per-thread
-// syscall (Go's wrappers change every thread of the process).
-func (c creds) assume() error {
+// syscall (Go's wrappers change every thread of the process). The capabilities go first so
+// that the id changes may use the supervisor's (when taking its own back) and last again so
+// that the effective set is exactly the one asked for (a fsuid change drops the fs ones).
+func (c threadCreds) assume() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var cur [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &cur[0]); err != nil {
+		return unix.EPERM
+	}
+	for i := range cur {
+		cur[i].Effective = cur[i].Permitted // what the id changes below may need
+	}
+	if err := unix.Capset(&hdr, &cur[0]); err != nil {
+		return unix.EPERM
+	}
 	if err := setGroupsThread(c.groups); err != nil {
 		return err
 	}
@@ -74,20 +229,8 @@ func (c creds) assume() error {
 	if err := setFSIDThread(unix.SYS_SETFSUID, c.fsuid); err != nil {
 		return err
 	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return unix.EPERM
-	}
-	eff := c.capEff
-	if c.foreignUserns {
-		eff = 0 // capabilities held in another user namespace grant nothing on the host's files
-	}
-	for i := range data {
-		data[i].Effective = uint32(eff>>(32*i)) & data[i].Permitted
-		data[i].Inheritable = 0
-	}
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
+	caps := c.caps
+	if err := unix.Capset(&hdr, &caps[0]); err != nil {
 		return unix.EPERM
 	}
 	return nil
