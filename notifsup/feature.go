@@ -20,6 +20,9 @@ type Feature struct {
 	AllArches bool
 	// Ioctls are handlers by ioctl request number (the low 32 bits, as the kernel reads it).
 	Ioctls map[uint32]Handler
+	// Start, when set, runs once in the supervisor before the first notification, on a
+	// thread with the supervisor's own root (the workers may have taken a process's).
+	Start func()
 }
 
 // Syscalls are the names this feature needs trapped (ioctl excluded: see IoctlRequests).
@@ -47,9 +50,9 @@ func (f Feature) handlers() map[string]Handler {
 		hs = map[string]Handler{}
 	}
 	ioctls := f.Ioctls
-	hs["ioctl"] = func(listener int, req *seccomp.ScmpNotifReq) seccomp.ScmpNotifResp {
-		if h, ok := ioctls[uint32(req.Data.Args[1])]; ok {
-			return h(listener, req)
+	hs["ioctl"] = func(c *Call) seccomp.ScmpNotifResp {
+		if h, ok := ioctls[uint32(c.Req.Data.Args[1])]; ok {
+			return h(c)
 		}
 		return errnoResp(unix.EPERM) // trapped but not ours: cannot happen with a matching filter
 	}

@@ -1,7 +1,6 @@
 package notifsup
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,10 +28,9 @@ type FSMetaConfig struct {
 
 // fsMeta is the feature behind FSMeta.
 type fsMeta struct {
-	given     []FSRule
-	rulesOnce sync.Once
-	rules     []FSRule // given, canonical: made at the first check, off the container's start
-	mounts    *mountTable
+	given  []FSRule
+	rules  []FSRule // given, canonical: made by Start, in the supervisor, off the container's start
+	mounts sync.Map // rootKey -> *mountTable: the mounts as seen from each root
 	// proc is an O_PATH fd on the supervisor's /proc, opened at the first use: xattr calls
 	// reach an O_PATH fd through it (viaFD).
 	procOnce sync.Once
@@ -50,8 +48,9 @@ type fsMeta struct {
 // memory afterwards cannot change which object is acted on; a rename after the check moves an
 // object the process was allowed to change.
 func FSMeta(c FSMetaConfig) Feature {
-	m := &fsMeta{given: c.Rules, mounts: &mountTable{}, proc: -1}
-	f := Feature{Name: "fs-metadata", Handlers: map[string]Handler{}, Ioctls: map[uint32]Handler{}}
+	m := &fsMeta{given: c.Rules}
+	f := Feature{Name: "fs-metadata", Handlers: map[string]Handler{}, Ioctls: map[uint32]Handler{},
+		Start: func() { m.rules = canonicalRules(m.given) }}
 	for name, op := range metaWriteOps {
 		f.Handlers[name] = m.handler(op, true)
 	}
@@ -66,11 +65,10 @@ func FSMeta(c FSMetaConfig) Feature {
 	return f
 }
 
-func (m *fsMeta) procFD() int {
-	m.procOnce.Do(func() {
-		m.proc, _ = unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	})
-	return m.proc
+// mountsFrom is the mount table as seen from the worker's current root.
+func (m *fsMeta) mountsFrom(w *worker) *mountTable {
+	mt, _ := m.mounts.LoadOrStore(w.root, &mountTable{})
+	return mt.(*mountTable)
 }
 
 // canonicalRules resolves symlinks in the rule paths, as opening them for Landlock did: the
@@ -92,7 +90,6 @@ func canonicalRules(rs []FSRule) []FSRule {
 // Landlock grants it: by a rule on p or on a directory above it. A list-only rule (what
 // fs_denied leaves above a denied path) lets only that directory itself be read.
 func (m *fsMeta) allowed(p string, write bool) bool {
-	m.rulesOnce.Do(func() { m.rules = canonicalRules(m.given) })
 	for _, r := range m.rules {
 		if p != r.Path && r.Path != "/" && !strings.HasPrefix(p, r.Path+"/") {
 			continue
@@ -129,11 +126,11 @@ type metaOp struct {
 
 // action performs the operation on fd, on the thread holding the process's view; fdBased
 // says fd is the process's own open file (pidfd_getfd), not an O_PATH resolved for it.
-type action func(m *fsMeta, fd int, fdBased bool) (uint64, error)
+type action func(fd int, fdBased bool) (uint64, error)
 
 func (m *fsMeta) handler(op metaOp, write bool) Handler {
-	return func(listener int, req *seccomp.ScmpNotifReq) seccomp.ScmpNotifResp {
-		v, err := m.handle(listener, req, op, write)
+	return func(c *Call) seccomp.ScmpNotifResp {
+		v, err := m.handle(c, op, write)
 		if err != nil {
 			return errnoResp(errnoOf(err))
 		}
@@ -141,13 +138,13 @@ func (m *fsMeta) handler(op metaOp, write bool) Handler {
 	}
 }
 
-func (m *fsMeta) handle(listener int, req *seccomp.ScmpNotifReq, op metaOp, write bool) (uint64, error) {
-	t, err := pinTarget(listener, req, !write)
+func (m *fsMeta) handle(c *Call, op metaOp, write bool) (uint64, error) {
+	t, err := pinTarget(c.Listener, c.Req, !write)
 	if err != nil {
 		return 0, err
 	}
 	defer t.close()
-	a := req.Data.Args
+	a := c.Req.Data.Args
 	do, err := op.prepare(t, a)
 	if err != nil {
 		return 0, err
@@ -160,27 +157,31 @@ func (m *fsMeta) handle(listener int, req *seccomp.ScmpNotifReq, op metaOp, writ
 	if o.selfLink != "" && op.selfLink != nil {
 		return op.selfLink(t, a, o.selfLink)
 	}
-	return t.inView(o.dirfd, func() (uint64, error) {
-		fd := o.fd
-		if fd < 0 {
-			if fd, err = resolvePath(o.path, o.nofollow); err != nil {
-				return 0, err
-			}
-			defer unix.Close(fd)
-		}
-		if err := onHost(func() error { return m.check(t, fd, write, o.fd >= 0) }); err != nil {
+	w := c.w
+	if o.fd >= 0 {
+		// The process's own fd: checked from the host's root, where the kernel's name for
+		// it is unambiguous (it may lie outside the process's root).
+		if err := w.takeHostRoot(); err != nil {
 			return 0, err
 		}
-		return do(m, fd, o.fd >= 0 && !o.byName)
+		if err := m.check(w, t, o.fd, write, true); err != nil {
+			return 0, err
+		}
+		return w.inView(t, -1, func() (uint64, error) { return do(o.fd, !o.byName) })
+	}
+	return w.inView(t, o.dirfd, func() (uint64, error) {
+		fd, err := resolvePath(o.path, o.nofollow)
+		if err != nil {
+			return 0, err
+		}
+		defer unix.Close(fd)
+		// Resolved in the process's root without magic links: reachable from that root,
+		// so the kernel's name for it, relative to the root, is unambiguous.
+		if err := m.check(w, t, fd, write, false); err != nil {
+			return 0, err
+		}
+		return do(fd, false)
 	})
-}
-
-// onHost runs fn on an ordinary thread of the supervisor (the calling thread may be in a
-// process's view, where /proc/self and absolute paths mean something else) and waits for it.
-func onHost(fn func() error) error {
-	ch := make(chan error, 1)
-	go func() { ch <- fn() }()
-	return <-ch
 }
 
 // check decides on the object open as fd: allowed when the rules grant the access on the
@@ -188,8 +189,8 @@ func onHost(fn func() error) error {
 // host (a pipe, a socket, a memfd) names no file of the host and is allowed. /proc is checked
 // by owner: its entries are not files of the host, and on behalf of the process the supervisor
 // must not read another process's (see checkProc).
-func (m *fsMeta) check(t *target, fd int, write, fdBased bool) error {
-	name, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+func (m *fsMeta) check(w *worker, t *target, fd int, write, fdBased bool) error {
+	name, err := fdName(fd)
 	if err != nil {
 		return unix.EACCES
 	}
@@ -200,7 +201,7 @@ func (m *fsMeta) check(t *target, fd int, write, fdBased bool) error {
 		return unix.EACCES
 	}
 	name = strings.TrimSuffix(name, " (deleted)")
-	mnt, known := m.mounts.lookup(fd)
+	mnt, known := m.mountsFrom(w).lookup(fd)
 	if fdBased && !known {
 		return nil
 	}
@@ -209,9 +210,9 @@ func (m *fsMeta) check(t *target, fd int, write, fdBased bool) error {
 		return unix.EACCES
 	}
 	if sfs.Type == unix.PROC_SUPER_MAGIC {
-		return m.checkProc(t, name, mnt, write)
+		return m.checkProc(w, t, name, mnt, write)
 	}
-	if !m.allowed(name, write) {
+	if !m.allowed(w.hostName(name), write) {
 		return unix.EACCES
 	}
 	return nil
@@ -219,12 +220,12 @@ func (m *fsMeta) check(t *target, fd int, write, fdBased bool) error {
 
 // checkProc: metadata of /proc entries cannot be changed (the kernel refuses most of it
 // anyway); it can be read where the rules let the process read and the entry is its own or its
-// container's.
-func (m *fsMeta) checkProc(t *target, name, mountpoint string, write bool) error {
+// container's. name and mountpoint are relative to the worker's root.
+func (m *fsMeta) checkProc(w *worker, t *target, name, mountpoint string, write bool) error {
 	if write {
 		return unix.EPERM
 	}
-	if !m.allowed(name, false) {
+	if !m.allowed(w.hostName(name), false) {
 		return unix.EACCES
 	}
 	rel := strings.TrimPrefix(strings.TrimPrefix(name, mountpoint), "/")
@@ -238,8 +239,8 @@ func (m *fsMeta) checkProc(t *target, name, mountpoint string, write bool) error
 
 // sameCgroup: both processes are in the same cgroup2 directory (the container's).
 func sameCgroup(a, b int) bool {
-	ca, erra := os.ReadFile("/proc/" + strconv.Itoa(a) + "/cgroup")
-	cb, errb := os.ReadFile("/proc/" + strconv.Itoa(b) + "/cgroup")
+	ca, erra := procRead(strconv.Itoa(a) + "/cgroup")
+	cb, errb := procRead(strconv.Itoa(b) + "/cgroup")
 	ua, ub := unifiedLine(string(ca)), unifiedLine(string(cb))
 	return erra == nil && errb == nil && ua != "" && ua != "0::/" && ua == ub
 }

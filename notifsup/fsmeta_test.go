@@ -3,15 +3,12 @@ package notifsup
 import "testing"
 
 func TestFSMetaAllowed(t *testing.T) {
-	m := &fsMeta{}
-	m.rulesOnce.Do(func() {
-		m.rules = []FSRule{
-			{Path: "/usr"},
-			{Path: "/w", Write: true},
-			{Path: "/d", ListOnly: true}, // what fs_denied leaves above a denied path
-			{Path: "/d/sibling", Write: true},
-		}
-	})
+	m := &fsMeta{rules: []FSRule{
+		{Path: "/usr"},
+		{Path: "/w", Write: true},
+		{Path: "/d", ListOnly: true}, // what fs_denied leaves above a denied path
+		{Path: "/d/sibling", Write: true},
+	}}
 	cases := []struct {
 		path        string
 		read, write bool

@@ -118,10 +118,11 @@ func (mt *mountTable) lookup(fd int) (string, bool) {
 
 func readMountPoints() map[uint64]string {
 	points := map[uint64]string{}
-	f, err := os.Open("/proc/self/mountinfo")
+	fd, err := procOpen("self/mountinfo", unix.O_RDONLY)
 	if err != nil {
 		return points
 	}
+	f := os.NewFile(uintptr(fd), "mountinfo")
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)

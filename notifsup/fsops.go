@@ -80,7 +80,7 @@ var ioctlOps = map[uint32]metaOp{
 func chmodOp(modeArg int) func(*target, []uint64) (action, error) {
 	return func(_ *target, a []uint64) (action, error) {
 		mode := uint32(a[modeArg])
-		return func(_ *fsMeta, fd int, fdBased bool) (uint64, error) {
+		return func(fd int, fdBased bool) (uint64, error) {
 			if fdBased {
 				return 0, unix.Fchmod(fd, mode)
 			}
@@ -92,7 +92,7 @@ func chmodOp(modeArg int) func(*target, []uint64) (action, error) {
 func chownOp(uidArg int) func(*target, []uint64) (action, error) {
 	return func(_ *target, a []uint64) (action, error) {
 		uid, gid := int(int32(a[uidArg])), int(int32(a[uidArg+1]))
-		return func(_ *fsMeta, fd int, fdBased bool) (uint64, error) {
+		return func(fd int, fdBased bool) (uint64, error) {
 			if fdBased {
 				return 0, unix.Fchown(fd, uid, gid)
 			}
@@ -112,7 +112,7 @@ func utimesOp(timesArg int, read func(*target, uint64) ([]unix.Timespec, error))
 				return nil, err
 			}
 		}
-		return func(_ *fsMeta, fd int, fdBased bool) (uint64, error) {
+		return func(fd int, fdBased bool) (uint64, error) {
 			var p uintptr
 			if ts != nil {
 				p = uintptr(unsafe.Pointer(&ts[0]))
@@ -188,7 +188,7 @@ func setxattrOp(nameArg int) func(*target, []uint64) (action, error) {
 			return nil, err
 		}
 		flags := int(int32(a[nameArg+3]))
-		return func(m *fsMeta, fd int, fdBased bool) (uint64, error) {
+		return func(fd int, fdBased bool) (uint64, error) {
 			if fdBased {
 				return 0, unix.Fsetxattr(fd, name, value, flags)
 			}
@@ -197,7 +197,7 @@ func setxattrOp(nameArg int) func(*target, []uint64) (action, error) {
 				args.value = uint64(uintptr(unsafe.Pointer(&value[0])))
 			}
 			p, np := viaFD(fd), cstr(name)
-			err := errnoErr(unix.Syscall6(sysSetxattrat, uintptr(m.procFD()), uintptr(unsafe.Pointer(p)), 0,
+			err := errnoErr(unix.Syscall6(sysSetxattrat, uintptr(hostProc), uintptr(unsafe.Pointer(p)), 0,
 				uintptr(unsafe.Pointer(np)), uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args)))
 			runtime.KeepAlive(value)
 			return 0, err
@@ -211,12 +211,12 @@ func removexattrOp(nameArg int) func(*target, []uint64) (action, error) {
 		if err != nil {
 			return nil, err
 		}
-		return func(m *fsMeta, fd int, fdBased bool) (uint64, error) {
+		return func(fd int, fdBased bool) (uint64, error) {
 			if fdBased {
 				return 0, unix.Fremovexattr(fd, name)
 			}
 			p, np := viaFD(fd), cstr(name)
-			return 0, errnoErr(unix.Syscall6(sysRemovexattrat, uintptr(m.procFD()), uintptr(unsafe.Pointer(p)), 0,
+			return 0, errnoErr(unix.Syscall6(sysRemovexattrat, uintptr(hostProc), uintptr(unsafe.Pointer(p)), 0,
 				uintptr(unsafe.Pointer(np)), 0, 0))
 		}, nil
 	}
@@ -229,7 +229,7 @@ func getxattrOp(nameArg int) func(*target, []uint64) (action, error) {
 			return nil, err
 		}
 		buf, out := answerBuffer(a[nameArg+2]), a[nameArg+1]
-		return func(m *fsMeta, fd int, fdBased bool) (uint64, error) {
+		return func(fd int, fdBased bool) (uint64, error) {
 			var n int
 			if fdBased {
 				n, err = unix.Fgetxattr(fd, name, buf)
@@ -239,7 +239,7 @@ func getxattrOp(nameArg int) func(*target, []uint64) (action, error) {
 					args.value = uint64(uintptr(unsafe.Pointer(&buf[0])))
 				}
 				p, np := viaFD(fd), cstr(name)
-				n, err = retErr(unix.Syscall6(sysGetxattrat, uintptr(m.procFD()), uintptr(unsafe.Pointer(p)), 0,
+				n, err = retErr(unix.Syscall6(sysGetxattrat, uintptr(hostProc), uintptr(unsafe.Pointer(p)), 0,
 					uintptr(unsafe.Pointer(np)), uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args)))
 				runtime.KeepAlive(buf)
 			}
@@ -251,7 +251,7 @@ func getxattrOp(nameArg int) func(*target, []uint64) (action, error) {
 func listxattrOp(listArg int) func(*target, []uint64) (action, error) {
 	return func(t *target, a []uint64) (action, error) {
 		buf, out := answerBuffer(a[listArg+1]), a[listArg]
-		return func(m *fsMeta, fd int, fdBased bool) (uint64, error) {
+		return func(fd int, fdBased bool) (uint64, error) {
 			var n int
 			var err error
 			if fdBased {
@@ -262,7 +262,7 @@ func listxattrOp(listArg int) func(*target, []uint64) (action, error) {
 					bp = uintptr(unsafe.Pointer(&buf[0]))
 				}
 				p := viaFD(fd)
-				n, err = retErr(unix.Syscall6(sysListxattrat, uintptr(m.procFD()), uintptr(unsafe.Pointer(p)), 0, bp, uintptr(len(buf)), 0))
+				n, err = retErr(unix.Syscall6(sysListxattrat, uintptr(hostProc), uintptr(unsafe.Pointer(p)), 0, bp, uintptr(len(buf)), 0))
 				runtime.KeepAlive(buf)
 			}
 			return fillAnswer(t, out, buf, n, err)
@@ -276,7 +276,7 @@ func readlinkOp(bufArg int) func(*target, []uint64) (action, error) {
 			return nil, unix.EINVAL
 		}
 		buf, out := answerBuffer(a[bufArg+1]), a[bufArg]
-		return func(_ *fsMeta, fd int, _ bool) (uint64, error) {
+		return func(fd int, _ bool) (uint64, error) {
 			n, err := unix.Readlinkat(fd, "", buf)
 			return fillAnswer(t, out, buf, n, err)
 		}, nil
@@ -300,7 +300,7 @@ func ioctlOp(req uint32, size int) func(*target, []uint64) (action, error) {
 		if err != nil {
 			return nil, err
 		}
-		return func(_ *fsMeta, fd int, _ bool) (uint64, error) {
+		return func(fd int, _ bool) (uint64, error) {
 			return 0, errnoErr(unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(&arg[0]))))
 		}, nil
 	}
@@ -336,7 +336,7 @@ func readXattrName(t *target, addr uint64) (string, error) {
 	return name, err
 }
 
-// viaFD names fd by the path thread-self/fd/N under the supervisor's /proc (m.proc): the
+// viaFD names fd by the path thread-self/fd/N under the supervisor's /proc (hostProc): the
 // xattr syscalls take no O_PATH fd, but follow this link to the very object fd holds.
 func viaFD(fd int) *byte {
 	p, _ := unix.BytePtrFromString("thread-self/fd/" + strconv.Itoa(fd))

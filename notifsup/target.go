@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -38,7 +39,7 @@ type creds struct {
 // its memory for writing too (handlers that return data through a buffer).
 func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target, error) {
 	t := &target{tid: int(req.Pid), root: -1, cwd: -1, pidfd: -1}
-	status, err := os.ReadFile(t.procPath("status"))
+	status, err := procRead(t.procPath("status"))
 	if err != nil {
 		return nil, unix.ESRCH
 	}
@@ -56,8 +57,9 @@ func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target,
 	return t, nil
 }
 
+// procPath names a file of the thread under /proc (relative: see procOpen).
 func (t *target) procPath(name string) string {
-	return "/proc/" + strconv.Itoa(t.tid) + "/" + name
+	return strconv.Itoa(t.tid) + "/" + name
 }
 
 func (t *target) open(writeMem bool) error {
@@ -65,20 +67,21 @@ func (t *target) open(writeMem bool) error {
 	if writeMem {
 		flag = os.O_RDWR
 	}
-	var err error
-	if t.mem, err = os.OpenFile(t.procPath("mem"), flag|unix.O_CLOEXEC, 0); err != nil {
+	mem, err := procOpen(t.procPath("mem"), flag)
+	if err != nil {
 		return unix.ESRCH
 	}
-	if t.root, err = unix.Open(t.procPath("root"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+	t.mem = os.NewFile(uintptr(mem), "mem")
+	if t.root, err = procOpen(t.procPath("root"), unix.O_PATH|unix.O_DIRECTORY); err != nil {
 		return unix.ESRCH
 	}
-	if t.cwd, err = unix.Open(t.procPath("cwd"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+	if t.cwd, err = procOpen(t.procPath("cwd"), unix.O_PATH|unix.O_DIRECTORY); err != nil {
 		return unix.ESRCH
 	}
 	if t.pidfd, err = unix.PidfdOpen(t.tgid, 0); err != nil {
 		return unix.ESRCH
 	}
-	t.creds.foreignUserns = !sameNamespace(t.procPath("ns/user"), "/proc/self/ns/user")
+	t.creds.foreignUserns = !sameNamespace(t.procPath("ns/user"), "self/ns/user")
 	return nil
 }
 
@@ -147,9 +150,22 @@ func u32Field(f []string, i int) (uint32, error) {
 	return uint32(v), err
 }
 
+// sameNamespace compares two namespace files under /proc.
 func sameNamespace(a, b string) bool {
 	var sa, sb unix.Stat_t
-	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
+	return unix.Fstatat(hostProc, a, &sa, 0) == nil && unix.Fstatat(hostProc, b, &sb, 0) == nil &&
+		sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
+// procRead reads a file under /proc (see procOpen).
+func procRead(name string) ([]byte, error) {
+	fd, err := procOpen(name, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // readString copies a NUL-terminated string of at most max bytes from the target's memory:
