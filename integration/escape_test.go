@@ -29,7 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "metadata", "numbers"}
+var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "metadata", "numbers", "unixconn"}
 
 var (
 	escapeOnce sync.Once
