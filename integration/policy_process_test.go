@@ -120,6 +120,7 @@ func both(fs ...func(*specs.Spec)) func(*specs.Spec) {
 // runProbe runs the probe with checks in a container and returns its results.
 func runProbe(t *testing.T, mutate func(*specs.Spec), checks ...string) map[string]string {
 	t.Helper()
+	checks = withoutI386(t, checks)
 	b := newBundleWith(t, mutate, append([]string{"/bin/probe"}, checks...)...)
 	buildProbe(t, b)
 	id := newID()
@@ -140,6 +141,9 @@ func runProbe(t *testing.T, mutate func(*specs.Spec), checks ...string) map[stri
 func checkResults(t *testing.T, got, want map[string]string) {
 	t.Helper()
 	for k, w := range want {
+		if isI386Check(k) && hostI386(t) != "" {
+			continue // runProbe left it out and logged it
+		}
 		if got[k] != w {
 			t.Errorf("%s: got %q, want %q", k, got[k], w)
 		}
