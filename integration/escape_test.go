@@ -29,7 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock"}
+var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "ttyesc"}
 
 var (
 	escapeOnce sync.Once

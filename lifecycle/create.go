@@ -31,6 +31,7 @@ type initConfig struct {
 	PreserveFDs int
 	StartHooks  []specs.Hook
 	State       specs.State
+	KeepSession bool // CreateOpts.KeepSession: init stays in the caller's session
 }
 
 // initReply is init's answer: an error, or the zygote's pid once init is confined and waiting.
