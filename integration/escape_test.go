@@ -29,7 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "ttyesc"}
+var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "ttyesc", "mqesc"}
 
 var (
 	escapeOnce sync.Once
@@ -334,6 +334,20 @@ func withAllCaps(s *specs.Spec) {
 	}
 }
 
+// withCapAdded adds capability name to every set of the config's capabilities.
+func withCapAdded(name string) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		c := s.Process.Capabilities
+		if c == nil {
+			c = &specs.LinuxCapabilities{}
+			s.Process.Capabilities = c
+		}
+		for _, set := range []*[]string{&c.Bounding, &c.Effective, &c.Permitted, &c.Inheritable, &c.Ambient} {
+			*set = append(*set, name)
+		}
+	}
+}
+
 func ownCaps() []string {
 	b, _ := os.ReadFile("/proc/self/status")
 	var eff uint64
@@ -402,21 +416,29 @@ var ipcEscapeNames = []string{
 }
 
 // TestEscape runs the main suite in a default container (pid, network, ipc, uts and mount
-// namespaces; the default capabilities; uid 0).
+// namespaces; uid 0), with the default capabilities and with CAP_SYS_ADMIN added to every set:
+// capabilities widen what the kernel allows, never what seccomp and Landlock deny.
 func TestEscape(t *testing.T) {
 	escapeBins(t)
-	h := newEscapeHost(t)
-	id := newID()
-	env := append(h.env(id, t), "ESC_SIGNALS=1", "ESC_IPC=1", "ESC_NONET=1")
-	out := escapeRun(t, id, withEnv(env), nil, "/escape/escape")
-	got := escapeVerdicts(t, out, 1)
-	requireOK(t, got, mainEscapeNames...)
-	requireOK(t, got, signalEscapeNames...)
-	requireOK(t, got, ipcEscapeNames...)
-	requireOK(t, got, "rlimit_raise_hard")
-	h.check(t)
-	if t.Failed() {
-		t.Logf("escape program output:\n%s", out)
+	for _, c := range []struct {
+		name string
+		caps func(*specs.Spec)
+	}{{"default caps", nil}, {"CAP_SYS_ADMIN", withCapAdded("CAP_SYS_ADMIN")}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newEscapeHost(t)
+			id := newID()
+			env := append(h.env(id, t), "ESC_SIGNALS=1", "ESC_IPC=1", "ESC_NONET=1")
+			out := escapeRun(t, id, chain(withEnv(env), c.caps), nil, "/escape/escape")
+			got := escapeVerdicts(t, out, 1)
+			requireOK(t, got, mainEscapeNames...)
+			requireOK(t, got, signalEscapeNames...)
+			requireOK(t, got, ipcEscapeNames...)
+			requireOK(t, got, "rlimit_raise_hard")
+			h.check(t)
+			if t.Failed() {
+				t.Logf("escape program output:\n%s", out)
+			}
+		})
 	}
 }
 

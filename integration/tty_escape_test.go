@@ -80,11 +80,11 @@ func rtScript(t *testing.T, args ...string) string {
 	return strings.Join(full, " ")
 }
 
-// ttyBundle is a bundle with the escape programs under /escape; init runs args.
-func ttyBundle(t *testing.T, args ...string) string {
+// ttyBundle is a bundle with ttyesc under /escape, caps applied; init runs args.
+func ttyBundle(t *testing.T, caps func(*specs.Spec), args ...string) string {
 	t.Helper()
 	bins := escapeBins(t)
-	b := newBundleWith(t, func(s *specs.Spec) { s.Process.Terminal = false }, args...)
+	b := newBundleWith(t, chain(func(s *specs.Spec) { s.Process.Terminal = false }, caps), args...)
 	if err := os.MkdirAll(filepath.Join(b, "rootfs", "escape"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -119,21 +119,25 @@ func TestEscapeTerminal(t *testing.T) {
 		name   string
 		script func(t *testing.T, id, b, out string) string
 		detach bool
+		caps   func(*specs.Spec)
 	}{
 		{"run", func(t *testing.T, id, b, out string) string {
 			return rtScript(t, "run", "--bundle", b, id) + " > " + shq(out) + " 2>&1"
-		}, false},
+		}, false, nil},
+		{"run with CAP_SYS_ADMIN", func(t *testing.T, id, b, out string) string {
+			return rtScript(t, "run", "--bundle", b, id) + " > " + shq(out) + " 2>&1"
+		}, false, withCapAdded("CAP_SYS_ADMIN")},
 		{"run -d", func(t *testing.T, id, b, out string) string {
 			return rtScript(t, "run", "-d", "--bundle", b, id) + " > " + shq(out) + " 2>&1"
-		}, true},
+		}, true, nil},
 		{"create+start", func(t *testing.T, id, b, out string) string {
 			return rtScript(t, "create", "--bundle", b, id) + " > " + shq(out) + " 2>&1\n" + rtScript(t, "start", id)
-		}, true},
+		}, true, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			id, out := newID(), filepath.Join(t.TempDir(), "out")
-			b := ttyBundle(t, "/escape/ttyesc")
+			b := ttyBundle(t, c.caps, "/escape/ttyesc")
 			track(t, id)
 			inTerminalSession(t, c.script(t, id, b, out))
 			if c.detach {
@@ -144,7 +148,7 @@ func TestEscapeTerminal(t *testing.T) {
 	}
 	t.Run("exec", func(t *testing.T) {
 		id, out := newID(), filepath.Join(t.TempDir(), "out")
-		b := ttyBundle(t, "sleep", "60")
+		b := ttyBundle(t, withCapAdded("CAP_SYS_ADMIN"), "sleep", "60")
 		track(t, id)
 		inTerminalSession(t, rtScript(t, "run", "-d", "--bundle", b, id)+" > /dev/null 2>&1\n"+
 			rtScript(t, "exec", id, "/escape/ttyesc")+" > "+shq(out)+" 2>&1")

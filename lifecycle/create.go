@@ -231,6 +231,9 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 	})
 	st := cr.cont.State
 	hidePIDs(cr.spec, cr.policy, st.Rootfs)
+	if err := privateMqueue(cr.spec, cr.policy.IPCIsolated(), st.Rootfs); err != nil {
+		return err
+	}
 	if err := cr.hostnameFile(); err != nil {
 		return err
 	}

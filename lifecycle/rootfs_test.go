@@ -604,3 +604,27 @@ func TestSetupRootfsNoPropagationToHost(t *testing.T) {
 		t.Errorf("mount propagated back to the host source: %+v", e)
 	}
 }
+
+// privateMqueue: with an ipc namespace the OCI default mqueue mount becomes an empty read-only
+// tmpfs (every mqueue mount would show the host's queues); without one, or in host mode, the
+// config's mount stays.
+func TestPrivateMqueue(t *testing.T) {
+	mq := specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid"}}
+	for _, c := range []struct {
+		isolated bool
+		rootfs   string
+		want     string
+	}{{true, "/rootfs", "tmpfs"}, {false, "/rootfs", "mqueue"}, {true, "/", "mqueue"}} {
+		s := &specs.Spec{Mounts: []specs.Mount{mq}}
+		if err := privateMqueue(s, c.isolated, c.rootfs); err != nil {
+			t.Fatal(err)
+		}
+		got := s.Mounts[0]
+		if got.Type != c.want || got.Destination != "/dev/mqueue" {
+			t.Errorf("isolated %v, rootfs %s: got %+v, want type %s", c.isolated, c.rootfs, got, c.want)
+		}
+		if c.want == "tmpfs" && !slices.Contains(got.Options, "ro") {
+			t.Errorf("the stand-in must be read-only: %+v", got)
+		}
+	}
+}
