@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // envNoI386 makes the helper answer "absent" on a host that has the entry point, so that the
@@ -41,7 +43,7 @@ var (
 func hostI386(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil && runtime.GOARCH == "amd64" && os.Getenv(envNoI386) != "1" {
-		t.Skip("the i386 probe needs gcc and a static libc (Debian: apt-get install gcc libc6-dev; hack/install-deps.sh)")
+		testreq.Missing(t, "the i386 probe needs gcc and a static libc (Debian: apt-get install gcc libc6-dev; hack/install-deps.sh)")
 	}
 	i386Once.Do(func() { i386Gone, i386Err = probeI386() })
 	if i386Err != nil {

@@ -14,6 +14,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // runOut runs a container to completion and returns stdout and the exit code.
@@ -329,7 +331,7 @@ func foreignNetNS(t *testing.T) string {
 	t.Helper()
 	cmd := exec.Command("unshare", "--net", "sleep", "30")
 	if err := cmd.Start(); err != nil {
-		t.Skipf("unshare --net: %v (needed to make a foreign network namespace)", err)
+		testreq.Missing(t, fmt.Sprintf("unshare --net: %v (needed to make a foreign network namespace)", err))
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	p := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)

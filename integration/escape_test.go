@@ -27,6 +27,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "ttyesc", "mqesc"}
@@ -35,6 +37,7 @@ var (
 	escapeOnce sync.Once
 	escapeDir  string // compiled programs
 	escapeSkip string // why the suite cannot run here
+	escapeTool bool   // escapeSkip is a missing tool (fails under SANDLOCK_REQUIRE=all), not the arch
 	escapeErr  error  // a program that does not compile
 )
 
@@ -49,7 +52,7 @@ func escapeBins(t *testing.T) string {
 		}
 		gcc, err := exec.LookPath("gcc")
 		if err != nil {
-			escapeSkip = "escape suite needs gcc and a static libc (Debian: apt-get install gcc libc6-dev; hack/install-deps.sh)"
+			escapeSkip, escapeTool = "escape suite needs gcc and a static libc (Debian: apt-get install gcc libc6-dev; hack/install-deps.sh)", true
 			return
 		}
 		dir := filepath.Join(workDir, "escape-bin")
@@ -61,6 +64,7 @@ func escapeBins(t *testing.T) string {
 		probe := filepath.Join(dir, "probe.c")
 		_ = os.WriteFile(probe, []byte("int main(void){return 0;}\n"), 0o644)
 		if out, err := exec.Command(gcc, "-static", "-o", filepath.Join(dir, "probe"), probe).CombinedOutput(); err != nil {
+			escapeTool = true
 			escapeSkip = fmt.Sprintf("escape suite needs a static libc (Debian: apt-get install libc6-dev; hack/install-deps.sh): gcc -static: %v: %s", err, out)
 			return
 		}
@@ -75,6 +79,9 @@ func escapeBins(t *testing.T) string {
 		}
 		escapeDir = dir
 	})
+	if escapeSkip != "" && escapeTool {
+		testreq.Missing(t, escapeSkip)
+	}
 	if escapeSkip != "" {
 		t.Skip(escapeSkip)
 	}

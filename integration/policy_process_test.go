@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // The seccomp and per-process policy fields (docs/policy.md), each with a case where the
@@ -70,7 +73,7 @@ func buildProbe(t *testing.T, bundle string) {
 	}
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
-		t.Skip("needs gcc to build the probe")
+		testreq.Missing(t, "needs gcc to build the probe (hack/install-deps.sh)")
 	}
 	src := filepath.Join(t.TempDir(), "probe.c")
 	if err := os.WriteFile(src, []byte(probeSource), 0o644); err != nil {
@@ -78,7 +81,7 @@ func buildProbe(t *testing.T, bundle string) {
 	}
 	out := filepath.Join(bundle, "rootfs/bin/probe")
 	if b, err := exec.Command(gcc, "-static", "-O2", "-o", out, src).CombinedOutput(); err != nil {
-		t.Skipf("gcc -static (libc.a missing?): %v\n%s", err, b)
+		testreq.Missing(t, fmt.Sprintf("gcc -static (libc.a missing? hack/install-deps.sh): %v\n%s", err, b))
 	}
 }
 

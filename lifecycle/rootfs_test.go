@@ -14,6 +14,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // These tests mount in the host's mount table, as the runtime does, always under a temporary
@@ -23,7 +25,7 @@ import (
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: mounts in the host's mount table")
+		testreq.Missing(t, "needs root: mounts in the host's mount table")
 	}
 }
 
@@ -96,7 +98,7 @@ func setupAndUndo(t *testing.T, rootfs string, s *specs.Spec, log mountLog) erro
 func runcSpec(t *testing.T) *specs.Spec {
 	t.Helper()
 	if _, err := exec.LookPath("runc"); err != nil {
-		t.Skip("needs runc for its default config")
+		testreq.Missing(t, "needs runc for its default config")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("runc", "spec", "--bundle", dir).CombinedOutput(); err != nil {
