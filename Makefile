@@ -23,11 +23,13 @@ all: build
 build:
 	$(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/sandlock-runtime
 
-## deps: the Debian packages the build, tests and demo need (only the missing ones), Go modules
+## deps: the Debian packages the build, tests and demo need (only the missing ones), Go modules,
+## the pinned staticcheck and crictl (built once, cached): the only steps that use the network
 deps:
 	hack/install-deps.sh
 	$(GO) mod download
 	$(GO) mod download -modfile=$(TOOLS_MOD)
+	hack/cri-crictl.sh >/dev/null
 
 ## host-prep: move cgroup2-owned controllers to v1 on hybrid hosts (crun needs it); idempotent
 host-prep:
