@@ -595,13 +595,13 @@ func privateMqueue(s *specs.Spec, isolated bool, rootfs string) error {
 	if !isolated {
 		return nil
 	}
-	for i, m := range s.Mounts {
-		if rootfs == "/" {
-			if m.Type == "mqueue" {
-				logrus.Warn("isolate_ipc: in host mode (root.path /) /dev/mqueue is the host's: its queues stay reachable by path")
-			}
-			continue
+	if rootfs == "/" {
+		if slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Type == "mqueue" }) {
+			logrus.Warn("isolate_ipc: in host mode (root.path /) /dev/mqueue is the host's: its queues stay reachable by path")
 		}
+		return nil
+	}
+	for i, m := range s.Mounts {
 		if m.Type == "mqueue" {
 			s.Mounts[i] = specs.Mount{Destination: m.Destination, Type: "tmpfs", Source: "tmpfs",
 				Options: []string{"ro", "nosuid", "nodev", "noexec", "mode=0755", "size=4k"}}
