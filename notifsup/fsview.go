@@ -24,7 +24,7 @@ func (c creds) threadCreds() threadCreds {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	_ = unix.Capget(&hdr, &tc.caps[0])
 	eff := c.capEff
-	if c.foreignUserns {
+	if eff != 0 && !sameNamespace(c.userns, "self/ns/user") {
 		eff = 0
 	}
 	for i := range tc.caps {

@@ -219,20 +219,32 @@ func (w *worker) hostName(name string) string {
 	return w.rootPath + name
 }
 
+// noCwd tells inView that nothing is resolved relative to the working directory (an absolute
+// path, an fd): the thread's cwd is left as it is.
+const noCwd = -2
+
 // inView runs fn with the target's view: its root, its working directory (or dirfd, the
 // supervisor's copy of the process's dirfd, -1 for none) and its credentials, then takes the
 // worker's own credentials back. A path is then resolved, and an operation checked by the
 // kernel's DAC, exactly as for the process itself.
 func (w *worker) inView(t *target, dirfd int, fn func() (uint64, error)) (uint64, error) {
-	if err := w.takeRoot(t.root); err != nil {
+	root, err := t.rootFD()
+	if err != nil {
 		return 0, err
 	}
-	cwd := t.cwd
-	if dirfd >= 0 {
-		cwd = dirfd
-	}
-	if err := unix.Fchdir(cwd); err != nil {
+	if err := w.takeRoot(root); err != nil {
 		return 0, err
+	}
+	if dirfd != noCwd {
+		cwd := dirfd
+		if cwd < 0 {
+			if cwd, err = t.cwdFD(); err != nil {
+				return 0, err
+			}
+		}
+		if err := unix.Fchdir(cwd); err != nil {
+			return 0, err
+		}
 	}
 	defer w.restore()
 	if err := t.creds.threadCreds().assume(); err != nil {
