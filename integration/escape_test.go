@@ -29,7 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock"}
+var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "supspawn"}
 
 var (
 	escapeOnce sync.Once
@@ -550,5 +550,25 @@ func TestEscapeSupSockHostMode(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("escape program output:\n%s", out)
+	}
+}
+
+// TestEscapeSupSockOtherContainer: a process confined by the direct mode (uid 0, no
+// capabilities) reaches another container's sup.sock by path (Landlock does not mediate a
+// connect to a named unix socket) and asks for a spawn with every capability and no seccomp
+// program. The supervisor must refuse it for being confined, before reading the request.
+func TestEscapeSupSockOtherContainer(t *testing.T) {
+	bins := escapeBins(t)
+	id, _, _ := running(t, nil, "sleep", "300")
+	sock := filepath.Join(envFor(t).root, id, "sup.sock")
+	rules := []string{"-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", "/bin", "-r", bins, "-w", t.TempDir()}
+	r := rtWith(t, nil, sandboxArgs(rules, filepath.Join(bins, "supspawn"), sock)...)
+	got := escapeVerdicts(t, r.stdout, 1)
+	requireOK(t, got, "supsock_other_container")
+	if l := got["supsock_other_container"]; !strings.Contains(l, "does not serve confined processes") {
+		t.Errorf("want the supervisor's refusal of a confined peer, got %q (sandbox exit %d, %s)", l, r.code, r.stderr)
+	}
+	if t.Failed() {
+		t.Logf("escape program output:\n%s", r.stdout)
 	}
 }

@@ -26,8 +26,7 @@ func (s *supervisor) acceptLoop() {
 			return
 		}
 		if err := s.checkPeer(fd); err != nil {
-			_ = sendMsg(fd, ctlMsg{Error: err.Error()})
-			unix.Close(fd)
+			refuse(fd, err)
 			continue
 		}
 		s.clients.Add(1)
@@ -39,10 +38,11 @@ func (s *supervisor) acceptLoop() {
 }
 
 // checkPeer fails closed: a peer is served only when it is proven to be outside the
-// container. The peer is pinned by a pidfd taken from the socket (SO_PEERPIDFD, the process that
-// connected, whatever happened to its pid since), its membership is read from /proc, and the
-// pidfd must still be alive afterwards: then the pid read was that process's own, not a reused
-// one. A peer that exited, or whose /proc entry cannot be read, is refused.
+// container and no more confined than the supervisor. The peer is pinned by a pidfd taken from
+// the socket (SO_PEERPIDFD, the process that connected, whatever happened to its pid since),
+// its membership and confinement are read from /proc, and the pidfd must still be alive
+// afterwards: then the pid read was that process's own, not a reused one. A peer that exited,
+// or whose /proc entry cannot be read, is refused.
 func (s *supervisor) checkPeer(fd int) error {
 	errInside := errors.New("the supervisor does not serve processes of its own container")
 	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
@@ -58,10 +58,88 @@ func (s *supervisor) checkPeer(fd int) error {
 	if err != nil || inside {
 		return errInside
 	}
+	confErr := checkConfinement(strconv.Itoa(int(cred.Pid)))
 	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
 		return errInside // gone: what was read may have been another process's
 	}
+	return confErr
+}
+
+// confinement is what /proc/PID/status tells of a process's confinement. Landlock domains are
+// not shown there (nor anywhere else a process can read), so a peer confined by Landlock
+// alone is not recognised; every sandlock confinement also loads seccomp filters.
+type confinement struct {
+	filters int  // Seccomp_filters: stacked seccomp programs
+	nnp     bool // NoNewPrivs
+}
+
+// checkConfinement refuses a peer more confined than the supervisor itself: more seccomp
+// filters, or no_new_privs where the supervisor has none. exec is asked for by the runtime's
+// CLI as containerd, conmon or an operator runs it, never from inside a sandbox; comparing
+// with the supervisor's own state (not with zero) keeps the runtime usable when it runs
+// nested in a container that has filters of its own (docker's default profile): the CLI
+// there has the same ones.
+func checkConfinement(pid string) error {
+	own, err := readConfinement("self")
+	if err != nil {
+		return fmt.Errorf("the supervisor cannot read its own confinement: %w", err)
+	}
+	peer, err := readConfinement(pid)
+	if err != nil {
+		return fmt.Errorf("the supervisor cannot read the confinement of its peer: %w", err)
+	}
+	if peer.filters > own.filters || (peer.nnp && !own.nnp) {
+		return fmt.Errorf("the supervisor does not serve confined processes: the peer (pid %s) has %d seccomp filters and no_new_privs %v, the supervisor %d and %v",
+			pid, peer.filters, peer.nnp, own.filters, own.nnp)
+	}
 	return nil
+}
+
+func readConfinement(pid string) (confinement, error) {
+	var c confinement
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return c, err
+	}
+	seen := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		v = strings.TrimSpace(v)
+		switch {
+		case !ok:
+		case k == "Seccomp_filters":
+			c.filters, err = strconv.Atoi(v)
+			seen++
+		case k == "NoNewPrivs":
+			c.nnp = v == "1"
+			seen++
+		}
+		if err != nil {
+			return c, fmt.Errorf("/proc/%s/status: %s: %w", pid, k, err)
+		}
+	}
+	if seen != 2 {
+		return c, fmt.Errorf("/proc/%s/status: no Seccomp_filters or NoNewPrivs line (Linux >= 5.9 shows both)", pid)
+	}
+	return c, nil
+}
+
+// refuse answers a peer that will not be served and closes the connection so that the answer
+// stays readable. A SEQPACKET socket closed with unread messages resets its peer, and a reset
+// peer's recv returns ECONNRESET instead of what was queued for it: so shut down first (the
+// peer's sends fail with EPIPE from then on), drop whatever it sent before, then close.
+func refuse(fd int, why error) {
+	_ = sendMsg(fd, ctlMsg{Error: why.Error()})
+	_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+	buf, oob := make([]byte, 256*1024), make([]byte, unix.CmsgSpace(4*8))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		if err != nil || n == 0 && oobn == 0 {
+			break
+		}
+		closeAll(parseRights(oob[:oobn]))
+	}
+	unix.Close(fd)
 }
 
 // SO_PEERPIDFD (Linux 6.5): a pidfd of the process that connected.
