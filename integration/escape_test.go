@@ -561,6 +561,13 @@ func TestEscapeSupSockOtherContainer(t *testing.T) {
 	bins := escapeBins(t)
 	id, _, _ := running(t, nil, "sleep", "300")
 	sock := filepath.Join(envFor(t).root, id, "sup.sock")
+	for p, want := range map[string]os.FileMode{envFor(t).root: 0o700, filepath.Dir(sock): 0o700, sock: 0o600} {
+		if fi, err := os.Stat(p); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %#o, want %#o", p, fi.Mode().Perm(), want)
+		}
+	}
 	rules := []string{"-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", "/bin", "-r", bins, "-w", t.TempDir()}
 	r := rtWith(t, nil, sandboxArgs(rules, filepath.Join(bins, "supspawn"), sock)...)
 	got := escapeVerdicts(t, r.stdout, 1)

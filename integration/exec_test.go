@@ -206,3 +206,32 @@ func TestConsoleSocket(t *testing.T) {
 		t.Errorf("container output on the pty %q: want tty-ok (stdin and stdout are the terminal)", out)
 	}
 }
+
+// TestExecCapsCeiling: exec gets the capabilities it asks for within the container's bounding
+// set, and a clear refusal beyond it: the supervisor checks what it is sent against the
+// container's stored configuration, whatever the client is.
+func TestExecCapsCeiling(t *testing.T) {
+	id, _, _ := running(t, nil, "sleep", "100") // bounding: CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE
+	dir := t.TempDir()
+	procFile := func(name string, caps ...string) string {
+		proc := specs.Process{
+			Args: []string{"grep", "CapEff", "/proc/self/status"}, Env: []string{"PATH=/bin:/sbin"}, Cwd: "/",
+			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		}
+		data, _ := json.Marshal(proc)
+		pf := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(pf, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return pf
+	}
+	out, stderr, code := rt(t, "exec", "--process", procFile("fewer", "CAP_KILL"), id)
+	if code != 0 || !strings.Contains(out, "CapEff:\t0000000000000020") {
+		t.Errorf("exec with CAP_KILL only: exit %d, stdout %q, want CapEff 0x20: %s", code, out, stderr)
+	}
+	out, stderr, code = rt(t, "exec", "--process", procFile("more", "CAP_KILL", "CAP_SYS_ADMIN", "CAP_NET_ADMIN"), id)
+	want := "CAP_NET_ADMIN, CAP_SYS_ADMIN not in the container's bounding set"
+	if code == 0 || out != "" || !strings.Contains(stderr, want) {
+		t.Errorf("exec with CAP_SYS_ADMIN and CAP_NET_ADMIN: exit %d, stdout %q, stderr %q, want a refusal containing %q", code, out, stderr, want)
+	}
+}

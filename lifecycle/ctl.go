@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,19 +17,24 @@ import (
 //	client                          supervisor
 //	{"op":"start"}            --->
 //	                          <---  {} or {"error":"..."}
-//	{"op":"spawn","image":..} --->  (+ 3 fds: stdin, stdout, stderr)
+//	{"op":"spawn","process":..} --> (+ 3 fds: stdin, stdout, stderr)
 //	                          <---  {"pid":N} (+ pidfd) or {"error":"..."}
 //	                          <---  {"op":"exited","status":S}   (raw wait status)
 //
 // A spawn client that hangs up before its process exits gets that process killed: the exec'd
 // process never outlives the proxy its caller reaps.
+//
+// A spawn carries an OCI process, not a process image: the supervisor builds the image itself,
+// with the container's exec-time seccomp programs and policy rlimits from the state dir and
+// capabilities checked against the container's bounding set (execImage), so nothing a client
+// sends can lift the container's confinement.
 
 type ctlMsg struct {
-	Op     string `json:"op,omitempty"`
-	Image  []byte `json:"image,omitempty"` // confine.ProcessImage.Pack()
-	Pid    int    `json:"pid,omitempty"`
-	Status int    `json:"status,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Op      string         `json:"op,omitempty"`
+	Process *specs.Process `json:"process,omitempty"` // spawn: what to run
+	Pid     int            `json:"pid,omitempty"`
+	Status  int            `json:"status,omitempty"`
+	Error   string         `json:"error,omitempty"`
 }
 
 const ctlSock = "sup.sock"
@@ -62,6 +68,11 @@ func listenCtl(dir string) (int, error) {
 	return ctlSocket(dir, func(fd int, sa unix.Sockaddr) error {
 		if err := unix.Bind(fd, sa); err != nil {
 			return fmt.Errorf("bind %s: %w", filepath.Join(dir, ctlSock), err)
+		}
+		// Only the owner (the runtime's CLI runs as the user that created the container)
+		// may connect; the dir is 0700 already, this holds if it is ever opened up.
+		if err := unix.Fchmodat(unix.AT_FDCWD, sa.(*unix.SockaddrUnix).Name, 0o600, 0); err != nil {
+			return fmt.Errorf("chmod %s: %w", filepath.Join(dir, ctlSock), err)
 		}
 		return unix.Listen(fd, 16)
 	})

@@ -12,8 +12,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-
-	"github.com/sandlock/sandlock-runtime/confine"
 )
 
 // ExecOpts are the flags of exec.
@@ -49,19 +47,12 @@ func Exec(o *Options, e ExecOpts) (int, error) {
 	if p.Terminal && e.Detach && e.ConsoleSocket == "" {
 		return -1, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	img, err := imageFor(p)
-	if err != nil {
+	// Checked here too so that a bad process fails before a console is handed out; the
+	// supervisor builds the image that is applied (execImage).
+	if _, err := imageFor(p); err != nil {
 		return -1, err
 	}
-	if img.Filters, err = c.execFilters(); err != nil {
-		return -1, fmt.Errorf("seccomp programs of %s: %w", e.ID, err)
-	}
-	img.Rlimits = withoutRlimits(img.Rlimits, confine.ProcessSettings{Rlimits: c.State.PolicyRlimits})
-	packed, err := img.Pack()
-	if err != nil {
-		return -1, err
-	}
-	return c.runExec(o, e, p, packed)
+	return c.runExec(o, e, p)
 }
 
 // execProcess builds the process: from --process, or the container's own process with the
@@ -96,7 +87,7 @@ func (c *Container) execProcess(e ExecOpts) (*specs.Process, error) {
 	return &p, nil
 }
 
-func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process, packed []byte) (int, error) {
+func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process) (int, error) {
 	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var master, slave *os.File
 	if p.Terminal {
@@ -121,7 +112,7 @@ func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process, packed []b
 			master = nil
 		}
 	}
-	conn, pidfd, err := c.spawn(packed, stdio)
+	conn, pidfd, err := c.spawn(p, stdio)
 	if err != nil {
 		return -1, err
 	}
@@ -148,12 +139,12 @@ func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process, packed []b
 }
 
 // spawn asks the supervisor to have the zygote start the process with these stdio fds.
-func (c *Container) spawn(packed []byte, stdio [3]*os.File) (conn, pidfd int, err error) {
+func (c *Container) spawn(p *specs.Process, stdio [3]*os.File) (conn, pidfd int, err error) {
 	conn, err = dialCtl(c.dir)
 	if err != nil {
 		return -1, -1, err
 	}
-	r, fds, err := request(conn, ctlMsg{Op: "spawn", Image: packed},
+	r, fds, err := request(conn, ctlMsg{Op: "spawn", Process: p},
 		int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()))
 	if err != nil {
 		unix.Close(conn)

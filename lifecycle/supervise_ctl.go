@@ -240,7 +240,12 @@ func (s *supervisor) spawn(fd int, m ctlMsg, stdio []int) {
 		_ = sendMsg(fd, ctlMsg{Error: "spawn needs exactly 3 stdio fds"})
 		return
 	}
-	reply, exited, err := s.askZygote(m.Image, [3]int{stdio[0], stdio[1], stdio[2]})
+	image, err := execImage(s.a.StateDir, m.Process)
+	if err != nil {
+		_ = sendMsg(fd, ctlMsg{Error: err.Error()})
+		return
+	}
+	reply, exited, err := s.askZygote(image, [3]int{stdio[0], stdio[1], stdio[2]})
 	if err != nil {
 		_ = sendMsg(fd, ctlMsg{Error: err.Error()})
 		return
