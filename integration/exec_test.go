@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,5 +235,51 @@ func TestExecCapsCeiling(t *testing.T) {
 	want := "CAP_NET_ADMIN, CAP_SYS_ADMIN not in the container's bounding set"
 	if code == 0 || out != "" || !strings.Contains(stderr, want) {
 		t.Errorf("exec with CAP_SYS_ADMIN and CAP_NET_ADMIN: exit %d, stdout %q, stderr %q, want a refusal containing %q", code, out, stderr, want)
+	}
+}
+
+// TestExecStress: 200 execs, 8 at a time, half of them of a missing program: every exit code
+// and every error must be the right one (issue 8: under load an exec once failed with "send
+// spawn to supervisor: broken pipe" instead of "executable file not found").
+func TestExecStress(t *testing.T) {
+	id, _, _ := running(t, nil, "sleep", "300")
+	const total, parallel = 200, 8
+	type bad struct {
+		i    int
+		what string
+	}
+	var wg sync.WaitGroup
+	errs := make(chan bad, total)
+	sem := make(chan struct{}, parallel)
+	for i := 0; i < total; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if i%2 == 1 {
+				r := rtWith(t, nil, "exec", id, "nonexistent-"+strconv.Itoa(i))
+				if r.code != 1 || !strings.Contains(r.stderr, "executable file not found") {
+					errs <- bad{i, fmt.Sprintf("missing program: exit %d, stderr %q", r.code, r.stderr)}
+				}
+				return
+			}
+			want := i % 100
+			r := rtWith(t, nil, "exec", id, "sh", "-c", "exit "+strconv.Itoa(want))
+			if r.code != want || r.stderr != "" {
+				errs <- bad{i, fmt.Sprintf("sh -c 'exit %d': exit %d, stderr %q", want, r.code, r.stderr)}
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for e := range errs {
+		if n++; n <= 10 {
+			t.Errorf("exec %d: %s", e.i, e.what)
+		}
+	}
+	if n > 0 {
+		t.Errorf("%d of %d execs went wrong", n, total)
 	}
 }

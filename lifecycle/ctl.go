@@ -74,7 +74,9 @@ func listenCtl(dir string) (int, error) {
 		if err := unix.Fchmodat(unix.AT_FDCWD, sa.(*unix.SockaddrUnix).Name, 0o600, 0); err != nil {
 			return fmt.Errorf("chmod %s: %w", filepath.Join(dir, ctlSock), err)
 		}
-		return unix.Listen(fd, 16)
+		// execs come in bursts (a shim's health checks, kubectl exec, podman exec loops);
+		// connections wait here while earlier ones are checked
+		return unix.Listen(fd, 128)
 	})
 }
 
@@ -101,12 +103,16 @@ func sendMsg(fd int, m ctlMsg, fds ...int) error {
 
 var errHangup = errors.New("peer hung up")
 
-// recvMsg reads one message and any fds sent with it (CLOEXEC).
-func recvMsg(fd int) (ctlMsg, []int, error) {
+// recvMsg reads one message and any fds sent with it (CLOEXEC); flags are added to recvmsg's.
+func recvMsg(fd int, flags ...int) (ctlMsg, []int, error) {
 	var m ctlMsg
 	buf := make([]byte, 256*1024)
 	oob := make([]byte, unix.CmsgSpace(4*8))
-	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	f := unix.MSG_CMSG_CLOEXEC
+	for _, x := range flags {
+		f |= x
+	}
+	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, f)
 	if err != nil {
 		return m, nil, err
 	}
@@ -145,6 +151,10 @@ func closeAll(fds []int) {
 // request sends one message and waits for the reply.
 func request(fd int, m ctlMsg, fds ...int) (ctlMsg, []int, error) {
 	if err := sendMsg(fd, m, fds...); err != nil {
+		// A supervisor that refused us answered before it hung up: say why.
+		if r, _, rerr := recvMsg(fd, unix.MSG_DONTWAIT); rerr == nil && r.Error != "" {
+			return r, nil, errors.New(r.Error)
+		}
 		return ctlMsg{}, nil, fmt.Errorf("send %s to supervisor: %w", m.Op, err)
 	}
 	r, rfds, err := recvMsg(fd)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -13,25 +14,33 @@ import (
 	"github.com/sandlock/sandlock-runtime/confine"
 )
 
-// acceptLoop serves the control socket. Peers inside the container are refused: the socket
-// is the way into the container's domain with other credentials, so only the host may use it.
+// acceptLoop serves the control socket. Peers inside the container, or more confined than the
+// supervisor, are refused: the socket is the way into the container's domain with other
+// credentials, so only the host's runtime CLI may use it. Each connection is checked and served
+// on its own goroutine, so a slow peer never holds up the next one (execs come in bursts).
 func (s *supervisor) acceptLoop() {
 	for {
 		fd, _, err := unix.Accept4(s.a.Ctl, unix.SOCK_CLOEXEC)
-		if err != nil {
-			if err == unix.EINTR || err == unix.ECONNABORTED {
-				continue
-			}
+		switch err {
+		case nil:
+		case unix.EINTR, unix.ECONNABORTED:
+			continue
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			// Out of something for a moment: the connection waits in the backlog.
+			logrus.Warnf("supervisor: accept: %v", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		default:
 			logrus.Warnf("supervisor: accept: %v", err)
 			return
-		}
-		if err := s.checkPeer(fd); err != nil {
-			refuse(fd, err)
-			continue
 		}
 		s.clients.Add(1)
 		go func() {
 			defer s.clients.Done()
+			if err := s.checkPeer(fd); err != nil {
+				refuse(fd, err)
+				return
+			}
 			s.serve(fd)
 		}()
 	}
@@ -268,6 +277,13 @@ func (s *supervisor) spawn(fd int, m ctlMsg, stdio []int) {
 	case <-hangup:
 		_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
 	}
+	// fd is closed only once the reader is done with it. A process that exits at once can
+	// report before the reader even started; closed then, its fd number would go to the next
+	// connection and the late reader would swallow that client's request. Shutting down our
+	// read side ends the reader's receive (now or when it starts) and leaves the "exited"
+	// message readable by the client.
+	_ = unix.Shutdown(fd, unix.SHUT_RD)
+	<-hangup
 }
 
 func (s *supervisor) askZygote(image []byte, stdio [3]int) (confine.ZygoteMsg, chan int, error) {
