@@ -162,18 +162,20 @@ func (c *Container) spawn(p *specs.Process, stdio [3]*os.File) (conn, pidfd int,
 // which the supervisor will report the exit status and the process's pidfd for forwarding
 // signals; its stdio is /dev/null so no copy of the container's stdio stays open.
 func startExecProxy(conn, pidfd int, pidFile string) error {
+	// Each fd is wrapped once and closed through its wrapper: a second owner of the same
+	// number (unix.Close here, the wrapper's finalizer later) could close whatever reused it.
+	c, p := os.NewFile(uintptr(conn), "conn"), os.NewFile(uintptr(pidfd), "pidfd")
+	defer c.Close()
+	defer p.Close()
 	exe, err := self()
 	if err != nil {
 		return err
 	}
 	cmd := &exec.Cmd{Path: exe, Env: runtimeEnv}
-	cmd.Args = append([]string{"sandlock-runtime", "exec-proxy"},
-		fdArgs(cmd, "fd-conn", os.NewFile(uintptr(conn), "conn"), "fd-pidfd", os.NewFile(uintptr(pidfd), "pidfd"))...)
+	cmd.Args = append([]string{"sandlock-runtime", "exec-proxy"}, fdArgs(cmd, "fd-conn", c, "fd-pidfd", p)...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start exec proxy: %w", err)
 	}
-	unix.Close(conn)
-	unix.Close(pidfd)
 	if pidFile == "" {
 		return nil
 	}

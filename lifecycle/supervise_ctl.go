@@ -214,30 +214,56 @@ func (s *supervisor) serve(fd int) {
 	}
 }
 
-// start tells init to exec the user's program and reports whether execve succeeded: init's
-// end of xs is close-on-exec, so EOF means the program is running.
+// start tells init to run the startContainer hooks and exec the user's program, and reports
+// how that went: init's end of xs is close-on-exec, so EOF means the program is running, while
+// every failure on the way (a hook, a drop step, execve) arrives as text first. The lock is
+// not held meanwhile: hooks may take long, and execs must not wait for them.
 func (s *supervisor) start() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
+	switch {
+	case s.started:
+		s.mu.Unlock()
 		return errors.New("cannot start an already running container")
-	}
-	if s.initDead {
+	case s.initDead:
+		s.mu.Unlock()
 		return errors.New("cannot start a container that has stopped")
 	}
+	s.started = true // from here a second start is refused
+	s.mu.Unlock()
 	if err := unix.Send(s.a.XS, []byte("go"), 0); err != nil {
-		return fmt.Errorf("signal init: %w", err)
+		return s.failedStart(fmt.Errorf("signal init: %w", err))
 	}
-	s.started = true
 	buf := make([]byte, 4096)
 	n, _, err := unix.Recvfrom(s.a.XS, buf, 0)
 	if err != nil {
-		return fmt.Errorf("start: %w", err)
+		return s.failedStart(fmt.Errorf("start: %w", err))
 	}
 	if n > 0 {
-		return fmt.Errorf("start container: %s", buf[:n])
+		return s.failedStart(fmt.Errorf("start container: %s", buf[:n]))
 	}
 	return nil
+}
+
+// failedStart settles a start that failed: init exits after reporting, and the error goes
+// back only once it is gone, so that the caller's next `state` already says stopped. An init
+// that does not exit within a few seconds (it reported nothing and hangs) is killed.
+func (s *supervisor) failedStart(err error) error {
+	if !s.awaitInitExit(5000) {
+		_ = unix.PidfdSendSignal(s.a.InitPidfd, unix.SIGKILL, nil, 0)
+		s.awaitInitExit(5000)
+	}
+	return err
+}
+
+// awaitInitExit waits up to ms milliseconds for init to exit (its pidfd turns readable).
+func (s *supervisor) awaitInitExit(ms int) bool {
+	fds := []unix.PollFd{{Fd: int32(s.a.InitPidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, ms)
+		if err != unix.EINTR {
+			return err == nil && n > 0
+		}
+	}
 }
 
 // spawn runs an exec request through the zygote and then waits for the process to exit,
