@@ -283,3 +283,43 @@ func TestExecStress(t *testing.T) {
 		t.Errorf("%d of %d execs went wrong", n, total)
 	}
 }
+
+// TestExecFlagsApplied: exec --cap adds a capability within the container's bounding set and is
+// refused beyond it; exec --no-new-privs sets no_new_privs; without it an exec'd process of a
+// container with process.noNewPrivileges false has none.
+func TestExecFlagsApplied(t *testing.T) {
+	id, _, _ := running(t, func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = false
+		s.Process.Capabilities = &specs.LinuxCapabilities{
+			Bounding: []string{"CAP_CHOWN", "CAP_KILL"}, Effective: []string{"CAP_KILL"}, Permitted: []string{"CAP_KILL"},
+		}
+	}, "sleep", "100")
+	status := []string{"grep", "-E", "^(CapEff|NoNewPrivs)", "/proc/self/status"}
+	cases := []struct {
+		name  string
+		flags []string
+		code  int
+		want  string // in stdout, or in stderr when code != 0
+	}{
+		// uid 0 without no_new_privs gets its bounding set back at execve, as under runc
+		{"default", nil, 0, "CapEff:\t0000000000000021\nNoNewPrivs:\t0\n"},
+		// with it, only what it held before
+		{"--no-new-privs", []string{"--no-new-privs"}, 0, "CapEff:\t0000000000000020\nNoNewPrivs:\t1\n"},
+		{"--cap", []string{"--cap", "CAP_CHOWN", "--no-new-privs"}, 0, "CapEff:\t0000000000000021\nNoNewPrivs:\t1\n"},
+		{"--cap beyond the bounding set", []string{"--cap", "CAP_SYS_ADMIN"}, 1, "CAP_SYS_ADMIN not in the container's bounding set"},
+		{"--cap unknown", []string{"--cap", "CAP_NOPE"}, 1, "CAP_NOPE"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append(append(append([]string{"exec"}, c.flags...), id), status...)
+			out, stderr, code := rt(t, args...)
+			got := out
+			if c.code != 0 {
+				got = stderr
+			}
+			if code != c.code || !strings.Contains(got, c.want) || (c.code != 0 && out != "") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, stderr, c.code, c.want)
+			}
+		})
+	}
+}

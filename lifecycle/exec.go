@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -26,6 +27,8 @@ type ExecOpts struct {
 	Detach        bool
 	PidFile       string
 	ConsoleSocket string
+	Caps          []string // --cap: added to the bounding, effective and permitted sets, as runc does
+	NoNewPrivs    bool     // --no-new-privs
 }
 
 // Exec runs a new process in the container, in the same Landlock domain and under the same
@@ -84,7 +87,27 @@ func (c *Container) execProcess(e ExecOpts) (*specs.Process, error) {
 	if len(p.Args) == 0 {
 		return nil, errors.New("exec: no command given (args or --process)")
 	}
+	p.NoNewPrivileges = p.NoNewPrivileges || e.NoNewPrivs
+	addCaps(&p, e.Caps)
 	return &p, nil
+}
+
+// addCaps adds exec --cap capabilities as runc does: to the bounding, effective and permitted
+// sets (ambient ones would need them inheritable too, which --cap never made them). The
+// supervisor refuses any outside the container's bounding set.
+func addCaps(p *specs.Process, caps []string) {
+	if len(caps) == 0 {
+		return
+	}
+	c := &specs.LinuxCapabilities{}
+	if p.Capabilities != nil {
+		cp := *p.Capabilities
+		c = &cp
+	}
+	c.Bounding = append(slices.Clone(c.Bounding), caps...)
+	c.Effective = append(slices.Clone(c.Effective), caps...)
+	c.Permitted = append(slices.Clone(c.Permitted), caps...)
+	p.Capabilities = c
 }
 
 func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process) (int, error) {

@@ -113,8 +113,8 @@ func confineInit(cfg *initConfig, f InitFDs, initPipe, xs *os.File) ([]byte, err
 	if err := cfg.Plan.Process.Apply(); err != nil {
 		return nil, err
 	}
-	if err := confine.SetNoNewPrivs(); err != nil {
-		return nil, fmt.Errorf("no_new_privs: %w", err)
+	if err := noNewPrivs(cfg.Process.NoNewPrivileges); err != nil {
+		return nil, err
 	}
 	if err := rs.RestrictSelf(); err != nil {
 		return nil, fmt.Errorf("landlock: %w", err)
@@ -141,6 +141,21 @@ func confineInit(cfg *initConfig, f InitFDs, initPipe, xs *os.File) ([]byte, err
 		return nil, err
 	}
 	return packed, sendJSON(initPipe, initReply{ZygotePid: zpid})
+}
+
+// noNewPrivs sets no_new_privs when the process asks for it, and also when init lacks
+// CAP_SYS_ADMIN: Landlock and seccomp then need it to load at all (an unprivileged runtime,
+// the direct mode as a user). With CAP_SYS_ADMIN and process.noNewPrivileges false both load
+// without it, so setuid and file-capability programs in the container gain what they would
+// under runc, within the bounding set, and stay bound by Landlock and seccomp.
+func noNewPrivs(asked bool) error {
+	if !asked && hasCap(unix.CAP_SYS_ADMIN) {
+		return nil
+	}
+	if err := confine.SetNoNewPrivs(); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	return nil
 }
 
 // zygoteKill is how the zygote ends the container if the supervisor dies: through the
