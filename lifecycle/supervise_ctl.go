@@ -97,6 +97,12 @@ func checkConfinement(pid string) error {
 	if err != nil {
 		return fmt.Errorf("the supervisor cannot read the confinement of its peer: %w", err)
 	}
+	return moreConfined(peer, own, pid)
+}
+
+// moreConfined refuses a peer with more seccomp filters than the supervisor, or with
+// no_new_privs where the supervisor has none.
+func moreConfined(peer, own confinement, pid string) error {
 	if peer.filters > own.filters || (peer.nnp && !own.nnp) {
 		return fmt.Errorf("the supervisor does not serve confined processes: the peer (pid %s) has %d seccomp filters and no_new_privs %v, the supervisor %d and %v",
 			pid, peer.filters, peer.nnp, own.filters, own.nnp)
