@@ -238,36 +238,25 @@ func TestExecCapsCeiling(t *testing.T) {
 	}
 }
 
-// TestExecStress: 200 execs, 8 at a time, half of them of a missing program: every exit code
-// and every error must be the right one (issue 8: under load an exec once failed with "send
-// spawn to supervisor: broken pipe" instead of "executable file not found").
+// TestExecStress: 200 execs, 8 at a time, half of them of a missing program, a quarter
+// detached with a pid file as conmon runs them: every exit code and every error must be the
+// right one (issue 8: under load an exec once failed with "send spawn to supervisor: broken
+// pipe" instead of "executable file not found").
 func TestExecStress(t *testing.T) {
 	id, _, _ := running(t, nil, "sleep", "300")
 	const total, parallel = 200, 8
-	type bad struct {
-		i    int
-		what string
-	}
 	var wg sync.WaitGroup
-	errs := make(chan bad, total)
+	errs := make(chan string, total)
 	sem := make(chan struct{}, parallel)
+	dir := t.TempDir()
 	for i := 0; i < total; i++ {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if i%2 == 1 {
-				r := rtWith(t, nil, "exec", id, "nonexistent-"+strconv.Itoa(i))
-				if r.code != 1 || !strings.Contains(r.stderr, "executable file not found") {
-					errs <- bad{i, fmt.Sprintf("missing program: exit %d, stderr %q", r.code, r.stderr)}
-				}
-				return
-			}
-			want := i % 100
-			r := rtWith(t, nil, "exec", id, "sh", "-c", "exit "+strconv.Itoa(want))
-			if r.code != want || r.stderr != "" {
-				errs <- bad{i, fmt.Sprintf("sh -c 'exit %d': exit %d, stderr %q", want, r.code, r.stderr)}
+			if msg := stressExec(t, id, dir, i); msg != "" {
+				errs <- fmt.Sprintf("exec %d: %s", i, msg)
 			}
 		}(i)
 	}
@@ -276,11 +265,64 @@ func TestExecStress(t *testing.T) {
 	n := 0
 	for e := range errs {
 		if n++; n <= 10 {
-			t.Errorf("exec %d: %s", e.i, e.what)
+			t.Error(e)
 		}
 	}
 	if n > 0 {
 		t.Errorf("%d of %d execs went wrong", n, total)
+	}
+}
+
+// stressExec runs exec number i of TestExecStress and says what went wrong, if anything:
+// odd i a missing program, i%4 == 2 a detached `exit N`, else a foreground `exit N`.
+func stressExec(t *testing.T, id, dir string, i int) string {
+	want := i % 100
+	exit := []string{"sh", "-c", "exit " + strconv.Itoa(want)}
+	switch {
+	case i%2 == 1:
+		r := rtWith(t, nil, "exec", id, "nonexistent-"+strconv.Itoa(i))
+		if r.code != 1 || !strings.Contains(r.stderr, "executable file not found") {
+			return fmt.Sprintf("missing program: exit %d, stderr %q", r.code, r.stderr)
+		}
+	case i%4 == 2:
+		pidFile := filepath.Join(dir, strconv.Itoa(i)+".pid")
+		r := rtWith(t, nil, append([]string{"exec", "--detach", "--pid-file", pidFile, id}, exit...)...)
+		if r.code != 0 {
+			return fmt.Sprintf("exec --detach: exit %d, stderr %q", r.code, r.stderr)
+		}
+		b, err := os.ReadFile(pidFile)
+		pid, aerr := strconv.Atoi(string(b))
+		if err != nil || aerr != nil {
+			return fmt.Sprintf("pid file %q: %v %v", b, err, aerr)
+		}
+		if got, err := waitExit(pid, waitTimeout); err != nil || got != want {
+			return fmt.Sprintf("detached 'exit %d': the pid-file pid ended with %d (%v)", want, got, err)
+		}
+	default:
+		r := rtWith(t, nil, append([]string{"exec", id}, exit...)...)
+		if r.code != want || r.stderr != "" {
+			return fmt.Sprintf("'exit %d': exit %d, stderr %q", want, r.code, r.stderr)
+		}
+	}
+	return ""
+}
+
+// waitExit is waitChild for goroutines: it reports instead of failing the test.
+func waitExit(pid int, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		if err != nil {
+			return -1, err
+		}
+		if got == pid {
+			return exitStatus(ws), nil
+		}
+		if time.Now().After(deadline) {
+			return -1, fmt.Errorf("pid %d did not exit within %v", pid, timeout)
+		}
+		time.Sleep(pollEvery)
 	}
 }
 
