@@ -15,6 +15,7 @@ var deniedSyscalls = []string{
 	// mounts and namespaces: the container's view is built by create, never by itself
 	"mount", "umount", "umount2", "pivot_root", "chroot", "unshare", "setns",
 	"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
+	"open_tree_attr",
 	// kernel code and configuration
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
 	"create_module", "bpf", "perf_event_open", "iopl", "ioperm", "uselib", "_sysctl",
@@ -95,6 +96,24 @@ func sandlockRules(o SeccompOptions, native seccomp.ScmpArch) []rule {
 		rs = append(rs, rule{name: "uname", act: seccomp.ActNotify})
 		// The i386 predecessors of uname would still report the host's nodename.
 		rs = append(rs, unconditional([]string{"olduname", "oldolduname"}, errnoAct(unix.ENOSYS))...)
+	}
+	return append(rs, notifyRules(o)...)
+}
+
+// notifyRules send o.Notify and o.NotifyIoctls to the supervisor. uname is NotifyUname's.
+func notifyRules(o SeccompOptions) []rule {
+	var rs []rule
+	for _, n := range o.Notify {
+		if n == "uname" && o.NotifyUname {
+			continue
+		}
+		rs = append(rs, rule{name: n, act: seccomp.ActNotify})
+		for _, alias := range i386Aliases[n] {
+			rs = append(rs, rule{name: alias, act: errnoAct(unix.ENOSYS)})
+		}
+	}
+	for _, req := range o.NotifyIoctls {
+		rs = append(rs, rule{name: "ioctl", act: seccomp.ActNotify, conds: []seccomp.ScmpCondition{maskedEq(1, 0xffffffff, req)}})
 	}
 	return rs
 }

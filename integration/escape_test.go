@@ -29,7 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "supspawn", "setuidgain"}
+var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "supspawn", "setuidgain", "metadata", "numbers"}
 
 var (
 	escapeOnce sync.Once

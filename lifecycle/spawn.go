@@ -163,6 +163,10 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	if err != nil {
 		return initConfig{}, err
 	}
+	sup := supervisorPlan(cr.policy, &plan, st.Hostname)
+	if err := saveSupervisorConfig(cr.cont.dir, sup); err != nil {
+		return initConfig{}, err
+	}
 	ic := initConfig{
 		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
 		State: cr.cont.ociState(specs.StateCreated),

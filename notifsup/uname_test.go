@@ -55,7 +55,7 @@ func TestUname(t *testing.T) {
 	defer cancel()
 	served := make(chan error, 1)
 	go func() {
-		served <- notifsup.Serve(ctx, listener, map[string]notifsup.Handler{"uname": notifsup.Uname("virt-host")})
+		served <- notifsup.Serve(ctx, listener, []notifsup.Feature{notifsup.UnameFeature("virt-host")})
 	}()
 
 	if err := cmd.Wait(); err != nil {
