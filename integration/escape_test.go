@@ -29,7 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "supspawn", "setuidgain", "metadata", "numbers"}
+var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "supspawn", "setuidgain", "metadata", "numbers", "unixconn"}
 
 var (
 	escapeOnce sync.Once
@@ -617,10 +617,12 @@ func TestEscapeSupSockHostMode(t *testing.T) {
 	}
 }
 
-// TestEscapeSupSockOtherContainer: a process confined by the direct mode (uid 0, no
-// capabilities) reaches another container's sup.sock by path (Landlock does not mediate a
-// connect to a named unix socket) and asks for a spawn with every capability and no seccomp
-// program. The supervisor must refuse it for being confined, before reading the request.
+// TestEscapeSupSockOtherContainer: a confined process reaches another container's sup.sock by
+// path and asks for a spawn with every capability and no seccomp program; the supervisor must
+// refuse it before reading the request. Two ways in: from the direct mode (uid 0, no
+// capabilities), whose supervisor performs a connect by path on the process's behalf when the
+// policy grants writing there, so the peer is that supervisor; and from a host process that
+// set no_new_privs itself, whose connect nothing mediates.
 func TestEscapeSupSockOtherContainer(t *testing.T) {
 	bins := escapeBins(t)
 	id, _, _ := running(t, nil, "sleep", "300")
@@ -632,14 +634,26 @@ func TestEscapeSupSockOtherContainer(t *testing.T) {
 			t.Errorf("%s: mode %#o, want %#o", p, fi.Mode().Perm(), want)
 		}
 	}
-	rules := []string{"-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", "/bin", "-r", bins, "-w", t.TempDir()}
-	r := rtWith(t, nil, sandboxArgs(rules, filepath.Join(bins, "supspawn"), sock)...)
-	got := escapeVerdicts(t, r.stdout, 1)
+	prog := filepath.Join(bins, "supspawn")
+	t.Run("direct mode", func(t *testing.T) {
+		rules := []string{"-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", "/bin", "-r", bins, "-w", t.TempDir(), "-w", filepath.Dir(sock)}
+		r := rtWith(t, nil, sandboxArgs(rules, prog, sock)...)
+		supSpawnRefused(t, r.stdout, "nor a supervisor connecting on behalf of a confined process")
+	})
+	t.Run("no_new_privs", func(t *testing.T) {
+		out, _ := exec.Command(prog, sock, "nnp").CombinedOutput()
+		supSpawnRefused(t, string(out), "does not serve confined processes")
+	})
+}
+
+func supSpawnRefused(t *testing.T, out, want string) {
+	t.Helper()
+	got := escapeVerdicts(t, out, 1)
 	requireOK(t, got, "supsock_other_container")
-	if l := got["supsock_other_container"]; !strings.Contains(l, "does not serve confined processes") {
-		t.Errorf("want the supervisor's refusal of a confined peer, got %q (sandbox exit %d, %s)", l, r.code, r.stderr)
+	if l := got["supsock_other_container"]; !strings.Contains(l, want) {
+		t.Errorf("want the supervisor's refusal (%q), got %q", want, l)
 	}
 	if t.Failed() {
-		t.Logf("escape program output:\n%s", r.stdout)
+		t.Logf("escape program output:\n%s", out)
 	}
 }

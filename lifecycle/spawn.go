@@ -163,7 +163,7 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	if err != nil {
 		return initConfig{}, err
 	}
-	sup := supervisorPlan(cr.policy, &plan, st.Hostname)
+	sup := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs)
 	if err := saveSupervisorConfig(cr.cont.dir, sup); err != nil {
 		return initConfig{}, err
 	}

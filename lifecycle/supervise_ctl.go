@@ -67,11 +67,52 @@ func (s *supervisor) checkPeer(fd int) error {
 	if err != nil || inside {
 		return errInside
 	}
+	if sup, err := isSupervisor(int(cred.Pid)); err != nil || sup {
+		return errOnBehalf
+	}
 	confErr := checkConfinement(strconv.Itoa(int(cred.Pid)))
 	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
 		return errInside // gone: what was read may have been another process's
 	}
 	return confErr
+}
+
+var errOnBehalf = errors.New("the supervisor does not serve processes of its own container, nor a supervisor connecting on behalf of a confined process")
+
+// isSupervisor tells whether pid is a sandlock supervisor (this one included). A supervisor
+// connects to a unix socket by path on behalf of the process it supervises (notifsup's
+// connect mediation, where the process has the host's file system): the peer is then the
+// unconfined supervisor, not the confined process, so the confinement check would pass. No
+// supervisor ever asks for an exec for itself, so every one is refused. It is recognised by
+// its command line as startSupervisor writes it ("sandlock-runtime [global flags] supervise
+// ..."), which the supervisor never changes; a host process that imitates it only gets
+// itself refused.
+func isSupervisor(pid int) (bool, error) {
+	if pid == os.Getpid() {
+		return true, nil
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false, err
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	return len(args) > 1 && args[0] == "sandlock-runtime" && commandWord(args[1:]) == "supervise", nil
+}
+
+// commandWord is the subcommand in the runtime's arguments: the first one that is neither a
+// global flag nor the value of one.
+func commandWord(args []string) string {
+	withValue := map[string]bool{"--root": true, "--log": true, "--log-format": true, "--criu": true, "--rootless": true}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+		if withValue[a] {
+			i++
+		}
+	}
+	return ""
 }
 
 // confinement is what /proc/PID/status tells of a process's confinement. Landlock domains are

@@ -23,8 +23,14 @@ const supervisorFile = "supervisor.json"
 
 // supervisorPlan derives the supervisor's configuration from the plan and records what it
 // traps in the plan's seccomp options.
-func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname string) supervisorConfig {
+func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string) supervisorConfig {
 	c := supervisorConfig{Hostname: hostname, FS: notifsup.FSMetaConfig{Reads: readsRestricted(pol, plan.Landlock.Paths)}}
+	if rootfs == "/" {
+		// The host's file system (direct mode, host mode): its listening unix sockets are a
+		// path away, and Landlock does not govern connecting to them.
+		ll := plan.Landlock
+		c.FS.Connect = &notifsup.ConnectConfig{DenyTCP: ll.DenyTCP, ConnectTCP: ll.ConnectTCP, AbstractScoped: ll.ScopeAbstractUnix}
+	}
 	for _, r := range plan.Landlock.Paths {
 		c.FS.Rules = append(c.FS.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write, ListOnly: r.ListOnly})
 	}

@@ -24,13 +24,16 @@ type FSMetaConfig struct {
 	// Reads also mediates what reads metadata (readlink, getxattr, listxattr): needed when the
 	// policy's readable set is narrower than everything the process can name.
 	Reads bool `json:",omitempty"`
+	// Connect, when set, also mediates connect(2) (see ConnectConfig).
+	Connect *ConnectConfig `json:",omitempty"`
 }
 
 // fsMeta is the feature behind FSMeta.
 type fsMeta struct {
-	given  []FSRule
-	rules  []FSRule // given, canonical: made by Start, in the supervisor, off the container's start
-	mounts sync.Map // rootKey -> *mountTable: the mounts as seen from each root
+	given   []FSRule
+	connect ConnectConfig
+	rules   []FSRule // given, canonical: made by Start, in the supervisor, off the container's start
+	mounts  sync.Map // rootKey -> *mountTable: the mounts as seen from each root
 	// proc is an O_PATH fd on the supervisor's /proc, opened at the first use: xattr calls
 	// reach an O_PATH fd through it (viaFD).
 	procOnce sync.Once
@@ -56,6 +59,10 @@ func FSMeta(c FSMetaConfig) Feature {
 	}
 	for req, op := range ioctlOps {
 		f.Ioctls[req] = m.handler(op, true)
+	}
+	if c.Connect != nil {
+		m.connect = *c.Connect
+		f.Handlers["connect"] = m.connectHandler
 	}
 	if c.Reads {
 		for name, op := range metaReadOps {

@@ -22,6 +22,19 @@ type Call struct {
 	Listener int
 	Req      *seccomp.ScmpNotifReq
 	w        *worker
+	deferred bool
+}
+
+// Defer answers the call from fn, run on a goroutine of its own, instead of from the
+// handler's return: for calls that may block (a TCP connect) and must not hold a worker. fn
+// must not use the worker's view.
+func (c *Call) Defer(fn func() seccomp.ScmpNotifResp) {
+	c.deferred = true
+	go func() {
+		resp := fn()
+		resp.ID = c.Req.ID
+		_ = seccomp.NotifRespond(seccomp.ScmpFd(c.Listener), &resp) // ENOENT: the target died
+	}()
 }
 
 // key identifies a syscall as notifications report it. x32 syscalls arrive with the x86_64
@@ -192,6 +205,9 @@ func answer(c *Call, table map[key]Handler) error {
 	resp := seccomp.ScmpNotifResp{Error: int32(unix.EPERM)}
 	if h, ok := table[key{req.Data.Arch, req.Data.Syscall}]; ok {
 		resp = h(c)
+	}
+	if c.deferred {
+		return nil
 	}
 	resp.ID = req.ID
 	err := seccomp.NotifRespond(seccomp.ScmpFd(c.Listener), &resp)

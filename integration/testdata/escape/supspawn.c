@@ -3,13 +3,15 @@
  * (Landlock does not mediate connecting to a named unix socket) and asks for a spawn of
  * /bin/sh with every capability and no seccomp program. Served, the shell would run in that
  * container with the zygote's capabilities: it prints its CapEff and Seccomp_filters into a
- * pipe. argv[1]: the socket path.
+ * pipe. argv[1]: the socket path; argv[2] "nnp": set no_new_privs first (run on the host, not
+ * in a sandbox: a process confined by something else, whose connect nothing mediates).
  *
  * The request carries both spellings of a spawn: "image" (a packed process image, what the
  * supervisor took before it built images itself) and "process" (an OCI process), so the
  * attempt means the same to either protocol. */
 #include "common.h"
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -149,6 +151,8 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return 2;
 	all_caps = bounding_set();
+	if (argc > 2 && !strcmp(argv[2], "nnp") && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return 3;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	strncpy(a.sun_path, argv[1], sizeof a.sun_path - 1);
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
