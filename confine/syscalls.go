@@ -32,10 +32,13 @@ var deniedSyscalls = []string{
 
 // ipcSyscalls are denied with IsolateIPC: SysV IPC and POSIX message queues are named in
 // host-wide tables that Landlock does not cover. mq_unlink is included so that a container
-// cannot remove a host queue by name.
+// cannot remove a host queue by name; the calls on a queue descriptor too, since a descriptor
+// can come from elsewhere than mq_open (a host /dev/mqueue, a passed fd).
 var ipcSyscalls = []string{
 	"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semtimedop_time64",
 	"semctl", "msgget", "msgsnd", "msgrcv", "msgctl", "ipc", "mq_open", "mq_unlink",
+	"mq_timedsend", "mq_timedsend_time64", "mq_timedreceive", "mq_timedreceive_time64",
+	"mq_notify", "mq_getsetattr",
 }
 
 // cloneNamespaceFlags are the CLONE_NEW* bits; clone with any of them is refused like unshare.

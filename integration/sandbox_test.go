@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // The direct mode: `sandlock-runtime sandbox [flags] -- CMD` confines a host command.
@@ -125,7 +127,7 @@ func TestSandboxUnprivileged(t *testing.T) {
 	requireSetup(t)
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("setpriv not installed (util-linux): cannot run as an unprivileged user")
+		testreq.Missing(t, "setpriv not installed (util-linux): cannot run as an unprivileged user")
 	}
 	home, err := os.MkdirTemp("", "sbx-nobody-") // t.TempDir's parent is 0700: nobody can't enter
 	if err != nil {

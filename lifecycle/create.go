@@ -31,6 +31,7 @@ type initConfig struct {
 	PreserveFDs int
 	StartHooks  []specs.Hook
 	State       specs.State
+	KeepSession bool // CreateOpts.KeepSession: init stays in the caller's session
 }
 
 // initReply is init's answer: an error, or the zygote's pid once init is confined and waiting.
@@ -254,6 +255,9 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 	})
 	st := cr.cont.State
 	hidePIDs(cr.spec, cr.policy, st.Rootfs)
+	if err := privateMqueue(cr.spec, cr.policy.IPCIsolated(), st.Rootfs); err != nil {
+		return err
+	}
 	if err := cr.hostnameFile(); err != nil {
 		return err
 	}

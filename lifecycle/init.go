@@ -88,6 +88,7 @@ func confineInit(cfg *initConfig, f InitFDs, initPipe, xs *os.File) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
+	img.Setsid = img.SetCtty || !cfg.KeepSession
 	img.Rlimits = withoutRlimits(img.Rlimits, cfg.Plan.Process)
 	if err := checkRlimits(img.Rlimits); err != nil {
 		return nil, err

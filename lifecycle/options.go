@@ -46,6 +46,9 @@ type CreateOpts struct {
 	Spec   *specs.Spec  // an in-memory config instead of <Bundle>/config.json
 	Stdio  *[3]*os.File // the container's stdin, stdout, stderr instead of ours
 	Policy *spec.Policy // merged over the profile, OCI fields and annotations
+	// KeepSession leaves init in the caller's session instead of a new one (without
+	// process.terminal): the direct mode's command keeps the caller's terminal on purpose.
+	KeepSession bool
 }
 
 // self is the runtime binary, re-executed for the init, supervisor and exec-proxy processes.

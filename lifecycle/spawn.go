@@ -169,7 +169,7 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	}
 	ic := initConfig{
 		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
-		State: cr.cont.ociState(specs.StateCreated),
+		State: cr.cont.ociState(specs.StateCreated), KeepSession: c.KeepSession,
 	}
 	if ic.Seccomp, err = confine.Program(plan.Seccomp, cacheDir()); err != nil {
 		return ic, err

@@ -34,10 +34,6 @@ type fsMeta struct {
 	connect ConnectConfig
 	rules   []FSRule // given, canonical: made by Start, in the supervisor, off the container's start
 	mounts  sync.Map // rootKey -> *mountTable: the mounts as seen from each root
-	// proc is an O_PATH fd on the supervisor's /proc, opened at the first use: xattr calls
-	// reach an O_PATH fd through it (viaFD).
-	procOnce sync.Once
-	proc     int
 }
 
 // FSMeta mediates the metadata syscalls Landlock has no access right for: chmod, chown,

@@ -180,7 +180,8 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	}
 	pol := s.policy.Clone()
 	o := &lifecycle.Options{Root: root, LogPath: s.opts.logPath, LogFormat: "json", Debug: s.opts.debug}
-	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol}
+	// KeepSession: the command keeps the caller's terminal, as a command run directly would.
+	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol, KeepSession: true}
 	return o, c, nil
 }
 
