@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -50,5 +51,27 @@ func TestReadConfinement(t *testing.T) {
 	}
 	if _, err := readConfinement("0"); err == nil {
 		t.Errorf("a pid that does not exist: no error")
+	}
+}
+
+func TestCommandWord(t *testing.T) {
+	for args, want := range map[string]string{
+		"supervise --state-dir /x":                  "supervise",
+		"--log /l --log-format json supervise --a":  "supervise",
+		"--debug supervise":                         "supervise",
+		"--root /r exec ctr supervise":              "exec",
+		"--log supervise exec ctr":                  "exec", // a log file named "supervise"
+		"--root=/r --log-format=json supervise --x": "supervise",
+		"": "",
+	} {
+		if got := commandWord(strings.Fields(args)); got != want {
+			t.Errorf("commandWord(%q) = %q, want %q", args, got, want)
+		}
+	}
+	if sup, err := isSupervisor(os.Getpid()); err != nil || !sup {
+		t.Errorf("the supervisor itself: %v %v, want a supervisor", sup, err)
+	}
+	if sup, err := isSupervisor(1); err != nil || sup {
+		t.Errorf("pid 1: %v %v, want no supervisor", sup, err)
 	}
 }
