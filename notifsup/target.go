@@ -31,6 +31,7 @@ type target struct {
 
 // creds are the thread's credentials as the kernel would check them for a file operation.
 type creds struct {
+	euid, egid   uint32 // what a peer sees (SO_PEERCRED) of a connect made for the thread
 	fsuid, fsgid uint32
 	groups       []uint32
 	capEff       uint64
@@ -143,9 +144,15 @@ func (t *target) parseStatus(b []byte) error {
 		case "Tgid":
 			t.tgid, err = atoiField(f, 0)
 		case "Uid":
-			t.creds.fsuid, err = u32Field(f, 3)
+			t.creds.euid, err = u32Field(f, 1)
+			if err == nil {
+				t.creds.fsuid, err = u32Field(f, 3)
+			}
 		case "Gid":
-			t.creds.fsgid, err = u32Field(f, 3)
+			t.creds.egid, err = u32Field(f, 1)
+			if err == nil {
+				t.creds.fsgid, err = u32Field(f, 3)
+			}
 		case "Groups":
 			for i := range f {
 				g, gerr := u32Field(f, i)
