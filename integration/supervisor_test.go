@@ -69,3 +69,40 @@ func TestSupervisorLoad(t *testing.T) {
 		t.Errorf("exit %d, %q %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestAuditLog: a refusal the supervisor makes for the policy is one JSON object in the
+// container's audit log (state dir), naming the process, syscall, object and rule.
+func TestAuditLog(t *testing.T) {
+	requireSetup(t)
+	mutate := func(s *specs.Spec) {
+		s.Annotations = map[string]string{
+			"io.sandlock.fs_readable": `["/bin", "/etc", "/lib", "/usr"]`,
+			"io.sandlock.fs_writable": `["/tmp"]`,
+		}
+	}
+	id, _, _ := running(t, mutate, "sh", "-c", "chmod 777 /etc/passwd; touch /tmp/ok; sleep 30")
+	path := filepath.Join(envFor(t).root, id, "audit.jsonl")
+	var rec struct {
+		Container, Syscall, Object, Rule, Errno string
+		Pid                                     int
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rec.Syscall != "chmod" {
+		b, _ := os.ReadFile(path)
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if strings.Contains(l, `"syscall":"chmod"`) {
+				if err := json.Unmarshal([]byte(l), &rec); err != nil {
+					t.Fatalf("audit line %q: %v", l, err)
+				}
+			}
+		}
+		if rec.Syscall == "" && time.Now().After(deadline) {
+			t.Fatalf("no chmod record in %s: %s", path, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rec.Container != id || rec.Syscall != "chmod" || rec.Object != "/etc/passwd" || rec.Rule != "fs_writable" ||
+		rec.Errno != "EACCES" || rec.Pid <= 0 {
+		t.Errorf("audit record %+v", rec)
+	}
+}

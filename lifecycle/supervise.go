@@ -78,8 +78,10 @@ func Supervise(a SuperviseArgs) error {
 		return err
 	}
 	cfg.Hostname = s.hostname()
+	audit := openAudit(a.StateDir)
+	defer audit.close()
 	go func() {
-		if err := notifsup.Serve(ctx, listener, cfg.features()); err != nil {
+		if err := notifsup.Serve(ctx, listener, cfg.features(), notifsup.WithAudit(audit.record)); err != nil {
 			logrus.Warnf("supervisor %s: notifications: %v", a.StateDir, err)
 		}
 	}()

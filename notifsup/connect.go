@@ -2,6 +2,7 @@ package notifsup
 
 import (
 	"encoding/binary"
+	"net"
 	"runtime"
 	"slices"
 	"strconv"
@@ -34,6 +35,10 @@ const sockaddrMax = 128 // sizeof(struct sockaddr_storage)
 // socket), other addresses as the process's Landlock rules allow them. Never CONTINUE: the
 // kernel would read the address (and look up the fd) again, after the check.
 func (m *fsMeta) connectHandler(c *Call) seccomp.ScmpNotifResp {
+	fail := func(err error) seccomp.ScmpNotifResp {
+		c.report("connect", err)
+		return errnoResp(errnoOf(err))
+	}
 	t, err := pinTarget(c.Listener, c.Req, false)
 	if err != nil {
 		return errnoResp(errnoOf(err))
@@ -55,14 +60,14 @@ func (m *fsMeta) connectHandler(c *Call) seccomp.ScmpNotifResp {
 		defer unix.Close(sock)
 		err := m.connectUnixPath(c.w, t, sock, addr)
 		if err != nil {
-			return errnoResp(errnoOf(err))
+			return fail(err)
 		}
 		return seccomp.ScmpNotifResp{}
 	}
 	t.close()
 	if err := m.connectAllowed(sock, domain, addr); err != nil {
 		unix.Close(sock)
-		return errnoResp(errnoOf(err))
+		return fail(err)
 	}
 	// A TCP connect on a blocking socket can take minutes: it runs off the workers.
 	c.Defer(func() seccomp.ScmpNotifResp {
@@ -134,7 +139,8 @@ func (m *fsMeta) connectAllowed(sock, domain int, addr []byte) error {
 	switch domain {
 	case unix.AF_UNIX:
 		if cc.AbstractScoped && len(addr) > 2 && binary.LittleEndian.Uint16(addr) == unix.AF_UNIX {
-			return unix.EPERM // abstract (or autobind) address outside a scope the supervisor is not in
+			// abstract (or autobind) address outside a scope the supervisor is not in
+			return refuse(unix.EPERM, "@"+string(addr[3:]), "isolate_ipc")
 		}
 		return nil
 	case unix.AF_INET, unix.AF_INET6:
@@ -147,8 +153,11 @@ func (m *fsMeta) connectAllowed(sock, domain int, addr []byte) error {
 			return nil // a disconnect, or the kernel's own EINVAL
 		}
 		port := binary.BigEndian.Uint16(addr[2:4])
-		if cc.DenyTCP || (len(cc.ConnectTCP) > 0 && !slices.Contains(cc.ConnectTCP, port)) {
-			return unix.EACCES
+		if cc.DenyTCP {
+			return refuse(unix.EACCES, sockaddrString(addr), "no_network")
+		}
+		if len(cc.ConnectTCP) > 0 && !slices.Contains(cc.ConnectTCP, port) {
+			return refuse(unix.EACCES, sockaddrString(addr), "net_connect")
 		}
 	}
 	return nil
@@ -166,4 +175,16 @@ func rawConnect(sock int, addr []byte) error {
 		return e
 	}
 	return nil
+}
+
+// sockaddrString renders an AF_INET or AF_INET6 sockaddr as host:port.
+func sockaddrString(addr []byte) string {
+	port := int(binary.BigEndian.Uint16(addr[2:4]))
+	switch {
+	case binary.LittleEndian.Uint16(addr) == unix.AF_INET && len(addr) >= 8:
+		return net.JoinHostPort(net.IP(addr[4:8]).String(), strconv.Itoa(port))
+	case len(addr) >= 24:
+		return net.JoinHostPort(net.IP(addr[8:24]).String(), strconv.Itoa(port))
+	}
+	return "?:" + strconv.Itoa(port)
 }

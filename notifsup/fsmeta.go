@@ -51,10 +51,10 @@ func FSMeta(c FSMetaConfig) Feature {
 	f := Feature{Name: "fs-metadata", Handlers: map[string]Handler{}, Ioctls: map[uint32]Handler{},
 		Start: func() { m.rules = canonicalRules(m.given) }}
 	for name, op := range metaWriteOps {
-		f.Handlers[name] = m.handler(op, true)
+		f.Handlers[name] = m.handler(name, op, true)
 	}
 	for req, op := range ioctlOps {
-		f.Ioctls[req] = m.handler(op, true)
+		f.Ioctls[req] = m.handler("ioctl", op, true)
 	}
 	if c.Connect != nil {
 		m.connect = *c.Connect
@@ -62,7 +62,7 @@ func FSMeta(c FSMetaConfig) Feature {
 	}
 	if c.Reads {
 		for name, op := range metaReadOps {
-			f.Handlers[name] = m.handler(op, false)
+			f.Handlers[name] = m.handler(name, op, false)
 		}
 	}
 	return f
@@ -131,10 +131,11 @@ type metaOp struct {
 // says fd is the process's own open file (pidfd_getfd), not an O_PATH resolved for it.
 type action func(fd int, fdBased bool) (uint64, error)
 
-func (m *fsMeta) handler(op metaOp, write bool) Handler {
+func (m *fsMeta) handler(name string, op metaOp, write bool) Handler {
 	return func(c *Call) seccomp.ScmpNotifResp {
 		v, err := m.handle(c, op, write)
 		if err != nil {
+			c.report(name, err)
 			return errnoResp(errnoOf(err))
 		}
 		return seccomp.ScmpNotifResp{Val: v}
@@ -220,9 +221,17 @@ func (m *fsMeta) check(w *worker, t *target, fd int, write, fdBased bool) error 
 		return m.checkProc(w, t, name, mnt, write)
 	}
 	if !m.allowed(w.hostName(name), write) {
-		return unix.EACCES
+		return refuse(unix.EACCES, name, ruleFor(write)) // as the process names it
 	}
 	return nil
+}
+
+// ruleFor names the policy field a refusal comes from.
+func ruleFor(write bool) string {
+	if write {
+		return "fs_writable"
+	}
+	return "fs_readable"
 }
 
 // checkProc: metadata of /proc entries cannot be changed (the kernel refuses most of it
@@ -230,10 +239,10 @@ func (m *fsMeta) check(w *worker, t *target, fd int, write, fdBased bool) error 
 // container's. name and mountpoint are relative to the worker's root.
 func (m *fsMeta) checkProc(w *worker, t *target, name, mountpoint string, write bool) error {
 	if write {
-		return unix.EPERM
+		return refuse(unix.EPERM, name, "/proc metadata is never changed")
 	}
 	if !m.allowed(w.hostName(name), false) {
-		return unix.EACCES
+		return refuse(unix.EACCES, name, "fs_readable")
 	}
 	rel := strings.TrimPrefix(strings.TrimPrefix(name, mountpoint), "/")
 	first, _, _ := strings.Cut(rel, "/")
@@ -241,7 +250,7 @@ func (m *fsMeta) checkProc(w *worker, t *target, name, mountpoint string, write 
 	if err != nil || pid == t.tgid || sameCgroup(t.tgid, pid) {
 		return nil // not a process's entry, or one of the process's own container
 	}
-	return unix.EACCES
+	return refuse(unix.EACCES, name, "another process's /proc entry")
 }
 
 // sameCgroup: both processes are in the same cgroup2 directory (the container's).

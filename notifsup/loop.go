@@ -23,6 +23,7 @@ type Call struct {
 	Req      *seccomp.ScmpNotifReq
 	w        *worker
 	deferred bool
+	audit    func(Denial)
 }
 
 // Defer answers the call from fn, run on a goroutine of its own, instead of from the
@@ -57,7 +58,11 @@ type key struct {
 //
 // A notification withdrawn between poll and receive (its process was killed) leaves receive
 // blocked until the next one arrives; ctx is noticed only then.
-func Serve(ctx context.Context, listener int, features []Feature) error {
+func Serve(ctx context.Context, listener int, features []Feature, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	table, err := resolve(features)
 	if err != nil {
 		return err
@@ -78,7 +83,7 @@ func Serve(ctx context.Context, listener int, features []Feature) error {
 		listener: listener,
 		next:     func() (*seccomp.ScmpNotifReq, error) { return next(ctx, listener, wake.fd) },
 		serve: func(req *seccomp.ScmpNotifReq, w *worker) {
-			if err := answer(&Call{Listener: listener, Req: req, w: w}, table); err != nil {
+			if err := answer(&Call{Listener: listener, Req: req, w: w, audit: o.audit}, table); err != nil {
 				cancel(err)
 			}
 		},
