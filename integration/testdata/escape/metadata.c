@@ -45,19 +45,9 @@ static void judge(const char *name, long r, int read)
 	} while (0)
 #define TRYR(name, call) judge(name, ({ long r_ = (long)(call); r_ < 0 ? -(long)errno : r_; }), 1)
 
-static int i386_works(void)
-{
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(int80(20 /* getpid */, 0, 0, 0, 0, 0, 0) > 0 ? 0 : 1);
-	int st;
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
 static void i386(const char *name, long nr, long a, long b, long c, long d, long e, int read)
 {
-	if (!i386_works()) {
+	if (!i386_live()) {
 		ok(name, "n/a: this host has no i386 syscall entry");
 		return;
 	}

@@ -12,16 +12,6 @@
 
 static const int eperm[] = {EPERM, 0};
 
-static int i386_works(void)
-{
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(int80(20 /* getpid */, 0, 0, 0, 0, 0, 0) > 0 ? 0 : 1);
-	int st;
-	waitpid(pid, &st, 0);
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
 static void judge(const char *name, long r, const int *refusals)
 {
 	if (refused_by(r, refusals))
@@ -37,7 +27,7 @@ static const int enosys[] = {ENOSYS, 0};
 int main(void)
 {
 	dup2(1, 2);
-	int i386 = i386_works();
+	int i386 = i386_live();
 	/* dirfd -1, path "" (below 4 GiB: a static string of this non-PIE binary), bad flags */
 	static char emptystr[] = "";
 	judge("open_tree_attr", RAW(467, -1, emptystr, 0xffffffff, 0, 0), eperm);
