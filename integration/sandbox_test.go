@@ -47,6 +47,8 @@ func sandboxCases(dir string) []sandboxCase {
 		{"write allowed", w, []string{"sh", "-c", "echo ok > " + inside + " && cat " + inside}, 0, "ok\n", ""},
 		{"write refused", w, []string{"sh", "-c", "echo no > " + outside}, 2, "", "Permission denied"},
 		{"read outside fs_readable refused", w, []string{"sh", "-c", "cat /root/.profile /var/log/* >/dev/null 2>&1 || echo refused"}, 0, "refused\n", ""},
+		// No fs_readable, no fs_writable: the host's root, read-only (docs/sandbox.md).
+		{"default is read-only", nil, []string{"sh", "-c", "cat /etc/hostname >/dev/null && echo read-ok; echo no > " + outside}, 2, "read-ok\n", "Permission denied"},
 		{"exit code", w, []string{"sh", "-c", "exit 42"}, 42, "", ""},
 		{"env and clean_env", append([]string{"--clean-env", "--env", "FOO=bar"}, w...), []string{"sh", "-c", "echo $FOO ${SANDBOX_IT_VAR:-unset}"}, 0, "bar unset\n", ""},
 		{"invalid policy", []string{"--fs-readable", "relative"}, []string{"true"}, 1, "", "not an absolute path"},

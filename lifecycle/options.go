@@ -41,6 +41,9 @@ type CreateOpts struct {
 	Spec   *specs.Spec  // an in-memory config instead of <Bundle>/config.json
 	Stdio  *[3]*os.File // the container's stdin, stdout, stderr instead of ours
 	Policy *spec.Policy // merged over the profile, OCI fields and annotations
+	// Direct marks the direct mode (a host command on the host's /dev): the host's terminals
+	// are hidden, only the ones on Stdio stay reachable (docs/sandbox.md).
+	Direct bool
 }
 
 // self is the runtime binary, re-executed for the init, supervisor and exec-proxy processes.

@@ -163,6 +163,11 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	if err != nil {
 		return initConfig{}, err
 	}
+	if c.Direct {
+		if plan.Landlock.Paths, err = directTerminals(plan.Landlock.Paths, cr.stdio); err != nil {
+			return initConfig{}, err
+		}
+	}
 	ic := initConfig{
 		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
 		State: cr.cont.ociState(specs.StateCreated),

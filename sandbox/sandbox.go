@@ -167,10 +167,11 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	if err := checkLandlock(); err != nil {
 		return nil, c, err
 	}
-	if err := s.policy.Validate(); err != nil {
+	pol := directPolicy(s.policy)
+	if err := pol.Validate(); err != nil {
 		return nil, c, newError(kindPolicy, "start", err)
 	}
-	sp, err := hostSpec(s.policy, &s.opts, cmd)
+	sp, err := hostSpec(pol, &s.opts, cmd)
 	if err != nil {
 		return nil, c, wrap("start", err)
 	}
@@ -178,9 +179,8 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	if err != nil {
 		return nil, c, newError(kindSandbox, "start", err)
 	}
-	pol := s.policy.Clone()
 	o := &lifecycle.Options{Root: root, LogPath: s.opts.logPath, LogFormat: "json", Debug: s.opts.debug}
-	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol}
+	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true}
 	return o, c, nil
 }
 

@@ -40,6 +40,19 @@ func hostSpec(p spec.Policy, o *options, args []string) (*specs.Spec, error) {
 	}, nil
 }
 
+// directPolicy is the policy a direct-mode command runs under. A container's default is its
+// whole root, which is the image's; here the root is the host's, so with neither fs_readable
+// nor fs_writable the default is the whole root read-only (as bwrap --ro-bind / /), plus the
+// harmless devices (/dev/null, ...) the allowlist always keeps writable. Writing anywhere
+// needs an fs_writable rule.
+func directPolicy(p spec.Policy) spec.Policy {
+	p = p.Clone()
+	if len(p.FSReadable)+len(p.FSWritable) == 0 {
+		p.FSReadable = []string{"/"}
+	}
+	return p
+}
+
 // privileged runs the command as uid 0 with every capability, inside the user namespace the
 // runtime makes for the policy field privileged: root there, nobody on the host.
 func privileged(proc *specs.Process) {

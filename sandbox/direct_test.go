@@ -1,0 +1,71 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// TestDefaultReadOnly: with neither fs_readable nor fs_writable, the direct mode's default is
+// the host's root read-only, never "everything".
+func TestDefaultReadOnly(t *testing.T) {
+	requireKernel(t)
+	target := filepath.Join(t.TempDir(), "anything")
+	res, err := newSandbox(t, spec.Policy{}).Run(ctxFor(t, 30*time.Second), []string{"sh", "-c",
+		"cat /etc/hostname >/dev/null && echo read-ok; echo x > /dev/null && echo null-ok; echo x > " + target + " || echo write-refused"})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got, want := string(res.Stdout), "read-ok\nnull-ok\nwrite-refused\n"; got != want {
+		t.Errorf("got %q (stderr %q), want %q", got, res.Stderr, want)
+	}
+	if _, err := os.Stat(target); err == nil {
+		t.Errorf("the default policy let the command write %s", target)
+	}
+}
+
+// openPTY opens a new pty pair (posix_openpt, grantpt, unlockpt, ptsname).
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no /dev/ptmx: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s
+}
+
+// TestHostTerminalsHidden: a terminal of the host (an admin's session) cannot be opened from a
+// sandbox, whatever the policy grants on /dev.
+func TestHostTerminalsHidden(t *testing.T) {
+	requireKernel(t)
+	_, admin := openPTY(t)
+	probe := fmt.Sprintf("(exec 3<%[1]s) 2>/dev/null && echo opened || echo refused; (exec 3>%[1]s) 2>/dev/null && echo opened || echo refused", admin.Name())
+	for i, p := range []spec.Policy{{}, {FSReadable: []string{"/"}, FSWritable: []string{"/dev"}}} {
+		res, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", probe})
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if got := string(res.Stdout); got != "refused\nrefused\n" {
+			t.Errorf("policy %d: opening %s: got %q, want refused twice", i, admin.Name(), got)
+		}
+	}
+}
