@@ -161,6 +161,9 @@ func (s *Sandbox) start(ctx context.Context, cmd []string, stdio [3]*os.File) (*
 
 func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Options, lifecycle.CreateOpts, error) {
 	var c lifecycle.CreateOpts
+	if err := checkReexec(); err != nil {
+		return nil, c, newError(kindSandbox, "start", err)
+	}
 	if len(cmd) == 0 {
 		return nil, c, newError(kindSandbox, "start", errors.New("empty command"))
 	}

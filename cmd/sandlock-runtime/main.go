@@ -9,18 +9,24 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
+
+	"github.com/sandlock/sandlock-runtime/sandbox"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func init() {
-	// The init subcommand confines the calling thread and execs from it; it must be the main
-	// thread, locked before anything else runs. Locking costs nothing for the other commands.
+	// The re-executed init confines the calling thread and execs from it; it must be the main
+	// thread, locked before anything else runs (package sandbox locks it too, for embedders).
+	// Locking costs nothing for the other commands.
 	runtime.LockOSThread()
 }
 
 func main() {
+	if sandbox.Reexec() { // the runtime's own init, supervisor and exec proxy: served there
+		return
+	}
 	app := newApp()
 	if err := app.Run(os.Args); err != nil {
 		fail(err)
@@ -66,6 +72,6 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		createCommand, startCommand, runCommand, stateCommand, listCommand, killCommand,
 		deleteCommand, execCommand, psCommand, pauseCommand, resumeCommand, specCommand,
-		featuresCommand, updateCommand, initCommand, superviseCommand, execProxyCommand, profileCommand, sandboxCommand, checkCommand,
+		featuresCommand, updateCommand, profileCommand, sandboxCommand, checkCommand,
 	}
 }
