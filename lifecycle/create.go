@@ -35,8 +35,9 @@ type initConfig struct {
 
 // initReply is init's answer: an error, or the zygote's pid once init is confined and waiting.
 type initReply struct {
-	Error     string `json:"error,omitempty"`
-	ZygotePid int    `json:"zygotePid,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	Err       *StepError `json:"err,omitempty"` // Error with its structure`
+	ZygotePid int        `json:"zygotePid,omitempty"`
 }
 
 // creation holds a container being created. Each step that changes the host pushes its undo,

@@ -115,6 +115,7 @@ func (s *supervisor) serve(fd int) {
 		reply := ctlMsg{}
 		if err != nil {
 			reply.Error = err.Error()
+			_ = errors.As(err, &reply.Err)
 		}
 		_ = sendMsg(fd, reply)
 		unix.Close(fd)
@@ -148,7 +149,7 @@ func (s *supervisor) start() error {
 		return fmt.Errorf("start: %w", err)
 	}
 	if n > 0 {
-		return fmt.Errorf("start container: %s", buf[:n])
+		return decodeStepErr(StepExec, buf[:n])
 	}
 	return nil
 }

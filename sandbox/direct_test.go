@@ -1,9 +1,11 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +69,53 @@ func TestHostTerminalsHidden(t *testing.T) {
 		if got := string(res.Stdout); got != "refused\nrefused\n" {
 			t.Errorf("policy %d: opening %s: got %q, want refused twice", i, admin.Name(), got)
 		}
+	}
+}
+
+// TestPathsAsWritten: relative paths resolve against the working directory, "/" is the root,
+// and a missing path is a *PolicyError naming the key and the path.
+func TestPathsAsWritten(t *testing.T) {
+	requireKernel(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sb := New(spec.Policy{FSReadable: []string{"/"}, FSWritable: []string{"sub"}},
+		WithStateRoot(filepath.Join(t.TempDir(), "state")), WithDir(dir))
+	res, err := sb.Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", "echo x > sub/f && echo wrote; echo y > f || echo refused"})
+	if err != nil || string(res.Stdout) != "wrote\nrefused\n" {
+		t.Errorf("got %v, stdout %q; want wrote, refused", err, res.Stdout)
+	}
+	missing := filepath.Join(dir, "scratchh")
+	_, err = newSandbox(t, spec.Policy{FSWritable: []string{missing}}).Run(ctxFor(t, 30*time.Second), []string{"true"})
+	var pe *spec.PolicyError
+	if !errors.Is(err, ErrPolicy) || !errors.As(err, &pe) || pe.Key != "fs_writable" || pe.Value != missing {
+		t.Errorf("got %v, want a PolicyError for fs_writable %s", err, missing)
+	}
+}
+
+// TestExecRefusedSaysWhy: an exec the policy refuses says so, and keeps its errno.
+func TestExecRefusedSaysWhy(t *testing.T) {
+	requireKernel(t)
+	_, err := newSandbox(t, spec.Policy{FSReadable: []string{"/etc"}}).Run(ctxFor(t, 30*time.Second), []string{"true"})
+	if !errors.Is(err, unix.EACCES) || !strings.Contains(err.Error(), "refused by the sandbox policy") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("got %q, want one line saying the policy refused the exec (EACCES)", err)
+	}
+}
+
+// TestBadFSDeniedUnderChrootIsPolicyError: a plan the policy makes impossible (an fs_denied
+// path that cannot be resolved) is a PolicyError, not a SandboxError.
+func TestBadFSDeniedUnderChrootIsPolicyError(t *testing.T) {
+	requireKernel(t)
+	root := t.TempDir()
+	if err := os.Symlink("loop", filepath.Join(root, "loop")); err != nil {
+		t.Fatal(err)
+	}
+	p := spec.Policy{Chroot: &root, FSDenied: []string{"/loop/x"}}
+	_, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"/true"})
+	var pe *PolicyError
+	var se *SandboxError
+	if !errors.As(err, &pe) || errors.As(err, &se) || !strings.Contains(err.Error(), "fs_denied: /loop/x") {
+		t.Errorf("got %v, want a *PolicyError for fs_denied /loop/x and no *SandboxError", err)
 	}
 }

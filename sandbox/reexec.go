@@ -57,7 +57,11 @@ func Reexec() bool {
 		return false
 	}
 	if err := runReexec(os.Args[1:]); err != nil {
-		logrus.Error(err)
+		// init has reported its error to create or to the supervisor, which report it to
+		// the caller: its stderr is the command's, where it would be printed a second time.
+		if !reportedByInit(err) {
+			logrus.Error(err)
+		}
 		os.Exit(1)
 	}
 	os.Exit(0)
@@ -84,6 +88,12 @@ func checkReexec() error {
 		return errNoReexec
 	}
 	return nil
+}
+
+// reportedByInit reports whether err is init's, already sent to the process that started it.
+func reportedByInit(err error) bool {
+	var se *lifecycle.StepError
+	return errors.As(err, &se)
 }
 
 // global are the runtime's global flags that come before a re-executed command.

@@ -170,13 +170,20 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	if err := checkLandlock(); err != nil {
 		return nil, c, err
 	}
-	pol := directPolicy(s.policy)
+	proc, err := hostProcess(&s.opts, cmd)
+	if err != nil {
+		return nil, c, newError(kindSandbox, "start", err)
+	}
+	pol := directPolicy(s.policy, proc.Cwd)
 	if err := pol.Validate(); err != nil {
 		return nil, c, newError(kindPolicy, "start", err)
 	}
-	sp, err := hostSpec(pol, &s.opts, cmd)
+	sp, err := hostSpec(pol, proc)
 	if err != nil {
 		return nil, c, wrap("start", err)
+	}
+	if err := checkPathsExist(pol, sp.Root.Path); err != nil {
+		return nil, c, newError(kindPolicy, "start", err)
 	}
 	root, err := s.stateRoot()
 	if err != nil {

@@ -3,9 +3,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -50,23 +52,49 @@ func versionString() string {
 	return fmt.Sprintf("%s\nspec: %s\ngo: %s", version, specVersion(), runtime.Version())
 }
 
-// fail reports err the way callers read it: the last JSON log line (the shim), the log file
-// (podman) and stderr (people), then exits with the code an *exitCode carries, else 1.
+// fail reports err the way callers read it, then exits with the code an *exitCode or
+// *codedError carries, else 1 (report says where the message goes).
 func fail(err error) {
-	if ec, ok := err.(exitCode); ok {
+	var ec exitCode
+	if errors.As(err, &ec) {
 		os.Exit(int(ec))
 	}
-	logrus.Error(err)
-	if logToFile {
-		fmt.Fprintln(os.Stderr, "sandlock-runtime:", err)
+	report(err)
+	var ce *codedError
+	if errors.As(err, &ce) {
+		os.Exit(ce.code)
 	}
 	os.Exit(1)
+}
+
+// report writes err as one line: a JSON log line where one is read (the last line of the
+// --log file for containerd's shim, the file for podman, stderr with --log-format json and no
+// file), and a plain "sandlock-runtime: ..." line on stderr for people, unless stderr already
+// carries the JSON line.
+func report(err error) {
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	if logToFile || logJSON {
+		logrus.Error(msg)
+	}
+	if logToFile || !logJSON {
+		fmt.Fprintln(os.Stderr, "sandlock-runtime:", msg)
+	}
 }
 
 // exitCode is returned by run and exec to exit with the container process's code.
 type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// codedError is an error reported like any other, with an exit code of its own (127 for a
+// command that does not exist, as shells and podman exit).
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
 
 func commands() []*cli.Command {
 	return []*cli.Command{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/sandbox"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -55,12 +57,70 @@ func runSandbox(c *cli.Context) error {
 	defer stop()
 	code, err := sb.RunInteractive(context.Background(), c.Args().Slice())
 	if err != nil {
-		return err
+		return withExecCode(flagNamed(err))
 	}
 	if code != 0 {
 		return exitCode(code)
 	}
 	return nil
+}
+
+// flagNamed restates the policy refusals in err with the key and the flag that sets it (the
+// value may come from a file or a profile too): "fs_writable (--fs-writable, -w)
+// /tmp/scratchh: no such file or directory", all of them, on one line.
+func flagNamed(err error) error {
+	pes := policyErrors(err)
+	if len(pes) == 0 {
+		return err
+	}
+	msgs := make([]string, len(pes))
+	for i, pe := range pes {
+		name := pe.Key + " (--" + strings.ReplaceAll(pe.Key, "_", "-")
+		if short := shortFlags[pe.Key]; short != "" {
+			name += ", -" + short
+		}
+		name += ")"
+		if pe.Value != "" {
+			name += " " + pe.Value
+		}
+		msgs[i] = name + ": " + pe.Reason
+	}
+	return &codedError{code: 1, err: errors.New("sandbox: " + strings.Join(msgs, "; "))}
+}
+
+// policyErrors collects every *spec.PolicyError in err's tree (errors.Join included).
+func policyErrors(err error) []*spec.PolicyError {
+	if pe, ok := err.(*spec.PolicyError); ok {
+		return []*spec.PolicyError{pe}
+	}
+	var out []*spec.PolicyError
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, policyErrors(e)...)
+		}
+	case interface{ Unwrap() error }:
+		if e := u.Unwrap(); e != nil {
+			out = policyErrors(e)
+		}
+	}
+	return out
+}
+
+// withExecCode gives a command that could not be executed the exit code a shell gives it:
+// 127 when it does not exist, 126 when it cannot be executed.
+func withExecCode(err error) error {
+	var se *lifecycle.StepError
+	if !errors.As(err, &se) || se.Step != lifecycle.StepExec {
+		return err
+	}
+	switch se.Errno {
+	case unix.ENOENT:
+		return &codedError{code: 127, err: err}
+	case unix.EACCES, unix.ENOEXEC, unix.EPERM:
+		return &codedError{code: 126, err: err}
+	}
+	return err
 }
 
 func sandboxOptions(c *cli.Context) []sandbox.Option {
@@ -110,8 +170,8 @@ func sandboxPolicy(c *cli.Context) (spec.Policy, error) {
 	if err != nil {
 		return pol, err
 	}
-	pol = pol.Merge(p)
-	return pol, pol.Validate()
+	// Validated by the sandbox, after relative paths are resolved against the directory.
+	return pol.Merge(p), nil
 }
 
 // loadPolicyFile reads a TOML profile or a JSON policy: .json and .toml decide, otherwise
