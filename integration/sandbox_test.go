@@ -117,6 +117,7 @@ hostname = "from-toml"
 		"p.json":    `{"fs_readable": ["/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/dev"], "fs_writable": ["` + dir + `"], "hostname": "from-json"}`,
 		"p.policy":  `{"fs_readable": ["/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/dev"], "hostname": "by-content"}`,
 		"bad.json":  `{"fs_readble": ["/usr"]}`,
+		"bad3.json": `{"fs_readble": ["/usr"], "max_cpu": 500}`,
 		"bad2.toml": `fs_readble = ["/usr"]`,
 	}
 	for name, body := range files {
@@ -132,6 +133,8 @@ hostname = "from-toml"
 		{"flags override the file", []string{"--policy", p("p.toml"), "--hostname", "from-flag"}, []string{"hostname"}, 0, "from-flag\n", ""},
 		{"file's fs_writable applies", []string{"--policy", p("p.toml")}, []string{"sh", "-c", "echo x > " + p("w") + " && echo wrote"}, 0, "wrote\n", ""},
 		{"unknown json key", []string{"--policy", p("bad.json")}, []string{"true"}, 1, "", "fs_readble"},
+		{"json errors all at once, did you mean", []string{"--policy", p("bad3.json")}, []string{"true"}, 1, "",
+			`bad3.json: unknown key "fs_readble" (did you mean "fs_readable"?); accepted: the policy keys of docs/policy.md; ` + p("bad3.json") + `: max_cpu: 500: out of range`},
 		{"unknown toml key", []string{"--policy", p("bad2.toml")}, []string{"true"}, 1, "", "fs_readble"},
 	}, func(t *testing.T, args []string) result { return rtWith(t, nil, args...) })
 }

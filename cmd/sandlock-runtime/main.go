@@ -25,6 +25,8 @@ func init() {
 	runtime.LockOSThread()
 }
 
+func init() { cli.VersionPrinter = printVersion }
+
 func main() {
 	if sandbox.Reexec() { // the runtime's own init, supervisor and exec proxy: served there
 		return
@@ -39,7 +41,7 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:                   "sandlock-runtime",
 		Usage:                  "OCI runtime confining containers with Landlock and seccomp instead of namespaces",
-		Version:                versionString(),
+		Version:                version,
 		Flags:                  globalFlags(),
 		Before:                 setupLogging,
 		Commands:               commands(),
@@ -48,8 +50,9 @@ func newApp() *cli.App {
 	}
 }
 
-func versionString() string {
-	return fmt.Sprintf("%s\nspec: %s\ngo: %s", version, specVersion(), runtime.Version())
+// printVersion is --version: the block runc prints, once (the help shows the version alone).
+func printVersion(c *cli.Context) {
+	fmt.Fprintf(c.App.Writer, "%s version %s\nspec: %s\ngo: %s\n", c.App.Name, version, specVersion(), runtime.Version())
 }
 
 // fail reports err the way callers read it, then exits with the code an *exitCode or

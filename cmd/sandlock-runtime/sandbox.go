@@ -177,21 +177,15 @@ func sandboxPolicy(c *cli.Context) (spec.Policy, error) {
 // loadPolicyFile reads a TOML profile or a JSON policy: .json and .toml decide, otherwise
 // content starting with '{' is JSON.
 func loadPolicyFile(path string) (spec.Policy, error) {
-	var pol spec.Policy
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return pol, fmt.Errorf("--policy: %w", err)
+		return spec.Policy{}, fmt.Errorf("--policy: %w", err)
 	}
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext == ".toml" || (ext != ".json" && !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{"))) {
 		return spec.ParseProfile(data, path)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&pol); err != nil {
-		return pol, fmt.Errorf("%s: %w", path, err)
-	}
-	return pol, nil
+	return spec.ParsePolicyJSON(data, path)
 }
 
 // ---- one flag per policy field, generated from spec.Policy ----
@@ -201,6 +195,7 @@ var shortFlags = map[string]string{"fs_readable": "r", "fs_writable": "w", "max_
 
 // policyField is one field of spec.Policy as a flag.
 type policyField struct {
+	name string       // Go field name, e.g. FSReadable
 	key  string       // policy key (JSON name), e.g. fs_readable
 	flag string       // fs-readable
 	typ  reflect.Type // the field's Go type
@@ -215,7 +210,7 @@ func policyFields() []policyField {
 		if key == "" || key == "-" {
 			continue
 		}
-		fs = append(fs, policyField{key: key, flag: strings.ReplaceAll(key, "_", "-"), typ: f.Type})
+		fs = append(fs, policyField{name: f.Name, key: key, flag: strings.ReplaceAll(key, "_", "-"), typ: f.Type})
 	}
 	return fs
 }
@@ -235,9 +230,13 @@ func policyFlags() []cli.Flag {
 func (f policyField) cliFlags() []cli.Flag {
 	short, hasShort := shortFlags[f.key]
 	usage := "policy key " + f.key + " (docs/policy.md)"
+	def := f.defaultText()
 	switch {
 	case f.typ.Kind() == reflect.Pointer && f.typ.Elem().Kind() == reflect.Bool:
-		return []cli.Flag{&cli.BoolFlag{Name: f.flag, Usage: usage}}
+		// The policy's default, so that --help says it; only a flag given is read.
+		return []cli.Flag{&cli.BoolFlag{Name: f.flag, Usage: usage, Value: def == "true"}}
+	case !f.isList() && def != "":
+		usage += " (default: " + def + ")"
 	case f.isList() && hasShort:
 		return []cli.Flag{
 			&cli.GenericFlag{Name: f.flag, Usage: usage + ", repeatable", Value: &listValue{}},
@@ -249,6 +248,15 @@ func (f policyField) cliFlags() []cli.Flag {
 		return []cli.Flag{&cli.StringFlag{Name: f.flag, Aliases: []string{short}, Usage: usage}}
 	}
 	return []cli.Flag{&cli.StringFlag{Name: f.flag, Usage: usage}}
+}
+
+// defaultText is the policy's default for the field (spec.DefaultPolicy), "" when it has none.
+func (f policyField) defaultText() string {
+	v := reflect.ValueOf(spec.DefaultPolicy()).FieldByName(f.name)
+	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() {
+		return ""
+	}
+	return fmt.Sprint(v.Elem().Interface())
 }
 
 func (f policyField) isList() bool {
