@@ -14,7 +14,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/confine"
@@ -47,6 +46,7 @@ type creation struct {
 	cont    *Container
 	spec    *specs.Spec
 	policy  spec.Policy
+	log     Logger
 	init    *exec.Cmd
 	sup     *exec.Cmd
 	master  *os.File // console master, kept by run when it relays the terminal itself
@@ -82,14 +82,14 @@ func Create(o *Options, c CreateOpts) error {
 }
 
 func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
-	s, iso, pol, err := loadForCreate(o.Root, c)
+	s, iso, pol, err := loadForCreate(o.Root, c, o.logger())
 	if err != nil {
 		return nil, err
 	}
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s, policy: pol}
+	cr := &creation{spec: s, policy: pol, log: o.logger()}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err
@@ -119,12 +119,12 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 		if err := step.run(o, c); err != nil {
 			return err
 		}
-		logrus.Debugf("create %s: %s took %s", c.ID, step.name, time.Since(t))
+		cr.log.Debugf("create %s: %s took %s", c.ID, step.name, time.Since(t))
 	}
 	return nil
 }
 
-func loadForCreate(root string, c CreateOpts) (*specs.Spec, spec.Isolation, spec.Policy, error) {
+func loadForCreate(root string, c CreateOpts, log Logger) (*specs.Spec, spec.Isolation, spec.Policy, error) {
 	var pol spec.Policy
 	if err := spec.ValidateID(c.ID); err != nil {
 		return nil, spec.Isolation{}, pol, err
@@ -141,7 +141,7 @@ func loadForCreate(root string, c CreateOpts) (*specs.Spec, spec.Isolation, spec
 	if err != nil {
 		return nil, iso, pol, err
 	}
-	if pol, err = policyFor(s, c.Policy); err != nil {
+	if pol, err = policyFor(s, c.Policy, log); err != nil {
 		return nil, iso, pol, err
 	}
 	absBindSources(s, c.Bundle)
@@ -193,7 +193,7 @@ func newState(c CreateOpts, s *specs.Spec, iso spec.Isolation) *State {
 func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	mnt := Cgroup2Mount()
 	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
-		logrus.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
+		cr.log.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
 		return nil
 	}
 	cgPath := ""
@@ -214,7 +214,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	}
 	cr.onFail(func() {
 		if err := killCgroup(dir); err != nil {
-			logrus.Warn(err)
+			cr.log.Warnf("%v", err)
 		}
 		removeCgroups(made)
 	})
@@ -226,11 +226,11 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 	cr.onFail(func() {
 		paths, _ := ml.list()
 		if err := undoMounts(paths); err != nil {
-			logrus.Warn(err)
+			cr.log.Warnf("%v", err)
 		}
 	})
 	st := cr.cont.State
-	hidePIDs(cr.spec, cr.policy, st.Rootfs)
+	hidePIDs(cr.spec, cr.policy, st.Rootfs, cr.log)
 	if err := cr.hostnameFile(); err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/confine"
@@ -49,7 +48,7 @@ func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	}
 	t := time.Now()
 	err = cr.cont.start()
-	logrus.Debugf("run %s: start took %s", c.ID, time.Since(t))
+	o.logger().Debugf("run %s: start took %s", c.ID, time.Since(t))
 	if err != nil {
 		cr.closeFiles()
 		_ = cr.cont.destroy()

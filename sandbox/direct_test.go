@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -117,5 +118,39 @@ func TestBadFSDeniedUnderChrootIsPolicyError(t *testing.T) {
 	var se *SandboxError
 	if !errors.As(err, &pe) || errors.As(err, &se) || !strings.Contains(err.Error(), "fs_denied: /loop/x") {
 		t.Errorf("got %v, want a *PolicyError for fs_denied /loop/x and no *SandboxError", err)
+	}
+}
+
+// recorder is a Logger that keeps what it gets.
+type recorder struct{ lines []string }
+
+func (r *recorder) Debugf(f string, a ...any) {}
+func (r *recorder) Warnf(f string, a ...any)  { r.lines = append(r.lines, fmt.Sprintf(f, a...)) }
+
+// TestQuietGuest: the package reports through the Logger it was given, never through the
+// program's global logger (which writes on its stderr).
+func TestQuietGuest(t *testing.T) {
+	requireKernel(t)
+	var global strings.Builder
+	logrus.SetOutput(&global)
+	t.Cleanup(func() { logrus.SetOutput(os.Stderr) })
+	cpu := 50 // max_cpu is not enforced yet: create warns about it
+	p := spec.Policy{MaxCPU: &cpu}
+	if _, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {
+		t.Fatal(err)
+	}
+	if global.Len() != 0 {
+		t.Errorf("the global logger got %q", global.String())
+	}
+	rec := &recorder{}
+	sb := New(p, WithStateRoot(filepath.Join(t.TempDir(), "state")), WithLogger(rec))
+	if _, err := sb.Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.lines) == 0 || !strings.Contains(strings.Join(rec.lines, "\n"), "max_cpu") {
+		t.Errorf("WithLogger got %q, want the max_cpu warning", rec.lines)
+	}
+	if global.Len() != 0 {
+		t.Errorf("the global logger got %q", global.String())
 	}
 }

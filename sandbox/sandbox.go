@@ -39,7 +39,23 @@ type options struct {
 	stdin     io.Reader
 	logPath   string
 	debug     bool
+	logger    Logger
 }
+
+// Logger receives the warnings and debug lines of starting a sandbox (a missing cgroup2
+// hierarchy, fields set but not enforced); logrus loggers satisfy it, and a two-method adapter
+// serves log/slog. Without WithLogger nothing is reported: the package never writes on the
+// program's stderr or touches its global logger.
+type Logger = lifecycle.Logger
+
+// WithLogger reports through l (see Logger).
+func WithLogger(l Logger) Option { return func(o *options) { o.logger = l } }
+
+// discard is the Logger of a Sandbox without WithLogger.
+type discard struct{}
+
+func (discard) Debugf(string, ...any) {}
+func (discard) Warnf(string, ...any)  {}
 
 // WithStateRoot keeps the sandboxes' runtime state under dir instead of the default private
 // root (/run/sandlock-sandbox for root, $XDG_RUNTIME_DIR/sandlock-sandbox or
@@ -189,7 +205,10 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	if err != nil {
 		return nil, c, newError(kindSandbox, "start", err)
 	}
-	o := &lifecycle.Options{Root: root, LogPath: s.opts.logPath, LogFormat: "json", Debug: s.opts.debug}
+	o := &lifecycle.Options{Root: root, LogPath: s.opts.logPath, LogFormat: "json", Debug: s.opts.debug, Logger: s.opts.logger}
+	if o.Logger == nil {
+		o.Logger = discard{}
+	}
 	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true}
 	return o, c, nil
 }

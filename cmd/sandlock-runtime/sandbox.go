@@ -46,9 +46,6 @@ func runSandbox(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if !c.Bool("debug") {
-		logrus.SetLevel(logrus.ErrorLevel) // the "no cgroup" warning is expected here
-	}
 	for _, k := range sandbox.NotEnforced(pol) {
 		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s is not enforced yet (see sandlock-runtime check)\n", k)
 	}
@@ -133,6 +130,11 @@ func sandboxOptions(c *cli.Context) []sandbox.Option {
 	}
 	if p := c.String("log"); p != "" {
 		opts = append(opts, sandbox.WithLog(p, c.Bool("debug")))
+	}
+	if c.Bool("debug") {
+		// The CLI's logger, for --debug; otherwise the "no cgroup" warning, expected
+		// here, is not shown.
+		opts = append(opts, sandbox.WithLogger(logrus.StandardLogger()))
 	}
 	return opts
 }
