@@ -33,6 +33,7 @@ lists repeat the flag (numbers and ports may also be comma-separated), --gpu-dev
 every GPU. Exits with CMD's exit code. See docs/sandbox.md.`,
 	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "profile", Usage: "start from profile `NAME` (sandlock-runtime profile list)"},
+		&cli.StringSliceFlag{Name: "dir", Usage: "search profiles in `DIR` instead of the default directories (repeatable; later ones win), as profile --dir"},
 		&cli.StringFlag{Name: "policy", Usage: "policy `FILE`, TOML or JSON (by extension, else by content)"},
 	}, policyFlags()...),
 	Action: runSandbox,
@@ -155,7 +156,7 @@ func forwardToSandbox(sb *sandbox.Sandbox) (stop func()) {
 func sandboxPolicy(c *cli.Context) (spec.Policy, error) {
 	var pol spec.Policy
 	if name := c.String("profile"); name != "" {
-		p, err := spec.DefaultProfileStore().Load(name)
+		p, err := profileStore(c).Load(name)
 		if err != nil {
 			return pol, err
 		}
