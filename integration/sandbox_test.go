@@ -235,3 +235,26 @@ func nobodyRunner(t *testing.T, groupFlag string) (run func(t *testing.T, args [
 		return r
 	}, home
 }
+
+// TestSandboxErrorFormats: an error is one plain line on stderr; with --log-format json and no
+// --log file it is one JSON object, for callers that parse it.
+func TestSandboxErrorFormats(t *testing.T) {
+	requireSetup(t)
+	for _, c := range []struct {
+		global []string
+		want   string
+	}{
+		{nil, "sandlock-runtime: sandbox start: exec: \"no-such-command-xyz\": executable file not found in $PATH\n"},
+		{[]string{"--log-format", "json"}, `"msg":"sandbox start: exec: \"no-such-command-xyz\": executable file not found in $PATH"`},
+	} {
+		args := append(append([]string{"--root", envFor(t).root}, c.global...), sandboxArgs(nil, "no-such-command-xyz")...)
+		cmd := exec.Command(runtimeBin, args...)
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		ee, _ := err.(*exec.ExitError)
+		if ee == nil || ee.ExitCode() != 127 || !strings.Contains(errb.String(), c.want) || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: got %v, stderr %q; want exit 127 and one line containing %q", c.global, err, errb.String(), c.want)
+		}
+	}
+}
