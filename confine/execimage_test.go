@@ -18,6 +18,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // ExecPacked replaces the process, so each case runs it in a re-executed test binary
@@ -109,7 +111,7 @@ func runExecImage(t *testing.T, img ProcessImage, extraEnv ...string) execResult
 func execRequireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+		testreq.Missing(t, "needs root")
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // runOut runs a container to completion and returns stdout and the exit code.
@@ -29,8 +31,10 @@ func runOut(t *testing.T, mutate func(*specs.Spec), args ...string) (string, str
 // container (also one that called setsid), and state then says stopped.
 func TestSupervisorDeathKillsContainer(t *testing.T) {
 	id, _, _ := running(t, nil, "sh", "-c", "setsid sleep 200 & (sleep 300 &); sleep 100")
-	time.Sleep(100 * time.Millisecond)
-	pids := psPids(t, id)
+	var pids []int
+	for deadline := time.Now().Add(waitTimeout); len(pids) < 3 && time.Now().Before(deadline); time.Sleep(pollEvery) {
+		pids = psPids(t, id) // until the shell has started both
+	}
 	if len(pids) < 3 {
 		t.Fatalf("ps: got %v, want init and its two descendants", pids)
 	}
@@ -270,8 +274,10 @@ func TestRunTerminal(t *testing.T) {
 	}
 }
 
-// inPTY runs the runtime with a pty as its stdio, types input after a moment, and returns
-// everything written to the terminal and the exit code.
+// inPTY runs the runtime with a pty as its stdio, types input once the container has written
+// something (its shell's prompt: the relay is up and the terminal in raw mode, so the input is
+// neither flushed nor echoed twice), and returns everything written to the terminal and the exit
+// code.
 func inPTY(t *testing.T, input string, args ...string) (string, int) {
 	t.Helper()
 	master, slave, err := openPTY()
@@ -285,17 +291,17 @@ func inPTY(t *testing.T, input string, args ...string) (string, int) {
 		t.Fatal(err)
 	}
 	slave.Close()
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		fmt.Fprint(master, input)
-	}()
 	var got strings.Builder
 	buf := make([]byte, 4096)
-	for {
+	for typed := false; ; {
 		n, err := master.Read(buf)
 		got.Write(buf[:n])
 		if err != nil {
 			break
+		}
+		if !typed && n > 0 {
+			fmt.Fprint(master, input)
+			typed = true
 		}
 	}
 	_ = cmd.Wait()
@@ -329,7 +335,7 @@ func foreignNetNS(t *testing.T) string {
 	t.Helper()
 	cmd := exec.Command("unshare", "--net", "sleep", "30")
 	if err := cmd.Start(); err != nil {
-		t.Skipf("unshare --net: %v (needed to make a foreign network namespace)", err)
+		testreq.Missing(t, fmt.Sprintf("unshare --net: %v (needed to make a foreign network namespace)", err))
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	p := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // podman (4.3, daemonless, with conmon) drives the runtime as users would, in both ways of
@@ -486,7 +488,7 @@ var podmanCases = []struct {
 	}},
 	{"init", func(t *testing.T, pm *podmanEnv) {
 		if _, err := os.Stat("/usr/libexec/podman/catatonit"); err != nil {
-			t.Skip("/usr/libexec/podman/catatonit missing (apt-get install catatonit)")
+			testreq.Missing(t, "/usr/libexec/podman/catatonit missing (apt-get install catatonit)")
 		}
 		// No PID namespace: the workload's parent, not pid 1, is podman's init.
 		r, id := pm.runCID(t, "--rm", "--init", pm.image, "sh", "-c", `tr '\0' ' ' < /proc/$PPID/cmdline; exit 4`)

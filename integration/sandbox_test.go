@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // The direct mode: `sandlock-runtime sandbox [flags] -- CMD` confines a host command.
@@ -212,7 +214,7 @@ func nobodyRunner(t *testing.T, groupFlag string) (run func(t *testing.T, args [
 	requireSetup(t)
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("setpriv not installed (util-linux): cannot run as an unprivileged user")
+		testreq.Missing(t, "setpriv not installed (util-linux): cannot run as an unprivileged user")
 	}
 	home = nobodyHome(t)
 	bin := filepath.Join(home, "sandlock-runtime")

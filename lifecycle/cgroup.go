@@ -118,6 +118,11 @@ func cgroupEvent(dir, key string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	return eventValue(b, key)
+}
+
+// eventValue finds key's value in the contents of a cgroup.events file.
+func eventValue(b []byte, key string) (string, bool) {
 	for _, l := range strings.Split(string(b), "\n") {
 		if k, v, ok := strings.Cut(l, " "); ok && k == key {
 			return v, true
@@ -145,8 +150,13 @@ func waitCgroupEvent(dir, key, want string, timeout time.Duration) error {
 	}
 	defer f.Close()
 	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 512)
 	for {
-		if v, _ := cgroupEvent(dir, key); v == want {
+		// Read through the polled fd itself: kernfs reports a change (POLLPRI|POLLERR) until
+		// the fd that is polled reads the file again, so a read through another fd would
+		// leave poll returning at once, forever: a busy loop for the container's whole life.
+		n, _ := f.ReadAt(buf, 0)
+		if v, _ := eventValue(buf[:n], key); v == want {
 			return nil
 		}
 		left := time.Until(deadline)

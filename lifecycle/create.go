@@ -30,6 +30,7 @@ type initConfig struct {
 	PreserveFDs int
 	StartHooks  []specs.Hook
 	State       specs.State
+	KeepSession bool // CreateOpts.KeepSession: init stays in the caller's session
 }
 
 // initReply is init's answer: an error, or the zygote's pid once init is confined and waiting.
@@ -231,6 +232,9 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 	})
 	st := cr.cont.State
 	hidePIDs(cr.spec, cr.policy, st.Rootfs, cr.log)
+	if err := privateMqueue(cr.spec, cr.policy.IPCIsolated(), st.Rootfs); err != nil {
+		return err
+	}
 	if err := cr.hostnameFile(); err != nil {
 		return err
 	}

@@ -81,6 +81,7 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	img.Setsid = img.SetCtty || !cfg.KeepSession
 	img.Rlimits = withoutRlimits(img.Rlimits, cfg.Plan.Process)
 	if err := checkRlimits(img.Rlimits); err != nil {
 		return nil, err

@@ -62,6 +62,9 @@ type CreateOpts struct {
 	// Direct marks the direct mode (a host command on the host's /dev): the host's terminals
 	// are hidden, only the ones on Stdio stay reachable (docs/sandbox.md).
 	Direct bool
+	// KeepSession leaves init in the caller's session instead of a new one (without
+	// process.terminal): the direct mode's command keeps the caller's terminal on purpose.
+	KeepSession bool
 }
 
 // self is the runtime binary, re-executed for the init, supervisor and exec-proxy processes.

@@ -16,6 +16,12 @@ import (
 // imageFor turns an OCI process into what the C drop-and-exec step applies. The same function
 // serves init and exec, so both get exactly the same treatment of users, capabilities and
 // rlimits.
+//
+// Every process gets its own session (as runc does): otherwise it shares the caller's and can
+// open the caller's controlling terminal through /dev/tty, make itself the foreground group
+// and read what the operator types (docs/security.md). With process.terminal the new session
+// then takes the container's own pty as its controlling terminal. The direct mode opts out
+// (initConfig.KeepSession).
 func imageFor(p *specs.Process) (*confine.ProcessImage, error) {
 	if p == nil || len(p.Args) == 0 {
 		return nil, fmt.Errorf("process.args must not be empty")
@@ -29,7 +35,7 @@ func imageFor(p *specs.Process) (*confine.ProcessImage, error) {
 		GID:     p.User.GID,
 		Groups:  p.User.AdditionalGids,
 		Umask:   -1,
-		Setsid:  p.Terminal,
+		Setsid:  true,
 		SetCtty: p.Terminal,
 	}
 	if img.Cwd == "" {

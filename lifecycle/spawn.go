@@ -168,9 +168,13 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 			return initConfig{}, err
 		}
 	}
+	sup := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs)
+	if err := saveSupervisorConfig(cr.cont.dir, sup); err != nil {
+		return initConfig{}, err
+	}
 	ic := initConfig{
 		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
-		State: cr.cont.ociState(specs.StateCreated),
+		State: cr.cont.ociState(specs.StateCreated), KeepSession: c.KeepSession,
 	}
 	if ic.Seccomp, err = confine.Program(plan.Seccomp, cacheDir()); err != nil {
 		return ic, err

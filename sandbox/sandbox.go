@@ -209,7 +209,9 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	if o.Logger == nil {
 		o.Logger = discard{}
 	}
-	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true}
+	// KeepSession: the command keeps the caller's terminal, as a command run directly would
+	// (Direct then grants that terminal, and only that one).
+	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true, KeepSession: true}
 	return o, c, nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -20,6 +21,8 @@ type Host struct {
 	CgroupWrite bool   // writable by us: tracking, pause, kill by cgroup
 	Root        bool   // euid 0
 	SeccompActs string // /proc/sys/kernel/seccomp/actions_avail
+
+	Compat confine.CompatABIs // the i386 and x32 entry points (the filter covers both anyway)
 }
 
 // Probe inspects the running kernel and our privileges.
@@ -32,6 +35,7 @@ func Probe() Host {
 	}
 	h.Cgroup2 = lifecycle.Cgroup2Mount()
 	h.CgroupWrite = h.Cgroup2 != "" && unix.Access(h.Cgroup2, unix.W_OK) == nil
+	h.Compat = confine.ProbeCompatABIs()
 	return h
 }
 

@@ -40,6 +40,12 @@ func printHost(w io.Writer, h sandbox.Host) {
 		cg = "at " + h.Cgroup2 + ", not writable by us (needs root; pause falls back to SIGSTOP)"
 	}
 	fmt.Fprintf(w, "cgroup2:               %s\n", cg)
+	i386 := "yes (sandlock's filter covers its syscall numbers)"
+	if !h.Compat.I386 {
+		i386 = "no: " + h.Compat.I386Note + " (nothing to confine there)"
+	}
+	fmt.Fprintf(w, "i386 entry (int 0x80): %s\n", i386)
+	fmt.Fprintf(w, "x32 syscalls:          %s\n", yesNo(h.Compat.X32))
 	fmt.Fprintf(w, "running as root:       %s\n\n", yesNo(h.Root))
 }
 

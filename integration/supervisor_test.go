@@ -1,0 +1,54 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// TestSupervisorIdleAfterInitExit: once init has exited and a background process keeps the
+// container populated, the supervisor waits for the cgroup to empty. It used to re-read
+// cgroup.events through another fd than the one it polled, so after the first change event
+// poll returned at once forever: a supervisor spinning a whole core for the rest of the
+// container's life. Its CPU time over two seconds must be that of a waiting process.
+func TestSupervisorIdleAfterInitExit(t *testing.T) {
+	requireSetup(t)
+	b := newBundleWith(t, withoutNamespace(specs.PIDNamespace), "sh", "-c", "sleep 30 & exit 0")
+	id := newID()
+	create(t, id, b)
+	start(t, id)
+	waitStatus(t, id, "stopped") // init is gone; sleep keeps the cgroup populated
+	var st struct {
+		SupervisorPid int `json:"supervisorPid"`
+	}
+	sb, err := os.ReadFile(filepath.Join(envFor(t).root, id, "state.json"))
+	if err != nil || json.Unmarshal(sb, &st) != nil || st.SupervisorPid <= 0 {
+		t.Fatalf("state.json: no supervisor pid: %v %s", err, sb)
+	}
+	before := cpuTicks(t, st.SupervisorPid)
+	time.Sleep(2 * time.Second)
+	after := cpuTicks(t, st.SupervisorPid)
+	// 100 ticks a second is a busy core; a waiting supervisor uses none.
+	if used := after - before; used > 40 {
+		t.Errorf("the supervisor used %d clock ticks of CPU in 2 s while waiting: it is spinning", used)
+	}
+}
+
+// cpuTicks is a process's user + system time in clock ticks (/proc/PID/stat fields 14, 15).
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatalf("supervisor %d: %v", pid, err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
+}
