@@ -38,7 +38,7 @@ var docCommands = map[string]docCommand{
 	// README.md
 	"make demo   # installs what is missing, builds bin/sandlock-runtime, runs a container and shows what it refuses": {
 		skip: "installs Debian packages (apt-get) and runs the demo: a setup step, run by hand"},
-	"make test   # deps, build, go vet, unit tests, then the root-only integration tests (incl. ctr and podman)": {
+	"make test   # deps, build, lint, unit tests, then the root-only integration tests (incl. ctr and podman)": {
 		skip: "runs this very test suite"},
 	"hack/mkbundle.sh /tmp/bb /bin/sh -c 'id; uname -n; ls /'   # busybox rootfs + config.json": {
 		rewrite: tmpToScratch},
