@@ -505,3 +505,59 @@ func TestUpdateRefused(t *testing.T) {
 		t.Errorf("after a refused update: status %v, want running", st["status"])
 	}
 }
+
+// A start that fails after init was told to go (a startContainer hook, the exec step) fails
+// `start` with the reason, as the OCI spec requires for the hook, and the container is stopped
+// by the time start returns.
+func TestFailingStart(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*specs.Spec)
+		args   []string
+		want   string
+	}{
+		{"startContainer hook", func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo hook-broke >&2; exit 3"}}}}
+		}, []string{"true"}, "startContainer hook #0 (/bin/sh): exit status 3: hook-broke"},
+		// exists and is executable (create checks that), but is no program: execve fails
+		{"exec step", nil, []string{"/notelf"}, "exec format error"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBundleWith(t, c.mutate, c.args...)
+			if err := os.WriteFile(filepath.Join(b, "rootfs", "notelf"), []byte("not a program\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			id := newID()
+			create(t, id, b)
+			_, stderr, code := rt(t, "start", id)
+			if code == 0 || !strings.Contains(stderr, c.want) {
+				t.Errorf("start: exit %d, stderr %q; want a failure containing %q", code, stderr, c.want)
+			}
+			if st := mustState(t, id); st["status"] != "stopped" {
+				t.Errorf("right after the failed start: status %v, want stopped", st["status"])
+			}
+		})
+	}
+}
+
+// An exec does not wait for a slow startContainer hook of a concurrent start.
+func TestExecDuringStartHook(t *testing.T) {
+	b := newBundleWith(t, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "3"}}}}
+	}, "sleep", "100")
+	id := newID()
+	create(t, id, b)
+	wait := rtBackground(t, "start", id)
+	time.Sleep(300 * time.Millisecond) // start is now in the hook
+	t0 := time.Now()
+	if out, stderr, code := rt(t, "exec", id, "echo", "meanwhile"); code != 0 || out != "meanwhile\n" {
+		t.Errorf("exec during the hook: exit %d, stdout %q: %s", code, out, stderr)
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("exec took %v: it waited for the startContainer hook", d)
+	}
+	if r := wait(); r.code != 0 {
+		t.Errorf("start: exit %d: %s", r.code, r.stderr)
+	}
+}

@@ -155,7 +155,12 @@ func waitCgroupEvent(dir, key, want string, timeout time.Duration) error {
 		// Read through the polled fd itself: kernfs reports a change (POLLPRI|POLLERR) until
 		// the fd that is polled reads the file again, so a read through another fd would
 		// leave poll returning at once, forever: a busy loop for the container's whole life.
-		n, _ := f.ReadAt(buf, 0)
+		n, err := f.ReadAt(buf, 0)
+		if n == 0 && err != nil {
+			// The cgroup was removed under us (delete --force): its files fail from now on,
+			// and poll would report them ready forever.
+			return fmt.Errorf("cgroup %s: %w", dir, err)
+		}
 		if v, _ := eventValue(buf[:n], key); v == want {
 			return nil
 		}

@@ -54,6 +54,7 @@ type creation struct {
 	undo    []func()
 	stdio   [3]*os.File
 	closeMe []*os.File
+	keep    bool // run --keep: no cleanup after init exits
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -145,6 +146,9 @@ func loadForCreate(root string, c CreateOpts, log Logger) (*specs.Spec, spec.Iso
 	if pol, err = policyFor(s, c.Policy, log); err != nil {
 		return nil, iso, pol, err
 	}
+	if err := checkChroot(s, pol, c.Bundle); err != nil {
+		return nil, iso, pol, err
+	}
 	absBindSources(s, c.Bundle)
 	applyPolicyEnv(s.Process, pol)
 	return s, iso, pol, nil
@@ -177,18 +181,38 @@ func makeStateDir(root, id string) (string, error) {
 
 func newState(c CreateOpts, s *specs.Spec, iso spec.Isolation) *State {
 	bundle, _ := filepath.Abs(c.Bundle)
-	rootfs := s.Root.Path
-	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(bundle, rootfs)
-	}
-	if r, err := filepath.EvalSymlinks(rootfs); err == nil {
-		rootfs = r
-	}
 	return &State{
-		ID: c.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
+		ID: c.ID, Bundle: bundle, Rootfs: rootfsPath(bundle, s.Root.Path), Created: time.Now().UTC(),
 		Annotations: s.Annotations, Hostname: iso.Hostname, Isolation: iso,
 		ProcessConfig: s.Process,
 	}
+}
+
+// rootfsPath is root.path resolved against the bundle, symlinks followed.
+func rootfsPath(bundle, root string) string {
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(bundle, root)
+	}
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	return root
+}
+
+// checkChroot refuses a policy chroot that would be ignored. A container's root is root.path,
+// which init chroots into; the policy's chroot is applied by being that root (the direct mode
+// turns --chroot into root.path), so any other value is refused rather than dropped.
+func checkChroot(s *specs.Spec, pol spec.Policy, bundle string) error {
+	c := pol.ChrootPath()
+	if c == "" {
+		return nil
+	}
+	abs, _ := filepath.Abs(bundle)
+	root := rootfsPath(abs, s.Root.Path)
+	if rootfsPath("/", c) == root {
+		return nil
+	}
+	return fmt.Errorf("chroot %s: a container's root is root.path (%s), which is what init chroots into: set root.path instead; accepted: chroot unset or equal to root.path", c, root)
 }
 
 func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {

@@ -33,45 +33,53 @@ type InitFDs struct {
 //	X --{zygotePid}--> create; initpipe closed
 //	S --"go"--> X (on start)
 //	X: startContainer hooks, close fds, drop privileges, execve
-//	   xs is CLOEXEC: S sees EOF when execve succeeded, or reads the error text
+//	   xs is CLOEXEC: S sees EOF when execve succeeded; every failure after create returned
+//	   (a hook, a drop step, execve) is written to xs as text before X exits, so start
+//	   reports it
 //
 // It only returns if something failed; the caller exits non-zero.
 func Init(f InitFDs) error {
 	initPipe := os.NewFile(uintptr(f.Init), "initpipe")
 	xs := os.NewFile(uintptr(f.XS), "xs")
-	packed, err := prepareInit(f, initPipe, xs)
+	cfg, packed, err := prepareInit(f, initPipe, xs)
 	if err != nil {
 		err = stepErr(StepConfig, err)
 		_ = sendJSON(initPipe, initReply{Error: err.Error(), Err: err.(*StepError)})
 		return err
 	}
-	err = stepErr(StepExec, confine.ExecPacked(packed))
+	initPipe.Close()
+	err = stepErr(StepExec, startInit(cfg, packed, xs))
 	_, _ = xs.Write(encodeStepErr(StepExec, err))
 	return err
 }
 
-func prepareInit(f InitFDs, initPipe, xs *os.File) ([]byte, error) {
+func prepareInit(f InitFDs, initPipe, xs *os.File) (*initConfig, []byte, error) {
 	var cfg initConfig
 	if err := recvJSON(initPipe, &cfg); err != nil {
-		return nil, fmt.Errorf("init config: %w", err)
+		return nil, nil, fmt.Errorf("init config: %w", err)
 	}
-	packed, err := confineInit(&cfg, f, xs)
-	if err != nil {
-		return nil, err
-	}
-	initPipe.Close()
+	packed, err := confineInit(&cfg, f, initPipe, xs)
+	return &cfg, packed, err
+}
+
+// startInit waits for start, then runs the startContainer hooks and execs. It only returns
+// with an error.
+func startInit(cfg *initConfig, packed []byte, xs *os.File) error {
 	if err := awaitStart(xs); err != nil {
-		return nil, err
+		return err
 	}
 	if err := runHooks("startContainer", cfg.StartHooks, cfg.State); err != nil {
-		return nil, err
+		return err
 	}
-	return packed, closeFDsForExec(cfg.PreserveFDs)
+	if err := closeFDsForExec(cfg.PreserveFDs); err != nil {
+		return err
+	}
+	return confine.ExecPacked(packed)
 }
 
 // confineInit applies everything in the documented order and forks the zygote. On success it
 // has already told create it is ready.
-func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
+func confineInit(cfg *initConfig, f InitFDs, initPipe, xs *os.File) ([]byte, error) {
 	if adj := cfg.Process.OOMScoreAdj; adj != nil { // inherited by the zygote and every exec
 		if err := os.WriteFile("/proc/self/oom_score_adj", fmt.Appendf(nil, "%d", *adj), 0); err != nil {
 			return nil, fmt.Errorf("process.oomScoreAdj: %w", err)
@@ -107,8 +115,8 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err := cfg.Plan.Process.Apply(); err != nil {
 		return nil, err
 	}
-	if err := confine.SetNoNewPrivs(); err != nil {
-		return nil, stepErr(StepNoNewPrivs, fmt.Errorf("no_new_privs: %w", err))
+	if err := noNewPrivs(cfg.Process.NoNewPrivileges); err != nil {
+		return nil, stepErr(StepNoNewPrivs, err)
 	}
 	if err := rs.RestrictSelf(); err != nil {
 		return nil, stepErr(StepLandlock, fmt.Errorf("landlock: %w", err))
@@ -134,7 +142,22 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return packed, sendJSON(os.NewFile(uintptr(f.Init), "initpipe"), initReply{ZygotePid: zpid})
+	return packed, sendJSON(initPipe, initReply{ZygotePid: zpid})
+}
+
+// noNewPrivs sets no_new_privs when the process asks for it, and also when init lacks
+// CAP_SYS_ADMIN: Landlock and seccomp then need it to load at all (an unprivileged runtime,
+// the direct mode as a user). With CAP_SYS_ADMIN and process.noNewPrivileges false both load
+// without it, so setuid and file-capability programs in the container gain what they would
+// under runc, within the bounding set, and stay bound by Landlock and seccomp.
+func noNewPrivs(asked bool) error {
+	if !asked && hasCap(unix.CAP_SYS_ADMIN) {
+		return nil
+	}
+	if err := confine.SetNoNewPrivs(); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	return nil
 }
 
 // zygoteKill is how the zygote ends the container if the supervisor dies: through the

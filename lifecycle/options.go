@@ -52,8 +52,13 @@ type CreateOpts struct {
 	PidFile       string
 	ConsoleSocket string
 	PreserveFDs   int
-	NoPivot       bool // accepted for compatibility: there is no pivot_root without a mount namespace
-	NoNewKeyring  bool // accepted: keyctl is denied inside the container anyway
+	// NoPivot and NoNewKeyring have no meaning here and are accepted because containerd and
+	// podman pass them: init always chroots (there is no mount namespace to pivot_root in), and
+	// the keyring syscalls are denied by seccomp, so no keyring is ever reachable from inside.
+	NoPivot      bool
+	NoNewKeyring bool
+	// Keep (run --keep) leaves the stopped container for `delete`, as runc does.
+	Keep bool
 
 	// For embedders (package sandbox, the sandbox command); the CLI leaves them nil.
 	Spec   *specs.Spec  // an in-memory config instead of <Bundle>/config.json

@@ -37,6 +37,9 @@ func imageFor(p *specs.Process) (*confine.ProcessImage, error) {
 		Umask:   -1,
 		Setsid:  true,
 		SetCtty: p.Terminal,
+		// false is honoured only where the runtime holds CAP_SYS_ADMIN (init sets
+		// no_new_privs before Landlock otherwise, and every process inherits it)
+		NoNewPrivs: p.NoNewPrivileges,
 	}
 	if img.Cwd == "" {
 		img.Cwd = "/"

@@ -23,6 +23,7 @@ func Run(o *Options, c CreateOpts, detach bool) (int, error) {
 	if detach {
 		return 0, nil
 	}
+	cr.keep = c.Keep
 	return cr.wait()
 }
 
@@ -64,6 +65,11 @@ func (cr *creation) waitExit() (int, error) {
 // cleanup destroys what is left of the container once init has exited and reaps the
 // supervisor (our child while create's process lives on as the foreground caller).
 func (cr *creation) cleanup() error {
+	if cr.keep {
+		// `delete` undoes the rest; the supervisor exits by itself once the container is
+		// empty (it is then reparented to the caller's subreaper, as after create).
+		return nil
+	}
 	derr := cr.cont.destroy()
 	if cr.sup != nil {
 		_, _ = cr.sup.Process.Wait()

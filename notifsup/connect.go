@@ -101,10 +101,18 @@ func (m *fsMeta) connectUnixPath(w *worker, t *target, sock int, addr []byte) er
 	if i := slices.Index(addr[2:], 0); i >= 0 {
 		path = string(addr[2 : 2+i])
 	}
-	if key, err := keyOf(t.root); err != nil || key != hostRootKey {
+	root, err := t.rootFD()
+	if err != nil {
+		return err
+	}
+	if key, err := keyOf(root); err != nil || key != hostRootKey {
 		return unix.EPERM // only trapped where the process has the host's root
 	}
-	_, err := w.inView(t, -1, func() (uint64, error) {
+	dirfd := -1
+	if len(path) > 0 && path[0] == '/' {
+		dirfd = noCwd
+	}
+	_, err = w.inView(t, dirfd, func() (uint64, error) {
 		fd, err := resolvePath(path, false)
 		if err != nil {
 			return 0, err

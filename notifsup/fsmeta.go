@@ -170,9 +170,13 @@ func (m *fsMeta) handle(c *Call, op metaOp, write bool) (uint64, error) {
 		if err := m.check(w, t, o.fd, write, true); err != nil {
 			return 0, err
 		}
-		return w.inView(t, -1, func() (uint64, error) { return do(o.fd, !o.byName) })
+		return w.inView(t, noCwd, func() (uint64, error) { return do(o.fd, !o.byName) })
 	}
-	return w.inView(t, o.dirfd, func() (uint64, error) {
+	dirfd := o.dirfd
+	if strings.HasPrefix(o.path, "/") {
+		dirfd = noCwd
+	}
+	return w.inView(t, dirfd, func() (uint64, error) {
 		fd, err := resolvePath(o.path, o.nofollow)
 		if err != nil {
 			return 0, err

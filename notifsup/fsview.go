@@ -11,6 +11,7 @@ import (
 
 // threadCreds are what a view thread borrows: file-system ids, groups and the capability sets.
 type threadCreds struct {
+	euid, egid   uint32
 	fsuid, fsgid uint32
 	groups       []uint32
 	caps         [2]unix.CapUserData
@@ -20,11 +21,11 @@ type threadCreds struct {
 // capabilities within what the supervisor holds (none from another user namespace: they grant
 // nothing on the host's files), the supervisor's permitted set kept so they can be given back.
 func (c creds) threadCreds() threadCreds {
-	tc := threadCreds{fsuid: c.fsuid, fsgid: c.fsgid, groups: c.groups}
+	tc := threadCreds{euid: c.euid, egid: c.egid, fsuid: c.fsuid, fsgid: c.fsgid, groups: c.groups}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	_ = unix.Capget(&hdr, &tc.caps[0])
 	eff := c.capEff
-	if c.foreignUserns {
+	if eff != 0 && !sameNamespace(c.userns, "self/ns/user") {
 		eff = 0
 	}
 	for i := range tc.caps {
@@ -44,6 +45,7 @@ func currentCreds() (threadCreds, error) {
 	uid, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, ^uintptr(0), 0, 0)
 	gid, _, _ := unix.RawSyscall(unix.SYS_SETFSGID, ^uintptr(0), 0, 0)
 	tc.fsuid, tc.fsgid = uint32(uid), uint32(gid)
+	tc.euid, tc.egid = uint32(unix.Geteuid()), uint32(unix.Getegid())
 	n, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, 0, 0, 0)
 	if e != 0 {
 		return tc, unix.EPERM
@@ -76,6 +78,14 @@ func (c threadCreds) assume() error {
 	if err := setGroupsThread(c.groups); err != nil {
 		return err
 	}
+	// Effective ids first (they reset the fs ids), for what a connect made for the process
+	// shows its peer; the real and saved ids stay the supervisor's, so they can be taken back.
+	if err := setEffectiveThread(unix.SYS_SETRESGID, c.egid); err != nil {
+		return err
+	}
+	if err := setEffectiveThread(unix.SYS_SETRESUID, c.euid); err != nil {
+		return err
+	}
 	if err := setFSIDThread(unix.SYS_SETFSGID, c.fsgid); err != nil {
 		return err
 	}
@@ -103,6 +113,16 @@ func setGroupsThread(groups []uint32) error {
 		p = uintptr(unsafe.Pointer(&groups[0]))
 	}
 	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), p, 0); e != 0 {
+		return unix.EPERM
+	}
+	return nil
+}
+
+// setEffectiveThread sets the thread's effective uid or gid (setresuid/setresgid with the
+// real and saved ids unchanged).
+func setEffectiveThread(nr uintptr, id uint32) error {
+	keep := ^uintptr(0)
+	if _, _, e := unix.RawSyscall(nr, keep, uintptr(id), keep); e != 0 {
 		return unix.EPERM
 	}
 	return nil

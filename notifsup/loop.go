@@ -50,9 +50,10 @@ type key struct {
 // are refused with EPERM. Serve waits for its handlers before it returns; the caller still
 // owns and closes listener.
 //
-// One goroutine receives; each notification is handed to a worker thread (workers.go), which
-// handles it from start to end and responds: a notification costs one hand-off, and a slow
-// handler holds one worker while the others keep answering.
+// The notifications are taken by worker threads, leader and followers (workers.go): the
+// leader receives one and handles it itself, from start to end, on the same thread, so a call
+// costs no hand-off; it first promotes a follower when more notifications are waiting or the
+// call may block, so a slow call never keeps the others waiting.
 //
 // A notification withdrawn between poll and receive (its process was killed) leaves receive
 // blocked until the next one arrives; ctx is noticed only then.
@@ -73,19 +74,28 @@ func Serve(ctx context.Context, listener int, features []Feature) error {
 		return err
 	}
 	defer wake.close()
+	p := &workers{
+		listener: listener,
+		next:     func() (*seccomp.ScmpNotifReq, error) { return next(ctx, listener, wake.fd) },
+		serve: func(req *seccomp.ScmpNotifReq, w *worker) {
+			if err := answer(&Call{Listener: listener, Req: req, w: w}, table); err != nil {
+				cancel(err)
+			}
+		},
+		mayBlock: func(req *seccomp.ScmpNotifReq) bool { return mayBlock[key{req.Data.Arch, req.Data.Syscall}] },
+	}
+	return p.run()
+}
 
-	pool := newWorkers(func(req *seccomp.ScmpNotifReq, w *worker) {
-		if err := answer(&Call{Listener: listener, Req: req, w: w}, table); err != nil {
-			cancel(err)
+// mayBlock are the syscalls whose handling may wait on something outside the supervisor (a
+// connect to a unix socket whose backlog is full): a follower takes over before they run.
+var mayBlock = map[key]bool{}
+
+func init() {
+	if nr, err := seccomp.GetSyscallFromName("connect"); err == nil {
+		if native, err := seccomp.GetNativeArch(); err == nil {
+			mayBlock[key{native, nr}] = true
 		}
-	})
-	defer pool.stop()
-	for {
-		req, err := next(ctx, listener, wake.fd)
-		if err != nil || req == nil {
-			return err
-		}
-		pool.handle(req)
 	}
 }
 

@@ -14,12 +14,16 @@ import (
 )
 
 // target is the process (thread) behind one notification, pinned for acting on its behalf.
-// Everything is opened before the notification ID is checked: once the ID is known valid,
-// every handle below belongs to the blocked thread, and stays bound to it (its memory, its
-// root and cwd, its thread group by pidfd) even if the pid were reused later.
+// Every handle on it (its memory, root, cwd, a pidfd of its thread group) is opened when first
+// needed and the notification ID is checked right after: once the ID is known valid, the
+// handle belongs to the blocked thread (its pid cannot have been reused while the
+// notification is pending), and stays bound to it even if the pid were reused later.
 type target struct {
 	tid, tgid int
 	creds     creds
+	listener  int
+	id        uint64
+	writeMem  bool
 	mem       *os.File
 	root, cwd int // O_PATH
 	pidfd     int
@@ -27,18 +31,20 @@ type target struct {
 
 // creds are the thread's credentials as the kernel would check them for a file operation.
 type creds struct {
+	euid, egid   uint32 // what a peer sees (SO_PEERCRED) of a connect made for the thread
 	fsuid, fsgid uint32
 	groups       []uint32
 	capEff       uint64
-	// foreignUserns: the thread is in another user namespace than the supervisor, so its
-	// capabilities mean nothing here and are not lent to the worker (see fsWorker).
-	foreignUserns bool
+	// userns is the /proc name of the thread's user namespace: capabilities held in another
+	// namespace than the supervisor's are not lent to a worker (threadCreds).
+	userns string
 }
 
-// pinTarget opens the target's view and checks the notification is still valid. writeMem opens
-// its memory for writing too (handlers that return data through a buffer).
+// pinTarget reads the thread's identity and credentials and checks the notification is still
+// valid. writeMem opens its memory for writing too (handlers that return data through a
+// buffer).
 func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target, error) {
-	t := &target{tid: int(req.Pid), root: -1, cwd: -1, pidfd: -1}
+	t := &target{tid: int(req.Pid), listener: listener, id: req.ID, writeMem: writeMem, root: -1, cwd: -1, pidfd: -1}
 	status, err := procRead(t.procPath("status"))
 	if err != nil {
 		return nil, unix.ESRCH
@@ -46,15 +52,20 @@ func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target,
 	if err := t.parseStatus(status); err != nil {
 		return nil, err
 	}
-	if err := t.open(writeMem); err != nil {
-		t.close()
+	t.creds.userns = t.procPath("ns/user")
+	if err := t.valid(); err != nil {
 		return nil, err
 	}
-	if err := seccomp.NotifIDValid(seccomp.ScmpFd(listener), req.ID); err != nil {
-		t.close()
-		return nil, unix.ENOENT
-	}
 	return t, nil
+}
+
+// valid checks the notification is still pending: what was opened or read before is the
+// blocked thread's.
+func (t *target) valid() error {
+	if err := seccomp.NotifIDValid(seccomp.ScmpFd(t.listener), t.id); err != nil {
+		return unix.ENOENT
+	}
+	return nil
 }
 
 // procPath names a file of the thread under /proc (relative: see procOpen).
@@ -62,27 +73,50 @@ func (t *target) procPath(name string) string {
 	return strconv.Itoa(t.tid) + "/" + name
 }
 
-func (t *target) open(writeMem bool) error {
+// memory is the thread's memory, opened at the first use.
+func (t *target) memory() (*os.File, error) {
+	if t.mem != nil {
+		return t.mem, nil
+	}
 	flag := os.O_RDONLY
-	if writeMem {
+	if t.writeMem {
 		flag = os.O_RDWR
 	}
-	mem, err := procOpen(t.procPath("mem"), flag)
+	fd, err := procOpen(t.procPath("mem"), flag)
 	if err != nil {
-		return unix.ESRCH
+		return nil, unix.ESRCH
 	}
-	t.mem = os.NewFile(uintptr(mem), "mem")
-	if t.root, err = procOpen(t.procPath("root"), unix.O_PATH|unix.O_DIRECTORY); err != nil {
-		return unix.ESRCH
+	t.mem = os.NewFile(uintptr(fd), "mem")
+	return t.mem, t.valid()
+}
+
+// rootFD and cwdFD are O_PATH handles on the thread's root and working directory.
+func (t *target) rootFD() (int, error) { return t.dirFD(&t.root, "root") }
+func (t *target) cwdFD() (int, error)  { return t.dirFD(&t.cwd, "cwd") }
+
+func (t *target) dirFD(fd *int, name string) (int, error) {
+	if *fd >= 0 {
+		return *fd, nil
 	}
-	if t.cwd, err = procOpen(t.procPath("cwd"), unix.O_PATH|unix.O_DIRECTORY); err != nil {
-		return unix.ESRCH
+	var err error
+	if *fd, err = procOpen(t.procPath(name), unix.O_PATH|unix.O_DIRECTORY); err != nil {
+		*fd = -1
+		return -1, unix.ESRCH
 	}
+	return *fd, t.valid()
+}
+
+// pidFD is a pidfd of the thread group, for pidfd_getfd.
+func (t *target) pidFD() (int, error) {
+	if t.pidfd >= 0 {
+		return t.pidfd, nil
+	}
+	var err error
 	if t.pidfd, err = unix.PidfdOpen(t.tgid, 0); err != nil {
-		return unix.ESRCH
+		t.pidfd = -1
+		return -1, unix.ESRCH
 	}
-	t.creds.foreignUserns = !sameNamespace(t.procPath("ns/user"), "self/ns/user")
-	return nil
+	return t.pidfd, t.valid()
 }
 
 func (t *target) close() {
@@ -110,9 +144,15 @@ func (t *target) parseStatus(b []byte) error {
 		case "Tgid":
 			t.tgid, err = atoiField(f, 0)
 		case "Uid":
-			t.creds.fsuid, err = u32Field(f, 3)
+			t.creds.euid, err = u32Field(f, 1)
+			if err == nil {
+				t.creds.fsuid, err = u32Field(f, 3)
+			}
 		case "Gid":
-			t.creds.fsgid, err = u32Field(f, 3)
+			t.creds.egid, err = u32Field(f, 1)
+			if err == nil {
+				t.creds.fsgid, err = u32Field(f, 3)
+			}
 		case "Groups":
 			for i := range f {
 				g, gerr := u32Field(f, i)
@@ -175,11 +215,15 @@ func (t *target) readString(addr uint64, max int) (string, error) {
 	if addr == 0 {
 		return "", unix.EFAULT
 	}
+	mem, err := t.memory()
+	if err != nil {
+		return "", err
+	}
 	var out []byte
 	for len(out) < max {
 		n := 4096 - int((addr+uint64(len(out)))%4096)
 		buf := make([]byte, n)
-		got, err := t.mem.ReadAt(buf, int64(addr)+int64(len(out)))
+		got, err := mem.ReadAt(buf, int64(addr)+int64(len(out)))
 		if got == 0 && err != nil {
 			return "", unix.EFAULT
 		}
@@ -197,7 +241,11 @@ func (t *target) readBytes(addr uint64, n int) ([]byte, error) {
 	if n == 0 {
 		return buf, nil
 	}
-	if got, err := t.mem.ReadAt(buf, int64(addr)); err != nil || got != n {
+	mem, err := t.memory()
+	if err != nil {
+		return nil, err
+	}
+	if got, err := mem.ReadAt(buf, int64(addr)); err != nil || got != n {
 		return nil, unix.EFAULT
 	}
 	return buf, nil
@@ -208,7 +256,11 @@ func (t *target) writeBytes(addr uint64, b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if got, err := t.mem.WriteAt(b, int64(addr)); err != nil || got != len(b) {
+	mem, err := t.memory()
+	if err != nil {
+		return err
+	}
+	if got, err := mem.WriteAt(b, int64(addr)); err != nil || got != len(b) {
 		return unix.EFAULT
 	}
 	return nil
@@ -220,13 +272,16 @@ func (t *target) fd(n int) (int, error) {
 	if n < 0 {
 		return -1, unix.EBADF
 	}
-	fd, err := unix.PidfdGetfd(t.pidfd, n, 0)
+	pidfd, err := t.pidFD()
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.PidfdGetfd(pidfd, n, 0)
 	if err != nil {
 		if errors.Is(err, unix.EBADF) {
 			return -1, unix.EBADF
 		}
 		return -1, unix.EPERM
 	}
-	unix.CloseOnExec(fd)
-	return fd, nil
+	return fd, nil // pidfd_getfd sets close-on-exec
 }

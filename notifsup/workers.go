@@ -13,63 +13,119 @@ import (
 // behalf of a process) never keep the others waiting, few enough to stay small.
 const maxWorkers = 16
 
-// workers are the threads that handle notifications. Each is a Go thread of its own (locked,
-// never given back to the runtime) with its own file-system context (unshare(CLONE_FS)), so
-// that it can take a process's root, cwd and credentials to act on its behalf (inView) without
-// a hand-off to another thread.
+// workers are the threads that take and handle notifications, leader and followers. Each is a
+// Go thread of its own (locked, never given back to the runtime) with its own file-system
+// context (unshare(CLONE_FS)), so that it can take a process's root, cwd and credentials to act
+// on its behalf (inView) without a hand-off to another thread. Only the leader receives; it
+// keeps leading while its calls are quick and nothing else waits, which is the common case
+// (a thread blocked in a trapped syscall has one notification at a time).
 type workers struct {
-	fn   func(*seccomp.ScmpNotifReq, *worker)
-	jobs chan *seccomp.ScmpNotifReq // unbuffered: a send succeeds when a worker is waiting
-	mu   sync.Mutex
-	n    int
+	listener int
+	next     func() (*seccomp.ScmpNotifReq, error)
+	serve    func(*seccomp.ScmpNotifReq, *worker)
+	mayBlock func(*seccomp.ScmpNotifReq) bool
+
+	lead chan struct{} // the right to receive: one token
 	wg   sync.WaitGroup
+	mu   sync.Mutex
+	n    int   // workers started
+	idle int   // followers waiting for the token
+	done bool  // the listener is finished: every worker ends
+	err  error // why, when it was an error
 }
 
-func newWorkers(fn func(*seccomp.ScmpNotifReq, *worker)) *workers {
+// run starts the first worker and waits until every worker has ended.
+func (p *workers) run() error {
 	hostFDs() // opened here, on a thread that has the supervisor's own root
-	return &workers{fn: fn, jobs: make(chan *seccomp.ScmpNotifReq)}
+	p.lead = make(chan struct{}, 1)
+	p.lead <- struct{}{}
+	p.mu.Lock()
+	p.start()
+	p.mu.Unlock()
+	p.wg.Wait()
+	return p.err
 }
 
-// handle gives req to a waiting worker, or starts one (up to maxWorkers), or waits for one.
-func (p *workers) handle(req *seccomp.ScmpNotifReq) {
-	select {
-	case p.jobs <- req:
-		return
-	default:
+// start starts a worker; p.mu is held.
+func (p *workers) start() {
+	p.n++
+	p.wg.Add(1)
+	go p.work()
+}
+
+func (p *workers) work() {
+	defer p.wg.Done()
+	runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+	w := newWorker()
+	for p.follow() {
+		for {
+			req, err := p.next()
+			if err != nil || req == nil {
+				p.finish(err)
+				return
+			}
+			promoted := p.moreWaiting() || p.mayBlock(req)
+			if promoted {
+				p.promote()
+			}
+			p.serve(req, w)
+			if w.broken {
+				if !promoted {
+					p.promote()
+				}
+				p.mu.Lock()
+				p.n--
+				p.mu.Unlock()
+				return
+			}
+			if promoted {
+				break // back among the followers
+			}
+		}
 	}
+}
+
+// follow waits for the token; false when the workers are done.
+func (p *workers) follow() bool {
 	p.mu.Lock()
-	if p.n < maxWorkers {
-		p.n++
+	p.idle++
+	p.mu.Unlock()
+	<-p.lead
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idle--
+	if p.done {
+		p.lead <- struct{}{} // pass the news on to the next follower
+		return false
+	}
+	return true
+}
+
+// promote hands the token to a follower, starting one when none waits.
+func (p *workers) promote() {
+	p.mu.Lock()
+	if p.idle == 0 && p.n < maxWorkers {
 		p.start()
 	}
 	p.mu.Unlock()
-	p.jobs <- req
+	p.lead <- struct{}{}
 }
 
-func (p *workers) start() {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer func() {
-			p.mu.Lock()
-			p.n--
-			p.mu.Unlock()
-		}()
-		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		w := newWorker()
-		for req := range p.jobs {
-			p.fn(req, w)
-			if w.broken {
-				return
-			}
-		}
-	}()
+func (p *workers) finish(err error) {
+	p.mu.Lock()
+	p.done = true
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+	p.lead <- struct{}{}
 }
 
-// stop lets the workers finish what they hold and end.
-func (p *workers) stop() {
-	close(p.jobs)
-	p.wg.Wait()
+// moreWaiting: another notification can be received right now.
+func (p *workers) moreWaiting() bool {
+	fds := []unix.PollFd{{Fd: int32(p.listener), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
 }
 
 // worker is one worker thread's state: its file-system context and its own credentials.
@@ -163,20 +219,32 @@ func (w *worker) hostName(name string) string {
 	return w.rootPath + name
 }
 
+// noCwd tells inView that nothing is resolved relative to the working directory (an absolute
+// path, an fd): the thread's cwd is left as it is.
+const noCwd = -2
+
 // inView runs fn with the target's view: its root, its working directory (or dirfd, the
 // supervisor's copy of the process's dirfd, -1 for none) and its credentials, then takes the
 // worker's own credentials back. A path is then resolved, and an operation checked by the
 // kernel's DAC, exactly as for the process itself.
 func (w *worker) inView(t *target, dirfd int, fn func() (uint64, error)) (uint64, error) {
-	if err := w.takeRoot(t.root); err != nil {
+	root, err := t.rootFD()
+	if err != nil {
 		return 0, err
 	}
-	cwd := t.cwd
-	if dirfd >= 0 {
-		cwd = dirfd
-	}
-	if err := unix.Fchdir(cwd); err != nil {
+	if err := w.takeRoot(root); err != nil {
 		return 0, err
+	}
+	if dirfd != noCwd {
+		cwd := dirfd
+		if cwd < 0 {
+			if cwd, err = t.cwdFD(); err != nil {
+				return 0, err
+			}
+		}
+		if err := unix.Fchdir(cwd); err != nil {
+			return 0, err
+		}
 	}
 	defer w.restore()
 	if err := t.creds.threadCreds().assume(); err != nil {

@@ -20,7 +20,7 @@ func globalFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "debug", Usage: "debug logging"},
 		&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for compatibility; cgroupsPath slice:prefix:name is mapped to a cgroupfs path"},
 		&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for compatibility (true|false|auto)"},
-		&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted for compatibility"},
+		&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted, no meaning: checkpoint and restore are not implemented"},
 	}
 }
 
