@@ -44,7 +44,9 @@ func Init(f InitFDs) error {
 	cfg, packed, err := prepareInit(f, initPipe, xs)
 	if err != nil {
 		err = stepErr(StepConfig, err)
-		_ = sendJSON(initPipe, initReply{Error: err.Error(), Err: err.(*StepError)})
+		reply := initReply{Error: err.Error()}
+		_ = errors.As(err, &reply.Err)
+		_ = sendJSON(initPipe, reply)
 		return err
 	}
 	initPipe.Close()
