@@ -154,3 +154,33 @@ func TestQuietGuest(t *testing.T) {
 		t.Errorf("the global logger got %q", global.String())
 	}
 }
+
+// TestRunInteractiveOwnTerminal: the terminal handed on stdio works (by its fd and by its
+// /dev/pts path), another terminal of the host does not.
+func TestRunInteractiveOwnTerminal(t *testing.T) {
+	requireKernel(t)
+	master, slave := openPTY(t)
+	_, admin := openPTY(t)
+	saved := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	os.Stdin, os.Stdout, os.Stderr = slave, slave, slave
+	code, err := newSandbox(t, spec.Policy{}).RunInteractive(ctxFor(t, 30*time.Second), []string{"sh", "-c",
+		"echo stdio-ok; echo path-ok > \"$(tty)\"; (exec 3<" + admin.Name() + ") 2>/dev/null && echo other-opened || echo other-refused"})
+	os.Stdin, os.Stdout, os.Stderr = saved[0], saved[1], saved[2]
+	slave.Close()
+	if err != nil || code != 0 {
+		t.Fatalf("RunInteractive: %d, %v", code, err)
+	}
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := master.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	out := strings.ReplaceAll(got.String(), "\r", "")
+	if out != "stdio-ok\npath-ok\nother-refused\n" {
+		t.Errorf("terminal got %q, want stdio-ok, path-ok, other-refused", out)
+	}
+}
