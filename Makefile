@@ -15,13 +15,23 @@ export CGO_ENABLED := 1
 # start of the runtime's processes (the CLI, init, the supervisor), which is most of a container start.
 BUILD_TAGS := urfave_cli_no_docs
 
-.PHONY: all build deps host-prep test unit integration vet lint demo bench clean
+.PHONY: all build install deps host-prep test unit integration vet lint demo bench clean
 
 all: build
 
 ## build: bin/sandlock-runtime (cgo: libseccomp)
 build:
 	$(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/sandlock-runtime
+
+## install: the binary in $(PREFIX)/bin (/usr/local/bin, where the docs expect it) and the
+## shipped profiles in /etc/sandlock/profiles; DESTDIR stages it elsewhere. Builds only when
+## $(BIN) is missing, so `make build && sudo make install` does not build as root.
+PREFIX ?= /usr/local
+install:
+	@test -x $(BIN) || $(MAKE) --no-print-directory build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sandlock-runtime
+	install -d -m 0755 $(DESTDIR)/etc/sandlock/profiles
+	install -m 0644 profiles/*.toml $(DESTDIR)/etc/sandlock/profiles/
 
 ## deps: the Debian packages the build, tests and demo need (only the missing ones), Go modules,
 ## the pinned staticcheck and crictl (built once, cached): the only steps that use the network

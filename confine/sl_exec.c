@@ -485,14 +485,32 @@ static int drop_bounding(uint64_t keep, int last, struct sl_msg *m)
 	return 0;
 }
 
+/* has_groups reports whether the caller's supplementary groups are exactly want (the kernel
+ * keeps them sorted, and so does the direct mode, which asks for the caller's own). */
+static int has_groups(const gid_t *want, uint32_t n)
+{
+	gid_t cur[256];
+	long got;
+
+	if (n > 256)
+		return 0;
+	got = syscall(SYS_getgroups, 256, cur);
+	if (got != (long)n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (cur[i] != want[i])
+			return 0;
+	return 1;
+}
+
 static int set_ids(const struct sl_image *img, const struct sl_scratch *sc, struct sl_msg *m)
 {
 	int e;
 
-	/* setgroups needs CAP_SETGID even to keep an empty list: an unprivileged caller that
-	 * already has no supplementary groups is where the image wants it. */
+	/* setgroups needs CAP_SETGID even to keep the list as it is: an unprivileged caller
+	 * that already has the groups the image wants (the direct mode's login user) is fine. */
 	if (syscall(SL_SYS_SETGROUPS, (size_t)img->ngroups, sc->groups) < 0 &&
-	    !(errno == EPERM && img->ngroups == 0 && syscall(SYS_getgroups, 0, 0) == 0)) {
+	    !(errno == EPERM && has_groups(sc->groups, img->ngroups))) {
 		e = errno;
 		sl_msg_str(m, "setgroups");
 		return sl_msg_fail(m, e);

@@ -155,10 +155,12 @@ func TestEscapeTerminal(t *testing.T) {
 		requireOK(t, escapeVerdicts(t, readOut(t, out), 1), "tty_open")
 	})
 	t.Run("direct mode keeps the terminal", func(t *testing.T) {
-		// docs/sandbox.md: a command run with `sandbox` is the caller's job, terminal included.
+		// docs/sandbox.md: a command run with `sandbox` is the caller's job, terminal included,
+		// when it is handed the terminal on its stdio (here stdin): a controlling terminal that
+		// is on none of its stdio is refused (TestSandboxHostTerminals).
 		out := filepath.Join(t.TempDir(), "out")
 		inTerminalSession(t, rtScript(t, "sandbox", "-r", bins, "-r", "/dev/tty", "-w", "/dev/tty", "--",
-			filepath.Join(bins, "ttyesc"))+" > "+shq(out)+" 2>&1")
+			filepath.Join(bins, "ttyesc"))+" < /dev/tty > "+shq(out)+" 2>&1")
 		if got := readOut(t, out); !strings.Contains(got, "tty_open ESCAPED") {
 			t.Errorf("sandbox: want the command to keep the caller's terminal, got:\n%s", got)
 		}

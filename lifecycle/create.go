@@ -14,7 +14,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/confine"
@@ -36,8 +35,9 @@ type initConfig struct {
 
 // initReply is init's answer: an error, or the zygote's pid once init is confined and waiting.
 type initReply struct {
-	Error     string `json:"error,omitempty"`
-	ZygotePid int    `json:"zygotePid,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	Err       *StepError `json:"err,omitempty"` // Error with its structure`
+	ZygotePid int        `json:"zygotePid,omitempty"`
 }
 
 // creation holds a container being created. Each step that changes the host pushes its undo,
@@ -47,6 +47,7 @@ type creation struct {
 	cont    *Container
 	spec    *specs.Spec
 	policy  spec.Policy
+	log     Logger
 	init    *exec.Cmd
 	sup     *exec.Cmd
 	master  *os.File // console master, kept by run when it relays the terminal itself
@@ -83,14 +84,14 @@ func Create(o *Options, c CreateOpts) error {
 }
 
 func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
-	s, iso, pol, err := loadForCreate(o.Root, c)
+	s, iso, pol, err := loadForCreate(o.Root, c, o.logger())
 	if err != nil {
 		return nil, err
 	}
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s, policy: pol}
+	cr := &creation{spec: s, policy: pol, log: o.logger()}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err
@@ -120,12 +121,12 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 		if err := step.run(o, c); err != nil {
 			return err
 		}
-		logrus.Debugf("create %s: %s took %s", c.ID, step.name, time.Since(t))
+		cr.log.Debugf("create %s: %s took %s", c.ID, step.name, time.Since(t))
 	}
 	return nil
 }
 
-func loadForCreate(root string, c CreateOpts) (*specs.Spec, spec.Isolation, spec.Policy, error) {
+func loadForCreate(root string, c CreateOpts, log Logger) (*specs.Spec, spec.Isolation, spec.Policy, error) {
 	var pol spec.Policy
 	if err := spec.ValidateID(c.ID); err != nil {
 		return nil, spec.Isolation{}, pol, err
@@ -142,7 +143,7 @@ func loadForCreate(root string, c CreateOpts) (*specs.Spec, spec.Isolation, spec
 	if err != nil {
 		return nil, iso, pol, err
 	}
-	if pol, err = policyFor(s, c.Policy); err != nil {
+	if pol, err = policyFor(s, c.Policy, log); err != nil {
 		return nil, iso, pol, err
 	}
 	if err := checkChroot(s, pol, c.Bundle); err != nil {
@@ -217,7 +218,7 @@ func checkChroot(s *specs.Spec, pol spec.Policy, bundle string) error {
 func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	mnt := Cgroup2Mount()
 	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
-		logrus.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
+		cr.log.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
 		return nil
 	}
 	cgPath := ""
@@ -238,7 +239,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	}
 	cr.onFail(func() {
 		if err := killCgroup(dir); err != nil {
-			logrus.Warn(err)
+			cr.log.Warnf("%v", err)
 		}
 		removeCgroups(made)
 	})
@@ -250,11 +251,11 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 	cr.onFail(func() {
 		paths, _ := ml.list()
 		if err := undoMounts(paths); err != nil {
-			logrus.Warn(err)
+			cr.log.Warnf("%v", err)
 		}
 	})
 	st := cr.cont.State
-	hidePIDs(cr.spec, cr.policy, st.Rootfs)
+	hidePIDs(cr.spec, cr.policy, st.Rootfs, cr.log)
 	if err := privateMqueue(cr.spec, cr.policy.IPCIsolated(), st.Rootfs); err != nil {
 		return err
 	}

@@ -35,6 +35,8 @@ type ctlMsg struct {
 	Pid     int            `json:"pid,omitempty"`
 	Status  int            `json:"status,omitempty"`
 	Error   string         `json:"error,omitempty"`
+	// Err is Error with its structure, when the failure was a step of starting the container.
+	Err *StepError `json:"err,omitempty"`
 }
 
 const ctlSock = "sup.sock"
@@ -160,6 +162,10 @@ func request(fd int, m ctlMsg, fds ...int) (ctlMsg, []int, error) {
 	r, rfds, err := recvMsg(fd)
 	if err != nil {
 		return r, nil, fmt.Errorf("%s: no answer from supervisor: %w", m.Op, err)
+	}
+	if r.Err != nil {
+		closeAll(rfds)
+		return r, nil, r.Err
 	}
 	if r.Error != "" {
 		closeAll(rfds)

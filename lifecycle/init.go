@@ -43,12 +43,15 @@ func Init(f InitFDs) error {
 	xs := os.NewFile(uintptr(f.XS), "xs")
 	cfg, packed, err := prepareInit(f, initPipe, xs)
 	if err != nil {
-		_ = sendJSON(initPipe, initReply{Error: err.Error()})
+		err = stepErr(StepConfig, err)
+		reply := initReply{Error: err.Error()}
+		_ = errors.As(err, &reply.Err)
+		_ = sendJSON(initPipe, reply)
 		return err
 	}
 	initPipe.Close()
-	err = startInit(cfg, packed, xs)
-	_, _ = xs.Write([]byte(err.Error()))
+	err = stepErr(StepExec, startInit(cfg, packed, xs))
+	_, _ = xs.Write(encodeStepErr(StepExec, err))
 	return err
 }
 
@@ -100,13 +103,13 @@ func confineInit(cfg *initConfig, f InitFDs, initPipe, xs *os.File) ([]byte, err
 	img.Filters = cfg.ExecFilters
 	rs, err := confine.PrepareLandlock(cfg.Plan.Landlock)
 	if err != nil {
-		return nil, err
+		return nil, stepErr(StepLandlock, err)
 	}
 	if err := enterRoot(cfg.Rootfs); err != nil {
-		return nil, err
+		return nil, stepErr(StepChroot, err)
 	}
 	if img.Path, err = lookPath(img.Path, img.Env); err != nil {
-		return nil, err
+		return nil, stepErr(StepExec, err)
 	}
 	if err := checkCwd(img.Cwd); err != nil {
 		return nil, err
@@ -115,22 +118,22 @@ func confineInit(cfg *initConfig, f InitFDs, initPipe, xs *os.File) ([]byte, err
 		return nil, err
 	}
 	if err := noNewPrivs(cfg.Process.NoNewPrivileges); err != nil {
-		return nil, err
+		return nil, stepErr(StepNoNewPrivs, err)
 	}
 	if err := rs.RestrictSelf(); err != nil {
-		return nil, fmt.Errorf("landlock: %w", err)
+		return nil, stepErr(StepLandlock, fmt.Errorf("landlock: %w", err))
 	}
 	rs.Close()
 	listener, err := confine.LoadPrograms(cfg.Seccomp)
 	if err != nil {
-		return nil, err
+		return nil, stepErr(StepSeccomp, err)
 	}
 	if err := handOverListener(xs, listener); err != nil {
-		return nil, err
+		return nil, stepErr(StepNotif, err)
 	}
 	zpid, err := confine.ForkZygote(f.ZS, zygoteKill(f.Kill), null)
 	if err != nil {
-		return nil, fmt.Errorf("zygote: %w", err)
+		return nil, stepErr(StepFork, fmt.Errorf("zygote: %w", err))
 	}
 	for _, fd := range []int{f.ZS, f.Kill, null} {
 		if fd >= 0 {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -15,6 +16,23 @@ type Options struct {
 	LogPath   string // --log, passed on to the supervisor
 	LogFormat string // text or json
 	Debug     bool
+	// Logger receives what create and Launch report in this process (warnings, debug
+	// timings); nil is logrus's standard logger, the CLI's. An embedder passes its own: a
+	// library must not write on its host program's stderr.
+	Logger Logger
+}
+
+// Logger is what create and Launch report through; logrus's loggers satisfy it.
+type Logger interface {
+	Debugf(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+func (o *Options) logger() Logger {
+	if o.Logger == nil {
+		return logrus.StandardLogger()
+	}
+	return o.Logger
 }
 
 // DefaultRoot is runc's convention: /run/<runtime> for root, $XDG_RUNTIME_DIR/<runtime> otherwise.
@@ -46,6 +64,9 @@ type CreateOpts struct {
 	Spec   *specs.Spec  // an in-memory config instead of <Bundle>/config.json
 	Stdio  *[3]*os.File // the container's stdin, stdout, stderr instead of ours
 	Policy *spec.Policy // merged over the profile, OCI fields and annotations
+	// Direct marks the direct mode (a host command on the host's /dev): the host's terminals
+	// are hidden, only the ones on Stdio stay reachable (docs/sandbox.md).
+	Direct bool
 	// KeepSession leaves init in the caller's session instead of a new one (without
 	// process.terminal): the direct mode's command keeps the caller's terminal on purpose.
 	KeepSession bool

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -110,7 +111,7 @@ func lookPath(name string, env []string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+	return "", &StepError{Step: StepExec, Errno: unix.ENOENT, Msg: fmt.Sprintf("exec: %q: executable file not found in $PATH", name)}
 }
 
 func isExecutable(p string) error {
@@ -119,7 +120,7 @@ func isExecutable(p string) error {
 		return err
 	}
 	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("permission denied")
+		return unix.EACCES // "permission denied", as execve would say
 	}
 	return nil
 }

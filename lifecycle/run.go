@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"errors"
-	"github.com/sirupsen/logrus"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -38,7 +37,7 @@ func (cr *creation) wait() (int, error) {
 	close(sigs)
 	t := time.Now()
 	err = errors.Join(err, cr.cleanup())
-	logrus.Debugf("run %s: cleanup took %s", cr.cont.ID(), time.Since(t))
+	cr.log.Debugf("run %s: cleanup took %s", cr.cont.ID(), time.Since(t))
 	return code, err
 }
 

@@ -249,6 +249,7 @@ func (s *supervisor) serve(fd int) {
 		reply := ctlMsg{}
 		if err != nil {
 			reply.Error = err.Error()
+			_ = errors.As(err, &reply.Err)
 		}
 		_ = sendMsg(fd, reply)
 		unix.Close(fd)
@@ -286,7 +287,7 @@ func (s *supervisor) start() error {
 		return s.failedStart(fmt.Errorf("start: %w", err))
 	}
 	if n > 0 {
-		return s.failedStart(fmt.Errorf("start container: %s", buf[:n]))
+		return s.failedStart(decodeStepErr(StepExec, buf[:n]))
 	}
 	return nil
 }

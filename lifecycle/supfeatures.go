@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/notifsup"
@@ -32,6 +33,9 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 		c.FS.Connect = &notifsup.ConnectConfig{DenyTCP: ll.DenyTCP, ConnectTCP: ll.ConnectTCP, AbstractScoped: ll.ScopeAbstractUnix}
 	}
 	for _, r := range plan.Landlock.Paths {
+		if strings.HasPrefix(r.Path, "/proc/self/fd/") {
+			continue // init's own open file (the direct mode's terminal): no path for the supervisor
+		}
 		c.FS.Rules = append(c.FS.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write, ListOnly: r.ListOnly})
 	}
 	plan.Seccomp.Notify, plan.Seccomp.NotifyIoctls = notifsup.Trapped(c.features())
