@@ -58,9 +58,9 @@ type field struct {
 // fields says, for every key of spec.Policy, what enforces it in this release. Keep it in step
 // with docs/policy.md's "now" column; TestFieldsCoverPolicy checks every key is here.
 var fields = map[string]field{
-	"fs_readable":         {mechanism: "Landlock"},
-	"fs_writable":         {mechanism: "Landlock"},
-	"fs_denied":           {mechanism: "Landlock"},
+	"fs_readable":         {mechanism: "Landlock; supervisor for readlink/xattr reads"},
+	"fs_writable":         {mechanism: "Landlock; supervisor for chmod/chown/utimes/xattrs, unix connect by path"},
+	"fs_denied":           {mechanism: "Landlock; supervisor for metadata"},
 	"workdir":             {mechanism: "COW layer", notYet: true},
 	"chroot":              {mechanism: "chroot (the sandbox's root.path)", root: true},
 	"net_allow_hosts":     {mechanism: "supervisor", notYet: true},
