@@ -27,6 +27,7 @@ type Handle struct {
 	done     bool
 	code     int
 	err      error
+	denials  []AuditRecord
 }
 
 // Launch creates and starts a container in the foreground, like Run without waiting: the
@@ -71,9 +72,18 @@ func (h *Handle) Wait() (exitCode int, err error) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.done = true
+		h.denials, _ = h.cr.cont.Audit() // read before cleanup removes the state dir
 		h.code, h.err = code, errors.Join(err, h.cr.cleanup())
 	})
 	return h.code, h.err
+}
+
+// Denials are the refusals the supervisor made for the policy (the audit log), once Wait has
+// returned.
+func (h *Handle) Denials() []AuditRecord {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.denials
 }
 
 // running runs f unless Wait has cleaned up, holding the lock so that cleanup cannot start

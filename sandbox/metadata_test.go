@@ -23,13 +23,26 @@ func TestMetadataOutsideWritable(t *testing.T) {
 	script := `for f in "$@"; do
   chmod 4777 "$f" && echo "chmod $f"; touch -d 2001-01-01 "$f" && echo "touch $f"; chown 0:0 "$f" && echo "chown $f"
 done 2>/dev/null; true`
-	res, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script, "sh", outside, inside})
+	sb := newSandbox(t, p)
+	res, err := sb.Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script, "sh", outside, inside})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "chmod " + inside + "\ntouch " + inside + "\nchown " + inside + "\n"
 	if string(res.Stdout) != want {
 		t.Errorf("got %q, want only the inside file changed: %q", res.Stdout, want)
+	}
+	var chmods int
+	for _, d := range sb.Denials() {
+		if d.Syscall == "fchmodat" || d.Syscall == "chmod" {
+			chmods++
+			if d.Object != outside || d.Rule != "fs_writable" || d.Errno != "EACCES" {
+				t.Errorf("denial %+v", d)
+			}
+		}
+	}
+	if chmods != 1 {
+		t.Errorf("%d chmod denials, want 1: %+v", chmods, sb.Denials())
 	}
 	st, err := os.Stat(outside)
 	if err != nil || st.Mode().Perm() != 0o644 || st.Mode()&os.ModeSetuid != 0 || st.ModTime().Year() == 2001 {

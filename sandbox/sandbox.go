@@ -27,6 +27,20 @@ type Sandbox struct {
 
 	mu      sync.Mutex
 	running []*lifecycle.Handle // oldest first
+	denials []Denial
+}
+
+// Denial is one refusal the supervisor made for the policy: when, which process, which
+// syscall, the object as the process named it (a path, or host:port), the policy field and the
+// errno the process got (docs/security.md).
+type Denial = lifecycle.AuditRecord
+
+// Denials returns the refusals the supervisor made for the policy in the runs of this Sandbox
+// that have ended, oldest first: what a program tried and was not allowed.
+func (s *Sandbox) Denials() []Denial {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.denials)
 }
 
 // Option configures a Sandbox.
@@ -222,6 +236,7 @@ func (s *Sandbox) wait(ctx context.Context, h *lifecycle.Handle) (int, error) {
 	killed := !stop()
 	s.mu.Lock()
 	s.running = slices.DeleteFunc(s.running, func(x *lifecycle.Handle) bool { return x == h })
+	s.denials = append(s.denials, h.Denials()...)
 	s.mu.Unlock()
 	if killed {
 		return code, newError(kindChild, "run", errors.Join(ctx.Err(), err))
