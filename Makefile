@@ -13,7 +13,11 @@ GOFILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './_build
 export CGO_ENABLED := 1
 # urfave_cli_no_docs drops the CLI library's man-page generator (blackfriday): 0.6 ms off every
 # start of the runtime's processes (the CLI, init, the supervisor), which is most of a container start.
-BUILD_TAGS := urfave_cli_no_docs
+BUILD_TAGS := urfave_cli_no_docs,landlocktsync
+# landlocktsync: go-landlock's syscall package without its all-threads fallback, which links
+# libcap's psx (a pthread_create wrapper in cgo builds); the runtime confines one locked thread
+# and execs, so it never needs it. Every go command of the Makefile builds the same way.
+export GOFLAGS := -tags=landlocktsync
 
 .PHONY: all build install deps host-prep test unit integration vet lint demo bench clean
 

@@ -4,8 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"unsafe"
-
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,54 +58,28 @@ const (
 
 // readRights and the rights below are what a PathRule grants before trimming to the ABI.
 const (
-	readRights = unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_READ_DIR
-	execRights = unix.LANDLOCK_ACCESS_FS_EXECUTE
+	readRights = ll.AccessFSReadFile | ll.AccessFSReadDir
+	execRights = ll.AccessFSExecute
 	// MAKE_CHAR and MAKE_BLOCK are absent on purpose: a device node is a way around every
 	// path rule, so no container may create one even where it may write.
-	writeRights = unix.LANDLOCK_ACCESS_FS_WRITE_FILE | unix.LANDLOCK_ACCESS_FS_REMOVE_DIR |
-		unix.LANDLOCK_ACCESS_FS_REMOVE_FILE | unix.LANDLOCK_ACCESS_FS_MAKE_DIR |
-		unix.LANDLOCK_ACCESS_FS_MAKE_REG | unix.LANDLOCK_ACCESS_FS_MAKE_SOCK |
-		unix.LANDLOCK_ACCESS_FS_MAKE_FIFO | unix.LANDLOCK_ACCESS_FS_MAKE_SYM |
-		unix.LANDLOCK_ACCESS_FS_REFER | unix.LANDLOCK_ACCESS_FS_TRUNCATE |
-		unix.LANDLOCK_ACCESS_FS_IOCTL_DEV | unix.LANDLOCK_ACCESS_FS_RESOLVE_UNIX
+	writeRights = ll.AccessFSWriteFile | ll.AccessFSRemoveDir | ll.AccessFSRemoveFile |
+		ll.AccessFSMakeDir | ll.AccessFSMakeReg | ll.AccessFSMakeSock | ll.AccessFSMakeFifo |
+		ll.AccessFSMakeSym | ll.AccessFSRefer | ll.AccessFSTruncate | ll.AccessFSIoctlDev |
+		ll.AccessFSResolveUnix
 	// fileRights are the only rights the kernel accepts on a rule for a non-directory.
-	fileRights = unix.LANDLOCK_ACCESS_FS_EXECUTE | unix.LANDLOCK_ACCESS_FS_WRITE_FILE |
-		unix.LANDLOCK_ACCESS_FS_READ_FILE | unix.LANDLOCK_ACCESS_FS_TRUNCATE |
-		unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
+	fileRights = ll.AccessFSExecute | ll.AccessFSWriteFile | ll.AccessFSReadFile |
+		ll.AccessFSTruncate | ll.AccessFSIoctlDev
 )
 
-// The Landlock syscalls are issued here with x/sys/unix rather than through go-landlock's
-// syscall package: that package links libcap's psx, which wraps pthread_create in cgo
-// builds. Each acts on the calling thread only.
-
-func landlockCreateRuleset(attr *unix.LandlockRulesetAttr, size uintptr, flags uintptr) (int, error) {
-	fd, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(attr)), size, flags)
-	if e != 0 {
-		return -1, e
-	}
-	return int(fd), nil
-}
-
-func landlockAddPathRule(ruleset int, attr *unix.LandlockPathBeneathAttr) error {
-	_, _, e := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(ruleset), unix.LANDLOCK_RULE_PATH_BENEATH,
-		uintptr(unsafe.Pointer(attr)), 0, 0, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
-}
-
-func landlockRestrictSelf(ruleset int) error {
-	_, _, e := unix.RawSyscall(unix.SYS_LANDLOCK_RESTRICT_SELF, uintptr(ruleset), 0, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
-}
+// The Landlock syscalls, structs and constants come from go-landlock's syscall package, kept
+// current by the Landlock maintainers. Only its per-thread calls are used (the confinement
+// happens on one locked thread, then exec); the runtime is built with the landlocktsync tag,
+// which leaves out the package's all-threads fallback and with it libcap's psx (a
+// pthread_create wrapper in cgo builds).
 
 // LandlockABI returns the kernel's Landlock ABI version, or -1 if Landlock is unavailable.
 func LandlockABI() int {
-	v, err := landlockCreateRuleset(nil, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	v, err := ll.LandlockGetABIVersion()
 	if err != nil {
 		return -1
 	}
@@ -140,13 +113,9 @@ func handledFS(abi int) uint64 {
 	return 0
 }
 
-// rulesetAttrSize covers handled_access_fs, handled_access_net and scoped (ABI 6). Passing
-// only these keeps the call valid on kernels that predate the later "quiet" fields.
-const rulesetAttrSize = 3 * 8
-
 // rulesetAttr builds the ruleset attributes for c, or says which feature the kernel lacks.
-func rulesetAttr(c LandlockConfig, abi int) (unix.LandlockRulesetAttr, error) {
-	attr := unix.LandlockRulesetAttr{Handled_access_fs: handledFS(abi)}
+func rulesetAttr(c LandlockConfig, abi int) (ll.RulesetAttr, error) {
+	attr := ll.RulesetAttr{HandledAccessFS: handledFS(abi)}
 	if abi < 1 {
 		return attr, errors.New("landlock: not available in this kernel")
 	}
@@ -154,25 +123,25 @@ func rulesetAttr(c LandlockConfig, abi int) (unix.LandlockRulesetAttr, error) {
 		if abi < abiNetTCP {
 			return attr, needABI("TCP restriction", abiNetTCP, abi)
 		}
-		attr.Handled_access_net = unix.LANDLOCK_ACCESS_NET_BIND_TCP | unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
+		attr.HandledAccessNet = ll.AccessNetBindTCP | ll.AccessNetConnectTCP
 	}
 	if len(c.BindTCP)+len(c.ConnectTCP) > 0 {
 		if abi < abiNetTCP {
 			return attr, needABI("TCP port rules", abiNetTCP, abi)
 		}
-		attr.Handled_access_net |= handledNet(c)
+		attr.HandledAccessNet |= handledNet(c)
 	}
 	if c.ScopeSignal {
 		if abi < abiScopes {
 			return attr, needABI("signal scoping", abiScopes, abi)
 		}
-		attr.Scoped |= unix.LANDLOCK_SCOPE_SIGNAL
+		attr.Scoped |= ll.ScopeSignal
 	}
 	if c.ScopeAbstractUnix {
 		if abi < abiScopes {
 			return attr, needABI("abstract unix socket scoping", abiScopes, abi)
 		}
-		attr.Scoped |= unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
+		attr.Scoped |= ll.ScopeAbstractUnixSocket
 	}
 	return attr, nil
 }
@@ -189,12 +158,14 @@ func PrepareLandlock(c LandlockConfig) (*Ruleset, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := landlockCreateRuleset(&attr, rulesetAttrSize, 0)
+	// The struct's later fields (ABI 10's quiet masks) stay zero: older kernels accept a
+	// larger struct whose unknown tail is zero.
+	fd, err := ll.LandlockCreateRuleset(&attr, 0)
 	if err != nil {
 		return nil, fmt.Errorf("landlock_create_ruleset: %w", err)
 	}
 	r := &Ruleset{fd: fd}
-	if err := r.addRules(c, attr.Handled_access_fs); err != nil {
+	if err := r.addRules(c, attr.HandledAccessFS); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -210,10 +181,10 @@ func (r *Ruleset) addRules(c LandlockConfig, handled uint64) error {
 	if c.DenyTCP {
 		return nil // nothing handled may be allowed: no port rule
 	}
-	if err := r.addPorts(c.BindTCP, unix.LANDLOCK_ACCESS_NET_BIND_TCP); err != nil {
+	if err := r.addPorts(c.BindTCP, ll.AccessNetBindTCP); err != nil {
 		return err
 	}
-	return r.addPorts(c.ConnectTCP, unix.LANDLOCK_ACCESS_NET_CONNECT_TCP)
+	return r.addPorts(c.ConnectTCP, ll.AccessNetConnectTCP)
 }
 
 // handledNet is the TCP rights the port lists restrict: a list left empty stays unhandled,
@@ -221,32 +192,20 @@ func (r *Ruleset) addRules(c LandlockConfig, handled uint64) error {
 func handledNet(c LandlockConfig) uint64 {
 	var h uint64
 	if len(c.BindTCP) > 0 {
-		h |= unix.LANDLOCK_ACCESS_NET_BIND_TCP
+		h |= ll.AccessNetBindTCP
 	}
 	if len(c.ConnectTCP) > 0 {
-		h |= unix.LANDLOCK_ACCESS_NET_CONNECT_TCP
+		h |= ll.AccessNetConnectTCP
 	}
 	return h
-}
-
-// landlockRuleNetPort and landlockNetPortAttr are the kernel's LANDLOCK_RULE_NET_PORT and
-// struct landlock_net_port_attr (two __u64, so Go's layout matches the packed one); x/sys does
-// not define them.
-const landlockRuleNetPort = 2
-
-type landlockNetPortAttr struct {
-	allowedAccess uint64
-	port          uint64
 }
 
 // addPorts adds one rule per port: Landlock has no port ranges.
 func (r *Ruleset) addPorts(ports []uint16, access uint64) error {
 	for _, p := range ports {
-		attr := landlockNetPortAttr{allowedAccess: access, port: uint64(p)}
-		_, _, e := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(r.fd), landlockRuleNetPort,
-			uintptr(unsafe.Pointer(&attr)), 0, 0, 0)
-		if e != 0 {
-			return fmt.Errorf("landlock: add rule for TCP port %d: %w", p, e)
+		attr := ll.NetPortAttr{AllowedAccess: access, Port: uint64(p)}
+		if err := ll.LandlockAddNetPortRule(r.fd, &attr, 0); err != nil {
+			return fmt.Errorf("landlock: add rule for TCP port %d: %w", p, err)
 		}
 	}
 	return nil
@@ -268,8 +227,8 @@ func (r *Ruleset) addPath(p PathRule, handled uint64) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		access &= fileRights
 	}
-	attr := unix.LandlockPathBeneathAttr{Allowed_access: access, Parent_fd: int32(fd)}
-	if err := landlockAddPathRule(r.fd, &attr); err != nil {
+	attr := ll.PathBeneathAttr{AllowedAccess: access, ParentFd: fd}
+	if err := ll.LandlockAddPathBeneathRule(r.fd, &attr, 0); err != nil {
 		return fmt.Errorf("landlock: add rule for %s: %w", p.Path, err)
 	}
 	return nil
@@ -288,7 +247,7 @@ func openRulePath(p PathRule) (int, error) {
 
 func pathRights(p PathRule) uint64 {
 	if p.ListOnly {
-		return unix.LANDLOCK_ACCESS_FS_READ_DIR
+		return ll.AccessFSReadDir
 	}
 	access := uint64(readRights)
 	if p.Write {
@@ -303,7 +262,7 @@ func pathRights(p PathRule) uint64 {
 // RestrictSelf enforces the ruleset on the calling thread only. The thread must already have
 // no_new_privs set (or hold CAP_SYS_ADMIN); the caller must keep the goroutine locked to it.
 func (r *Ruleset) RestrictSelf() error {
-	if err := landlockRestrictSelf(r.fd); err != nil {
+	if err := ll.LandlockRestrictSelf(r.fd, 0); err != nil {
 		return fmt.Errorf("landlock_restrict_self: %w", err)
 	}
 	return nil
