@@ -52,7 +52,7 @@ func runCrashes(c *config) phaseResult {
 	}
 	defer errFile.Close()
 	bundle := bundleDir(c, 0)
-	full, err := calibrate(c, bundle, errFile)
+	full, mounts, err := calibrate(c, bundle, errFile)
 	if err != nil {
 		r.fail("calibration: %v", err)
 		return r
@@ -73,25 +73,32 @@ func runCrashes(c *config) phaseResult {
 	r.add("%d creates SIGKILLed after 0..%s (a complete create takes %s), each followed by delete --force",
 		c.crashes, ms(span), ms(full))
 	r.add("stage create had reached when killed: %s", stageCounts(seen))
+	if c.eventReps > 0 {
+		runEventCrashes(c, mounts, c.eventReps, errFile, &r)
+	}
 	return r
 }
 
-// calibrate returns the median wall time of three complete creates.
-func calibrate(c *config, bundle string, errFile *os.File) (time.Duration, error) {
+// calibrate returns the median wall time of three complete creates and how many mounts
+// create records for the bundle.
+func calibrate(c *config, bundle string, errFile *os.File) (time.Duration, int, error) {
 	var ds []time.Duration
+	mounts := 0
 	for i := range 3 {
 		id := fmt.Sprintf("soakcal%d-%d", os.Getpid(), i)
 		if err := writeConfig(c, bundle, id); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		res := c.rt(errFile, "create", "--bundle", bundle, id)
+		b, _ := os.ReadFile(filepath.Join(c.root, id, "mounts"))
+		mounts = strings.Count(string(b), "\n")
 		c.rt(errFile, "delete", "--force", id)
 		if res.code != 0 {
-			return 0, fmt.Errorf("create: %s", res)
+			return 0, 0, fmt.Errorf("create: %s", res)
 		}
 		ds = append(ds, res.took)
 	}
-	return pct(ds, 50), nil
+	return pct(ds, 50), mounts, nil
 }
 
 // crashTrial kills one create after delay, deletes it with --force and returns the stage it
@@ -111,13 +118,32 @@ func crashTrial(c *config, bundle, id string, delay time.Duration, errFile *os.F
 	if exitCode(cmd.ProcessState) == 0 {
 		stage = "complete"
 	}
+	return stage, deleteForce(c, id, errFile)
+}
+
+// deleteForce runs `delete --force id` after a crashed create and returns what is wrong
+// afterwards ("" when nothing is left). What the crash left (the state dir's files, the mounts)
+// is part of the message: it tells where in create the kill landed.
+func deleteForce(c *config, id string, errFile *os.File) string {
+	before := crashLeftovers(c, id)
 	if res := c.rt(errFile, "delete", "--force", id); res.code != 0 {
-		return stage, "delete --force: " + res.String()
+		return "delete --force: " + res.String() + "; the crash left " + before
 	}
 	if l := settledLeaks(c, nil); l.total() > 0 {
-		return stage, "left after delete --force: " + l.String()
+		return "left after delete --force: " + l.String() + "\n    the crash left " + before
 	}
-	return stage, ""
+	return ""
+}
+
+// crashLeftovers describes the state dir of id and the mounts under the work dir.
+func crashLeftovers(c *config, id string) string {
+	dir := filepath.Join(c.root, id)
+	var files []string
+	for _, e := range entries(dir) {
+		files = append(files, filepath.Base(e))
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "mounts"))
+	return fmt.Sprintf("state dir files %v, mount log %q, mounted %v", files, log, mountsUnder(c.work))
 }
 
 // stageCounts prints the stages in create's order with how often each was seen.

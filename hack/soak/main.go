@@ -36,6 +36,7 @@ type config struct {
 	cycles     int           // lifecycle cycles
 	parallel   int           // lifecycle workers
 	crashes    int           // create kill trials
+	eventReps  int           // create kills at each observed step of create
 	supKills   int           // supervisor kill trials
 	settle     time.Duration // how long a process may take to go away after delete
 	mkbundle   string        // hack/mkbundle.sh
@@ -62,6 +63,7 @@ func parseFlags() *config {
 	flag.IntVar(&c.cycles, "cycles", 1000, "create/start/kill/delete cycles")
 	flag.IntVar(&c.parallel, "parallel", 10, "cycles run in parallel")
 	flag.IntVar(&c.crashes, "crashes", 100, "create runs SIGKILLed at increasing delays")
+	flag.IntVar(&c.eventReps, "event-kills", 3, "create runs SIGKILLed at each observed step of create")
 	flag.IntVar(&c.supKills, "supervisor-kills", 10, "supervisors SIGKILLed under a running container")
 	flag.StringVar(&c.mkbundle, "mkbundle", "hack/mkbundle.sh", "bundle maker (busybox rootfs + config.json)")
 	flag.DurationVar(&c.settle, "settle", 5*time.Second, "how long processes may take to exit after delete")
