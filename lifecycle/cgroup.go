@@ -159,8 +159,14 @@ func waitCgroupEvent(dir, key, want string, timeout time.Duration) error {
 	defer f.Close()
 	deadline := time.Now().Add(timeout)
 	for {
-		if v, _ := cgroupEvent(dir, key); v == want {
+		v, ok := cgroupEvent(dir, key)
+		if v == want {
 			return nil
+		}
+		if !ok {
+			// Removed (delete --force after a crashed create removes it at once): the open
+			// file then polls ready forever, and this loop would spin until the timeout.
+			return fmt.Errorf("cgroup %s: no %s in cgroup.events (removed?)", dir, key)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {

@@ -4,7 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // missingDirs is what create records before its mkdirs: exactly the dirs below mnt that do not
@@ -27,5 +31,33 @@ func TestMissingDirs(t *testing.T) {
 	}
 	if got := missingDirs(mnt, "/elsewhere/x"); len(got) != 0 {
 		t.Errorf("missingDirs outside mnt = %v, want none", got)
+	}
+}
+
+// A cgroup removed while someone waits on its cgroup.events ends the wait at once: the open
+// file polls ready forever after the removal, and a waiter that kept polling spun a CPU until
+// its timeout (a supervisor did, for up to an hour, after delete --force of a crashed create).
+func TestWaitCgroupEventRemoved(t *testing.T) {
+	mnt := Cgroup2Mount()
+	if os.Geteuid() != 0 || mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
+		t.Skip("needs root and a writable cgroup2 hierarchy")
+	}
+	dir := filepath.Join(mnt, "sandlock-test-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Rmdir(dir)
+	done := make(chan error, 1)
+	t0 := time.Now()
+	go func() { done <- waitCgroupEvent(dir, "populated", "1", 5*time.Second) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := unix.Rmdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil {
+		t.Errorf("waitCgroupEvent on a removed cgroup: nil error")
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("waitCgroupEvent returned %v after its cgroup was removed, want at once", d)
 	}
 }
