@@ -60,6 +60,9 @@ func runCrashes(c *config) phaseResult {
 	span := full * 12 / 10 // past the end too: a create that completes must be deleted as well
 	seen := map[string]int{}
 	for i := range c.crashes {
+		if stopping.Load() {
+			break
+		}
 		step := span / time.Duration(c.crashes)
 		delay := step*time.Duration(i) + time.Duration(rand.Int64N(int64(step)+1))
 		id := fmt.Sprintf("soakcrash%d-%d", os.Getpid(), i)

@@ -51,14 +51,15 @@ func runCycles(c *config) phaseResult {
 			}
 		}()
 	}
-	for n := range c.cycles {
-		work <- n
+	sent := 0
+	for ; sent < c.cycles && !stopping.Load(); sent++ {
+		work <- sent
 	}
 	close(work)
 	wg.Wait()
 	wall := time.Since(t0)
 	r.add("%d cycles (create, start, kill KILL, wait for exit, delete), %d in parallel: wall %.1fs, %.1f cycles/s, load %s",
-		c.cycles, c.parallel, wall.Seconds(), float64(c.cycles)/wall.Seconds(), loadAvg())
+		sent, c.parallel, wall.Seconds(), float64(sent)/wall.Seconds(), loadAvg())
 	r.add("%s", tm.summary())
 	l := settledLeaks(c, nil)
 	r.add("leaks after the cycles: %s", l)

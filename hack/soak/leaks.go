@@ -60,8 +60,23 @@ func countLeaks(c *config, baseline map[int]uint64) leaks {
 	}
 }
 
-// leakedProcs finds every live process that belongs to a container of this run.
+// leakedProcs describes every live process that belongs to a container of this run.
 func leakedProcs(c *config, baseline map[int]uint64) []string {
+	var out []string
+	for _, p := range leakedPids(c, baseline) {
+		out = append(out, fmt.Sprintf("pid %d (%s): %s", p.pid, p.why, cmdline(p.pid)))
+	}
+	return out
+}
+
+type leakedProc struct {
+	pid   int
+	start uint64
+	why   string
+}
+
+// leakedPids finds every live process that belongs to a container of this run.
+func leakedPids(c *config, baseline map[int]uint64) []leakedProc {
 	inCg := map[int]bool{}
 	for _, d := range containerCgroups(c.cgParent) {
 		for _, p := range cgroupProcs(d) {
@@ -69,7 +84,7 @@ func leakedProcs(c *config, baseline map[int]uint64) []string {
 		}
 	}
 	self := os.Getpid()
-	var out []string
+	var out []leakedProc
 	for _, pid := range allPids() {
 		st, ok := readStat(pid)
 		if pid == self || !ok || st.state == 'Z' || st.state == 'X' {
@@ -79,7 +94,7 @@ func leakedProcs(c *config, baseline map[int]uint64) []string {
 			continue
 		}
 		if why := procWhy(c, pid, inCg[pid]); why != "" {
-			out = append(out, fmt.Sprintf("pid %d (%s): %s", pid, why, cmdline(pid)))
+			out = append(out, leakedProc{pid, st.start, why})
 		}
 	}
 	return out

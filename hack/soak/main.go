@@ -19,7 +19,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -99,6 +101,13 @@ func reexecInMountNS() int {
 		fmt.Fprintln(os.Stderr, "soak: no private mount namespace:", err)
 		return 2
 	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() { // the child cleans up and exits; a terminal's ^C reaches it directly as well
+		for s := range sigs {
+			_ = p.Signal(s)
+		}
+	}()
 	st, err := p.Wait()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
@@ -118,6 +127,7 @@ func run(c *config) int {
 	}
 	stopReaper := startReaper()
 	defer stopReaper()
+	stopOnSignal()
 	if err := setup(c); err != nil {
 		fmt.Fprintln(os.Stderr, "soak: setup:", err)
 		return 2
@@ -135,6 +145,10 @@ func run(c *config) int {
 	final := countLeaks(c, nil)
 	fmt.Printf("leaks at the end: %s\n", final)
 	bad += final.total()
+	if stopping.Load() {
+		fmt.Println("soak: INTERRUPTED: the figures above are partial")
+		return 1
+	}
 	if bad > 0 {
 		fmt.Printf("soak: FAILED (%d failures or leaks)\n", bad)
 		return 1
@@ -165,6 +179,18 @@ func (r *phaseResult) add(format string, a ...any) {
 }
 func (r *phaseResult) fail(format string, a ...any) {
 	r.failures = append(r.failures, fmt.Sprintf(format, a...))
+}
+
+// stopping is set by SIGINT or SIGTERM: the phases stop starting containers, and run cleans up.
+var stopping atomic.Bool
+
+func stopOnSignal() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		stopping.Store(true)
+	}()
 }
 
 func loadAvg() string {

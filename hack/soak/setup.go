@@ -95,7 +95,7 @@ func teardown(c *config) {
 
 // sweep removes what leaked, once counted, so that the next trial starts clean and a leak is
 // reported once: state dirs through `delete --force` (then by hand), mounts under the work dir,
-// the processes of the run's cgroups and the cgroups themselves.
+// leaked processes, the processes of the run's cgroups and the cgroups themselves.
 func sweep(c *config) {
 	errFile, err := os.CreateTemp("", "sandlock-soak-sweep-")
 	if err == nil {
@@ -113,6 +113,7 @@ func sweep(c *config) {
 	for _, e := range entries(c.root) {
 		_ = os.RemoveAll(e)
 	}
+	killLeaked(c)
 	for _, d := range containerCgroups(c.cgParent) {
 		if len(cgroupProcs(d)) > 0 {
 			_ = os.WriteFile(filepath.Join(d, "cgroup.kill"), []byte("1"), 0)
@@ -132,4 +133,15 @@ func waitEmpty(dir string, d time.Duration) bool {
 		time.Sleep(time.Millisecond)
 	}
 	return true
+}
+
+// killLeaked SIGKILLs the processes leakedProcs finds: descendants of the runtime commands
+// this run started (the runtime binary, a bundle's program, anything naming our --root), each
+// by pid and only while its start time is the one seen.
+func killLeaked(c *config) {
+	for _, p := range leakedPids(c, c.baseline) {
+		if st, ok := readStat(p.pid); ok && st.start == p.start {
+			_ = unix.Kill(p.pid, unix.SIGKILL)
+		}
+	}
 }

@@ -32,6 +32,9 @@ func runSupervisorKills(c *config) phaseResult {
 	defer errFile.Close()
 	var took []time.Duration
 	for i := range c.supKills {
+		if stopping.Load() {
+			break
+		}
 		id := fmt.Sprintf("soaksup%d-%d", os.Getpid(), i)
 		d, err := supervisorTrial(c, bundleDir(c, 0), id, errFile)
 		if err != nil {
