@@ -118,12 +118,6 @@ func readStat(pid int) (procStat, bool) {
 	return procStat{state: f[0][0], ppid: ppid, start: start}, true
 }
 
-// alive: pid exists and is not a zombie.
-func alive(pid int) bool {
-	st, ok := readStat(pid)
-	return ok && st.state != 'Z' && st.state != 'X'
-}
-
 // ---- the runtime's commands ----
 
 // rtResult is one runtime command: its exit status, output (stdout and stderr) and how long
@@ -167,21 +161,4 @@ func exitCode(ps *os.ProcessState) int {
 		return 128 + int(ws.Signal())
 	}
 	return ps.ExitCode()
-}
-
-// waitGone waits until none of pids is alive, up to d; it returns those still alive.
-func waitGone(pids []int, d time.Duration) []int {
-	deadline := time.Now().Add(d)
-	for {
-		var left []int
-		for _, p := range pids {
-			if alive(p) {
-				left = append(left, p)
-			}
-		}
-		if len(left) == 0 || time.Now().After(deadline) {
-			return left
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
