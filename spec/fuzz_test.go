@@ -44,7 +44,10 @@ type harness struct {
 }
 
 func newHarness(tb testing.TB) *harness {
-	dir := tb.TempDir()
+	dir, err := filepath.EvalSymlinks(tb.TempDir()) // the plan names resolved paths
+	if err != nil {
+		tb.Fatal(err)
+	}
 	h := &harness{bundle: filepath.Join(dir, "bundle"), rootfs: filepath.Join(dir, "rootfs")}
 	profiles := filepath.Join(dir, "profiles")
 	h.store = spec.ProfileStore{Dirs: []string{profiles}}
