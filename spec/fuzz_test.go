@@ -3,6 +3,8 @@
 package spec_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -29,10 +31,14 @@ func FuzzCreatePlan(f *testing.F) {
 	f.Fuzz(func(t *testing.T, config, annotations, profile []byte) {
 		plan, stage, err := h.run(t, config, annotations, profile)
 		if err != nil {
-			checkClear(t, stage, err)
+			if why := unclear(err); why != "" {
+				t.Fatalf("%s: %s", stage, why)
+			}
 			return
 		}
-		checkPlan(t, plan, h.rootfs)
+		if why := planProblem(plan, h.rootfs); why != "" {
+			t.Fatalf("plan: %s", why)
+		}
 	})
 }
 
@@ -147,7 +153,7 @@ func baseRules(s *specs.Spec, iso spec.Isolation, rootfs string) confine.Landloc
 
 // roundTrip checks a merged policy survives being written as a profile and read back, as
 // `sandlock-runtime profile` and docs/policy.md promise; a difference is reported as an error
-// so that checkPlan's caller sees it as a finding, not as a refused input.
+// so that unclear reports it as a finding, not as a refused input.
 func roundTrip(p spec.Policy) error {
 	b, err := p.TOML()
 	if err != nil {
@@ -167,35 +173,63 @@ type roundTripError struct{ what string }
 
 func (e *roundTripError) Error() string { return "policy TOML round trip: " + e.what }
 
-// checkClear fails on an error that does not say what is wrong: empty, or with the marks of a
-// broken format string. A round-trip error is a bug, not a refusal.
-func checkClear(t *testing.T, stage string, err error) {
+// unclear says what is wrong with an error message ("" when nothing): empty, or with the marks
+// of a broken format string. A round-trip error is a bug, not a refusal.
+func unclear(err error) string {
 	msg := err.Error()
 	if _, bug := err.(*roundTripError); bug {
-		t.Fatalf("%s: %s", stage, msg)
+		return msg
 	}
 	if strings.TrimSpace(msg) == "" {
-		t.Fatalf("%s: empty error message", stage)
+		return "empty error message"
 	}
 	for _, mark := range []string{"%!", "(MISSING)", "(BADINDEX)", "<nil>"} {
 		if strings.Contains(msg, mark) {
-			t.Fatalf("%s: error message with a broken format (%q): %s", stage, mark, msg)
+			return fmt.Sprintf("error message with a broken format (%q): %s", mark, msg)
 		}
 	}
+	return ""
 }
 
-// checkPlan fails on a plan that cannot be what create hands to init: Landlock rules on
-// relative paths or outside the rootfs, and port rules on port 0.
-func checkPlan(t *testing.T, p confine.Plan, rootfs string) {
+// planProblem says what makes a plan unfit for init ("" when nothing): Landlock rules on
+// relative paths or outside the rootfs, port rules on port 0.
+func planProblem(p confine.Plan, rootfs string) string {
 	for _, r := range p.Landlock.Paths {
 		if !filepath.IsAbs(r.Path) || !(r.Path == rootfs || strings.HasPrefix(r.Path, rootfs+"/")) {
-			t.Fatalf("plan: Landlock rule on %q, outside the rootfs %s", r.Path, rootfs)
+			return fmt.Sprintf("Landlock rule on %q, outside the rootfs %s", r.Path, rootfs)
 		}
 	}
 	for _, ports := range [][]uint16{p.Landlock.BindTCP, p.Landlock.ConnectTCP} {
 		if slices.Contains(ports, 0) {
-			t.Fatalf("plan: a TCP port rule on port 0: %v", ports)
+			return fmt.Sprintf("a TCP port rule on port 0: %v", ports)
 		}
+	}
+	return ""
+}
+
+// The fuzz target's checks must be able to fail (the messages are what fmt prints for a
+// broken format).
+func TestFuzzChecksCatch(t *testing.T) {
+	for _, err := range []error{errors.New(" "), errors.New("bad %!d(string=x)"), errors.New("missing %!s(MISSING)"), &roundTripError{what: "differs"}} {
+		if unclear(err) == "" {
+			t.Errorf("unclear(%q) = \"\", want a finding", err)
+		}
+	}
+	if why := unclear(errors.New("net_bind: 0: not a port")); why != "" {
+		t.Errorf("unclear of a clear message: %s", why)
+	}
+	bad := []confine.Plan{
+		{Landlock: confine.LandlockConfig{Paths: []confine.PathRule{{Path: "/etc"}}}},
+		{Landlock: confine.LandlockConfig{Paths: []confine.PathRule{{Path: "rootfs/x"}}}},
+		{Landlock: confine.LandlockConfig{ConnectTCP: []uint16{80, 0}}},
+	}
+	for _, p := range bad {
+		if planProblem(p, "/r") == "" {
+			t.Errorf("planProblem(%+v) = \"\", want a finding", p.Landlock)
+		}
+	}
+	if why := planProblem(confine.Plan{Landlock: confine.LandlockConfig{Paths: []confine.PathRule{{Path: "/r/usr"}}}}, "/r"); why != "" {
+		t.Errorf("planProblem of a good plan: %s", why)
 	}
 }
 
