@@ -3,7 +3,10 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/sandlock-runtime
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@latest
+# staticcheck at the version pinned in hack/tools/go.mod (a tool directive): fetched once by
+# `make deps`, then run from the module cache, offline.
+TOOLS_MOD := hack/tools/go.mod
+STATICCHECK ?= $(GO) tool -modfile=$(TOOLS_MOD) staticcheck
 UNIT_PKGS := ./spec/... ./confine/... ./notifsup/... ./lifecycle/... ./sandbox/... ./cmd/...
 GOFILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './_build/*' -not -path './bin/*')
 
@@ -12,7 +15,7 @@ export CGO_ENABLED := 1
 # start of the runtime's processes (the CLI, init, the supervisor), which is most of a container start.
 BUILD_TAGS := urfave_cli_no_docs
 
-.PHONY: all build deps host-prep test unit integration vet lint demo bench clean
+.PHONY: all build install deps host-prep test unit integration vet lint demo bench clean
 
 all: build
 
@@ -20,17 +23,33 @@ all: build
 build:
 	$(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/sandlock-runtime
 
-## deps: the Debian packages the build, tests and demo need (only the missing ones), Go modules
+## install: the binary in $(PREFIX)/bin (/usr/local/bin, where the docs expect it) and the
+## shipped profiles in /etc/sandlock/profiles; DESTDIR stages it elsewhere. Builds only when
+## $(BIN) is missing, so `make build && sudo make install` does not build as root.
+PREFIX ?= /usr/local
+install:
+	@test -x $(BIN) || $(MAKE) --no-print-directory build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sandlock-runtime
+	install -d -m 0755 $(DESTDIR)/etc/sandlock/profiles
+	install -m 0644 profiles/*.toml $(DESTDIR)/etc/sandlock/profiles/
+
+## deps: the Debian packages the build, tests and demo need (only the missing ones), Go modules,
+## the pinned staticcheck and crictl (built once, cached): the only steps that use the network
 deps:
 	hack/install-deps.sh
 	$(GO) mod download
+	$(GO) mod download -modfile=$(TOOLS_MOD)
+	hack/cri-crictl.sh >/dev/null
 
 ## host-prep: move cgroup2-owned controllers to v1 on hybrid hosts (crun needs it); idempotent
 host-prep:
 	hack/host-prep.sh
 
-## test: everything CI checks; the integration tests run even when a unit test fails
-test: deps build vet
+## test: everything CI checks; the integration tests run even when a unit test fails.
+## SANDLOCK_REQUIRE=all: a missing tool (gcc, static libc, containerd, podman, crictl, ...) fails
+## the tests that need it instead of skipping them, so CI cannot stay green on skips.
+test: export SANDLOCK_REQUIRE := all
+test: deps build lint
 	@rc=0; \
 	$(MAKE) --no-print-directory unit || rc=1; \
 	$(MAKE) --no-print-directory integration || rc=1; \
@@ -47,11 +66,13 @@ unit:
 integration: build host-prep
 	SANDLOCK_CRI=1 SANDLOCK_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 20m ./integration/...
 
-## lint: gofmt, go vet, staticcheck (fetched through the Go module proxy)
+## lint: gofmt, go vet, staticcheck (pinned), and `go mod tidy` must leave go.mod/go.sum as they are
 lint:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
+	$(STATICCHECK) ./...
+	@$(GO) mod tidy -diff || { echo "lint: go mod tidy would change go.mod/go.sum (diff above)"; exit 1; }
+	@cd hack/tools && $(GO) mod tidy -diff || { echo "lint: go mod tidy would change hack/tools/go.mod (diff above)"; exit 1; }
 
 demo: deps build
 	hack/demo.sh

@@ -52,8 +52,12 @@ type ProcessImage struct {
 	// exactly Caps; bits past the kernel's last capability are ignored.
 	KeepCaps bool
 	Setsid   bool // setsid() before exec
-	SetCtty  bool // then make fd 0 the controlling terminal (TIOCSCTTY)
-	Rlimits  []Rlimit
+	// NoNewPrivs sets no_new_privs right before execve. Without it (and without no_new_privs
+	// already on the thread) Filters load before the credential step, while CAP_SYS_ADMIN is
+	// still held, as runc does: the kernel needs one of the two to load a seccomp program.
+	NoNewPrivs bool
+	SetCtty    bool // then make fd 0 the controlling terminal (TIOCSCTTY)
+	Rlimits    []Rlimit
 	// Filters are compiled seccomp programs loaded, in order, as the very last step before
 	// execve, so they confine the program and nothing of the runtime: the policy's syscall
 	// list and the OCI linux.seccomp profile go here (ExecFilters).
@@ -77,6 +81,7 @@ const (
 	imgFlagKeep    = 0x1
 	imgFlagSetsid  = 0x2
 	imgFlagSetctty = 0x4
+	imgFlagNNP     = 0x8
 	imgMaxFilter   = 4096 // BPF_MAXINSNS
 	imgMaxFilters  = 8
 )
@@ -135,6 +140,9 @@ func (p *ProcessImage) flags() uint32 {
 	}
 	if p.SetCtty {
 		f |= imgFlagSetctty
+	}
+	if p.NoNewPrivs {
+		f |= imgFlagNNP
 	}
 	return f
 }
@@ -269,7 +277,7 @@ func parsePacked(buf []byte) (*ProcessImage, error) {
 		Caps: Caps{Bounding: uint64(img.cap_bnd), Effective: uint64(img.cap_eff),
 			Inheritable: uint64(img.cap_inh), Permitted: uint64(img.cap_prm), Ambient: uint64(img.cap_amb)},
 		KeepCaps: img.flags&imgFlagKeep != 0, Setsid: img.flags&imgFlagSetsid != 0,
-		SetCtty: img.flags&imgFlagSetctty != 0,
+		SetCtty: img.flags&imgFlagSetctty != 0, NoNewPrivs: img.flags&imgFlagNNP != 0,
 	}
 	le := binary.LittleEndian
 	for i, g := 0, off(unsafe.Pointer(img.groups)); i < int(img.ngroups); i++ {

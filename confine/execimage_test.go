@@ -18,6 +18,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // ExecPacked replaces the process, so each case runs it in a re-executed test binary
@@ -109,7 +111,7 @@ func runExecImage(t *testing.T, img ProcessImage, extraEnv ...string) execResult
 func execRequireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+		testreq.Missing(t, "needs root")
 	}
 }
 
@@ -362,7 +364,7 @@ func TestPackRoundTrip(t *testing.T) {
 		{Path: "sh", Args: []string{"sh", "-c", "", "ünïcode"}, Env: []string{"A=1", "PATH=/x"},
 			Cwd: "/tmp", UID: 1000, GID: 1001, Groups: []uint32{1, 0xfffffffe}, Umask: 0o022,
 			Caps:     Caps{Bounding: 1, Effective: 2, Inheritable: 3, Permitted: 1 << 40, Ambient: 1 << 63},
-			KeepCaps: true, Setsid: true, SetCtty: true,
+			KeepCaps: true, Setsid: true, SetCtty: true, NoNewPrivs: true,
 			Rlimits: []Rlimit{{Type: 7, Soft: 1, Hard: ^uint64(0)}, {Type: 0, Soft: 5, Hard: 5}},
 			Filters: []Filter{{Insns: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, Log: true},
 				{Insns: []byte{8, 7, 6, 5, 4, 3, 2, 1}, SpecAllow: true}}},

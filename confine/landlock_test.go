@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // Confinement cannot be undone, so every kernel case runs in a re-executed test binary that
@@ -69,7 +71,7 @@ func errName(err error) string {
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (confinement tests load filters and mount-free sandboxes as root)")
+		testreq.Missing(t, "needs root (confinement tests load filters and mount-free sandboxes as root)")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -126,6 +127,7 @@ func listedRules(field string, paths []string, root string, write bool) ([]PathR
 	for _, path := range paths {
 		host, err := resolveIn(root, path)
 		if errors.Is(err, unix.ENOENT) {
+			logrus.Debugf("%s: %s: not in the root, skipped", field, path)
 			continue
 		}
 		if err != nil {
@@ -147,7 +149,11 @@ func resolveIn(root, p string) (string, error) {
 	defer unix.Close(rfd)
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(rfd, strings.TrimPrefix(p, "/"), &how)
+	rel := strings.TrimPrefix(p, "/")
+	if rel == "" {
+		rel = "." // the root itself: openat2 refuses an empty path
+	}
+	fd, err := unix.Openat2(rfd, rel, &how)
 	if err != nil {
 		return "", err
 	}
@@ -380,4 +386,42 @@ func within(p, dir string) bool {
 		return true
 	}
 	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// ---- the host's terminals (direct mode) ----
+
+// ttyMajors are the character-device majors of terminals and of what reads their screens:
+// virtual consoles and serial lines (4), /dev/tty and /dev/console (5; 5:2 is /dev/ptmx),
+// virtual console memory (7), UNIX98 pty slaves (136-143), USB serial (166, 188), low-density
+// serial (204).
+func ttyMajor(maj, min uint32) bool {
+	switch {
+	case maj == 5 && min == 2: // ptmx makes a new pty; it reaches no existing terminal
+		return false
+	case maj == 4, maj == 5, maj == 7, maj >= 136 && maj <= 143, maj == 166, maj == 188, maj == 204:
+		return true
+	}
+	return false
+}
+
+// HideHostTerminals carves the host's terminals out of rules: /dev/pts (the host's devpts,
+// where every ssh and tmux session has its pty) and every terminal device in /dev. The direct
+// mode runs on the host's own /dev, where a read rule on / or /dev would let the sandbox open
+// an admin's terminal and read what is typed there; the sandbox's own terminal is granted
+// apart, on the open file. /dev/pts counts as a file here so that / and /dev stay listable
+// (carveDir keeps READ_DIR above denied files): the names of the ptys are no secret.
+func HideHostTerminals(rules []PathRule) ([]PathRule, error) {
+	denied := []deniedPath{{path: "/dev/pts"}}
+	ents, _ := os.ReadDir("/dev")
+	for _, e := range ents {
+		if e.Type()&fs.ModeCharDevice == 0 {
+			continue
+		}
+		var st unix.Stat_t
+		p := filepath.Join("/dev", e.Name())
+		if unix.Lstat(p, &st) == nil && ttyMajor(unix.Major(st.Rdev), unix.Minor(st.Rdev)) {
+			denied = append(denied, deniedPath{path: p})
+		}
+	}
+	return carveAll(rules, denied)
 }

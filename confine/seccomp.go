@@ -21,6 +21,12 @@ type SeccompOptions struct {
 	// NotifyUname sends uname() to the supervisor (SCMP_ACT_NOTIFY), which gives the filter a
 	// user-notification listener.
 	NotifyUname bool
+	// Notify are syscalls (by name) sent to the supervisor for a decision: what its features
+	// declare (notifsup). Their i386 aliases answer ENOSYS: the supervisor's handlers decode
+	// x86_64 arguments only, and a 64-bit program has no business on the i386 entry.
+	Notify []string `json:",omitempty"`
+	// NotifyIoctls are ioctl request numbers sent to the supervisor (the low 32 bits compared).
+	NotifyIoctls []uint64 `json:",omitempty"`
 	// AllowRawSockets lets socket() make raw IP and packet sockets (no_raw_sockets = false);
 	// the kernel still asks for CAP_NET_RAW. The zero value refuses them, the policy default.
 	AllowRawSockets bool

@@ -62,11 +62,7 @@ func compilePrograms(o SeccompOptions) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	progs := [][]byte{b}
-	if b := newerDenyProgram(deniedSyscalls); b != nil {
-		progs = append(progs, b)
-	}
-	return progs, nil
+	return [][]byte{b, numbersProgram(deniedSyscalls)}, nil
 }
 
 func programKey(o SeccompOptions) (string, error) {
@@ -117,7 +113,11 @@ func LoadPrograms(progs [][]byte) (int, error) {
 	for i, prog := range progs {
 		flags := uintptr(0)
 		if i == 0 {
-			flags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
+			// WAIT_KILLABLE_RECV: once the supervisor has taken a notification, only a fatal
+			// signal interrupts the waiting thread. Without it a signal (a shell pipeline's
+			// SIGCHLD) makes the syscall restart as a new notification while the supervisor
+			// is still performing the first one on its behalf: EINTR storms, work done twice.
+			flags = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 		}
 		fd, err := loadProgram(prog, flags)
 		if err != nil {

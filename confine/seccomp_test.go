@@ -15,6 +15,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	seccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // scCase is one seccomp check: the filters built from oci and opts are loaded in a subprocess,
@@ -413,7 +415,7 @@ func buildSys32(t *testing.T) string {
 	}
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
-		t.Skip("needs gcc to build the int 0x80 test program")
+		testreq.Missing(t, "needs gcc to build the int 0x80 test program")
 	}
 	dir := t.TempDir()
 	src, prog := filepath.Join(dir, "sys32.c"), filepath.Join(dir, "sys32")

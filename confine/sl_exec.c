@@ -5,7 +5,8 @@
  *
  *   offset size  field
  *        0    4  magic 0x31584c53 ("SLX1")
- *        4    4  flags: 0x1 keepcaps, 0x2 setsid, 0x4 setctty; other bits must be 0
+ *        4    4  flags: 0x1 keepcaps, 0x2 setsid, 0x4 setctty, 0x8 no_new_privs; other bits
+ *                must be 0
  *        8    4  uid
  *       12    4  gid
  *       16    4  umask, i32: -1 = leave alone, else 0..0777
@@ -484,14 +485,32 @@ static int drop_bounding(uint64_t keep, int last, struct sl_msg *m)
 	return 0;
 }
 
+/* has_groups reports whether the caller's supplementary groups are exactly want (the kernel
+ * keeps them sorted, and so does the direct mode, which asks for the caller's own). */
+static int has_groups(const gid_t *want, uint32_t n)
+{
+	gid_t cur[256];
+	long got;
+
+	if (n > 256)
+		return 0;
+	got = syscall(SYS_getgroups, 256, cur);
+	if (got != (long)n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (cur[i] != want[i])
+			return 0;
+	return 1;
+}
+
 static int set_ids(const struct sl_image *img, const struct sl_scratch *sc, struct sl_msg *m)
 {
 	int e;
 
-	/* setgroups needs CAP_SETGID even to keep an empty list: an unprivileged caller that
-	 * already has no supplementary groups is where the image wants it. */
+	/* setgroups needs CAP_SETGID even to keep the list as it is: an unprivileged caller
+	 * that already has the groups the image wants (the direct mode's login user) is fine. */
 	if (syscall(SL_SYS_SETGROUPS, (size_t)img->ngroups, sc->groups) < 0 &&
-	    !(errno == EPERM && img->ngroups == 0 && syscall(SYS_getgroups, 0, 0) == 0)) {
+	    !(errno == EPERM && has_groups(sc->groups, img->ngroups))) {
 		e = errno;
 		sl_msg_str(m, "setgroups");
 		return sl_msg_fail(m, e);
@@ -653,9 +672,9 @@ static int lookup_exec(const struct sl_image *img, const struct sl_scratch *sc, 
 }
 
 /* load_filters installs the image's seccomp programs (the OCI profile, the policy's syscall
- * list): the last step before execve, so they confine what is executed and none of the
- * runtime's own code. Each program is copied to an aligned buffer first (the packed image has
- * no alignment). */
+ * list): as late as possible, so they confine what is executed and as little of the runtime's
+ * own code as can be (filters_first says when). Each program is copied to an aligned buffer
+ * first (the packed image has no alignment). */
 static int load_filters(const struct sl_image *img, struct sl_msg *m)
 {
 	static struct sock_filter insns[SL_IMG_MAX_FILTER];
@@ -683,12 +702,25 @@ static int load_filters(const struct sl_image *img, struct sl_msg *m)
 	return 0;
 }
 
-static int do_exec(const struct sl_image *img, const struct sl_scratch *sc, struct sl_msg *m)
+/* filters_first: without no_new_privs a seccomp program can only be loaded with CAP_SYS_ADMIN,
+ * which the credential step may drop; a process that keeps the ability to gain privileges
+ * (process.noNewPrivileges false, the thread has no no_new_privs yet) therefore gets its
+ * programs before the credential step, as runc does, and the profile must allow that step's
+ * syscalls. Otherwise they load last, right before execve. */
+static int filters_first(const struct sl_image *img)
+{
+	return !(img->flags & SL_IMG_F_NNP) && syscall(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 0;
+}
+
+static int do_exec(const struct sl_image *img, const struct sl_scratch *sc, int load, struct sl_msg *m)
 {
 	int e;
 
 	reset_signals();
-	if ((e = load_filters(img, m)))
+	if ((img->flags & SL_IMG_F_NNP) &&
+	    (e = sl_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, m, "prctl PR_SET_NO_NEW_PRIVS")))
+		return e;
+	if (load && (e = load_filters(img, m)))
 		return e;
 	if (!strchr(img->path, '/'))
 		return lookup_exec(img, sc, m);
@@ -713,9 +745,11 @@ int sl_apply_and_exec(const char *buf, size_t len, char *errbuf, size_t errlen)
 	if (!(r = set_rlimits(&img, &m))) {
 		if (img.umask >= 0)
 			syscall(SYS_umask, img.umask);
+		int early = filters_first(&img);
+
 		if (!(r = set_cwd(&img, &m)) && !(r = set_session(&img, &m)) &&
-		    !(r = set_creds(&img, &sc, &m)))
-			r = do_exec(&img, &sc, &m);
+		    !(early && (r = load_filters(&img, &m))) && !(r = set_creds(&img, &sc, &m)))
+			r = do_exec(&img, &sc, !early, &m);
 	}
 	munmap(sc.mem, sc.size);
 	return r;

@@ -16,7 +16,8 @@
 #define SL_IMG_F_KEEPCAPS 0x1u
 #define SL_IMG_F_SETSID 0x2u
 #define SL_IMG_F_SETCTTY 0x4u
-#define SL_IMG_F_ALL (SL_IMG_F_KEEPCAPS | SL_IMG_F_SETSID | SL_IMG_F_SETCTTY)
+#define SL_IMG_F_NNP 0x8u /* set no_new_privs before execve */
+#define SL_IMG_F_ALL (SL_IMG_F_KEEPCAPS | SL_IMG_F_SETSID | SL_IMG_F_SETCTTY | SL_IMG_F_NNP)
 #define SL_IMG_MAX_FILTER 4096 /* BPF_MAXINSNS */
 #define SL_IMG_MAX_FILTERS 8
 /* the filter area: records of { u32 ninsns, u32 flags } + ninsns instructions, counted in

@@ -15,6 +15,7 @@ var deniedSyscalls = []string{
 	// mounts and namespaces: the container's view is built by create, never by itself
 	"mount", "umount", "umount2", "pivot_root", "chroot", "unshare", "setns",
 	"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
+	"open_tree_attr",
 	// kernel code and configuration
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
 	"create_module", "bpf", "perf_event_open", "iopl", "ioperm", "uselib", "_sysctl",
@@ -31,10 +32,13 @@ var deniedSyscalls = []string{
 
 // ipcSyscalls are denied with IsolateIPC: SysV IPC and POSIX message queues are named in
 // host-wide tables that Landlock does not cover. mq_unlink is included so that a container
-// cannot remove a host queue by name.
+// cannot remove a host queue by name; the calls on a queue descriptor too, since a descriptor
+// can come from elsewhere than mq_open (a host /dev/mqueue, a passed fd).
 var ipcSyscalls = []string{
 	"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semtimedop_time64",
 	"semctl", "msgget", "msgsnd", "msgrcv", "msgctl", "ipc", "mq_open", "mq_unlink",
+	"mq_timedsend", "mq_timedsend_time64", "mq_timedreceive", "mq_timedreceive_time64",
+	"mq_notify", "mq_getsetattr",
 }
 
 // cloneNamespaceFlags are the CLONE_NEW* bits; clone with any of them is refused like unshare.
@@ -95,6 +99,24 @@ func sandlockRules(o SeccompOptions, native seccomp.ScmpArch) []rule {
 		rs = append(rs, rule{name: "uname", act: seccomp.ActNotify})
 		// The i386 predecessors of uname would still report the host's nodename.
 		rs = append(rs, unconditional([]string{"olduname", "oldolduname"}, errnoAct(unix.ENOSYS))...)
+	}
+	return append(rs, notifyRules(o)...)
+}
+
+// notifyRules send o.Notify and o.NotifyIoctls to the supervisor. uname is NotifyUname's.
+func notifyRules(o SeccompOptions) []rule {
+	var rs []rule
+	for _, n := range o.Notify {
+		if n == "uname" && o.NotifyUname {
+			continue
+		}
+		rs = append(rs, rule{name: n, act: seccomp.ActNotify})
+		for _, alias := range i386Aliases[n] {
+			rs = append(rs, rule{name: alias, act: errnoAct(unix.ENOSYS)})
+		}
+	}
+	for _, req := range o.NotifyIoctls {
+		rs = append(rs, rule{name: "ioctl", act: seccomp.ActNotify, conds: []seccomp.ScmpCondition{maskedEq(1, 0xffffffff, req)}})
 	}
 	return rs
 }

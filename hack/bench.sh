@@ -8,6 +8,10 @@
 #            runtime, CLIENT_RUNS runs.
 #   memory   RSS/PSS of the supervisor and zygote of one idle container, and of N_IDLE idle
 #            containers (`sleep 1000`, run -d); system memory used per container vs runc and crun.
+#   supervisor  the cost of one syscall bare and under `sandbox` (hack/bench/trapped.c): untrapped
+#            (the BPF filter alone), Landlock-checked, answered by the supervisor (uname), performed
+#            on behalf (chmod, readlink); and `tar -x` of TAR_FILES small files bare vs in `sandbox`
+#            (every file's chmod/chown/utimes performed on behalf).
 #   redis    redis-server bare vs in a container (sandlock-runtime, runc, crun; host network), loaded
 #            with redis-benchmark on 127.0.0.1:REDIS_PORT, REDIS_ROUNDS rounds in rotating order.
 #
@@ -21,7 +25,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 
 BIN=$(readlink -f "${SANDLOCK_RUNTIME:-$ROOT/bin/sandlock-runtime}")
 OUT=${BENCH_OUT:-/tmp/sandlock-bench}
-ONLY=${BENCH_ONLY:-latency clients memory redis}
+ONLY=${BENCH_ONLY:-latency clients memory redis supervisor}
 RUNS=${RUNS:-60}               # hyperfine runs per command and round (latency)
 LAT_ROUNDS=${LAT_ROUNDS:-2}
 CLIENT_RUNS=${CLIENT_RUNS:-10}
@@ -322,6 +326,39 @@ if want memory; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+# 6: supervisor (trapped syscalls, mediated metadata)
+TAR_FILES=${TAR_FILES:-2000}
+if want supervisor; then
+  section "== supervisor: ns per call, bare vs sandbox (median of 5 runs each)"
+  gcc -O2 -static -o "$W/trapped" "$ROOT/hack/bench/trapped.c"
+  mkdir -p "$W/sv/w" "$W/sv/out"; : > "$W/sv/outside"
+  SB=("$BIN" sandbox -r /usr -r /lib -r /lib64 -r /bin -r "$W/trapped" -r "$W/sv/tar.tar" -w "$W/sv/w" -w "$W/sv/out" --)
+  for i in 1 2 3 4 5; do
+    "$W/trapped" "$W/sv/w" "$W/sv/outside" | sed 's/^/bare\t/'
+    "${SB[@]}" "$W/trapped" "$W/sv/w" "$W/sv/outside" | sed 's/^/sandbox\t/'
+  done > "$W/sv/raw.tsv"
+  for k in getppid open_close uname chmod_allowed chmod_refused readlink; do
+    b=$(awk -F'\t' -v k=$k '$1 == "bare" && $2 == k { print $3 }' "$W/sv/raw.tsv" | sort -n | sed -n 3p)
+    s=$(awk -F'\t' -v k=$k '$1 == "sandbox" && $2 == k { print $3 }' "$W/sv/raw.tsv" | sort -n | sed -n 3p)
+    printf '%s\t%s\t%s\n' "$k" "$b" "$s"
+  done > "$OUT/supervisor.tsv"
+  # tar -x of many small files: each file's mode, owner and times are set on behalf
+  mkdir -p "$W/sv/src"; for i in $(seq "$TAR_FILES"); do echo "$i" > "$W/sv/src/f$i"; done
+  tar -C "$W/sv" -cf "$W/sv/tar.tar" src
+  for mode in bare sandbox; do
+    for i in 1 2 3; do
+      rm -rf "$W/sv/out"; mkdir -p "$W/sv/out"
+      t0=$(date +%s%N)
+      if [ $mode = bare ]; then tar -C "$W/sv/out" -xpf "$W/sv/tar.tar"; else "${SB[@]}" tar -C "$W/sv/out" -xpf "$W/sv/tar.tar"; fi
+      echo $(( ($(date +%s%N) - t0) / 1000000 ))
+    done | sort -n | sed -n 2p | sed "s/^/tar_x_${TAR_FILES}_files_ms\t$mode\t/"
+  done > "$W/sv/tar.tsv"
+  printf 'tar_x_%s_files_ms\t%s\t%s\n' "$TAR_FILES" "$(awk -F'\t' '$2 == "bare" { print $3 }' "$W/sv/tar.tsv")" \
+    "$(awk -F'\t' '$2 == "sandbox" { print $3 }' "$W/sv/tar.tsv")" >> "$OUT/supervisor.tsv"
+  sed 's/^/  /' "$OUT/supervisor.tsv" | tee -a "$LOG"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # 5: redis
 if want redis; then
   section "== redis: redis-benchmark -q -n $REDIS_N -t set,get on 127.0.0.1:$REDIS_PORT, $REDIS_ROUNDS rounds"
@@ -435,6 +472,14 @@ fi
       p=$(g "runtime_procs_$n"); s=$(g "started_$n")
       echo "| $n | $(awk -v p="$p" -v s="$s" 'BEGIN { if (s > 0) printf "%.0f", p / s; else print "-" }') | $(g "sysused_per_container_kib_$n") | $(g "run_d_ms_$n") |"
     done
+  fi
+  if [ -f "$OUT/supervisor.tsv" ]; then
+    echo
+    echo "## Supervisor: one syscall bare and under \`sandbox\` (ns per call, medians; tar in ms)"
+    echo
+    echo "| call | bare | sandbox | sandbox / bare |"
+    echo "|---|---:|---:|---:|"
+    while IFS=$'\t' read -r k b s; do echo "| $k | $b | $s | $(bench_ratio "$s" "$b") |"; done < "$OUT/supervisor.tsv"
   fi
   if [ -f "$OUT/redis.tsv" ]; then
     R=$OUT/redis.tsv

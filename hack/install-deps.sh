@@ -1,15 +1,21 @@
 #!/bin/bash
-# Install the Debian packages that building, testing and demoing sandlock-runtime need.
-# Only missing packages are installed; `apt-get update` runs once, and only if something is missing.
+# Install the Debian packages that building, testing and demoing sandlock-runtime need: on a fresh
+# Debian 12 machine everything `make test` uses (it fails, not skips, on a missing tool:
+# SANDLOCK_REQUIRE=all). Only missing packages are installed; `apt-get update` runs once, and only
+# if something is missing; recommends are not relied on (minimal images turn them off).
 # Idempotent. Needs root (or sudo) when something is missing.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 PKGS=(
-  gcc libc6-dev make pkg-config git  # cgo toolchain (build-essential minus g++/dpkg-dev)
+  gcc libc6-dev make pkg-config git  # cgo toolchain (build-essential minus g++/dpkg-dev); libc6-dev has
+                                     # the static libc.a the escape programs link (gcc -static)
+  ca-certificates                    # the Go module proxy over https (go mod download, staticcheck, crictl)
+  util-linux coreutils               # setpriv, unshare, sleep (integration/)
   libseccomp-dev                     # cgo: libseccomp-golang
   busybox-static jq                  # test bundles (hack/mkbundle.sh, integration/)
   runc crun containerd podman conmon # peer runtimes and real clients (integration/, bench)
+  containernetworking-plugins netavark # podman's network stack (a podman recommend)
   catatonit                          # podman --init (integration/podman_test.go)
   umoci skopeo                       # OCI image built from the busybox rootfs (containerd tests)
   hyperfine bubblewrap strace        # benchmarks and debugging
@@ -38,5 +44,12 @@ fi
 
 if ! command -v go >/dev/null 2>&1; then
   echo "install-deps: Go (see go.mod for the version) is not on PATH; /usr/local/go/bin is the usual place" >&2
+  exit 1
+fi
+
+# The escape programs and probes are linked statically: a gcc without libc.a would only show up
+# as failing tests, so say it here.
+if ! echo 'int main(void){return 0;}' | gcc -static -x c -o /dev/null - 2>/dev/null; then
+  echo "install-deps: gcc -static cannot link (libc6-dev's libc.a missing?)" >&2
   exit 1
 fi

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // Smoke tests through real clients, set up as on this project's machines (no systemd, cgroup v1
@@ -24,7 +26,7 @@ func requireTools(t *testing.T, tools ...string) {
 	requireSetup(t)
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (make deps installs it): skipping", tool)
+			testreq.Missing(t, tool+" is not installed (make deps installs it)")
 		}
 	}
 }

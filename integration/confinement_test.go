@@ -14,6 +14,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // runOut runs a container to completion and returns stdout and the exit code.
@@ -29,8 +31,10 @@ func runOut(t *testing.T, mutate func(*specs.Spec), args ...string) (string, str
 // container (also one that called setsid), and state then says stopped.
 func TestSupervisorDeathKillsContainer(t *testing.T) {
 	id, _, _ := running(t, nil, "sh", "-c", "setsid sleep 200 & (sleep 300 &); sleep 100")
-	time.Sleep(100 * time.Millisecond)
-	pids := psPids(t, id)
+	var pids []int
+	for deadline := time.Now().Add(waitTimeout); len(pids) < 3 && time.Now().Before(deadline); time.Sleep(pollEvery) {
+		pids = psPids(t, id) // until the shell has started both
+	}
 	if len(pids) < 3 {
 		t.Fatalf("ps: got %v, want init and its two descendants", pids)
 	}
@@ -270,8 +274,10 @@ func TestRunTerminal(t *testing.T) {
 	}
 }
 
-// inPTY runs the runtime with a pty as its stdio, types input after a moment, and returns
-// everything written to the terminal and the exit code.
+// inPTY runs the runtime with a pty as its stdio, types input once the container has written
+// something (its shell's prompt: the relay is up and the terminal in raw mode, so the input is
+// neither flushed nor echoed twice), and returns everything written to the terminal and the exit
+// code.
 func inPTY(t *testing.T, input string, args ...string) (string, int) {
 	t.Helper()
 	master, slave, err := openPTY()
@@ -285,17 +291,17 @@ func inPTY(t *testing.T, input string, args ...string) (string, int) {
 		t.Fatal(err)
 	}
 	slave.Close()
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		fmt.Fprint(master, input)
-	}()
 	var got strings.Builder
 	buf := make([]byte, 4096)
-	for {
+	for typed := false; ; {
 		n, err := master.Read(buf)
 		got.Write(buf[:n])
 		if err != nil {
 			break
+		}
+		if !typed && n > 0 {
+			fmt.Fprint(master, input)
+			typed = true
 		}
 	}
 	_ = cmd.Wait()
@@ -329,7 +335,7 @@ func foreignNetNS(t *testing.T) string {
 	t.Helper()
 	cmd := exec.Command("unshare", "--net", "sleep", "30")
 	if err := cmd.Start(); err != nil {
-		t.Skipf("unshare --net: %v (needed to make a foreign network namespace)", err)
+		testreq.Missing(t, fmt.Sprintf("unshare --net: %v (needed to make a foreign network namespace)", err))
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	p := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
@@ -497,5 +503,61 @@ func TestUpdateRefused(t *testing.T) {
 	}
 	if st := mustState(t, id); st["status"] != "running" {
 		t.Errorf("after a refused update: status %v, want running", st["status"])
+	}
+}
+
+// A start that fails after init was told to go (a startContainer hook, the exec step) fails
+// `start` with the reason, as the OCI spec requires for the hook, and the container is stopped
+// by the time start returns.
+func TestFailingStart(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*specs.Spec)
+		args   []string
+		want   string
+	}{
+		{"startContainer hook", func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo hook-broke >&2; exit 3"}}}}
+		}, []string{"true"}, "startContainer hook #0 (/bin/sh): exit status 3: hook-broke"},
+		// exists and is executable (create checks that), but is no program: execve fails
+		{"exec step", nil, []string{"/notelf"}, "exec format error"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBundleWith(t, c.mutate, c.args...)
+			if err := os.WriteFile(filepath.Join(b, "rootfs", "notelf"), []byte("not a program\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			id := newID()
+			create(t, id, b)
+			_, stderr, code := rt(t, "start", id)
+			if code == 0 || !strings.Contains(stderr, c.want) {
+				t.Errorf("start: exit %d, stderr %q; want a failure containing %q", code, stderr, c.want)
+			}
+			if st := mustState(t, id); st["status"] != "stopped" {
+				t.Errorf("right after the failed start: status %v, want stopped", st["status"])
+			}
+		})
+	}
+}
+
+// An exec does not wait for a slow startContainer hook of a concurrent start.
+func TestExecDuringStartHook(t *testing.T) {
+	b := newBundleWith(t, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "3"}}}}
+	}, "sleep", "100")
+	id := newID()
+	create(t, id, b)
+	wait := rtBackground(t, "start", id)
+	time.Sleep(300 * time.Millisecond) // start is now in the hook
+	t0 := time.Now()
+	if out, stderr, code := rt(t, "exec", id, "echo", "meanwhile"); code != 0 || out != "meanwhile\n" {
+		t.Errorf("exec during the hook: exit %d, stdout %q: %s", code, out, stderr)
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("exec took %v: it waited for the startContainer hook", d)
+	}
+	if r := wait(); r.code != 0 {
+		t.Errorf("start: exit %d: %s", r.code, r.stderr)
 	}
 }

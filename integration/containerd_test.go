@@ -90,7 +90,11 @@ state = "%[1]s/state"
 		for _, ns := range []string{"default", "k8s.io"} {
 			for _, id := range strings.Fields(c.ctrNS(t, ns, "task", "ls", "-q").stdout) {
 				c.ctrNS(t, ns, "task", "kill", "-s", "SIGKILL", id)
-				time.Sleep(200 * time.Millisecond)
+				for deadline := time.Now().Add(waitTimeout); time.Now().Before(deadline); time.Sleep(pollEvery) {
+					if st, _ := c.taskStatus(t, ns, id); st != "RUNNING" && st != "PAUSED" {
+						break // the kill has landed
+					}
+				}
 				c.ctrNS(t, ns, "task", "delete", "--force", id)
 			}
 			for _, id := range strings.Fields(c.ctrNS(t, ns, "container", "ls", "-q").stdout) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // The Kubernetes path (docs/kubernetes.md): containerd 1.6 with the CRI plugin and a runtime
@@ -62,7 +64,7 @@ func TestCRI(t *testing.T) {
 	requireTools(t, "containerd", "ctr", "containerd-shim-runc-v2", "umoci", "skopeo")
 	crictl, why := crictlBinary(t)
 	if crictl == "" {
-		t.Skip(why)
+		testreq.Missing(t, why)
 	}
 	cgParent := fmt.Sprintf("slcri-%d", os.Getpid())
 	// The CRI plugin's runtime table is where options.BinaryName is read from a config file:

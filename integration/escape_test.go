@@ -27,14 +27,17 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
-var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock"}
+var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "supspawn", "setuidgain", "ttyesc", "mqesc", "metadata", "numbers", "unixconn", "notifload"}
 
 var (
 	escapeOnce sync.Once
 	escapeDir  string // compiled programs
 	escapeSkip string // why the suite cannot run here
+	escapeTool bool   // escapeSkip is a missing tool (fails under SANDLOCK_REQUIRE=all), not the arch
 	escapeErr  error  // a program that does not compile
 )
 
@@ -49,7 +52,7 @@ func escapeBins(t *testing.T) string {
 		}
 		gcc, err := exec.LookPath("gcc")
 		if err != nil {
-			escapeSkip = "escape suite needs gcc and a static libc (Debian: apt-get install gcc libc6-dev; hack/install-deps.sh)"
+			escapeSkip, escapeTool = "escape suite needs gcc and a static libc (Debian: apt-get install gcc libc6-dev; hack/install-deps.sh)", true
 			return
 		}
 		dir := filepath.Join(workDir, "escape-bin")
@@ -61,6 +64,7 @@ func escapeBins(t *testing.T) string {
 		probe := filepath.Join(dir, "probe.c")
 		_ = os.WriteFile(probe, []byte("int main(void){return 0;}\n"), 0o644)
 		if out, err := exec.Command(gcc, "-static", "-o", filepath.Join(dir, "probe"), probe).CombinedOutput(); err != nil {
+			escapeTool = true
 			escapeSkip = fmt.Sprintf("escape suite needs a static libc (Debian: apt-get install libc6-dev; hack/install-deps.sh): gcc -static: %v: %s", err, out)
 			return
 		}
@@ -75,6 +79,9 @@ func escapeBins(t *testing.T) string {
 		}
 		escapeDir = dir
 	})
+	if escapeSkip != "" && escapeTool {
+		testreq.Missing(t, escapeSkip)
+	}
 	if escapeSkip != "" {
 		t.Skip(escapeSkip)
 	}
@@ -177,6 +184,9 @@ func (h *escapeHost) env(id string, t *testing.T) []string {
 func escapeRun(t *testing.T, id string, mutate func(*specs.Spec), install func(rootfs string), args ...string) string {
 	t.Helper()
 	bins := escapeBins(t)
+	if hostI386(t) != "" {
+		mutate = chain(mutate, withEnv([]string{"ESC_NO_I386=1"}))
+	}
 	b := newBundleWith(t, mutate, args...)
 	rootfs := filepath.Join(b, "rootfs")
 	for _, d := range []string{"escape", "escape/mnt"} {
@@ -236,37 +246,55 @@ func escapeRun(t *testing.T, id string, mutate func(*specs.Spec), install func(r
 }
 
 // escapeVerdicts parses the program output, fails the test for every line that is not ok and
-// for a program that did not reach its END line(s), and returns name -> line.
+// for a program that did not reach its END line(s), and returns name -> line. Lines through
+// the i386 entry point may say n/a only where the host has none (hostI386); they are logged.
 func escapeVerdicts(t *testing.T, out string, ends int) map[string]string {
 	t.Helper()
-	got := map[string]string{}
-	n := 0
+	v := judgeEscape(out, hostI386(t) != "")
+	for _, p := range v.problems {
+		t.Error(p)
+	}
+	if len(v.na) > 0 {
+		t.Logf("not applicable on this host (%s): %s", hostI386(t), strings.Join(v.na, " "))
+	}
+	if v.ends < ends {
+		t.Errorf("the escape program stopped early (%d of %d END lines); output:\n%s", v.ends, ends, out)
+	}
+	return v.got
+}
+
+// escapeJudgement is what judgeEscape makes of a program's output.
+type escapeJudgement struct {
+	got      map[string]string // name -> line, for ok lines and allowed n/a lines
+	problems []string          // ESCAPED, ERROR, unparsable and disallowed n/a lines
+	na       []string          // names reported not applicable
+	ends     int               // END lines
+}
+
+// judgeEscape reads the output of an escape program; noI386 says whether n/a is a valid
+// verdict for i386 attempts (the host has no i386 entry point). n/a is never valid otherwise.
+func judgeEscape(out string, noI386 bool) escapeJudgement {
+	v := escapeJudgement{got: map[string]string{}}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(l)
-		if len(f) == 0 {
-			continue
-		}
-		if f[0] == "END" {
-			n++
-			continue
-		}
-		if len(f) < 2 {
-			t.Errorf("unparsable line from the escape program: %q", l)
-			continue
-		}
-		got[f[0]] = l
-		switch f[1] {
-		case "ok":
-		case "ESCAPED":
-			t.Errorf("ESCAPED: %s", l)
+		switch {
+		case len(f) == 0:
+		case f[0] == "END":
+			v.ends++
+		case len(f) < 2:
+			v.problems = append(v.problems, fmt.Sprintf("unparsable line from the escape program: %q", l))
+		case f[1] == "ok":
+			v.got[f[0]] = l
+		case f[1] == "n/a" && noI386 && isI386Check(f[0]):
+			v.got[f[0]] = l
+			v.na = append(v.na, f[0])
+		case f[1] == "ESCAPED":
+			v.problems = append(v.problems, "ESCAPED: "+l)
 		default:
-			t.Errorf("no verdict: %s", l)
+			v.problems = append(v.problems, "no verdict: "+l)
 		}
 	}
-	if n < ends {
-		t.Errorf("the escape program stopped early (%d of %d END lines); output:\n%s", n, ends, out)
-	}
-	return got
+	return v
 }
 
 func requireOK(t *testing.T, got map[string]string, names ...string) {
@@ -310,6 +338,20 @@ func withAllCaps(s *specs.Spec) {
 	caps := ownCaps()
 	s.Process.Capabilities = &specs.LinuxCapabilities{
 		Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps,
+	}
+}
+
+// withCapAdded adds capability name to every set of the config's capabilities.
+func withCapAdded(name string) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		c := s.Process.Capabilities
+		if c == nil {
+			c = &specs.LinuxCapabilities{}
+			s.Process.Capabilities = c
+		}
+		for _, set := range []*[]string{&c.Bounding, &c.Effective, &c.Permitted, &c.Inheritable, &c.Ambient} {
+			*set = append(*set, name)
+		}
 	}
 }
 
@@ -381,21 +423,29 @@ var ipcEscapeNames = []string{
 }
 
 // TestEscape runs the main suite in a default container (pid, network, ipc, uts and mount
-// namespaces; the default capabilities; uid 0).
+// namespaces; uid 0), with the default capabilities and with CAP_SYS_ADMIN added to every set:
+// capabilities widen what the kernel allows, never what seccomp and Landlock deny.
 func TestEscape(t *testing.T) {
 	escapeBins(t)
-	h := newEscapeHost(t)
-	id := newID()
-	env := append(h.env(id, t), "ESC_SIGNALS=1", "ESC_IPC=1", "ESC_NONET=1")
-	out := escapeRun(t, id, withEnv(env), nil, "/escape/escape")
-	got := escapeVerdicts(t, out, 1)
-	requireOK(t, got, mainEscapeNames...)
-	requireOK(t, got, signalEscapeNames...)
-	requireOK(t, got, ipcEscapeNames...)
-	requireOK(t, got, "rlimit_raise_hard")
-	h.check(t)
-	if t.Failed() {
-		t.Logf("escape program output:\n%s", out)
+	for _, c := range []struct {
+		name string
+		caps func(*specs.Spec)
+	}{{"default caps", nil}, {"CAP_SYS_ADMIN", withCapAdded("CAP_SYS_ADMIN")}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newEscapeHost(t)
+			id := newID()
+			env := append(h.env(id, t), "ESC_SIGNALS=1", "ESC_IPC=1", "ESC_NONET=1")
+			out := escapeRun(t, id, chain(withEnv(env), c.caps), nil, "/escape/escape")
+			got := escapeVerdicts(t, out, 1)
+			requireOK(t, got, mainEscapeNames...)
+			requireOK(t, got, signalEscapeNames...)
+			requireOK(t, got, ipcEscapeNames...)
+			requireOK(t, got, "rlimit_raise_hard")
+			h.check(t)
+			if t.Failed() {
+				t.Logf("escape program output:\n%s", out)
+			}
+		})
 	}
 }
 
@@ -486,34 +536,10 @@ func TestEscapeSetuid(t *testing.T) {
 	mutate := func(s *specs.Spec) {
 		s.Process.User = specs.User{UID: 65534, GID: 65534}
 		s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: ownCaps()}
+		s.Process.NoNewPrivileges = true
 	}
 	fcapOK := true
-	install := func(rootfs string) {
-		suid := filepath.Join(rootfs, "escape", "suid")
-		if err := copyFile(filepath.Join(escapeDir, "setuid"), suid, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(suid, 0, 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(suid, 0o4755); err != nil {
-			t.Fatal(err)
-		}
-		fcap := filepath.Join(rootfs, "escape", "fcap")
-		if err := copyFile(filepath.Join(escapeDir, "setuid"), fcap, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		// vfs_cap_data v2, permitted = every capability, no effective flag (with it, exec
-		// fails with EPERM when the caps cannot all be granted, which proves less).
-		v := make([]byte, 20)
-		binary.LittleEndian.PutUint32(v[0:], 0x02000000)
-		binary.LittleEndian.PutUint32(v[4:], 0xffffffff)
-		binary.LittleEndian.PutUint32(v[12:], 0x000001ff)
-		if err := unix.Setxattr(fcap, "security.capability", v, 0); err != nil {
-			t.Logf("no file capabilities on this filesystem (%v): only the setuid case runs", err)
-			fcapOK = false
-		}
-	}
+	install := func(rootfs string) { fcapOK = installSetuidCopies(t, rootfs, "setuid") }
 	out := escapeRun(t, newID(), mutate, install, "/bin/sh", "-c", "exec 2>&1; /escape/suid setuid_root; /escape/fcap file_caps")
 	got := escapeVerdicts(t, out, 2)
 	requireOK(t, got, "setuid_root", "setuid0_after_exec")
@@ -525,28 +551,157 @@ func TestEscapeSetuid(t *testing.T) {
 	}
 }
 
+// installSetuidCopies puts two copies of the escape program prog into the rootfs:
+// /escape/suid (setuid root) and /escape/fcap (file capabilities: every capability permitted,
+// no effective flag). It reports whether the filesystem took the file capabilities.
+func installSetuidCopies(t *testing.T, rootfs, prog string) bool {
+	t.Helper()
+	suid := filepath.Join(rootfs, "escape", "suid")
+	if err := copyFile(filepath.Join(escapeDir, prog), suid, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(suid, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	// os.ModeSetuid, not 0o4000: os.Chmod drops Unix mode bits above 0o777
+	if err := os.Chmod(suid, 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(suid); err != nil || fi.Mode()&os.ModeSetuid == 0 {
+		t.Fatalf("%s is not setuid: %v", suid, err)
+	}
+	fcap := filepath.Join(rootfs, "escape", "fcap")
+	if err := copyFile(filepath.Join(escapeDir, prog), fcap, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// vfs_cap_data v2, permitted = every capability, no effective flag (with it, exec
+	// fails with EPERM when the caps cannot all be granted, which proves less).
+	v := make([]byte, 20)
+	binary.LittleEndian.PutUint32(v[0:], 0x02000000)
+	binary.LittleEndian.PutUint32(v[4:], 0xffffffff)
+	binary.LittleEndian.PutUint32(v[12:], 0x000001ff)
+	if err := unix.Setxattr(fcap, "security.capability", v, 0); err != nil {
+		t.Logf("no file capabilities on this filesystem (%v): only the setuid case runs", err)
+		return false
+	}
+	return true
+}
+
+// TestEscapeSetuidNoNNP: with process.noNewPrivileges false (docker's, podman's and
+// Kubernetes' default) a setuid-root program run by uid 65534 becomes root and a
+// file-capability program gains its capabilities, as under runc, within the bounding set; with
+// those privileges made effective, seccomp still denies mount, unshare, chroot, module loading
+// and open_by_handle_at, and Landlock still denies a path in fs_denied.
+func TestEscapeSetuidNoNNP(t *testing.T) {
+	escapeBins(t)
+	mutate := func(s *specs.Spec) {
+		s.Process.User = specs.User{UID: 65534, GID: 65534}
+		s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: ownCaps()}
+		s.Process.NoNewPrivileges = false
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations["io.sandlock.fs_denied"] = `["/secret"]`
+	}
+	fcapOK := true
+	install := func(rootfs string) {
+		fcapOK = installSetuidCopies(t, rootfs, "setuidgain")
+		if err := os.MkdirAll(filepath.Join(rootfs, "secret"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(rootfs, "secret", "key"), []byte("TOPSECRET\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := escapeRun(t, newID(), mutate, install, "/bin/sh", "-c", "exec 2>&1; /escape/suid suid; /escape/fcap fcap")
+	got := escapeVerdicts(t, out, 2)
+	probes := []string{"gained", "mount_tmpfs", "unshare_newns", "chroot", "init_module", "open_by_handle_at", "read_fs_denied"}
+	prefixes := []string{"suid"}
+	if fcapOK {
+		prefixes = append(prefixes, "fcap")
+	}
+	for _, pre := range prefixes {
+		for _, p := range probes {
+			requireOK(t, got, pre+"_"+p)
+		}
+	}
+	if l := got["suid_gained"]; !strings.Contains(l, "uids 65534/0/0") {
+		t.Errorf("setuid-root under noNewPrivileges false: want euid 0, got %q", l)
+	}
+	if t.Failed() {
+		t.Logf("escape program output:\n%s", out)
+	}
+}
+
 // TestEscapeSupSockHostMode: in host mode (root.path "/") the control socket is reachable by
 // path; the supervisor must refuse a peer in the container's cgroup, and must not be raced
-// into serving one whose connecting process has exited.
+// into serving one whose connecting process has exited. With process.noNewPrivileges false
+// too: the container's processes then lack no_new_privs but still carry seccomp filters.
 func TestEscapeSupSockHostMode(t *testing.T) {
 	bins := escapeBins(t)
-	id := newID()
+	for _, nnp := range []bool{true, false} {
+		t.Run(fmt.Sprintf("noNewPrivileges=%v", nnp), func(t *testing.T) {
+			id := newID()
+			sock := filepath.Join(envFor(t).root, id, "sup.sock")
+			mutate := func(s *specs.Spec) {
+				s.Root = &specs.Root{Path: "/"}
+				s.Mounts = nil
+				s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+				s.Process.NoNewPrivileges = nnp
+			}
+			b := newBundleWith(t, mutate, filepath.Join(bins, "supsock"), sock)
+			track(t, id)
+			out, stderr, code := rt(t, "run", "--bundle", b, id)
+			if strings.Contains(stderr+lastLogMsg(t), "host mode") && code != 0 && out == "" {
+				t.Fatalf("host mode refused: %s%s", stderr, lastLogMsg(t))
+			}
+			got := escapeVerdicts(t, out, 1)
+			requireOK(t, got, "supsock_peer_check", "supsock_peer_exit_race")
+			if l := got["supsock_peer_check"]; !strings.Contains(l, "does not serve processes of its own container") {
+				t.Errorf("host mode: want the supervisor's refusal message, got %q (run exit %d, %s)", l, code, stderr)
+			}
+			if t.Failed() {
+				t.Logf("escape program output:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestEscapeSupSockOtherContainer: a confined process reaches another container's sup.sock by
+// path and asks for a spawn with every capability and no seccomp program; the supervisor must
+// refuse it before reading the request. Two ways in: from the direct mode (uid 0, no
+// capabilities), whose supervisor performs a connect by path on the process's behalf when the
+// policy grants writing there, so the peer is that supervisor; and from a host process that
+// set no_new_privs itself, whose connect nothing mediates.
+func TestEscapeSupSockOtherContainer(t *testing.T) {
+	bins := escapeBins(t)
+	id, _, _ := running(t, nil, "sleep", "300")
 	sock := filepath.Join(envFor(t).root, id, "sup.sock")
-	mutate := func(s *specs.Spec) {
-		s.Root = &specs.Root{Path: "/"}
-		s.Mounts = nil
-		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+	for p, want := range map[string]os.FileMode{envFor(t).root: 0o700, filepath.Dir(sock): 0o700, sock: 0o600} {
+		if fi, err := os.Stat(p); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %#o, want %#o", p, fi.Mode().Perm(), want)
+		}
 	}
-	b := newBundleWith(t, mutate, filepath.Join(bins, "supsock"), sock)
-	track(t, id)
-	out, stderr, code := rt(t, "run", "--bundle", b, id)
-	if strings.Contains(stderr+lastLogMsg(t), "host mode") && code != 0 && out == "" {
-		t.Fatalf("host mode refused: %s%s", stderr, lastLogMsg(t))
-	}
+	prog := filepath.Join(bins, "supspawn")
+	t.Run("direct mode", func(t *testing.T) {
+		rules := []string{"-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", "/bin", "-r", bins, "-w", t.TempDir(), "-w", filepath.Dir(sock)}
+		r := rtWith(t, nil, sandboxArgs(rules, prog, sock)...)
+		supSpawnRefused(t, r.stdout, "nor a supervisor connecting on behalf of a confined process")
+	})
+	t.Run("no_new_privs", func(t *testing.T) {
+		out, _ := exec.Command(prog, sock, "nnp").CombinedOutput()
+		supSpawnRefused(t, string(out), "does not serve confined processes")
+	})
+}
+
+func supSpawnRefused(t *testing.T, out, want string) {
+	t.Helper()
 	got := escapeVerdicts(t, out, 1)
-	requireOK(t, got, "supsock_peer_check", "supsock_peer_exit_race")
-	if l := got["supsock_peer_check"]; !strings.Contains(l, "does not serve processes of its own container") {
-		t.Errorf("host mode: want the supervisor's refusal message, got %q (run exit %d, %s)", l, code, stderr)
+	requireOK(t, got, "supsock_other_container")
+	if l := got["supsock_other_container"]; !strings.Contains(l, want) {
+		t.Errorf("want the supervisor's refusal (%q), got %q", want, l)
 	}
 	if t.Failed() {
 		t.Logf("escape program output:\n%s", out)

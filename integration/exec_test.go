@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +206,162 @@ func TestConsoleSocket(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "tty-ok") {
 		t.Errorf("container output on the pty %q: want tty-ok (stdin and stdout are the terminal)", out)
+	}
+}
+
+// TestExecCapsCeiling: exec gets the capabilities it asks for within the container's bounding
+// set, and a clear refusal beyond it: the supervisor checks what it is sent against the
+// container's stored configuration, whatever the client is.
+func TestExecCapsCeiling(t *testing.T) {
+	id, _, _ := running(t, nil, "sleep", "100") // bounding: CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE
+	dir := t.TempDir()
+	procFile := func(name string, caps ...string) string {
+		proc := specs.Process{
+			Args: []string{"grep", "CapEff", "/proc/self/status"}, Env: []string{"PATH=/bin:/sbin"}, Cwd: "/",
+			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		}
+		data, _ := json.Marshal(proc)
+		pf := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(pf, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return pf
+	}
+	out, stderr, code := rt(t, "exec", "--process", procFile("fewer", "CAP_KILL"), id)
+	if code != 0 || !strings.Contains(out, "CapEff:\t0000000000000020") {
+		t.Errorf("exec with CAP_KILL only: exit %d, stdout %q, want CapEff 0x20: %s", code, out, stderr)
+	}
+	out, stderr, code = rt(t, "exec", "--process", procFile("more", "CAP_KILL", "CAP_SYS_ADMIN", "CAP_NET_ADMIN"), id)
+	want := "CAP_NET_ADMIN, CAP_SYS_ADMIN not in the container's bounding set"
+	if code == 0 || out != "" || !strings.Contains(stderr, want) {
+		t.Errorf("exec with CAP_SYS_ADMIN and CAP_NET_ADMIN: exit %d, stdout %q, stderr %q, want a refusal containing %q", code, out, stderr, want)
+	}
+}
+
+// TestExecStress: 200 execs, 8 at a time, half of them of a missing program, a quarter
+// detached with a pid file as conmon runs them: every exit code and every error must be the
+// right one (issue 8: under load an exec once failed with "send spawn to supervisor: broken
+// pipe" instead of "executable file not found").
+func TestExecStress(t *testing.T) {
+	id, _, _ := running(t, nil, "sleep", "300")
+	const total, parallel = 200, 8
+	var wg sync.WaitGroup
+	errs := make(chan string, total)
+	sem := make(chan struct{}, parallel)
+	dir := t.TempDir()
+	for i := 0; i < total; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if msg := stressExec(t, id, dir, i); msg != "" {
+				errs <- fmt.Sprintf("exec %d: %s", i, msg)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for e := range errs {
+		if n++; n <= 10 {
+			t.Error(e)
+		}
+	}
+	if n > 0 {
+		t.Errorf("%d of %d execs went wrong", n, total)
+	}
+}
+
+// stressExec runs exec number i of TestExecStress and says what went wrong, if anything:
+// odd i a missing program, i%4 == 2 a detached `exit N`, else a foreground `exit N`.
+func stressExec(t *testing.T, id, dir string, i int) string {
+	want := i % 100
+	exit := []string{"sh", "-c", "exit " + strconv.Itoa(want)}
+	switch {
+	case i%2 == 1:
+		r := rtWith(t, nil, "exec", id, "nonexistent-"+strconv.Itoa(i))
+		if r.code != 1 || !strings.Contains(r.stderr, "executable file not found") {
+			return fmt.Sprintf("missing program: exit %d, stderr %q", r.code, r.stderr)
+		}
+	case i%4 == 2:
+		pidFile := filepath.Join(dir, strconv.Itoa(i)+".pid")
+		r := rtWith(t, nil, append([]string{"exec", "--detach", "--pid-file", pidFile, id}, exit...)...)
+		if r.code != 0 {
+			return fmt.Sprintf("exec --detach: exit %d, stderr %q", r.code, r.stderr)
+		}
+		b, err := os.ReadFile(pidFile)
+		pid, aerr := strconv.Atoi(string(b))
+		if err != nil || aerr != nil {
+			return fmt.Sprintf("pid file %q: %v %v", b, err, aerr)
+		}
+		if got, err := waitExit(pid, waitTimeout); err != nil || got != want {
+			return fmt.Sprintf("detached 'exit %d': the pid-file pid ended with %d (%v)", want, got, err)
+		}
+	default:
+		r := rtWith(t, nil, append([]string{"exec", id}, exit...)...)
+		if r.code != want || r.stderr != "" {
+			return fmt.Sprintf("'exit %d': exit %d, stderr %q", want, r.code, r.stderr)
+		}
+	}
+	return ""
+}
+
+// waitExit is waitChild for goroutines: it reports instead of failing the test.
+func waitExit(pid int, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		if err != nil {
+			return -1, err
+		}
+		if got == pid {
+			return exitStatus(ws), nil
+		}
+		if time.Now().After(deadline) {
+			return -1, fmt.Errorf("pid %d did not exit within %v", pid, timeout)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// TestExecFlagsApplied: exec --cap adds a capability within the container's bounding set and is
+// refused beyond it; exec --no-new-privs sets no_new_privs; without it an exec'd process of a
+// container with process.noNewPrivileges false has none.
+func TestExecFlagsApplied(t *testing.T) {
+	id, _, _ := running(t, func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = false
+		s.Process.Capabilities = &specs.LinuxCapabilities{
+			Bounding: []string{"CAP_CHOWN", "CAP_KILL"}, Effective: []string{"CAP_KILL"}, Permitted: []string{"CAP_KILL"},
+		}
+	}, "sleep", "100")
+	status := []string{"grep", "-E", "^(CapEff|NoNewPrivs)", "/proc/self/status"}
+	cases := []struct {
+		name  string
+		flags []string
+		code  int
+		want  string // in stdout, or in stderr when code != 0
+	}{
+		// uid 0 without no_new_privs gets its bounding set back at execve, as under runc
+		{"default", nil, 0, "CapEff:\t0000000000000021\nNoNewPrivs:\t0\n"},
+		// with it, only what it held before
+		{"--no-new-privs", []string{"--no-new-privs"}, 0, "CapEff:\t0000000000000020\nNoNewPrivs:\t1\n"},
+		{"--cap", []string{"--cap", "CAP_CHOWN", "--no-new-privs"}, 0, "CapEff:\t0000000000000021\nNoNewPrivs:\t1\n"},
+		{"--cap beyond the bounding set", []string{"--cap", "CAP_SYS_ADMIN"}, 1, "CAP_SYS_ADMIN not in the container's bounding set"},
+		{"--cap unknown", []string{"--cap", "CAP_NOPE"}, 1, "CAP_NOPE"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append(append(append([]string{"exec"}, c.flags...), id), status...)
+			out, stderr, code := rt(t, args...)
+			got := out
+			if c.code != 0 {
+				got = stderr
+			}
+			if code != c.code || !strings.Contains(got, c.want) || (c.code != 0 && out != "") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, stderr, c.code, c.want)
+			}
+		})
 	}
 }

@@ -19,6 +19,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 const (
@@ -31,7 +33,7 @@ const (
 func requireSetup(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("not root: integration tests create containers, mounts and cgroups")
+		testreq.Missing(t, "not root: integration tests create containers, mounts and cgroups")
 	}
 	if setupErr != nil {
 		t.Fatalf("integration setup: %v", setupErr)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // podman (4.3, daemonless, with conmon) drives the runtime as users would, in both ways of
@@ -486,7 +488,7 @@ var podmanCases = []struct {
 	}},
 	{"init", func(t *testing.T, pm *podmanEnv) {
 		if _, err := os.Stat("/usr/libexec/podman/catatonit"); err != nil {
-			t.Skip("/usr/libexec/podman/catatonit missing (apt-get install catatonit)")
+			testreq.Missing(t, "/usr/libexec/podman/catatonit missing (apt-get install catatonit)")
 		}
 		// No PID namespace: the workload's parent, not pid 1, is podman's init.
 		r, id := pm.runCID(t, "--rm", "--init", pm.image, "sh", "-c", `tr '\0' ' ' < /proc/$PPID/cmdline; exit 4`)
@@ -570,6 +572,34 @@ var podmanCases = []struct {
 		r, id := pm.runCID(t, "--rm", "--workdir", "/tmp", pm.image, "pwd")
 		defer pm.checkGone(t, id, nil)
 		pmWantOut(t, "podman run --workdir /tmp pwd", r, 0, "/tmp")
+	}},
+	// docs/podman.md, "Passing a sandlock policy": lists with spaces, since --annotation
+	// splits at commas; the CSV-quoted JSON spelling works too.
+	{"annotations", func(t *testing.T, pm *podmanEnv) {
+		r, id := pm.runCID(t, "--rm", "--annotation", "io.sandlock.fs_readable=/bin /lib /etc",
+			"--annotation", "io.sandlock.hostname=box", pm.image, "sh", "-c", "hostname; cat /root/x 2>/dev/null || echo refused")
+		pm.checkGone(t, id, nil)
+		pmWantOut(t, "podman run --annotation lists with spaces", r, 0, "box\nrefused")
+		r, id = pm.runCID(t, "--rm", "--annotation", `"io.sandlock.fs_readable=[""/bin"",""/lib"",""/etc""]"`,
+			pm.image, "sh", "-c", "ls / >/dev/null 2>&1 || echo refused")
+		pm.checkGone(t, id, nil)
+		pmWantOut(t, "podman run --annotation CSV-quoted JSON", r, 0, "refused")
+	}},
+	// ps inside lists the container's processes only (podman asks for a PID namespace).
+	{"ps-inside", func(t *testing.T, pm *podmanEnv) {
+		r, id := pm.runCID(t, "--rm", pm.image, "sh", "-c", "ls /proc | grep -c '^[0-9]'")
+		pm.checkGone(t, id, nil)
+		if n, err := strconv.Atoi(strings.TrimSpace(r.stdout)); r.code != 0 || err != nil || n > 4 {
+			t.Errorf("processes in the container's /proc: %q (exit %d), want the container's few", r.stdout, r.code)
+		}
+	}},
+	// podman's default network is a namespace made by podman: refused, saying what works.
+	{"default-network", func(t *testing.T, pm *podmanEnv) {
+		r, id := pm.runCID(t, "--rm", "--network", "bridge", pm.image, "true")
+		pm.checkGone(t, id, nil)
+		if r.code == 0 || !strings.Contains(r.stderr, "--network host or --network none") {
+			t.Errorf("podman run --network bridge: exit %d, stderr %q; want a refusal naming --network host or none", r.code, r.stderr)
+		}
 	}},
 	{"missing-command", func(t *testing.T, pm *podmanEnv) {
 		r, id := pm.runCID(t, "--rm", pm.image, "/nonexistent")

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // The direct mode: `sandlock-runtime sandbox [flags] -- CMD` confines a host command.
@@ -36,7 +38,40 @@ func runSandboxCases(t *testing.T, cases []sandboxCase, run func(t *testing.T, a
 				t.Errorf("got exit %d stdout %q stderr %q, want exit %d stdout %q stderr containing %q",
 					r.code, r.stdout, r.stderr, c.wantCode, c.wantOut, c.wantErr)
 			}
+			checkPlainErrors(t, r.stderr)
 		})
+	}
+}
+
+// checkPlainErrors: the runtime's own lines on stderr are plain, one per error, said once
+// (no logrus fields, no escaped quotes, not repeated by init and again by the CLI).
+func checkPlainErrors(t *testing.T, stderr string) {
+	t.Helper()
+	var own []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.Contains(l, "level=") || strings.Contains(l, `\"`) {
+			t.Errorf("stderr line is not plain: %q", l)
+		}
+		if strings.HasPrefix(l, "sandlock-runtime: ") && !strings.Contains(l, "warning: ") {
+			own = append(own, l)
+		}
+	}
+	if len(own) > 1 {
+		t.Errorf("%d error lines on stderr, want at most one: %q", len(own), own)
+	}
+}
+
+// TestSandboxRelativePaths: -r . and -w sub resolve against the working directory.
+func TestSandboxRelativePaths(t *testing.T) {
+	requireSetup(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, func(c *exec.Cmd) { c.Dir = dir }, sandboxArgs(append(append([]string{}, sandboxRead...), "-r", ".", "-w", "sub"),
+		"sh", "-c", "echo in > sub/f && cat sub/f && (echo out > f) 2>/dev/null || echo refused")...)
+	if r.code != 0 || r.stdout != "in\nrefused\n" {
+		t.Errorf("got exit %d stdout %q stderr %q, want 0 and in, refused", r.code, r.stdout, r.stderr)
 	}
 }
 
@@ -47,9 +82,17 @@ func sandboxCases(dir string) []sandboxCase {
 		{"write allowed", w, []string{"sh", "-c", "echo ok > " + inside + " && cat " + inside}, 0, "ok\n", ""},
 		{"write refused", w, []string{"sh", "-c", "echo no > " + outside}, 2, "", "Permission denied"},
 		{"read outside fs_readable refused", w, []string{"sh", "-c", "cat /root/.profile /var/log/* >/dev/null 2>&1 || echo refused"}, 0, "refused\n", ""},
+		// No fs_readable, no fs_writable: the host's root, read-only (docs/sandbox.md).
+		{"default is read-only", nil, []string{"sh", "-c", "cat /etc/hostname >/dev/null && echo read-ok; echo no > " + outside}, 2, "read-ok\n", "Permission denied"},
 		{"exit code", w, []string{"sh", "-c", "exit 42"}, 42, "", ""},
 		{"env and clean_env", append([]string{"--clean-env", "--env", "FOO=bar"}, w...), []string{"sh", "-c", "echo $FOO ${SANDBOX_IT_VAR:-unset}"}, 0, "bar unset\n", ""},
-		{"invalid policy", []string{"--fs-readable", "relative"}, []string{"true"}, 1, "", "not an absolute path"},
+		{"invalid policy", []string{"--max-cpu", "500"}, []string{"true"}, 1, "", "max_cpu (--max-cpu) 500: out of range"},
+		// Paths as users write them (docs/sandbox.md).
+		{"missing path names the flag", []string{"-w", dir + "h"}, []string{"true"}, 1, "", "fs_writable (--fs-writable, -w) " + dir + "h: no such file or directory"},
+		{"-r / grants the root", []string{"-r", "/", "-w", dir}, []string{"sh", "-c", "echo ok > " + inside + " && cat " + inside}, 0, "ok\n", ""},
+		{"-w / grants the root", []string{"-w", "/"}, []string{"sh", "-c", "echo root > " + inside + " && cat " + inside}, 0, "root\n", ""},
+		{"missing command exits 127", nil, []string{"no-such-command-xyz"}, 127, "", "sandlock-runtime: sandbox start: exec: \"no-such-command-xyz\": executable file not found in $PATH\n"},
+		{"exec refused by the policy", []string{"-r", "/etc"}, []string{"true"}, 126, "", "refused by the sandbox policy"},
 	}
 }
 
@@ -76,6 +119,7 @@ hostname = "from-toml"
 		"p.json":    `{"fs_readable": ["/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/dev"], "fs_writable": ["` + dir + `"], "hostname": "from-json"}`,
 		"p.policy":  `{"fs_readable": ["/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/dev"], "hostname": "by-content"}`,
 		"bad.json":  `{"fs_readble": ["/usr"]}`,
+		"bad3.json": `{"fs_readble": ["/usr"], "max_cpu": 500}`,
 		"bad2.toml": `fs_readble = ["/usr"]`,
 	}
 	for name, body := range files {
@@ -91,6 +135,8 @@ hostname = "from-toml"
 		{"flags override the file", []string{"--policy", p("p.toml"), "--hostname", "from-flag"}, []string{"hostname"}, 0, "from-flag\n", ""},
 		{"file's fs_writable applies", []string{"--policy", p("p.toml")}, []string{"sh", "-c", "echo x > " + p("w") + " && echo wrote"}, 0, "wrote\n", ""},
 		{"unknown json key", []string{"--policy", p("bad.json")}, []string{"true"}, 1, "", "fs_readble"},
+		{"json errors all at once, did you mean", []string{"--policy", p("bad3.json")}, []string{"true"}, 1, "",
+			`bad3.json: unknown key "fs_readble" (did you mean "fs_readable"?); accepted: the policy keys of docs/policy.md; ` + p("bad3.json") + `: max_cpu: 500: out of range`},
 		{"unknown toml key", []string{"--policy", p("bad2.toml")}, []string{"true"}, 1, "", "fs_readble"},
 	}, func(t *testing.T, args []string) result { return rtWith(t, nil, args...) })
 }
@@ -122,22 +168,33 @@ hostname = "profiled"
 // TestSandboxUnprivileged runs the same cases as an unprivileged user (uid 65534), where
 // there is no writable cgroup and the state root is the user's own.
 func TestSandboxUnprivileged(t *testing.T) {
-	requireSetup(t)
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv not installed (util-linux): cannot run as an unprivileged user")
-	}
+	asNobody, home := nobodyRunner(t, "--clear-groups")
+	cases := sandboxCases(filepath.Join(home, "rw"))
+	cases = append(cases, sandboxCase{"chroot needs root", []string{"--chroot", "/"}, []string{"true"}, 1, "", "needs root"},
+		// privileged: uid 0 inside a user namespace, which maps it to nobody (65534) outside.
+		sandboxCase{"privileged maps uid 0", []string{"--privileged"}, []string{"sh", "-c", "id -u; cat /proc/self/uid_map"}, 0,
+			"0\n         0      65534          1\n", ""})
+	runSandboxCases(t, cases, asNobody)
+}
+
+// TestSandboxLoginUser: an ordinary login user has supplementary groups (su and login set
+// them), which it cannot drop without CAP_SETGID: the command keeps them.
+func TestSandboxLoginUser(t *testing.T) {
+	asUser, _ := nobodyRunner(t, "--groups=100,65534")
+	runSandboxCases(t, []sandboxCase{
+		{"keeps its groups", nil, []string{"id", "-G"}, 0, "65534 100\n", ""},
+	}, asUser)
+}
+
+// nobodyHome is a directory uid 65534 owns, with a copy of the runtime and a writable rw/.
+func nobodyHome(t *testing.T) string {
+	t.Helper()
 	home, err := os.MkdirTemp("", "sbx-nobody-") // t.TempDir's parent is 0700: nobody can't enter
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
-	bin := filepath.Join(home, "sandlock-runtime")
-	if err := copyFile(runtimeBin, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(home, "rw")
-	for _, d := range []string{home, dir} {
+	for _, d := range []string{home, filepath.Join(home, "rw")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -145,9 +202,26 @@ func TestSandboxUnprivileged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := copyFile(runtimeBin, filepath.Join(home, "sandlock-runtime"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
+// nobodyRunner runs the runtime as uid 65534 (setpriv, with groupFlag for its groups), in a
+// home of its own, where there is no writable cgroup and the state root is the user's own.
+func nobodyRunner(t *testing.T, groupFlag string) (run func(t *testing.T, args []string) result, home string) {
+	requireSetup(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		testreq.Missing(t, "setpriv not installed (util-linux): cannot run as an unprivileged user")
+	}
+	home = nobodyHome(t)
+	bin := filepath.Join(home, "sandlock-runtime")
 	t.Setenv("SANDBOX_IT_VAR", "set")
-	asNobody := func(t *testing.T, args []string) result {
-		full := append([]string{"--reuid=65534", "--regid=65534", "--clear-groups",
+	return func(t *testing.T, args []string) result {
+		var err error
+		full := append([]string{"--reuid=65534", "--regid=65534", groupFlag,
 			"env", "-u", "XDG_RUNTIME_DIR", "TMPDIR=" + home, "HOME=" + home, bin}, args...)
 		cmd := exec.Command(setpriv, full...)
 		cmd.Dir = home
@@ -161,11 +235,28 @@ func TestSandboxUnprivileged(t *testing.T) {
 		r := finish(t, cmd, files, startOwned(cmd), cmdTimeout)
 		t.Logf("$ (uid 65534) sandlock-runtime %s -> %d; stderr: %s", strings.Join(args, " "), r.code, strings.TrimSpace(r.stderr))
 		return r
+	}, home
+}
+
+// TestSandboxErrorFormats: an error is one plain line on stderr; with --log-format json and no
+// --log file it is one JSON object, for callers that parse it.
+func TestSandboxErrorFormats(t *testing.T) {
+	requireSetup(t)
+	for _, c := range []struct {
+		global []string
+		want   string
+	}{
+		{nil, "sandlock-runtime: sandbox start: exec: \"no-such-command-xyz\": executable file not found in $PATH\n"},
+		{[]string{"--log-format", "json"}, `"msg":"sandbox start: exec: \"no-such-command-xyz\": executable file not found in $PATH"`},
+	} {
+		args := append(append([]string{"--root", envFor(t).root}, c.global...), sandboxArgs(nil, "no-such-command-xyz")...)
+		cmd := exec.Command(runtimeBin, args...)
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		ee, _ := err.(*exec.ExitError)
+		if ee == nil || ee.ExitCode() != 127 || !strings.Contains(errb.String(), c.want) || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: got %v, stderr %q; want exit 127 and one line containing %q", c.global, err, errb.String(), c.want)
+		}
 	}
-	cases := sandboxCases(dir)
-	cases = append(cases, sandboxCase{"chroot needs root", []string{"--chroot", "/"}, []string{"true"}, 1, "", "needs root"},
-		// privileged: uid 0 inside a user namespace, which maps it to nobody (65534) outside.
-		sandboxCase{"privileged maps uid 0", []string{"--privileged"}, []string{"sh", "-c", "id -u; cat /proc/self/uid_map"}, 0,
-			"0\n         0      65534          1\n", ""})
-	runSandboxCases(t, cases, asNobody)
 }

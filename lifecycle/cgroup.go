@@ -131,6 +131,11 @@ func cgroupEvent(dir, key string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	return eventValue(b, key)
+}
+
+// eventValue finds key's value in the contents of a cgroup.events file.
+func eventValue(b []byte, key string) (string, bool) {
 	for _, l := range strings.Split(string(b), "\n") {
 		if k, v, ok := strings.Cut(l, " "); ok && k == key {
 			return v, true
@@ -158,15 +163,19 @@ func waitCgroupEvent(dir, key, want string, timeout time.Duration) error {
 	}
 	defer f.Close()
 	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 512)
 	for {
-		v, ok := cgroupEvent(dir, key)
-		if v == want {
-			return nil
+		// Read through the polled fd itself: kernfs reports a change (POLLPRI|POLLERR) until
+		// the fd that is polled reads the file again, so a read through another fd would
+		// leave poll returning at once, forever: a busy loop for the container's whole life.
+		n, err := f.ReadAt(buf, 0)
+		if n == 0 && err != nil {
+			// The cgroup was removed under us (delete --force): its files fail from now on,
+			// and poll would report them ready forever.
+			return fmt.Errorf("cgroup %s: %w", dir, err)
 		}
-		if !ok {
-			// Removed (delete --force after a crashed create removes it at once): the open
-			// file then polls ready forever, and this loop would spin until the timeout.
-			return fmt.Errorf("cgroup %s: no %s in cgroup.events (removed?)", dir, key)
+		if v, _ := eventValue(buf[:n], key); v == want {
+			return nil
 		}
 		left := time.Until(deadline)
 		if left <= 0 {

@@ -2,9 +2,11 @@ package lifecycle
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,9 +36,9 @@ func TestMissingDirs(t *testing.T) {
 	}
 }
 
-// A cgroup removed while someone waits on its cgroup.events ends the wait at once: the open
-// file polls ready forever after the removal, and a waiter that kept polling spun a CPU until
-// its timeout (a supervisor did, for up to an hour, after delete --force of a crashed create).
+// A waiter for populated=0 returns as soon as the cgroup empties, also when the cgroup is
+// removed right after (delete --force of a crashed create does that while the supervisor waits):
+// the waiter once read the file by path, found it gone, and spun a CPU until its timeout.
 func TestWaitCgroupEventRemoved(t *testing.T) {
 	mnt := Cgroup2Mount()
 	if os.Geteuid() != 0 || mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
@@ -47,17 +49,35 @@ func TestWaitCgroupEventRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Rmdir(dir)
+	cmd := sleeperIn(t, dir)
 	done := make(chan error, 1)
-	t0 := time.Now()
-	go func() { done <- waitCgroupEvent(dir, "populated", "1", 5*time.Second) }()
+	go func() { done <- waitCgroupEvent(dir, "populated", "0", 5*time.Second) }()
 	time.Sleep(50 * time.Millisecond)
-	if err := unix.Rmdir(dir); err != nil {
+	t0 := time.Now()
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	for unix.Rmdir(dir) == unix.EBUSY && time.Since(t0) < time.Second {
+		time.Sleep(time.Millisecond) // populated drops a moment after the exit
+	}
+	<-done // nil or an error, both fine: what matters is when
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("waitCgroupEvent returned %v after its cgroup emptied and was removed, want at once", d)
+	}
+}
+
+// sleeperIn starts a sleep cloned straight into cgroup dir.
+func sleeperIn(t *testing.T, dir string) *exec.Cmd {
+	t.Helper()
+	cg, err := os.Open(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err == nil {
-		t.Errorf("waitCgroupEvent on a removed cgroup: nil error")
+	defer cg.Close()
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	if d := time.Since(t0); d > 2*time.Second {
-		t.Errorf("waitCgroupEvent returned %v after its cgroup was removed, want at once", d)
-	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/confine"
@@ -31,12 +30,14 @@ type initConfig struct {
 	PreserveFDs int
 	StartHooks  []specs.Hook
 	State       specs.State
+	KeepSession bool // CreateOpts.KeepSession: init stays in the caller's session
 }
 
 // initReply is init's answer: an error, or the zygote's pid once init is confined and waiting.
 type initReply struct {
-	Error     string `json:"error,omitempty"`
-	ZygotePid int    `json:"zygotePid,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	Err       *StepError `json:"err,omitempty"` // Error with its structure`
+	ZygotePid int        `json:"zygotePid,omitempty"`
 }
 
 // creation holds a container being created. Each step that changes the host pushes its undo,
@@ -46,12 +47,14 @@ type creation struct {
 	cont    *Container
 	spec    *specs.Spec
 	policy  spec.Policy
+	log     Logger
 	init    *exec.Cmd
 	sup     *exec.Cmd
 	master  *os.File // console master, kept by run when it relays the terminal itself
 	undo    []func()
 	stdio   [3]*os.File
 	closeMe []*os.File
+	keep    bool // run --keep: no cleanup after init exits
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -81,14 +84,14 @@ func Create(o *Options, c CreateOpts) error {
 }
 
 func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
-	s, iso, pol, err := loadForCreate(o.Root, c)
+	s, iso, pol, err := loadForCreate(o.Root, c, o.logger())
 	if err != nil {
 		return nil, err
 	}
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s, policy: pol}
+	cr := &creation{spec: s, policy: pol, log: o.logger()}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err
@@ -118,12 +121,12 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 		if err := step.run(o, c); err != nil {
 			return err
 		}
-		logrus.Debugf("create %s: %s took %s", c.ID, step.name, time.Since(t))
+		cr.log.Debugf("create %s: %s took %s", c.ID, step.name, time.Since(t))
 	}
 	return nil
 }
 
-func loadForCreate(root string, c CreateOpts) (*specs.Spec, spec.Isolation, spec.Policy, error) {
+func loadForCreate(root string, c CreateOpts, log Logger) (*specs.Spec, spec.Isolation, spec.Policy, error) {
 	var pol spec.Policy
 	if err := spec.ValidateID(c.ID); err != nil {
 		return nil, spec.Isolation{}, pol, err
@@ -140,7 +143,10 @@ func loadForCreate(root string, c CreateOpts) (*specs.Spec, spec.Isolation, spec
 	if err != nil {
 		return nil, iso, pol, err
 	}
-	if pol, err = policyFor(s, c.Policy); err != nil {
+	if pol, err = policyFor(s, c.Policy, log); err != nil {
+		return nil, iso, pol, err
+	}
+	if err := checkChroot(s, pol, c.Bundle); err != nil {
 		return nil, iso, pol, err
 	}
 	absBindSources(s, c.Bundle)
@@ -175,24 +181,44 @@ func makeStateDir(root, id string) (string, error) {
 
 func newState(c CreateOpts, s *specs.Spec, iso spec.Isolation) *State {
 	bundle, _ := filepath.Abs(c.Bundle)
-	rootfs := s.Root.Path
-	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(bundle, rootfs)
-	}
-	if r, err := filepath.EvalSymlinks(rootfs); err == nil {
-		rootfs = r
-	}
 	return &State{
-		ID: c.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
+		ID: c.ID, Bundle: bundle, Rootfs: rootfsPath(bundle, s.Root.Path), Created: time.Now().UTC(),
 		Annotations: s.Annotations, Hostname: iso.Hostname, Isolation: iso,
 		ProcessConfig: s.Process,
 	}
 }
 
+// rootfsPath is root.path resolved against the bundle, symlinks followed.
+func rootfsPath(bundle, root string) string {
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(bundle, root)
+	}
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	return root
+}
+
+// checkChroot refuses a policy chroot that would be ignored. A container's root is root.path,
+// which init chroots into; the policy's chroot is applied by being that root (the direct mode
+// turns --chroot into root.path), so any other value is refused rather than dropped.
+func checkChroot(s *specs.Spec, pol spec.Policy, bundle string) error {
+	c := pol.ChrootPath()
+	if c == "" {
+		return nil
+	}
+	abs, _ := filepath.Abs(bundle)
+	root := rootfsPath(abs, s.Root.Path)
+	if rootfsPath("/", c) == root {
+		return nil
+	}
+	return fmt.Errorf("chroot %s: a container's root is root.path (%s), which is what init chroots into: set root.path instead; accepted: chroot unset or equal to root.path", c, root)
+}
+
 func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	mnt := Cgroup2Mount()
 	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
-		logrus.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
+		cr.log.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
 		return nil
 	}
 	cgPath := ""
@@ -218,7 +244,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	}
 	cr.onFail(func() {
 		if err := killCgroup(dir); err != nil {
-			logrus.Warn(err)
+			cr.log.Warnf("%v", err)
 		}
 		removeCgroups(made)
 	})
@@ -230,11 +256,14 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 	cr.onFail(func() {
 		paths, _ := ml.list()
 		if err := undoMounts(paths); err != nil {
-			logrus.Warn(err)
+			cr.log.Warnf("%v", err)
 		}
 	})
 	st := cr.cont.State
-	hidePIDs(cr.spec, cr.policy, st.Rootfs)
+	hidePIDs(cr.spec, cr.policy, st.Rootfs, cr.log)
+	if err := privateMqueue(cr.spec, cr.policy.IPCIsolated(), st.Rootfs); err != nil {
+		return err
+	}
 	if err := cr.hostnameFile(); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,19 +17,26 @@ import (
 //	client                          supervisor
 //	{"op":"start"}            --->
 //	                          <---  {} or {"error":"..."}
-//	{"op":"spawn","image":..} --->  (+ 3 fds: stdin, stdout, stderr)
+//	{"op":"spawn","process":..} --> (+ 3 fds: stdin, stdout, stderr)
 //	                          <---  {"pid":N} (+ pidfd) or {"error":"..."}
 //	                          <---  {"op":"exited","status":S}   (raw wait status)
 //
 // A spawn client that hangs up before its process exits gets that process killed: the exec'd
 // process never outlives the proxy its caller reaps.
+//
+// A spawn carries an OCI process, not a process image: the supervisor builds the image itself,
+// with the container's exec-time seccomp programs and policy rlimits from the state dir and
+// capabilities checked against the container's bounding set (execImage), so nothing a client
+// sends can lift the container's confinement.
 
 type ctlMsg struct {
-	Op     string `json:"op,omitempty"`
-	Image  []byte `json:"image,omitempty"` // confine.ProcessImage.Pack()
-	Pid    int    `json:"pid,omitempty"`
-	Status int    `json:"status,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Op      string         `json:"op,omitempty"`
+	Process *specs.Process `json:"process,omitempty"` // spawn: what to run
+	Pid     int            `json:"pid,omitempty"`
+	Status  int            `json:"status,omitempty"`
+	Error   string         `json:"error,omitempty"`
+	// Err is Error with its structure, when the failure was a step of starting the container.
+	Err *StepError `json:"err,omitempty"`
 }
 
 const ctlSock = "sup.sock"
@@ -63,7 +71,14 @@ func listenCtl(dir string) (int, error) {
 		if err := unix.Bind(fd, sa); err != nil {
 			return fmt.Errorf("bind %s: %w", filepath.Join(dir, ctlSock), err)
 		}
-		return unix.Listen(fd, 16)
+		// Only the owner (the runtime's CLI runs as the user that created the container)
+		// may connect; the dir is 0700 already, this holds if it is ever opened up.
+		if err := unix.Fchmodat(unix.AT_FDCWD, sa.(*unix.SockaddrUnix).Name, 0o600, 0); err != nil {
+			return fmt.Errorf("chmod %s: %w", filepath.Join(dir, ctlSock), err)
+		}
+		// execs come in bursts (a shim's health checks, kubectl exec, podman exec loops);
+		// connections wait here while earlier ones are checked
+		return unix.Listen(fd, 128)
 	})
 }
 
@@ -90,12 +105,16 @@ func sendMsg(fd int, m ctlMsg, fds ...int) error {
 
 var errHangup = errors.New("peer hung up")
 
-// recvMsg reads one message and any fds sent with it (CLOEXEC).
-func recvMsg(fd int) (ctlMsg, []int, error) {
+// recvMsg reads one message and any fds sent with it (CLOEXEC); flags are added to recvmsg's.
+func recvMsg(fd int, flags ...int) (ctlMsg, []int, error) {
 	var m ctlMsg
 	buf := make([]byte, 256*1024)
 	oob := make([]byte, unix.CmsgSpace(4*8))
-	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	f := unix.MSG_CMSG_CLOEXEC
+	for _, x := range flags {
+		f |= x
+	}
+	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, f)
 	if err != nil {
 		return m, nil, err
 	}
@@ -134,11 +153,19 @@ func closeAll(fds []int) {
 // request sends one message and waits for the reply.
 func request(fd int, m ctlMsg, fds ...int) (ctlMsg, []int, error) {
 	if err := sendMsg(fd, m, fds...); err != nil {
+		// A supervisor that refused us answered before it hung up: say why.
+		if r, _, rerr := recvMsg(fd, unix.MSG_DONTWAIT); rerr == nil && r.Error != "" {
+			return r, nil, errors.New(r.Error)
+		}
 		return ctlMsg{}, nil, fmt.Errorf("send %s to supervisor: %w", m.Op, err)
 	}
 	r, rfds, err := recvMsg(fd)
 	if err != nil {
 		return r, nil, fmt.Errorf("%s: no answer from supervisor: %w", m.Op, err)
+	}
+	if r.Err != nil {
+		closeAll(rfds)
+		return r, nil, r.Err
 	}
 	if r.Error != "" {
 		closeAll(rfds)

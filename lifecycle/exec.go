@@ -7,13 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-
-	"github.com/sandlock/sandlock-runtime/confine"
 )
 
 // ExecOpts are the flags of exec.
@@ -28,6 +27,8 @@ type ExecOpts struct {
 	Detach        bool
 	PidFile       string
 	ConsoleSocket string
+	Caps          []string // --cap: added to the bounding, effective and permitted sets, as runc does
+	NoNewPrivs    bool     // --no-new-privs
 }
 
 // Exec runs a new process in the container, in the same Landlock domain and under the same
@@ -49,19 +50,12 @@ func Exec(o *Options, e ExecOpts) (int, error) {
 	if p.Terminal && e.Detach && e.ConsoleSocket == "" {
 		return -1, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	img, err := imageFor(p)
-	if err != nil {
+	// Checked here too so that a bad process fails before a console is handed out; the
+	// supervisor builds the image that is applied (execImage).
+	if _, err := imageFor(p); err != nil {
 		return -1, err
 	}
-	if img.Filters, err = c.execFilters(); err != nil {
-		return -1, fmt.Errorf("seccomp programs of %s: %w", e.ID, err)
-	}
-	img.Rlimits = withoutRlimits(img.Rlimits, confine.ProcessSettings{Rlimits: c.State.PolicyRlimits})
-	packed, err := img.Pack()
-	if err != nil {
-		return -1, err
-	}
-	return c.runExec(o, e, p, packed)
+	return c.runExec(o, e, p)
 }
 
 // execProcess builds the process: from --process, or the container's own process with the
@@ -93,10 +87,30 @@ func (c *Container) execProcess(e ExecOpts) (*specs.Process, error) {
 	if len(p.Args) == 0 {
 		return nil, errors.New("exec: no command given (args or --process)")
 	}
+	p.NoNewPrivileges = p.NoNewPrivileges || e.NoNewPrivs
+	addCaps(&p, e.Caps)
 	return &p, nil
 }
 
-func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process, packed []byte) (int, error) {
+// addCaps adds exec --cap capabilities as runc does: to the bounding, effective and permitted
+// sets (ambient ones would need them inheritable too, which --cap never made them). The
+// supervisor refuses any outside the container's bounding set.
+func addCaps(p *specs.Process, caps []string) {
+	if len(caps) == 0 {
+		return
+	}
+	c := &specs.LinuxCapabilities{}
+	if p.Capabilities != nil {
+		cp := *p.Capabilities
+		c = &cp
+	}
+	c.Bounding = append(slices.Clone(c.Bounding), caps...)
+	c.Effective = append(slices.Clone(c.Effective), caps...)
+	c.Permitted = append(slices.Clone(c.Permitted), caps...)
+	p.Capabilities = c
+}
+
+func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process) (int, error) {
 	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
 	var master, slave *os.File
 	if p.Terminal {
@@ -121,7 +135,7 @@ func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process, packed []b
 			master = nil
 		}
 	}
-	conn, pidfd, err := c.spawn(packed, stdio)
+	conn, pidfd, err := c.spawn(p, stdio)
 	if err != nil {
 		return -1, err
 	}
@@ -148,12 +162,12 @@ func (c *Container) runExec(o *Options, e ExecOpts, p *specs.Process, packed []b
 }
 
 // spawn asks the supervisor to have the zygote start the process with these stdio fds.
-func (c *Container) spawn(packed []byte, stdio [3]*os.File) (conn, pidfd int, err error) {
+func (c *Container) spawn(p *specs.Process, stdio [3]*os.File) (conn, pidfd int, err error) {
 	conn, err = dialCtl(c.dir)
 	if err != nil {
 		return -1, -1, err
 	}
-	r, fds, err := request(conn, ctlMsg{Op: "spawn", Image: packed},
+	r, fds, err := request(conn, ctlMsg{Op: "spawn", Process: p},
 		int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()))
 	if err != nil {
 		unix.Close(conn)
@@ -171,18 +185,20 @@ func (c *Container) spawn(packed []byte, stdio [3]*os.File) (conn, pidfd int, er
 // which the supervisor will report the exit status and the process's pidfd for forwarding
 // signals; its stdio is /dev/null so no copy of the container's stdio stays open.
 func startExecProxy(conn, pidfd int, pidFile string) error {
+	// Each fd is wrapped once and closed through its wrapper: a second owner of the same
+	// number (unix.Close here, the wrapper's finalizer later) could close whatever reused it.
+	c, p := os.NewFile(uintptr(conn), "conn"), os.NewFile(uintptr(pidfd), "pidfd")
+	defer c.Close()
+	defer p.Close()
 	exe, err := self()
 	if err != nil {
 		return err
 	}
 	cmd := &exec.Cmd{Path: exe, Env: runtimeEnv}
-	cmd.Args = append([]string{"sandlock-runtime", "exec-proxy"},
-		fdArgs(cmd, "fd-conn", os.NewFile(uintptr(conn), "conn"), "fd-pidfd", os.NewFile(uintptr(pidfd), "pidfd"))...)
+	cmd.Args = append([]string{"sandlock-runtime", "exec-proxy"}, fdArgs(cmd, "fd-conn", c, "fd-pidfd", p)...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start exec proxy: %w", err)
 	}
-	unix.Close(conn)
-	unix.Close(pidfd)
 	if pidFile == "" {
 		return nil
 	}

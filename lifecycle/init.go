@@ -33,44 +33,55 @@ type InitFDs struct {
 //	X --{zygotePid}--> create; initpipe closed
 //	S --"go"--> X (on start)
 //	X: startContainer hooks, close fds, drop privileges, execve
-//	   xs is CLOEXEC: S sees EOF when execve succeeded, or reads the error text
+//	   xs is CLOEXEC: S sees EOF when execve succeeded; every failure after create returned
+//	   (a hook, a drop step, execve) is written to xs as text before X exits, so start
+//	   reports it
 //
 // It only returns if something failed; the caller exits non-zero.
 func Init(f InitFDs) error {
 	initPipe := os.NewFile(uintptr(f.Init), "initpipe")
 	xs := os.NewFile(uintptr(f.XS), "xs")
-	packed, err := prepareInit(f, initPipe, xs)
+	cfg, packed, err := prepareInit(f, initPipe, xs)
 	if err != nil {
-		_ = sendJSON(initPipe, initReply{Error: err.Error()})
+		err = stepErr(StepConfig, err)
+		reply := initReply{Error: err.Error()}
+		_ = errors.As(err, &reply.Err)
+		_ = sendJSON(initPipe, reply)
 		return err
 	}
-	err = confine.ExecPacked(packed)
-	_, _ = xs.Write([]byte(err.Error()))
+	initPipe.Close()
+	err = stepErr(StepExec, startInit(cfg, packed, xs))
+	_, _ = xs.Write(encodeStepErr(StepExec, err))
 	return err
 }
 
-func prepareInit(f InitFDs, initPipe, xs *os.File) ([]byte, error) {
+func prepareInit(f InitFDs, initPipe, xs *os.File) (*initConfig, []byte, error) {
 	var cfg initConfig
 	if err := recvJSON(initPipe, &cfg); err != nil {
-		return nil, fmt.Errorf("init config: %w", err)
+		return nil, nil, fmt.Errorf("init config: %w", err)
 	}
-	packed, err := confineInit(&cfg, f, xs)
-	if err != nil {
-		return nil, err
-	}
-	initPipe.Close()
+	packed, err := confineInit(&cfg, f, initPipe, xs)
+	return &cfg, packed, err
+}
+
+// startInit waits for start, then runs the startContainer hooks and execs. It only returns
+// with an error.
+func startInit(cfg *initConfig, packed []byte, xs *os.File) error {
 	if err := awaitStart(xs); err != nil {
-		return nil, err
+		return err
 	}
 	if err := runHooks("startContainer", cfg.StartHooks, cfg.State); err != nil {
-		return nil, err
+		return err
 	}
-	return packed, closeFDsForExec(cfg.PreserveFDs)
+	if err := closeFDsForExec(cfg.PreserveFDs); err != nil {
+		return err
+	}
+	return confine.ExecPacked(packed)
 }
 
 // confineInit applies everything in the documented order and forks the zygote. On success it
 // has already told create it is ready.
-func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
+func confineInit(cfg *initConfig, f InitFDs, initPipe, xs *os.File) ([]byte, error) {
 	if adj := cfg.Process.OOMScoreAdj; adj != nil { // inherited by the zygote and every exec
 		if err := os.WriteFile("/proc/self/oom_score_adj", fmt.Appendf(nil, "%d", *adj), 0); err != nil {
 			return nil, fmt.Errorf("process.oomScoreAdj: %w", err)
@@ -80,6 +91,7 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	img.Setsid = img.SetCtty || !cfg.KeepSession
 	img.Rlimits = withoutRlimits(img.Rlimits, cfg.Plan.Process)
 	if err := checkRlimits(img.Rlimits); err != nil {
 		return nil, err
@@ -91,13 +103,13 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	img.Filters = cfg.ExecFilters
 	rs, err := confine.PrepareLandlock(cfg.Plan.Landlock)
 	if err != nil {
-		return nil, err
+		return nil, stepErr(StepLandlock, err)
 	}
 	if err := enterRoot(cfg.Rootfs); err != nil {
-		return nil, err
+		return nil, stepErr(StepChroot, err)
 	}
 	if img.Path, err = lookPath(img.Path, img.Env); err != nil {
-		return nil, err
+		return nil, stepErr(StepExec, err)
 	}
 	if err := checkCwd(img.Cwd); err != nil {
 		return nil, err
@@ -105,23 +117,23 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err := cfg.Plan.Process.Apply(); err != nil {
 		return nil, err
 	}
-	if err := confine.SetNoNewPrivs(); err != nil {
-		return nil, fmt.Errorf("no_new_privs: %w", err)
+	if err := noNewPrivs(cfg.Process.NoNewPrivileges); err != nil {
+		return nil, stepErr(StepNoNewPrivs, err)
 	}
 	if err := rs.RestrictSelf(); err != nil {
-		return nil, fmt.Errorf("landlock: %w", err)
+		return nil, stepErr(StepLandlock, fmt.Errorf("landlock: %w", err))
 	}
 	rs.Close()
 	listener, err := confine.LoadPrograms(cfg.Seccomp)
 	if err != nil {
-		return nil, err
+		return nil, stepErr(StepSeccomp, err)
 	}
 	if err := handOverListener(xs, listener); err != nil {
-		return nil, err
+		return nil, stepErr(StepNotif, err)
 	}
 	zpid, err := confine.ForkZygote(f.ZS, zygoteKill(f.Kill), null)
 	if err != nil {
-		return nil, fmt.Errorf("zygote: %w", err)
+		return nil, stepErr(StepFork, fmt.Errorf("zygote: %w", err))
 	}
 	for _, fd := range []int{f.ZS, f.Kill, null} {
 		if fd >= 0 {
@@ -132,7 +144,22 @@ func confineInit(cfg *initConfig, f InitFDs, xs *os.File) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return packed, sendJSON(os.NewFile(uintptr(f.Init), "initpipe"), initReply{ZygotePid: zpid})
+	return packed, sendJSON(initPipe, initReply{ZygotePid: zpid})
+}
+
+// noNewPrivs sets no_new_privs when the process asks for it, and also when init lacks
+// CAP_SYS_ADMIN: Landlock and seccomp then need it to load at all (an unprivileged runtime,
+// the direct mode as a user). With CAP_SYS_ADMIN and process.noNewPrivileges false both load
+// without it, so setuid and file-capability programs in the container gain what they would
+// under runc, within the bounding set, and stay bound by Landlock and seccomp.
+func noNewPrivs(asked bool) error {
+	if !asked && hasCap(unix.CAP_SYS_ADMIN) {
+		return nil
+	}
+	if err := confine.SetNoNewPrivs(); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	return nil
 }
 
 // zygoteKill is how the zygote ends the container if the supervisor dies: through the

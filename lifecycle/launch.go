@@ -1,7 +1,9 @@
 package lifecycle
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/confine"
 )
 
 // Handle is a container started in the foreground by Launch, for embedders (package sandbox,
@@ -25,6 +27,7 @@ type Handle struct {
 	done     bool
 	code     int
 	err      error
+	denials  []AuditRecord
 }
 
 // Launch creates and starts a container in the foreground, like Run without waiting: the
@@ -46,7 +49,7 @@ func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	}
 	t := time.Now()
 	err = cr.cont.start()
-	logrus.Debugf("run %s: start took %s", c.ID, time.Since(t))
+	o.logger().Debugf("run %s: start took %s", c.ID, time.Since(t))
 	if err != nil {
 		cr.closeFiles()
 		_ = cr.cont.destroy()
@@ -69,9 +72,18 @@ func (h *Handle) Wait() (exitCode int, err error) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.done = true
+		h.denials, _ = h.cr.cont.Audit() // read before cleanup removes the state dir
 		h.code, h.err = code, errors.Join(err, h.cr.cleanup())
 	})
 	return h.code, h.err
+}
+
+// Denials are the refusals the supervisor made for the policy (the audit log), once Wait has
+// returned.
+func (h *Handle) Denials() []AuditRecord {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.denials
 }
 
 // running runs f unless Wait has cleaned up, holding the lock so that cleanup cannot start
@@ -196,4 +208,64 @@ func procChildren(pid int) []int {
 		}
 	}
 	return kids
+}
+
+// directTerminals hides the host's terminals from the direct mode's rules and grants back
+// only the sandbox's own: each stdio file that is a terminal gets a rule on the open file
+// itself (init opens /proc/self/fd/N, its own stdio, so no path can be swapped under it), and
+// /dev/tty when it leads to one of them, i.e. when our controlling terminal is on stdio.
+func directTerminals(rules []confine.PathRule, stdio [3]*os.File) ([]confine.PathRule, error) {
+	rules, err := confine.HideHostTerminals(rules)
+	if err != nil {
+		return nil, err
+	}
+	ctty := controllingTTY()
+	ownCtty := false
+	for i, f := range stdio {
+		rdev, ok := terminalDev(f)
+		if !ok {
+			continue
+		}
+		rules = append(rules, confine.PathRule{Path: fmt.Sprintf("/proc/self/fd/%d", i), Write: true})
+		ownCtty = ownCtty || (ctty != 0 && rdev == ctty)
+	}
+	if ownCtty {
+		rules = append(rules, confine.PathRule{Path: "/dev/tty", Write: true, NoSymlinks: true})
+	}
+	return rules, nil
+}
+
+// terminalDev returns the device number of f when f is a terminal.
+func terminalDev(f *os.File) (uint64, bool) {
+	if f == nil {
+		return 0, false
+	}
+	fd := int(f.Fd())
+	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
+		return 0, false
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return 0, false
+	}
+	return st.Rdev, true
+}
+
+// controllingTTY is this process's controlling terminal (tty_nr of /proc/self/stat), which
+// init inherits: it is not started in a new session. 0 when there is none.
+func controllingTTY() uint64 {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:])) // state ppid pgrp session tty_nr ...
+	if len(f) < 5 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[4], 10, 64)
+	return n
 }

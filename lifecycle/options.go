@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -15,6 +16,23 @@ type Options struct {
 	LogPath   string // --log, passed on to the supervisor
 	LogFormat string // text or json
 	Debug     bool
+	// Logger receives what create and Launch report in this process (warnings, debug
+	// timings); nil is logrus's standard logger, the CLI's. An embedder passes its own: a
+	// library must not write on its host program's stderr.
+	Logger Logger
+}
+
+// Logger is what create and Launch report through; logrus's loggers satisfy it.
+type Logger interface {
+	Debugf(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+func (o *Options) logger() Logger {
+	if o.Logger == nil {
+		return logrus.StandardLogger()
+	}
+	return o.Logger
 }
 
 // DefaultRoot is runc's convention: /run/<runtime> for root, $XDG_RUNTIME_DIR/<runtime> otherwise.
@@ -34,13 +52,24 @@ type CreateOpts struct {
 	PidFile       string
 	ConsoleSocket string
 	PreserveFDs   int
-	NoPivot       bool // accepted for compatibility: there is no pivot_root without a mount namespace
-	NoNewKeyring  bool // accepted: keyctl is denied inside the container anyway
+	// NoPivot and NoNewKeyring have no meaning here and are accepted because containerd and
+	// podman pass them: init always chroots (there is no mount namespace to pivot_root in), and
+	// the keyring syscalls are denied by seccomp, so no keyring is ever reachable from inside.
+	NoPivot      bool
+	NoNewKeyring bool
+	// Keep (run --keep) leaves the stopped container for `delete`, as runc does.
+	Keep bool
 
 	// For embedders (package sandbox, the sandbox command); the CLI leaves them nil.
 	Spec   *specs.Spec  // an in-memory config instead of <Bundle>/config.json
 	Stdio  *[3]*os.File // the container's stdin, stdout, stderr instead of ours
 	Policy *spec.Policy // merged over the profile, OCI fields and annotations
+	// Direct marks the direct mode (a host command on the host's /dev): the host's terminals
+	// are hidden, only the ones on Stdio stay reachable (docs/sandbox.md).
+	Direct bool
+	// KeepSession leaves init in the caller's session instead of a new one (without
+	// process.terminal): the direct mode's command keeps the caller's terminal on purpose.
+	KeepSession bool
 }
 
 // self is the runtime binary, re-executed for the init, supervisor and exec-proxy processes.

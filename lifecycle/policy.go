@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/sirupsen/logrus"
 
 	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -20,7 +19,7 @@ import (
 
 // policyFor merges the sandlock policy from its sources (docs/policy.md): profile, OCI
 // fields, annotations, then what an embedder passes.
-func policyFor(s *specs.Spec, over *spec.Policy) (spec.Policy, error) {
+func policyFor(s *specs.Spec, over *spec.Policy, log Logger) (spec.Policy, error) {
 	pol, err := spec.PolicyFromSpec(s, spec.DefaultProfileStore())
 	if err != nil {
 		return pol, err
@@ -36,7 +35,7 @@ func policyFor(s *specs.Spec, over *spec.Policy) (spec.Policy, error) {
 		return pol, errors.New("close_fds: false is not supported: fds above 2 are always closed (pass fds with --preserve-fds); accepted: true")
 	}
 	if keys := unenforcedAsked(s, pol); len(keys) > 0 {
-		logrus.Warnf("policy fields set but not enforced by this release: %s (docs/policy.md)", strings.Join(keys, ", "))
+		log.Warnf("policy fields set but not enforced by this release: %s (docs/policy.md)", strings.Join(keys, ", "))
 	}
 	return pol, nil
 }
@@ -94,12 +93,12 @@ func unenforcedAsked(s *specs.Spec, pol spec.Policy) []string {
 // namespace's stand-in): a process then sees in /proc only the processes it may ptrace, and
 // Landlock allows ptrace only within the container's domain, so host processes (and the
 // supervisor) vanish from /proc. In host mode /proc is the host's own mount and stays as it is.
-func hidePIDs(s *specs.Spec, pol spec.Policy, rootfs string) {
+func hidePIDs(s *specs.Spec, pol spec.Policy, rootfs string, log Logger) {
 	if !pol.PIDsIsolated() {
 		return
 	}
 	if rootfs == "/" {
-		logrus.Warn("isolate_pids: in host mode (root.path /) /proc is the host's: foreign pids stay visible there")
+		log.Warnf("isolate_pids: in host mode (root.path /) /proc is the host's: foreign pids stay visible there")
 		return
 	}
 	for i, m := range s.Mounts {

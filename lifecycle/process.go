@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -15,6 +16,12 @@ import (
 // imageFor turns an OCI process into what the C drop-and-exec step applies. The same function
 // serves init and exec, so both get exactly the same treatment of users, capabilities and
 // rlimits.
+//
+// Every process gets its own session (as runc does): otherwise it shares the caller's and can
+// open the caller's controlling terminal through /dev/tty, make itself the foreground group
+// and read what the operator types (docs/security.md). With process.terminal the new session
+// then takes the container's own pty as its controlling terminal. The direct mode opts out
+// (initConfig.KeepSession).
 func imageFor(p *specs.Process) (*confine.ProcessImage, error) {
 	if p == nil || len(p.Args) == 0 {
 		return nil, fmt.Errorf("process.args must not be empty")
@@ -28,8 +35,11 @@ func imageFor(p *specs.Process) (*confine.ProcessImage, error) {
 		GID:     p.User.GID,
 		Groups:  p.User.AdditionalGids,
 		Umask:   -1,
-		Setsid:  p.Terminal,
+		Setsid:  true,
 		SetCtty: p.Terminal,
+		// false is honoured only where the runtime holds CAP_SYS_ADMIN (init sets
+		// no_new_privs before Landlock otherwise, and every process inherits it)
+		NoNewPrivs: p.NoNewPrivileges,
 	}
 	if img.Cwd == "" {
 		img.Cwd = "/"
@@ -101,7 +111,7 @@ func lookPath(name string, env []string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+	return "", &StepError{Step: StepExec, Errno: unix.ENOENT, Msg: fmt.Sprintf("exec: %q: executable file not found in $PATH", name)}
 }
 
 func isExecutable(p string) error {
@@ -110,7 +120,7 @@ func isExecutable(p string) error {
 		return err
 	}
 	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("permission denied")
+		return unix.EACCES // "permission denied", as execve would say
 	}
 	return nil
 }

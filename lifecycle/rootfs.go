@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -586,4 +587,51 @@ func topMountAt(mounts []mountEntry, p string) (mountEntry, bool) {
 		}
 	}
 	return mountEntry{}, false
+}
+
+// mqueueMagic is the f_type statfs reports for an mqueue filesystem.
+const mqueueMagic = 0x19800202
+
+// privateMqueue keeps the host's POSIX message queues out of a container that asked for an
+// ipc namespace. Without a namespace every mqueue mount shows the host's queues (the runtime's
+// IPC namespace), so the OCI default /dev/mqueue would let the container list, open, create
+// and unlink them by path whatever seccomp denies. An mqueue entry becomes an empty read-only
+// tmpfs instead (what a fresh namespace would show, minus the ability to create queues, which
+// mq_open being denied rules out anyway); a bind of an mqueue filesystem is refused. In host
+// mode the host's /dev/mqueue is there already: a warning says so.
+func privateMqueue(s *specs.Spec, isolated bool, rootfs string) error {
+	if !isolated {
+		return nil
+	}
+	if rootfs == "/" {
+		if slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Type == "mqueue" }) {
+			logrus.Warn("isolate_ipc: in host mode (root.path /) /dev/mqueue is the host's: its queues stay reachable by path")
+		}
+		return nil
+	}
+	for i, m := range s.Mounts {
+		if m.Type == "mqueue" {
+			s.Mounts[i] = specs.Mount{Destination: m.Destination, Type: "tmpfs", Source: "tmpfs",
+				Options: []string{"ro", "nosuid", "nodev", "noexec", "mode=0755", "size=4k"}}
+			continue
+		}
+		if err := refuseMqueueBind(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refuseMqueueBind fails for a bind whose source is an mqueue filesystem (the host's queues).
+func refuseMqueueBind(m specs.Mount) error {
+	opts, _ := withoutCopyUp(m.Options)
+	flags, _, _, err := spec.MountFlags(opts)
+	if err != nil || !isBind(m, flags) || !filepath.IsAbs(m.Source) {
+		return nil // doMount reports a bad mount with its own error
+	}
+	var st unix.Statfs_t
+	if unix.Statfs(m.Source, &st) == nil && st.Type == mqueueMagic {
+		return fmt.Errorf("mount bind %s on %s: the host's POSIX message queues cannot be given to a container with an ipc namespace (isolate_ipc)", m.Source, m.Destination)
+	}
+	return nil
 }

@@ -14,6 +14,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // These tests mount in the host's mount table, as the runtime does, always under a temporary
@@ -23,7 +25,7 @@ import (
 func requireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: mounts in the host's mount table")
+		testreq.Missing(t, "needs root: mounts in the host's mount table")
 	}
 }
 
@@ -96,7 +98,7 @@ func setupAndUndo(t *testing.T, rootfs string, s *specs.Spec, log mountLog) erro
 func runcSpec(t *testing.T) *specs.Spec {
 	t.Helper()
 	if _, err := exec.LookPath("runc"); err != nil {
-		t.Skip("needs runc for its default config")
+		testreq.Missing(t, "needs runc for its default config")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("runc", "spec", "--bundle", dir).CombinedOutput(); err != nil {
@@ -602,5 +604,29 @@ func TestSetupRootfsNoPropagationToHost(t *testing.T) {
 	}
 	if e, ok := topMount(t, filepath.Join(src, "sub")); ok {
 		t.Errorf("mount propagated back to the host source: %+v", e)
+	}
+}
+
+// privateMqueue: with an ipc namespace the OCI default mqueue mount becomes an empty read-only
+// tmpfs (every mqueue mount would show the host's queues); without one, or in host mode, the
+// config's mount stays.
+func TestPrivateMqueue(t *testing.T) {
+	mq := specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid"}}
+	for _, c := range []struct {
+		isolated bool
+		rootfs   string
+		want     string
+	}{{true, "/rootfs", "tmpfs"}, {false, "/rootfs", "mqueue"}, {true, "/", "mqueue"}} {
+		s := &specs.Spec{Mounts: []specs.Mount{mq}}
+		if err := privateMqueue(s, c.isolated, c.rootfs); err != nil {
+			t.Fatal(err)
+		}
+		got := s.Mounts[0]
+		if got.Type != c.want || got.Destination != "/dev/mqueue" {
+			t.Errorf("isolated %v, rootfs %s: got %+v, want type %s", c.isolated, c.rootfs, got, c.want)
+		}
+		if c.want == "tmpfs" && !slices.Contains(got.Options, "ro") {
+			t.Errorf("the stand-in must be read-only: %+v", got)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"errors"
-	"github.com/sirupsen/logrus"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,6 +23,7 @@ func Run(o *Options, c CreateOpts, detach bool) (int, error) {
 	if detach {
 		return 0, nil
 	}
+	cr.keep = c.Keep
 	return cr.wait()
 }
 
@@ -37,7 +37,7 @@ func (cr *creation) wait() (int, error) {
 	close(sigs)
 	t := time.Now()
 	err = errors.Join(err, cr.cleanup())
-	logrus.Debugf("run %s: cleanup took %s", cr.cont.ID(), time.Since(t))
+	cr.log.Debugf("run %s: cleanup took %s", cr.cont.ID(), time.Since(t))
 	return code, err
 }
 
@@ -65,6 +65,11 @@ func (cr *creation) waitExit() (int, error) {
 // cleanup destroys what is left of the container once init has exited and reaps the
 // supervisor (our child while create's process lives on as the foreground caller).
 func (cr *creation) cleanup() error {
+	if cr.keep {
+		// `delete` undoes the rest; the supervisor exits by itself once the container is
+		// empty (it is then reparented to the caller's subreaper, as after create).
+		return nil
+	}
 	derr := cr.cont.destroy()
 	if cr.sup != nil {
 		_, _ = cr.sup.Process.Wait()

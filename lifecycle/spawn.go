@@ -142,7 +142,7 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 		}
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start init: %w", err)
+		return stepErr(StepFork, fmt.Errorf("start init: %w", err))
 	}
 	cr.init = cmd
 	cr.onFail(func() { killCmd(cmd) })
@@ -161,11 +161,20 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	st, s := cr.cont.State, cr.spec
 	plan, err := confine.PlanFor(cr.policy, landlockFor(st.Rootfs, s, st.Isolation), st.Rootfs)
 	if err != nil {
+		return initConfig{}, stepErr(StepPolicy, err)
+	}
+	if c.Direct {
+		if plan.Landlock.Paths, err = directTerminals(plan.Landlock.Paths, cr.stdio); err != nil {
+			return initConfig{}, err
+		}
+	}
+	sup := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs)
+	if err := saveSupervisorConfig(cr.cont.dir, sup); err != nil {
 		return initConfig{}, err
 	}
 	ic := initConfig{
 		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
-		State: cr.cont.ociState(specs.StateCreated),
+		State: cr.cont.ociState(specs.StateCreated), KeepSession: c.KeepSession,
 	}
 	if ic.Seccomp, err = confine.Program(plan.Seccomp, cacheDir()); err != nil {
 		return ic, err
@@ -209,7 +218,7 @@ func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error 
 	// must not get the caller's terminal signals.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start supervisor: %w", err)
+		return stepErr(StepFork, fmt.Errorf("start supervisor: %w", err))
 	}
 	cr.sup = cmd
 	cr.onFail(func() { killCmd(cmd) })
@@ -223,13 +232,16 @@ func (cr *creation) awaitReady(ch *channels) error {
 	if err := recvJSON(ch.initC, &r); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
+	if r.Err != nil {
+		return r.Err
+	}
 	if r.Error != "" {
 		return errors.New(r.Error)
 	}
 	cr.cont.State.ZygotePid = r.ZygotePid
 	b := make([]byte, 1)
 	if n, _ := ch.readyR.Read(b); n != 1 {
-		return errors.New("supervisor exited during create (see the --log file)")
+		return &StepError{Step: StepNotif, Msg: "supervisor exited during create (see the --log file)"}
 	}
 	return nil
 }

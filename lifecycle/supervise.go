@@ -70,9 +70,18 @@ func Supervise(a SuperviseArgs) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	cfg, err := loadSupervisorConfig(a.StateDir)
+	if err != nil {
+		// Without its configuration the supervisor cannot answer what the filter traps: the
+		// container must not run with those syscalls unanswered (or answered wrongly).
+		s.killContainer(err.Error())
+		return err
+	}
+	cfg.Hostname = s.hostname()
+	audit := openAudit(a.StateDir)
+	defer audit.close()
 	go func() {
-		h := map[string]notifsup.Handler{"uname": notifsup.Uname(s.hostname())}
-		if err := notifsup.Serve(ctx, listener, h); err != nil {
+		if err := notifsup.Serve(ctx, listener, cfg.features(), notifsup.WithAudit(audit.record)); err != nil {
 			logrus.Warnf("supervisor %s: notifications: %v", a.StateDir, err)
 		}
 	}()

@@ -10,13 +10,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Handler answers one notification. listener is the fd the request came from (handlers need
-// it for SECCOMP_IOCTL_NOTIF_ID_VALID). The response's ID is filled in by Serve; Error is a
-// positive errno.
+// Handler answers one notification (c.Req, from the listener c.Listener). The response's ID is
+// filled in by Serve; Error is a positive errno.
 //
 // A handler must never answer with seccomp.NotifRespFlagContinue unless a comment next to it
 // says why letting the kernel run the syscall with the target's (mutable) memory is safe.
-type Handler func(listener int, req *seccomp.ScmpNotifReq) seccomp.ScmpNotifResp
+type Handler func(c *Call) seccomp.ScmpNotifResp
+
+// Call is one notification being handled, on one of the supervisor's worker threads.
+type Call struct {
+	Listener int
+	Req      *seccomp.ScmpNotifReq
+	w        *worker
+	deferred bool
+	audit    func(Denial)
+}
+
+// Defer answers the call from fn, run on a goroutine of its own, instead of from the
+// handler's return: for calls that may block (a TCP connect) and must not hold a worker. fn
+// must not use the worker's view.
+func (c *Call) Defer(fn func() seccomp.ScmpNotifResp) {
+	c.deferred = true
+	go func() {
+		resp := fn()
+		resp.ID = c.Req.ID
+		_ = seccomp.NotifRespond(seccomp.ScmpFd(c.Listener), &resp) // ENOENT: the target died
+	}()
+}
 
 // key identifies a syscall as notifications report it. x32 syscalls arrive with the x86_64
 // audit arch and the x32 bit in the number, so their entries are filed under x86_64.
@@ -27,16 +47,30 @@ type key struct {
 
 // Serve answers the notifications arriving on listener until every process using the filter
 // is gone (the listener hangs up) or the listener fd is closed (it returns nil), ctx is done
-// (it returns context.Cause(ctx)), or a response cannot be sent. Each notification is handled in its own goroutine so that a slow handler never
-// stalls the others; syscalls without a handler are refused with EPERM. Serve waits for its
-// handlers before it returns; the caller still owns and closes listener.
+// (it returns context.Cause(ctx)), or a response cannot be sent. Syscalls without a handler
+// are refused with EPERM. Serve waits for its handlers before it returns; the caller still
+// owns and closes listener.
+//
+// The notifications are taken by worker threads, leader and followers (workers.go): the
+// leader receives one and handles it itself, from start to end, on the same thread, so a call
+// costs no hand-off; it first promotes a follower when more notifications are waiting or the
+// call may block, so a slow call never keeps the others waiting.
 //
 // A notification withdrawn between poll and receive (its process was killed) leaves receive
 // blocked until the next one arrives; ctx is noticed only then.
-func Serve(ctx context.Context, listener int, handlers map[string]Handler) error {
-	table, err := resolve(handlers)
+func Serve(ctx context.Context, listener int, features []Feature, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	table, err := resolve(features)
 	if err != nil {
 		return err
+	}
+	for _, f := range features {
+		if f.Start != nil {
+			f.Start()
+		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -45,39 +79,55 @@ func Serve(ctx context.Context, listener int, handlers map[string]Handler) error
 		return err
 	}
 	defer wake.close()
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		req, err := next(ctx, listener, wake.fd)
-		if err != nil || req == nil {
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := answer(listener, req, table); err != nil {
+	p := &workers{
+		listener: listener,
+		next:     func() (*seccomp.ScmpNotifReq, error) { return next(ctx, listener, wake.fd) },
+		serve: func(req *seccomp.ScmpNotifReq, w *worker) {
+			if err := answer(&Call{Listener: listener, Req: req, w: w, audit: o.audit}, table); err != nil {
 				cancel(err)
 			}
-		}()
+		},
+		mayBlock: func(req *seccomp.ScmpNotifReq) bool { return mayBlock[key{req.Data.Arch, req.Data.Syscall}] },
+	}
+	return p.run()
+}
+
+// mayBlock are the syscalls whose handling may wait on something outside the supervisor (a
+// connect to a unix socket whose backlog is full): a follower takes over before they run.
+var mayBlock = map[key]bool{}
+
+func init() {
+	if nr, err := seccomp.GetSyscallFromName("connect"); err == nil {
+		if native, err := seccomp.GetNativeArch(); err == nil {
+			mayBlock[key{native, nr}] = true
+		}
 	}
 }
 
-// resolve maps handler names to the syscall numbers of every arch a filter covers.
-func resolve(handlers map[string]Handler) (map[key]Handler, error) {
+// resolve maps each feature's handler names to syscall numbers: of the native arch, and of
+// every compat arch a filter covers for the features that decode those ABIs too.
+func resolve(features []Feature) (map[key]Handler, error) {
 	native, err := seccomp.GetNativeArch()
 	if err != nil {
 		return nil, fmt.Errorf("notifsup: native arch: %w", err)
 	}
-	arches := append([]seccomp.ScmpArch{native}, compatArches[native]...)
 	table := map[key]Handler{}
-	for name, h := range handlers {
-		for _, a := range arches {
-			nr, err := seccomp.GetSyscallFromNameByArch(name, a)
-			if err != nil || nr < 0 {
-				continue // not a syscall on this arch
+	for _, f := range features {
+		arches := []seccomp.ScmpArch{native}
+		if f.AllArches {
+			arches = append(arches, compatArches[native]...)
+		}
+		for name, h := range f.handlers() {
+			for _, a := range arches {
+				nr, err := seccomp.GetSyscallFromNameByArch(name, a)
+				if err != nil || nr < 0 {
+					continue // not a syscall on this arch
+				}
+				if _, dup := table[key{reportedArch(a), nr}]; dup {
+					return nil, fmt.Errorf("notifsup: %s: syscall %s is already handled by another feature", f.Name, name)
+				}
+				table[key{reportedArch(a), nr}] = h
 			}
-			table[key{reportedArch(a), nr}] = h
 		}
 	}
 	return table, nil
@@ -164,14 +214,18 @@ func next(ctx context.Context, listener, wake int) (*seccomp.ScmpNotifReq, error
 	}
 }
 
-// answer runs the handler for req (EPERM when there is none) and sends its response.
-func answer(listener int, req *seccomp.ScmpNotifReq, table map[key]Handler) error {
+// answer runs the handler for the call (EPERM when there is none) and sends its response.
+func answer(c *Call, table map[key]Handler) error {
+	req := c.Req
 	resp := seccomp.ScmpNotifResp{Error: int32(unix.EPERM)}
 	if h, ok := table[key{req.Data.Arch, req.Data.Syscall}]; ok {
-		resp = h(listener, req)
+		resp = h(c)
+	}
+	if c.deferred {
+		return nil
 	}
 	resp.ID = req.ID
-	err := seccomp.NotifRespond(seccomp.ScmpFd(listener), &resp)
+	err := seccomp.NotifRespond(seccomp.ScmpFd(c.Listener), &resp)
 	if err != nil && !errors.Is(err, unix.ENOENT) { // ENOENT: the target died meanwhile
 		return fmt.Errorf("notifsup: respond to syscall %d: %w", req.Data.Syscall, err)
 	}

@@ -20,8 +20,8 @@ import (
 // caller's, and it stays bound to that process's memory even if the pid were reused later, so
 // the write can never land in another process. The ID is checked again before answering.
 func Uname(hostname string) Handler {
-	return func(listener int, req *seccomp.ScmpNotifReq) seccomp.ScmpNotifResp {
-		if err := uname(listener, req, hostname); err != nil {
+	return func(c *Call) seccomp.ScmpNotifResp {
+		if err := uname(c.Listener, c.Req, hostname); err != nil {
 			return seccomp.ScmpNotifResp{Error: int32(errnoOf(err))}
 		}
 		return seccomp.ScmpNotifResp{}
@@ -36,10 +36,11 @@ func uname(listener int, req *seccomp.ScmpNotifReq, hostname string) error {
 	clear(u.Nodename[:])
 	copy(u.Nodename[:len(u.Nodename)-1], hostname)
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(&u)), unsafe.Sizeof(u))
-	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", req.Pid), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	memfd, err := procOpen(fmt.Sprintf("%d/mem", req.Pid), unix.O_WRONLY)
 	if err != nil {
 		return err
 	}
+	mem := os.NewFile(uintptr(memfd), "mem")
 	defer mem.Close()
 	fd := seccomp.ScmpFd(listener)
 	if err := seccomp.NotifIDValid(fd, req.ID); err != nil {

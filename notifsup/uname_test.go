@@ -15,6 +15,8 @@ import (
 	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/notifsup"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 const helperEnv = "SANDLOCK_NOTIFSUP_HELPER"
@@ -24,10 +26,10 @@ const helperEnv = "SANDLOCK_NOTIFSUP_HELPER"
 // this test serves it with Uname("virt-host"), and the subprocess execs `uname -n`.
 func TestUname(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root")
+		testreq.Missing(t, "needs root")
 	}
 	if _, err := os.Stat("/bin/uname"); err != nil {
-		t.Skip("needs /bin/uname")
+		testreq.Missing(t, "needs /bin/uname")
 	}
 	ours, theirs, err := socketpair()
 	if err != nil {
@@ -55,7 +57,7 @@ func TestUname(t *testing.T) {
 	defer cancel()
 	served := make(chan error, 1)
 	go func() {
-		served <- notifsup.Serve(ctx, listener, map[string]notifsup.Handler{"uname": notifsup.Uname("virt-host")})
+		served <- notifsup.Serve(ctx, listener, []notifsup.Feature{notifsup.UnameFeature("virt-host")})
 	}()
 
 	if err := cmd.Wait(); err != nil {

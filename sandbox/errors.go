@@ -3,8 +3,12 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
 
@@ -92,7 +96,10 @@ type SandlockError struct {
 	kind kind
 }
 
-func (e *SandlockError) Error() string { return "sandbox " + e.Op + ": " + e.Err.Error() }
+// Error is one line: several causes (errors.Join of policy refusals) are separated by "; ".
+func (e *SandlockError) Error() string {
+	return "sandbox " + e.Op + ": " + strings.ReplaceAll(e.Err.Error(), "\n", "; ")
+}
 func (e *SandlockError) Unwrap() error { return e.Err }
 
 // Is matches the sentinel of e's class and of every ancestor class.
@@ -167,36 +174,42 @@ func wrap(op string, err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
-	return newError(classify(err), op, err)
+	return newError(classify(err), op, explain(err))
 }
 
-// textKinds classifies what init and the supervisor report as text (the error crossed a
-// process boundary): the first prefix found wins, in this order.
-var textKinds = []struct {
-	substr string
-	kind   kind
-}{
-	{"landlock is not", kindLandlock}, {"landlock unavailable", kindLandlock},
-	{"landlock", kindConfinement},
-	{"supervisor", kindNotif}, {"notif", kindNotif}, {"listener", kindNotif},
-	{"seccomp", kindSeccomp},
-	{"chroot", kindConfinement}, {"no_new_privs", kindConfinement},
-	{"fork zygote", kindFork}, {"start init", kindFork}, {"start supervisor", kindFork},
+// stepKinds classifies the step of starting a sandbox that failed, as lifecycle reports it
+// (a *lifecycle.StepError keeps its structure across the runtime's process boundaries).
+var stepKinds = map[string]kind{
+	lifecycle.StepPolicy: kindPolicy, lifecycle.StepLandlock: kindConfinement,
+	lifecycle.StepChroot: kindConfinement, lifecycle.StepNoNewPrivs: kindConfinement,
+	lifecycle.StepSeccomp: kindSeccomp, lifecycle.StepNotif: kindNotif, lifecycle.StepFork: kindFork,
 }
 
 func classify(err error) kind {
 	var pe *spec.PolicyError
+	var se *lifecycle.StepError
 	switch {
 	case errors.As(err, &pe):
 		return kindPolicy
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return kindChild
-	}
-	msg := strings.ToLower(err.Error())
-	for _, t := range textKinds {
-		if strings.Contains(msg, t.substr) {
-			return t.kind
+	case errors.As(err, &se):
+		if se.Step == lifecycle.StepLandlock && (se.Errno == unix.ENOSYS || se.Errno == unix.EOPNOTSUPP) {
+			return kindLandlock
+		}
+		if k, ok := stepKinds[se.Step]; ok {
+			return k
 		}
 	}
 	return kindSandbox
+}
+
+// explain adds what a bare errno does not say: an exec refused with EACCES under a policy was
+// refused by the policy (Landlock), not by the file's mode.
+func explain(err error) error {
+	var se *lifecycle.StepError
+	if errors.As(err, &se) && se.Step == lifecycle.StepExec && se.Errno == unix.EACCES {
+		return fmt.Errorf("%w (refused by the sandbox policy: fs_readable must cover the program, its interpreter and libraries)", err)
+	}
+	return err
 }

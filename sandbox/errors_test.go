@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -59,12 +61,15 @@ func TestClassify(t *testing.T) {
 		{&spec.PolicyError{Key: "max_cpu", Reason: "out of range"}, kindPolicy},
 		{fmt.Errorf("merge: %w", &spec.PolicyError{Key: "env"}), kindPolicy},
 		{context.DeadlineExceeded, kindChild},
-		{errors.New("landlock: signal scoping needs ABI 6, kernel has 5"), kindConfinement},
-		{errors.New("Landlock is not available on this kernel"), kindLandlock},
-		{errors.New("seccomp: load filter: invalid argument"), kindSeccomp},
-		{errors.New("supervisor exited during create (see the --log file)"), kindNotif},
-		{errors.New("start init: fork/exec: resource temporarily unavailable"), kindFork},
-		{errors.New("chroot /srv: operation not permitted"), kindConfinement},
+		{&lifecycle.StepError{Step: lifecycle.StepLandlock, Msg: "landlock: add rule: bad fd", Errno: unix.EBADF}, kindConfinement},
+		{&lifecycle.StepError{Step: lifecycle.StepLandlock, Msg: "x", Errno: unix.ENOSYS}, kindLandlock},
+		{&lifecycle.StepError{Step: lifecycle.StepSeccomp, Msg: "load filter: invalid argument"}, kindSeccomp},
+		{&lifecycle.StepError{Step: lifecycle.StepNotif, Msg: "supervisor exited during create"}, kindNotif},
+		{fmt.Errorf("create: %w", &lifecycle.StepError{Step: lifecycle.StepFork, Msg: "start init: EAGAIN"}), kindFork},
+		{&lifecycle.StepError{Step: lifecycle.StepChroot, Msg: "chroot /srv: operation not permitted"}, kindConfinement},
+		{&lifecycle.StepError{Step: lifecycle.StepPolicy, Msg: "fs_denied: /x: too many levels of symbolic links"}, kindPolicy},
+		// The wording never decides: text that names a step is still a plain SandboxError.
+		{errors.New("landlock seccomp supervisor chroot start init"), kindSandbox},
 		{lifecycle.ErrNotRunning, kindSandbox},
 	}
 	for _, c := range cases {

@@ -1,12 +1,14 @@
 package sandbox
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"slices"
+	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 
@@ -15,8 +17,8 @@ import (
 
 // The runtime re-executes its own binary (/proc/self/exe) as a sandbox's init, supervisor and
 // exec proxy, with argv[0] "sandlock-runtime" and a hidden command. In the sandlock-runtime
-// binary the CLI handles them; any other program that uses this package must call Reexec
-// first thing in main.
+// binary too, Reexec is the one place that reads these command lines (the CLI calls it first);
+// any other program that uses this package must call Reexec first thing in main.
 
 const reexecArgv0 = "sandlock-runtime"
 
@@ -51,14 +53,47 @@ func isReexec(args []string) bool {
 //	}
 func Reexec() bool {
 	if !isReexec(os.Args) {
+		reexecCalled.Store(true)
 		return false
 	}
 	if err := runReexec(os.Args[1:]); err != nil {
-		logrus.Error(err)
+		// init has reported its error to create or to the supervisor, which report it to
+		// the caller: its stderr is the command's, where it would be printed a second time.
+		if !reportedByInit(err) {
+			logrus.Error(err)
+		}
 		os.Exit(1)
 	}
 	os.Exit(0)
 	return true
+}
+
+// reexecCalled records that Reexec ran in this process (and returned: this is not one of the
+// runtime's processes). Without it, the first sandbox would re-execute a program that never
+// serves as init: its main would start sandboxes of its own, a new generation every time.
+var reexecCalled atomic.Bool
+
+// errNoReexec is what starting a sandbox returns when main did not call Reexec first.
+var errNoReexec = errors.New("sandbox.Reexec() was not called first in main: the runtime re-executes this program as the sandbox's init and supervisor (docs/sandbox.md, \"The Go API\")")
+
+// checkReexec stops a sandbox from starting in a program that cannot serve it. In a process
+// the runtime re-executed (main never called Reexec, or called it too late) it exits at once
+// instead: starting a sandbox there would be the next generation of a fork bomb.
+func checkReexec() error {
+	if isReexec(os.Args) {
+		fmt.Fprintln(os.Stderr, "sandlock-runtime:", errNoReexec)
+		os.Exit(125)
+	}
+	if !reexecCalled.Load() {
+		return errNoReexec
+	}
+	return nil
+}
+
+// reportedByInit reports whether err is init's, already sent to the process that started it.
+func reportedByInit(err error) bool {
+	var se *lifecycle.StepError
+	return errors.As(err, &se)
 }
 
 // global are the runtime's global flags that come before a re-executed command.
@@ -102,6 +137,7 @@ func runReexec(args []string) error {
 	fs.IntVar(&sa.InitPid, "init-pid", 0, "")
 	fs.StringVar(&sa.Cgroup, "cgroup", "", "")
 	fs.StringVar(&sa.Hostname, "hostname", "", "")
+	fs.BoolVar(&sa.KillOnInitExit, "kill-on-init-exit", false, "")
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
@@ -128,8 +164,13 @@ func (g global) setupLogging() error {
 	if g.debug {
 		logrus.SetLevel(logrus.DebugLevel)
 	}
-	if g.logFormat == "json" {
+	switch g.logFormat {
+	case "json":
 		logrus.SetFormatter(&logrus.JSONFormatter{})
+	case "text", "":
+		logrus.SetFormatter(&logrus.TextFormatter{DisableColors: true})
+	default:
+		return fmt.Errorf("unknown --log-format %q: want text or json", g.logFormat)
 	}
 	if g.log == "" {
 		return nil

@@ -27,6 +27,20 @@ type Sandbox struct {
 
 	mu      sync.Mutex
 	running []*lifecycle.Handle // oldest first
+	denials []Denial
+}
+
+// Denial is one refusal the supervisor made for the policy: when, which process, which
+// syscall, the object as the process named it (a path, or host:port), the policy field and the
+// errno the process got (docs/security.md).
+type Denial = lifecycle.AuditRecord
+
+// Denials returns the refusals the supervisor made for the policy in the runs of this Sandbox
+// that have ended, oldest first: what a program tried and was not allowed.
+func (s *Sandbox) Denials() []Denial {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.denials)
 }
 
 // Option configures a Sandbox.
@@ -39,7 +53,23 @@ type options struct {
 	stdin     io.Reader
 	logPath   string
 	debug     bool
+	logger    Logger
 }
+
+// Logger receives the warnings and debug lines of starting a sandbox (a missing cgroup2
+// hierarchy, fields set but not enforced); logrus loggers satisfy it, and a two-method adapter
+// serves log/slog. Without WithLogger nothing is reported: the package never writes on the
+// program's stderr or touches its global logger.
+type Logger = lifecycle.Logger
+
+// WithLogger reports through l (see Logger).
+func WithLogger(l Logger) Option { return func(o *options) { o.logger = l } }
+
+// discard is the Logger of a Sandbox without WithLogger.
+type discard struct{}
+
+func (discard) Debugf(string, ...any) {}
+func (discard) Warnf(string, ...any)  {}
 
 // WithStateRoot keeps the sandboxes' runtime state under dir instead of the default private
 // root (/run/sandlock-sandbox for root, $XDG_RUNTIME_DIR/sandlock-sandbox or
@@ -161,26 +191,41 @@ func (s *Sandbox) start(ctx context.Context, cmd []string, stdio [3]*os.File) (*
 
 func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Options, lifecycle.CreateOpts, error) {
 	var c lifecycle.CreateOpts
+	if err := checkReexec(); err != nil {
+		return nil, c, newError(kindSandbox, "start", err)
+	}
 	if len(cmd) == 0 {
 		return nil, c, newError(kindSandbox, "start", errors.New("empty command"))
 	}
 	if err := checkLandlock(); err != nil {
 		return nil, c, err
 	}
-	if err := s.policy.Validate(); err != nil {
+	proc, err := hostProcess(&s.opts, cmd)
+	if err != nil {
+		return nil, c, newError(kindSandbox, "start", err)
+	}
+	pol := directPolicy(s.policy, proc.Cwd)
+	if err := pol.Validate(); err != nil {
 		return nil, c, newError(kindPolicy, "start", err)
 	}
-	sp, err := hostSpec(s.policy, &s.opts, cmd)
+	sp, err := hostSpec(pol, proc)
 	if err != nil {
 		return nil, c, wrap("start", err)
+	}
+	if err := checkPathsExist(pol, sp.Root.Path); err != nil {
+		return nil, c, newError(kindPolicy, "start", err)
 	}
 	root, err := s.stateRoot()
 	if err != nil {
 		return nil, c, newError(kindSandbox, "start", err)
 	}
-	pol := s.policy.Clone()
-	o := &lifecycle.Options{Root: root, LogPath: s.opts.logPath, LogFormat: "json", Debug: s.opts.debug}
-	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol}
+	o := &lifecycle.Options{Root: root, LogPath: s.opts.logPath, LogFormat: "json", Debug: s.opts.debug, Logger: s.opts.logger}
+	if o.Logger == nil {
+		o.Logger = discard{}
+	}
+	// KeepSession: the command keeps the caller's terminal, as a command run directly would
+	// (Direct then grants that terminal, and only that one).
+	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true, KeepSession: true}
 	return o, c, nil
 }
 
@@ -191,6 +236,7 @@ func (s *Sandbox) wait(ctx context.Context, h *lifecycle.Handle) (int, error) {
 	killed := !stop()
 	s.mu.Lock()
 	s.running = slices.DeleteFunc(s.running, func(x *lifecycle.Handle) bool { return x == h })
+	s.denials = append(s.denials, h.Denials()...)
 	s.mu.Unlock()
 	if killed {
 		return code, newError(kindChild, "run", errors.Join(ctx.Err(), err))

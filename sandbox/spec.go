@@ -5,8 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -17,11 +21,7 @@ import (
 // no mounts, no namespaces), the command with the caller's environment, directory, uid and gid,
 // and no capabilities unless the policy asks for privileged. The policy, passed beside it, says
 // what to confine. A chroot in the policy becomes root.path: the runtime chroots into it.
-func hostSpec(p spec.Policy, o *options, args []string) (*specs.Spec, error) {
-	proc, err := hostProcess(o, args)
-	if err != nil {
-		return nil, err
-	}
+func hostSpec(p spec.Policy, proc *specs.Process) (*specs.Spec, error) {
 	root := "/"
 	if c := p.ChrootPath(); c != "" {
 		if os.Geteuid() != 0 {
@@ -38,6 +38,75 @@ func hostSpec(p spec.Policy, o *options, args []string) (*specs.Spec, error) {
 		Process: proc,
 		Linux:   &specs.Linux{},
 	}, nil
+}
+
+// directPolicy is the policy a direct-mode command runs under, with its paths as users write
+// them: relative paths are resolved against the command's working directory (its / under a
+// chroot), and "/" is the root itself.
+//
+// A container's default is its whole root, which is the image's; here the root is the host's,
+// so with neither fs_readable nor fs_writable the default is the whole root read-only (as
+// bwrap --ro-bind / /), plus the harmless devices (/dev/null, ...) the allowlist always keeps
+// writable. Writing anywhere needs an fs_writable rule.
+func directPolicy(p spec.Policy, cwd string) spec.Policy {
+	p = p.Clone()
+	if p.ChrootPath() != "" {
+		cwd = "/"
+	}
+	p.FSReadable = absPaths(p.FSReadable, cwd)
+	p.FSWritable = absPaths(p.FSWritable, cwd)
+	p.FSDenied = absPaths(p.FSDenied, cwd)
+	if len(p.FSReadable)+len(p.FSWritable) == 0 {
+		p.FSReadable = []string{"/"}
+	}
+	return p
+}
+
+func absPaths(paths []string, cwd string) []string {
+	out := slices.Clone(paths)
+	for i, path := range out {
+		if path != "" && !filepath.IsAbs(path) {
+			out[i] = filepath.Join(cwd, path)
+		}
+	}
+	return out
+}
+
+// checkPathsExist refuses an fs_readable or fs_writable path that does not exist under root.
+// An image may lack a path a shared policy lists, so containers skip it; here the paths are
+// the user's own, and a typo skipped in silence would surface later as a bare EACCES.
+func checkPathsExist(p spec.Policy, root string) error {
+	var errs []error
+	for _, l := range []struct {
+		key   string
+		paths []string
+	}{{"fs_readable", p.FSReadable}, {"fs_writable", p.FSWritable}} {
+		for _, path := range l.paths {
+			if err := existsIn(root, path); err != nil {
+				errs = append(errs, &spec.PolicyError{Key: l.key, Value: path, Reason: err.Error()})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// existsIn resolves path inside root as the command will see it (under a chroot, symlinks
+// stay inside it).
+func existsIn(root, path string) error {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(rfd)
+	rel := strings.TrimPrefix(path, "/")
+	if rel == "" {
+		rel = "."
+	}
+	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
 }
 
 // privileged runs the command as uid 0 with every capability, inside the user namespace the
@@ -65,9 +134,22 @@ func hostProcess(o *options, args []string) (*specs.Process, error) {
 	}
 	return &specs.Process{
 		Args: args, Env: env, Cwd: cwd, Capabilities: caps,
-		User:            specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid())},
+		User:            specs.User{UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), AdditionalGids: callerGroups()},
 		NoNewPrivileges: true,
 	}, nil
+}
+
+// callerGroups are the caller's supplementary groups, which the command keeps: an ordinary
+// login user has some, and cannot drop them without CAP_SETGID. Root's are kept too, as any
+// host command started by root would. Sorted, as the kernel lists them.
+func callerGroups() []uint32 {
+	gs, _ := os.Getgroups()
+	out := make([]uint32, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, uint32(g))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // hostCaps gives the command no capability at all (privileged is handled apart). The bounding set is left alone for a

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -20,6 +21,8 @@ type Host struct {
 	CgroupWrite bool   // writable by us: tracking, pause, kill by cgroup
 	Root        bool   // euid 0
 	SeccompActs string // /proc/sys/kernel/seccomp/actions_avail
+
+	Compat confine.CompatABIs // the i386 and x32 entry points (the filter covers both anyway)
 }
 
 // Probe inspects the running kernel and our privileges.
@@ -32,6 +35,7 @@ func Probe() Host {
 	}
 	h.Cgroup2 = lifecycle.Cgroup2Mount()
 	h.CgroupWrite = h.Cgroup2 != "" && unix.Access(h.Cgroup2, unix.W_OK) == nil
+	h.Compat = confine.ProbeCompatABIs()
 	return h
 }
 
@@ -54,9 +58,9 @@ type field struct {
 // fields says, for every key of spec.Policy, what enforces it in this release. Keep it in step
 // with docs/policy.md's "now" column; TestFieldsCoverPolicy checks every key is here.
 var fields = map[string]field{
-	"fs_readable":         {mechanism: "Landlock"},
-	"fs_writable":         {mechanism: "Landlock"},
-	"fs_denied":           {mechanism: "Landlock"},
+	"fs_readable":         {mechanism: "Landlock; supervisor for readlink/xattr reads"},
+	"fs_writable":         {mechanism: "Landlock; supervisor for chmod/chown/utimes/xattrs, unix connect by path"},
+	"fs_denied":           {mechanism: "Landlock; supervisor for metadata"},
 	"workdir":             {mechanism: "COW layer", notYet: true},
 	"chroot":              {mechanism: "chroot (the sandbox's root.path)", root: true},
 	"net_allow_hosts":     {mechanism: "supervisor", notYet: true},

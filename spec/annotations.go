@@ -7,6 +7,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -74,8 +75,12 @@ func unknownAnnotation(key string) error {
 		"; accepted: io.sandlock.profile and io.sandlock.<field> for the policy fields (docs/policy.md)"}
 }
 
-// decodeAnnotation decodes value as JSON of f's type, or as bare text for string-valued fields.
+// decodeAnnotation decodes value as JSON of f's type, as bare text for string-valued fields,
+// or as a space-separated list for list fields.
 func decodeAnnotation(f policyField, value string) (reflect.Value, error) {
+	if words, ok := bareList(f, value); ok {
+		value = words
+	}
 	if !json.Valid([]byte(value)) {
 		switch f.typ {
 		case reflect.TypeFor[*string]():
@@ -101,6 +106,28 @@ func decodeAnnotation(f policyField, value string) (reflect.Value, error) {
 	return reflect.Value{}, err
 }
 
+// bareList reads a list written without JSON, items separated by spaces
+// (`io.sandlock.fs_readable=/usr /lib`, `io.sandlock.net_connect=80 443 8000-8080`), and
+// returns it as JSON. It exists for podman, whose --annotation splits its value as CSV, so
+// that a JSON list there needs CSV quoting. Valid JSON other than a lone number stays JSON.
+func bareList(f policyField, value string) (string, bool) {
+	v := strings.TrimSpace(value)
+	_, numErr := strconv.Atoi(v)
+	if f.typ.Kind() != reflect.Slice || v == "" || (json.Valid([]byte(v)) && numErr != nil) {
+		return "", false // JSON (a lone number is a one-item list)
+	}
+	items := []any{}
+	for _, w := range strings.Fields(v) {
+		if n, err := strconv.Atoi(w); err == nil && f.typ.Elem().Kind() != reflect.String {
+			items = append(items, n)
+		} else {
+			items = append(items, w)
+		}
+	}
+	b, _ := json.Marshal(items)
+	return string(b), true
+}
+
 // typeDesc says what JSON a field of type t takes, with an example.
 func typeDesc(t reflect.Type) string {
 	switch t {
@@ -113,11 +140,11 @@ func typeDesc(t reflect.Type) string {
 	case reflect.TypeFor[*Size]():
 		return `a whole number of bytes or a size string such as "512M"`
 	case reflect.TypeFor[[]string]():
-		return `a JSON list of strings, e.g. ["/usr", "/lib"]`
+		return `a JSON list of strings, e.g. ["/usr", "/lib"], or the items separated by spaces`
 	case reflect.TypeFor[[]int]():
-		return "a JSON list of integers, e.g. [0, 1]"
+		return "a JSON list of integers, e.g. [0, 1], or the items separated by spaces"
 	case reflect.TypeFor[[]Port]():
-		return `a JSON list of ports, e.g. [80, "8000-8080"]`
+		return `a JSON list of ports, e.g. [80, "8000-8080"], or the items separated by spaces`
 	case reflect.TypeFor[map[string]string]():
 		return `a JSON object of strings, e.g. {"LANG": "C.UTF-8"}`
 	}

@@ -35,6 +35,16 @@ func TestParseAnnotations(t *testing.T) {
 			Env: map[string]string{"LANG": "C"}, GPUDevices: []int{}, RandomSeed: ptr(int64(-7)),
 			Hostname: ptr("box"), CPUCores: []int{0, 2}, NoNetwork: ptr(false), DenySyscalls: []string{"ptrace"},
 		}},
+		// podman's --annotation splits on commas (CSV): lists may be written with spaces.
+		{"space-separated lists", map[string]string{
+			"io.sandlock.fs_readable": `/usr /lib`,
+			"io.sandlock.net_connect": `80 443 8000-8080`,
+			"io.sandlock.cpu_cores":   `0 2`,
+			"io.sandlock.fs_writable": `/tmp`,
+		}, Policy{
+			FSReadable: []string{"/usr", "/lib"}, NetConnect: []Port{{80, 80}, {443, 443}, {8000, 8080}},
+			CPUCores: []int{0, 2}, FSWritable: []string{"/tmp"},
+		}},
 		{"bare text for string fields and sizes", map[string]string{
 			"io.sandlock.hostname":     `box`,
 			"io.sandlock.workdir":      `/work`,
@@ -73,8 +83,6 @@ func TestParseAnnotationsRefuses(t *testing.T) {
 			[]string{"io.sandlock.fs_readble: unknown sandlock annotation", `did you mean "io.sandlock.fs_readable"`, "accepted:"}},
 		{"unknown key without close matches", "io.sandlock.bogus_thing_here", `1`, "",
 			[]string{"io.sandlock.bogus_thing_here: unknown sandlock annotation", "accepted: io.sandlock.profile and io.sandlock.<field>"}},
-		{"bare text for a list", "io.sandlock.fs_readable", `/usr`, `["/usr"]`,
-			[]string{"io.sandlock.fs_readable: /usr: not valid JSON", `accepted: a JSON list of strings`}},
 		{"string for a bool", "io.sandlock.no_udp", `"yes"`, `true`,
 			[]string{`io.sandlock.no_udp: "yes": wrong JSON type (string)`, "accepted: true or false"}},
 		{"string for an int", "io.sandlock.max_processes", `"64"`, `64`,

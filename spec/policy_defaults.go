@@ -43,6 +43,10 @@ func DefaultPolicy() Policy {
 
 func ptr[T any](v T) *T { return &v }
 
+// Ptr returns a pointer to v, for the optional scalars of a Policy written in Go:
+// spec.Policy{Hostname: spec.Ptr("box"), NoUDP: spec.Ptr(true)}.
+func Ptr[T any](v T) *T { return &v }
+
 func or[T any](p *T, def T) T {
 	if p == nil {
 		return def

@@ -177,3 +177,29 @@ func TestDefaultProfileStore(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePolicyJSONErrors: a JSON policy's errors are as good as a TOML profile's: all of
+// them, each with the key, the value, what is accepted, and close matches for a typo.
+func TestParsePolicyJSONErrors(t *testing.T) {
+	_, err := ParsePolicyJSON([]byte(`{"fs_readble": ["/usr"], "max_cpu": 500, "no_udp": "yes"}`), "p.json")
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`p.json: unknown key "fs_readble" (did you mean "fs_readable"?)`,
+		`p.json: no_udp: "yes": wrong JSON type (string); accepted: true or false`,
+		`p.json: max_cpu: 500: out of range`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if _, err := ParsePolicyJSON([]byte("{\n  \"fs_readable\": [\"/usr\",]\n}"), "p.json"); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("syntax error: got %v, want its line", err)
+	}
+	p, err := ParsePolicyJSON([]byte(`{"fs_readable": ["/usr"], "max_memory": "512M", "hostname": "h"}`), "p.json")
+	if err != nil || len(p.FSReadable) != 1 || p.HostnameOverride() != "h" || p.MemoryLimit() != 512<<20 {
+		t.Errorf("got %+v, %v", p, err)
+	}
+}

@@ -101,9 +101,18 @@ func checkNamespace(ns specs.LinuxNamespace, seen map[specs.LinuxNamespaceType]b
 	case seen[ns.Type]:
 		return fmt.Errorf("linux.namespaces: %s: listed twice", ns.Type)
 	case ns.Path != "":
-		return fmt.Errorf("linux.namespaces: %s with path %s: joining namespaces is not supported: %s", ns.Type, ns.Path, errNoNamespaces)
+		return fmt.Errorf("linux.namespaces: %s with path %s: joining namespaces is not supported: %s%s", ns.Type, ns.Path, errNoNamespaces, joinHint(ns.Type))
 	}
 	return nil
+}
+
+// joinHint says what to ask for instead of a network namespace made by someone else: podman's
+// default network and a pod network made by CNI are such namespaces.
+func joinHint(t specs.LinuxNamespaceType) string {
+	if t != specs.NetworkNamespace {
+		return ""
+	}
+	return "; accepted: no network namespace (the host's network) or one without a path (no network): podman --network host or --network none, Kubernetes hostNetwork: true"
 }
 
 // translateHostname follows runc: a hostname or domainname without a uts namespace would change

@@ -197,3 +197,18 @@ func loadTestdata(t *testing.T, name string) *specs.Spec {
 	}
 	return s
 }
+
+// TestNetworkPathSaysWhatToUse: podman's default network arrives as a network namespace path;
+// the refusal says which podman flags work.
+func TestNetworkPathSaysWhatToUse(t *testing.T) {
+	s := Example(false)
+	for i, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			s.Linux.Namespaces[i].Path = "/run/netns/netns-1"
+		}
+	}
+	_, err := Translate(s)
+	if err == nil || !strings.Contains(err.Error(), "--network host or --network none") {
+		t.Errorf("got %v, want the podman flags that work", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/sandbox"
 )
@@ -40,7 +41,25 @@ func printHost(w io.Writer, h sandbox.Host) {
 		cg = "at " + h.Cgroup2 + ", not writable by us (needs root; pause falls back to SIGSTOP)"
 	}
 	fmt.Fprintf(w, "cgroup2:               %s\n", cg)
-	fmt.Fprintf(w, "running as root:       %s\n\n", yesNo(h.Root))
+	i386 := "yes (sandlock's filter covers its syscall numbers)"
+	if !h.Compat.I386 {
+		i386 = "no: " + h.Compat.I386Note + " (nothing to confine there)"
+	}
+	fmt.Fprintf(w, "i386 entry (int 0x80): %s\n", i386)
+	fmt.Fprintf(w, "x32 syscalls:          %s\n", yesNo(h.Compat.X32))
+	fmt.Fprintf(w, "running as root:       %s\n", yesNo(h.Root))
+	fmt.Fprintf(w, "no_new_privs:          %s\n\n", nnpMode())
+}
+
+// nnpMode says when a container gets no_new_privs. Landlock and seccomp load without it only
+// for a caller holding CAP_SYS_ADMIN; then process.noNewPrivileges decides, as under runc.
+func nnpMode() string {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err == nil && data[0].Effective&(1<<unix.CAP_SYS_ADMIN) != 0 {
+		return "as process.noNewPrivileges asks (false: setuid and file capabilities work, within the bounding set; Landlock and seccomp still bind)"
+	}
+	return "always on (without CAP_SYS_ADMIN Landlock and seccomp need it; setuid and file capabilities grant nothing)"
 }
 
 func printFields(w io.Writer, fs []sandbox.Support) error {

@@ -12,8 +12,8 @@ func createFlags() []cli.Flag {
 		&cli.StringFlag{Name: "pid-file", Usage: "write the init pid here"},
 		&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass this many fds after 2 into the container"},
-		&cli.BoolFlag{Name: "no-pivot", Usage: "accepted: there is no pivot_root without a mount namespace"},
-		&cli.BoolFlag{Name: "no-new-keyring", Usage: "accepted: keyctl is denied inside the container"},
+		&cli.BoolFlag{Name: "no-pivot", Usage: "accepted, no meaning: init always chroots (there is no mount namespace to pivot_root in)"},
+		&cli.BoolFlag{Name: "no-new-keyring", Usage: "accepted, no meaning: the keyring syscalls are denied inside the container"},
 	}
 }
 

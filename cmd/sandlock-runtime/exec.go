@@ -24,8 +24,8 @@ var execCommand = &cli.Command{
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "KEY=VALUE to add"},
 		&cli.StringFlag{Name: "cwd", Usage: "working directory"},
 		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "uid[:gid]"},
-		&cli.StringSliceFlag{Name: "cap", Usage: "accepted for compatibility", Hidden: true},
-		&cli.BoolFlag{Name: "no-new-privs", Usage: "accepted: always on"},
+		&cli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "add a capability to the bounding, effective and permitted sets (within the container's bounding set)"},
+		&cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs for the process"},
 	},
 	Action: func(c *cli.Context) error {
 		if c.NArg() < 1 {
@@ -39,6 +39,7 @@ var execCommand = &cli.Command{
 			ID: c.Args().First(), ProcessFile: c.String("process"), Args: c.Args().Slice()[1:],
 			Env: c.StringSlice("env"), Cwd: c.String("cwd"), User: user, Tty: c.Bool("tty"),
 			Detach: c.Bool("detach"), PidFile: c.String("pid-file"), ConsoleSocket: c.String("console-socket"),
+			Caps: c.StringSlice("cap"), NoNewPrivs: c.Bool("no-new-privs"),
 		}
 		code, err := lifecycle.Exec(options(c), e)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
@@ -19,11 +20,12 @@ func globalFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "debug", Usage: "debug logging"},
 		&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for compatibility; cgroupsPath slice:prefix:name is mapped to a cgroupfs path"},
 		&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for compatibility (true|false|auto)"},
-		&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted for compatibility"},
+		&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted, no meaning: checkpoint and restore are not implemented"},
 	}
 }
 
-var logToFile bool
+// logToFile and logJSON say where report writes an error (--log FILE, --log-format json).
+var logToFile, logJSON bool
 
 func setupLogging(c *cli.Context) error {
 	logrus.SetOutput(os.Stderr)
@@ -34,8 +36,12 @@ func setupLogging(c *cli.Context) error {
 	switch c.String("log-format") {
 	case "json":
 		logrus.SetFormatter(&logrus.JSONFormatter{})
+		logJSON = true
 	case "text", "":
-		logrus.SetFormatter(&logrus.TextFormatter{DisableColors: true})
+		logrus.SetFormatter(plainFormatter{})
+		if c.String("log") != "" {
+			logrus.SetFormatter(&logrus.TextFormatter{DisableColors: true})
+		}
 	default:
 		return fmt.Errorf("unknown --log-format %q: want text or json", c.String("log-format"))
 	}
@@ -76,4 +82,16 @@ func specVersion() string { return specs.Version }
 
 func stdioIsContainers(cmd string) bool {
 	return cmd == "create" || cmd == "run" || cmd == "exec"
+}
+
+// plainFormatter writes log lines for people on stderr, as the command line tools beside us
+// do: "sandlock-runtime: warning: ...", without timestamps or quoting.
+type plainFormatter struct{}
+
+func (plainFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	level := e.Level.String() + ": "
+	if e.Level <= logrus.ErrorLevel {
+		level = ""
+	}
+	return fmt.Appendf(nil, "sandlock-runtime: %s%s\n", level, strings.ReplaceAll(e.Message, "\n", "; ")), nil
 }

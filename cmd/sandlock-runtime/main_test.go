@@ -94,3 +94,56 @@ func TestParseUser(t *testing.T) {
 		t.Errorf("parseUser(1000:x) accepted")
 	}
 }
+
+// runOut runs the CLI in-process and returns what it wrote on its stdout.
+func runOut(t *testing.T, args ...string) string {
+	t.Helper()
+	var out strings.Builder
+	app := newApp()
+	app.Writer = &out
+	if err := app.Run(append([]string{"sandlock-runtime"}, args...)); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return out.String()
+}
+
+// TestSandboxHelp: --help shows the policy's real defaults, and names only flags that exist.
+func TestSandboxHelp(t *testing.T) {
+	help := runOut(t, "sandbox", "--help")
+	for _, want := range []string{"--no-raw-sockets", "--close-fds"} {
+		line := ""
+		for _, l := range strings.Split(help, "\n") {
+			if strings.Contains(l, want+" ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "(default: true)") {
+			t.Errorf("%s: help line %q, want (default: true)", want, line)
+		}
+	}
+	if !strings.Contains(help, "(default: 64)") {
+		t.Errorf("max_processes' default 64 missing from help")
+	}
+	flags := map[string]bool{"--help": true}
+	for _, f := range sandboxCommand.Flags {
+		for _, n := range f.Names() {
+			flags["--"+n] = true
+		}
+	}
+	for _, w := range strings.Fields(sandboxCommand.Description + " " + sandboxCommand.Usage) {
+		w = strings.Trim(w, ".,:;()")
+		if strings.HasPrefix(w, "--") && len(w) > 2 && !flags[strings.SplitN(w, "=", 2)[0]] {
+			t.Errorf("the help names %s, which is not a flag", w)
+		}
+	}
+}
+
+func TestVersionOnce(t *testing.T) {
+	out := runOut(t, "--version")
+	if strings.Count(out, "spec: ") != 1 || strings.Count(out, "go: ") != 1 || !strings.HasPrefix(out, "sandlock-runtime version ") {
+		t.Errorf("--version printed %q, want the version block once", out)
+	}
+	if help := runOut(t, "--help"); strings.Contains(help, "spec: ") {
+		t.Errorf("--help repeats the version block: %q", help)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -27,9 +28,14 @@ See docs/policy.md.`,
 				if c.Args().Present() {
 					return fmt.Errorf("profile list: takes no arguments")
 				}
-				names, err := profileStore(c).List()
+				store := profileStore(c)
+				names, err := store.List()
 				if err != nil {
 					return err
+				}
+				if len(names) == 0 {
+					fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: no profiles in %s (make install puts the shipped ones in %s)\n",
+						strings.Join(store.Dirs, ", "), spec.SystemProfileDir)
 				}
 				for _, n := range names {
 					fmt.Fprintln(c.App.Writer, n)

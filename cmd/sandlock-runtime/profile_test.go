@@ -43,3 +43,18 @@ func TestProfileCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestProfileListEmptySaysWhere: an empty list is not silent: stderr names the directories
+// and where make install puts the shipped profiles.
+func TestProfileListEmptySaysWhere(t *testing.T) {
+	var out, errb strings.Builder
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &errb
+	dir := t.TempDir()
+	if err := app.Run([]string{"sandlock-runtime", "profile", "--dir", dir, "list"}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "" || !strings.Contains(errb.String(), dir) || !strings.Contains(errb.String(), "make install") {
+		t.Errorf("stdout %q, stderr %q; want nothing on stdout and where to look on stderr", out.String(), errb.String())
+	}
+}

@@ -15,8 +15,8 @@ var runCommand = &cli.Command{
 	ArgsUsage: "<container-id> | <bundle-dir>",
 	Flags: append(createFlags(),
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the program runs"},
-		&cli.BoolFlag{Name: "keep", Usage: "accepted for compatibility"},
-		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted for compatibility"},
+		&cli.BoolFlag{Name: "keep", Usage: "do not delete the container after it exits"},
+		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted, no meaning: run never makes itself a subreaper (the container's processes are ended through its cgroup)"},
 	),
 	Action: func(c *cli.Context) error {
 		id, err := oneID(c)
@@ -24,6 +24,7 @@ var runCommand = &cli.Command{
 			return err
 		}
 		o := createOpts(c, id)
+		o.Keep = c.Bool("keep")
 		bundleShortcut(&o, c)
 		code, err := lifecycle.Run(options(c), o, c.Bool("detach"))
 		if err != nil {

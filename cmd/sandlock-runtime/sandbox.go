@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/sandbox"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -31,6 +33,7 @@ lists repeat the flag (numbers and ports may also be comma-separated), --gpu-dev
 every GPU. Exits with CMD's exit code. See docs/sandbox.md.`,
 	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "profile", Usage: "start from profile `NAME` (sandlock-runtime profile list)"},
+		&cli.StringSliceFlag{Name: "dir", Usage: "search profiles in `DIR` instead of the default directories (repeatable; later ones win), as profile --dir"},
 		&cli.StringFlag{Name: "policy", Usage: "policy `FILE`, TOML or JSON (by extension, else by content)"},
 	}, policyFlags()...),
 	Action: runSandbox,
@@ -44,9 +47,6 @@ func runSandbox(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if !c.Bool("debug") {
-		logrus.SetLevel(logrus.ErrorLevel) // the "no cgroup" warning is expected here
-	}
 	for _, k := range sandbox.NotEnforced(pol) {
 		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s is not enforced yet (see sandlock-runtime check)\n", k)
 	}
@@ -55,12 +55,70 @@ func runSandbox(c *cli.Context) error {
 	defer stop()
 	code, err := sb.RunInteractive(context.Background(), c.Args().Slice())
 	if err != nil {
-		return err
+		return withExecCode(flagNamed(err))
 	}
 	if code != 0 {
 		return exitCode(code)
 	}
 	return nil
+}
+
+// flagNamed restates the policy refusals in err with the key and the flag that sets it (the
+// value may come from a file or a profile too): "fs_writable (--fs-writable, -w)
+// /tmp/scratchh: no such file or directory", all of them, on one line.
+func flagNamed(err error) error {
+	pes := policyErrors(err)
+	if len(pes) == 0 {
+		return err
+	}
+	msgs := make([]string, len(pes))
+	for i, pe := range pes {
+		name := pe.Key + " (--" + strings.ReplaceAll(pe.Key, "_", "-")
+		if short := shortFlags[pe.Key]; short != "" {
+			name += ", -" + short
+		}
+		name += ")"
+		if pe.Value != "" {
+			name += " " + pe.Value
+		}
+		msgs[i] = name + ": " + pe.Reason
+	}
+	return &codedError{code: 1, err: errors.New("sandbox: " + strings.Join(msgs, "; "))}
+}
+
+// policyErrors collects every *spec.PolicyError in err's tree (errors.Join included).
+func policyErrors(err error) []*spec.PolicyError {
+	if pe, ok := err.(*spec.PolicyError); ok {
+		return []*spec.PolicyError{pe}
+	}
+	var out []*spec.PolicyError
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			out = append(out, policyErrors(e)...)
+		}
+	case interface{ Unwrap() error }:
+		if e := u.Unwrap(); e != nil {
+			out = policyErrors(e)
+		}
+	}
+	return out
+}
+
+// withExecCode gives a command that could not be executed the exit code a shell gives it:
+// 127 when it does not exist, 126 when it cannot be executed.
+func withExecCode(err error) error {
+	var se *lifecycle.StepError
+	if !errors.As(err, &se) || se.Step != lifecycle.StepExec {
+		return err
+	}
+	switch se.Errno {
+	case unix.ENOENT:
+		return &codedError{code: 127, err: err}
+	case unix.EACCES, unix.ENOEXEC, unix.EPERM:
+		return &codedError{code: 126, err: err}
+	}
+	return err
 }
 
 func sandboxOptions(c *cli.Context) []sandbox.Option {
@@ -73,6 +131,11 @@ func sandboxOptions(c *cli.Context) []sandbox.Option {
 	}
 	if p := c.String("log"); p != "" {
 		opts = append(opts, sandbox.WithLog(p, c.Bool("debug")))
+	}
+	if c.Bool("debug") {
+		// The CLI's logger, for --debug; otherwise the "no cgroup" warning, expected
+		// here, is not shown.
+		opts = append(opts, sandbox.WithLogger(logrus.StandardLogger()))
 	}
 	return opts
 }
@@ -93,7 +156,7 @@ func forwardToSandbox(sb *sandbox.Sandbox) (stop func()) {
 func sandboxPolicy(c *cli.Context) (spec.Policy, error) {
 	var pol spec.Policy
 	if name := c.String("profile"); name != "" {
-		p, err := spec.DefaultProfileStore().Load(name)
+		p, err := profileStore(c).Load(name)
 		if err != nil {
 			return pol, err
 		}
@@ -110,28 +173,22 @@ func sandboxPolicy(c *cli.Context) (spec.Policy, error) {
 	if err != nil {
 		return pol, err
 	}
-	pol = pol.Merge(p)
-	return pol, pol.Validate()
+	// Validated by the sandbox, after relative paths are resolved against the directory.
+	return pol.Merge(p), nil
 }
 
 // loadPolicyFile reads a TOML profile or a JSON policy: .json and .toml decide, otherwise
 // content starting with '{' is JSON.
 func loadPolicyFile(path string) (spec.Policy, error) {
-	var pol spec.Policy
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return pol, fmt.Errorf("--policy: %w", err)
+		return spec.Policy{}, fmt.Errorf("--policy: %w", err)
 	}
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext == ".toml" || (ext != ".json" && !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{"))) {
 		return spec.ParseProfile(data, path)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&pol); err != nil {
-		return pol, fmt.Errorf("%s: %w", path, err)
-	}
-	return pol, nil
+	return spec.ParsePolicyJSON(data, path)
 }
 
 // ---- one flag per policy field, generated from spec.Policy ----
@@ -141,6 +198,7 @@ var shortFlags = map[string]string{"fs_readable": "r", "fs_writable": "w", "max_
 
 // policyField is one field of spec.Policy as a flag.
 type policyField struct {
+	name string       // Go field name, e.g. FSReadable
 	key  string       // policy key (JSON name), e.g. fs_readable
 	flag string       // fs-readable
 	typ  reflect.Type // the field's Go type
@@ -155,7 +213,7 @@ func policyFields() []policyField {
 		if key == "" || key == "-" {
 			continue
 		}
-		fs = append(fs, policyField{key: key, flag: strings.ReplaceAll(key, "_", "-"), typ: f.Type})
+		fs = append(fs, policyField{name: f.Name, key: key, flag: strings.ReplaceAll(key, "_", "-"), typ: f.Type})
 	}
 	return fs
 }
@@ -175,9 +233,13 @@ func policyFlags() []cli.Flag {
 func (f policyField) cliFlags() []cli.Flag {
 	short, hasShort := shortFlags[f.key]
 	usage := "policy key " + f.key + " (docs/policy.md)"
+	def := f.defaultText()
 	switch {
 	case f.typ.Kind() == reflect.Pointer && f.typ.Elem().Kind() == reflect.Bool:
-		return []cli.Flag{&cli.BoolFlag{Name: f.flag, Usage: usage}}
+		// The policy's default, so that --help says it; only a flag given is read.
+		return []cli.Flag{&cli.BoolFlag{Name: f.flag, Usage: usage, Value: def == "true"}}
+	case !f.isList() && def != "":
+		usage += " (default: " + def + ")"
 	case f.isList() && hasShort:
 		return []cli.Flag{
 			&cli.GenericFlag{Name: f.flag, Usage: usage + ", repeatable", Value: &listValue{}},
@@ -189,6 +251,15 @@ func (f policyField) cliFlags() []cli.Flag {
 		return []cli.Flag{&cli.StringFlag{Name: f.flag, Aliases: []string{short}, Usage: usage}}
 	}
 	return []cli.Flag{&cli.StringFlag{Name: f.flag, Usage: usage}}
+}
+
+// defaultText is the policy's default for the field (spec.DefaultPolicy), "" when it has none.
+func (f policyField) defaultText() string {
+	v := reflect.ValueOf(spec.DefaultPolicy()).FieldByName(f.name)
+	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() {
+		return ""
+	}
+	return fmt.Sprint(v.Elem().Interface())
 }
 
 func (f policyField) isList() bool {

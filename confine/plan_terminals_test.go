@@ -1,0 +1,54 @@
+package confine
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// TestFSReadableRoot: "/" names the root itself (it used to be trimmed to "" and skipped).
+func TestFSReadableRoot(t *testing.T) {
+	root := t.TempDir()
+	rules, err := fsPlan(spec.Policy{FSReadable: []string{"/"}}, nil, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rules {
+		found = found || (r.Path == root && !r.Write)
+	}
+	if !found {
+		t.Errorf("fs_readable [\"/\"] under %s: rules %+v, want a read rule on the root", root, rules)
+	}
+}
+
+// TestHideHostTerminals: no rule reaches /dev/pts or a terminal device; / and /dev stay
+// listable; the harmless devices keep their rules.
+func TestHideHostTerminals(t *testing.T) {
+	if _, err := os.Stat("/dev/pts"); err != nil {
+		t.Skipf("no /dev/pts (devpts not mounted): %v", err)
+	}
+	rules, err := HideHostTerminals([]PathRule{{Path: "/", Write: true, Exec: true}, {Path: "/dev/pts", Write: true}, {Path: "/dev/null", Write: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := map[string]bool{}
+	null := false
+	for _, r := range rules {
+		if r.Path == "/dev/pts" || strings.HasPrefix(r.Path, "/dev/pts/") || r.Path == "/dev/tty" || r.Path == "/dev/console" {
+			t.Errorf("a rule reaches a terminal: %+v", r)
+		}
+		if r.ListOnly {
+			list[r.Path] = true
+		}
+		null = null || (r.Path == "/dev/null" && r.Write)
+	}
+	if !list["/"] || !list["/dev"] {
+		t.Errorf("/ and /dev should stay listable: list-only rules %v", list)
+	}
+	if !null {
+		t.Errorf("/dev/null lost its rule")
+	}
+}

@@ -1,0 +1,108 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// TestSupervisorIdleAfterInitExit: once init has exited and a background process keeps the
+// container populated, the supervisor waits for the cgroup to empty. It used to re-read
+// cgroup.events through another fd than the one it polled, so after the first change event
+// poll returned at once forever: a supervisor spinning a whole core for the rest of the
+// container's life. Its CPU time over two seconds must be that of a waiting process.
+func TestSupervisorIdleAfterInitExit(t *testing.T) {
+	requireSetup(t)
+	b := newBundleWith(t, withoutNamespace(specs.PIDNamespace), "sh", "-c", "sleep 30 & exit 0")
+	id := newID()
+	create(t, id, b)
+	start(t, id)
+	waitStatus(t, id, "stopped") // init is gone; sleep keeps the cgroup populated
+	var st struct {
+		SupervisorPid int `json:"supervisorPid"`
+	}
+	sb, err := os.ReadFile(filepath.Join(envFor(t).root, id, "state.json"))
+	if err != nil || json.Unmarshal(sb, &st) != nil || st.SupervisorPid <= 0 {
+		t.Fatalf("state.json: no supervisor pid: %v %s", err, sb)
+	}
+	before := cpuTicks(t, st.SupervisorPid)
+	time.Sleep(2 * time.Second)
+	after := cpuTicks(t, st.SupervisorPid)
+	// 100 ticks a second is a busy core; a waiting supervisor uses none.
+	if used := after - before; used > 40 {
+		t.Errorf("the supervisor used %d clock ticks of CPU in 2 s while waiting: it is spinning", used)
+	}
+}
+
+// cpuTicks is a process's user + system time in clock ticks (/proc/PID/stat fields 14, 15).
+func cpuTicks(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatalf("supervisor %d: %v", pid, err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
+}
+
+// TestSupervisorLoad: 100,000 trapped calls from 32 threads at once (uname answered by the
+// supervisor, one in eight also a chmod performed on behalf), every answer checked: no reply
+// lost (the run would hang), none wrong or duplicated.
+func TestSupervisorLoad(t *testing.T) {
+	bins := escapeBins(t)
+	w := t.TempDir()
+	f := filepath.Join(w, "f")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", "/bin", "-r", bins, "-w", w, "--hostname", "loaded"}
+	r := rtWith(t, nil, sandboxArgs(flags, filepath.Join(bins, "notifload"), "loaded", f, "32", "3125")...)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "calls=100000 bad=0" {
+		t.Errorf("exit %d, %q %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestAuditLog: a refusal the supervisor makes for the policy is one JSON object in the
+// container's audit log (state dir), naming the process, syscall, object and rule.
+func TestAuditLog(t *testing.T) {
+	requireSetup(t)
+	mutate := func(s *specs.Spec) {
+		s.Annotations = map[string]string{
+			"io.sandlock.fs_readable": `["/bin", "/etc", "/lib", "/usr"]`,
+			"io.sandlock.fs_writable": `["/tmp"]`,
+		}
+	}
+	id, _, _ := running(t, mutate, "sh", "-c", "chmod 777 /etc/passwd; touch /tmp/ok; sleep 30")
+	path := filepath.Join(envFor(t).root, id, "audit.jsonl")
+	var rec struct {
+		Container, Syscall, Object, Rule, Errno string
+		Pid                                     int
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rec.Syscall != "chmod" {
+		b, _ := os.ReadFile(path)
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if strings.Contains(l, `"syscall":"chmod"`) {
+				if err := json.Unmarshal([]byte(l), &rec); err != nil {
+					t.Fatalf("audit line %q: %v", l, err)
+				}
+			}
+		}
+		if rec.Syscall == "" && time.Now().After(deadline) {
+			t.Fatalf("no chmod record in %s: %s", path, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rec.Container != id || rec.Syscall != "chmod" || rec.Object != "/etc/passwd" || rec.Rule != "fs_writable" ||
+		rec.Errno != "EACCES" || rec.Pid <= 0 {
+		t.Errorf("audit record %+v", rec)
+	}
+}

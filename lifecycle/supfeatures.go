@@ -1,0 +1,83 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sandlock/sandlock-runtime/confine"
+	"github.com/sandlock/sandlock-runtime/notifsup"
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// supervisorConfig is the supervisor's part of the container's plan: one document, computed
+// once at create (supervisorFile in the state dir), from which both the filter's trapped
+// syscalls and the supervisor's handlers are made, so the two cannot disagree.
+type supervisorConfig struct {
+	Hostname string                `json:"hostname,omitempty"`
+	FS       notifsup.FSMetaConfig `json:"fs"`
+}
+
+const supervisorFile = "supervisor.json"
+
+// supervisorPlan derives the supervisor's configuration from the plan and records what it
+// traps in the plan's seccomp options.
+func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string) supervisorConfig {
+	c := supervisorConfig{Hostname: hostname, FS: notifsup.FSMetaConfig{Reads: readsRestricted(pol, plan.Landlock.Paths)}}
+	if rootfs == "/" {
+		// The host's file system (direct mode, host mode): its listening unix sockets are a
+		// path away, and Landlock does not govern connecting to them.
+		ll := plan.Landlock
+		c.FS.Connect = &notifsup.ConnectConfig{DenyTCP: ll.DenyTCP, ConnectTCP: ll.ConnectTCP, AbstractScoped: ll.ScopeAbstractUnix}
+	}
+	for _, r := range plan.Landlock.Paths {
+		if strings.HasPrefix(r.Path, "/proc/self/fd/") {
+			continue // init's own open file (the direct mode's terminal): no path for the supervisor
+		}
+		c.FS.Rules = append(c.FS.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write, ListOnly: r.ListOnly})
+	}
+	plan.Seccomp.Notify, plan.Seccomp.NotifyIoctls = notifsup.Trapped(c.features())
+	return c
+}
+
+// readsRestricted: the policy lets the process read less than everything it can name, so
+// reading metadata (readlink, getxattr, listxattr) needs the supervisor too.
+func readsRestricted(pol spec.Policy, rules []confine.PathRule) bool {
+	if len(pol.FSReadable)+len(pol.FSWritable)+len(pol.FSDenied) > 0 {
+		return true
+	}
+	for _, r := range rules {
+		if r.ListOnly {
+			return true
+		}
+	}
+	return false
+}
+
+// features are the supervisor's features for this configuration, in the order they are
+// declared to the filter.
+func (c supervisorConfig) features() []notifsup.Feature {
+	return []notifsup.Feature{notifsup.UnameFeature(c.Hostname), notifsup.FSMeta(c.FS)}
+}
+
+func saveSupervisorConfig(dir string, c supervisorConfig) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, supervisorFile), b, 0o600)
+}
+
+func loadSupervisorConfig(dir string) (supervisorConfig, error) {
+	var c supervisorConfig
+	b, err := os.ReadFile(filepath.Join(dir, supervisorFile))
+	if err != nil {
+		return c, fmt.Errorf("supervisor configuration: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("supervisor configuration %s: %w", filepath.Join(dir, supervisorFile), err)
+	}
+	return c, nil
+}

@@ -1,0 +1,271 @@
+package notifsup
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	seccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// FSRule is one Landlock path rule as the supervisor checks it: the rules the kernel enforces
+// for opens, applied to what Landlock does not govern (metadata). Paths are host paths.
+type FSRule struct {
+	Path     string
+	Write    bool
+	ListOnly bool `json:",omitempty"`
+}
+
+// FSMetaConfig configures the metadata feature.
+type FSMetaConfig struct {
+	Rules []FSRule
+	// Reads also mediates what reads metadata (readlink, getxattr, listxattr): needed when the
+	// policy's readable set is narrower than everything the process can name.
+	Reads bool `json:",omitempty"`
+	// Connect, when set, also mediates connect(2) (see ConnectConfig).
+	Connect *ConnectConfig `json:",omitempty"`
+}
+
+// fsMeta is the feature behind FSMeta.
+type fsMeta struct {
+	given   []FSRule
+	connect ConnectConfig
+	rules   []FSRule // given, canonical: made by Start, in the supervisor, off the container's start
+	mounts  sync.Map // rootKey -> *mountTable: the mounts as seen from each root
+}
+
+// FSMeta mediates the metadata syscalls Landlock has no access right for: chmod, chown,
+// utimes, extended attributes and inode flags are allowed only on objects the policy lets the
+// process write, and (with c.Reads) readlink, getxattr and listxattr only where it may read.
+//
+// Each call is performed on behalf of the process, never checked and then continued: the path
+// is copied out of the process once, resolved (O_PATH) on a thread that sees the file system
+// as the process does and holds its credentials (fsView), the object behind that fd is checked
+// against the rules, and the operation is done on that very fd. What the process does to its
+// memory afterwards cannot change which object is acted on; a rename after the check moves an
+// object the process was allowed to change.
+func FSMeta(c FSMetaConfig) Feature {
+	m := &fsMeta{given: c.Rules}
+	f := Feature{Name: "fs-metadata", Handlers: map[string]Handler{}, Ioctls: map[uint32]Handler{},
+		Start: func() { m.rules = canonicalRules(m.given) }}
+	for name, op := range metaWriteOps {
+		f.Handlers[name] = m.handler(name, op, true)
+	}
+	for req, op := range ioctlOps {
+		f.Ioctls[req] = m.handler("ioctl", op, true)
+	}
+	if c.Connect != nil {
+		m.connect = *c.Connect
+		f.Handlers["connect"] = m.connectHandler
+	}
+	if c.Reads {
+		for name, op := range metaReadOps {
+			f.Handlers[name] = m.handler(name, op, false)
+		}
+	}
+	return f
+}
+
+// mountsFrom is the mount table as seen from the worker's current root.
+func (m *fsMeta) mountsFrom(w *worker) *mountTable {
+	mt, _ := m.mounts.LoadOrStore(w.root, &mountTable{})
+	return mt.(*mountTable)
+}
+
+// canonicalRules resolves symlinks in the rule paths, as opening them for Landlock did: the
+// checks compare them with the kernel's name for an object, which has none.
+func canonicalRules(rs []FSRule) []FSRule {
+	out := make([]FSRule, 0, len(rs))
+	for _, r := range rs {
+		p, err := filepath.EvalSymlinks(r.Path)
+		if err != nil {
+			continue // a missing path got no Landlock rule either
+		}
+		r.Path = p
+		out = append(out, r)
+	}
+	return out
+}
+
+// allowed answers whether the rules grant reading (or writing) the object named p, the way
+// Landlock grants it: by a rule on p or on a directory above it. A list-only rule (what
+// fs_denied leaves above a denied path) lets only that directory itself be read.
+func (m *fsMeta) allowed(p string, write bool) bool {
+	for _, r := range m.rules {
+		if p != r.Path && r.Path != "/" && !strings.HasPrefix(p, r.Path+"/") {
+			continue
+		}
+		if r.ListOnly {
+			if !write && p == r.Path {
+				return true
+			}
+			continue
+		}
+		if !write || r.Write {
+			return true
+		}
+	}
+	return false
+}
+
+// objArgs says where a syscall names its object: a dirfd and path, or an fd (-1 = absent).
+type objArgs struct {
+	dir, path, fd, flags int
+	nofollow             bool // the l* variants
+	nullPathIsFD         bool // utimensat: a NULL path means dirfd itself
+}
+
+// metaOp is one syscall: where its object is, and how to prepare the operation (reading the
+// rest of its arguments from the process) to run on the resolved object.
+type metaOp struct {
+	obj     objArgs
+	prepare func(t *target, a []uint64) (action, error)
+	// selfLink, for readlink, answers for the link /proc/self (or thread-self) itself, which on
+	// the supervisor's thread would name the supervisor.
+	selfLink func(t *target, a []uint64, target string) (uint64, error)
+}
+
+// action performs the operation on fd, on the thread holding the process's view; fdBased
+// says fd is the process's own open file (pidfd_getfd), not an O_PATH resolved for it.
+type action func(fd int, fdBased bool) (uint64, error)
+
+func (m *fsMeta) handler(name string, op metaOp, write bool) Handler {
+	return func(c *Call) seccomp.ScmpNotifResp {
+		v, err := m.handle(c, op, write)
+		if err != nil {
+			c.report(name, err)
+			return errnoResp(errnoOf(err))
+		}
+		return seccomp.ScmpNotifResp{Val: v}
+	}
+}
+
+func (m *fsMeta) handle(c *Call, op metaOp, write bool) (uint64, error) {
+	t, err := pinTarget(c.Listener, c.Req, !write)
+	if err != nil {
+		return 0, err
+	}
+	defer t.close()
+	a := c.Req.Data.Args
+	do, err := op.prepare(t, a)
+	if err != nil {
+		return 0, err
+	}
+	o, err := t.object(op.obj, a)
+	if err != nil {
+		return 0, err
+	}
+	defer o.close()
+	if o.selfLink != "" && op.selfLink != nil {
+		return op.selfLink(t, a, o.selfLink)
+	}
+	w := c.w
+	if o.fd >= 0 {
+		// The process's own fd: checked from the host's root, where the kernel's name for
+		// it is unambiguous (it may lie outside the process's root).
+		if err := w.takeHostRoot(); err != nil {
+			return 0, err
+		}
+		if err := m.check(w, t, o.fd, write, true); err != nil {
+			return 0, err
+		}
+		return w.inView(t, noCwd, func() (uint64, error) { return do(o.fd, !o.byName) })
+	}
+	dirfd := o.dirfd
+	if strings.HasPrefix(o.path, "/") {
+		dirfd = noCwd
+	}
+	return w.inView(t, dirfd, func() (uint64, error) {
+		fd, err := resolvePath(o.path, o.nofollow)
+		if err != nil {
+			return 0, err
+		}
+		defer unix.Close(fd)
+		// Resolved in the process's root without magic links: reachable from that root,
+		// so the kernel's name for it, relative to the root, is unambiguous.
+		if err := m.check(w, t, fd, write, false); err != nil {
+			return 0, err
+		}
+		return do(fd, false)
+	})
+}
+
+// check decides on the object open as fd: allowed when the rules grant the access on the
+// kernel's own name for it. An fd the process holds on an object outside every mount of the
+// host (a pipe, a socket, a memfd) names no file of the host and is allowed. /proc is checked
+// by owner: its entries are not files of the host, and on behalf of the process the supervisor
+// must not read another process's (see checkProc).
+func (m *fsMeta) check(w *worker, t *target, fd int, write, fdBased bool) error {
+	name, err := fdName(fd)
+	if err != nil {
+		return unix.EACCES
+	}
+	if !strings.HasPrefix(name, "/") {
+		if fdBased {
+			return nil
+		}
+		return unix.EACCES
+	}
+	name = strings.TrimSuffix(name, " (deleted)")
+	mnt, known := m.mountsFrom(w).lookup(fd)
+	if fdBased && !known {
+		return nil
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return unix.EACCES
+	}
+	if sfs.Type == unix.PROC_SUPER_MAGIC {
+		return m.checkProc(w, t, name, mnt, write)
+	}
+	if !m.allowed(w.hostName(name), write) {
+		return refuse(unix.EACCES, name, ruleFor(write)) // as the process names it
+	}
+	return nil
+}
+
+// ruleFor names the policy field a refusal comes from.
+func ruleFor(write bool) string {
+	if write {
+		return "fs_writable"
+	}
+	return "fs_readable"
+}
+
+// checkProc: metadata of /proc entries cannot be changed (the kernel refuses most of it
+// anyway); it can be read where the rules let the process read and the entry is its own or its
+// container's. name and mountpoint are relative to the worker's root.
+func (m *fsMeta) checkProc(w *worker, t *target, name, mountpoint string, write bool) error {
+	if write {
+		return refuse(unix.EPERM, name, "/proc metadata is never changed")
+	}
+	if !m.allowed(w.hostName(name), false) {
+		return refuse(unix.EACCES, name, "fs_readable")
+	}
+	rel := strings.TrimPrefix(strings.TrimPrefix(name, mountpoint), "/")
+	first, _, _ := strings.Cut(rel, "/")
+	pid, err := strconv.Atoi(first)
+	if err != nil || pid == t.tgid || sameCgroup(t.tgid, pid) {
+		return nil // not a process's entry, or one of the process's own container
+	}
+	return refuse(unix.EACCES, name, "another process's /proc entry")
+}
+
+// sameCgroup: both processes are in the same cgroup2 directory (the container's).
+func sameCgroup(a, b int) bool {
+	ca, erra := procRead(strconv.Itoa(a) + "/cgroup")
+	cb, errb := procRead(strconv.Itoa(b) + "/cgroup")
+	ua, ub := unifiedLine(string(ca)), unifiedLine(string(cb))
+	return erra == nil && errb == nil && ua != "" && ua != "0::/" && ua == ub
+}
+
+func unifiedLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "0::") {
+			return l
+		}
+	}
+	return ""
+}

@@ -1,0 +1,367 @@
+package notifsup
+
+import (
+	"encoding/binary"
+	"runtime"
+	"strconv"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The metadata syscalls, by the x86_64 ABI. Each names its object (objArgs) and reads the
+// rest of its arguments in prepare, before anything is resolved.
+
+// Syscall numbers libseccomp 2.5 cannot name; the unified table is the same on every arch.
+const (
+	sysFchmodat2     = 452
+	sysSetxattrat    = 463
+	sysGetxattrat    = 464
+	sysListxattrat   = 465
+	sysRemovexattrat = 466
+)
+
+const (
+	xattrNameMax = 255
+	xattrSizeMax = 65536
+)
+
+func pathAt(dir, path, flags int) objArgs { return objArgs{dir: dir, path: path, fd: -1, flags: flags} }
+func pathOnly(path int, nofollow bool) objArgs {
+	return objArgs{dir: -1, path: path, fd: -1, flags: -1, nofollow: nofollow}
+}
+func fdOnly(fd int) objArgs { return objArgs{dir: -1, path: -1, fd: fd, flags: -1} }
+
+var metaWriteOps = map[string]metaOp{
+	"chmod":        {obj: pathOnly(0, false), prepare: chmodOp(1)},
+	"fchmod":       {obj: fdOnly(0), prepare: chmodOp(1)},
+	"fchmodat":     {obj: pathAt(0, 1, -1), prepare: chmodOp(2)},
+	"fchmodat2":    {obj: pathAt(0, 1, 3), prepare: chmodOp(2)},
+	"chown":        {obj: pathOnly(0, false), prepare: chownOp(1)},
+	"lchown":       {obj: pathOnly(0, true), prepare: chownOp(1)},
+	"fchown":       {obj: fdOnly(0), prepare: chownOp(1)},
+	"fchownat":     {obj: pathAt(0, 1, 4), prepare: chownOp(2)},
+	"utime":        {obj: pathOnly(0, false), prepare: utimesOp(1, readUtimbuf)},
+	"utimes":       {obj: pathOnly(0, false), prepare: utimesOp(1, readTimevals)},
+	"futimesat":    {obj: pathAt(0, 1, -1), prepare: utimesOp(2, readTimevals)},
+	"utimensat":    {obj: objArgs{dir: 0, path: 1, fd: -1, flags: 3, nullPathIsFD: true}, prepare: utimesOp(2, readTimespecs)},
+	"setxattr":     {obj: pathOnly(0, false), prepare: setxattrOp(1)},
+	"lsetxattr":    {obj: pathOnly(0, true), prepare: setxattrOp(1)},
+	"fsetxattr":    {obj: fdOnly(0), prepare: setxattrOp(1)},
+	"removexattr":  {obj: pathOnly(0, false), prepare: removexattrOp(1)},
+	"lremovexattr": {obj: pathOnly(0, true), prepare: removexattrOp(1)},
+	"fremovexattr": {obj: fdOnly(0), prepare: removexattrOp(1)},
+}
+
+var metaReadOps = map[string]metaOp{
+	"getxattr":   {obj: pathOnly(0, false), prepare: getxattrOp(1)},
+	"lgetxattr":  {obj: pathOnly(0, true), prepare: getxattrOp(1)},
+	"fgetxattr":  {obj: fdOnly(0), prepare: getxattrOp(1)},
+	"listxattr":  {obj: pathOnly(0, false), prepare: listxattrOp(1)},
+	"llistxattr": {obj: pathOnly(0, true), prepare: listxattrOp(1)},
+	"flistxattr": {obj: fdOnly(0), prepare: listxattrOp(1)},
+	"readlink":   {obj: pathOnly(0, true), prepare: readlinkOp(1), selfLink: answerLink(1)},
+	"readlinkat": {obj: objArgs{dir: 0, path: 1, fd: -1, flags: -1, nofollow: true}, prepare: readlinkOp(2), selfLink: answerLink(2)},
+}
+
+// The inode-flag ioctls (chattr): FS_IOC_SETFLAGS in both sizes and FS_IOC_FSSETXATTR.
+const (
+	fsIocSetflags   = 0x40086602
+	fsIoc32Setflags = 0x40046602
+	fsIocFssetxattr = 0x401c5820
+)
+
+var ioctlOps = map[uint32]metaOp{
+	fsIocSetflags:   {obj: fdOnly(0), prepare: ioctlOp(fsIocSetflags, 4)}, // the kernel reads an int
+	fsIoc32Setflags: {obj: fdOnly(0), prepare: ioctlOp(fsIoc32Setflags, 4)},
+	fsIocFssetxattr: {obj: fdOnly(0), prepare: ioctlOp(fsIocFssetxattr, 28)}, // struct fsxattr
+}
+
+func chmodOp(modeArg int) func(*target, []uint64) (action, error) {
+	return func(_ *target, a []uint64) (action, error) {
+		mode := uint32(a[modeArg])
+		return func(fd int, fdBased bool) (uint64, error) {
+			if fdBased {
+				return 0, unix.Fchmod(fd, mode)
+			}
+			return 0, errnoErr(unix.Syscall6(sysFchmodat2, uintptr(fd), emptyPath(), uintptr(mode), unix.AT_EMPTY_PATH, 0, 0))
+		}, nil
+	}
+}
+
+func chownOp(uidArg int) func(*target, []uint64) (action, error) {
+	return func(_ *target, a []uint64) (action, error) {
+		uid, gid := int(int32(a[uidArg])), int(int32(a[uidArg+1]))
+		return func(fd int, fdBased bool) (uint64, error) {
+			if fdBased {
+				return 0, unix.Fchown(fd, uid, gid)
+			}
+			return 0, unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH)
+		}, nil
+	}
+}
+
+// utimesOp: times are read in the spelling of the syscall and set with utimensat; a NULL
+// pointer means "now", as for every spelling.
+func utimesOp(timesArg int, read func(*target, uint64) ([]unix.Timespec, error)) func(*target, []uint64) (action, error) {
+	return func(t *target, a []uint64) (action, error) {
+		var ts []unix.Timespec
+		if a[timesArg] != 0 {
+			var err error
+			if ts, err = read(t, a[timesArg]); err != nil {
+				return nil, err
+			}
+		}
+		return func(fd int, fdBased bool) (uint64, error) {
+			var p uintptr
+			if ts != nil {
+				p = uintptr(unsafe.Pointer(&ts[0]))
+			}
+			if fdBased {
+				err := errnoErr(unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, p, 0, 0, 0))
+				runtime.KeepAlive(ts)
+				return 0, err
+			}
+			err := errnoErr(unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), emptyPath(), p, unix.AT_EMPTY_PATH, 0, 0))
+			runtime.KeepAlive(ts)
+			return 0, err
+		}, nil
+	}
+}
+
+func readTimespecs(t *target, addr uint64) ([]unix.Timespec, error) {
+	b, err := t.readBytes(addr, 32)
+	if err != nil {
+		return nil, err
+	}
+	return []unix.Timespec{
+		{Sec: int64(le64(b[0:])), Nsec: int64(le64(b[8:]))},
+		{Sec: int64(le64(b[16:])), Nsec: int64(le64(b[24:]))},
+	}, nil
+}
+
+func readTimevals(t *target, addr uint64) ([]unix.Timespec, error) {
+	b, err := t.readBytes(addr, 32)
+	if err != nil {
+		return nil, err
+	}
+	ts := make([]unix.Timespec, 2)
+	for i := range ts {
+		sec, usec := int64(le64(b[16*i:])), int64(le64(b[16*i+8:]))
+		if usec < 0 || usec >= 1000000 {
+			return nil, unix.EINVAL
+		}
+		ts[i] = unix.Timespec{Sec: sec, Nsec: usec * 1000}
+	}
+	return ts, nil
+}
+
+func readUtimbuf(t *target, addr uint64) ([]unix.Timespec, error) {
+	b, err := t.readBytes(addr, 16)
+	if err != nil {
+		return nil, err
+	}
+	return []unix.Timespec{{Sec: int64(le64(b[0:]))}, {Sec: int64(le64(b[8:]))}}, nil
+}
+
+func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
+// xattrArgs is the kernel's struct xattr_args (the *xattrat syscalls).
+type xattrArgs struct {
+	value uint64
+	size  uint32
+	flags uint32
+}
+
+func setxattrOp(nameArg int) func(*target, []uint64) (action, error) {
+	return func(t *target, a []uint64) (action, error) {
+		name, err := readXattrName(t, a[nameArg])
+		if err != nil {
+			return nil, err
+		}
+		size := int(a[nameArg+2])
+		if size > xattrSizeMax {
+			return nil, unix.E2BIG
+		}
+		value, err := t.readBytes(a[nameArg+1], size)
+		if err != nil {
+			return nil, err
+		}
+		flags := int(int32(a[nameArg+3]))
+		return func(fd int, fdBased bool) (uint64, error) {
+			if fdBased {
+				return 0, unix.Fsetxattr(fd, name, value, flags)
+			}
+			args := xattrArgs{size: uint32(len(value)), flags: uint32(flags)}
+			if len(value) > 0 {
+				args.value = uint64(uintptr(unsafe.Pointer(&value[0])))
+			}
+			p, np := viaFD(fd), cstr(name)
+			err := errnoErr(unix.Syscall6(sysSetxattrat, uintptr(hostProc), uintptr(unsafe.Pointer(p)), 0,
+				uintptr(unsafe.Pointer(np)), uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args)))
+			runtime.KeepAlive(value)
+			return 0, err
+		}, nil
+	}
+}
+
+func removexattrOp(nameArg int) func(*target, []uint64) (action, error) {
+	return func(t *target, a []uint64) (action, error) {
+		name, err := readXattrName(t, a[nameArg])
+		if err != nil {
+			return nil, err
+		}
+		return func(fd int, fdBased bool) (uint64, error) {
+			if fdBased {
+				return 0, unix.Fremovexattr(fd, name)
+			}
+			p, np := viaFD(fd), cstr(name)
+			return 0, errnoErr(unix.Syscall6(sysRemovexattrat, uintptr(hostProc), uintptr(unsafe.Pointer(p)), 0,
+				uintptr(unsafe.Pointer(np)), 0, 0))
+		}, nil
+	}
+}
+
+func getxattrOp(nameArg int) func(*target, []uint64) (action, error) {
+	return func(t *target, a []uint64) (action, error) {
+		name, err := readXattrName(t, a[nameArg])
+		if err != nil {
+			return nil, err
+		}
+		buf, out := answerBuffer(a[nameArg+2]), a[nameArg+1]
+		return func(fd int, fdBased bool) (uint64, error) {
+			var n int
+			if fdBased {
+				n, err = unix.Fgetxattr(fd, name, buf)
+			} else {
+				args := xattrArgs{size: uint32(len(buf))}
+				if len(buf) > 0 {
+					args.value = uint64(uintptr(unsafe.Pointer(&buf[0])))
+				}
+				p, np := viaFD(fd), cstr(name)
+				n, err = retErr(unix.Syscall6(sysGetxattrat, uintptr(hostProc), uintptr(unsafe.Pointer(p)), 0,
+					uintptr(unsafe.Pointer(np)), uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args)))
+				runtime.KeepAlive(buf)
+			}
+			return fillAnswer(t, out, buf, n, err)
+		}, nil
+	}
+}
+
+func listxattrOp(listArg int) func(*target, []uint64) (action, error) {
+	return func(t *target, a []uint64) (action, error) {
+		buf, out := answerBuffer(a[listArg+1]), a[listArg]
+		return func(fd int, fdBased bool) (uint64, error) {
+			var n int
+			var err error
+			if fdBased {
+				n, err = unix.Flistxattr(fd, buf)
+			} else {
+				var bp uintptr
+				if len(buf) > 0 {
+					bp = uintptr(unsafe.Pointer(&buf[0]))
+				}
+				p := viaFD(fd)
+				n, err = retErr(unix.Syscall6(sysListxattrat, uintptr(hostProc), uintptr(unsafe.Pointer(p)), 0, bp, uintptr(len(buf)), 0))
+				runtime.KeepAlive(buf)
+			}
+			return fillAnswer(t, out, buf, n, err)
+		}, nil
+	}
+}
+
+func readlinkOp(bufArg int) func(*target, []uint64) (action, error) {
+	return func(t *target, a []uint64) (action, error) {
+		if int(int32(a[bufArg+1])) <= 0 {
+			return nil, unix.EINVAL
+		}
+		buf, out := answerBuffer(a[bufArg+1]), a[bufArg]
+		return func(fd int, _ bool) (uint64, error) {
+			n, err := unix.Readlinkat(fd, "", buf)
+			return fillAnswer(t, out, buf, n, err)
+		}, nil
+	}
+}
+
+func answerLink(bufArg int) func(*target, []uint64, string) (uint64, error) {
+	return func(t *target, a []uint64, link string) (uint64, error) {
+		if int(int32(a[bufArg+1])) <= 0 {
+			return 0, unix.EINVAL
+		}
+		buf := answerBuffer(a[bufArg+1])
+		n := copy(buf, link)
+		return fillAnswer(t, a[bufArg], buf, n, nil)
+	}
+}
+
+func ioctlOp(req uint32, size int) func(*target, []uint64) (action, error) {
+	return func(t *target, a []uint64) (action, error) {
+		arg, err := t.readBytes(a[2], size)
+		if err != nil {
+			return nil, err
+		}
+		return func(fd int, _ bool) (uint64, error) {
+			return 0, errnoErr(unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(&arg[0]))))
+		}, nil
+	}
+}
+
+// answerBuffer is the supervisor's buffer for a syscall that fills the caller's buffer of
+// size n (0: the caller asks for the size it needs).
+func answerBuffer(n uint64) []byte {
+	return make([]byte, min(n, xattrSizeMax))
+}
+
+// fillAnswer copies the result into the process's buffer and returns the syscall's value.
+func fillAnswer(t *target, out uint64, buf []byte, n int, err error) (uint64, error) {
+	if err != nil {
+		return 0, err
+	}
+	if len(buf) > 0 {
+		if err := t.writeBytes(out, buf[:n]); err != nil {
+			return 0, err
+		}
+	}
+	return uint64(n), nil
+}
+
+func readXattrName(t *target, addr uint64) (string, error) {
+	name, err := t.readString(addr, xattrNameMax+1)
+	if err == unix.ENAMETOOLONG || (err == nil && len(name) > xattrNameMax) {
+		return "", unix.ERANGE
+	}
+	if err == nil && name == "" {
+		return "", unix.ERANGE
+	}
+	return name, err
+}
+
+// viaFD names fd by the path thread-self/fd/N under the supervisor's /proc (hostProc): the
+// xattr syscalls take no O_PATH fd, but follow this link to the very object fd holds.
+func viaFD(fd int) *byte {
+	p, _ := unix.BytePtrFromString("thread-self/fd/" + strconv.Itoa(fd))
+	return p
+}
+
+func cstr(s string) *byte {
+	p, _ := unix.BytePtrFromString(s)
+	return p
+}
+
+var empty = [1]byte{}
+
+func emptyPath() uintptr { return uintptr(unsafe.Pointer(&empty[0])) }
+
+func errnoErr(_, _ uintptr, e unix.Errno) error {
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func retErr(r, _ uintptr, e unix.Errno) (int, error) {
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}

@@ -1,0 +1,185 @@
+package notifsup
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// threadCreds are what a view thread borrows: file-system ids, groups and the capability sets.
+type threadCreds struct {
+	euid, egid   uint32
+	fsuid, fsgid uint32
+	groups       []uint32
+	caps         [2]unix.CapUserData
+}
+
+// threadCreds are the target's credentials as a view thread takes them: its effective
+// capabilities within what the supervisor holds (none from another user namespace: they grant
+// nothing on the host's files), the supervisor's permitted set kept so they can be given back.
+func (c creds) threadCreds() threadCreds {
+	tc := threadCreds{euid: c.euid, egid: c.egid, fsuid: c.fsuid, fsgid: c.fsgid, groups: c.groups}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	_ = unix.Capget(&hdr, &tc.caps[0])
+	eff := c.capEff
+	if eff != 0 && !sameNamespace(c.userns, "self/ns/user") {
+		eff = 0
+	}
+	for i := range tc.caps {
+		tc.caps[i].Effective = uint32(eff>>(32*i)) & tc.caps[i].Permitted
+		tc.caps[i].Inheritable = 0
+	}
+	return tc
+}
+
+// currentCreds reads the calling thread's own credentials.
+func currentCreds() (threadCreds, error) {
+	var tc threadCreds
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	if err := unix.Capget(&hdr, &tc.caps[0]); err != nil {
+		return tc, unix.EPERM
+	}
+	uid, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, ^uintptr(0), 0, 0)
+	gid, _, _ := unix.RawSyscall(unix.SYS_SETFSGID, ^uintptr(0), 0, 0)
+	tc.fsuid, tc.fsgid = uint32(uid), uint32(gid)
+	tc.euid, tc.egid = uint32(unix.Geteuid()), uint32(unix.Getegid())
+	n, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, 0, 0, 0)
+	if e != 0 {
+		return tc, unix.EPERM
+	}
+	tc.groups = make([]uint32, n)
+	if n > 0 {
+		if _, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, n, uintptr(unsafe.Pointer(&tc.groups[0])), 0); e != 0 {
+			return tc, unix.EPERM
+		}
+	}
+	return tc, nil
+}
+
+// assume gives the calling thread these credentials. Every call is the raw, per-thread
+// syscall (Go's wrappers change every thread of the process). The capabilities go first so
+// that the id changes may use the supervisor's (when taking its own back) and last again so
+// that the effective set is exactly the one asked for (a fsuid change drops the fs ones).
+func (c threadCreds) assume() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var cur [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &cur[0]); err != nil {
+		return unix.EPERM
+	}
+	for i := range cur {
+		cur[i].Effective = cur[i].Permitted // what the id changes below may need
+	}
+	if err := unix.Capset(&hdr, &cur[0]); err != nil {
+		return unix.EPERM
+	}
+	if err := setGroupsThread(c.groups); err != nil {
+		return err
+	}
+	// Effective ids first (they reset the fs ids), for what a connect made for the process
+	// shows its peer; the real and saved ids stay the supervisor's, so they can be taken back.
+	if err := setEffectiveThread(unix.SYS_SETRESGID, c.egid); err != nil {
+		return err
+	}
+	if err := setEffectiveThread(unix.SYS_SETRESUID, c.euid); err != nil {
+		return err
+	}
+	if err := setFSIDThread(unix.SYS_SETFSGID, c.fsgid); err != nil {
+		return err
+	}
+	if err := setFSIDThread(unix.SYS_SETFSUID, c.fsuid); err != nil {
+		return err
+	}
+	caps := c.caps
+	if err := unix.Capset(&hdr, &caps[0]); err != nil {
+		return unix.EPERM
+	}
+	return nil
+}
+
+func setGroupsThread(groups []uint32) error {
+	n, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, 0, 0, 0)
+	if e == 0 && int(n) == len(groups) {
+		cur := make([]uint32, n+1)
+		n, _, e = unix.RawSyscall(unix.SYS_GETGROUPS, uintptr(len(cur)), uintptr(unsafe.Pointer(&cur[0])), 0)
+		if e == 0 && slices.Equal(cur[:n], groups) {
+			return nil // nothing to change (and an unprivileged supervisor could not)
+		}
+	}
+	var p uintptr
+	if len(groups) > 0 {
+		p = uintptr(unsafe.Pointer(&groups[0]))
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), p, 0); e != 0 {
+		return unix.EPERM
+	}
+	return nil
+}
+
+// setEffectiveThread sets the thread's effective uid or gid (setresuid/setresgid with the
+// real and saved ids unchanged).
+func setEffectiveThread(nr uintptr, id uint32) error {
+	keep := ^uintptr(0)
+	if _, _, e := unix.RawSyscall(nr, keep, uintptr(id), keep); e != 0 {
+		return unix.EPERM
+	}
+	return nil
+}
+
+// setFSIDThread sets the thread's fsuid or fsgid. The syscall reports the previous value
+// whatever happens, so success is checked by asking again.
+func setFSIDThread(nr uintptr, id uint32) error {
+	unix.RawSyscall(nr, uintptr(id), 0, 0)
+	cur, _, _ := unix.RawSyscall(nr, ^uintptr(0), 0, 0)
+	if uint32(cur) != id {
+		return unix.EPERM
+	}
+	return nil
+}
+
+// resolvePath opens path (O_PATH) from inside the view, as the process would name it, but never
+// through a /proc magic link: on behalf of the process such a link would be followed with the
+// supervisor's reach, not the process's (/proc/PID/root of a host process). The spellings by
+// which a process names its own fds (/proc/self/fd/N, ...) are turned into fd numbers by
+// ownFDRef before this.
+func resolvePath(path string, nofollow bool) (int, error) {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
+	if nofollow {
+		how.Flags |= unix.O_NOFOLLOW
+	}
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &how)
+	if err == unix.ELOOP && strings.HasPrefix(path, "/proc/") {
+		return -1, unix.EACCES // a magic link the supervisor will not follow for the process
+	}
+	return fd, err
+}
+
+// ownFDRef recognises the paths by which a process names one of its own fds, which libc uses
+// (lchmod's fallback chmods /proc/self/fd/N): they are acted on as the fd itself.
+func (t *target) ownFDRef(path string) (int, bool) {
+	for _, pre := range []string{"/proc/self/fd/", "/proc/thread-self/fd/",
+		"/proc/" + strconv.Itoa(t.tgid) + "/fd/", "/proc/" + strconv.Itoa(t.tgid) + "/task/" + strconv.Itoa(t.tid) + "/fd/"} {
+		if rest, ok := strings.CutPrefix(path, pre); ok {
+			if n, err := strconv.Atoi(rest); err == nil && n >= 0 && strconv.Itoa(n) == rest {
+				return n, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// ownProcPath rewrites /proc/self and /proc/thread-self to the process's own pid: resolved in
+// the supervisor's thread, "self" would name the supervisor.
+func (t *target) ownProcPath(path string) string {
+	for pre, repl := range map[string]string{
+		"/proc/self":        "/proc/" + strconv.Itoa(t.tgid),
+		"/proc/thread-self": "/proc/" + strconv.Itoa(t.tgid) + "/task/" + strconv.Itoa(t.tid),
+	} {
+		if rest, ok := strings.CutPrefix(path, pre); ok && (rest == "" || rest[0] == '/') {
+			return repl + rest
+		}
+	}
+	return path
+}
