@@ -91,6 +91,15 @@ var docCommands = map[string]docCommand{
 		skip: "copies the plot of an earlier make bench into the repository"},
 	"sandlock-runtime bd316d1, runc 1.1.5, crun 1.8.1, containerd 1.6.20, podman 4.3.1,": {
 		skip: "not a command: the versions a measurement used"},
+	// docs/testing.md
+	"make soak                                        # root; 1000 cycles, 10 in parallel; about 1.5 min on 2 busy cores": {
+		skip: "minutes of container cycles and crashes at full load: make soak is its own target, outside make test"},
+	"make soak CYCLES=50 CRASHES=30 SUPKILLS=3        # a short run while developing": {
+		skip: "builds and runs bin/soak, which makes its own containers, mounts and cgroups: make soak is its own target"},
+	"make fuzz                            # 60 s, one worker (the host is shared)": {
+		skip: "a minute of fuzzing: make fuzz is its own target; the seed corpus runs in make unit"},
+	"make fuzz FUZZTIME=10m FUZZPAR=2": {
+		skip: "ten minutes of fuzzing: make fuzz is its own target; the seed corpus runs in make unit"},
 	// docs/kubernetes.md
 	"make cri-test      # builds crictl (cached), then runs integration TestCRI with SANDLOCK_CRI=1": {
 		skip: "builds crictl and runs TestCRI, which make test runs with SANDLOCK_CRI=1"},

@@ -81,6 +81,19 @@ func createCgroup(mnt, dir string) ([]string, error) {
 	return made, nil
 }
 
+// missingDirs lists the dirs from mnt down to dir that do not exist yet, the ones
+// createCgroup is about to make, outermost first.
+func missingDirs(mnt, dir string) []string {
+	var missing []string
+	for p := dir; p != mnt && strings.HasPrefix(p, mnt+"/"); p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		missing = append([]string{p}, missing...)
+	}
+	return missing
+}
+
 // removeCgroups removes the given dirs deepest first, leaving any that are still in use.
 func removeCgroups(dirs []string) {
 	for i := len(dirs) - 1; i >= 0; i-- {

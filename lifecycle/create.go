@@ -226,6 +226,11 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 		cgPath = cr.spec.Linux.CgroupsPath
 	}
 	dir := cgroupDirFor(mnt, cgPath, c.ID)
+	// Recorded before the mkdirs too, with the dirs missing now: a crash between a mkdir and
+	// the record below would leave a cgroup that delete --force cannot find (hack/soak).
+	if err := saveCgroupRecord(cr.cont.dir, dir, missingDirs(mnt, dir)); err != nil {
+		return err
+	}
 	made, err := createCgroup(mnt, dir)
 	if err != nil {
 		return err

@@ -20,10 +20,58 @@ import (
 // writes are in the page cache for the next reader.
 type mountLog struct{ path string }
 
-// record appends hostPath to the log. The file is opened per record, not kept open, so that no
-// runtime process ever holds a descriptor of the state dir that could leak into the container.
+// An intent line "?ID PATH" is written right before a mount is made at PATH (mountIntent),
+// ID being the unique id of the mount PATH resolves to before it; the plain PATH line follows
+// once the mount exists. A crash between the mount and its record leaves the intent as the
+// last line: list keeps it only if PATH now resolves to another mount, the one made before the
+// crash, so that mount is undone while a mount that was never made takes nobody else's with it.
+// Any other intent was followed by its record or its mount failed: list drops it.
+const intentMark = "?"
+
+// mountIntent is the intent line for a mount about to be made at hostPath, on fd.
+func mountIntent(fd int, hostPath string) string {
+	return intentMark + strconv.FormatUint(mountID(fd, "", unix.AT_EMPTY_PATH), 10) + " " + hostPath
+}
+
+// mountID returns the unique id of the mount path resolves to (0 if unknown: never matched).
+func mountID(dirfd int, path string, flags int) uint64 {
+	var st unix.Statx_t
+	err := unix.Statx(dirfd, path, flags|unix.AT_NO_AUTOMOUNT, unix.STATX_MNT_ID_UNIQUE, &st)
+	if err != nil || st.Mask&unix.STATX_MNT_ID_UNIQUE == 0 {
+		return 0
+	}
+	return st.Mnt_id
+}
+
+// parseIntent splits an intent line; ok is false for a plain record.
+func parseIntent(line string) (id uint64, path string, ok bool) {
+	rest, isIntent := strings.CutPrefix(line, intentMark)
+	if !isIntent {
+		return 0, "", false
+	}
+	idStr, path, _ := strings.Cut(rest, " ")
+	id, err := strconv.ParseUint(idStr, 10, 64)
+	if err != nil || !filepath.IsAbs(path) {
+		return 0, "", true // malformed: an intent that is never acted on
+	}
+	return id, path, true
+}
+
+// mountedSince reports whether the last mount at path is not the one an intent saw there.
+func mountedSince(id uint64, path string) bool {
+	now := mountID(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW)
+	return id != 0 && now != 0 && now != id
+}
+
+// record appends hostPath, or an intent line, to the log. The file is opened per record, not
+// kept open, so that no runtime process ever holds a descriptor of the state dir that could
+// leak into the container.
 func (m mountLog) record(hostPath string) error {
-	if !filepath.IsAbs(hostPath) || strings.ContainsAny(hostPath, "\n\x00") {
+	p := hostPath
+	if _, ip, isIntent := parseIntent(hostPath); isIntent {
+		p = ip // "" when malformed
+	}
+	if !filepath.IsAbs(p) || strings.ContainsAny(hostPath, "\n\x00") {
 		// A newline would split the record into two bogus paths at delete time.
 		return fmt.Errorf("record mount %q: not a clean absolute path", hostPath)
 	}
@@ -50,11 +98,21 @@ func (m mountLog) list() ([]string, error) {
 		return nil, fmt.Errorf("read mount log: %w", err)
 	}
 	var paths []string
-	for _, line := range strings.Split(string(data), "\n") {
-		// A crash in the middle of a write can leave a torn last line; it is still a path
-		// prefix at worst, and unmounting a non-mountpoint is ignored below.
-		if line != "" {
+	lines := strings.Split(string(data), "\n")
+	for i, line := range lines {
+		if line == "" {
+			continue
+		}
+		id, p, isIntent := parseIntent(line)
+		if !isIntent {
+			// A crash in the middle of a write can leave a torn last line; it is still a path
+			// prefix at worst, and unmounting a non-mountpoint is ignored below.
 			paths = append(paths, line)
+			continue
+		}
+		// Only the last line, whole (its newline written), can be an intent a crash cut short.
+		if i == len(lines)-2 && lines[i+1] == "" && mountedSince(id, p) {
+			paths = append(paths, p)
 		}
 	}
 	return paths, nil

@@ -39,7 +39,8 @@ const resolveInRoot = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 // setupRootfs makes the mounts of s.Mounts under rootfs (an absolute host path; "/" means host
 // mode), populates /dev when it is a tmpfs of ours, applies maskedPaths and readonlyPaths and,
 // if root.readonly is set, makes the rootfs read-only through a bind of it onto itself. rec is
-// called with the host path of each mount right after it is made (nil: nothing to record). On
+// called with an intent line right before each mount and with the host path of each mount right
+// after it is made (nil: nothing to record; mountlog.go says why both). On
 // error everything this call mounted is undone.
 func setupRootfs(rootfs string, s *specs.Spec, rec func(string) error) error {
 	if filepath.Clean(rootfs) == "/" {
@@ -238,6 +239,13 @@ func (r *rootfsMounter) mountAt(fd int, source, fstype string, flags uintptr, da
 	host, err := r.hostPath(fd)
 	if err != nil {
 		return err
+	}
+	// The intent first: killed between the mount and its record, create would otherwise leave
+	// a mount that delete --force cannot find (mountlog.go; found by hack/soak).
+	if r.rec != nil {
+		if err := r.rec(mountIntent(fd, host)); err != nil {
+			return err
+		}
 	}
 	if err := unix.Mount(source, fdPath(fd), fstype, flags, data); err != nil {
 		return err

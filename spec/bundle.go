@@ -80,6 +80,8 @@ func jsonErr(data []byte, err error, fallback int64) error {
 		off = te.Offset
 	case errors.Is(err, io.EOF):
 		return errors.New("invalid JSON at line 1: empty file")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		off = int64(len(data)) // truncated: the decoder's offset is still at the value's start
 	}
 	line, col := lineCol(data, off)
 	return fmt.Errorf("invalid JSON at line %d, column %d: %w", line, col, err)

@@ -19,6 +19,7 @@ func TestLoadBundleErrors(t *testing.T) {
 		{"empty", " \n", []string{"config.json: invalid JSON at line 1"}},
 		{"syntax", "{\n  \"ociVersion\": \"1.0.0\",\n  \"process\": {,\n}", []string{"config.json: invalid JSON at line 3"}},
 		{"type", "{\n\"ociVersion\": 1\n}", []string{"config.json: invalid JSON at line 2", "ociVersion"}},
+		{"truncated", "{\n  \"ociVersion\": \"1.0.0\",\n  \"process\": {", []string{"config.json: invalid JSON at line 3, column 15: unexpected EOF"}},
 		{"trailing data", `{"ociVersion":"1.0.0"} {}`, []string{"config.json: invalid JSON at line 1", "after the top-level object"}},
 		{"no process", `{"ociVersion":"1.0.0","root":{"path":"rootfs"}}`, []string{"config.json: process: missing"}},
 		{"no args", `{"ociVersion":"1.0.0","process":{"cwd":"/"},"root":{"path":"rootfs"}}`, []string{"config.json: process.args: empty"}},
