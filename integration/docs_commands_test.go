@@ -92,7 +92,7 @@ var docCommands = map[string]docCommand{
 	"sandlock-runtime bd316d1, runc 1.1.5, crun 1.8.1, containerd 1.6.20, podman 4.3.1,": {
 		skip: "not a command: the versions a measurement used"},
 	// docs/testing.md
-	"make soak                                        # root; 1000 cycles, 10 in parallel; about 1.5 min on 2 busy cores": {
+	"make soak                                        # root; 1000 cycles, 10 in parallel; about 1-1.5 min on 2 busy cores": {
 		skip: "minutes of container cycles and crashes at full load: make soak is its own target, outside make test"},
 	"make soak CYCLES=50 CRASHES=30 SUPKILLS=3        # a short run while developing": {
 		skip: "builds and runs bin/soak, which makes its own containers, mounts and cgroups: make soak is its own target"},
