@@ -35,6 +35,12 @@ func (c creds) threadCreds() threadCreds {
 	return tc
 }
 
+// sameIDs: c has o's ids and groups, so taking c only changes the capabilities.
+func (c threadCreds) sameIDs(o threadCreds) bool {
+	return c.euid == o.euid && c.egid == o.egid && c.fsuid == o.fsuid && c.fsgid == o.fsgid &&
+		slices.Equal(c.groups, o.groups)
+}
+
 // currentCreds reads the calling thread's own credentials.
 func currentCreds() (threadCreds, error) {
 	var tc threadCreds
@@ -63,8 +69,15 @@ func currentCreds() (threadCreds, error) {
 // syscall (Go's wrappers change every thread of the process). The capabilities go first so
 // that the id changes may use the supervisor's (when taking its own back) and last again so
 // that the effective set is exactly the one asked for (a fsuid change drops the fs ones).
-func (c threadCreds) assume() error {
+func (c threadCreds) assume(capsOnly bool) error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	if capsOnly {
+		caps := c.caps
+		if err := unix.Capset(&hdr, &caps[0]); err != nil {
+			return unix.EPERM
+		}
+		return nil
+	}
 	var cur [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &cur[0]); err != nil {
 		return unix.EPERM

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -197,15 +196,31 @@ func sameNamespace(a, b string) bool {
 		sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
-// procRead reads a file under /proc (see procOpen).
+// procRead reads a file under /proc (see procOpen). /proc files are generated on each read, so
+// one read into a page-sized buffer takes the whole of a small one (status is ~1.5 KiB).
 func procRead(name string) ([]byte, error) {
 	fd, err := procOpen(name, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	return io.ReadAll(f)
+	defer unix.Close(fd)
+	buf := make([]byte, 4096)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return nil, err
+	}
+	for n == len(buf) { // larger than a page: read the rest
+		buf = append(buf, make([]byte, len(buf))...)
+		m, err := unix.Read(fd, buf[n:])
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return buf[:n], nil
 }
 
 // readString copies a NUL-terminated string of at most max bytes from the target's memory:

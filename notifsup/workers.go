@@ -246,15 +246,17 @@ func (w *worker) inView(t *target, dirfd int, fn func() (uint64, error)) (uint64
 			return 0, err
 		}
 	}
-	defer w.restore()
-	if err := t.creds.threadCreds().assume(); err != nil {
+	tc := t.creds.threadCreds()
+	capsOnly := tc.sameIDs(w.own) // a root container's process, the direct mode's own user
+	defer w.restore(capsOnly)
+	if err := tc.assume(capsOnly); err != nil {
 		return 0, err
 	}
 	return fn()
 }
 
-func (w *worker) restore() {
-	if w.own.assume() != nil {
+func (w *worker) restore(capsOnly bool) {
+	if w.own.assume(capsOnly) != nil {
 		w.broken = true
 	}
 }
