@@ -1,5 +1,11 @@
-// Package notifsup is the supervisor's seccomp user-notification loop: it receives the
-// notifications a container's filter raises and answers them (for example uname() with the
-// container's hostname), bracketing every read or write of child memory with
-// SECCOMP_IOCTL_NOTIF_ID_VALID.
+// Package notifsup is the supervisor's seccomp user-notification engine and its features.
+//
+// A Feature is one unit: the syscalls it needs trapped and their handlers (the filter is built
+// from the same declaration). Serve takes the notifications on leader/follower worker threads
+// (workers.go), each with its own file-system context so that it can take a process's root,
+// cwd and credentials and act on its behalf in place. Features: UnameFeature (a container's
+// hostname), FSMeta (chmod/chown/utimes/xattr/inode flags, readlink/getxattr/listxattr and
+// connect(2) by path, performed on behalf of the process where the policy's path rules allow
+// them). Every handle on a target is pinned by SECCOMP_IOCTL_NOTIF_ID_VALID (target.go); no
+// handler answers CONTINUE; refusals of the policy are reported through WithAudit.
 package notifsup
