@@ -214,10 +214,11 @@ func pidInCgroup(pid int, mnt, dir string) (bool, error) {
 type cgroupRecord struct {
 	Dir  string   `json:"dir"`
 	Made []string `json:"made"`
+	V1   v1Cgroup `json:"v1"` // the v1 dirs on a hybrid host (cgroupv1.go)
 }
 
-func saveCgroupRecord(stateDir, dir string, made []string) error {
-	b, err := json.Marshal(cgroupRecord{dir, made})
+func saveCgroupRecord(stateDir string, r cgroupRecord) error {
+	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}

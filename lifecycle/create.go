@@ -53,6 +53,7 @@ type creation struct {
 	undo    []func()
 	stdio   [3]*os.File
 	closeMe []*os.File
+	cg      *cgroupRecord // nil without a cgroup
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -191,8 +192,12 @@ func newState(c CreateOpts, s *specs.Spec, iso spec.Isolation) *State {
 }
 
 func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
+	res := resourcesFor(cr.spec, cr.policy)
 	mnt := Cgroup2Mount()
 	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
+		if err := noCgroupLimits(res); err != nil {
+			return err
+		}
 		logrus.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
 		return nil
 	}
@@ -207,18 +212,22 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	}
 	st := cr.cont.State
 	st.Cgroup, st.CgroupMade = dir, made
+	cr.cg = &cgroupRecord{Dir: dir, Made: made}
 	// Recorded now, not only in state.json at the end: delete --force after a crash of create
 	// must find the cgroup as it finds the mounts.
-	if err := saveCgroupRecord(cr.cont.dir, dir, made); err != nil {
+	if err := saveCgroupRecord(cr.cont.dir, *cr.cg); err != nil {
 		return err
 	}
 	cr.onFail(func() {
 		if err := killCgroup(dir); err != nil {
 			logrus.Warn(err)
 		}
+		if err := cr.cg.V1.remove(); err != nil {
+			logrus.Warn(err)
+		}
 		removeCgroups(made)
 	})
-	return nil
+	return cr.setupLimits(mnt, dir, cr.cg, res)
 }
 
 func (cr *creation) setupMounts(o *Options, c CreateOpts) error {

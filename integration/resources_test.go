@@ -1,0 +1,263 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// linux.resources and the policy's limits (max_memory, max_processes, max_cpu) applied through
+// the cgroup controllers (docs/design.md "Resource limits"): each with a case under the limit and
+// one over it, in a real container. On this project's hybrid hosts the controllers are v1.
+
+// withResources sets linux.resources.
+func withResources(r specs.LinuxResources) func(*specs.Spec) {
+	return func(s *specs.Spec) { s.Linux.Resources = &r }
+}
+
+// withAnnotation sets one io.sandlock.* policy annotation.
+func withAnnotation(k, v string) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations["io.sandlock."+k] = v
+	}
+}
+
+func i64p(v int64) *int64 { return &v }
+
+// controllerDir is pid's dir in the hierarchy holding controller ctrl: the v1 mount's on a hybrid
+// host, the cgroup2 dir on a cgroup2 host.
+func controllerDir(t *testing.T, pid int, ctrl string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) == 3 && f[1] != "" && (f[1] == ctrl || strings.Contains(","+f[1]+",", ","+ctrl+",")) {
+			return filepath.Join(v1Mount(t, ctrl), f[2])
+		}
+	}
+	d, err := cgroupDirOf(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// v1Mount is where the v1 hierarchy with controller ctrl is mounted ("" when none is).
+func v1Mount(t *testing.T, ctrl string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		_, after, ok := strings.Cut(l, " - ")
+		f := strings.Fields(after)
+		if ok && len(f) >= 3 && f[0] == "cgroup" && strings.Contains(","+f[2]+",", ","+ctrl+",") {
+			return strings.Fields(l)[4]
+		}
+	}
+	return ""
+}
+
+func readCgroupFile(t *testing.T, dir, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// checkNoV1Cgroup fails the test for a dir named id left in any v1 hierarchy (and removes it).
+func checkNoV1Cgroup(t *testing.T, id string) {
+	t.Helper()
+	for _, pat := range []string{"/sys/fs/cgroup/*/" + id, "/sys/fs/cgroup/*/*/" + id} {
+		m, _ := filepath.Glob(pat)
+		for _, d := range m {
+			if strings.HasPrefix(d, "/sys/fs/cgroup/unified/") {
+				continue // cgroup2: checkNoCgroup's
+			}
+			t.Errorf("container %s: v1 cgroup %s left behind", id, d)
+			_ = os.Remove(d)
+		}
+	}
+}
+
+// runContainer runs args in a new container made with mutate and returns the result of `run`.
+func runContainer(t *testing.T, mutate func(*specs.Spec), args ...string) result {
+	t.Helper()
+	b := newBundleWith(t, mutate, args...)
+	id := newID()
+	t.Cleanup(func() { checkNoV1Cgroup(t, id) }) // after track's delete
+	track(t, id)
+	return rtWith(t, nil, "run", "--bundle", b, id)
+}
+
+// runningV1 is running, also checking that no v1 cgroup dir of the container is left.
+func runningV1(t *testing.T, mutate func(*specs.Spec), args ...string) (id string, pid int, bundle string) {
+	t.Helper()
+	bundle = newBundleWith(t, mutate, args...)
+	id = newID()
+	t.Cleanup(func() { checkNoV1Cgroup(t, id) }) // after create's delete --force
+	pid = create(t, id, bundle)
+	start(t, id)
+	waitStatus(t, id, "running")
+	return id, pid, bundle
+}
+
+func TestResourcesMemoryLimit(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		mutate func(*specs.Spec)
+	}{
+		{"oci", withResources(specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64p(64 << 20), Swap: i64p(64 << 20)}})},
+		{"max_memory", withAnnotation("max_memory", `"64M"`)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// dd's buffer is bs bytes, all of it touched by the read from /dev/zero.
+			if r := runContainer(t, c.mutate, "dd", "if=/dev/zero", "of=/dev/null", "bs=16M", "count=2"); r.code != 0 {
+				t.Errorf("16M under a 64M limit: exit %d, want 0; stderr %q", r.code, r.stderr)
+			}
+			if r := runContainer(t, c.mutate, "dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1"); r.code != 137 {
+				t.Errorf("200M past a 64M limit: exit %d, want 137 (killed by the OOM killer); stderr %q", r.code, r.stderr)
+			}
+		})
+	}
+}
+
+// A fork bomb (setsid'd children included) stops at the limit; the host is unharmed: the bomb is
+// bounded by the limit under test and by its own loop count, and delete --force ends it.
+func TestResourcesPidsLimit(t *testing.T) {
+	const limit = 16
+	bomb := `i=0; while [ $i -lt %d ]; do setsid sleep 30 & i=$((i+1)); echo $i > /tmp/forked; done; echo done`
+	for _, c := range []struct {
+		name   string
+		mutate func(*specs.Spec)
+	}{
+		{"oci", withResources(specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64p(limit)}})},
+		{"max_processes", withAnnotation("max_processes", strconv.Itoa(limit))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id, pid, bundle := runningV1(t, c.mutate, "sh", "-c", fmt.Sprintf(bomb, 5)+"; sleep 30")
+			dir := controllerDir(t, pid, "pids")
+			if got := readCgroupFile(t, dir, "pids.max"); got != strconv.Itoa(limit) {
+				t.Errorf("pids.max = %s, want %d", got, limit)
+			}
+			forked := waitFileNumber(t, filepath.Join(bundle, "rootfs/tmp/forked"), 5)
+			if forked != 5 {
+				t.Errorf("under the limit: %d of 5 forks succeeded", forked)
+			}
+			_, _, _ = rt(t, "delete", "--force", id)
+
+			_, pid2, bundle2 := runningV1(t, c.mutate, "sh", "-c", fmt.Sprintf(bomb, 200)+"; sleep 30")
+			dir2 := controllerDir(t, pid2, "pids")
+			waitFor(t, "the fork bomb to hit pids.max", func() bool {
+				return strings.Contains(readCgroupFile(t, dir2, "pids.events"), "max ") &&
+					readCgroupFile(t, dir2, "pids.events") != "max 0"
+			})
+			if cur, _ := strconv.Atoi(readCgroupFile(t, dir2, "pids.current")); cur > limit {
+				t.Errorf("pids.current = %d, above the limit %d", cur, limit)
+			}
+			if n := readNumber(filepath.Join(bundle2, "rootfs/tmp/forked")); n >= limit {
+				t.Errorf("over the limit: %d forks succeeded, the limit is %d", n, limit)
+			}
+		})
+	}
+}
+
+// A busy loop under max_cpu=25 gets about a quarter of a core (wide bounds: the host is shared).
+func TestResourcesMaxCPU(t *testing.T) {
+	_, pid, _ := runningV1(t, withAnnotation("max_cpu", "25"), "sh", "-c", "while :; do :; done")
+	cpu := controllerDir(t, pid, "cpu")
+	if q := readCgroupFile(t, cpu, "cpu.cfs_quota_us"); q != "25000" {
+		t.Errorf("cpu.cfs_quota_us = %s, want 25000 (25%% of a 100ms period)", q)
+	}
+	acct := controllerDir(t, pid, "cpuacct")
+	usage := func() float64 { // seconds
+		n, _ := strconv.ParseFloat(readCgroupFile(t, acct, "cpuacct.usage"), 64)
+		return n / 1e9
+	}
+	u0, t0 := usage(), time.Now()
+	time.Sleep(2 * time.Second)
+	share := (usage() - u0) / time.Since(t0).Seconds()
+	t.Logf("busy loop under max_cpu=25: %.2f of a core", share)
+	if share < 0.05 || share > 0.40 {
+		t.Errorf("busy loop under max_cpu=25 got %.2f of a core, want about 0.25 (0.05-0.40)", share)
+	}
+	if !strings.Contains(readCgroupFile(t, cpu, "cpu.stat"), "nr_throttled") {
+		t.Errorf("cpu.stat has no nr_throttled")
+	}
+}
+
+// What the host cannot apply is an error at create, one line, and nothing is left behind.
+func TestResourcesRefusedAtCreate(t *testing.T) {
+	classID := uint32(0x100001)
+	for _, c := range []struct {
+		name, want string
+		r          specs.LinuxResources
+	}{
+		{"unified on v1", "linux.resources.unified", specs.LinuxResources{Unified: map[string]string{"memory.high": "1000000"}}},
+		{"net_cls", "linux.resources.network.classID", specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: &classID}}},
+		{"bad cpus", "linux.resources.cpu.cpus", specs.LinuxResources{CPU: &specs.LinuxCPU{Cpus: "1000-1001"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name != "bad cpus" && v1Mount(t, "memory") == "" {
+				t.Skip("not a hybrid host: these resources are applicable here")
+			}
+			b := newBundleWith(t, withResources(c.r), "true")
+			id := newID()
+			t.Cleanup(func() { checkNoV1Cgroup(t, id) })
+			track(t, id)
+			_, stderr, code := rt(t, "create", "--bundle", b, id)
+			if code == 0 {
+				t.Fatalf("create with %s succeeded; want an error", c.name)
+			}
+			msg := strings.TrimSpace(stderr) + lastLogMsg(t)
+			if !strings.Contains(msg, c.want) {
+				t.Errorf("error %q does not name %s", msg, c.want)
+			}
+			if _, err := os.Stat(filepath.Join(envFor(t).root, id)); err == nil {
+				t.Errorf("state dir left after the failed create")
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+func readNumber(path string) int {
+	b, _ := os.ReadFile(path)
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+// waitFileNumber waits until path holds want (or stops changing) and returns what it holds.
+func waitFileNumber(t *testing.T, path string, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for readNumber(path) != want && time.Now().Before(deadline) {
+		time.Sleep(pollEvery)
+	}
+	return readNumber(path)
+}
