@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -260,4 +261,44 @@ func waitFileNumber(t *testing.T, path string, want int) int {
 		time.Sleep(pollEvery)
 	}
 	return readNumber(path)
+}
+
+// update changes the limits of a running container, for its exec'd processes too: runc's flags
+// and --resources - (what containerd's shim sends).
+func TestResourcesUpdate(t *testing.T) {
+	id, pid, _ := runningV1(t, nil, "sleep", "100")
+	mem := controllerDir(t, pid, "memory")
+	if _, stderr, code := rt(t, "update", "--memory", "32m", "--memory-swap", "32m", "--pids-limit", "20", id); code != 0 {
+		t.Fatalf("update: exit %d: %s", code, stderr)
+	}
+	if got := readCgroupFile(t, mem, "memory.limit_in_bytes"); got != strconv.Itoa(32<<20) {
+		t.Errorf("memory.limit_in_bytes after update --memory 32m = %s", got)
+	}
+	if got := readCgroupFile(t, controllerDir(t, pid, "pids"), "pids.max"); got != "20" {
+		t.Errorf("pids.max after update --pids-limit 20 = %s", got)
+	}
+	if _, _, code := rt(t, "exec", id, "dd", "if=/dev/zero", "of=/dev/null", "bs=8M", "count=1"); code != 0 {
+		t.Errorf("exec allocating 8M under the updated 32M limit: exit %d, want 0", code)
+	}
+	if _, _, code := rt(t, "exec", id, "dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"); code != 137 {
+		t.Errorf("exec allocating 100M past the updated 32M limit: exit %d, want 137", code)
+	}
+	// Raising a limit above the current memory+swap one needs the swap written first.
+	if _, stderr, code := rt(t, "update", "--memory", "256m", "--memory-swap", "256m", id); code != 0 {
+		t.Errorf("update raising memory and swap: exit %d: %s", code, stderr)
+	}
+	res := `{"cpu":{"quota":20000,"period":100000}}`
+	r := rtWith(t, func(c *exec.Cmd) { c.Stdin = strings.NewReader(res) }, "update", "--resources", "-", id)
+	if r.code != 0 {
+		t.Fatalf("update --resources -: exit %d: %s", r.code, r.stderr)
+	}
+	if got := readCgroupFile(t, controllerDir(t, pid, "cpu"), "cpu.cfs_quota_us"); got != "20000" {
+		t.Errorf("cpu.cfs_quota_us after update --resources = %s, want 20000", got)
+	}
+	if _, stderr, code := rt(t, "update", "--l3-cache-schema", "L3:0=f", id); code == 0 || !strings.Contains(stderr, "Intel RDT") {
+		t.Errorf("update --l3-cache-schema: exit %d, stderr %q; want a refusal naming Intel RDT", code, stderr)
+	}
+	if _, _, code := rt(t, "update", "--memory", "1m", "nosuch"); code == 0 {
+		t.Errorf("update of a missing container succeeded")
+	}
 }
