@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -300,5 +301,64 @@ func TestResourcesUpdate(t *testing.T) {
 	}
 	if _, _, code := rt(t, "update", "--memory", "1m", "nosuch"); code == 0 {
 		t.Errorf("update of a missing container succeeded")
+	}
+}
+
+type statsEvent struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Data struct {
+		CPU struct {
+			Usage struct{ Total uint64 } `json:"usage"`
+		} `json:"cpu"`
+		Memory struct {
+			Usage struct{ Limit, Usage uint64 } `json:"usage"`
+		} `json:"memory"`
+		Pids struct{ Current, Limit uint64 } `json:"pids"`
+	} `json:"data"`
+}
+
+// events --stats prints runc's JSON with the container's usage and limits; events streams
+// stats and an oom event when the OOM killer acts in the container, and ends with it.
+func TestResourcesEvents(t *testing.T) {
+	id, _, _ := runningV1(t, withResources(specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: i64p(32 << 20), Swap: i64p(32 << 20)},
+		Pids:   &specs.LinuxPids{Limit: i64p(30)},
+	}), "sleep", "100")
+	out, stderr, code := rt(t, "events", "--stats", id)
+	if code != 0 {
+		t.Fatalf("events --stats: exit %d: %s", code, stderr)
+	}
+	var ev statsEvent
+	if err := json.Unmarshal([]byte(out), &ev); err != nil {
+		t.Fatalf("events --stats: not JSON: %v: %q", err, out)
+	}
+	d := ev.Data
+	if ev.Type != "stats" || ev.ID != id || d.Memory.Usage.Limit != 32<<20 || d.Memory.Usage.Usage == 0 ||
+		d.Pids.Limit != 30 || d.Pids.Current < 1 || d.CPU.Usage.Total == 0 {
+		t.Errorf("events --stats = %s; want type stats, id %s, memory limit 32M with some usage, pids limit 30 with current >= 1, cpu usage > 0", out, id)
+	}
+
+	cmd, files := rtCommand(t, "events", "--interval", "200ms", id)
+	startErr := startOwned(cmd)
+	t.Cleanup(func() { // a failed test's stream: ended by the pid this test started
+		if startErr == nil && cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	stdout := func() string { b, _ := os.ReadFile(files[0].Name()); return string(b) }
+	// The OOM watch is registered before the first stats event.
+	waitFor(t, "the first stats event", func() bool { return strings.Contains(stdout(), `"stats"`) })
+	if _, _, code := rt(t, "exec", id, "dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"); code != 137 {
+		t.Errorf("exec past the memory limit: exit %d, want 137", code)
+	}
+	waitFor(t, "an oom event", func() bool { return strings.Contains(stdout(), `"oom"`) })
+	if _, _, code := rt(t, "delete", "--force", id); code != 0 {
+		t.Fatal("delete --force failed")
+	}
+	r := finish(t, cmd, files, startErr, cmdTimeout)
+	if r.code != 0 || !strings.Contains(r.stdout, `{"type":"oom","id":"`+id+`"}`) || !strings.Contains(r.stdout, `{"type":"stats"`) {
+		t.Errorf("events: exit %d, stdout %.300q...; want stats events and an oom event, ending with the container", r.code, r.stdout)
 	}
 }

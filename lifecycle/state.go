@@ -39,6 +39,7 @@ var allowed = map[string]map[Status]bool{
 	"pause":  {Running: true},
 	"resume": {Paused: true},
 	"update": {Created: true, Running: true, Paused: true},
+	"events": {Created: true, Running: true, Paused: true},
 }
 
 func check(op, id string, st Status) error {

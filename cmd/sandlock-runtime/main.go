@@ -66,6 +66,6 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		createCommand, startCommand, runCommand, stateCommand, listCommand, killCommand,
 		deleteCommand, execCommand, psCommand, pauseCommand, resumeCommand, specCommand,
-		featuresCommand, updateCommand, initCommand, superviseCommand, execProxyCommand, profileCommand, sandboxCommand, checkCommand,
+		featuresCommand, updateCommand, eventsCommand, initCommand, superviseCommand, execProxyCommand, profileCommand, sandboxCommand, checkCommand,
 	}
 }
