@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -116,4 +117,27 @@ func policyName(field string) string {
 		return field + " (max_cpu)"
 	}
 	return field
+}
+
+// LimitSupport says, for `check`, what enforces resource limits (linux.resources, max_memory,
+// max_processes, max_cpu) for this caller on this host.
+func LimitSupport() string {
+	const refused = "limits are refused at create (nothing could enforce them)"
+	mnt := Cgroup2Mount()
+	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
+		return "none: no writable cgroup2 hierarchy (needs root); " + refused
+	}
+	if c := cgroup2Controllers(mnt); c != "" {
+		return "cgroup2 controllers: " + c
+	}
+	var have []string
+	for _, c := range v1Known {
+		if m, ok := v1Mounts()[c]; ok && unix.Access(m, unix.W_OK) == nil {
+			have = append(have, c)
+		}
+	}
+	if len(have) == 0 {
+		return "none: cgroup2 has no controllers and no cgroup v1 controller is writable; " + refused
+	}
+	return "cgroup v1 controllers (hybrid host): " + strings.Join(have, " ")
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/sandbox"
 )
 
@@ -40,6 +41,7 @@ func printHost(w io.Writer, h sandbox.Host) {
 		cg = "at " + h.Cgroup2 + ", not writable by us (needs root; pause falls back to SIGSTOP)"
 	}
 	fmt.Fprintf(w, "cgroup2:               %s\n", cg)
+	fmt.Fprintf(w, "resource limits:       %s\n", lifecycle.LimitSupport())
 	i386 := "yes (sandlock's filter covers its syscall numbers)"
 	if !h.Compat.I386 {
 		i386 = "no: " + h.Compat.I386Note + " (nothing to confine there)"
