@@ -14,10 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The container's cgroup is a cgroup2 directory used only for membership: cgroup.procs lists
-// every process of the container whatever it did (setsid, double fork), cgroup.kill kills them
-// all atomically and cgroup.freeze freezes them. No controller is needed, which is why this works
-// on the v1 "hybrid" hosts where cgroup2 owns no controllers.
+// The container's cgroup is a cgroup2 directory used for membership: cgroup.procs lists every
+// process of the container whatever it did (setsid, double fork), cgroup.kill kills them all
+// atomically and cgroup.freeze freezes them. No controller is needed for that, which is why this
+// works on the v1 "hybrid" hosts where cgroup2 owns no controllers; resource limits use the
+// controllers where the host has them (limits.go, cgroupv1.go, resources_v2.go).
 
 // Cgroup2Mount returns where the cgroup2 hierarchy is mounted ("" when it is not).
 func Cgroup2Mount() string {
