@@ -22,12 +22,14 @@ import (
 // itself, so every process of the container, forked or setsid'd, inherits them.
 
 // v1Joined are the controllers every container joins when the host has them, limits set or
-// not: `update` can then set a limit later, and `events --stats` (and ctr, podman and the
-// kubelet, which read the controllers themselves) find the container's usage.
-var v1Joined = []string{"memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "hugetlb"}
+// not: `update` can then set a limit later (the kubelet's CPU manager updates cpuset), and
+// `events --stats` (and ctr, podman and the kubelet, which read the controllers themselves) find
+// the container's usage. Each costs a mkdir and a migration at create; blkio and hugetlb are
+// joined only when config.json sets something for them.
+var v1Joined = []string{"memory", "pids", "cpu", "cpuacct", "cpuset"}
 
 // v1Known are the v1 controller names a hierarchy's mount options may carry.
-var v1Known = append(slices.Clone(v1Joined), "net_cls", "net_prio", "rdma", "devices", "freezer", "perf_event", "misc")
+var v1Known = append(slices.Clone(v1Joined), "blkio", "hugetlb", "net_cls", "net_prio", "rdma", "devices", "freezer", "perf_event", "misc")
 
 // v1Mounts returns each mounted v1 controller's mount point.
 func v1Mounts() map[string]string {
