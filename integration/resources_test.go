@@ -362,3 +362,18 @@ func TestResourcesEvents(t *testing.T) {
 		t.Errorf("events: exit %d, stdout %.300q...; want stats events and an oom event, ending with the container", r.code, r.stdout)
 	}
 }
+
+// A limit of 3 (the shell, the runtime's zygote, one child) is usable: pids.max counts threads,
+// and init is a multi-threaded Go program until it execs, so the limit must not bind it earlier.
+func TestResourcesPidsLimitSmall(t *testing.T) {
+	small := withResources(specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64p(3)}})
+	for i := 0; i < 3; i++ { // the Go runtime's thread creation is timing-dependent: a few tries
+		if r := runContainer(t, small, "sh", "-c", "sleep 0.1 & wait && echo one-child"); r.code != 0 || r.stdout != "one-child\n" {
+			t.Fatalf("one child under pids.limit 3: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+	}
+	r := runContainer(t, small, "sh", "-c", "sleep 1 & sleep 1 & wait")
+	if r.code == 0 || !strings.Contains(r.stderr, "fork") {
+		t.Errorf("two children under pids.limit 3: exit %d, stderr %q; want the second fork refused", r.code, r.stderr)
+	}
+}

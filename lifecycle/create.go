@@ -54,6 +54,8 @@ type creation struct {
 	stdio   [3]*os.File
 	closeMe []*os.File
 	cg      *cgroupRecord // nil without a cgroup
+	late    []cgWrite     // limits written once init is waiting (limits.go)
+	lateCg  v1Cgroup
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -113,7 +115,7 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 		run  func(*Options, CreateOpts) error
 	}{
 		{"cgroup", cr.setupCgroup}, {"mounts", cr.setupMounts}, {"stdio", cr.setupStdio},
-		{"processes", cr.startProcesses}, {"finish", cr.finish},
+		{"processes", cr.startProcesses}, {"limits", cr.lateLimits}, {"finish", cr.finish},
 	}
 	for _, step := range steps {
 		t := time.Now()

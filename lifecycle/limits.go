@@ -63,12 +63,19 @@ func samePtr[T comparable](a, b *T) bool { return b != nil && *a == *b }
 
 func ptrTo[T any](v T) *T { return &v }
 
-// setupLimits creates what the container's limits need beside its cgroup2 dir and writes them.
-// On a hybrid host that is a dir per v1 controller, recorded in rec (saved to the state dir as
-// each is made) for delete, and joined by init in startInit.
+// setupLimits creates what the container's limits need beside its cgroup2 dir and writes them,
+// except pids.max (see lateLimits). On a hybrid host that is a dir per v1 controller, recorded
+// in rec (saved to the state dir as each is made) for delete, and joined by init in startInit.
 func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.LinuxResources) error {
-	if ctrls := cgroup2Controllers(mnt); ctrls != "" {
-		return applyV2(mnt, dir, r)
+	if cgroup2Controllers(mnt) != "" {
+		ws, err := v2Writes(r)
+		if err != nil {
+			return err
+		}
+		if err := delegateV2(mnt, dir, ws); err != nil {
+			return err
+		}
+		return cr.applyEarly(v1Cgroup{Dirs: sameDir(ws, dir)}, ws)
 	}
 	ws, err := v1Writes(r)
 	if err != nil {
@@ -83,7 +90,28 @@ func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.Lin
 	if err != nil {
 		return err
 	}
-	return applyV1(v, ws)
+	return cr.applyEarly(v, ws)
+}
+
+// applyEarly writes ws now, except pids.max, which lateLimits writes once init is confined and
+// waiting: init is a Go program with a handful of threads until it execs, and pids.max counts
+// threads, so a small limit set earlier would make its runtime or the zygote's fork fail.
+func (cr *creation) applyEarly(v v1Cgroup, ws []cgWrite) error {
+	var early []cgWrite
+	for _, w := range ws {
+		if w.file == "pids.max" {
+			cr.late = append(cr.late, w)
+		} else {
+			early = append(early, w)
+		}
+	}
+	cr.lateCg = v
+	return applyV1(v, early)
+}
+
+// lateLimits is the create step after the processes: the limits applyEarly held back.
+func (cr *creation) lateLimits(o *Options, c CreateOpts) error {
+	return applyV1(cr.lateCg, cr.late)
 }
 
 // cgroup2Controllers is what the cgroup2 root offers ("" on a hybrid host).

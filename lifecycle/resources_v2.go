@@ -188,6 +188,14 @@ func applyV2(mnt, dir string, r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
+	if err := delegateV2(mnt, dir, ws); err != nil {
+		return err
+	}
+	return applyV1(v1Cgroup{Dirs: sameDir(ws, dir)}, ws)
+}
+
+// delegateV2 enables the controllers ws writes to (and v2Always, where offered) down to dir.
+func delegateV2(mnt, dir string, ws []cgWrite) error {
 	offered := strings.Fields(cgroup2Controllers(mnt))
 	need := v1Controllers(ws)
 	for _, c := range need {
@@ -196,12 +204,15 @@ func applyV2(mnt, dir string, r *specs.LinuxResources) error {
 		}
 	}
 	for _, c := range append(need, v2Always...) {
+		if !slices.Contains(offered, c) {
+			continue
+		}
 		err := delegate(mnt, dir, c)
 		if err != nil && slices.Contains(need, c) {
 			return fmt.Errorf("%s: %w", firstField(ws, c), err)
 		}
 	}
-	return applyV1(v1Cgroup{Dirs: sameDir(ws, dir)}, ws)
+	return nil
 }
 
 // delegate enables controller c in the subtree_control of every ancestor of dir below mnt.
