@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -375,5 +376,33 @@ func TestResourcesPidsLimitSmall(t *testing.T) {
 	r := runContainer(t, small, "sh", "-c", "sleep 1 & sleep 1 & wait")
 	if r.code == 0 || !strings.Contains(r.stderr, "fork") {
 		t.Errorf("two children under pids.limit 3: exit %d, stderr %q; want the second fork refused", r.code, r.stderr)
+	}
+}
+
+// A create that crashed before state.json leaves its v1 dirs in the state dir's cgroup record:
+// delete --force removes them, as it does the cgroup2 dir and the mounts.
+func TestResourcesDeleteForceAfterCrash(t *testing.T) {
+	id, pid, _ := runningV1(t, withResources(specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64p(64 << 20)}}), "sleep", "100")
+	mem := controllerDir(t, pid, "memory")
+	dir := filepath.Join(envFor(t).root, id)
+	var st struct {
+		SupervisorPid int `json:"supervisorPid"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil || json.Unmarshal(b, &st) != nil {
+		t.Fatalf("state.json: %v", err)
+	}
+	// Killed by the pids of this test's own container: what a crashed create leaves.
+	_ = syscall.Kill(st.SupervisorPid, syscall.SIGKILL)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	waitGone([]int{pid, st.SupervisorPid})
+	if err := os.Remove(filepath.Join(dir, "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := rt(t, "delete", "--force", id); code != 0 {
+		t.Fatalf("delete --force after a crash: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(mem); err == nil {
+		t.Errorf("v1 memory cgroup %s left after delete --force of a crashed create", mem)
 	}
 }
