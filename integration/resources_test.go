@@ -406,3 +406,16 @@ func TestResourcesDeleteForceAfterCrash(t *testing.T) {
 		t.Errorf("v1 memory cgroup %s left after delete --force of a crashed create", mem)
 	}
 }
+
+// The direct mode's -m (max_memory) is enforced the same way: a host command past it is
+// OOM-killed, one under it runs.
+func TestResourcesSandboxMaxMemory(t *testing.T) {
+	requireSetup(t)
+	sb := []string{"sandbox", "-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", "/bin", "-r", "/etc", "-r", "/proc", "-r", "/dev", "-m", "32M", "--"}
+	if _, stderr, code := rt(t, append(sb, "dd", "if=/dev/zero", "of=/dev/null", "bs=8M", "count=1")...); code != 0 {
+		t.Errorf("sandbox -m 32M, 8M allocated: exit %d, want 0: %s", code, stderr)
+	}
+	if _, stderr, code := rt(t, append(sb, "dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1")...); code != 137 {
+		t.Errorf("sandbox -m 32M, 100M allocated: exit %d, want 137: %s", code, stderr)
+	}
+}
