@@ -159,8 +159,9 @@ func LimitSupport() string {
 		return "cgroup2 controllers: " + c
 	}
 	var have []string
-	for _, c := range v1Known {
-		if m, ok := v1Mounts()[c]; ok && unix.Access(m, unix.W_OK) == nil {
+	mounts := v1Mounts()
+	for _, c := range v1Limiting {
+		if m, ok := mounts[c]; ok && unix.Access(m, unix.W_OK) == nil {
 			have = append(have, c)
 		}
 	}
