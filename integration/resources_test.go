@@ -47,6 +47,9 @@ func controllerDir(t *testing.T, pid int, ctrl string) string {
 	for _, l := range strings.Split(string(b), "\n") {
 		f := strings.SplitN(l, ":", 3)
 		if len(f) == 3 && f[1] != "" && (f[1] == ctrl || strings.Contains(","+f[1]+",", ","+ctrl+",")) {
+			if f[2] == "/" {
+				t.Fatalf("pid %d is in the root %s cgroup: gone, or never joined the container's", pid, ctrl)
+			}
 			return filepath.Join(v1Mount(t, ctrl), f[2])
 		}
 	}
@@ -141,10 +144,12 @@ func TestResourcesMemoryLimit(t *testing.T) {
 }
 
 // A fork bomb (setsid'd children included) stops at the limit; the host is unharmed: the bomb is
-// bounded by the limit under test and by its own loop count, and delete --force ends it.
+// bounded by the limit under test and by its own loop count, and delete --force ends it. The
+// bomb waits for /tmp/go, so the test reads the container's cgroup while init surely lives; it
+// runs in a subshell, so that init survives the refused fork and the container keeps running.
 func TestResourcesPidsLimit(t *testing.T) {
 	const limit = 16
-	bomb := `i=0; while [ $i -lt %d ]; do setsid sleep 30 & i=$((i+1)); echo $i > /tmp/forked; done; echo done`
+	script := `while [ ! -e /tmp/go ]; do sleep 0.1; done; (i=0; while [ $i -lt %d ]; do setsid sleep 30 & i=$((i+1)); echo $i > /tmp/forked; done); exec sleep 30`
 	for _, c := range []struct {
 		name   string
 		mutate func(*specs.Spec)
@@ -153,28 +158,32 @@ func TestResourcesPidsLimit(t *testing.T) {
 		{"max_processes", withAnnotation("max_processes", strconv.Itoa(limit))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			id, pid, bundle := runningV1(t, c.mutate, "sh", "-c", fmt.Sprintf(bomb, 5)+"; sleep 30")
-			dir := controllerDir(t, pid, "pids")
-			if got := readCgroupFile(t, dir, "pids.max"); got != strconv.Itoa(limit) {
-				t.Errorf("pids.max = %s, want %d", got, limit)
-			}
-			forked := waitFileNumber(t, filepath.Join(bundle, "rootfs/tmp/forked"), 5)
-			if forked != 5 {
-				t.Errorf("under the limit: %d of 5 forks succeeded", forked)
-			}
-			_, _, _ = rt(t, "delete", "--force", id)
-
-			_, pid2, bundle2 := runningV1(t, c.mutate, "sh", "-c", fmt.Sprintf(bomb, 200)+"; sleep 30")
-			dir2 := controllerDir(t, pid2, "pids")
-			waitFor(t, "the fork bomb to hit pids.max", func() bool {
-				return strings.Contains(readCgroupFile(t, dir2, "pids.events"), "max ") &&
-					readCgroupFile(t, dir2, "pids.events") != "max 0"
-			})
-			if cur, _ := strconv.Atoi(readCgroupFile(t, dir2, "pids.current")); cur > limit {
-				t.Errorf("pids.current = %d, above the limit %d", cur, limit)
-			}
-			if n := readNumber(filepath.Join(bundle2, "rootfs/tmp/forked")); n >= limit {
-				t.Errorf("over the limit: %d forks succeeded, the limit is %d", n, limit)
+			for _, n := range []int{5, 200} {
+				_, pid, bundle := runningV1(t, c.mutate, "sh", "-c", fmt.Sprintf(script, n))
+				dir := controllerDir(t, pid, "pids")
+				if got := readCgroupFile(t, dir, "pids.max"); got != strconv.Itoa(limit) {
+					t.Errorf("pids.max = %s, want %d", got, limit)
+				}
+				if err := os.WriteFile(filepath.Join(bundle, "rootfs/tmp/go"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				forked := filepath.Join(bundle, "rootfs/tmp/forked")
+				if n < limit {
+					if got := waitFileNumber(t, forked, n); got != n {
+						t.Errorf("under the limit: %d of %d forks succeeded", got, n)
+					}
+					continue
+				}
+				waitFor(t, "the fork bomb to hit pids.max", func() bool {
+					ev := readCgroupFile(t, dir, "pids.events")
+					return strings.HasPrefix(ev, "max ") && ev != "max 0"
+				})
+				if cur, _ := strconv.Atoi(readCgroupFile(t, dir, "pids.current")); cur > limit {
+					t.Errorf("pids.current = %d, above the limit %d", cur, limit)
+				}
+				if got := readNumber(forked); got >= limit {
+					t.Errorf("over the limit: %d forks succeeded, the limit is %d", got, limit)
+				}
 			}
 		})
 	}
