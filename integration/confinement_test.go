@@ -493,16 +493,25 @@ func TestDeleteForceAfterCrash(t *testing.T) {
 	}
 }
 
-// update is refused with a clear message (resources are not applied), and changes nothing.
+// update refuses what it cannot do with a clear message and changes nothing: a stopped
+// container, input that is no linux.resources object.
 func TestUpdateRefused(t *testing.T) {
-	id, _, _ := running(t, nil, "sleep", "100")
-	r := rtWith(t, func(c *exec.Cmd) { c.Stdin = strings.NewReader(`{"pids":{"limit":10}}`) },
+	id, pid, _ := running(t, nil, "sleep", "100")
+	r := rtWith(t, func(c *exec.Cmd) { c.Stdin = strings.NewReader(`{"pids":`) },
 		"update", "--resources", "-", id)
-	if r.code == 0 || !strings.Contains(r.stderr, "not supported") {
-		t.Errorf("update: exit %d, stderr %q; want a refusal saying resources are not supported", r.code, r.stderr)
+	if r.code == 0 || !strings.Contains(r.stderr, "linux.resources") {
+		t.Errorf("update with bad JSON: exit %d, stderr %q; want a refusal naming linux.resources", r.code, r.stderr)
 	}
 	if st := mustState(t, id); st["status"] != "running" {
 		t.Errorf("after a refused update: status %v, want running", st["status"])
+	}
+	if _, _, code := rt(t, "kill", id, "KILL"); code != 0 {
+		t.Fatal("kill failed")
+	}
+	waitGone([]int{pid})
+	waitStatus(t, id, "stopped")
+	if _, stderr, code := rt(t, "update", "--pids-limit", "10", id); code == 0 || !strings.Contains(stderr, "stopped") {
+		t.Errorf("update of a stopped container: exit %d, stderr %q; want a refusal saying it is stopped", code, stderr)
 	}
 }
 

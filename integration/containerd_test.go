@@ -414,6 +414,36 @@ func TestContainerd(t *testing.T) {
 			t.Errorf("task exit status %d after SIGTERM, want 143", code)
 		}
 	})
+	t.Run("resources", func(t *testing.T) {
+		// ctr run --memory-limit reaches the memory controller and ctr task metrics reads it (the
+		// shim reads the cgroups of init itself); past the limit the task is OOM-killed: 137.
+		// (ctr 1.6 has no task update; the shim's update is `update --resources -`, tested
+		// in TestResourcesUpdate.)
+		id := newCtrID("res")
+		r := c.ctr(t, append(append([]string{"run", "-d", "--memory-limit", strconv.Itoa(64 << 20)}, c.runFlags()...), image, id, "sleep", "100")...)
+		if r.code != 0 {
+			t.Fatalf("ctr run --memory-limit: exit %d: %s", r.code, r.stderr)
+		}
+		_, pid := c.taskStatus(t, "default", id)
+		if m := c.ctr(t, "task", "metrics", id); m.code != 0 || !strings.Contains(m.stdout, strconv.Itoa(64<<20)) {
+			t.Errorf("ctr task metrics: exit %d, %q; want the 64M limit (%d): %s", m.code, m.stdout, 64<<20, m.stderr)
+		}
+		events := c.events(t)
+		c.ctr(t, "task", "kill", "-s", "SIGKILL", id)
+		c.waitTask(t, "default", id, "STOPPED")
+		remove(t, id, []int{pid})
+		waitFor(t, "ctr events to show the delete (it is subscribed)", func() bool { return strings.Contains(events(), "/containers/delete") })
+		oom := newCtrID("oom")
+		o := c.ctr(t, append(append([]string{"run", "--rm", "--memory-limit", strconv.Itoa(32 << 20)}, c.runFlags()...), image, oom, "dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1")...)
+		if o.code != 137 {
+			t.Errorf("ctr run allocating past --memory-limit 32M: exit %d, want 137: %s", o.code, o.stderr)
+		}
+		c.checkGone(t, "default", oom, nil)
+		// The shim watches the memory cgroup of init itself: the OOM is containerd's event.
+		waitFor(t, "a /tasks/oom event from ctr events", func() bool {
+			return strings.Contains(events(), "/tasks/oom") && strings.Contains(events(), oom)
+		})
+	})
 	t.Run("pause-resume", func(t *testing.T) {
 		id := newCtrID("pause")
 		pid := detached(t, id, "sh", "-c", "while :; do sleep 0.1; done")
@@ -526,4 +556,26 @@ func TestContainerd(t *testing.T) {
 			t.Errorf("task exit status %d after the supervisor died, want 137 (killed by cgroup.kill)", code)
 		}
 	})
+}
+
+// events starts `ctr events` into a file and returns what it printed so far; the process (this
+// test's own) is ended at cleanup.
+func (c *ctrd) events(t *testing.T) func() string {
+	t.Helper()
+	f, err := os.CreateTemp(c.dir, "events-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ctr", "-a", c.sock, "events")
+	cmd.Stdout = f
+	if err := startOwned(cmd); err != nil {
+		t.Fatalf("ctr events: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		disown(cmd.Process.Pid)
+		f.Close()
+	})
+	return func() string { b, _ := os.ReadFile(f.Name()); return string(b) }
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -137,7 +138,8 @@ func TestCRI(t *testing.T) {
  "log_directory":"%s/logs","linux":{"cgroup_parent":"/%s",%s}}`, os.Getpid(), c.dir, cgParent, hostNS)
 	ctrJSON := filepath.Join(c.dir, "ctr.json")
 	ctrCfg := fmt.Sprintf(`{"metadata":{"name":"app"},"image":{"image":"localhost/busybox:latest"},
- "command":["sh","-c","echo started; sleep 1000"],"log_path":"app.log","linux":{%s}}`, hostNS)
+ "command":["sh","-c","echo started; sleep 1000"],"log_path":"app.log",
+ "linux":{"resources":{"memory_limit_in_bytes":67108864,"cpu_period":100000,"cpu_quota":50000},%s}}`, hostNS)
 	for p, s := range map[string]string{podJSON: pod, ctrJSON: ctrCfg} {
 		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
@@ -209,6 +211,7 @@ func TestCRI(t *testing.T) {
 		if r := cri(t, "exec", "-s", id, "sh", "-c", "exit 3"); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "exited with 3") {
 			t.Errorf("crictl exec -s sh -c 'exit 3': exit %d, want an error naming exit code 3: %s%s", r.code, r.stdout, r.stderr)
 		}
+		checkCRIResources(t, cri, id, pid)
 		if r := cri(t, "stop", "--timeout", "5", id); r.code != 0 {
 			t.Errorf("crictl stop: exit %d: %s", r.code, r.stderr)
 		}
@@ -237,4 +240,30 @@ func TestCRI(t *testing.T) {
 	}
 	podGone = true
 	c.checkGone(t, "k8s.io", podID, []int{podPid})
+}
+
+// checkCRIResources: the pod's limits reach the container's controllers, the kubelet's view of
+// them (crictl stats) reads its usage, and crictl update (UpdateContainerResources) changes them.
+func checkCRIResources(t *testing.T, cri func(*testing.T, ...string) cmdResult, id string, pid int) {
+	t.Helper()
+	mem := controllerDir(t, pid, "memory")
+	if got := readCgroupFile(t, mem, "memory.limit_in_bytes"); got != "67108864" {
+		t.Errorf("CRI memory_limit_in_bytes 64M: memory.limit_in_bytes = %s", got)
+	}
+	if got := readCgroupFile(t, controllerDir(t, pid, "cpu"), "cpu.cfs_quota_us"); got != "50000" {
+		t.Errorf("CRI cpu_quota 50000: cpu.cfs_quota_us = %s", got)
+	}
+	r := cri(t, "stats", "-o", "json", id)
+	nonZero := func(key string) bool {
+		return regexp.MustCompile(`"` + key + `":\s*\{\s*"value":\s*"?[1-9]`).MatchString(r.stdout)
+	}
+	if r.code != 0 || !nonZero("workingSetBytes") || !nonZero("usageCoreNanoSeconds") {
+		t.Errorf("crictl stats: exit %d, %.400q; want memory and cpu usage: %s", r.code, r.stdout, r.stderr)
+	}
+	if r := cri(t, "update", "--memory", "134217728", id); r.code != 0 {
+		t.Errorf("crictl update --memory: exit %d: %s", r.code, r.stderr)
+	}
+	if got := readCgroupFile(t, mem, "memory.limit_in_bytes"); got != "134217728" {
+		t.Errorf("after crictl update --memory 128M: memory.limit_in_bytes = %s", got)
+	}
 }

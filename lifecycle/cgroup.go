@@ -14,10 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The container's cgroup is a cgroup2 directory used only for membership: cgroup.procs lists
-// every process of the container whatever it did (setsid, double fork), cgroup.kill kills them
-// all atomically and cgroup.freeze freezes them. No controller is needed, which is why this works
-// on the v1 "hybrid" hosts where cgroup2 owns no controllers.
+// The container's cgroup is a cgroup2 directory used for membership: cgroup.procs lists every
+// process of the container whatever it did (setsid, double fork), cgroup.kill kills them all
+// atomically and cgroup.freeze freezes them. No controller is needed for that, which is why this
+// works on the v1 "hybrid" hosts where cgroup2 owns no controllers; resource limits use the
+// controllers where the host has them (limits.go, cgroupv1.go, resources_v2.go).
 
 // Cgroup2Mount returns where the cgroup2 hierarchy is mounted ("" when it is not).
 func Cgroup2Mount() string {
@@ -232,10 +233,11 @@ func pidInCgroup(pid int, mnt, dir string) (bool, error) {
 type cgroupRecord struct {
 	Dir  string   `json:"dir"`
 	Made []string `json:"made"`
+	V1   v1Cgroup `json:"v1"` // the v1 dirs on a hybrid host (cgroupv1.go)
 }
 
-func saveCgroupRecord(stateDir, dir string, made []string) error {
-	b, err := json.Marshal(cgroupRecord{dir, made})
+func saveCgroupRecord(stateDir string, r cgroupRecord) error {
+	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,10 @@ type creation struct {
 	undo    []func()
 	stdio   [3]*os.File
 	closeMe []*os.File
-	keep    bool // run --keep: no cleanup after init exits
+	keep    bool          // run --keep: no cleanup after init exits
+	cg      *cgroupRecord // nil without a cgroup
+	late    []cgWrite     // limits written once init is waiting (limits.go)
+	lateCg  v1Cgroup
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -114,7 +117,7 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 		run  func(*Options, CreateOpts) error
 	}{
 		{"cgroup", cr.setupCgroup}, {"mounts", cr.setupMounts}, {"stdio", cr.setupStdio},
-		{"processes", cr.startProcesses}, {"finish", cr.finish},
+		{"processes", cr.startProcesses}, {"limits", cr.lateLimits}, {"finish", cr.finish},
 	}
 	for _, step := range steps {
 		t := time.Now()
@@ -216,8 +219,12 @@ func checkChroot(s *specs.Spec, pol spec.Policy, bundle string) error {
 }
 
 func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
+	res := resourcesFor(cr.spec, cr.policy)
 	mnt := Cgroup2Mount()
 	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
+		if err := noCgroupLimits(res); err != nil {
+			return err
+		}
 		cr.log.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
 		return nil
 	}
@@ -228,7 +235,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	dir := cgroupDirFor(mnt, cgPath, c.ID)
 	// Recorded before the mkdirs too, with the dirs missing now: a crash between a mkdir and
 	// the record below would leave a cgroup that delete --force cannot find (hack/soak).
-	if err := saveCgroupRecord(cr.cont.dir, dir, missingDirs(mnt, dir)); err != nil {
+	if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: missingDirs(mnt, dir)}); err != nil {
 		return err
 	}
 	made, err := createCgroup(mnt, dir)
@@ -237,18 +244,22 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	}
 	st := cr.cont.State
 	st.Cgroup, st.CgroupMade = dir, made
+	cr.cg = &cgroupRecord{Dir: dir, Made: made}
 	// Recorded now, not only in state.json at the end: delete --force after a crash of create
 	// must find the cgroup as it finds the mounts.
-	if err := saveCgroupRecord(cr.cont.dir, dir, made); err != nil {
+	if err := saveCgroupRecord(cr.cont.dir, *cr.cg); err != nil {
 		return err
 	}
 	cr.onFail(func() {
 		if err := killCgroup(dir); err != nil {
 			cr.log.Warnf("%v", err)
 		}
+		if err := cr.cg.V1.remove(); err != nil {
+			cr.log.Warnf("%v", err)
+		}
 		removeCgroups(made)
 	})
-	return nil
+	return cr.setupLimits(mnt, dir, cr.cg, res)
 }
 
 func (cr *creation) setupMounts(o *Options, c CreateOpts) error {

@@ -55,12 +55,15 @@ func (c *Container) destroy() error {
 		// A create that crashed before state.json: its cgroup record says what to kill.
 		if r, ok := loadCgroupRecord(c.dir); ok {
 			errs = append(errs, killCgroup(r.Dir))
-			defer removeCgroups(r.Made)
+			defer removeCgroups(r.Made) // after the v1 dirs below
 		}
 		supDone <- nil
 	}
 	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
 	errs = append(errs, err, undoMounts(paths), <-supDone)
+	if r, ok := loadCgroupRecord(c.dir); ok {
+		errs = append(errs, r.V1.remove())
+	}
 	if s != nil {
 		removeCgroups(s.CgroupMade)
 		if sp, err := loadSpec(c.dir); err == nil && sp.Hooks != nil {

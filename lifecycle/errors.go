@@ -33,6 +33,8 @@ func (e *TransitionError) Error() string {
 		return fmt.Sprintf("cannot delete container %s that is not stopped: %s", e.ID, e.Status)
 	case "exec":
 		return fmt.Sprintf("cannot exec in a %s container", e.Status)
+	case "events":
+		return fmt.Sprintf("container %s is %s: it has no events or statistics", e.ID, e.Status)
 	}
 	return fmt.Sprintf("cannot %s container %s: it is %s", e.Op, e.ID, e.Status)
 }

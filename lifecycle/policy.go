@@ -78,8 +78,8 @@ func setEnv(env []string, k, v string) []string {
 }
 
 // unenforcedAsked lists the fields a user asked for (annotation, profile, embedder) that this
-// release does not enforce. Those that only come from linux.resources (every podman container
-// has a pids limit) are left out: docs/design.md says resources are accepted, not applied.
+// release does not enforce. Those that only come from config.json's own fields are left out:
+// the OCI fields are applied or refused by create itself.
 func unenforcedAsked(s *specs.Spec, pol spec.Policy) []string {
 	oci, _ := spec.OCIPolicy(s)
 	fromOCI := oci.SetKeys()

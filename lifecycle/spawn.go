@@ -147,6 +147,13 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	cr.init = cmd
 	cr.onFail(func() { killCmd(cmd) })
 	ch.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+	if cr.cg != nil {
+		// Before init reads its config, so before it confines itself: every process of the
+		// container is forked from init (or the zygote) and inherits these.
+		if err := joinV1(cr.cg.V1, cmd.Process.Pid); err != nil {
+			return err
+		}
+	}
 	st := cr.cont.State
 	st.Pid = cmd.Process.Pid
 	st.PidStart, _ = procStartTime(st.Pid)

@@ -38,6 +38,8 @@ var allowed = map[string]map[Status]bool{
 	"exec":   {Created: true, Running: true},
 	"pause":  {Running: true},
 	"resume": {Paused: true},
+	"update": {Created: true, Running: true, Paused: true},
+	"events": {Created: true, Running: true, Paused: true},
 }
 
 func check(op, id string, st Status) error {

@@ -33,7 +33,8 @@ func TestFieldStatus(t *testing.T) {
 		{"fs_readable", Host{LandlockABI: -1}, "no (Landlock ABI 6 needed)"},
 		{"chroot", Host{LandlockABI: 7}, "needs root"},
 		{"chroot", Host{LandlockABI: 7, Root: true}, "yes"},
-		{"max_memory", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
+		{"max_memory", Host{LandlockABI: 7, Root: true}, "yes"},
+		{"max_cpu", Host{LandlockABI: 7}, "needs root"},
 		{"privileged", Host{LandlockABI: 7, Root: true}, "yes"},
 		{"workdir", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
 	}
@@ -46,9 +47,10 @@ func TestFieldStatus(t *testing.T) {
 
 func TestNotEnforced(t *testing.T) {
 	seed := int64(1)
-	p := spec.Policy{FSReadable: []string{"/usr"}, RandomSeed: &seed, MaxMemory: new(spec.Size)}
+	two := 2
+	p := spec.Policy{FSReadable: []string{"/usr"}, RandomSeed: &seed, NumCPUs: &two, MaxMemory: new(spec.Size)}
 	got := NotEnforced(p)
-	want := []string{"max_memory", "random_seed"}
+	want := []string{"num_cpus", "random_seed"}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("got %v, want %v", got, want)
 	}

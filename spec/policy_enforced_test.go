@@ -6,9 +6,8 @@ import (
 )
 
 func TestNotEnforced(t *testing.T) {
-	mem := Size(1 << 20)
-	p := Policy{FSReadable: []string{"/usr"}, MaxMemory: &mem, NoUDP: ptr(true)}
-	if got, want := p.NotEnforced(), []string{"max_memory"}; !slices.Equal(got, want) {
+	p := Policy{FSReadable: []string{"/usr"}, NumCPUs: ptr(2), NoUDP: ptr(true), MaxMemory: ptr(Size(1 << 20))}
+	if got, want := p.NotEnforced(), []string{"num_cpus"}; !slices.Equal(got, want) {
 		t.Errorf("NotEnforced = %v, want %v", got, want)
 	}
 	if (Policy{}).NotEnforced() != nil {

@@ -72,7 +72,7 @@ func sourcesOf(profile string) string {
 //     soft = hard and lose the config's soft limit;
 //   - linux.resources.memory.limit > 0 -> max_memory; pids.limit > 0 -> max_processes;
 //     cpu.quota / cpu.period -> max_cpu, the percentage of one core rounded up and capped at 100
-//     (a quota of several cores is throttled to one: max_cpu cannot say more);
+//     (max_cpu cannot say more than one core; create applies the quota itself as written);
 //     cpu.cpus ("0-1,3") -> cpu_cores;
 //   - linux.namespaces as Translate maps them: network without a path -> no_network, ipc ->
 //     isolate_ipc, pid -> isolate_signals, uts with a hostname -> hostname.

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/sandbox"
 )
 
@@ -41,6 +42,7 @@ func printHost(w io.Writer, h sandbox.Host) {
 		cg = "at " + h.Cgroup2 + ", not writable by us (needs root; pause falls back to SIGSTOP)"
 	}
 	fmt.Fprintf(w, "cgroup2:               %s\n", cg)
+	fmt.Fprintf(w, "resource limits:       %s\n", lifecycle.LimitSupport())
 	i386 := "yes (sandlock's filter covers its syscall numbers)"
 	if !h.Compat.I386 {
 		i386 = "no: " + h.Compat.I386Note + " (nothing to confine there)"

@@ -1,0 +1,225 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// On a hybrid host the resource controllers live in cgroup v1 hierarchies, one mount per
+// controller (or per group: "cpu,cpuacct"), while cgroup2 has none. Membership, kill and freeze
+// stay on the cgroup2 dir; for limits and statistics the container also gets a dir at the same
+// path in each v1 hierarchy, and create writes init's pid into them before init confines
+// itself, so every process of the container, forked or setsid'd, inherits them.
+
+// v1Joined are the controllers every container joins when the host has them, limits set or
+// not: `update` can then set a limit later (the kubelet's CPU manager updates cpuset), and
+// `events --stats` (and ctr, podman and the kubelet, which read the controllers themselves) find
+// the container's usage. Each costs a mkdir and a migration at create; blkio and hugetlb are
+// joined only when config.json sets something for them.
+var v1Joined = []string{"memory", "pids", "cpu", "cpuacct", "cpuset"}
+
+// v1Limiting are the v1 controllers linux.resources can set something in.
+var v1Limiting = append(slices.Clone(v1Joined), "blkio", "hugetlb", "net_cls", "net_prio", "rdma")
+
+// v1Known are the v1 controller names a hierarchy's mount options may carry.
+var v1Known = append(slices.Clone(v1Limiting), "devices", "freezer", "perf_event", "misc")
+
+// v1Mounts returns each mounted v1 controller's mount point.
+func v1Mounts() map[string]string {
+	ms, err := readMountinfo()
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, m := range ms {
+		if m.fstype != "cgroup" {
+			continue
+		}
+		for _, o := range strings.Split(m.superOpts, ",") {
+			if slices.Contains(v1Known, o) {
+				out[o] = m.point
+			}
+		}
+	}
+	return out
+}
+
+// v1Cgroup is a container's place in the v1 hierarchies.
+type v1Cgroup struct {
+	Dirs map[string]string `json:"dirs,omitempty"` // controller -> the container's dir
+	Made []string          `json:"made,omitempty"` // dirs create made, in the order made
+}
+
+// uniqueDirs returns the container's dirs, one per hierarchy (cpu and cpuacct may share one).
+func (v v1Cgroup) uniqueDirs() []string {
+	var out []string
+	for _, c := range slices.Sorted(maps.Keys(v.Dirs)) {
+		if d := v.Dirs[c]; !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// makeV1 creates the container's dir (rel, the cgroup2 path) in the hierarchies of the
+// controllers ws needs, where a missing one is an error naming the OCI field, and in those of
+// v1Joined the host has. save is called after each dir is made (the state dir's record).
+func makeV1(rel string, ws []cgWrite, save func(v1Cgroup) error) (v1Cgroup, error) {
+	mounts := v1Mounts()
+	v := v1Cgroup{Dirs: map[string]string{}}
+	need := v1Controllers(ws)
+	for _, w := range ws {
+		if _, ok := mounts[w.ctrl]; !ok {
+			return v, fmt.Errorf("%s: this host has no %s cgroup controller (neither cgroup v1 nor cgroup2 offers it)", w.field, w.ctrl)
+		}
+	}
+	for _, c := range append(need, v1Joined...) {
+		mnt, ok := mounts[c]
+		if _, done := v.Dirs[c]; done || !ok {
+			continue
+		}
+		dir := filepath.Join(mnt, rel)
+		made, err := mkdirCgroupV1(mnt, dir, c == "cpuset")
+		v.Made = append(v.Made, made...)
+		if err == nil {
+			v.Dirs[c] = dir
+			err = save(v)
+		}
+		if err != nil && slices.Contains(need, c) {
+			return v, err
+		}
+	}
+	return v, nil
+}
+
+// mkdirCgroupV1 makes dir and its missing parents under mnt. A new cpuset dir starts with no
+// CPUs and no memory nodes, and a process cannot join it: it gets its parent's.
+func mkdirCgroupV1(mnt, dir string, cpuset bool) ([]string, error) {
+	rel, err := filepath.Rel(mnt, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return nil, fmt.Errorf("cgroup %s is outside %s", dir, mnt)
+	}
+	var made []string
+	p := mnt
+	for _, part := range strings.Split(rel, "/") {
+		parent := p
+		p = filepath.Join(p, part)
+		err := os.Mkdir(p, 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return made, fmt.Errorf("cgroup %s: %w", p, err)
+		}
+		made = append(made, p)
+		if cpuset {
+			if err := inheritCpuset(parent, p); err != nil {
+				return made, err
+			}
+		}
+	}
+	return made, nil
+}
+
+func inheritCpuset(parent, dir string) error {
+	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+		b, err := os.ReadFile(filepath.Join(parent, f))
+		if err != nil {
+			return err
+		}
+		if err := writeCgroupFile(dir, f, strings.TrimSpace(string(b))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyV1 writes ws into the container's dirs.
+func applyV1(v v1Cgroup, ws []cgWrite) error {
+	for _, w := range ws {
+		dir, ok := v.Dirs[w.ctrl]
+		if !ok {
+			return fmt.Errorf("%s: the container has no %s cgroup (it was created without that controller)", w.field, w.ctrl)
+		}
+		if err := writeCgroupFile(dir, w.file, w.val); err != nil {
+			return fmt.Errorf("%s: %w", w.field, err)
+		}
+	}
+	return nil
+}
+
+// joinV1 moves pid (and its threads) into every v1 dir of the container.
+func joinV1(v v1Cgroup, pid int) error {
+	for _, d := range v.uniqueDirs() {
+		if err := writeCgroupFile(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeCgroupFile writes val to an existing control file (never creating one: a missing file
+// means the kernel does not offer that setting).
+func writeCgroupFile(dir, file, val string) error {
+	p := filepath.Join(dir, file)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err == nil {
+		_, err = f.WriteString(val)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("write %q to %s: %w", val, p, unwrapPathErr(err))
+	}
+	return nil
+}
+
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// remove removes the dirs create made, deepest first. The container's own dirs must go (a v1
+// dir stays busy for a moment after its last task exited, so EBUSY is retried briefly); a
+// parent still holding another container's dir stays, as removeCgroups leaves it.
+func (v v1Cgroup) remove() error {
+	own := v.uniqueDirs()
+	var errs []error
+	for i := len(v.Made) - 1; i >= 0; i-- {
+		d := v.Made[i]
+		if slices.Contains(own, d) {
+			errs = append(errs, rmdirRetry(d))
+		} else {
+			_ = unix.Rmdir(d)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func rmdirRetry(d string) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := unix.Rmdir(d)
+		if err == nil || err == unix.ENOENT {
+			return nil
+		}
+		if err != unix.EBUSY || time.Now().After(deadline) {
+			return fmt.Errorf("remove cgroup %s: %w", d, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,110 @@
+package lifecycle
+
+import (
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+func p[T any](v T) *T { return &v }
+
+func writesText(ws []cgWrite) string {
+	var b strings.Builder
+	for _, w := range ws {
+		b.WriteString(w.ctrl + "/" + w.file + "=" + w.val + "\n")
+	}
+	return b.String()
+}
+
+func TestV1Writes(t *testing.T) {
+	r := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: p(int64(64 << 20)), Swap: p(int64(-1)), Reservation: p(int64(32 << 20))},
+		CPU:    &specs.LinuxCPU{Shares: p(uint64(512)), Quota: p(int64(50000)), Period: p(uint64(100000)), Cpus: "0"},
+		Pids:   &specs.LinuxPids{Limit: p(int64(0))},
+		BlockIO: &specs.LinuxBlockIO{ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{
+			{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Rate: 1048576}}},
+		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}},
+	}
+	ws, err := v1Writes(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `memory/memory.limit_in_bytes=67108864
+memory/memory.memsw.limit_in_bytes=-1
+memory/memory.soft_limit_in_bytes=33554432
+cpu/cpu.shares=512
+cpu/cpu.cfs_period_us=100000
+cpu/cpu.cfs_quota_us=50000
+cpuset/cpuset.cpus=0
+pids/pids.max=max
+blkio/blkio.throttle.read_bps_device=8:0 1048576
+hugetlb/hugetlb.2MB.limit_in_bytes=4194304
+`
+	if got := writesText(ws); got != want {
+		t.Errorf("v1Writes:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := v1Writes(&specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}}); err == nil {
+		t.Error("unified keys on a v1 host: no error")
+	}
+}
+
+func TestV2Writes(t *testing.T) {
+	r := &specs.LinuxResources{
+		Memory:  &specs.LinuxMemory{Limit: p(int64(64 << 20)), Swap: p(int64(96 << 20))},
+		CPU:     &specs.LinuxCPU{Shares: p(uint64(1024)), Quota: p(int64(25000))},
+		BlockIO: &specs.LinuxBlockIO{Weight: p(uint16(500))},
+		Unified: map[string]string{"memory.high": "50000000"},
+	}
+	ws, err := v2Writes(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `memory/memory.max=67108864
+memory/memory.swap.max=33554432
+cpu/cpu.weight=39
+cpu/cpu.max=25000 100000
+io/io.weight=default 4950
+memory/memory.high=50000000
+`
+	if got := writesText(ws); got != want {
+		t.Errorf("v2Writes:\n%s\nwant:\n%s", got, want)
+	}
+	for name, bad := range map[string]*specs.LinuxResources{
+		"swap below limit": {Memory: &specs.LinuxMemory{Limit: p(int64(64)), Swap: p(int64(32))}},
+		"oom killer off":   {Memory: &specs.LinuxMemory{DisableOOMKiller: p(true)}},
+		"realtime":         {CPU: &specs.LinuxCPU{RealtimeRuntime: p(int64(1000))}},
+		"unified path":     {Unified: map[string]string{"../memory.max": "1"}},
+	} {
+		if _, err := v2Writes(bad); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// The policy's limits override linux.resources only where they say something the spec did not.
+func TestResourcesFor(t *testing.T) {
+	s := &specs.Spec{Version: specs.Version, Root: &specs.Root{Path: "rootfs"}, Process: &specs.Process{Cwd: "/", Args: []string{"sh"}}, Linux: &specs.Linux{Resources: &specs.LinuxResources{
+		CPU:  &specs.LinuxCPU{Quota: p(int64(200000)), Period: p(uint64(100000))},
+		Pids: &specs.LinuxPids{Limit: p(int64(100))},
+	}}}
+	oci, err := spec.OCIPolicy(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resourcesFor(s, oci) // the policy as merged from the spec alone: nothing changes
+	if *r.CPU.Quota != 200000 || *r.Pids.Limit != 100 || r.Memory != nil {
+		t.Errorf("spec-only policy changed the resources: quota %d, pids %d, memory %v", *r.CPU.Quota, *r.Pids.Limit, r.Memory)
+	}
+	pol := oci
+	pol.MaxCPU, pol.MaxProcesses, pol.MaxMemory = p(25), p(10), p(spec.Size(1<<20))
+	r = resourcesFor(s, pol)
+	if *r.CPU.Quota != 25000 || *r.CPU.Period != 100000 || *r.Pids.Limit != 10 || *r.Memory.Limit != 1<<20 || *r.Memory.Swap != 1<<20 {
+		t.Errorf("policy limits not applied: %+v %+v %+v", r.CPU, r.Pids, r.Memory)
+	}
+	if *s.Linux.Resources.CPU.Quota != 200000 {
+		t.Error("resourcesFor changed the spec")
+	}
+}
