@@ -105,4 +105,10 @@ func TestAuditLog(t *testing.T) {
 		rec.Errno != "EACCES" || rec.Pid <= 0 {
 		t.Errorf("audit record %+v", rec)
 	}
+	// The same records through the CLI, as runc-style events.
+	out, stderr, code := rt(t, "events", "--denied", id)
+	if code != 0 || !strings.Contains(out, `{"type":"denied","id":"`+id+`","data":{"container":"`+id+`"`) ||
+		!strings.Contains(out, `"syscall":"chmod","object":"/etc/passwd","rule":"fs_writable","errno":"EACCES"`) {
+		t.Errorf("events --denied: exit %d, %q %s", code, out, stderr)
+	}
 }

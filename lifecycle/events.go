@@ -11,15 +11,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Event is one line of `events`: runc's {"type": "stats"|"oom", "id": ..., "data": ...}.
+// Event is one line of `events`: runc's {"type": "stats"|"oom", "id": ..., "data": ...}, and
+// "denied" with an AuditRecord as data for each refusal the supervisor made for the policy.
 type Event struct {
 	Type string `json:"type"`
 	ID   string `json:"id"`
-	Data *Stats `json:"data,omitempty"`
+	Data any    `json:"data,omitempty"`
 }
 
+// auditPoll is how often the stream looks for new lines in the audit log.
+const auditPoll = 200 * time.Millisecond
+
 // Events reports the container's events to emit until it stops or is deleted: its statistics
-// every interval, and "oom" each time the OOM killer acts in its memory cgroup.
+// every interval, "oom" each time the OOM killer acts in its memory cgroup, and "denied" for
+// each refusal in its audit log (those already recorded first).
 func Events(o *Options, id string, interval time.Duration, emit func(Event) error) error {
 	c, err := Load(o.Root, id)
 	if err != nil {
@@ -33,8 +38,22 @@ func Events(o *Options, id string, interval time.Duration, emit func(Event) erro
 	defer stop()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	audit := time.NewTicker(auditPoll)
+	defer audit.Stop()
+	seen := 0
 	for {
 		select {
+		case <-audit.C:
+			records, err := c.Audit()
+			if err != nil || len(records) <= seen {
+				continue
+			}
+			for _, r := range records[seen:] {
+				if err := emit(Event{Type: "denied", ID: id, Data: r}); err != nil {
+					return err
+				}
+			}
+			seen = len(records)
 		case <-oom:
 			if err := emit(Event{Type: "oom", ID: id}); err != nil {
 				return err
