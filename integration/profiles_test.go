@@ -65,8 +65,13 @@ func profileProbes(dir string) map[string][]sandboxCase {
 
 func TestShippedProfiles(t *testing.T) {
 	requireSetup(t)
-	// Outside /tmp, which every profile may write.
-	dir, err := os.MkdirTemp(repoRoot, ".sbx-profiles-")
+	// Outside /tmp, which every profile may write: beside the checkout, or in /var/tmp when the
+	// checkout itself lies under /tmp (as a CI clone may).
+	base := repoRoot
+	if base == "/tmp" || strings.HasPrefix(base, "/tmp/") {
+		base = "/var/tmp"
+	}
+	dir, err := os.MkdirTemp(base, ".sbx-profiles-")
 	if err != nil {
 		t.Fatal(err)
 	}
