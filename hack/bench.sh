@@ -331,7 +331,9 @@ TAR_FILES=${TAR_FILES:-2000}
 if want supervisor; then
   section "== supervisor: ns per call, bare vs sandbox (median of 5 runs each)"
   gcc -O2 -static -o "$W/trapped" "$ROOT/hack/bench/trapped.c"
-  mkdir -p "$W/sv/w" "$W/sv/out"; : > "$W/sv/outside"
+  mkdir -p "$W/sv/w" "$W/sv/out" "$W/sv/src"; : > "$W/sv/outside"
+  for i in $(seq "$TAR_FILES"); do echo "$i" > "$W/sv/src/f$i"; done
+  tar -C "$W/sv" -cf "$W/sv/tar.tar" src
   SB=("$BIN" sandbox -r /usr -r /lib -r /lib64 -r /bin -r "$W/trapped" -r "$W/sv/tar.tar" -w "$W/sv/w" -w "$W/sv/out" --)
   for i in 1 2 3 4 5; do
     "$W/trapped" "$W/sv/w" "$W/sv/outside" | sed 's/^/bare\t/'
@@ -343,8 +345,6 @@ if want supervisor; then
     printf '%s\t%s\t%s\n' "$k" "$b" "$s"
   done > "$OUT/supervisor.tsv"
   # tar -x of many small files: each file's mode, owner and times are set on behalf
-  mkdir -p "$W/sv/src"; for i in $(seq "$TAR_FILES"); do echo "$i" > "$W/sv/src/f$i"; done
-  tar -C "$W/sv" -cf "$W/sv/tar.tar" src
   for mode in bare sandbox; do
     for i in 1 2 3; do
       rm -rf "$W/sv/out"; mkdir -p "$W/sv/out"
