@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // TestSupervisorIdleAfterInitExit: once init has exited and a background process keeps the
@@ -110,5 +112,43 @@ func TestAuditLog(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `{"type":"denied","id":"`+id+`","data":{"container":"`+id+`"`) ||
 		!strings.Contains(out, `"syscall":"chmod","object":"/etc/passwd","rule":"fs_writable","errno":"EACCES"`) {
 		t.Errorf("events --denied: exit %d, %q %s", code, out, stderr)
+	}
+}
+
+// TestMaskedPathsSpareHostDevNull: maskedPaths hide a file behind a bind of the host's
+// /dev/null; the container's root owns that inode, so a writable bind let it chmod or touch the
+// host's /dev/null (found while reviewing the metadata mediation: the path lies under the
+// rootfs rule). The bind is read-only now: the masked file still reads empty, takes writes, and
+// refuses metadata changes.
+func TestMaskedPathsSpareHostDevNull(t *testing.T) {
+	requireSetup(t)
+	var before unix.Stat_t
+	if err := unix.Stat("/dev/null", &before); err != nil {
+		t.Fatal(err)
+	}
+	script := `for f in /proc/keys /proc/timer_list; do
+  [ -e $f ] || continue
+  touch -d "2001-02-03 04:05:06" $f 2>/dev/null && echo "touched $f"
+  chmod 0600 $f 2>/dev/null && echo "chmodded $f"
+  echo x > $f && echo "wrote $f"
+done; true`
+	b := newBundleWith(t, func(s *specs.Spec) {
+		if s.Linux == nil || !slices.Contains(s.Linux.MaskedPaths, "/proc/keys") {
+			t.Fatalf("the template config no longer masks /proc/keys: %+v", s.Linux)
+		}
+	}, "sh", "-c", script)
+	id := newID()
+	track(t, id)
+	out, stderr, code := rt(t, "run", "--bundle", b, id)
+	var after unix.Stat_t
+	if err := unix.Stat("/dev/null", &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Mtim != before.Mtim || after.Mode != before.Mode {
+		_ = unix.Chmod("/dev/null", 0o666) // the host needs it back
+		t.Fatalf("the host's /dev/null changed: mode %o -> %o, mtime %v -> %v", before.Mode, after.Mode, before.Mtim, after.Mtim)
+	}
+	if code != 0 || strings.Contains(out, "touched") || strings.Contains(out, "chmodded") || !strings.Contains(out, "wrote /proc/keys") {
+		t.Errorf("exit %d, stdout %q (want only writes), stderr %s", code, out, stderr)
 	}
 }

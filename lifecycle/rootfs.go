@@ -355,6 +355,10 @@ func (r *rootfsMounter) maskAndProtect(l *specs.Linux) error {
 }
 
 // mask hides a file behind the host's /dev/null and a directory behind an empty read-only tmpfs.
+// The /dev/null bind is made read-only: it is the host's inode, and a container's root (which
+// owns it) could otherwise chmod or touch the host's /dev/null through the masked path; a
+// read-only mount refuses metadata changes (EROFS) while the device itself still reads empty
+// and swallows writes.
 func (r *rootfsMounter) mask(p string) error {
 	fd, err := openInRoot(r.rootfd, cleanDest(p), unix.O_PATH)
 	if errors.Is(err, unix.ENOENT) {
@@ -369,14 +373,24 @@ func (r *rootfsMounter) mask(p string) error {
 		return err
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		err = r.mountAt(fd, "tmpfs", "tmpfs", unix.MS_RDONLY, "")
-	} else {
-		err = r.mountAt(fd, "/dev/null", "", unix.MS_BIND, "")
+		if err := r.mountAt(fd, "tmpfs", "tmpfs", unix.MS_RDONLY, ""); err != nil {
+			return err
+		}
+		return r.settle(p, false)
 	}
-	if err != nil {
+	if err := r.mountAt(fd, "/dev/null", "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
-	return r.settle(p, false)
+	return r.settle(p, false, readonlyBind)
+}
+
+// readonlyBind remounts the bind at target read-only, keeping the per-mount flags it has.
+func readonlyBind(target string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(target, &st); err != nil {
+		return err
+	}
+	return remount(unix.MS_RDONLY | mountFlags(st))(target)
 }
 
 // protect binds a path onto itself and remounts the bind read-only, keeping the nosuid, nodev,
@@ -406,6 +420,11 @@ func keptFlags(fd int) (uintptr, error) {
 	if err := unix.Fstatfs(fd, &st); err != nil {
 		return 0, err
 	}
+	return mountFlags(st), nil
+}
+
+// mountFlags turns statfs's per-mount flags into mount(2) flags.
+func mountFlags(st unix.Statfs_t) uintptr {
 	pairs := []struct{ st, ms uintptr }{
 		{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV},
 		{unix.ST_NOEXEC, unix.MS_NOEXEC}, {unix.ST_NOATIME, unix.MS_NOATIME},
@@ -417,7 +436,7 @@ func keptFlags(fd int) (uintptr, error) {
 			flags |= p.ms
 		}
 	}
-	return flags, nil
+	return flags
 }
 
 // bindRootSelf binds the rootfs onto itself so that root.readonly can be applied to the bind at
