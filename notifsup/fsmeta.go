@@ -93,7 +93,17 @@ func canonicalRules(rs []FSRule) []FSRule {
 // Landlock grants it: by a rule on p or on a directory above it. A list-only rule (what
 // fs_denied leaves above a denied path) lets only that directory itself be read.
 func (m *fsMeta) allowed(p string, write bool) bool {
+	return m.allowedBy(p, write, true)
+}
+
+// allowedBy is allowed, where self says whether a rule on p itself counts: a rule on a device
+// node (the /dev/null, /dev/tty a sandbox is always given) grants using the device, not
+// changing the host's inode, so its metadata needs a writable directory above it.
+func (m *fsMeta) allowedBy(p string, write, self bool) bool {
 	for _, r := range m.rules {
+		if !self && p == r.Path {
+			continue
+		}
 		if p != r.Path && r.Path != "/" && !strings.HasPrefix(p, r.Path+"/") {
 			continue
 		}
@@ -220,10 +230,20 @@ func (m *fsMeta) check(w *worker, t *target, fd int, write, fdBased bool) error 
 	if sfs.Type == unix.PROC_SUPER_MAGIC {
 		return m.checkProc(w, t, name, mnt, write)
 	}
-	if !m.allowed(w.hostName(name), write) {
+	if !m.allowedBy(w.hostName(name), write, !(write && isDevice(fd))) {
 		return refuse(unix.EACCES, name, ruleFor(write)) // as the process names it
 	}
 	return nil
+}
+
+// isDevice: fd is open on a character or block device node.
+func isDevice(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return true // fail closed: treated as a device, needing a directory rule
+	}
+	t := st.Mode & unix.S_IFMT
+	return t == unix.S_IFCHR || t == unix.S_IFBLK
 }
 
 // ruleFor names the policy field a refusal comes from.
