@@ -4,6 +4,8 @@
 #   latency  `run` of /bin/true on one busybox bundle (runc-spec default config): sandlock-runtime,
 #            crun, runc; `sandlock-runtime sandbox -- /bin/true` (when that command exists) vs
 #            bwrap and plain fork-exec. hyperfine, LAT_ROUNDS rounds of RUNS runs, alternating order.
+#   phases   create, start and delete of /bin/true timed separately (PHASE_RUNS each, medians),
+#            sandlock-runtime, crun and runc in turn.
 #   clients  `ctr run --rm` (private containerd) and `podman run --rm` (private storage) with each
 #            runtime, CLIENT_RUNS runs.
 #   memory   RSS/PSS of the supervisor and zygote of one idle container, and of N_IDLE idle
@@ -25,7 +27,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 
 BIN=$(readlink -f "${SANDLOCK_RUNTIME:-$ROOT/bin/sandlock-runtime}")
 OUT=${BENCH_OUT:-/tmp/sandlock-bench}
-ONLY=${BENCH_ONLY:-latency clients memory redis supervisor}
+ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor}
 RUNS=${RUNS:-60}               # hyperfine runs per command and round (latency)
 LAT_ROUNDS=${LAT_ROUNDS:-2}
 CLIENT_RUNS=${CLIENT_RUNS:-10}
@@ -192,6 +194,36 @@ if want latency; then
   [ -z "$(runc --root "$W/runc-lat" list -q)$(crun --root "$W/crun-lat" list -q)$("$BIN" --root "$W/sl-lat" list -q)" ] ||
     say "WARN: containers left after the latency runs"
   [ ! -f "$OUT/latency.tsv" ] || column -t -s $'\t' "$OUT/latency.tsv" | tee -a "$LOG"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 2b: create / start / delete, each timed
+PHASE_RUNS=${PHASE_RUNS:-30}
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000 )); }   # microseconds since a date +%s%N
+if want phases; then
+  section "== phases: create / start / delete of /bin/true, $PHASE_RUNS runs each, medians (ms)"
+  : > "$W/phases.raw"
+  for i in $(seq "$PHASE_RUNS"); do
+    for rt in sandlock-runtime crun runc; do
+      bin=$rt; r="$W/$rt-ph"                   # under the names cleanup() deletes from
+      [ $rt = sandlock-runtime ] && { bin=$BIN; r="$W/sl-ph"; }
+      mkdir -p "$r"; id="ph$i"
+      t=$(date +%s%N); "$bin" --root "$r" create -b "$W/bundle" "$id" </dev/null >/dev/null 2>&1 || { say "FAILED: $rt create"; continue; }
+      printf 'create\t%s\t%s\n' "$rt" "$(ms_since "$t")" >> "$W/phases.raw"
+      t=$(date +%s%N); "$bin" --root "$r" start "$id" >/dev/null 2>&1
+      printf 'start\t%s\t%s\n' "$rt" "$(ms_since "$t")" >> "$W/phases.raw"
+      for _ in $(seq 200); do "$bin" --root "$r" state "$id" 2>/dev/null | grep -q '"stopped"' && break; sleep 0.01; done
+      t=$(date +%s%N); "$bin" --root "$r" delete "$id" >/dev/null 2>&1
+      printf 'delete\t%s\t%s\n' "$rt" "$(ms_since "$t")" >> "$W/phases.raw"
+    done
+  done
+  for ph in create start delete; do
+    for rt in sandlock-runtime crun runc; do
+      awk -F'\t' -v p=$ph -v r=$rt '$1 == p && $2 == r { print $3 }' "$W/phases.raw" | sort -n |
+        awk -v p=$ph -v r=$rt '{ a[NR] = $1 } END { if (NR) printf "%s\t%s\t%.2f\n", p, r, a[int((NR + 1) / 2)] / 1000 }'
+    done
+  done > "$OUT/phases.tsv"
+  column -t -s $'\t' "$OUT/phases.tsv" | sed 's/^/  /' | tee -a "$LOG"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -471,6 +503,19 @@ fi
     for n in sandlock-runtime runc crun; do
       p=$(g "runtime_procs_$n"); s=$(g "started_$n")
       echo "| $n | $(awk -v p="$p" -v s="$s" 'BEGIN { if (s > 0) printf "%.0f", p / s; else print "-" }') | $(g "sysused_per_container_kib_$n") | $(g "run_d_ms_$n") |"
+    done
+  fi
+  if [ -f "$OUT/phases.tsv" ]; then
+    echo
+    echo "## create / start / delete of /bin/true (ms, medians of $PHASE_RUNS)"
+    echo
+    echo "| phase | sandlock-runtime | crun | runc | sandlock / crun |"
+    echo "|---|---:|---:|---:|---:|"
+    for ph in create start delete; do
+      a=$(awk -F'\t' -v p=$ph '$1 == p && $2 == "sandlock-runtime" { print $3 }' "$OUT/phases.tsv")
+      c=$(awk -F'\t' -v p=$ph '$1 == p && $2 == "crun" { print $3 }' "$OUT/phases.tsv")
+      r=$(awk -F'\t' -v p=$ph '$1 == p && $2 == "runc" { print $3 }' "$OUT/phases.tsv")
+      echo "| $ph | $a | $c | $r | $(bench_ratio "$a" "$c") |"
     done
   fi
   if [ -f "$OUT/supervisor.tsv" ]; then
