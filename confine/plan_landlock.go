@@ -324,6 +324,13 @@ func carveAll(rules []PathRule, denied []deniedPath) ([]PathRule, error) {
 }
 
 func carveRule(r PathRule, denied []deniedPath) ([]PathRule, error) {
+	if r.ListOnly {
+		// A list-only rule (left by an earlier carving, e.g. fs_denied's, before the direct
+		// mode carves the host's devices) grants no file beneath it: carving it would hand
+		// every entry a full rule, the denied path's siblings and the denied path's parent's
+		// other entries included. It stays as it is.
+		return []PathRule{r}, nil
+	}
 	path := canonical(r.Path)
 	var below []deniedPath
 	for _, d := range denied {
@@ -411,6 +418,11 @@ func ttyMajor(maj, min uint32) bool {
 // apart, on the open file. /dev/pts counts as a file here so that / and /dev stay listable
 // (carveDir keeps READ_DIR above denied files): the names of the ptys are no secret.
 func HideHostTerminals(rules []PathRule) ([]PathRule, error) {
+	return carveAll(rules, terminalsDenied())
+}
+
+// terminalsDenied are /dev/pts and the terminal devices of /dev.
+func terminalsDenied() []deniedPath {
 	denied := []deniedPath{{path: "/dev/pts"}}
 	ents, _ := os.ReadDir("/dev")
 	for _, e := range ents {
@@ -423,5 +435,93 @@ func HideHostTerminals(rules []PathRule) ([]PathRule, error) {
 			denied = append(denied, deniedPath{path: p})
 		}
 	}
+	return denied
+}
+
+// ---- the host's devices (direct mode) ----
+
+// harmlessDevices are the device nodes every program may use on the host's /dev: null, zero,
+// full, random, urandom. Terminals (ptmx, tty included) are HideHostTerminals' business.
+var harmlessDevices = map[[2]uint32]bool{
+	{1, 3}: true, {1, 5}: true, {1, 7}: true, {1, 8}: true, {1, 9}: true,
+}
+
+// hostIPCDirs are /dev's directories of other processes' shared objects: POSIX shared memory,
+// message queues, huge pages.
+var hostIPCDirs = []string{"/dev/shm", "/dev/mqueue", "/dev/hugepages"}
+
+// HideHostDevices carves out of rules every device node of the host's /dev but the harmless
+// ones, and its shared-memory directories, on top of HideHostTerminals. A uid-0 sandbox needs
+// no capability to open a block device (every file's data, past every path rule), an input
+// device (keystrokes), /dev/kmsg (the kernel log, past the denied syslog), or another
+// process's /dev/shm object: a read rule on / or /dev must not reach them. A rule on a device
+// itself (gpu_devices, an explicit -r /dev/kvm) is kept: only rules above are carved.
+func HideHostDevices(rules []PathRule) ([]PathRule, error) {
+	explicit := map[string]bool{}
+	for _, r := range rules {
+		explicit[canonical(r.Path)] = true
+	}
+	// One carving for everything: carving already carved rules would turn a list-only rule
+	// into read rules on each entry.
+	denied := terminalsDenied()
+	for _, d := range hostIPCDirs {
+		if _, err := os.Lstat(d); err == nil && !explicit[d] && !explicitBelow(explicit, d) {
+			denied = append(denied, listOnly(d)...)
+		}
+	}
+	denied = append(denied, hostDeviceNodes("/dev", explicit, 0)...)
 	return carveAll(rules, denied)
+}
+
+// listOnly denies every entry of dir, those made later too, and leaves dir listable: each
+// existing entry is denied, and so is a name no entry has, so that dir is always carved into a
+// list-only rule (an entry made after the plan is covered by no rule). Denying dir itself as a
+// directory would take listing away from every directory above it.
+func listOnly(dir string) []deniedPath {
+	out := []deniedPath{{path: filepath.Join(dir, ".sandlock-list-only")}}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		out = append(out, deniedPath{path: filepath.Join(dir, e.Name())})
+	}
+	return out
+}
+
+// hostDeviceNodes lists the device nodes under dir (a few levels down: /dev/input/event0,
+// /dev/bus/usb/001/002) that are neither harmless nor granted by a rule of their own.
+func hostDeviceNodes(dir string, explicit map[string]bool, depth int) []deniedPath {
+	ents, err := os.ReadDir(dir)
+	if err != nil || depth > 3 {
+		return nil
+	}
+	var out []deniedPath
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		switch {
+		case p == "/dev/pts" || slices.Contains(hostIPCDirs, p) || e.Type()&fs.ModeSymlink != 0:
+		case e.IsDir():
+			out = append(out, hostDeviceNodes(p, explicit, depth+1)...)
+		case e.Type()&(fs.ModeCharDevice|fs.ModeDevice) != 0:
+			var st unix.Stat_t
+			if unix.Lstat(p, &st) != nil || explicit[p] {
+				continue
+			}
+			mode := st.Mode & unix.S_IFMT
+			maj, min := unix.Major(st.Rdev), unix.Minor(st.Rdev)
+			if mode == unix.S_IFCHR && (harmlessDevices[[2]uint32{maj, min}] || ttyMajor(maj, min) || maj == 5) {
+				continue // harmless, or a terminal (HideHostTerminals has dealt with those)
+			}
+			out = append(out, deniedPath{path: p})
+		}
+	}
+	return out
+}
+
+// explicitBelow: some rule lies beneath dir.
+func explicitBelow(explicit map[string]bool, dir string) bool {
+	for p := range explicit {
+		if strings.HasPrefix(p, dir+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -52,3 +52,40 @@ func TestHideHostTerminals(t *testing.T) {
 		t.Errorf("/dev/null lost its rule")
 	}
 }
+
+// TestHideHostDevices: the host's devices but the harmless ones leave the rules, and /dev/shm
+// becomes list-only; a rule on a device itself stays; a list-only rule is never carved into
+// read rules (fs_denied's, carved again by the direct mode).
+func TestHideHostDevices(t *testing.T) {
+	if _, err := os.Stat("/dev/null"); err != nil {
+		t.Skip("no /dev/null")
+	}
+	rules, err := HideHostDevices([]PathRule{{Path: "/", Exec: true}, {Path: "/dev/kmsg"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]PathRule{}
+	for _, r := range rules {
+		got[r.Path] = r
+	}
+	if _, ok := got["/dev/null"]; !ok {
+		t.Errorf("/dev/null lost its rule")
+	}
+	if r, ok := got["/dev/shm"]; ok && !r.ListOnly {
+		t.Errorf("/dev/shm is readable: %+v", r)
+	}
+	if _, ok := got["/dev/kmsg"]; !ok && fileExists("/dev/kmsg") {
+		t.Errorf("the explicit rule on /dev/kmsg was dropped")
+	}
+	for _, dev := range []string{"/dev/loop0", "/dev/vda", "/dev/sda", "/dev/mem"} {
+		if _, ok := got[dev]; ok {
+			t.Errorf("%s kept a rule", dev)
+		}
+	}
+	carved, err := carveRule(PathRule{Path: "/", ListOnly: true}, []deniedPath{{path: "/dev/loop0"}})
+	if err != nil || len(carved) != 1 || !carved[0].ListOnly {
+		t.Errorf("a list-only rule was carved into %+v (%v)", carved, err)
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

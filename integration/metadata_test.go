@@ -7,6 +7,7 @@ package integration
 // "Metadata"). Every test proves first that its program escapes when nothing confines it.
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,5 +219,52 @@ func TestSandboxDeviceMetadata(t *testing.T) {
 	}
 	if r.code != 0 || r.stdout != "wrote\n" {
 		t.Errorf("exit %d, stdout %q, want only the write: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestSandboxHostDevices: the direct mode's read rule on / must not reach the host's devices
+// (a uid-0 sandbox needs no capability to open a block device and read every file's data past
+// the path rules) nor other processes' POSIX shared memory in /dev/shm; the harmless devices
+// stay usable and /dev, /dev/shm stay listable. Unconfined, the test's root opens both.
+func TestSandboxHostDevices(t *testing.T) {
+	requireSetup(t)
+	shm := filepath.Join("/dev/shm", fmt.Sprintf("sandlock-probe-%d", os.Getpid()))
+	if err := os.WriteFile(shm, []byte("secret\n"), 0o600); err != nil {
+		t.Skipf("no /dev/shm to probe: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(shm) })
+	targets := []string{shm}
+	if f, err := os.Open("/dev/loop0"); err == nil { // a block device root may open
+		f.Close()
+		targets = append(targets, "/dev/loop0")
+	} else {
+		t.Logf("/dev/loop0 cannot be opened here (%v): only /dev/shm is probed", err)
+	}
+	script := `for f in "$@"; do head -c1 "$f" >/dev/null 2>&1 && echo "opened $f"; done
+head -c4 /dev/urandom | wc -c; echo x > /dev/null && echo null; ls /dev/shm >/dev/null && ls /dev >/dev/null && echo listed`
+	r := rtWith(t, nil, sandboxArgs(nil, append([]string{"sh", "-c", script, "sh"}, targets...)...)...)
+	if r.code != 0 || r.stdout != "4\nnull\nlisted\n" {
+		t.Errorf("exit %d, stdout %q (want nothing opened, the harmless devices working), stderr %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestSandboxFSDeniedDefaultRoot: fs_denied under the direct mode's default (the whole root
+// readable) holds. It did not: the direct mode carves the host's devices out of the rules after
+// fs_denied has carved them, and that second carving turned the list-only rule fs_denied left
+// on / into read rules on every entry, /etc included.
+func TestSandboxFSDeniedDefaultRoot(t *testing.T) {
+	requireSetup(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("TOPSECRET\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "open"), []byte("open\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, sandboxArgs([]string{"--fs-denied", secret}, "sh", "-c",
+		`cat "$1" 2>/dev/null || echo refused; cat "$2"`, "sh", secret, filepath.Join(dir, "open"))...)
+	if r.code != 0 || r.stdout != "refused\nopen\n" {
+		t.Errorf("exit %d, stdout %q, want the denied file refused and its sibling read: %s", r.code, r.stdout, r.stderr)
 	}
 }

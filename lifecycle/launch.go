@@ -210,12 +210,13 @@ func procChildren(pid int) []int {
 	return kids
 }
 
-// directTerminals hides the host's terminals from the direct mode's rules and grants back
+// directTerminals hides the host's terminals and devices from the direct mode's rules
+// (confine.HideHostDevices) and grants back
 // only the sandbox's own: each stdio file that is a terminal gets a rule on the open file
 // itself (init opens /proc/self/fd/N, its own stdio, so no path can be swapped under it), and
 // /dev/tty when it leads to one of them, i.e. when our controlling terminal is on stdio.
 func directTerminals(rules []confine.PathRule, stdio [3]*os.File) ([]confine.PathRule, error) {
-	rules, err := confine.HideHostTerminals(rules)
+	rules, err := confine.HideHostDevices(rules)
 	if err != nil {
 		return nil, err
 	}
