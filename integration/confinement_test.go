@@ -38,14 +38,7 @@ func TestSupervisorDeathKillsContainer(t *testing.T) {
 	if len(pids) < 3 {
 		t.Fatalf("ps: got %v, want init and its two descendants", pids)
 	}
-	var st struct {
-		SupervisorPid int `json:"supervisorPid"`
-	}
-	b, err := os.ReadFile(filepath.Join(envFor(t).root, id, "state.json"))
-	if err != nil || json.Unmarshal(b, &st) != nil || st.SupervisorPid <= 0 {
-		t.Fatalf("state.json: no supervisor pid: %v %s", err, b)
-	}
-	if err := unix.Kill(st.SupervisorPid, unix.SIGKILL); err != nil {
+	if err := unix.Kill(supervisorPid(t, id), unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	waitStatus(t, id, "stopped")
@@ -457,17 +450,11 @@ func TestExecTerminal(t *testing.T) {
 func TestDeleteForceAfterCrash(t *testing.T) {
 	id, pid, bundle := running(t, nil, "sleep", "100")
 	dir := filepath.Join(envFor(t).root, id)
-	var st struct {
-		SupervisorPid int `json:"supervisorPid"`
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err != nil || json.Unmarshal(b, &st) != nil {
-		t.Fatalf("state.json: %v", err)
-	}
+	sup := supervisorPid(t, id)
 	// What a create killed before it wrote state.json leaves: processes gone, mounts recorded.
-	_ = unix.Kill(st.SupervisorPid, unix.SIGKILL)
+	_ = unix.Kill(sup, unix.SIGKILL)
 	_ = unix.Kill(pid, unix.SIGKILL)
-	waitGone([]int{pid, st.SupervisorPid})
+	waitGone([]int{pid, sup})
 	if err := os.Remove(filepath.Join(dir, "state.json")); err != nil {
 		t.Fatal(err)
 	}

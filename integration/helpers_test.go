@@ -719,3 +719,36 @@ func withoutNamespace(typ specs.LinuxNamespaceType) func(*specs.Spec) {
 		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == typ })
 	}
 }
+
+// supervisorPid reads a container's supervisor pid from its state.json.
+func supervisorPid(t *testing.T, id string) int {
+	t.Helper()
+	var st struct {
+		SupervisorPid int `json:"supervisorPid"`
+	}
+	b, err := os.ReadFile(filepath.Join(envFor(t).root, id, "state.json"))
+	if err != nil || json.Unmarshal(b, &st) != nil || st.SupervisorPid <= 0 {
+		t.Fatalf("state.json: no supervisor pid: %v %s", err, b)
+	}
+	return st.SupervisorPid
+}
+
+// devNull is the host's /dev/null as a test found it; unchanged fails the test (restoring the
+// mode the host needs) when a sandbox changed its mode or times.
+func devNull(t *testing.T) unix.Stat_t {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat("/dev/null", &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func devNullUnchanged(t *testing.T, before unix.Stat_t) {
+	t.Helper()
+	after := devNull(t)
+	if after.Mode != before.Mode || after.Mtim != before.Mtim {
+		_ = unix.Chmod("/dev/null", 0o666)
+		t.Fatalf("the host's /dev/null changed: mode %o -> %o, mtime %v -> %v", before.Mode, after.Mode, before.Mtim, after.Mtim)
+	}
+}

@@ -394,17 +394,11 @@ func TestResourcesDeleteForceAfterCrash(t *testing.T) {
 	id, pid, _ := runningV1(t, withResources(specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64p(64 << 20)}}), "sleep", "100")
 	mem := controllerDir(t, pid, "memory")
 	dir := filepath.Join(envFor(t).root, id)
-	var st struct {
-		SupervisorPid int `json:"supervisorPid"`
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err != nil || json.Unmarshal(b, &st) != nil {
-		t.Fatalf("state.json: %v", err)
-	}
+	sup := supervisorPid(t, id)
 	// Killed by the pids of this test's own container: what a crashed create leaves.
-	_ = syscall.Kill(st.SupervisorPid, syscall.SIGKILL)
+	_ = syscall.Kill(sup, syscall.SIGKILL)
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	waitGone([]int{pid, st.SupervisorPid})
+	waitGone([]int{pid, sup})
 	if err := os.Remove(filepath.Join(dir, "state.json")); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 // TestSupervisorIdleAfterInitExit: once init has exited and a background process keeps the
@@ -26,16 +25,10 @@ func TestSupervisorIdleAfterInitExit(t *testing.T) {
 	create(t, id, b)
 	start(t, id)
 	waitStatus(t, id, "stopped") // init is gone; sleep keeps the cgroup populated
-	var st struct {
-		SupervisorPid int `json:"supervisorPid"`
-	}
-	sb, err := os.ReadFile(filepath.Join(envFor(t).root, id, "state.json"))
-	if err != nil || json.Unmarshal(sb, &st) != nil || st.SupervisorPid <= 0 {
-		t.Fatalf("state.json: no supervisor pid: %v %s", err, sb)
-	}
-	before := cpuTicks(t, st.SupervisorPid)
+	sup := supervisorPid(t, id)
+	before := cpuTicks(t, sup)
 	time.Sleep(2 * time.Second)
-	after := cpuTicks(t, st.SupervisorPid)
+	after := cpuTicks(t, sup)
 	// 100 ticks a second is a busy core; a waiting supervisor uses none.
 	if used := after - before; used > 40 {
 		t.Errorf("the supervisor used %d clock ticks of CPU in 2 s while waiting: it is spinning", used)
@@ -122,10 +115,7 @@ func TestAuditLog(t *testing.T) {
 // refuses metadata changes.
 func TestMaskedPathsSpareHostDevNull(t *testing.T) {
 	requireSetup(t)
-	var before unix.Stat_t
-	if err := unix.Stat("/dev/null", &before); err != nil {
-		t.Fatal(err)
-	}
+	before := devNull(t)
 	script := `for f in /proc/keys /proc/timer_list; do
   [ -e $f ] || continue
   touch -d "2001-02-03 04:05:06" $f 2>/dev/null && echo "touched $f"
@@ -140,14 +130,7 @@ done; true`
 	id := newID()
 	track(t, id)
 	out, stderr, code := rt(t, "run", "--bundle", b, id)
-	var after unix.Stat_t
-	if err := unix.Stat("/dev/null", &after); err != nil {
-		t.Fatal(err)
-	}
-	if after.Mtim != before.Mtim || after.Mode != before.Mode {
-		_ = unix.Chmod("/dev/null", 0o666) // the host needs it back
-		t.Fatalf("the host's /dev/null changed: mode %o -> %o, mtime %v -> %v", before.Mode, after.Mode, before.Mtim, after.Mtim)
-	}
+	devNullUnchanged(t, before)
 	if code != 0 || strings.Contains(out, "touched") || strings.Contains(out, "chmodded") || !strings.Contains(out, "wrote /proc/keys") {
 		t.Errorf("exit %d, stdout %q (want only writes), stderr %s", code, out, stderr)
 	}
