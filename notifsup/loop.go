@@ -11,7 +11,13 @@ import (
 )
 
 // Handler answers one notification (c.Req, from the listener c.Listener). The response's ID is
-// filled in by Serve; Error is a positive errno.
+// filled in by Serve; Error is a positive errno. A handler that has no business with this call
+// (an open of a path its feature does not govern) returns NotMine(): the next feature trapping
+// the same syscall is asked, and when none claims it the syscall continues (see answer).
+// NotMine decided on the target's memory is a check-then-continue: the memory can change
+// before the kernel reads it. A handler may return it only where losing that race breaks no
+// security property (a synthetic /proc/cpuinfo not shown); where it would (a denied path
+// reached), the handler performs the call on behalf instead.
 //
 // A handler must never answer with seccomp.NotifRespFlagContinue unless a comment next to it
 // says why letting the kernel run the syscall with the target's (mutable) memory is safe.
@@ -108,6 +114,7 @@ func init() {
 // resolve maps each feature's handler names to syscall numbers: of the native arch, and of
 // every compat arch a filter covers for the features that decode those ABIs too.
 func resolve(features []Feature) (map[key]Handler, error) {
+	chains := map[key][]Handler{}
 	native, err := seccomp.GetNativeArch()
 	if err != nil {
 		return nil, fmt.Errorf("notifsup: native arch: %w", err)
@@ -124,14 +131,40 @@ func resolve(features []Feature) (map[key]Handler, error) {
 				if err != nil || nr < 0 {
 					continue // not a syscall on this arch
 				}
-				if _, dup := table[key{reportedArch(a), nr}]; dup {
-					return nil, fmt.Errorf("notifsup: %s: syscall %s is already handled by another feature", f.Name, name)
-				}
-				table[key{reportedArch(a), nr}] = h
+				k := key{reportedArch(a), nr}
+				chains[k] = append(chains[k], h)
 			}
 		}
 	}
+	for k, hs := range chains {
+		table[k] = chain(hs)
+	}
 	return table, nil
+}
+
+// notMineFlag marks NotMine's response; it is never sent (answer turns it into a continue).
+const notMineFlag = 1 << 31
+
+// NotMine is the answer of a handler that has nothing to do with this call.
+func NotMine() seccomp.ScmpNotifResp { return seccomp.ScmpNotifResp{Flags: notMineFlag} }
+
+// IsNotMine reports whether resp is NotMine().
+func IsNotMine(resp seccomp.ScmpNotifResp) bool { return resp.Flags&notMineFlag != 0 }
+
+// chain asks the handlers of the features trapping one syscall in their declaration order;
+// the first that claims the call answers it.
+func chain(hs []Handler) Handler {
+	if len(hs) == 1 {
+		return hs[0]
+	}
+	return func(c *Call) seccomp.ScmpNotifResp {
+		for _, h := range hs {
+			if resp := h(c); !IsNotMine(resp) || c.deferred {
+				return resp
+			}
+		}
+		return NotMine()
+	}
 }
 
 var compatArches = map[seccomp.ScmpArch][]seccomp.ScmpArch{
@@ -221,6 +254,15 @@ func answer(c *Call, table map[key]Handler) error {
 	resp := seccomp.ScmpNotifResp{Error: int32(unix.EPERM)}
 	if h, ok := table[key{req.Data.Arch, req.Data.Syscall}]; ok {
 		resp = h(c)
+	}
+	if IsNotMine(resp) {
+		// Continue is safe here: every feature that trapped this syscall has looked at the
+		// call and declared it outside what it governs (each handler's comment says why its
+		// "not mine" is final, e.g. it decided on a path it copied and resolved itself and
+		// that the kernel will resolve again under Landlock). The kernel then runs the
+		// syscall with all its own checks (Landlock, DAC, the rest of the filter), exactly as
+		// if it had not been trapped: nothing the supervisor saw is trusted by the kernel.
+		resp = seccomp.ScmpNotifResp{Flags: seccomp.NotifRespFlagContinue}
 	}
 	if c.deferred {
 		return nil
