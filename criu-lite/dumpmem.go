@@ -1,0 +1,108 @@
+package criulite
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// captureMemory saves the mappings of p and the pages the file cannot give back.
+func (d *dumper) captureMemory(p *Process) error {
+	maps, err := readMaps(p.Pid)
+	if err != nil {
+		return err
+	}
+	m, err := openMem(p.Pid, false)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	pm, err := os.Open(procPath(p.Pid, "pagemap"))
+	if err != nil {
+		return err
+	}
+	defer pm.Close()
+	for _, mp := range maps {
+		if mp.special() {
+			if mp.path != "[vsyscall]" {
+				p.Specials = append(p.Specials, Special{Name: mp.path, Start: mp.start, End: mp.end})
+			}
+			continue
+		}
+		v, err := d.captureVMA(p, mp, m, pm)
+		if err != nil {
+			return fmt.Errorf("process %d (%s): mapping %#x-%#x %s: %w", p.Pid, p.Comm, mp.start, mp.end, mp.path, err)
+		}
+		p.VMAs = append(p.VMAs, *v)
+	}
+	return nil
+}
+
+func (d *dumper) captureVMA(p *Process, mp mapping, m *mem, pm *os.File) (*VMA, error) {
+	v := &VMA{Start: mp.start, End: mp.end, Prot: mp.prot(), Shared: mp.shared(), Stack: mp.path == "[stack]"}
+	deleted := strings.HasSuffix(mp.path, " (deleted)")
+	anon := mp.anon()
+	if v.Shared {
+		if anon || deleted || strings.HasPrefix(mp.path, "/SYSV") {
+			return nil, fmt.Errorf("shared anonymous or deleted-file memory (%s) cannot be checkpointed", describe(mp))
+		}
+		return v, d.fileVMA(v, mp)
+	}
+	if !anon && !deleted {
+		if err := d.fileVMA(v, mp); err != nil {
+			return nil, err
+		}
+	}
+	var whole bool
+	if deleted {
+		whole = true // the file is gone: every page comes from the image
+	}
+	flags, err := pageFlags(pm, mp)
+	if err != nil {
+		return nil, err
+	}
+	n := len(flags)
+	for i := 0; i < n; {
+		if !whole && !dirtyPage(flags[i], anon) {
+			i++
+			continue
+		}
+		j := i
+		for j < n && (whole || dirtyPage(flags[j], anon)) {
+			j++
+		}
+		addr := mp.start + uint64(i)*pageSize
+		buf := make([]byte, (j-i)*pageSize)
+		if err := m.read(addr, buf); err != nil {
+			return nil, err
+		}
+		v.Pages = append(v.Pages, d.img.addBlob(addr, buf))
+		i = j
+	}
+	return v, nil
+}
+
+func describe(mp mapping) string {
+	if mp.path == "" {
+		return "anonymous"
+	}
+	return mp.path
+}
+
+// fileVMA records the container path of a file mapping and the file's identity.
+func (d *dumper) fileVMA(v *VMA, mp mapping) error {
+	cp, ok := inRoot(d.o.Root, mp.path)
+	if !ok {
+		return fmt.Errorf("the file %s is outside the container's root", mp.path)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(mp.path, &st); err != nil {
+		return err
+	}
+	if st.Ino != mp.inode {
+		return fmt.Errorf("the file %s was replaced while mapped", mp.path)
+	}
+	v.Path, v.Offset, v.Size, v.Mtime = cp, mp.offset, st.Size, st.Mtim.Nano()
+	return nil
+}
