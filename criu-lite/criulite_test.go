@@ -2,8 +2,11 @@ package criulite
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,4 +181,209 @@ func TestCounterContinues(t *testing.T) {
 		}
 		got = n
 	}
+}
+
+func TestThreadsContinue(t *testing.T) {
+	needRoot(t)
+	bin := compile(t, "threads", "-pthread")
+	cmd, out := startProg(t, bin)
+	var last string
+	for range 10 {
+		last = next(t, out)
+	}
+	img := dumpSaved(t, []int{cmd.Process.Pid}, false)
+	if n := len(img.Processes[0].Threads); n != 4 {
+		t.Fatalf("saved %d threads, want 4", n)
+	}
+	_ = cmd.Wait()
+	for l := range out {
+		last = l
+	}
+	_, out2, _ := restoreInto(t, img, bin)
+	var wakes, sleeps int
+	fmt.Sscanf(strings.SplitN(last, " ", 2)[1], "wakes=%d sleeps=%d", &wakes, &sleeps)
+	want := firstNum(t, last) + 1
+	for range 20 {
+		l := next(t, out2)
+		if n := firstNum(t, l); n != want {
+			t.Fatalf("after %q came %q", last, l)
+		}
+		want++
+		last = l
+	}
+	var w2, s2, spin int
+	fmt.Sscanf(strings.SplitN(last, " ", 2)[1], "wakes=%d sleeps=%d spinning=%d", &w2, &s2, &spin)
+	if w2 <= wakes || s2 <= sleeps || spin != 1 {
+		t.Fatalf("the threads did not go on after the restore: before wakes=%d sleeps=%d, now %q", wakes, sleeps, last)
+	}
+}
+
+func TestPipeBetweenProcesses(t *testing.T) {
+	needRoot(t)
+	bin := compile(t, "pipes")
+	cmd, out := startProg(t, bin)
+	var last int
+	for range 5 {
+		last = firstNum(t, next(t, out))
+	}
+	var child int
+	for range 100 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		if f := strings.Fields(string(b)); len(f) == 1 {
+			child, _ = strconv.Atoi(f[0])
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	img := dumpSaved(t, []int{cmd.Process.Pid, child}, false)
+	_ = unix.Kill(child, unix.SIGKILL)
+	_ = cmd.Wait()
+	for l := range out {
+		last = firstNum(t, l)
+	}
+	_, out2, res := restoreInto(t, img, bin)
+	for i := range 10 {
+		n := firstNum(t, next(t, out2))
+		if n != last+1 {
+			t.Fatalf("line %d after restore: %d, want %d", i, n, last+1)
+		}
+		last = n
+	}
+	nc := res.Pids[child]
+	st, _, err := statFields(nc)
+	if err != nil || int(statField(st, 4)) != res.Pids[cmd.Process.Pid] {
+		t.Fatalf("the restored child %d is not the restored parent's child (%v)", nc, err)
+	}
+	_ = unix.Kill(nc, unix.SIGKILL)
+}
+
+func TestUnsupportedRefused(t *testing.T) {
+	needRoot(t)
+	for _, c := range []struct {
+		name string
+		open func() (int, error)
+		want string
+	}{
+		{"inotify", func() (int, error) { return unix.InotifyInit1(0) }, "inotify"},
+		{"signalfd", func() (int, error) {
+			var m unix.Sigset_t
+			return unix.Signalfd(-1, &m, 0)
+		}, "signalfd"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fd, err := c.open()
+			if err != nil {
+				t.Skipf("%s: %v", c.name, err)
+			}
+			f := os.NewFile(uintptr(fd), c.name)
+			defer f.Close()
+			cmd := exec.Command("sleep", "100")
+			cmd.ExtraFiles = []*os.File{f}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+			_, err = Dump(DumpOpts{Pids: []int{cmd.Process.Pid}, Root: "/"})
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "fd 3") {
+				t.Fatalf("checkpoint of a process with %s: %v, want an error naming it and fd 3", c.name, err)
+			}
+			// refused: the process runs on untouched
+			if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+				t.Fatalf("the process did not survive the refused checkpoint: %v", err)
+			}
+			b, _ := os.ReadFile(procPath(cmd.Process.Pid, "status"))
+			if strings.Contains(string(b), "TracerPid:\t") && !strings.Contains(string(b), "TracerPid:\t0") {
+				t.Fatal("the process is still traced after a refused checkpoint")
+			}
+		})
+	}
+}
+
+func TestEstablishedTCPRefused(t *testing.T) {
+	needRoot(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f, _ := c.(*net.TCPConn).File()
+	defer f.Close()
+	cmd := exec.Command("sleep", "100")
+	cmd.ExtraFiles = []*os.File{f}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	_, err = Dump(DumpOpts{Pids: []int{cmd.Process.Pid}, Root: "/"})
+	if err == nil || !strings.Contains(err.Error(), "TCP connection") || !strings.Contains(err.Error(), "ESTABLISHED") {
+		t.Fatalf("checkpoint with an established TCP connection: %v", err)
+	}
+}
+
+func TestLeaveRunningAndImageChecks(t *testing.T) {
+	needRoot(t)
+	bin := compile(t, "counter")
+	cmd, out := startProg(t, bin)
+	first := firstNum(t, next(t, out))
+	img, err := Dump(DumpOpts{Pids: []int{cmd.Process.Pid}, Root: "/", LeaveRunning: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := firstNum(t, next(t, out)); n <= first { // still running
+		t.Fatalf("after a --leave-running checkpoint the program printed %d", n)
+	}
+	dir := t.TempDir()
+	if err := img.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	corrupt := func(name string, f func(p string)) {
+		t.Helper()
+		d := t.TempDir()
+		for _, n := range []string{ManifestFile, PagesFile, SumFile} {
+			b, _ := os.ReadFile(filepath.Join(dir, n))
+			_ = os.WriteFile(filepath.Join(d, n), b, 0o600)
+		}
+		f(d)
+		if _, err := Load(d); err == nil {
+			t.Errorf("%s: the image was accepted", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+	corrupt("a flipped page byte", func(d string) {
+		p := filepath.Join(d, PagesFile)
+		b, _ := os.ReadFile(p)
+		b[len(b)/2] ^= 0xff
+		_ = os.WriteFile(p, b, 0o600)
+	})
+	corrupt("truncated pages", func(d string) {
+		p := filepath.Join(d, PagesFile)
+		b, _ := os.ReadFile(p)
+		_ = os.WriteFile(p, b[:len(b)-4096], 0o600)
+	})
+	corrupt("an edited manifest", func(d string) {
+		p := filepath.Join(d, ManifestFile)
+		b, _ := os.ReadFile(p)
+		_ = os.WriteFile(p, []byte(strings.Replace(string(b), `"umask": 18`, `"umask": 0`, 1)+" "), 0o600)
+	})
+	corrupt("a foreign (CRIU) directory", func(d string) {
+		_ = os.Remove(filepath.Join(d, ManifestFile))
+		_ = os.WriteFile(filepath.Join(d, "inventory.img"), []byte("criu"), 0o600)
+	})
+	corrupt("another version", func(d string) {
+		p := filepath.Join(d, ManifestFile)
+		b, _ := os.ReadFile(p)
+		nb := []byte(strings.Replace(string(b), `"version": 1`, `"version": 99`, 1))
+		_ = os.WriteFile(p, nb, 0o600)
+		sum := sha256.Sum256(nb)
+		_ = os.WriteFile(filepath.Join(d, SumFile), []byte(hex.EncodeToString(sum[:])+"  "+ManifestFile+"\n"), 0o600)
+	})
 }

@@ -75,9 +75,7 @@ func dumpLocked(o DumpOpts) (*Image, error) {
 		err = d.captureAll()
 	}
 	if err == nil && !o.LeaveRunning {
-		for _, pid := range o.Pids {
-			_ = unix.Kill(pid, unix.SIGKILL)
-		}
+		d.killAll()
 		return d.img, nil
 	}
 	if rerr := d.resumeAll(); rerr != nil && err == nil {
@@ -140,6 +138,28 @@ func (d *dumper) stopAll() error {
 		d.order = append(d.order, tid)
 	}
 	return nil
+}
+
+// killAll kills the processes and collects their threads' exits as their tracer, so that
+// their parents can reap them.
+func (d *dumper) killAll() {
+	for _, pid := range d.o.Pids {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+	// the other threads first: a leader's exit is reported only after its threads'
+	for i := len(d.order) - 1; i >= 0; i-- {
+		tid := d.order[i]
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(tid, &ws, unix.WALL, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || ws.Exited() || ws.Signaled() {
+				break
+			}
+		}
+	}
 }
 
 // resumeAll puts back each thread's registers and detaches it, with any signal that arrived.
