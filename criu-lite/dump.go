@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,6 +24,9 @@ type DumpOpts struct {
 	// thread is seized and has an interrupt pending.
 	Thaw         func() error
 	LeaveRunning bool // else the processes are killed once the image is complete
+	// Save, if set, stores the image while the processes are still stopped: when it fails
+	// they are resumed, never killed, and Dump returns its error.
+	Save func(*Image) error
 }
 
 // Dump checkpoints the processes. On failure they are left running as they were.
@@ -57,6 +59,7 @@ type dumper struct {
 	threads map[int]*thread // every seized thread by tid
 	order   []int
 	objs    []objKey
+	hashes  fileHashes
 }
 
 // objKey identifies a saved open file description, to share it between fds (kcmp).
@@ -68,11 +71,14 @@ type objKey struct {
 }
 
 func dumpLocked(o DumpOpts) (*Image, error) {
-	d := &dumper{o: o, threads: map[int]*thread{}}
+	d := &dumper{o: o, threads: map[int]*thread{}, hashes: fileHashes{}}
 	d.img = &Image{Created: time.Now().UTC(), Kernel: kernelRelease()}
 	err := d.stopAll()
 	if err == nil {
 		err = d.captureAll()
+	}
+	if err == nil && o.Save != nil {
+		err = o.Save(d.img)
 	}
 	if err == nil && !o.LeaveRunning {
 		d.killAll()
@@ -438,8 +444,6 @@ func findSyscall(m *mem, maps []mapping) (uint64, error) {
 	}
 	return 0, errors.New("no syscall instruction found in the process's executable memory")
 }
-
-var _ = unsafe.Pointer(nil)
 
 func kernelRelease() string {
 	var u unix.Utsname

@@ -1,7 +1,10 @@
 package criulite
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"syscall"
@@ -103,6 +106,31 @@ func (d *dumper) fileVMA(v *VMA, mp mapping) error {
 	if st.Ino != mp.inode {
 		return fmt.Errorf("the file %s was replaced while mapped", mp.path)
 	}
-	v.Path, v.Offset, v.Size, v.Mtime = cp, mp.offset, st.Size, st.Mtim.Nano()
+	sum, err := d.hashes.file(mp.path)
+	if err != nil {
+		return err
+	}
+	v.Path, v.Offset, v.Size, v.SHA256 = cp, mp.offset, st.Size, sum
 	return nil
+}
+
+// fileHashes caches the SHA-256 of the files mapped (a program and its libraries are mapped
+// several times, in several processes).
+type fileHashes map[string]string
+
+func (h fileHashes) file(p string) (string, error) {
+	if s, ok := h[p]; ok {
+		return s, nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sum := sha256.New()
+	if _, err := io.Copy(sum, f); err != nil {
+		return "", err
+	}
+	h[p] = hex.EncodeToString(sum.Sum(nil))
+	return h[p], nil
 }

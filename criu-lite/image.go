@@ -88,7 +88,7 @@ type VMA struct {
 	Path   string `json:"path,omitempty"`  // file mappings: the path in the container
 	Offset uint64 `json:"offset,omitempty"`
 	Size   int64  `json:"fileSize,omitempty"`
-	Mtime  int64  `json:"fileMtime,omitempty"`
+	SHA256 string `json:"fileSha256,omitempty"` // the whole file's: a restore maps only the same file
 	Pages  []Blob `json:"pages,omitempty"`
 }
 

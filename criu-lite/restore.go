@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,7 +41,7 @@ func Restore(img *Image, o RestoreOpts) (*Restored, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread() // the tracer thread; never unlocked (see Dump)
-		r := &restorer{img: img, newPid: map[int]int{}, procs: map[int]*rproc{}}
+		r := &restorer{img: img, newPid: map[int]int{}, procs: map[int]*rproc{}, hashes: fileHashes{}}
 		err := r.run(o)
 		if err != nil {
 			r.killAll()
@@ -101,6 +100,7 @@ type restorer struct {
 	scratch uint64 // code page, then data pages
 	base    int    // first fd of the staged objects
 	objFd   map[int]int
+	hashes  fileHashes
 }
 
 // rproc is a process being restored.
@@ -710,12 +710,8 @@ func (r *restorer) mapFile(p *rproc, v VMA, prot int) error {
 		return err
 	}
 	defer func() { _, _ = t.inject(unix.SYS_CLOSE, fd) }()
-	var st syscall.Stat_t
-	if err := syscall.Stat(procPath(t.tid, "fd/"+strconv.FormatUint(fd, 10)), &st); err != nil {
+	if err := r.verify(t.tid, int(fd), v); err != nil {
 		return err
-	}
-	if st.Size != v.Size || st.Mtim.Nano() != v.Mtime {
-		return fmt.Errorf("the file %s changed since the checkpoint (size %d, was %d)", v.Path, st.Size, v.Size)
 	}
 	flags := unix.MAP_PRIVATE | unix.MAP_FIXED
 	if v.Shared {
@@ -723,6 +719,23 @@ func (r *restorer) mapFile(p *rproc, v VMA, prot int) error {
 	}
 	_, err = t.call("mmap", unix.SYS_MMAP, v.Start, v.End-v.Start, uint64(prot), uint64(flags), fd, v.Offset)
 	return err
+}
+
+// verify checks that the file open at fd is the one the checkpoint mapped (once per path).
+func (r *restorer) verify(pid, fd int, v VMA) error {
+	if r.hashes[v.Path] == v.SHA256 {
+		return nil
+	}
+	var h fileHashes = map[string]string{}
+	sum, err := h.file(procPath(pid, "fd/"+strconv.Itoa(fd)))
+	if err != nil {
+		return err
+	}
+	if sum != v.SHA256 {
+		return fmt.Errorf("the file %s is not the one the checkpoint mapped (its contents differ)", v.Path)
+	}
+	r.hashes[v.Path] = sum
+	return nil
 }
 
 // restoreState sets the per-process state: mm bounds, personality, credentials, umask, cwd,

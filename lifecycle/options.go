@@ -70,6 +70,9 @@ type CreateOpts struct {
 	// KeepSession leaves init in the caller's session instead of a new one (without
 	// process.terminal): the direct mode's command keeps the caller's terminal on purpose.
 	KeepSession bool
+	// restore (set by Restore only): init execs the program with ADDR_NO_RANDOMIZE, so that
+	// the fresh program's brk lies below the saved one (criu-lite moves it up to it).
+	restore bool
 }
 
 // self is the runtime binary, re-executed for the init, supervisor and exec-proxy processes.

@@ -175,6 +175,9 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 			return initConfig{}, err
 		}
 	}
+	if c.restore {
+		plan.Process.NoASLR = true // set before seccomp; the restored process gets its own back
+	}
 	sup := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs)
 	if err := saveSupervisorConfig(cr.cont.dir, sup); err != nil {
 		return initConfig{}, err

@@ -32,14 +32,15 @@ const (
 // The state machine in one table: which operation each status allows. Everything not listed is
 // refused with a *TransitionError and changes nothing.
 var allowed = map[string]map[Status]bool{
-	"start":  {Created: true},
-	"kill":   {Created: true, Running: true, Paused: true},
-	"delete": {Created: true, Stopped: true},
-	"exec":   {Created: true, Running: true},
-	"pause":  {Running: true},
-	"resume": {Paused: true},
-	"update": {Created: true, Running: true, Paused: true},
-	"events": {Created: true, Running: true, Paused: true},
+	"start":      {Created: true},
+	"kill":       {Created: true, Running: true, Paused: true},
+	"delete":     {Created: true, Stopped: true},
+	"exec":       {Created: true, Running: true},
+	"pause":      {Running: true},
+	"resume":     {Paused: true},
+	"update":     {Created: true, Running: true, Paused: true},
+	"events":     {Created: true, Running: true, Paused: true},
+	"checkpoint": {Running: true, Paused: true},
 }
 
 func check(op, id string, st Status) error {

@@ -104,5 +104,6 @@ func commands() []*cli.Command {
 		createCommand, startCommand, runCommand, stateCommand, listCommand, killCommand,
 		deleteCommand, execCommand, psCommand, pauseCommand, resumeCommand, specCommand,
 		featuresCommand, updateCommand, eventsCommand, profileCommand, sandboxCommand, checkCommand,
+		checkpointCommand, restoreCommand,
 	}
 }

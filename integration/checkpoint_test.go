@@ -1,0 +1,348 @@
+package integration
+
+// Checkpoint and restore (criu-lite, docs/checkpoint.md) through the runtime's runc verbs:
+// real C programs in real bundles; each restored program must continue where it stopped
+// (its output proves it) and still be confined.
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+var (
+	crOnce sync.Once
+	crDir  string
+	crErr  error
+)
+
+// crBins compiles criu-lite's test programs (criu-lite/testdata) statically, once.
+func crBins(t *testing.T) string {
+	t.Helper()
+	requireSetup(t)
+	if runtime.GOARCH != "amd64" {
+		t.Skip("criu-lite is x86-64 only")
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("needs gcc and a static libc (hack/install-deps.sh)")
+	}
+	crOnce.Do(func() {
+		crDir = filepath.Join(workDir, "criu-bin")
+		if crErr = os.MkdirAll(crDir, 0o755); crErr != nil {
+			return
+		}
+		for _, p := range []string{"counter", "threads", "pipes"} {
+			src := filepath.Join(repoRoot, "criu-lite", "testdata", p+".c")
+			if out, err := exec.Command("gcc", "-static", "-O1", "-pthread", "-o", filepath.Join(crDir, p), src).CombinedOutput(); err != nil {
+				crErr = fmt.Errorf("gcc %s: %v\n%s", p, err, out)
+				return
+			}
+		}
+	})
+	if crErr != nil {
+		t.Fatal(crErr)
+	}
+	return crDir
+}
+
+// crBundle makes a bundle with the test programs in /bin of its rootfs and a /secret the
+// policy denies.
+func crBundle(t *testing.T, args ...string) string {
+	t.Helper()
+	bins := crBins(t)
+	b := newBundleWith(t, func(s *specs.Spec) {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations["io.sandlock.fs_denied"] = `["/secret"]`
+	}, args...)
+	rootfs := filepath.Join(b, "rootfs")
+	for _, p := range []string{"counter", "threads", "pipes"} {
+		if err := copyFile(filepath.Join(bins, p), filepath.Join(rootfs, "bin", "cr-"+p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(rootfs, "secret"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "secret", "key"), []byte("TOPSECRET\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// outFile is a container's stdout: a file the test reads line by line as it grows.
+type outFile struct {
+	f    *os.File
+	r    *bufio.Reader
+	part string
+}
+
+func newOutFile(t *testing.T) *outFile {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(t.TempDir(), "stdout"), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close(); r.Close() })
+	return &outFile{f: f, r: bufio.NewReader(r)}
+}
+
+// line waits for the next complete line.
+func (o *outFile) line(t *testing.T) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		s, err := o.r.ReadString('\n')
+		o.part += s
+		if err == nil {
+			l := strings.TrimSuffix(o.part, "\n")
+			o.part = ""
+			return l
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no output from the container")
+	return ""
+}
+
+// rest returns the complete lines written so far.
+func (o *outFile) rest() []string {
+	var out []string
+	for {
+		s, err := o.r.ReadString('\n')
+		o.part += s
+		if err != nil {
+			return out
+		}
+		out = append(out, strings.TrimSuffix(o.part, "\n"))
+		o.part = ""
+	}
+}
+
+func lineNum(t *testing.T, l string) int {
+	t.Helper()
+	n, err := strconv.Atoi(strings.Fields(l)[0])
+	if err != nil {
+		t.Fatalf("line %q", l)
+	}
+	return n
+}
+
+// crRun creates and starts bundle b as id with stdout on out.
+func crRun(t *testing.T, id, b string, out *outFile) int {
+	t.Helper()
+	track(t, id)
+	pidFile := filepath.Join(t.TempDir(), "init.pid")
+	if r := rtWith(t, func(c *exec.Cmd) { c.Stdout = out.f }, "create", "--bundle", b, "--pid-file", pidFile, id); r.code != 0 {
+		t.Fatalf("create: %s%s", r.stderr, lastLogMsg(t))
+	}
+	start(t, id)
+	return readPidFile(t, pidFile)
+}
+
+// crRestore restores image into a new container id from bundle b with stdout on out.
+func crRestore(t *testing.T, id, b, image string, out *outFile) int {
+	t.Helper()
+	track(t, id)
+	pidFile := filepath.Join(t.TempDir(), "restored.pid")
+	r := rtWith(t, func(c *exec.Cmd) { c.Stdout = out.f }, "restore", "--image-path", image, "--work-path", t.TempDir(),
+		"--bundle", b, "--detach", "--pid-file", pidFile, "-no-subreaper", id)
+	if r.code != 0 {
+		t.Fatalf("restore: exit %d: %s%s", r.code, r.stderr, lastLogMsg(t))
+	}
+	return readPidFile(t, pidFile)
+}
+
+func crCheckpoint(t *testing.T, id string, extra ...string) string {
+	t.Helper()
+	image := filepath.Join(t.TempDir(), "image")
+	args := append([]string{"checkpoint", "--image-path", image, "--work-path", t.TempDir()}, extra...)
+	if r := rtWith(t, nil, append(args, id)...); r.code != 0 {
+		t.Fatalf("checkpoint: exit %d: %s%s", r.code, r.stderr, lastLogMsg(t))
+	}
+	return image
+}
+
+// TestCheckpointRestoreCounter: a counter is checkpointed, its container stops; restored
+// into a new container it prints the next numbers, still cannot open the denied /secret/key
+// (EACCES, 13), is checkpointed and restored a second time, and `delete --force` ends it.
+func TestCheckpointRestoreCounter(t *testing.T) {
+	b := crBundle(t, "/bin/cr-counter", "/secret/key")
+	out := newOutFile(t)
+	id := newID()
+	crRun(t, id, b, out)
+	last := -1
+	for range 3 {
+		l := out.line(t)
+		if !strings.HasSuffix(l, " open=13") {
+			t.Fatalf("before the checkpoint the program printed %q, want open=13 (denied)", l)
+		}
+		last = lineNum(t, l)
+	}
+	image := crCheckpoint(t, id)
+	waitStatus(t, id, "stopped")
+	time.Sleep(100 * time.Millisecond)
+	for _, l := range out.rest() {
+		last = lineNum(t, l)
+	}
+	if _, stderr, code := rt(t, "delete", id); code != 0 {
+		t.Fatalf("delete: %s", stderr)
+	}
+	for round := 1; round <= 2; round++ {
+		out2 := newOutFile(t)
+		id2 := newID()
+		pid := crRestore(t, id2, b, image, out2)
+		st := waitStatus(t, id2, "running")
+		if int(st["pid"].(float64)) != pid {
+			t.Fatalf("state pid %v, pid file %d", st["pid"], pid)
+		}
+		for i := range 5 {
+			l := out2.line(t)
+			if n := lineNum(t, l); n != last+1 {
+				t.Fatalf("round %d line %d after the restore: %q, want %d", round, i, l, last+1)
+			}
+			if !strings.HasSuffix(l, " open=13") {
+				t.Fatalf("round %d: the restored program printed %q: /secret/key must stay denied (EACCES)", round, l)
+			}
+			last++
+		}
+		image = crCheckpoint(t, id2)
+		waitStatus(t, id2, "stopped")
+		time.Sleep(100 * time.Millisecond)
+		for _, l := range out2.rest() {
+			last = lineNum(t, l)
+		}
+		if _, stderr, code := rt(t, "delete", id2); code != 0 {
+			t.Fatalf("delete: %s", stderr)
+		}
+	}
+}
+
+// TestCheckpointLeaveRunning: --leave-running keeps the container running; the image
+// restores in another container while the first goes on.
+func TestCheckpointLeaveRunning(t *testing.T) {
+	b := crBundle(t, "/bin/cr-threads")
+	out := newOutFile(t)
+	id := newID()
+	crRun(t, id, b, out)
+	out.line(t)
+	image := crCheckpoint(t, id, "--leave-running")
+	waitStatus(t, id, "running")
+	n := lineNum(t, out.line(t))
+	if n2 := lineNum(t, out.line(t)); n2 != n+1 {
+		t.Fatalf("after --leave-running the program went %d -> %d", n, n2)
+	}
+	out2 := newOutFile(t)
+	id2 := newID()
+	b2 := crBundle(t, "/bin/cr-threads") // another copy: the first one's mounts are busy
+	crRestore(t, id2, b2, image, out2)
+	a := lineNum(t, out2.line(t))
+	if b := lineNum(t, out2.line(t)); b != a+1 {
+		t.Fatalf("restored threads program went %d -> %d", a, b)
+	}
+	for _, c := range []string{id, id2} {
+		if _, stderr, code := rt(t, "delete", "--force", c); code != 0 {
+			t.Fatalf("delete --force %s: %s", c, stderr)
+		}
+	}
+}
+
+// TestCheckpointPipeTree: a parent and child joined by a pipe continue after the restore,
+// nothing lost or repeated in the pipe, and the child is the restored parent's child.
+func TestCheckpointPipeTree(t *testing.T) {
+	b := crBundle(t, "/bin/cr-pipes")
+	out := newOutFile(t)
+	id := newID()
+	crRun(t, id, b, out)
+	last := -1
+	for range 3 {
+		last = lineNum(t, out.line(t))
+	}
+	image := crCheckpoint(t, id)
+	waitStatus(t, id, "stopped")
+	time.Sleep(100 * time.Millisecond)
+	for _, l := range out.rest() {
+		last = lineNum(t, l)
+	}
+	rt(t, "delete", id)
+	out2 := newOutFile(t)
+	id2 := newID()
+	pid := crRestore(t, id2, b, image, out2)
+	for range 5 {
+		if n := lineNum(t, out2.line(t)); n != last+1 {
+			t.Fatalf("after the restore the pipe carried %d, want %d", n, last+1)
+		}
+		last++
+	}
+	pids := psPids(t, id2)
+	if len(pids) != 2 {
+		t.Fatalf("ps after the restore: %v, want the parent and its child", pids)
+	}
+	for _, p := range pids {
+		if _, ppid, _ := procStat(p); p != pid && ppid != pid {
+			t.Fatalf("process %d's parent is %d, not the restored init %d", p, ppid, pid)
+		}
+	}
+	if _, stderr, code := rt(t, "kill", "--all", id2, "KILL"); code != 0 {
+		t.Fatalf("kill --all: %s", stderr)
+	}
+	waitStatus(t, id2, "stopped")
+	rt(t, "delete", id2)
+}
+
+// TestRestoreRefusesBadImage: a corrupt image, a directory without one, and a truncated one
+// are refused before anything is created; no container is left behind.
+func TestRestoreRefusesBadImage(t *testing.T) {
+	b := crBundle(t, "/bin/cr-counter")
+	out := newOutFile(t)
+	id := newID()
+	crRun(t, id, b, out)
+	out.line(t)
+	image := crCheckpoint(t, id)
+	rt(t, "delete", id)
+	bad := func(name string, edit func(dir string)) {
+		dir := t.TempDir()
+		for _, f := range []string{"checkpoint.json", "pages.img", "checkpoint.sha256"} {
+			if err := copyFile(filepath.Join(image, f), filepath.Join(dir, f), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		edit(dir)
+		id2 := newID()
+		r := rtWith(t, nil, "restore", "--image-path", dir, "--bundle", b, "--detach", id2)
+		if r.code == 0 {
+			t.Fatalf("%s: restore succeeded", name)
+		}
+		if _, _, code := rt(t, "state", id2); code == 0 {
+			t.Fatalf("%s: a container was left behind", name)
+		}
+		t.Logf("%s: %s", name, lastLogMsg(t))
+	}
+	bad("flipped byte", func(d string) {
+		p := filepath.Join(d, "pages.img")
+		data, _ := os.ReadFile(p)
+		data[len(data)-10] ^= 1
+		_ = os.WriteFile(p, data, 0o600)
+	})
+	bad("truncated", func(d string) {
+		p := filepath.Join(d, "pages.img")
+		data, _ := os.ReadFile(p)
+		_ = os.WriteFile(p, data[:len(data)/2], 0o600)
+	})
+	bad("no image", func(d string) { _ = os.Remove(filepath.Join(d, "checkpoint.json")) })
+}
