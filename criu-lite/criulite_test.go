@@ -387,3 +387,46 @@ func TestLeaveRunningAndImageChecks(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(d, SumFile), []byte(hex.EncodeToString(sum[:])+"  "+ManifestFile+"\n"), 0o600)
 	})
 }
+
+// TestPythonInterpreter: a dynamically linked interpreter with its heap of objects: after
+// the restore it goes on counting with the state it had (a dict built before).
+func TestPythonInterpreter(t *testing.T) {
+	needRoot(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("needs python3")
+	}
+	script := filepath.Join(t.TempDir(), "count.py")
+	src := "import time, sys\nd = {}\ni = 0\nwhile True:\n    d[i] = str(i) * 3\n    print(i, len(d), d[i], flush=True)\n    i += 1\n    time.sleep(0.02)\n"
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, script)
+	outp, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	out := lines(outp)
+	var last int
+	for range 5 {
+		last = firstNum(t, next(t, out))
+	}
+	img := dumpSaved(t, []int{cmd.Process.Pid}, false)
+	_ = cmd.Wait()
+	for l := range out {
+		last = firstNum(t, l)
+	}
+	// the stand-in execs python3 itself (the same binary), with the script's path as argv
+	// ignored: the restored memory is what runs
+	_, out2, _ := restoreInto(t, img, py)
+	for range 5 {
+		l := next(t, out2)
+		f := strings.Fields(l)
+		if firstNum(t, l) != last+1 || f[1] != strconv.Itoa(last+2) || f[2] != strings.Repeat(strconv.Itoa(last+1), 3) {
+			t.Fatalf("after %d the restored interpreter printed %q", last, l)
+		}
+		last++
+	}
+}

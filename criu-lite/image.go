@@ -24,6 +24,9 @@ const (
 	Format       = "sandlock-checkpoint"
 	Version      = 1
 	pagesMagic   = "SLCKPAGE"
+	// InventoryFile is CRIU's file name, written so that podman finds the image complete.
+	InventoryFile = "inventory.img"
+	inventoryText = "not a CRIU image: a sandlock-runtime checkpoint (criu-lite), see " + ManifestFile + "\n"
 )
 
 // Image is a checkpoint: the manifest plus the pages blob it points into.
@@ -210,7 +213,11 @@ func (img *Image) Write(dir string) error {
 		return err
 	}
 	ms := sha256.Sum256(m)
-	return writeFile(filepath.Join(dir, SumFile), []byte(hex.EncodeToString(ms[:])+"  "+ManifestFile+"\n"))
+	if err := writeFile(filepath.Join(dir, SumFile), []byte(hex.EncodeToString(ms[:])+"  "+ManifestFile+"\n")); err != nil {
+		return err
+	}
+	// podman takes a checkpoint as complete when CRIU's inventory.img exists; it only stats it
+	return writeFile(filepath.Join(dir, InventoryFile), []byte(inventoryText))
 }
 
 func writeFile(p string, b []byte) error {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -130,12 +132,23 @@ func (r *restorer) run(o RestoreOpts) error {
 	}
 	root := &rproc{saved: &r.img.Processes[0], t: &thread{tid: o.Pid}}
 	r.procs[root.saved.Pid] = root
-	if o.Start != nil {
-		if err := o.Start(); err != nil {
-			return err
+	// Start runs beside the wait: until its exec the process stops at every signal it gets
+	// (a Go program gets many), and only this thread can let it go on.
+	started := make(chan error, 1)
+	go func() {
+		if o.Start == nil {
+			started <- nil
+			return
 		}
-	}
+		started <- o.Start()
+	}()
 	if err := waitExec(o.Pid); err != nil {
+		if serr := <-started; serr != nil {
+			return serr
+		}
+		return err
+	}
+	if err := <-started; err != nil {
 		return err
 	}
 	if err := ptrace(unix.PTRACE_SETOPTIONS, o.Pid, 0, optTraceSysGood|optTraceFork|optTraceClone|optExitKill); err != nil {
@@ -465,7 +478,7 @@ func (r *restorer) forkTree(root *rproc) error {
 		if parent == nil {
 			parent = root // its parent was not in the container (it was reparented)
 		}
-		child, err := r.fork(parent)
+		child, err := r.fork(parent, sp.Pid)
 		if err != nil {
 			return err
 		}
@@ -476,26 +489,76 @@ func (r *restorer) forkTree(root *rproc) error {
 	return nil
 }
 
-func (r *restorer) fork(parent *rproc) (*rproc, error) {
-	var child int
-	parent.t.fork = func(c int) { child = c }
-	_, err := parent.t.call("clone", unix.SYS_CLONE, uint64(unix.SIGCHLD), 0, 0, 0, 0)
-	parent.t.fork = nil
+// fork forks a child of parent with the saved pid want: a parent that waits for its child by
+// pid (a shell's job table) finds it again. The pid is asked for through ns_last_pid (as CRIU
+// did before clone3's set_tid), under its lock; a pid taken on this host fails the restore.
+func (r *restorer) fork(parent *rproc, want int) (*rproc, error) {
+	if !pidFree(want) {
+		return nil, fmt.Errorf("pid %d is in use on this host: the saved process %d cannot get its pid back", want, want)
+	}
+	lp, err := os.OpenFile("/proc/sys/kernel/ns_last_pid", os.O_RDWR, 0)
 	if err != nil {
+		return nil, fmt.Errorf("choosing pid %d: %w", want, err)
+	}
+	defer lp.Close()
+	if err := unix.Flock(int(lp.Fd()), unix.LOCK_EX); err != nil {
 		return nil, err
 	}
-	if child == 0 {
-		return nil, errors.New("clone: no fork event")
+	for try := 0; try < 5; try++ {
+		if _, err := lp.WriteAt([]byte(strconv.Itoa(want-1)), 0); err != nil {
+			return nil, fmt.Errorf("choosing pid %d: ns_last_pid: %w", want, err)
+		}
+		var child int
+		parent.t.fork = func(c int) { child = c }
+		_, err := parent.t.call("clone", unix.SYS_CLONE, uint64(unix.SIGCHLD), 0, 0, 0, 0)
+		parent.t.fork = nil
+		if err != nil {
+			return nil, err
+		}
+		if child == 0 {
+			return nil, errors.New("clone: no fork event")
+		}
+		t, err := r.newThread(child, parent.t.sys)
+		if err != nil {
+			return nil, err
+		}
+		if child != want {
+			// another process on the host took it first: end this one, reap it in the
+			// parent, and try again
+			_ = unix.Kill(child, unix.SIGKILL)
+			r.dropThread(t)
+			_, _ = parent.t.inject(unix.SYS_WAIT4, uint64(child), 0, unix.WALL, 0)
+			continue
+		}
+		m, err := openMem(child, true)
+		if err != nil {
+			return nil, err
+		}
+		return &rproc{t: t, threads: []*thread{t}, mem: m}, nil
 	}
-	t, err := r.newThread(child, parent.t.sys)
-	if err != nil {
-		return nil, err
+	return nil, fmt.Errorf("pid %d: other processes on this host kept taking it", want)
+}
+
+// pidFree waits a little for pid to be free: the checkpointed process may be a zombie
+// not yet reaped by its (former) parent's reaper.
+func pidFree(pid int) bool {
+	for range 100 {
+		if unix.Kill(pid, 0) == unix.ESRCH {
+			return true
+		}
+		st, _, err := statFields(pid)
+		if err == nil && len(st) > 0 && st[0] != "Z" && st[0] != "X" {
+			return false // a live process
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	m, err := openMem(child, true)
-	if err != nil {
-		return nil, err
-	}
-	return &rproc{t: t, threads: []*thread{t}, mem: m}, nil
+	return false
+}
+
+func (r *restorer) dropThread(t *thread) {
+	var ws unix.WaitStatus
+	_, _ = unix.Wait4(t.tid, &ws, unix.WALL, nil)
+	r.all = slices.DeleteFunc(r.all, func(x *thread) bool { return x == t })
 }
 
 // newThread waits for the first stop of a new (auto-attached) thread.
