@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -460,6 +461,59 @@ var podmanCases = []struct {
 			t.Errorf("after podman kill: exit code %d, want 137", code)
 		}
 		pm.rm(t, c2)
+	}},
+	{"checkpoint-restore", func(t *testing.T, pm *podmanEnv) {
+		if _, err := exec.LookPath("criu"); err != nil {
+			// podman asks criu for its version before it calls the runtime (docs/checkpoint.md)
+			testreq.Missing(t, "podman checkpoint needs a criu binary to answer its version check (apt-get install criu)")
+		}
+		pm.runDetached(t, "cr1", pm.image, "sh", "-c", "i=0; while :; do echo $i; i=$((i+1)); sleep 0.05; done")
+		counted := func(min int) int {
+			t.Helper()
+			var last int
+			for range 600 {
+				r := pm.podman(t, "logs", "cr1")
+				ls := strings.Fields(r.stdout)
+				for i, l := range ls {
+					n, err := strconv.Atoi(l)
+					if err != nil || (i > 0 && n != last+1) {
+						t.Fatalf("podman logs: %q after %d: the count did not continue where it stopped", l, last)
+					}
+					last = n
+				}
+				if last >= min {
+					return last
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Fatalf("the counter stopped at %d, want at least %d", last, min)
+			return 0
+		}
+		n := counted(3)
+		if r := pm.podman(t, "container", "checkpoint", "cr1"); r.code != 0 {
+			t.Fatalf("podman container checkpoint: exit %d: %s", r.code, r.stderr)
+		}
+		if r := pm.podman(t, "ps", "-a", "--filter", "name=cr1", "--format", "{{.Status}}"); !strings.HasPrefix(strings.TrimSpace(r.stdout), "Exited") {
+			t.Errorf("after checkpoint: %q, want Exited", r.stdout)
+		}
+		if r := pm.podman(t, "container", "restore", "cr1"); r.code != 0 {
+			t.Fatalf("podman container restore: exit %d: %s", r.code, r.stderr)
+		}
+		n = counted(n + 5)
+		export := filepath.Join(t.TempDir(), "cr1.tar.gz")
+		if r := pm.podman(t, "container", "checkpoint", "--export", export, "cr1"); r.code != 0 {
+			t.Fatalf("podman container checkpoint --export: exit %d: %s", r.code, r.stderr)
+		}
+		if r := pm.podman(t, "rm", "cr1"); r.code != 0 {
+			t.Fatalf("podman rm: exit %d: %s", r.code, r.stderr)
+		}
+		if r := pm.podman(t, "container", "restore", "--import", export); r.code != 0 {
+			t.Fatalf("podman container restore --import: exit %d: %s", r.code, r.stderr)
+		}
+		counted(n + 5)
+		if r := pm.podman(t, "rm", "-f", "-t", "0", "cr1"); r.code != 0 {
+			t.Errorf("podman rm -f: exit %d: %s", r.code, r.stderr)
+		}
 	}},
 	{"pause-unpause", func(t *testing.T, pm *podmanEnv) {
 		c := pm.runDetached(t, "pause1", pm.image, "sleep", "100")

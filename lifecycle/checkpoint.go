@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -60,6 +61,7 @@ func Checkpoint(o *Options, id string, co CheckpointOpts) error {
 		return fmt.Errorf("checkpoint %s: %w", id, err)
 	}
 	_ = img
+	writeWorkFiles(co.WorkPath)
 	if !co.LeaveRunning {
 		// the saved processes are dead; the zygote and anything else go with the cgroup
 		return killCgroup(c.State.Cgroup)
@@ -87,4 +89,15 @@ func (c *Container) checkpointPids() ([]int, error) {
 		}
 	}
 	return pids, nil
+}
+
+// writeWorkFiles leaves in the work path the file podman's --export archives from there
+// (CRIU's stats-dump), empty: criu-lite keeps no statistics (docs/checkpoint.md).
+func writeWorkFiles(dir string) {
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o700); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "stats-dump"), nil, 0o600)
+	}
 }
