@@ -27,6 +27,9 @@ func (d *dumper) captureFDs(p *Process) error {
 		if err != nil {
 			return err
 		}
+		if l, ok := info["lock"]; ok {
+			return fmt.Errorf("process %d (%s) fd %d: a file lock (%s) cannot be checkpointed", p.Pid, p.Comm, fd, l)
+		}
 		flags, _ := strconv.ParseUint(info["flags"], 8, 64)
 		id, err := d.object(p, fd, int(flags), info)
 		if err != nil {

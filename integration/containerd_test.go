@@ -470,6 +470,54 @@ func TestContainerd(t *testing.T) {
 		c.waitTask(t, "default", id, "STOPPED")
 		remove(t, id, []int{pid})
 	})
+	t.Run("checkpoint-restore", func(t *testing.T) {
+		// the counter appends to a file on a bind mount: the restored task writes to the same
+		id := newCtrID("cr")
+		out := t.TempDir()
+		count := filepath.Join(out, "count")
+		counter := []string{"sh", "-c", "i=0; while :; do echo $i >> /out/count; i=$((i+1)); sleep 0.05; done"}
+		args := append([]string{"run", "-d", "--mount", "type=bind,src=" + out + ",dst=/out,options=rbind:rw"}, c.runFlags()...)
+		if r := c.ctr(t, append(append(args, image, id), counter...)...); r.code != 0 {
+			t.Fatalf("ctr run -d: exit %d: %s", r.code, r.stderr)
+		}
+		waitCount(t, count, -1, 3)
+		ref := "localhost/" + id + "-ckpt:latest"
+		if r := c.ctr(t, "containers", "checkpoint", "--task", id, ref); r.code != 0 {
+			t.Fatalf("ctr containers checkpoint --task: exit %d: %s", r.code, r.stderr)
+		}
+		c.ctr(t, "task", "kill", "-s", "SIGKILL", id)
+		c.waitTask(t, "default", id, "STOPPED")
+		remove(t, id, nil)
+		last := waitCount(t, count, -1, 0) // what it wrote before it was killed
+		if r := c.ctr(t, "containers", "restore", "--live", id, ref); r.code != 0 {
+			t.Fatalf("ctr containers restore --live: exit %d: %s", r.code, r.stderr)
+		}
+		if st, _ := c.taskStatus(t, "default", id); st != "RUNNING" {
+			if r := c.ctr(t, "task", "start", "-d", id); r.code != 0 {
+				t.Fatalf("ctr task start: exit %d: %s", r.code, r.stderr)
+			}
+		}
+		// containerd's checkpoint leaves the task running: it wrote up to last, the restored
+		// one goes on from where the checkpoint was (after 3, at most last), never from 0
+		waitFor(t, "the restored counter to write 5 numbers", func() bool {
+			b, _ := os.ReadFile(count)
+			return len(strings.Fields(string(b))) >= last+6
+		})
+		b, _ := os.ReadFile(count)
+		ns := strings.Fields(string(b))[last+1:]
+		first, _ := strconv.Atoi(ns[0])
+		if first < 4 || first > last+1 {
+			t.Fatalf("the restored counter wrote %v after %d: want it to go on from the checkpoint (4..%d)", ns, last, last+1)
+		}
+		for i, n := range ns {
+			if v, err := strconv.Atoi(n); err != nil || v != first+i {
+				t.Fatalf("the restored counter wrote %v", ns)
+			}
+		}
+		c.ctr(t, "task", "kill", "-s", "SIGKILL", id)
+		c.waitTask(t, "default", id, "STOPPED")
+		remove(t, id, nil)
+	})
 	t.Run("ps", func(t *testing.T) {
 		id := newCtrID("ps")
 		pid := detached(t, id, "sh", "-c", "sleep 100 & sleep 100 & wait")
@@ -578,4 +626,29 @@ func (c *ctrd) events(t *testing.T) func() string {
 		f.Close()
 	})
 	return func() string { b, _ := os.ReadFile(f.Name()); return string(b) }
+}
+
+// waitCount reads a counter's log until its last number reaches min, checking that the numbers
+// go up by one from after (-1: from the first line); it returns the last number.
+func waitCount(t *testing.T, path string, after, min int) int {
+	t.Helper()
+	var last int
+	deadline := time.Now().Add(waitTimeout)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(path)
+		last = after
+		for i, l := range strings.Fields(string(b)) {
+			n, err := strconv.Atoi(l)
+			if err != nil || ((i > 0 || after >= 0) && n != last+1) {
+				t.Fatalf("%s: %q after %d: the count did not continue where it stopped", path, l, last)
+			}
+			last = n
+		}
+		if last >= min && (after < 0 || last > after) {
+			return last
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: the counter stopped at %d, want at least %d", path, last, min)
+	return 0
 }

@@ -16,7 +16,7 @@ func criuOnlyFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "tcp-established", Usage: "refused: established TCP connections are never saved (checkpoint fails naming them)"},
 		&cli.BoolFlag{Name: "ext-unix-sk", Usage: "refused: external unix sockets are not saved"},
 		&cli.BoolFlag{Name: "shell-job", Usage: "accepted: a terminal the container inherited is the restoring caller's"},
-		&cli.BoolFlag{Name: "file-locks", Usage: "refused: file locks are not saved"},
+		&cli.BoolFlag{Name: "file-locks", Usage: "accepted (containerd always passes it): a process holding a file lock fails the checkpoint, naming it"},
 		&cli.StringFlag{Name: "manage-cgroups-mode", Usage: "accepted, no meaning: the restored container gets its own cgroup"},
 		&cli.StringSliceFlag{Name: "empty-ns", Usage: "accepted, no meaning: there are no namespaces"},
 		&cli.BoolFlag{Name: "auto-dedup", Usage: "accepted, no meaning"},
@@ -28,7 +28,7 @@ func criuOnlyFlags() []cli.Flag {
 
 // refuseCriuOnly fails when a CRIU-only feature is asked for.
 func refuseCriuOnly(c *cli.Context) error {
-	for _, f := range []string{"tcp-established", "ext-unix-sk", "file-locks", "lazy-pages", "pre-dump"} {
+	for _, f := range []string{"tcp-established", "ext-unix-sk", "lazy-pages", "pre-dump"} {
 		if c.Bool(f) {
 			return errors.New("--" + f + " is a CRIU feature that criu-lite does not provide (docs/checkpoint.md)")
 		}
