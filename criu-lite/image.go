@@ -42,6 +42,7 @@ type Image struct {
 	PagesSHA256 string    `json:"pagesSha256"`
 	PagesSize   int64     `json:"pagesSize"`
 	AppState    []byte    `json:"appState,omitempty"` // the API's caller data (Sandbox.Checkpoint)
+	Command     []string  `json:"command,omitempty"`  // the container's process.args, for a restore without a bundle
 
 	pages []byte
 }

@@ -16,6 +16,9 @@ type thread struct {
 	fork func(child int) // called with a new child's pid (fork/clone events)
 }
 
+// debug (CRIULITE_DEBUG=1) prints every stop of an injected syscall.
+var debug = os.Getenv("CRIULITE_DEBUG") != ""
+
 // inject runs one syscall in t and returns its result; a negative result is an errno.
 func (t *thread) inject(nr uintptr, args ...uint64) (int64, error) {
 	r := t.base
@@ -33,6 +36,9 @@ func (t *thread) inject(nr uintptr, args ...uint64) (int64, error) {
 		ws, err := waitStop(t.tid)
 		if err != nil {
 			return 0, err
+		}
+		if debug {
+			fmt.Fprintf(os.Stderr, "criulite: inject %d in %d: stop %#x\n", nr, t.tid, uint32(ws))
 		}
 		switch {
 		case ws.StopSignal() == unix.SIGTRAP|0x80:

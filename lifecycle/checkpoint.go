@@ -1,12 +1,15 @@
 package lifecycle
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	criulite "github.com/sandlock/sandlock-runtime/criu-lite"
 )
@@ -27,10 +30,14 @@ func Checkpoint(o *Options, id string, co CheckpointOpts) error {
 	if err != nil {
 		return err
 	}
-	st := c.Status()
-	if err := check("checkpoint", id, st); err != nil {
+	if err := check("checkpoint", id, c.Status()); err != nil {
 		return err
 	}
+	return c.checkpoint(co)
+}
+
+func (c *Container) checkpoint(co CheckpointOpts) error {
+	st := c.Status()
 	if co.ImagePath == "" {
 		return errors.New("checkpoint: --image-path is required")
 	}
@@ -45,6 +52,10 @@ func Checkpoint(o *Options, id string, co CheckpointOpts) error {
 	if err != nil {
 		return err
 	}
+	var command []string
+	if s, err := loadSpec(c.dir); err == nil && s.Process != nil {
+		command = s.Process.Args
+	}
 	if st != Paused {
 		if err := freezeCgroup(c.State.Cgroup, true); err != nil {
 			return fmt.Errorf("checkpoint: freezing the container: %w", err)
@@ -52,15 +63,17 @@ func Checkpoint(o *Options, id string, co CheckpointOpts) error {
 	}
 	thawed := false
 	thaw := func() error { thawed = true; return freezeCgroup(c.State.Cgroup, false) }
-	img, err := criulite.Dump(criulite.DumpOpts{Pids: pids, Root: root, Thaw: thaw, LeaveRunning: co.LeaveRunning,
-		Save: func(img *criulite.Image) error { img.AppState = co.AppState; return img.Write(co.ImagePath) }})
+	save := func(img *criulite.Image) error {
+		img.AppState, img.Command = co.AppState, command
+		return img.Write(co.ImagePath)
+	}
+	_, err = criulite.Dump(criulite.DumpOpts{Pids: pids, Root: root, Thaw: thaw, LeaveRunning: co.LeaveRunning, Save: save})
 	if !thawed {
 		_ = freezeCgroup(c.State.Cgroup, false)
 	}
 	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", id, err)
+		return fmt.Errorf("checkpoint %s: %w", c.ID(), err)
 	}
-	_ = img
 	writeWorkFiles(co.WorkPath)
 	if !co.LeaveRunning {
 		// the saved processes are dead; the zygote and anything else go with the cgroup
@@ -100,4 +113,64 @@ func writeWorkFiles(dir string) {
 	if err := os.MkdirAll(dir, 0o700); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, "stats-dump"), nil, 0o600)
 	}
+}
+
+// Checkpoint saves the container's processes into co.ImagePath (see Checkpoint). The
+// checkpointer runs in a child process (the runtime re-executed as checkpoint-helper): this
+// process is init's parent, and the wait of an embedder's Wait would take the ptrace stops of
+// init that a tracer in this process waits for (the kernel reports a ptraced child's stops to
+// every waiter of its tracer's process, whatever the wait's flags).
+func (h *Handle) Checkpoint(co CheckpointOpts) error {
+	return h.running(func() error {
+		exe, err := self()
+		if err != nil {
+			return err
+		}
+		args := []string{"checkpoint-helper", "--state-dir", h.cr.cont.dir, "--image-path", co.ImagePath}
+		if co.LeaveRunning {
+			args = append(args, "--leave-running")
+		}
+		cmd := exec.Command(exe, args...)
+		cmd.Args[0] = "sandlock-runtime"
+		cmd.Env = runtimeEnv
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			if msg := strings.TrimSpace(stderr.String()); msg != "" {
+				return errors.New(lastLine(msg))
+			}
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		if co.AppState == nil {
+			return nil
+		}
+		img, err := criulite.Load(co.ImagePath)
+		if err != nil {
+			return err
+		}
+		img.AppState = co.AppState
+		return img.Write(co.ImagePath)
+	})
+}
+
+// CheckpointHelper is the checkpoint-helper command (see Handle.Checkpoint).
+func CheckpointHelper(stateDir string, co CheckpointOpts) error {
+	c, err := Load(filepath.Dir(stateDir), filepath.Base(stateDir))
+	if err != nil {
+		return err
+	}
+	if err := check("checkpoint", c.ID(), c.Status()); err != nil {
+		return err
+	}
+	return c.checkpoint(co)
+}
+
+// lastLine is the last line of s without a "level=... msg=" decoration.
+func lastLine(s string) string {
+	ls := strings.Split(s, "\n")
+	l := ls[len(ls)-1]
+	if _, m, ok := strings.Cut(l, "msg="); ok {
+		l = strings.Trim(m, `"`)
+	}
+	return l
 }

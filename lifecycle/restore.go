@@ -17,14 +17,35 @@ type RestoreOpts struct {
 // verified before anything is created. Detached, it returns once the processes run;
 // otherwise it waits like run and returns init's exit code.
 func Restore(o *Options, c CreateOpts, ro RestoreOpts) (int, error) {
-	img, err := criulite.Load(ro.ImagePath)
+	cr, err := restoreCreate(o, c, ro.ImagePath, !ro.Detach)
 	if err != nil {
 		return -1, err
 	}
-	c.restore = true
-	cr, err := create(o, c, !ro.Detach)
+	if ro.Detach {
+		return 0, nil
+	}
+	return cr.wait()
+}
+
+// LaunchRestore is Launch for an image: the container runs the restored processes, and the
+// caller must Wait for it as after Launch.
+func LaunchRestore(o *Options, c CreateOpts, imagePath string) (*Handle, error) {
+	cr, err := restoreCreate(o, c, imagePath, true)
 	if err != nil {
-		return -1, err
+		return nil, err
+	}
+	return &Handle{cr: cr}, nil
+}
+
+func restoreCreate(o *Options, c CreateOpts, imagePath string, relayTTY bool) (*creation, error) {
+	img, err := criulite.Load(imagePath)
+	if err != nil {
+		return nil, err
+	}
+	c.restore = true
+	cr, err := create(o, c, relayTTY)
+	if err != nil {
+		return nil, err
 	}
 	_, err = criulite.Restore(img, criulite.RestoreOpts{Pid: cr.init.Process.Pid, Start: cr.cont.start})
 	if err != nil {
@@ -32,11 +53,8 @@ func Restore(o *Options, c CreateOpts, ro RestoreOpts) (int, error) {
 		_ = cr.cont.destroy()
 		killCmd(cr.init)
 		killCmd(cr.sup)
-		return -1, fmt.Errorf("restore %s: %w", c.ID, err)
+		return nil, fmt.Errorf("restore %s: %w", c.ID, err)
 	}
 	cr.closeFiles()
-	if ro.Detach {
-		return 0, nil
-	}
-	return cr.wait()
+	return cr, nil
 }

@@ -22,7 +22,7 @@ import (
 
 const reexecArgv0 = "sandlock-runtime"
 
-var reexecCommands = []string{"init", "supervise", "exec-proxy"}
+var reexecCommands = []string{"init", "supervise", "exec-proxy", "checkpoint-helper"}
 
 func init() {
 	if isReexec(os.Args) {
@@ -138,8 +138,14 @@ func runReexec(args []string) error {
 	fs.StringVar(&sa.Cgroup, "cgroup", "", "")
 	fs.StringVar(&sa.Hostname, "hostname", "", "")
 	fs.BoolVar(&sa.KillOnInitExit, "kill-on-init-exit", false, "")
+	var co lifecycle.CheckpointOpts
+	fs.StringVar(&co.ImagePath, "image-path", "", "")
+	fs.BoolVar(&co.LeaveRunning, "leave-running", false, "")
 	if err := fs.Parse(rest); err != nil {
 		return err
+	}
+	if cmd == "checkpoint-helper" {
+		return lifecycle.CheckpointHelper(sa.StateDir, co)
 	}
 	return dispatch(cmd, fds, sa)
 }
