@@ -430,3 +430,112 @@ func TestPythonInterpreter(t *testing.T) {
 		last++
 	}
 }
+
+// resp sends one command to redis and returns its reply line(s).
+func resp(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("connect to redis: %v", err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	msg := fmt.Sprintf("*%d\r\n", len(args))
+	for _, a := range args {
+		msg += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	l, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("redis reply: %v", err)
+	}
+	if strings.HasPrefix(l, "$") && l != "$-1\r\n" {
+		v, _ := r.ReadString('\n')
+		return strings.TrimSpace(v)
+	}
+	return strings.TrimSpace(l)
+}
+
+// TestRedis: redis-server (5 threads, epoll, listening sockets, a pipe) holds data; after the
+// restore clients reconnect to the same port and read it back, and it takes new writes.
+func TestRedis(t *testing.T) {
+	needRoot(t)
+	rs, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("needs redis-server")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	addr := "127.0.0.1:" + port
+	conf := filepath.Join(t.TempDir(), "redis.conf")
+	if err := os.WriteFile(conf, []byte("port "+port+"\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir "+t.TempDir()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rs, conf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if i > 500 {
+			t.Fatal("redis did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range 100 {
+		if r := resp(t, addr, "SET", "k"+strconv.Itoa(i), "v"+strconv.Itoa(i)); r != "+OK" {
+			t.Fatalf("SET: %q", r)
+		}
+	}
+	// the clients' connections are closed; wait until redis has closed its ends too (a
+	// connection in CLOSE_WAIT fails the checkpoint, as it must)
+	var img *Image
+	for i := 0; img == nil; i++ {
+		img, err = Dump(DumpOpts{Pids: []int{cmd.Process.Pid}, Root: "/"})
+		if err != nil && (i > 200 || !strings.Contains(err.Error(), "TCP connection")) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dir := t.TempDir()
+	if err := img.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if img, err = Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	// the stand-in execs redis-server itself; it reads no config: the restored memory runs
+	rcmd, rout, _ := restoreInto(t, img, rs)
+	go func() {
+		for l := range rout {
+			t.Log("redis: ", l)
+		}
+	}()
+	if r := resp(t, addr, "GET", "k42"); r != "v42" {
+		t.Fatalf("GET k42 after the restore: %q", r)
+	}
+	if r := resp(t, addr, "DBSIZE"); r != ":100" {
+		t.Fatalf("DBSIZE after the restore: %q", r)
+	}
+	if r := resp(t, addr, "SET", "after", "yes"); r != "+OK" {
+		t.Fatalf("SET after the restore: %q", r)
+	}
+	if r := resp(t, addr, "GET", "after"); r != "yes" {
+		t.Fatalf("GET after: %q", r)
+	}
+	if b, _ := os.ReadFile(procPath(rcmd.Process.Pid, "comm")); strings.TrimSpace(string(b)) != "redis-server" {
+		t.Errorf("the restored process's name is %q", b)
+	}
+}

@@ -349,6 +349,9 @@ func (d *dumper) captureThreads(p *Process) error {
 
 func (d *dumper) captureThread(t *thread, m *mem, scratch uint64) (*Thread, error) {
 	th := &Thread{Tid: t.tid, Regs: t.base}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/comm", t.tid, t.tid)); err == nil {
+		th.Comm = strings.TrimSuffix(string(b), "\n")
+	}
 	xs, err := getXstate(t.tid)
 	if err != nil {
 		return nil, err

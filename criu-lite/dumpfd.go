@@ -70,6 +70,11 @@ func (d *dumper) object(p *Process, fd, flags int, info map[string]string) (int,
 	case target == "anon_inode:[eventfd]":
 		o.Kind = ObjEventfd
 		o.Count, _ = strconv.ParseUint(info["eventfd-count"], 16, 64)
+	case target == "anon_inode:[eventpoll]":
+		o.Kind = ObjEpoll
+		if o.Epoll, err = epollTargets(p.Pid, fd); err != nil {
+			return 0, err
+		}
 	case strings.HasPrefix(target, "anon_inode:"):
 		return 0, fmt.Errorf("%s cannot be checkpointed", strings.TrimPrefix(target, "anon_inode:"))
 	case strings.HasSuffix(target, " (deleted)"):
@@ -250,4 +255,43 @@ func unixSocket(pid int, ino uint64) bool {
 		}
 	}
 	return false
+}
+
+// epollTargets reads what epoll instance fd watches ("tfd:" lines of its fdinfo), checking
+// that each watched fd still is the file it was added as (the number may have been reused).
+func epollTargets(pid, fd int) ([]EpollTarget, error) {
+	b, err := os.ReadFile(procPath(pid, "fdinfo/"+strconv.Itoa(fd)))
+	if err != nil {
+		return nil, err
+	}
+	var out []EpollTarget
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "tfd:") {
+			continue
+		}
+		f := strings.Fields(l)
+		kv := map[string]string{}
+		for i := 0; i+1 < len(f); i += 2 {
+			kv[strings.TrimSuffix(f[i], ":")] = f[i+1]
+		}
+		// "pos:0" and "ino:..." are written without a space
+		for _, x := range f {
+			if k, v, ok := strings.Cut(x, ":"); ok && v != "" {
+				kv[k] = v
+			}
+		}
+		tfd, err1 := strconv.Atoi(kv["tfd"])
+		ev, err2 := strconv.ParseUint(kv["events"], 16, 32)
+		data, err3 := strconv.ParseUint(kv["data"], 16, 64)
+		ino, err4 := strconv.ParseUint(kv["ino"], 16, 64)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+			return nil, fmt.Errorf("epoll fdinfo line %q", l)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(procPath(pid, "fd/"+strconv.Itoa(tfd)), &st); err != nil || st.Ino != ino {
+			return nil, fmt.Errorf("an epoll instance watches a file whose fd %d was closed or reused: it cannot be checkpointed", tfd)
+		}
+		out = append(out, EpollTarget{Fd: tfd, Events: uint32(ev), Data: data})
+	}
+	return out, nil
 }

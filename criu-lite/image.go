@@ -73,6 +73,7 @@ type Process struct {
 // Thread is one saved thread.
 type Thread struct {
 	Tid        int             `json:"tid"`
+	Comm       string          `json:"comm"`
 	Regs       unix.PtraceRegs `json:"regs"`
 	Xstate     Blob            `json:"xstate"`
 	Sigmask    uint64          `json:"sigmask"`
@@ -125,23 +126,33 @@ const (
 	ObjPipeW   = "pipe-w"  // write end of pipe Pipe
 	ObjEventfd = "eventfd" // an eventfd with its counter
 	ObjListen  = "tcp-listen"
+	ObjEpoll   = "epoll" // an epoll instance and what it watches
 )
+
+// EpollTarget is one fd an epoll instance watches: its number in the process that has the
+// instance, the events and the user data.
+type EpollTarget struct {
+	Fd     int    `json:"fd"`
+	Events uint32 `json:"events"`
+	Data   uint64 `json:"data"`
+}
 
 // Object is an open file description.
 type Object struct {
-	ID     int    `json:"id"`
-	Kind   string `json:"kind"`
-	Stdio  int    `json:"stdio,omitempty"`
-	Path   string `json:"path,omitempty"`
-	Flags  int    `json:"flags,omitempty"`
-	Pos    int64  `json:"pos,omitempty"`
-	Pipe   int    `json:"pipe,omitempty"` // pipes: objects with the same Pipe are its ends
-	Data   Blob   `json:"data,omitzero"`  // pipes: the bytes in the buffer
-	Count  uint64 `json:"count,omitempty"`
-	Family int    `json:"family,omitempty"`
-	Addr   []byte `json:"addr,omitempty"` // listening sockets: the local address (sockaddr)
-	Size   int64  `json:"size,omitempty"`
-	Mtime  int64  `json:"mtime,omitempty"`
+	ID     int           `json:"id"`
+	Kind   string        `json:"kind"`
+	Stdio  int           `json:"stdio,omitempty"`
+	Path   string        `json:"path,omitempty"`
+	Flags  int           `json:"flags,omitempty"`
+	Pos    int64         `json:"pos,omitempty"`
+	Pipe   int           `json:"pipe,omitempty"` // pipes: objects with the same Pipe are its ends
+	Data   Blob          `json:"data,omitzero"`  // pipes: the bytes in the buffer
+	Count  uint64        `json:"count,omitempty"`
+	Family int           `json:"family,omitempty"`
+	Addr   []byte        `json:"addr,omitempty"` // listening sockets: the local address (sockaddr)
+	Size   int64         `json:"size,omitempty"`
+	Mtime  int64         `json:"mtime,omitempty"`
+	Epoll  []EpollTarget `json:"epoll,omitempty"`
 }
 
 // Rlimit is one resource limit.

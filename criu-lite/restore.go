@@ -43,7 +43,7 @@ func Restore(img *Image, o RestoreOpts) (*Restored, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread() // the tracer thread; never unlocked (see Dump)
-		r := &restorer{img: img, newPid: map[int]int{}, procs: map[int]*rproc{}, hashes: fileHashes{}}
+		r := &restorer{img: img, newPid: map[int]int{}, procs: map[int]*rproc{}, hashes: fileHashes{}, filled: map[int]bool{}}
 		err := r.run(o)
 		if err != nil {
 			r.killAll()
@@ -103,6 +103,7 @@ type restorer struct {
 	base    int    // first fd of the staged objects
 	objFd   map[int]int
 	hashes  fileHashes
+	filled  map[int]bool // epoll objects already given their watched fds
 }
 
 // rproc is a process being restored.
@@ -398,6 +399,9 @@ func (r *restorer) createObject(p *rproc, o Object, pipes map[int][2]int) (int, 
 		return int(fd), err
 	case ObjListen:
 		return r.listenSocket(p, o)
+	case ObjEpoll:
+		fd, err := t.call("epoll_create1", unix.SYS_EPOLL_CREATE1, unix.EPOLL_CLOEXEC)
+		return int(fd), err
 	}
 	return 0, fmt.Errorf("unknown object kind %q", o.Kind)
 }
@@ -634,6 +638,9 @@ func (r *restorer) restoreFDs(p *rproc) error {
 		}
 		want[f.Fd] = true
 	}
+	if err := r.fillEpolls(p); err != nil {
+		return err
+	}
 	fds, err := fdList(p.t.tid)
 	if err != nil {
 		return err
@@ -641,6 +648,34 @@ func (r *restorer) restoreFDs(p *rproc) error {
 	for _, fd := range fds {
 		if !want[fd] {
 			if _, err := p.t.call("close", unix.SYS_CLOSE, uint64(fd)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fillEpolls adds their watched fds to the epoll instances of p, once its fds are in place
+// (an instance shared by several processes is filled once, by the first).
+func (r *restorer) fillEpolls(p *rproc) error {
+	byID := map[int]Object{}
+	for _, o := range r.img.Objects {
+		byID[o.ID] = o
+	}
+	for _, f := range p.saved.FDs {
+		o := byID[f.Object]
+		if o.Kind != ObjEpoll || r.filled[o.ID] {
+			continue
+		}
+		r.filled[o.ID] = true
+		for _, tg := range o.Epoll {
+			ev := make([]byte, 12) // struct epoll_event is packed on x86-64
+			binary.LittleEndian.PutUint32(ev[0:], tg.Events)
+			binary.LittleEndian.PutUint64(ev[4:], tg.Data)
+			if err := p.mem.write(r.data(), ev); err != nil {
+				return err
+			}
+			if _, err := p.t.call(fmt.Sprintf("epoll_ctl(fd %d)", tg.Fd), unix.SYS_EPOLL_CTL, uint64(f.Fd), unix.EPOLL_CTL_ADD, uint64(tg.Fd), r.data()); err != nil {
 				return err
 			}
 		}
@@ -958,6 +993,15 @@ func (r *restorer) threadState(p *rproc, t *thread, st Thread, leader bool) erro
 		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(t.tid))
 		if err := p.mem.write(st.TidAddr, b[:]); err != nil {
+			return err
+		}
+	}
+	if st.Comm != "" {
+		a, err := r.putString(p, st.Comm)
+		if err != nil {
+			return err
+		}
+		if _, err := t.call("prctl(PR_SET_NAME)", unix.SYS_PRCTL, unix.PR_SET_NAME, a); err != nil {
 			return err
 		}
 	}
