@@ -346,3 +346,52 @@ func TestRestoreRefusesBadImage(t *testing.T) {
 	})
 	bad("no image", func(d string) { _ = os.Remove(filepath.Join(d, "checkpoint.json")) })
 }
+
+// TestSandboxCheckpointByName: a direct-mode `sandbox --name N` run is checkpointed by name
+// with the runtime's verb (the run ends 137, as a checkpointed container stops), and
+// `sandbox --restore DIR` goes on counting from there.
+func TestSandboxCheckpointByName(t *testing.T) {
+	bins := crBins(t)
+	counter := filepath.Join(t.TempDir(), "cr-counter")
+	if err := copyFile(filepath.Join(bins, "counter"), counter, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := newOutFile(t)
+	id := newID()
+	track(t, id)
+	cmd, files := rtCommand(t, "sandbox", "--name", id, "-r", filepath.Dir(counter), "--", counter)
+	cmd.Stdout = out.f
+	if err := startOwned(cmd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); files[0].Close(); files[1].Close() })
+	last := lineNum(t, out.line(t))
+	last = lineNum(t, out.line(t))
+	image := crCheckpoint(t, id)
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 137 {
+		t.Errorf("the checkpointed sandbox run exited %d, want 137", code)
+	}
+	for _, l := range out.rest() {
+		last = lineNum(t, l)
+	}
+	out2 := newOutFile(t)
+	id2 := newID()
+	track(t, id2)
+	cmd2, files2 := rtCommand(t, "sandbox", "--name", id2, "-r", filepath.Dir(counter), "--restore", image)
+	cmd2.Stdout = out2.f
+	if err := startOwned(cmd2); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd2.Process.Kill(); _ = cmd2.Wait(); files2[0].Close(); files2[1].Close() })
+	for range 3 {
+		if n := lineNum(t, out2.line(t)); n != last+1 {
+			t.Fatalf("the restored sandbox printed %d, want %d", n, last+1)
+		}
+		last++
+	}
+	if _, stderr, code := rt(t, "kill", id2, "KILL"); code != 0 {
+		t.Fatalf("kill: %s", stderr)
+	}
+	_ = cmd2.Wait()
+}

@@ -233,3 +233,28 @@ func (s *Sandbox) Restore(ctx context.Context, c *Checkpoint) (*Result, error) {
 	r := &Result{ExitCode: code, Stdout: out.bytes(), Stderr: errc.bytes(), Err: werr}
 	return r, werr
 }
+
+// RestoreInteractive restores the image in imageDir (a checkpoint's directory, as
+// `sandlock-runtime checkpoint --image-path` writes it) with this process's stdin, stdout and
+// stderr, and returns its exit code, as RunInteractive.
+func (s *Sandbox) RestoreInteractive(ctx context.Context, imageDir string) (int, error) {
+	img, err := criulite.Load(imageDir)
+	if err != nil {
+		return -1, newError(kindSandbox, "restore", err)
+	}
+	if len(img.Command) == 0 {
+		return -1, newError(kindSandbox, "restore", errors.New("the checkpoint holds no command"))
+	}
+	o, co, err := s.launchOpts(img.Command, [3]*os.File{os.Stdin, os.Stdout, os.Stderr})
+	if err != nil {
+		return -1, err
+	}
+	h, err := lifecycle.LaunchRestore(o, co, imageDir)
+	if err != nil {
+		return -1, wrap("restore", err)
+	}
+	s.mu.Lock()
+	s.running = append(s.running, h)
+	s.mu.Unlock()
+	return s.wait(ctx, h)
+}

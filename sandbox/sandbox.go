@@ -54,6 +54,7 @@ type options struct {
 	logPath   string
 	debug     bool
 	logger    Logger
+	name      string
 }
 
 // Logger receives the warnings and debug lines of starting a sandbox (a missing cgroup2
@@ -75,6 +76,11 @@ func (discard) Warnf(string, ...any)  {}
 // root (/run/sandlock-sandbox for root, $XDG_RUNTIME_DIR/sandlock-sandbox or
 // $TMPDIR/sandlock-sandbox-UID otherwise).
 func WithStateRoot(dir string) Option { return func(o *options) { o.stateRoot = dir } }
+
+// WithName gives the sandbox's container this ID instead of a generated one: with
+// WithStateRoot set to the runtime's --root, the runtime's verbs (state, ps, checkpoint) reach
+// it by name. Only one command of the sandbox may run at a time then.
+func WithName(name string) Option { return func(o *options) { o.name = name } }
 
 // WithDir runs commands in dir instead of the current directory.
 func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
@@ -225,7 +231,11 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	}
 	// KeepSession: the command keeps the caller's terminal, as a command run directly would
 	// (Direct then grants that terminal, and only that one).
-	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true, KeepSession: true}
+	id := newID()
+	if s.opts.name != "" {
+		id = s.opts.name
+	}
+	c = lifecycle.CreateOpts{ID: id, Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true, KeepSession: true}
 	return o, c, nil
 }
 

@@ -35,12 +35,14 @@ every GPU. Exits with CMD's exit code. See docs/sandbox.md.`,
 		&cli.StringFlag{Name: "profile", Usage: "start from profile `NAME` (sandlock-runtime profile list)"},
 		&cli.StringSliceFlag{Name: "dir", Usage: "search profiles in `DIR` instead of the default directories (repeatable; later ones win), as profile --dir"},
 		&cli.StringFlag{Name: "policy", Usage: "policy `FILE`, TOML or JSON (by extension, else by content)"},
+		&cli.StringFlag{Name: "name", Usage: "run as container `ID` under the runtime's --root, so that state, ps and checkpoint reach it"},
+		&cli.StringFlag{Name: "restore", Usage: "restore the checkpoint image in `DIR` (sandlock-runtime checkpoint --image-path) instead of running CMD"},
 	}, policyFlags()...),
 	Action: runSandbox,
 }
 
 func runSandbox(c *cli.Context) error {
-	if c.NArg() == 0 {
+	if c.NArg() == 0 && c.String("restore") == "" {
 		return fmt.Errorf("sandbox: needs a command to run: sandbox [flags] -- CMD [ARG...]")
 	}
 	pol, err := sandboxPolicy(c)
@@ -53,7 +55,12 @@ func runSandbox(c *cli.Context) error {
 	sb := sandbox.New(pol, sandboxOptions(c)...)
 	stop := forwardToSandbox(sb)
 	defer stop()
-	code, err := sb.RunInteractive(context.Background(), c.Args().Slice())
+	var code int
+	if dir := c.String("restore"); dir != "" {
+		code, err = sb.RestoreInteractive(context.Background(), dir)
+	} else {
+		code, err = sb.RunInteractive(context.Background(), c.Args().Slice())
+	}
 	if err != nil {
 		return withExecCode(flagNamed(err))
 	}
@@ -123,10 +130,18 @@ func withExecCode(err error) error {
 
 func sandboxOptions(c *cli.Context) []sandbox.Option {
 	var opts []sandbox.Option
+	rootSet := false
 	for _, ctx := range c.Lineage() {
 		if ctx.IsSet("root") {
 			opts = append(opts, sandbox.WithStateRoot(ctx.String("root")))
+			rootSet = true
 			break
+		}
+	}
+	if n := c.String("name"); n != "" {
+		opts = append(opts, sandbox.WithName(n))
+		if !rootSet { // the runtime's own --root, where its verbs look for the name
+			opts = append(opts, sandbox.WithStateRoot(options(c).Root))
 		}
 	}
 	if p := c.String("log"); p != "" {
