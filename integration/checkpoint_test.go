@@ -365,8 +365,8 @@ func TestSandboxCheckpointByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); files[0].Close(); files[1].Close() })
+	out.line(t)
 	last := lineNum(t, out.line(t))
-	last = lineNum(t, out.line(t))
 	image := crCheckpoint(t, id)
 	_ = cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 137 {
