@@ -180,7 +180,7 @@ func crCheckpoint(t *testing.T, id string, extra ...string) string {
 
 // TestCheckpointRestoreCounter: a counter is checkpointed, its container stops; restored
 // into a new container it prints the next numbers, still cannot open the denied /secret/key
-// (EACCES, 13), is checkpointed and restored a second time, and `delete --force` ends it.
+// (Landlock: EACCES, 13) nor unshare (seccomp: EPERM, 1), is checkpointed and restored a second time, and `delete --force` ends it.
 func TestCheckpointRestoreCounter(t *testing.T) {
 	b := crBundle(t, "/bin/cr-counter", "/secret/key")
 	out := newOutFile(t)
@@ -189,8 +189,8 @@ func TestCheckpointRestoreCounter(t *testing.T) {
 	last := -1
 	for range 3 {
 		l := out.line(t)
-		if !strings.HasSuffix(l, " open=13") {
-			t.Fatalf("before the checkpoint the program printed %q, want open=13 (denied)", l)
+		if !strings.HasSuffix(l, " open=13 unshare=1") {
+			t.Fatalf("before the checkpoint the program printed %q, want open=13 unshare=1 (both denied)", l)
 		}
 		last = lineNum(t, l)
 	}
@@ -216,8 +216,8 @@ func TestCheckpointRestoreCounter(t *testing.T) {
 			if n := lineNum(t, l); n != last+1 {
 				t.Fatalf("round %d line %d after the restore: %q, want %d", round, i, l, last+1)
 			}
-			if !strings.HasSuffix(l, " open=13") {
-				t.Fatalf("round %d: the restored program printed %q: /secret/key must stay denied (EACCES)", round, l)
+			if !strings.HasSuffix(l, " open=13 unshare=1") {
+				t.Fatalf("round %d: the restored program printed %q: /secret/key (Landlock) and unshare (seccomp) must stay denied (EACCES, EPERM)", round, l)
 			}
 			last++
 		}

@@ -1,7 +1,10 @@
 /* counter: prints an incrementing number forever; after a restore the numbers continue.
- * With an argument it first opens that path and prints the errno of each attempt, so a test
- * can see the restored program is still confined. */
+ * With an argument it first opens that path and tries unshare(CLONE_NEWNS), and prints the
+ * errno of each attempt, so a test can see the restored program is still confined (Landlock
+ * and seccomp). */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +17,9 @@ int main(int argc, char **argv) {
 		snprintf(heap, 64, "%ld", i);
 		if (argc > 1) {
 			int fd = open(argv[1], O_RDONLY);
-			printf("%s open=%d\n", heap, fd < 0 ? errno : 0);
+			int oe = fd < 0 ? errno : 0;
+			int ue = unshare(CLONE_NEWNS) < 0 ? errno : 0; /* seccomp denies it in a container */
+			printf("%s open=%d unshare=%d\n", heap, oe, ue);
 			if (fd >= 0)
 				close(fd);
 		} else {
