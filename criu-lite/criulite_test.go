@@ -539,3 +539,42 @@ func TestRedis(t *testing.T) {
 		t.Errorf("the restored process's name is %q", b)
 	}
 }
+
+// TestSharedMemory: anonymous shared memory between a parent and its child stays shared
+// after the restore: the parent keeps seeing the child's increments, continuing the count.
+func TestSharedMemory(t *testing.T) {
+	needRoot(t)
+	bin := compile(t, "shm")
+	cmd, out := startProg(t, bin)
+	var last int
+	for range 5 {
+		last = firstNum(t, next(t, out))
+	}
+	var child int
+	for range 100 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		if f := strings.Fields(string(b)); len(f) == 1 {
+			child, _ = strconv.Atoi(f[0])
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	img := dumpSaved(t, []int{cmd.Process.Pid, child}, false)
+	if len(img.Shms) != 1 {
+		t.Fatalf("saved %d shared memory objects, want 1", len(img.Shms))
+	}
+	_ = unix.Kill(child, unix.SIGKILL)
+	_ = cmd.Wait()
+	for l := range out {
+		last = firstNum(t, l)
+	}
+	_, out2, res := restoreInto(t, img, bin)
+	defer func() { _ = unix.Kill(res.Pids[child], unix.SIGKILL) }()
+	for range 5 {
+		n := firstNum(t, next(t, out2))
+		if n != last+1 {
+			t.Fatalf("after the restore the shared counter went %d -> %d", last, n)
+		}
+		last = n
+	}
+}

@@ -60,6 +60,7 @@ type dumper struct {
 	order   []int
 	objs    []objKey
 	hashes  fileHashes
+	shmIno  map[int]uint64 // Shm ID -> inode
 }
 
 // objKey identifies a saved open file description, to share it between fds (kcmp).
@@ -71,7 +72,7 @@ type objKey struct {
 }
 
 func dumpLocked(o DumpOpts) (*Image, error) {
-	d := &dumper{o: o, threads: map[int]*thread{}, hashes: fileHashes{}}
+	d := &dumper{o: o, threads: map[int]*thread{}, hashes: fileHashes{}, shmIno: map[int]uint64{}}
 	d.img = &Image{Created: time.Now().UTC(), Kernel: kernelRelease()}
 	err := d.stopAll()
 	if err == nil {

@@ -47,8 +47,11 @@ func (d *dumper) captureVMA(p *Process, mp mapping, m *mem, pm *os.File) (*VMA, 
 	deleted := strings.HasSuffix(mp.path, " (deleted)")
 	anon := mp.anon()
 	if v.Shared {
+		if mp.path == "/dev/zero (deleted)" || (anon && mp.inode != 0) {
+			return v, d.shmVMA(v, mp, m)
+		}
 		if anon || deleted || strings.HasPrefix(mp.path, "/SYSV") {
-			return nil, fmt.Errorf("shared anonymous or deleted-file memory (%s) cannot be checkpointed", describe(mp))
+			return nil, fmt.Errorf("shared memory of a deleted file, memfd or SysV segment (%s) cannot be checkpointed", describe(mp))
 		}
 		return v, d.fileVMA(v, mp)
 	}
@@ -133,4 +136,34 @@ func (h fileHashes) file(p string) (string, error) {
 	}
 	h[p] = hex.EncodeToString(sum.Sum(nil))
 	return h[p], nil
+}
+
+// shmVMA records a mapping of shared anonymous memory: the object is known by its inode
+// (the same in every process that shares it) and its pages are saved once per page.
+func (d *dumper) shmVMA(v *VMA, mp mapping, m *mem) error {
+	var sh *Shm
+	for i := range d.img.Shms {
+		if d.shmIno[d.img.Shms[i].ID] == mp.inode {
+			sh = &d.img.Shms[i]
+		}
+	}
+	if sh == nil {
+		d.img.Shms = append(d.img.Shms, Shm{ID: len(d.img.Shms) + 1})
+		sh = &d.img.Shms[len(d.img.Shms)-1]
+		d.shmIno[sh.ID] = mp.inode
+	}
+	v.Shm = sh.ID
+	v.Offset = mp.offset
+	sh.Size = max(sh.Size, mp.offset+mp.end-mp.start)
+	for _, b := range sh.Pages {
+		if b.Addr == mp.offset && b.Len == int64(mp.end-mp.start) {
+			return nil // this range is saved (another process maps the same pages)
+		}
+	}
+	buf := make([]byte, mp.end-mp.start)
+	if err := m.read(mp.start, buf); err != nil {
+		return err
+	}
+	sh.Pages = append(sh.Pages, d.img.addBlob(mp.offset, buf))
+	return nil
 }

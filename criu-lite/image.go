@@ -39,6 +39,7 @@ type Image struct {
 	Created     time.Time `json:"created"`
 	Processes   []Process `json:"processes"` // the root first, every parent before its children
 	Objects     []Object  `json:"objects"`   // open files, pipes, sockets, shared by fds
+	Shms        []Shm     `json:"shms,omitempty"`
 	PagesSHA256 string    `json:"pagesSha256"`
 	PagesSize   int64     `json:"pagesSize"`
 	AppState    []byte    `json:"appState,omitempty"` // the API's caller data (Sandbox.Checkpoint)
@@ -95,6 +96,15 @@ type VMA struct {
 	Size   int64  `json:"fileSize,omitempty"`
 	SHA256 string `json:"fileSha256,omitempty"` // the whole file's: a restore maps only the same file
 	Pages  []Blob `json:"pages,omitempty"`
+	Shm    int    `json:"shm,omitempty"` // shared anonymous memory: the Shm object (by ID) it maps
+}
+
+// Shm is a shared anonymous memory object (MAP_SHARED|MAP_ANONYMOUS, shared by the processes
+// forked after it was made): its size and the contents of its pages.
+type Shm struct {
+	ID    int    `json:"id"`
+	Size  uint64 `json:"size"`
+	Pages []Blob `json:"pages"` // Addr is the offset in the object
 }
 
 // Blob is Len bytes at Off in the pages file, for memory at Addr (pages) or a thread's state.

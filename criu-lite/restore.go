@@ -63,6 +63,13 @@ func (img *Image) check() error {
 	for _, o := range img.Objects {
 		objs[o.ID] = true
 	}
+	for _, sh := range img.Shms {
+		for _, b := range sh.Pages {
+			if _, err := img.blob(b); err != nil {
+				return err
+			}
+		}
+	}
 	for _, p := range img.Processes {
 		if len(p.Threads) == 0 {
 			return fmt.Errorf("checkpoint image: process %d has no thread", p.Pid)
@@ -95,15 +102,17 @@ func (img *Image) check() error {
 }
 
 type restorer struct {
-	img     *Image
-	newPid  map[int]int // saved -> new
-	procs   map[int]*rproc
-	all     []*thread
-	scratch uint64 // code page, then data pages
-	base    int    // first fd of the staged objects
-	objFd   map[int]int
-	hashes  fileHashes
-	filled  map[int]bool // epoll objects already given their watched fds
+	img      *Image
+	newPid   map[int]int // saved -> new
+	procs    map[int]*rproc
+	all      []*thread
+	scratch  uint64 // code page, then data pages
+	base     int    // first fd of the staged objects
+	objFd    map[int]int
+	hashes   fileHashes
+	filled   map[int]bool   // epoll objects already given their watched fds
+	shmAt    map[int]uint64 // Shm ID -> where the root staged it
+	reserved [][2]uint64    // staged shared memory, kept until the end
 }
 
 // rproc is a process being restored.
@@ -256,6 +265,9 @@ func (r *restorer) prepareRoot(p *rproc) error {
 	t.sys = r.scratch
 	r.all = append(r.all, t)
 	p.threads = []*thread{t}
+	if err := r.stageShms(p, maps); err != nil {
+		return err
+	}
 	return r.stageObjects(p)
 }
 
@@ -279,6 +291,14 @@ func (r *restorer) findHole(cur []mapping, size uint64) uint64 {
 				return true
 			}
 		}
+		if a < r.scratch+scratchPages*pageSize && r.scratch < e && r.scratch != 0 {
+			return true
+		}
+		for _, s := range r.reserved {
+			if a < s[1] && s[0] < e {
+				return true
+			}
+		}
 		for _, p := range r.img.Processes {
 			for _, v := range p.VMAs {
 				if a < v.End && v.Start < e {
@@ -299,6 +319,51 @@ func (r *restorer) findHole(cur []mapping, size uint64) uint64 {
 		}
 	}
 	return 0
+}
+
+// stageShms makes every shared anonymous memory object in the root, at an address free
+// everywhere, with its saved contents: the forked processes inherit it (shared), and each
+// maps its saved ranges of it in place (mremap with old size 0 maps the same pages again).
+func (r *restorer) stageShms(p *rproc, maps []mapping) error {
+	r.shmAt = map[int]uint64{}
+	for _, sh := range r.img.Shms {
+		size := (sh.Size + pageSize - 1) &^ (pageSize - 1)
+		a := r.findHole(maps, size)
+		if a == 0 {
+			return errors.New("no room to stage shared memory")
+		}
+		if _, err := p.t.call("mmap(shared)", unix.SYS_MMAP, a, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0); err != nil {
+			return err
+		}
+		r.shmAt[sh.ID] = a
+		r.reserved = append(r.reserved, [2]uint64{a, a + size})
+		for _, b := range sh.Pages {
+			data, err := r.img.blob(b)
+			if err != nil {
+				return err
+			}
+			if b.Addr+uint64(len(data)) > size {
+				return errors.New("checkpoint image: shared memory pages outside the object")
+			}
+			if err := p.mem.write(a+b.Addr, data); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// staged says whether [start, end) is the scratch pages or a staged shared memory object.
+func (r *restorer) staged(start, end uint64) bool {
+	if start >= r.scratch && end <= r.scratch+scratchPages*pageSize {
+		return true
+	}
+	for _, s := range r.reserved {
+		if start >= s[0] && end <= s[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // putString writes a NUL-terminated string in the scratch data pages.
@@ -692,7 +757,7 @@ func (r *restorer) restoreMemory(p *rproc) error {
 	var specials []mapping
 	for _, m := range maps {
 		switch {
-		case m.start >= r.scratch && m.end <= r.scratch+scratchPages*pageSize:
+		case r.staged(m.start, m.end):
 		case m.special():
 			if m.path != "[vsyscall]" {
 				specials = append(specials, m)
@@ -761,6 +826,9 @@ func (r *restorer) mapVMA(p *rproc, v VMA) error {
 		mapProt |= unix.PROT_READ | unix.PROT_WRITE
 	}
 	length := v.End - v.Start
+	if v.Shm != 0 {
+		return r.mapShm(p, v)
+	}
 	if v.Path == "" {
 		flags := unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED
 		if v.Stack {
@@ -785,6 +853,24 @@ func (r *restorer) mapVMA(p *rproc, v VMA) error {
 	}
 	if mapProt != v.Prot {
 		if _, err := t.call("mprotect", unix.SYS_MPROTECT, v.Start, length, uint64(v.Prot)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mapShm maps a saved range of a staged shared memory object in place.
+func (r *restorer) mapShm(p *rproc, v VMA) error {
+	at, ok := r.shmAt[v.Shm]
+	if !ok {
+		return fmt.Errorf("checkpoint image: a mapping names shared memory object %d, which it does not hold", v.Shm)
+	}
+	length := v.End - v.Start
+	if _, err := p.t.call("mremap(shared)", unix.SYS_MREMAP, at+v.Offset, 0, length, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, v.Start); err != nil {
+		return err
+	}
+	if v.Prot != unix.PROT_READ|unix.PROT_WRITE {
+		if _, err := p.t.call("mprotect", unix.SYS_MPROTECT, v.Start, length, uint64(v.Prot)); err != nil {
 			return err
 		}
 	}
@@ -1028,7 +1114,7 @@ func (r *restorer) release() error {
 		}
 		var others []mapping
 		for _, m := range maps {
-			if !(m.start >= r.scratch && m.end <= r.scratch+scratchPages*pageSize) {
+			if !r.staged(m.start, m.end) {
 				others = append(others, m)
 			}
 		}
@@ -1037,6 +1123,11 @@ func (r *restorer) release() error {
 			return err
 		}
 		p.t.sys = sys
+		for _, s := range r.reserved {
+			if _, err := p.t.call("munmap(staged)", unix.SYS_MUNMAP, s[0], s[1]-s[0]); err != nil {
+				return err
+			}
+		}
 		if _, err := p.t.call("munmap(scratch)", unix.SYS_MUNMAP, r.scratch, scratchPages*pageSize); err != nil {
 			return err
 		}
