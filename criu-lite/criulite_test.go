@@ -578,3 +578,45 @@ func TestSharedMemory(t *testing.T) {
 		last = n
 	}
 }
+
+// TestSocketpair: a parent and child talking over a unix socketpair go on after the restore.
+func TestSocketpair(t *testing.T) {
+	needRoot(t)
+	bin := compile(t, "sockpair")
+	cmd, out := startProg(t, bin)
+	var last int
+	for range 5 {
+		last = firstNum(t, next(t, out))
+	}
+	var child int
+	for range 100 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		if f := strings.Fields(string(b)); len(f) == 1 {
+			child, _ = strconv.Atoi(f[0])
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var img *Image
+	for i := 0; img == nil; i++ { // a message in flight fails the checkpoint: try again
+		var err error
+		img, err = Dump(DumpOpts{Pids: []int{cmd.Process.Pid, child}, Root: "/"})
+		if err != nil && (i > 100 || !strings.Contains(err.Error(), "queued")) {
+			t.Fatal(err)
+		}
+	}
+	_ = unix.Kill(child, unix.SIGKILL)
+	_ = cmd.Wait()
+	for l := range out {
+		last = firstNum(t, l)
+	}
+	_, out2, res := restoreInto(t, img, bin)
+	defer func() { _ = unix.Kill(res.Pids[child], unix.SIGKILL) }()
+	for range 5 {
+		n := firstNum(t, next(t, out2))
+		if n != last+1 {
+			t.Fatalf("after the restore the pair carried %d after %d", n, last)
+		}
+		last = n
+	}
+}

@@ -61,6 +61,7 @@ type dumper struct {
 	objs    []objKey
 	hashes  fileHashes
 	shmIno  map[int]uint64 // Shm ID -> inode
+	unix    map[uint64]unixSock
 }
 
 // objKey identifies a saved open file description, to share it between fds (kcmp).

@@ -64,6 +64,12 @@ func (d *dumper) object(p *Process, fd, flags int, info map[string]string) (int,
 			return 0, err
 		}
 	case strings.HasPrefix(target, "socket:"):
+		if ok, err := d.unixPair(&o, p.Pid, st.Ino); ok || err != nil {
+			if err != nil {
+				return 0, err
+			}
+			break
+		}
 		if err := socketObject(&o, p.Pid, st.Ino); err != nil {
 			return 0, err
 		}
@@ -294,4 +300,55 @@ func epollTargets(pid, fd int) ([]EpollTarget, error) {
 		out = append(out, EpollTarget{Fd: tfd, Events: uint32(ev), Data: data})
 	}
 	return out, nil
+}
+
+// unixPair takes a unix socket connected to another socket of the saved processes (a
+// socketpair, or a connection between them whose listener is gone) as one end of a pair, re-made
+// with socketpair(2). Bound sockets, sockets connected outside, and sockets with queued data are
+// refused, naming them.
+func (d *dumper) unixPair(o *Object, pid int, ino uint64) (bool, error) {
+	if d.unix == nil {
+		m, err := unixSockets(pid)
+		if err != nil {
+			return false, err
+		}
+		d.unix = m
+	}
+	s, ok := d.unix[ino]
+	if !ok {
+		return false, nil
+	}
+	switch {
+	case s.name != "":
+		return true, fmt.Errorf("a unix socket bound to %q cannot be checkpointed", s.name)
+	case s.peer == 0:
+		return true, fmt.Errorf("an unconnected unix socket (socket:[%d]) cannot be checkpointed", ino)
+	case s.rqueue != 0:
+		return true, fmt.Errorf("a unix socket with %d bytes queued (socket:[%d]) cannot be checkpointed; try again", s.rqueue, ino)
+	}
+	if !d.ownSocket(s.peer) {
+		return true, fmt.Errorf("a unix socket connected outside the container (socket:[%d] to socket:[%d]) cannot be checkpointed", ino, s.peer)
+	}
+	if peer := d.unix[s.peer]; peer.rqueue != 0 {
+		return true, fmt.Errorf("a unix socket with %d bytes queued (socket:[%d]) cannot be checkpointed; try again", peer.rqueue, s.peer)
+	}
+	o.Kind, o.Type, o.Pipe = ObjUnixEnd, s.typ, int(min(ino, s.peer))
+	if ino > s.peer {
+		o.End = 1
+	}
+	return true, nil
+}
+
+// ownSocket says whether socket inode ino is open in one of the saved processes.
+func (d *dumper) ownSocket(ino uint64) bool {
+	want := fmt.Sprintf("socket:[%d]", ino)
+	for _, pid := range d.o.Pids {
+		fds, _ := fdList(pid)
+		for _, fd := range fds {
+			if t, _ := os.Readlink(procPath(pid, "fd/"+strconv.Itoa(fd))); t == want {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -136,7 +136,8 @@ const (
 	ObjPipeW   = "pipe-w"  // write end of pipe Pipe
 	ObjEventfd = "eventfd" // an eventfd with its counter
 	ObjListen  = "tcp-listen"
-	ObjEpoll   = "epoll" // an epoll instance and what it watches
+	ObjEpoll   = "epoll"     // an epoll instance and what it watches
+	ObjUnixEnd = "unix-pair" // one end (End 0 or 1) of a connected pair of unix sockets, Pipe names the pair
 )
 
 // EpollTarget is one fd an epoll instance watches: its number in the process that has the
@@ -163,6 +164,8 @@ type Object struct {
 	Size   int64         `json:"size,omitempty"`
 	Mtime  int64         `json:"mtime,omitempty"`
 	Epoll  []EpollTarget `json:"epoll,omitempty"`
+	End    int           `json:"end,omitempty"`
+	Type   int           `json:"type,omitempty"` // unix sockets: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
 }
 
 // Rlimit is one resource limit.

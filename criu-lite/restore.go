@@ -43,7 +43,7 @@ func Restore(img *Image, o RestoreOpts) (*Restored, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread() // the tracer thread; never unlocked (see Dump)
-		r := &restorer{img: img, newPid: map[int]int{}, procs: map[int]*rproc{}, hashes: fileHashes{}, filled: map[int]bool{}}
+		r := &restorer{img: img, newPid: map[int]int{}, procs: map[int]*rproc{}, hashes: fileHashes{}, filled: map[int]bool{}, pairs: map[int][2]int{}}
 		err := r.run(o)
 		if err != nil {
 			r.killAll()
@@ -113,6 +113,7 @@ type restorer struct {
 	filled   map[int]bool   // epoll objects already given their watched fds
 	shmAt    map[int]uint64 // Shm ID -> where the root staged it
 	reserved [][2]uint64    // staged shared memory, kept until the end
+	pairs    map[int][2]int // unix socket pairs made, by pair
 }
 
 // rproc is a process being restored.
@@ -464,6 +465,26 @@ func (r *restorer) createObject(p *rproc, o Object, pipes map[int][2]int) (int, 
 		return int(fd), err
 	case ObjListen:
 		return r.listenSocket(p, o)
+	case ObjUnixEnd:
+		pp, ok := r.pairs[o.Pipe]
+		if !ok {
+			if _, err := t.call("socketpair", unix.SYS_SOCKETPAIR, unix.AF_UNIX, uint64(o.Type|unix.SOCK_CLOEXEC), 0, r.data()); err != nil {
+				return 0, err
+			}
+			var b [8]byte
+			if err := p.mem.read(r.data(), b[:]); err != nil {
+				return 0, err
+			}
+			pp = [2]int{int(binary.LittleEndian.Uint32(b[0:])), int(binary.LittleEndian.Uint32(b[4:]))}
+			r.pairs[o.Pipe] = pp
+		}
+		fd := pp[o.End&1]
+		if o.Flags&unix.O_NONBLOCK != 0 {
+			if _, err := t.call("fcntl(F_SETFL)", unix.SYS_FCNTL, uint64(fd), unix.F_SETFL, unix.O_NONBLOCK); err != nil {
+				return 0, err
+			}
+		}
+		return fd, nil
 	case ObjEpoll:
 		fd, err := t.call("epoll_create1", unix.SYS_EPOLL_CREATE1, unix.EPOLL_CLOEXEC)
 		return int(fd), err
