@@ -347,19 +347,42 @@ func TestRestoreRefusesBadImage(t *testing.T) {
 	bad("no image", func(d string) { _ = os.Remove(filepath.Join(d, "checkpoint.json")) })
 }
 
-// TestSandboxCheckpointByName: a direct-mode `sandbox --name N` run is checkpointed by name
-// with the runtime's verb (the run ends 137, as a checkpointed container stops), and
-// `sandbox --restore DIR` goes on counting from there.
+// TestSandboxCheckpointByName: a direct-mode `sandbox --name N` run (a static C counter, and
+// python3 counting with a dict it keeps growing) is checkpointed by name with the runtime's
+// verb (the run ends 137, as a checkpointed container stops), and `sandbox --restore DIR`
+// goes on counting from there, confined by the policy it is given.
 func TestSandboxCheckpointByName(t *testing.T) {
 	bins := crBins(t)
-	counter := filepath.Join(t.TempDir(), "cr-counter")
+	dir := t.TempDir()
+	counter := filepath.Join(dir, "cr-counter")
 	if err := copyFile(filepath.Join(bins, "counter"), counter, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "count.py")
+	src := "import time\nd = {}\ni = 0\nwhile True:\n    d[i] = str(i)\n    print(i, len(d), flush=True)\n    i += 1\n    time.sleep(0.02)\n"
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string][]string{"counter": {counter}}
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		cases["python3"] = []string{"/usr/bin/python3", script}
+	}
+	for name, argv := range cases {
+		t.Run(name, func(t *testing.T) { sandboxCheckpoint(t, dir, argv) })
+	}
+}
+
+func sandboxCheckpoint(t *testing.T, dir string, argv []string) {
+	readable := []string{"-r", dir}
+	for _, d := range []string{"/usr", "/lib", "/lib64", "/etc"} {
+		if _, err := os.Stat(d); err == nil {
+			readable = append(readable, "-r", d)
+		}
 	}
 	out := newOutFile(t)
 	id := newID()
 	track(t, id)
-	cmd, files := rtCommand(t, "sandbox", "--name", id, "-r", filepath.Dir(counter), "--", counter)
+	cmd, files := rtCommand(t, append(append(append([]string{"sandbox", "--name", id}, readable...), "--"), argv...)...)
 	cmd.Stdout = out.f
 	if err := startOwned(cmd); err != nil {
 		t.Fatal(err)
@@ -378,15 +401,19 @@ func TestSandboxCheckpointByName(t *testing.T) {
 	out2 := newOutFile(t)
 	id2 := newID()
 	track(t, id2)
-	cmd2, files2 := rtCommand(t, "sandbox", "--name", id2, "-r", filepath.Dir(counter), "--restore", image)
+	cmd2, files2 := rtCommand(t, append(append([]string{"sandbox", "--name", id2}, readable...), "--restore", image)...)
 	cmd2.Stdout = out2.f
 	if err := startOwned(cmd2); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd2.Process.Kill(); _ = cmd2.Wait(); files2[0].Close(); files2[1].Close() })
 	for range 3 {
-		if n := lineNum(t, out2.line(t)); n != last+1 {
-			t.Fatalf("the restored sandbox printed %d, want %d", n, last+1)
+		l := out2.line(t)
+		if n := lineNum(t, l); n != last+1 {
+			t.Fatalf("the restored sandbox printed %q, want %d first", l, last+1)
+		}
+		if f := strings.Fields(l); len(f) > 1 && f[1] != strconv.Itoa(last+2) {
+			t.Fatalf("the restored interpreter printed %q: its dict should hold %d entries", l, last+2)
 		}
 		last++
 	}
