@@ -265,10 +265,7 @@ func TestUnsupportedRefused(t *testing.T) {
 		want string
 	}{
 		{"inotify", func() (int, error) { return unix.InotifyInit1(0) }, "inotify"},
-		{"signalfd", func() (int, error) {
-			var m unix.Sigset_t
-			return unix.Signalfd(-1, &m, 0)
-		}, "signalfd"},
+		{"pidfd", func() (int, error) { return unix.PidfdOpen(os.Getpid(), 0) }, "pidfd"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fd, err := c.open()
@@ -618,5 +615,42 @@ func TestSocketpair(t *testing.T) {
 			t.Fatalf("after the restore the pair carried %d after %d", n, last)
 		}
 		last = n
+	}
+}
+
+// TestTimerfdSignalfd: a timerfd keeps ticking after the restore (the count goes on) and a
+// signalfd still receives the signal it was made for.
+func TestTimerfdSignalfd(t *testing.T) {
+	needRoot(t)
+	bin := compile(t, "timers")
+	cmd, out := startProg(t, bin)
+	var last int
+	for range 5 {
+		last = firstNum(t, next(t, out))
+	}
+	img := dumpSaved(t, []int{cmd.Process.Pid}, false)
+	_ = cmd.Wait()
+	for l := range out {
+		last = firstNum(t, l)
+	}
+	_, out2, res := restoreInto(t, img, bin)
+	for range 3 {
+		n := firstNum(t, next(t, out2))
+		if n != last+1 {
+			t.Fatalf("after the restore the timer count went %d -> %d", last, n)
+		}
+		last = n
+	}
+	if err := unix.Kill(res.Pids[cmd.Process.Pid], unix.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		l := next(t, out2)
+		if strings.HasSuffix(l, " usr1") {
+			break
+		}
+		if i > 200 {
+			t.Fatal("the restored signalfd did not receive SIGUSR1")
+		}
 	}
 }

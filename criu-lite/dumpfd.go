@@ -81,6 +81,16 @@ func (d *dumper) object(p *Process, fd, flags int, info map[string]string) (int,
 		if o.Epoll, err = epollTargets(p.Pid, fd); err != nil {
 			return 0, err
 		}
+	case target == "anon_inode:[signalfd]":
+		o.Kind = ObjSignalfd
+		if o.Count, err = strconv.ParseUint(info["sigmask"], 16, 64); err != nil {
+			return 0, fmt.Errorf("signalfd: fdinfo sigmask %q", info["sigmask"])
+		}
+	case target == "anon_inode:[timerfd]":
+		o.Kind = ObjTimerfd
+		if o.Timer, err = timerfdInfo(info); err != nil {
+			return 0, err
+		}
 	case strings.HasPrefix(target, "anon_inode:"):
 		return 0, fmt.Errorf("%s cannot be checkpointed", strings.TrimPrefix(target, "anon_inode:"))
 	case strings.HasSuffix(target, " (deleted)"):
@@ -351,4 +361,30 @@ func (d *dumper) ownSocket(ino uint64) bool {
 		}
 	}
 	return false
+}
+
+// timerfdInfo reads a timerfd's fdinfo ("clockid", "ticks", "it_value: (s, ns)", ...).
+func timerfdInfo(info map[string]string) (*Timerfd, error) {
+	pair := func(v string) ([2]int64, error) {
+		var p [2]int64
+		_, err := fmt.Sscanf(v, "(%d, %d)", &p[0], &p[1])
+		return p, err
+	}
+	t := &Timerfd{}
+	var err error
+	if t.Clock, err = strconv.Atoi(info["clockid"]); err != nil {
+		return nil, fmt.Errorf("timerfd: fdinfo clockid %q", info["clockid"])
+	}
+	if t.Value, err = pair(info["it_value"]); err != nil {
+		return nil, fmt.Errorf("timerfd: fdinfo it_value %q", info["it_value"])
+	}
+	if t.Interval, err = pair(info["it_interval"]); err != nil {
+		return nil, fmt.Errorf("timerfd: fdinfo it_interval %q", info["it_interval"])
+	}
+	ticks, _ := strconv.ParseUint(info["ticks"], 10, 64)
+	if ticks > 1 {
+		return nil, fmt.Errorf("a timerfd with %d expirations unread cannot be checkpointed; try again", ticks)
+	}
+	t.Pending = ticks == 1
+	return t, nil
 }

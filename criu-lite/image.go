@@ -130,14 +130,16 @@ type FD struct {
 
 // Object kinds.
 const (
-	ObjStdio   = "stdio"   // the root's fd 0, 1 or 2 as the caller passed it: the restore's own
-	ObjFile    = "file"    // a regular file, directory or device, reopened by path
-	ObjPipeR   = "pipe-r"  // read end of pipe Pipe
-	ObjPipeW   = "pipe-w"  // write end of pipe Pipe
-	ObjEventfd = "eventfd" // an eventfd with its counter
-	ObjListen  = "tcp-listen"
-	ObjEpoll   = "epoll"     // an epoll instance and what it watches
-	ObjUnixEnd = "unix-pair" // one end (End 0 or 1) of a connected pair of unix sockets, Pipe names the pair
+	ObjStdio    = "stdio"   // the root's fd 0, 1 or 2 as the caller passed it: the restore's own
+	ObjFile     = "file"    // a regular file, directory or device, reopened by path
+	ObjPipeR    = "pipe-r"  // read end of pipe Pipe
+	ObjPipeW    = "pipe-w"  // write end of pipe Pipe
+	ObjEventfd  = "eventfd" // an eventfd with its counter
+	ObjListen   = "tcp-listen"
+	ObjEpoll    = "epoll"     // an epoll instance and what it watches
+	ObjSignalfd = "signalfd"  // Count holds the signal mask
+	ObjTimerfd  = "timerfd"   // Timer holds clock, remaining time and interval
+	ObjUnixEnd  = "unix-pair" // one end (End 0 or 1) of a connected pair of unix sockets, Pipe names the pair
 )
 
 // EpollTarget is one fd an epoll instance watches: its number in the process that has the
@@ -165,6 +167,7 @@ type Object struct {
 	Mtime  int64         `json:"mtime,omitempty"`
 	Epoll  []EpollTarget `json:"epoll,omitempty"`
 	End    int           `json:"end,omitempty"`
+	Timer  *Timerfd      `json:"timer,omitempty"`
 	Type   int           `json:"type,omitempty"` // unix sockets: SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
 }
 
@@ -325,4 +328,13 @@ func (img *Image) loadPages(dir string) error {
 	}
 	img.pages = b[24:]
 	return nil
+}
+
+// Timerfd is a timerfd's clock and setting: the time left to its next expiry (relative) and
+// its interval, and whether one expiry was pending unread.
+type Timerfd struct {
+	Clock    int      `json:"clock"`
+	Value    [2]int64 `json:"value"`
+	Interval [2]int64 `json:"interval"`
+	Pending  bool     `json:"pending,omitempty"`
 }

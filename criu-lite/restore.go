@@ -465,6 +465,16 @@ func (r *restorer) createObject(p *rproc, o Object, pipes map[int][2]int) (int, 
 		return int(fd), err
 	case ObjListen:
 		return r.listenSocket(p, o)
+	case ObjSignalfd:
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint64(b, o.Count)
+		if err := p.mem.write(r.data(), b); err != nil {
+			return 0, err
+		}
+		fd, err := t.call("signalfd4", unix.SYS_SIGNALFD4, ^uint64(0), r.data(), 8, uint64(unix.SFD_CLOEXEC|(o.Flags&unix.O_NONBLOCK)))
+		return int(fd), err
+	case ObjTimerfd:
+		return r.timerfd(p, o)
 	case ObjUnixEnd:
 		pp, ok := r.pairs[o.Pipe]
 		if !ok {
@@ -490,6 +500,37 @@ func (r *restorer) createObject(p *rproc, o Object, pipes map[int][2]int) (int, 
 		return int(fd), err
 	}
 	return 0, fmt.Errorf("unknown object kind %q", o.Kind)
+}
+
+// timerfd re-creates a timerfd with the time its next expiry had left and its interval; an
+// expiry that was pending unread is made pending again by arming it to fire at once.
+func (r *restorer) timerfd(p *rproc, o Object) (int, error) {
+	tm := o.Timer
+	if tm == nil {
+		return 0, errors.New("checkpoint image: a timerfd without its timer")
+	}
+	fd, err := p.t.call("timerfd_create", unix.SYS_TIMERFD_CREATE, uint64(tm.Clock), uint64(unix.TFD_CLOEXEC|(o.Flags&unix.O_NONBLOCK)))
+	if err != nil {
+		return 0, err
+	}
+	value := tm.Value
+	if tm.Pending {
+		value = [2]int64{0, 1}
+	}
+	if value == [2]int64{} {
+		return int(fd), nil // disarmed
+	}
+	b := make([]byte, 32)
+	for i, v := range []int64{tm.Interval[0], tm.Interval[1], value[0], value[1]} {
+		binary.LittleEndian.PutUint64(b[i*8:], uint64(v))
+	}
+	if err := p.mem.write(r.data(), b); err != nil {
+		return 0, err
+	}
+	if _, err := p.t.call("timerfd_settime", unix.SYS_TIMERFD_SETTIME, fd, 0, r.data(), 0); err != nil {
+		return 0, err
+	}
+	return int(fd), nil
 }
 
 // fillPipe writes a pipe's saved bytes through /proc/PID/fd (from the restorer).
