@@ -618,8 +618,9 @@ func TestSocketpair(t *testing.T) {
 	}
 }
 
-// TestTimerfdSignalfd: a timerfd keeps ticking after the restore (the count goes on) and a
-// signalfd still receives the signal it was made for.
+// TestTimerfdSignalfd: a timerfd keeps ticking after the restore (the count goes on), a
+// signalfd still receives the signal it was made for, and a blocked real-time signal pending
+// at the checkpoint is still pending, with its value.
 func TestTimerfdSignalfd(t *testing.T) {
 	needRoot(t)
 	bin := compile(t, "timers")
@@ -646,7 +647,10 @@ func TestTimerfdSignalfd(t *testing.T) {
 	}
 	for i := 0; ; i++ {
 		l := next(t, out2)
-		if strings.HasSuffix(l, " usr1") {
+		if strings.Contains(l, " usr1") {
+			if !strings.HasSuffix(l, " rt=42") {
+				t.Fatalf("the real-time signal pending at the checkpoint is not pending after the restore with its value: %q", l)
+			}
 			break
 		}
 		if i > 200 {

@@ -241,9 +241,6 @@ func (d *dumper) captureProcess(pid int) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkStatus(pid, comm, status); err != nil {
-		return nil, err
-	}
 	p.Uids, p.Gids = ids(status["Uid"]), ids(status["Gid"])
 	um, _ := strconv.ParseUint(status["Umask"], 8, 32)
 	p.Umask = uint32(um)
@@ -276,6 +273,9 @@ func (d *dumper) captureProcess(pid int) (*Process, error) {
 	if err := d.captureThreads(p); err != nil {
 		return nil, err
 	}
+	if p.Pending, err = pendingSignals(pid, true); err != nil {
+		return nil, err
+	}
 	if err := d.captureFDs(p); err != nil {
 		return nil, err
 	}
@@ -283,16 +283,6 @@ func (d *dumper) captureProcess(pid int) (*Process, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-// checkStatus refuses what the image cannot hold: pending signals, a seccomp mode change, ...
-func checkStatus(pid int, comm string, st map[string]string) error {
-	for _, k := range []string{"SigPnd", "ShdPnd"} {
-		if v, _ := strconv.ParseUint(st[k], 16, 64); v != 0 {
-			return fmt.Errorf("process %d (%s) has pending signals (%s %s): pending signals are not saved; try again", pid, comm, k, st[k])
-		}
-	}
-	return nil
 }
 
 // checkTimers refuses POSIX timers (timer_create), which the image does not hold.
@@ -369,6 +359,9 @@ func (d *dumper) captureThread(t *thread, m *mem, scratch uint64) (*Thread, erro
 		return nil, err
 	}
 	if th.RobustList, th.RobustLen, err = robustList(t.tid); err != nil {
+		return nil, err
+	}
+	if th.Pending, err = pendingSignals(t.tid, false); err != nil {
 		return nil, err
 	}
 	if _, err := t.call("prctl(PR_GET_TID_ADDRESS)", unix.SYS_PRCTL, unix.PR_GET_TID_ADDRESS, scratch); err != nil {

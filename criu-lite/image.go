@@ -69,6 +69,7 @@ type Process struct {
 	MM          MM          `json:"mm"`
 	Auxv        []byte      `json:"auxv"`
 	Itimers     [3]Itimer   `json:"itimers"`
+	Pending     [][]byte    `json:"pending,omitempty"` // the process's shared queue
 }
 
 // Thread is one saved thread.
@@ -82,6 +83,7 @@ type Thread struct {
 	TidAddr    uint64          `json:"tidAddress"`
 	RobustList uint64          `json:"robustList"`
 	RobustLen  uint64          `json:"robustLen"`
+	Pending    [][]byte        `json:"pending,omitempty"` // queued siginfos (128 bytes each)
 }
 
 // VMA is one saved mapping; Pages are its saved contents.

@@ -156,3 +156,33 @@ func fixRestart(r *unix.PtraceRegs) {
 
 // negErrno is the syscall return value of a failure with e.
 func negErrno(e unix.Errno) uint64 { return uint64(-int64(e)) }
+
+const ptracePeekSiginfo = 0x4209
+
+// pendingSignals reads a thread's queued signals (shared: the process's queue) as raw
+// 128-byte siginfos, without dequeuing them.
+func pendingSignals(tid int, shared bool) ([][]byte, error) {
+	var out [][]byte
+	for off := uint64(0); ; {
+		args := struct {
+			Off   uint64
+			Flags uint32
+			Nr    int32
+		}{Off: off, Nr: 32}
+		if shared {
+			args.Flags = 1
+		}
+		buf := make([]byte, 128*32)
+		n, _, e := unix.Syscall6(unix.SYS_PTRACE, ptracePeekSiginfo, uintptr(tid), uintptr(unsafe.Pointer(&args)), uintptr(unsafe.Pointer(&buf[0])), 0, 0)
+		if e != 0 {
+			return nil, fmt.Errorf("ptrace(PEEKSIGINFO, %d): %w", tid, e)
+		}
+		if n == 0 {
+			return out, nil
+		}
+		for i := 0; i < int(n); i++ {
+			out = append(out, buf[i*128:(i+1)*128])
+		}
+		off += uint64(n)
+	}
+}

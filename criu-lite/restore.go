@@ -1166,6 +1166,50 @@ func (r *restorer) threadState(p *rproc, t *thread, st Thread, leader bool) erro
 	return nil
 }
 
+// queueSignals puts the saved pending signals back: those the thread (for the shared queue,
+// the leader) blocks are queued again with their siginfo by the thread itself
+// (rt_tgsigqueueinfo to oneself may carry any si_code); one that is not blocked is delivered
+// when the thread is let go, as the signal of its detach. Signals are given in the order saved.
+func (r *restorer) queueSignals(p *rproc) error {
+	queue := func(t *thread, mask uint64, infos [][]byte, shared bool) error {
+		for _, si := range infos {
+			if len(si) != 128 {
+				return errors.New("checkpoint image: a pending siginfo is not 128 bytes")
+			}
+			sig := int(binary.LittleEndian.Uint32(si))
+			if sig < 1 || sig > 64 {
+				return fmt.Errorf("checkpoint image: pending signal %d", sig)
+			}
+			if mask&(1<<(sig-1)) == 0 {
+				if len(t.sigs) > 0 {
+					return fmt.Errorf("thread %d had several unblocked signals pending: cannot restore them all", t.tid)
+				}
+				t.sigs = append(t.sigs, unix.Signal(sig))
+				continue
+			}
+			if err := p.mem.write(r.data(), si); err != nil {
+				return err
+			}
+			var err error
+			if shared {
+				_, err = t.call("rt_sigqueueinfo", unix.SYS_RT_SIGQUEUEINFO, uint64(p.t.tid), uint64(sig), r.data())
+			} else {
+				_, err = t.call("rt_tgsigqueueinfo", unix.SYS_RT_TGSIGQUEUEINFO, uint64(p.t.tid), uint64(t.tid), uint64(sig), r.data())
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, st := range p.saved.Threads {
+		if err := queue(p.threads[i], st.Sigmask, st.Pending, false); err != nil {
+			return err
+		}
+	}
+	return queue(p.t, p.saved.Threads[0].Sigmask, p.saved.Pending, true)
+}
+
 // release unmaps the scratch pages, sets every thread's saved registers and detaches.
 func (r *restorer) release() error {
 	for _, sp := range r.img.Processes {
@@ -1190,6 +1234,14 @@ func (r *restorer) release() error {
 				return err
 			}
 		}
+		for i, st := range sp.Threads {
+			if err := setSigmask(p.threads[i].tid, st.Sigmask); err != nil {
+				return fmt.Errorf("ptrace(SETSIGMASK): %w", err)
+			}
+		}
+		if err := r.queueSignals(p); err != nil {
+			return err
+		}
 		if _, err := p.t.call("munmap(scratch)", unix.SYS_MUNMAP, r.scratch, scratchPages*pageSize); err != nil {
 			return err
 		}
@@ -1202,9 +1254,6 @@ func (r *restorer) release() error {
 			if err := setXstate(t.tid, xs); err != nil {
 				return err
 			}
-			if err := setSigmask(t.tid, st.Sigmask); err != nil {
-				return fmt.Errorf("ptrace(SETSIGMASK): %w", err)
-			}
 			regs := st.Regs
 			regs.Orig_rax = ^uint64(0)
 			if err := unix.PtraceSetRegs(t.tid, &regs); err != nil {
@@ -1215,7 +1264,11 @@ func (r *restorer) release() error {
 	}
 	var errs []error
 	for _, t := range r.all {
-		if err := ptrace(unix.PTRACE_DETACH, t.tid, 0, 0); err != nil {
+		sig := 0
+		if len(t.sigs) > 0 {
+			sig = int(t.sigs[0]) // a pending signal the thread does not block: delivered now
+		}
+		if err := ptrace(unix.PTRACE_DETACH, t.tid, 0, uintptr(sig)); err != nil {
 			errs = append(errs, fmt.Errorf("ptrace(DETACH, %d): %w", t.tid, err))
 		}
 	}
