@@ -66,6 +66,9 @@ var docCommands = map[string]docCommand{
 		out:   "job done", needTool: "python3"},
 	"sandlock-runtime check":                           {out: "POLICY FIELD"},
 	"sandlock-runtime sandbox [flags] -- CMD [ARG...]": {skip: "the synopsis, not a command"},
+	// docs/checkpoint.md
+	"sandlock-runtime checkpoint --image-path DIR [--work-path DIR] [--leave-running] ID": {skip: "the synopsis, not a command (integration/checkpoint_test.go runs it)"},
+	"sandlock-runtime restore --image-path DIR --bundle B [--detach] [--pid-file F]":      {skip: "the synopsis, not a command (integration/checkpoint_test.go runs it)"},
 	// docs/policy.md
 	"sandlock-runtime profile list                 # names, one a line":                             {out: "web-scraper"},
 	"sandlock-runtime profile show web-scraper     # the profile merged with the defaults, as TOML": {out: "net_connect = [53, 80, 443]"},
