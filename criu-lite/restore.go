@@ -1274,3 +1274,28 @@ func (r *restorer) release() error {
 	}
 	return errors.Join(errs...)
 }
+
+// WithNextPid runs start (which forks one process) with the kernel asked to give the next
+// process pid want, under ns_last_pid's lock: the runtime uses it so that a restored init gets
+// its pid back when it is free. Best effort: when the pid is taken, or another process or
+// thread on the host takes it first, the fork gets another pid; start's error is returned.
+func WithNextPid(want int, start func() error) error {
+	if !pidFree(want) {
+		return start()
+	}
+	lp, err := os.OpenFile("/proc/sys/kernel/ns_last_pid", os.O_RDWR, 0)
+	if err != nil {
+		return start()
+	}
+	defer lp.Close()
+	if unix.Flock(int(lp.Fd()), unix.LOCK_EX) != nil {
+		return start()
+	}
+	// Go checks once per process whether pidfds work, by forking a probe child: on the first
+	// start that fork would take the pid. FindProcess makes the check happen now.
+	if self, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = self.Release()
+	}
+	_, _ = lp.WriteAt([]byte(strconv.Itoa(want-1)), 0)
+	return start()
+}

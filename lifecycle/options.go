@@ -73,6 +73,9 @@ type CreateOpts struct {
 	// restore (set by Restore only): init execs the program with ADDR_NO_RANDOMIZE, so that
 	// the fresh program's brk lies below the saved one (criu-lite moves it up to it).
 	restore bool
+	// restorePid (restore only): the pid init had; asked for through ns_last_pid when init
+	// is forked, best effort (criulite.ReservePid).
+	restorePid int
 }
 
 // self is the runtime binary, re-executed for the init, supervisor and exec-proxy processes.

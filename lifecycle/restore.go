@@ -43,6 +43,7 @@ func restoreCreate(o *Options, c CreateOpts, imagePath string, relayTTY bool) (*
 		return nil, err
 	}
 	c.restore = true
+	c.restorePid = img.Processes[0].Pid
 	cr, err := create(o, c, relayTTY)
 	if err != nil {
 		return nil, err

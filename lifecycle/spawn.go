@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	criulite "github.com/sandlock/sandlock-runtime/criu-lite"
 	"io"
 	"io/fs"
 	"os"
@@ -141,7 +142,11 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 			return err
 		}
 	}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if c.restorePid > 0 {
+		start = func() error { return criulite.WithNextPid(c.restorePid, cmd.Start) }
+	}
+	if err := start(); err != nil {
 		return stepErr(StepFork, fmt.Errorf("start init: %w", err))
 	}
 	cr.init = cmd
