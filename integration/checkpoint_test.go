@@ -6,6 +6,7 @@ package integration
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -425,4 +426,92 @@ func sandboxCheckpoint(t *testing.T, dir string, argv []string) {
 		t.Fatalf("kill: %s", stderr)
 	}
 	_ = cmd2.Wait()
+}
+
+// TestEscapeAfterRestore: the escape suite run by a restored container. A shell waits on its
+// stdin, is checkpointed, and is restored (same ID, so the state dir the suite aims at is the
+// restored container's); a line on the restore's stdin lets it exec the escape program, which
+// must find every way out closed, as in a container that was never checkpointed.
+func TestEscapeAfterRestore(t *testing.T) {
+	bins := escapeBins(t)
+	h := newEscapeHost(t)
+	id := newID()
+	env := append(h.env(id, t), "ESC_SIGNALS=1", "ESC_IPC=1", "ESC_NONET=1")
+	b := newBundleWith(t, withEnv(env), "/bin/sh", "-c", "echo ready; read x; exec /escape/escape")
+	rootfs := filepath.Join(b, "rootfs")
+	for _, d := range []string{"escape", "escape/mnt"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range escapePrograms {
+		if err := copyFile(filepath.Join(bins, p), filepath.Join(rootfs, "escape", p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	track(t, id)
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inW.Close()
+	out := newOutFile(t)
+	if r := rtWith(t, func(c *exec.Cmd) { c.Stdout, c.Stdin = out.f, inR }, "create", "--bundle", b, id); r.code != 0 {
+		t.Fatalf("create: %s%s", r.stderr, lastLogMsg(t))
+	}
+	inR.Close()
+	start(t, id)
+	if l := out.line(t); l != "ready" {
+		t.Fatalf("the shell printed %q", l)
+	}
+	image := crCheckpoint(t, id)
+	waitStatus(t, id, "stopped")
+	if _, stderr, code := rt(t, "delete", id); code != 0 {
+		t.Fatalf("delete: %s", stderr)
+	}
+	in2R, in2W, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in2W.Close()
+	r := rtWith(t, func(c *exec.Cmd) { c.Stdout, c.Stdin = out.f, in2R }, "restore", "--image-path", image, "--bundle", b, "--detach", id)
+	in2R.Close()
+	if r.code != 0 {
+		t.Fatalf("restore: %s%s", r.stderr, lastLogMsg(t))
+	}
+	var st struct {
+		SupervisorPid int `json:"supervisorPid"`
+		ZygotePid     int `json:"zygotePid"`
+	}
+	sb, err := os.ReadFile(filepath.Join(envFor(t).root, id, "state.json"))
+	if err != nil || json.Unmarshal(sb, &st) != nil || st.SupervisorPid <= 0 {
+		t.Fatalf("state.json: no supervisor pid: %v %s", err, sb)
+	}
+	pids := fmt.Sprintf("sup=%d zygote=%d\n", st.SupervisorPid, st.ZygotePid)
+	if err := os.WriteFile(filepath.Join(rootfs, "escape", "pids"), []byte(pids), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in2W.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		reapZombies()
+		if s := mustState(t, id); s["status"] == "stopped" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restored escape program did not finish in 90s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := strings.Join(out.rest(), "\n") + "\n"
+	v := escapeVerdicts(t, got, 1)
+	requireOK(t, v, mainEscapeNames...)
+	requireOK(t, v, signalEscapeNames...)
+	requireOK(t, v, ipcEscapeNames...)
+	h.check(t)
+	if t.Failed() {
+		t.Logf("escape program output:\n%s", got)
+	}
 }
