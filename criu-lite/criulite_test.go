@@ -658,3 +658,33 @@ func TestTimerfdSignalfd(t *testing.T) {
 		}
 	}
 }
+
+// TestGoProgram: a Go program (several threads, each with its signal stack, the runtime's
+// preemption signals and timers) goes on after the restore.
+func TestGoProgram(t *testing.T) {
+	needRoot(t)
+	bin := filepath.Join(t.TempDir(), "gocounter")
+	build := exec.Command("go", "build", "-o", bin, "testdata/gocounter/main.go")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd, out := startProg(t, bin)
+	var last int
+	for range 5 {
+		last = firstNum(t, next(t, out))
+	}
+	img := dumpSaved(t, []int{cmd.Process.Pid}, false)
+	_ = cmd.Wait()
+	for l := range out {
+		last = firstNum(t, l)
+	}
+	_, out2, _ := restoreInto(t, img, bin)
+	for range 20 {
+		l := next(t, out2)
+		if firstNum(t, l) != last+1 || !strings.HasSuffix(l, " 28") {
+			t.Fatalf("after %d the restored Go program printed %q", last, l)
+		}
+		last++
+	}
+}

@@ -372,6 +372,14 @@ func (d *dumper) captureThread(t *thread, m *mem, scratch uint64) (*Thread, erro
 		return nil, err
 	}
 	th.TidAddr = binary.LittleEndian.Uint64(b[:])
+	if _, err := t.call("sigaltstack", unix.SYS_SIGALTSTACK, 0, scratch); err != nil {
+		return nil, err
+	}
+	var ss [24]byte
+	if err := m.read(scratch, ss[:]); err != nil {
+		return nil, err
+	}
+	th.AltStack = [3]uint64{le(ss[0:]), uint64(binary.LittleEndian.Uint32(ss[8:])), le(ss[16:])}
 	return th, nil
 }
 

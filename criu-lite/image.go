@@ -84,6 +84,7 @@ type Thread struct {
 	RobustList uint64          `json:"robustList"`
 	RobustLen  uint64          `json:"robustLen"`
 	Pending    [][]byte        `json:"pending,omitempty"` // queued siginfos (128 bytes each)
+	AltStack   [3]uint64       `json:"altStack"`          // sigaltstack: sp, flags, size
 }
 
 // VMA is one saved mapping; Pages are its saved contents.

@@ -186,3 +186,9 @@ func pendingSignals(tid int, shared bool) ([][]byte, error) {
 		off += uint64(n)
 	}
 }
+
+// sigaltstack flags (<signal.h>).
+const (
+	ssOnStack = 1
+	ssDisable = 2
+)

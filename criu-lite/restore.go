@@ -1153,6 +1153,18 @@ func (r *restorer) threadState(p *rproc, t *thread, st Thread, leader bool) erro
 			return err
 		}
 	}
+	if st.AltStack[1]&ssDisable == 0 && st.AltStack[2] != 0 {
+		b := make([]byte, 24)
+		binary.LittleEndian.PutUint64(b[0:], st.AltStack[0])
+		binary.LittleEndian.PutUint32(b[8:], uint32(st.AltStack[1]&^ssOnStack))
+		binary.LittleEndian.PutUint64(b[16:], st.AltStack[2])
+		if err := p.mem.write(r.data(), b); err != nil {
+			return err
+		}
+		if _, err := t.call("sigaltstack", unix.SYS_SIGALTSTACK, r.data(), 0); err != nil {
+			return err
+		}
+	}
 	if st.RobustList != 0 {
 		if _, err := t.call("set_robust_list", unix.SYS_SET_ROBUST_LIST, st.RobustList, st.RobustLen); err != nil {
 			return err
