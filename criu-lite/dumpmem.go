@@ -53,10 +53,10 @@ func (d *dumper) captureVMA(p *Process, mp mapping, m *mem, pm *os.File) (*VMA, 
 		if anon || deleted || strings.HasPrefix(mp.path, "/SYSV") {
 			return nil, fmt.Errorf("shared memory of a deleted file, memfd or SysV segment (%s) cannot be checkpointed", describe(mp))
 		}
-		return v, d.fileVMA(v, mp)
+		return v, d.fileVMA(p.Pid, v, mp)
 	}
 	if !anon && !deleted {
-		if err := d.fileVMA(v, mp); err != nil {
+		if err := d.fileVMA(p.Pid, v, mp); err != nil {
 			return nil, err
 		}
 	}
@@ -97,21 +97,34 @@ func describe(mp mapping) string {
 }
 
 // fileVMA records the container path of a file mapping and the file's identity.
-func (d *dumper) fileVMA(v *VMA, mp mapping) error {
+func (d *dumper) fileVMA(pid int, v *VMA, mp mapping) error {
 	cp, ok := inRoot(d.o.Root, mp.path)
 	if !ok {
 		return fmt.Errorf("the file %s is outside the container's root", mp.path)
 	}
+	// the mapped file itself, through map_files: never a path the container could have
+	// pointed elsewhere (a symlink renamed over it) since it mapped the file
+	f, err := os.Open(fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, mp.start, mp.end))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	var st syscall.Stat_t
-	if err := syscall.Stat(mp.path, &st); err != nil {
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
 		return err
 	}
 	if st.Ino != mp.inode {
 		return fmt.Errorf("the file %s was replaced while mapped", mp.path)
 	}
-	sum, err := d.hashes.file(mp.path)
-	if err != nil {
-		return err
+	key := fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	sum, ok := d.hashes[key]
+	if !ok {
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		sum = hex.EncodeToString(h.Sum(nil))
+		d.hashes[key] = sum
 	}
 	v.Path, v.Offset, v.Size, v.SHA256 = cp, mp.offset, st.Size, sum
 	return nil
