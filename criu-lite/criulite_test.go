@@ -688,3 +688,57 @@ func TestGoProgram(t *testing.T) {
 		last++
 	}
 }
+
+// TestUnixListener: a server listening on a unix socket path is restored on the same path
+// (the stale socket file replaced) and answers with the count it had.
+func TestUnixListener(t *testing.T) {
+	needRoot(t)
+	bin := compile(t, "unixserver")
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	cmd := exec.Command(bin, sock)
+	outp, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	out := lines(outp)
+	next(t, out)
+	ask := func() string {
+		t.Helper()
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		defer c.Close()
+		b, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		return strings.TrimSpace(b)
+	}
+	if got := ask(); got != "served 1" {
+		t.Fatalf("before: %q", got)
+	}
+	var img *Image
+	for i := 0; img == nil; i++ { // the client's closed connection may still be queued
+		var err error
+		img, err = Dump(DumpOpts{Pids: []int{cmd.Process.Pid}, Root: "/"})
+		if err != nil && (i > 200 || !strings.Contains(err.Error(), "try again")) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dir := t.TempDir()
+	if err := img.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	img, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	restoreInto(t, img, bin)
+	if got := ask(); got != "served 2" {
+		t.Fatalf("after the restore: %q, want served 2", got)
+	}
+}

@@ -328,7 +328,10 @@ func (d *dumper) unixPair(o *Object, pid int, ino uint64) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	const tcpListen = 10
 	switch {
+	case s.name != "" && s.state == tcpListen:
+		return true, d.unixListener(o, s)
 	case s.name != "":
 		return true, fmt.Errorf("a unix socket bound to %q cannot be checkpointed", s.name)
 	case s.peer == 0:
@@ -387,4 +390,17 @@ func timerfdInfo(info map[string]string) (*Timerfd, error) {
 	}
 	t.Pending = ticks == 1
 	return t, nil
+}
+
+// unixListener takes a listening unix socket bound to an absolute path or an abstract name;
+// connections waiting to be accepted are refused (they would be lost).
+func (d *dumper) unixListener(o *Object, s unixSock) error {
+	if s.rqueue != 0 {
+		return fmt.Errorf("the unix socket listening on %q has %d connections waiting to be accepted; try again", s.name, s.rqueue)
+	}
+	if !strings.HasPrefix(s.name, "/") && !strings.HasPrefix(s.name, "\x00") {
+		return fmt.Errorf("the unix socket listening on the relative path %q cannot be checkpointed", s.name)
+	}
+	o.Kind, o.Type, o.Path = ObjUnixListen, s.typ, s.name
+	return nil
 }

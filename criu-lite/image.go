@@ -133,16 +133,17 @@ type FD struct {
 
 // Object kinds.
 const (
-	ObjStdio    = "stdio"   // the root's fd 0, 1 or 2 as the caller passed it: the restore's own
-	ObjFile     = "file"    // a regular file, directory or device, reopened by path
-	ObjPipeR    = "pipe-r"  // read end of pipe Pipe
-	ObjPipeW    = "pipe-w"  // write end of pipe Pipe
-	ObjEventfd  = "eventfd" // an eventfd with its counter
-	ObjListen   = "tcp-listen"
-	ObjEpoll    = "epoll"     // an epoll instance and what it watches
-	ObjSignalfd = "signalfd"  // Count holds the signal mask
-	ObjTimerfd  = "timerfd"   // Timer holds clock, remaining time and interval
-	ObjUnixEnd  = "unix-pair" // one end (End 0 or 1) of a connected pair of unix sockets, Pipe names the pair
+	ObjStdio      = "stdio"   // the root's fd 0, 1 or 2 as the caller passed it: the restore's own
+	ObjFile       = "file"    // a regular file, directory or device, reopened by path
+	ObjPipeR      = "pipe-r"  // read end of pipe Pipe
+	ObjPipeW      = "pipe-w"  // write end of pipe Pipe
+	ObjEventfd    = "eventfd" // an eventfd with its counter
+	ObjListen     = "tcp-listen"
+	ObjEpoll      = "epoll"       // an epoll instance and what it watches
+	ObjSignalfd   = "signalfd"    // Count holds the signal mask
+	ObjTimerfd    = "timerfd"     // Timer holds clock, remaining time and interval
+	ObjUnixEnd    = "unix-pair"   // one end (End 0 or 1) of a connected pair of unix sockets, Pipe names the pair
+	ObjUnixListen = "unix-listen" // a listening unix socket: Path is its name (NUL first: abstract)
 )
 
 // EpollTarget is one fd an epoll instance watches: its number in the process that has the

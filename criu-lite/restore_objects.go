@@ -129,6 +129,8 @@ func (r *restorer) createObject(p *rproc, o Object, pipes map[int][2]int) (int, 
 			}
 		}
 		return fd, nil
+	case ObjUnixListen:
+		return r.unixListen(p, o)
 	case ObjEpoll:
 		fd, err := t.call("epoll_create1", unix.SYS_EPOLL_CREATE1, unix.EPOLL_CLOEXEC)
 		return int(fd), err
@@ -288,4 +290,50 @@ func (r *restorer) fillEpolls(p *rproc) error {
 		}
 	}
 	return nil
+}
+
+// unixListen re-creates a listening unix socket on its name, inside the container: a stale
+// socket file left at the path by the checkpointed process is unlinked first (only a socket:
+// the unlink is the container's own, checked by Landlock like its bind).
+func (r *restorer) unixListen(p *rproc, o Object) (int, error) {
+	t := p.t
+	if len(o.Path) == 0 || len(o.Path) > 107 {
+		return 0, fmt.Errorf("bad unix socket name %q", o.Path)
+	}
+	fd, err := t.call("socket", unix.SYS_SOCKET, unix.AF_UNIX, uint64(o.Type|unix.SOCK_CLOEXEC|(o.Flags&unix.O_NONBLOCK)), 0)
+	if err != nil {
+		return 0, err
+	}
+	sa := make([]byte, 2+len(o.Path))
+	binary.LittleEndian.PutUint16(sa, unix.AF_UNIX)
+	copy(sa[2:], o.Path)
+	if o.Path[0] == '/' {
+		a, err := r.putString(p, o.Path)
+		if err != nil {
+			return 0, err
+		}
+		st := r.data() + 6*pageSize
+		if _, err := t.call("newfstatat", unix.SYS_NEWFSTATAT, atFdcwd, a, st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+			b := make([]byte, 144)
+			if err := p.mem.read(st, b); err != nil {
+				return 0, err
+			}
+			if binary.LittleEndian.Uint32(b[24:])&unix.S_IFMT == unix.S_IFSOCK {
+				if _, err := t.call("unlinkat", unix.SYS_UNLINKAT, atFdcwd, a, 0); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	a := r.data() + 5*pageSize
+	if err := p.mem.write(a, sa); err != nil {
+		return 0, err
+	}
+	if _, err := t.call("bind("+o.Path+")", unix.SYS_BIND, fd, a, uint64(len(sa))); err != nil {
+		return 0, err
+	}
+	if _, err := t.call("listen", unix.SYS_LISTEN, fd, 4096); err != nil {
+		return 0, err
+	}
+	return int(fd), nil
 }
