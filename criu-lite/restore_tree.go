@@ -2,7 +2,6 @@ package criulite
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -33,54 +32,58 @@ func (r *restorer) forkTree(root *rproc) error {
 	return nil
 }
 
-// fork forks a child of parent with the saved pid want: a parent that waits for its child by
-// pid (a shell's job table) finds it again. The pid is asked for through ns_last_pid (as CRIU
-// did before clone3's set_tid), under its lock; a pid taken on this host fails the restore.
+// fork forks a child of parent, asking for the saved pid want: a parent that waits for its
+// child by pid (a shell's job table) finds it again. The pid is asked for through ns_last_pid
+// (as CRIU did before clone3's set_tid), under its lock. When the pid is in use on this host
+// (pid_max is small on many hosts, pids are reused fast) the child gets another one: Restored
+// says which, and docs/checkpoint.md what that means.
 func (r *restorer) fork(parent *rproc, want int) (*rproc, error) {
-	if !pidFree(want) {
-		return nil, fmt.Errorf("pid %d is in use on this host: the saved process %d cannot get its pid back", want, want)
-	}
-	lp, err := os.OpenFile("/proc/sys/kernel/ns_last_pid", os.O_RDWR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("choosing pid %d: %w", want, err)
-	}
-	defer lp.Close()
-	if err := unix.Flock(int(lp.Fd()), unix.LOCK_EX); err != nil {
-		return nil, err
-	}
-	for try := 0; try < 5; try++ {
-		if _, err := lp.WriteAt([]byte(strconv.Itoa(want-1)), 0); err != nil {
-			return nil, fmt.Errorf("choosing pid %d: ns_last_pid: %w", want, err)
+	var lp *os.File
+	if pidFree(want) {
+		if f, err := os.OpenFile("/proc/sys/kernel/ns_last_pid", os.O_RDWR, 0); err == nil {
+			defer f.Close()
+			if unix.Flock(int(f.Fd()), unix.LOCK_EX) == nil {
+				lp = f
+			}
 		}
-		var child int
-		parent.t.fork = func(c int) { child = c }
-		_, err := parent.t.call("clone", unix.SYS_CLONE, uint64(unix.SIGCHLD), 0, 0, 0, 0)
-		parent.t.fork = nil
+	}
+	for try := 0; ; try++ {
+		if lp != nil {
+			_, _ = lp.WriteAt([]byte(strconv.Itoa(want-1)), 0)
+		}
+		t, err := r.forkOnce(parent)
 		if err != nil {
 			return nil, err
 		}
-		if child == 0 {
-			return nil, errors.New("clone: no fork event")
-		}
-		t, err := r.newThread(child, parent.t.sys)
-		if err != nil {
-			return nil, err
-		}
-		if child != want {
+		if t.tid != want && lp != nil && try < 4 {
 			// another process on the host took it first: end this one, reap it in the
 			// parent, and try again
-			_ = unix.Kill(child, unix.SIGKILL)
+			_ = unix.Kill(t.tid, unix.SIGKILL)
 			r.dropThread(t)
-			_, _ = parent.t.inject(unix.SYS_WAIT4, uint64(child), 0, unix.WALL, 0)
+			_, _ = parent.t.inject(unix.SYS_WAIT4, uint64(t.tid), 0, unix.WALL, 0)
 			continue
 		}
-		m, err := openMem(child, true)
+		m, err := openMem(t.tid, true)
 		if err != nil {
 			return nil, err
 		}
 		return &rproc{t: t, threads: []*thread{t}, mem: m}, nil
 	}
-	return nil, fmt.Errorf("pid %d: other processes on this host kept taking it", want)
+}
+
+// forkOnce injects a fork into parent and takes the child at its first stop.
+func (r *restorer) forkOnce(parent *rproc) (*thread, error) {
+	var child int
+	parent.t.fork = func(c int) { child = c }
+	_, err := parent.t.call("clone", unix.SYS_CLONE, uint64(unix.SIGCHLD), 0, 0, 0, 0)
+	parent.t.fork = nil
+	if err != nil {
+		return nil, err
+	}
+	if child == 0 {
+		return nil, errors.New("clone: no fork event")
+	}
+	return r.newThread(child, parent.t.sys)
 }
 
 // pidFree waits a little for pid to be free: the checkpointed process may be a zombie

@@ -48,7 +48,7 @@ func restoreCreate(o *Options, c CreateOpts, imagePath string, relayTTY bool) (*
 	if err != nil {
 		return nil, err
 	}
-	_, err = criulite.Restore(img, criulite.RestoreOpts{Pid: cr.init.Process.Pid, Start: cr.cont.start})
+	res, err := criulite.Restore(img, criulite.RestoreOpts{Pid: cr.init.Process.Pid, Start: cr.cont.start})
 	if err != nil {
 		cr.closeFiles()
 		_ = cr.cont.destroy()
@@ -57,5 +57,10 @@ func restoreCreate(o *Options, c CreateOpts, imagePath string, relayTTY bool) (*
 		return nil, fmt.Errorf("restore %s: %w", c.ID, err)
 	}
 	cr.closeFiles()
+	for old, pid := range res.Pids {
+		if old != pid {
+			o.logger().Warnf("restore %s: process %d is now pid %d (its pid was in use): docs/checkpoint.md, Pids", c.ID, old, pid)
+		}
+	}
 	return cr, nil
 }
