@@ -34,19 +34,27 @@ func Cgroup2Mount() string {
 	return ""
 }
 
-// cgroupDirFor maps the spec's cgroupsPath to a directory in the cgroup2 tree. systemd-style
-// "slice:prefix:name" paths are accepted (callers send them with --systemd-cgroup) and placed
-// under /sandlock-runtime, since this runtime does not talk to systemd.
-func cgroupDirFor(mnt, cgroupsPath, id string) string {
+// cgroupDirFor maps the spec's cgroupsPath to a directory in the cgroup2 tree (the v1
+// hierarchies use the same path below their roots). With the systemd driver (--systemd-cgroup),
+// and for a "slice:prefix:name" path without it (callers that mean systemd's layout), the path
+// is the scope in its expanded slice, as runc places it (systemd.go); sd is then set. Otherwise
+// it is a cgroupfs path, /sandlock-runtime/<id> when unset.
+func cgroupDirFor(mnt, cgroupsPath, id string, systemd bool) (dir string, sd *systemdCgroup, err error) {
 	p := cgroupsPath
-	if strings.Count(p, ":") == 2 && !strings.HasPrefix(p, "/") {
-		parts := strings.SplitN(p, ":", 3)
-		p = "/sandlock-runtime/" + parts[1] + "-" + parts[2]
+	if systemd || (strings.Count(p, ":") == 2 && !strings.HasPrefix(p, "/")) {
+		s, err := parseSystemdPath(p, id)
+		if err != nil {
+			return "", nil, err
+		}
+		if p, err = s.relPath(); err != nil {
+			return "", nil, err
+		}
+		sd = &s
 	}
 	if p == "" {
 		p = "/sandlock-runtime/" + id
 	}
-	return filepath.Join(mnt, filepath.Clean("/"+p))
+	return filepath.Join(mnt, filepath.Clean("/"+p)), sd, nil
 }
 
 // createCgroup makes the container's cgroup and returns every directory it created, deepest
@@ -234,6 +242,8 @@ type cgroupRecord struct {
 	Dir  string   `json:"dir"`
 	Made []string `json:"made"`
 	V1   v1Cgroup `json:"v1"` // the v1 dirs on a hybrid host (cgroupv1.go)
+	// Systemd is the unit create registered with systemd (systemd.go); delete stops it.
+	Systemd *systemdCgroup `json:"systemd,omitempty"`
 }
 
 func saveCgroupRecord(stateDir string, r cgroupRecord) error {

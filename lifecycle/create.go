@@ -54,9 +54,10 @@ type creation struct {
 	undo    []func()
 	stdio   [3]*os.File
 	closeMe []*os.File
-	keep    bool          // run --keep: no cleanup after init exits
-	cg      *cgroupRecord // nil without a cgroup
-	late    []cgWrite     // limits written once init is waiting (limits.go)
+	keep    bool           // run --keep: no cleanup after init exits
+	cg      *cgroupRecord  // nil without a cgroup
+	scope   *systemdCgroup // the unit to register with systemd (systemd.go), nil when none
+	late    []cgWrite      // limits written once init is waiting (limits.go)
 	lateCg  v1Cgroup
 }
 
@@ -232,7 +233,13 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	if cr.spec.Linux != nil {
 		cgPath = cr.spec.Linux.CgroupsPath
 	}
-	dir := cgroupDirFor(mnt, cgPath, c.ID)
+	dir, sd, err := cgroupDirFor(mnt, cgPath, c.ID, o.SystemdCgroup)
+	if err != nil {
+		return err
+	}
+	if o.SystemdCgroup && systemdRunning() {
+		cr.scope = sd // registered with systemd once init exists (startInit)
+	}
 	// Recorded before the mkdirs too, with the dirs missing now: a crash between a mkdir and
 	// the record below would leave a cgroup that delete --force cannot find (hack/soak).
 	if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: missingDirs(mnt, dir)}); err != nil {
@@ -257,7 +264,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 		if err := cr.cg.V1.remove(); err != nil {
 			cr.log.Warnf("%v", err)
 		}
-		removeCgroups(made)
+		removeCgroups(cr.cg.Made)
 	})
 	return cr.setupLimits(mnt, dir, cr.cg, res)
 }

@@ -62,6 +62,9 @@ func (c *Container) destroy() error {
 	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
 	errs = append(errs, err, undoMounts(paths), <-supDone)
 	if r, ok := loadCgroupRecord(c.dir); ok {
+		if r.Systemd != nil {
+			errs = append(errs, r.Systemd.stopScope())
+		}
 		errs = append(errs, r.V1.remove())
 	}
 	if s != nil {
