@@ -29,10 +29,10 @@ import (
 var v1Joined = []string{"memory", "pids", "cpu", "cpuacct", "cpuset"}
 
 // v1Limiting are the v1 controllers linux.resources can set something in.
-var v1Limiting = append(slices.Clone(v1Joined), "blkio", "hugetlb", "net_cls", "net_prio", "rdma")
+var v1Limiting = append(slices.Clone(v1Joined), "blkio", "hugetlb", "net_cls", "net_prio", "rdma", "devices")
 
 // v1Known are the v1 controller names a hierarchy's mount options may carry.
-var v1Known = append(slices.Clone(v1Limiting), "devices", "freezer", "perf_event", "misc")
+var v1Known = append(slices.Clone(v1Limiting), "freezer", "perf_event", "misc")
 
 // v1Mounts returns each mounted v1 controller's mount point.
 func v1Mounts() map[string]string {

@@ -223,7 +223,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	res := resourcesFor(cr.spec, cr.policy)
 	mnt := Cgroup2Mount()
 	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
-		if err := noCgroupLimits(res); err != nil {
+		if err := noCgroupLimits(cr.spec, res); err != nil {
 			return err
 		}
 		cr.log.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
@@ -266,7 +266,10 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 		}
 		removeCgroups(cr.cg.Made)
 	})
-	return cr.setupLimits(mnt, dir, cr.cg, res)
+	if err := cr.setupLimits(mnt, dir, cr.cg, res); err != nil {
+		return err
+	}
+	return saveResources(cr.cont.dir, res)
 }
 
 func (cr *creation) setupMounts(o *Options, c CreateOpts) error {

@@ -56,6 +56,7 @@ func resourcesFor(s *specs.Spec, pol spec.Policy) *specs.LinuxResources {
 		c.Quota = ptrTo(int64(*v) * cpuPeriod / 100)
 		r.CPU = &c
 	}
+	r.Devices = deviceRules(s)
 	return &r
 }
 
@@ -70,6 +71,9 @@ func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.Lin
 	if cgroup2Controllers(mnt) != "" {
 		ws, err := v2Writes(r)
 		if err != nil {
+			return err
+		}
+		if err := checkDevicesUnenforced(cr.spec, r.Devices); err != nil {
 			return err
 		}
 		if err := delegateV2(mnt, dir, ws); err != nil {
@@ -121,9 +125,15 @@ func cgroup2Controllers(mnt string) string {
 }
 
 // noCgroupLimits is create without a writable cgroup: any limit asked for is an error, since
-// nothing can enforce it (a warning would let the container run unbounded).
-func noCgroupLimits(r *specs.LinuxResources) error {
-	ws, err := v1Writes(r)
+// nothing can enforce it (a warning would let the container run unbounded); a device list is
+// refused when it denies a device the container could open (resources_devices.go).
+func noCgroupLimits(s *specs.Spec, r *specs.LinuxResources) error {
+	if err := checkDevicesUnenforced(s, r.Devices); err != nil {
+		return err
+	}
+	noDev := *r
+	noDev.Devices = nil
+	ws, err := v1Writes(&noDev)
 	if err == nil && len(ws) == 0 {
 		return nil
 	}
