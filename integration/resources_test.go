@@ -494,3 +494,27 @@ func TestResourcesUpdateWrittenBack(t *testing.T) {
 }
 
 func u64p(v uint64) *uint64 { return &v }
+
+// `check` names what enforces each limit on this host: the v1 controller on a hybrid host, the
+// cgroup2 one on a cgroup2 host.
+func TestCheckLimits(t *testing.T) {
+	out, stderr, code := rt(t, "check")
+	if code != 0 {
+		t.Fatalf("check: exit %d: %s", code, stderr)
+	}
+	for field, ctrl := range map[string]string{"max_memory": "memory", "max_processes": "pids", "max_cpu": "cpu"} {
+		want := "cgroup2 " + ctrl + " controller"
+		if m := v1Mount(t, ctrl); m != "" {
+			want = "yes: cgroup v1 " + ctrl + " controller at " + m
+		}
+		var line string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, field+" ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, want) {
+			t.Errorf("check: %s line %q does not say %q", field, line, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -179,4 +180,24 @@ func LimitSupport() string {
 		return "none: cgroup2 has no controllers and no cgroup v1 controller is writable; " + refused
 	}
 	return "cgroup v1 controllers (hybrid host): " + strings.Join(have, " ")
+}
+
+// ControllerSupport says, for `check`, what enforces one controller's limits for this caller on
+// this host: the v1 hierarchy (hybrid host) or cgroup2, and false when nothing can (a limit on
+// it is then refused at create).
+func ControllerSupport(ctrl string) (string, bool) {
+	mnt := Cgroup2Mount()
+	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
+		return "no writable cgroup (needs root): refused at create", false
+	}
+	if cs := strings.Fields(cgroup2Controllers(mnt)); len(cs) > 0 {
+		if slices.Contains(cs, ctrl) {
+			return "cgroup2 " + ctrl + " controller", true
+		}
+		return "cgroup2 offers no " + ctrl + " controller: refused at create", false
+	}
+	if m, ok := v1Mounts()[ctrl]; ok && unix.Access(m, unix.W_OK) == nil {
+		return "cgroup v1 " + ctrl + " controller at " + m + " (hybrid host)", true
+	}
+	return "no writable " + ctrl + " controller: refused at create", false
 }
