@@ -2,6 +2,8 @@ package integration
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,5 +56,51 @@ func TestResourcesDevices(t *testing.T) {
 	noList := func(s *specs.Spec) { bindLoop(s); s.Linux.Resources = nil }
 	if r := runContainer(t, noList, "sh", "-c", script); r.code != 0 {
 		t.Errorf("no device list: exit %d; stderr %q", r.code, r.stderr)
+	}
+}
+
+// Where no devices controller can apply the list (here: an unprivileged create, which has no
+// writable cgroup; on a cgroup2 host the same check runs), a list that denies a device the
+// container could open is refused at create, naming the device; the same list without the bind
+// passes the check (that create fails later, at the mounts an unprivileged user cannot make).
+func TestResourcesDevicesUnenforced(t *testing.T) {
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skip("no /dev/loop-control on this host (the loop module)")
+	}
+	asNobody, home := nobodyRunner(t, "--clear-groups")
+	for _, c := range []struct {
+		name string
+		bind bool
+	}{{"bound device denied", true}, {"nothing reachable denied", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := os.MkdirTemp(home, "bundle-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := copyTree(filepath.Join(templateDir, "rootfs"), filepath.Join(b, "rootfs")); err != nil {
+				t.Fatal(err)
+			}
+			s, err := loadSpec(filepath.Join(templateDir, "config.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Process.Terminal, s.Process.Args = false, []string{"true"}
+			s.Linux.Resources = &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}
+			if c.bind {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/loop-control", Source: "/dev/loop-control", Type: "bind", Options: []string{"bind", "ro"}})
+			}
+			writeSpec(t, b, s)
+			if err := exec.Command("chown", "-R", "65534:65534", b).Run(); err != nil {
+				t.Fatal(err)
+			}
+			r := asNobody(t, []string{"--root", filepath.Join(home, "state"), "create", "--bundle", b, "dev-" + strings.ReplaceAll(c.name, " ", "-")})
+			refused := strings.Contains(r.stderr, "linux.resources.devices") && strings.Contains(r.stderr, "/dev/loop-control")
+			if c.bind && (r.code == 0 || !refused) {
+				t.Errorf("exit %d, stderr %q; want a refusal naming linux.resources.devices and /dev/loop-control", r.code, r.stderr)
+			}
+			if !c.bind && strings.Contains(r.stderr, "linux.resources.devices") {
+				t.Errorf("a list denying nothing the container can reach was refused: %q", r.stderr)
+			}
+		})
 	}
 }

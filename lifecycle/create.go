@@ -59,6 +59,8 @@ type creation struct {
 	scope   *systemdCgroup // the unit to register with systemd (systemd.go), nil when none
 	late    []cgWrite      // limits written once init is waiting (limits.go)
 	lateCg  v1Cgroup
+	early   []cgWrite             // limits written before init (again after systemd's start)
+	res     *specs.LinuxResources // the resources applied (limits.go)
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }

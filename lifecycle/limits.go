@@ -69,6 +69,7 @@ func ptrTo[T any](v T) *T { return &v }
 // except pids.max (see lateLimits). On a hybrid host that is a dir per v1 controller, recorded
 // in rec (saved to the state dir as each is made) for delete, and joined by init in startInit.
 func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.LinuxResources) error {
+	cr.res = r
 	if cgroup2Controllers(mnt) != "" {
 		ws, err := v2Writes(r)
 		if err != nil {
@@ -110,7 +111,7 @@ func (cr *creation) applyEarly(v v1Cgroup, ws []cgWrite) error {
 			early = append(early, w)
 		}
 	}
-	cr.lateCg = v
+	cr.lateCg, cr.early = v, early
 	return applyV1(v, early)
 }
 

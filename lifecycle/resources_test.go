@@ -177,3 +177,24 @@ func TestDeviceRules(t *testing.T) {
 		}
 	}
 }
+
+func TestUnitLimits(t *testing.T) {
+	props := unitLimits(&specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: p(int64(64 << 20))},
+		Pids:   &specs.LinuxPids{Limit: p(int64(0))},
+		CPU:    &specs.LinuxCPU{Quota: p(int64(12345)), Period: p(uint64(100000))},
+	})
+	got := map[string]any{}
+	for _, pr := range props {
+		got[pr.Name] = pr.Value.Value()
+	}
+	want := map[string]any{"MemoryMax": uint64(64 << 20), "TasksMax": ^uint64(0), "CPUQuotaPerSecUSec": uint64(130000)}
+	if len(got) != len(want) {
+		t.Fatalf("unitLimits: %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // The systemd cgroup driver (--systemd-cgroup, cgroupsPath "slice:prefix:name"), as runc has
@@ -122,8 +123,10 @@ func dialSystemd(ctx context.Context) (*sdbus.Conn, error) {
 // startScope registers the container's cgroup with systemd: a transient scope (or slice) unit
 // in its slice with init in it, delegated to us, and waits for the job to finish. The
 // accounting properties make systemd keep the controllers enabled along the slices (on a
-// cgroup2 host it would otherwise turn off what no unit asked for).
-func (s systemdCgroup) startScope(pid int) error {
+// cgroup2 host it would otherwise turn off what no unit asked for); the limits are given as
+// unit properties too, since systemd writes a unit's own cgroup attributes from its properties
+// (when it starts the unit, and again at each daemon-reload).
+func (s systemdCgroup) startScope(pid int, r *specs.LinuxResources) error {
 	ctx, cancel := context.WithTimeout(context.Background(), systemdTimeout)
 	defer cancel()
 	conn, err := dialSystemd(ctx)
@@ -133,17 +136,24 @@ func (s systemdCgroup) startScope(pid int) error {
 	defer conn.Close()
 	props := []sdbus.Property{
 		sdbus.PropDescription("sandlock-runtime container " + s.Unit),
-		sdbus.PropSlice(s.Slice),
-		{Name: "Delegate", Value: godbus.MakeVariant(true)},
 		{Name: "DefaultDependencies", Value: godbus.MakeVariant(false)},
 		{Name: "MemoryAccounting", Value: godbus.MakeVariant(true)},
 		{Name: "CPUAccounting", Value: godbus.MakeVariant(true)},
 		{Name: "TasksAccounting", Value: godbus.MakeVariant(true)},
 		{Name: "IOAccounting", Value: godbus.MakeVariant(true)},
 	}
-	if strings.HasSuffix(s.Unit, ".scope") {
-		props = append(props, sdbus.PropPids(uint32(pid)))
+	props = append(props, unitLimits(r)...)
+	if strings.HasSuffix(s.Unit, sliceSuffix) {
+		// A slice holds no processes of its own (init is already in its dir) and cannot be
+		// delegated; its parent is a dependency, not a Slice= property.
+		props = append(props, sdbus.PropWants(s.Slice))
+	} else {
+		props = append(props, sdbus.PropSlice(s.Slice), sdbus.PropPids(uint32(pid)),
+			sdbus.Property{Name: "Delegate", Value: godbus.MakeVariant(true)})
 	}
+	// A failed unit of the same name (a container of that name that died) would make the start
+	// fail with "already exists".
+	_ = conn.ResetFailedUnitContext(ctx, s.Unit)
 	done := make(chan string, 1)
 	if _, err := conn.StartTransientUnitContext(ctx, s.Unit, "replace", props, done); err != nil {
 		return fmt.Errorf("systemd: start transient unit %s in %s: %w", s.Unit, s.Slice, err)
@@ -209,7 +219,7 @@ func (cr *creation) registerScope(pid int) error {
 	if sd == nil {
 		return nil
 	}
-	if err := sd.startScope(pid); err != nil {
+	if err := sd.startScope(pid, cr.res); err != nil {
 		return err
 	}
 	cr.onFail(func() {
@@ -222,7 +232,12 @@ func (cr *creation) registerScope(pid int) error {
 	rec.Made = ownOnly(rec.Made, []string{rec.Dir})
 	rec.V1.Made = ownOnly(rec.V1.Made, rec.V1.uniqueDirs())
 	cr.cont.State.CgroupMade = rec.Made
-	return saveCgroupRecord(cr.cont.dir, *rec)
+	if err := saveCgroupRecord(cr.cont.dir, *rec); err != nil {
+		return err
+	}
+	// systemd wrote the unit's attributes when it started it (accounting on, its defaults for
+	// what the properties do not say): the limits create wrote before are written again.
+	return applyV1(cr.lateCg, cr.early)
 }
 
 // ownOnly keeps of made the dirs in own.
@@ -234,4 +249,66 @@ func ownOnly(made, own []string) []string {
 		}
 	}
 	return out
+}
+
+// unitLimits are the container's main limits as systemd unit properties (MemoryMax, TasksMax,
+// CPUQuotaPerSecUSec), so that systemd, which writes a unit's attributes from its properties,
+// writes the same values as create and update.
+func unitLimits(r *specs.LinuxResources) []sdbus.Property {
+	if r == nil {
+		return nil
+	}
+	var p []sdbus.Property
+	u64prop := func(name string, v uint64) {
+		p = append(p, sdbus.Property{Name: name, Value: godbus.MakeVariant(v)})
+	}
+	const infinity = ^uint64(0)
+	if m := r.Memory; m != nil && m.Limit != nil {
+		v := infinity
+		if *m.Limit > 0 {
+			v = uint64(*m.Limit)
+		}
+		u64prop("MemoryMax", v)
+	}
+	if r.Pids != nil && r.Pids.Limit != nil {
+		v := infinity
+		if *r.Pids.Limit > 0 {
+			v = uint64(*r.Pids.Limit)
+		}
+		u64prop("TasksMax", v)
+	}
+	if c := r.CPU; c != nil && c.Quota != nil {
+		period := uint64(cpuPeriod)
+		if c.Period != nil && *c.Period > 0 {
+			period = *c.Period
+		}
+		v := infinity
+		if *c.Quota > 0 {
+			// systemd's unit: CPU time per second of wall time, in µs, rounded up to 10 ms
+			// as systemd itself rounds it.
+			v = uint64(*c.Quota) * 1000000 / period
+			v = (v + 9999) / 10000 * 10000
+		}
+		u64prop("CPUQuotaPerSecUSec", v)
+	}
+	return p
+}
+
+// setUnitLimits is update's counterpart of startScope's properties.
+func (s systemdCgroup) setUnitLimits(r *specs.LinuxResources) error {
+	props := unitLimits(r)
+	if len(props) == 0 || !systemdRunning() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), systemdTimeout)
+	defer cancel()
+	conn, err := dialSystemd(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetUnitPropertiesContext(ctx, s.Unit, true, props...); err != nil {
+		return fmt.Errorf("systemd: set the limits of %s: %w", s.Unit, err)
+	}
+	return nil
 }

@@ -52,7 +52,14 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 	}
 	// Written back once applied, as runc writes an update into its state: `state`, a later
 	// partial update and the records read it.
-	return saveResources(c.dir, merged)
+	if err := saveResources(c.dir, merged); err != nil {
+		return err
+	}
+	if rec, ok := loadCgroupRecord(c.dir); ok && rec.Systemd != nil {
+		// systemd rewrites a unit's attributes from its properties at each daemon-reload.
+		return rec.Systemd.setUnitLimits(merged)
+	}
+	return nil
 }
 
 func applyUpdate(c *Container, r, merged *specs.LinuxResources) error {
