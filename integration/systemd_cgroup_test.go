@@ -197,3 +197,46 @@ func TestSystemdCgroupBadPath(t *testing.T) {
 		}
 	}
 }
+
+// Two containers of one pod, without systemd: the first makes the pod's slices, the second
+// finds them; deleting the first leaves them to the second, and deleting the second (the last
+// container out) removes them, although it did not make them.
+func TestSystemdCgroupSharedSlice(t *testing.T) {
+	if systemdRunning() {
+		t.Skip("systemd runs here: the slices are its units")
+	}
+	pod := podSlice(newID())
+	podRel := "/kubepods.slice/kubepods-burstable.slice/" + pod
+	roots := hierarchyRoots(t)
+	var ids []string
+	for range 2 {
+		id := newID()
+		b := newBundleWith(t, func(s *specs.Spec) { s.Linux.CgroupsPath = pod + ":cri-containerd:" + id }, "sleep", "100")
+		track(t, id)
+		if _, stderr, code := rt(t, "--systemd-cgroup", "create", "--bundle", b, id); code != 0 {
+			t.Fatalf("create %s: exit %d: %s", id, code, stderr)
+		}
+		ids = append(ids, id)
+	}
+	podLeft := func() []string {
+		var left []string
+		for h, r := range roots {
+			if _, err := os.Stat(r + podRel); err == nil {
+				left = append(left, h)
+			}
+		}
+		return left
+	}
+	if _, stderr, code := rt(t, "delete", "--force", ids[0]); code != 0 {
+		t.Fatalf("delete: exit %d: %s", code, stderr)
+	}
+	if left := podLeft(); len(left) != len(roots) {
+		t.Errorf("after the first container's delete the pod slice is in %v, want every hierarchy (the second container is in it)", left)
+	}
+	if _, stderr, code := rt(t, "delete", "--force", ids[1]); code != 0 {
+		t.Fatalf("delete: exit %d: %s", code, stderr)
+	}
+	if left := podLeft(); len(left) > 0 {
+		t.Errorf("after the last container's delete the pod slice the runtime made is left in %v", left)
+	}
+}

@@ -57,6 +57,10 @@ func cgroupDirFor(mnt, cgroupsPath, id string, systemd bool) (dir string, sd *sy
 	return filepath.Join(mnt, filepath.Clean("/"+p)), sd, nil
 }
 
+// maxMkdirRetries bounds how often making a cgroup path starts over because a parent was
+// removed meanwhile.
+const maxMkdirRetries = 5
+
 // createCgroup makes the container's cgroup and returns every directory it created, deepest
 // last, so delete can remove exactly those. It refuses a cgroup that already has processes:
 // they would be killed with the container.
@@ -67,11 +71,18 @@ func createCgroup(mnt, dir string) ([]string, error) {
 		return nil, fmt.Errorf("cgroup %s is outside %s", dir, mnt)
 	}
 	p := mnt
-	for _, part := range strings.Split(rel, "/") {
-		p = filepath.Join(p, part)
+	parts, retries := strings.Split(rel, "/"), 0
+	for i := 0; i < len(parts); i++ {
+		p = filepath.Join(p, parts[i])
 		err := os.Mkdir(p, 0o755)
 		if err == nil {
 			made = append(made, p)
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) && retries < maxMkdirRetries {
+			// A parent went away under us (the last container out of a shared slice
+			// removed it, slices.go): make the path again from the top.
+			retries, p, i = retries+1, mnt, -1
 			continue
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -244,6 +255,9 @@ type cgroupRecord struct {
 	V1   v1Cgroup `json:"v1"` // the v1 dirs on a hybrid host (cgroupv1.go)
 	// Systemd is the unit create registered with systemd (systemd.go); delete stops it.
 	Systemd *systemdCgroup `json:"systemd,omitempty"`
+	// Slices: the slice dirs create made are in the root's list (slices.go), which delete
+	// sweeps.
+	Slices bool `json:"slices,omitempty"`
 }
 
 func saveCgroupRecord(stateDir string, r cgroupRecord) error {

@@ -111,11 +111,16 @@ func mkdirCgroupV1(mnt, dir string, cpuset bool) ([]string, error) {
 	}
 	var made []string
 	p := mnt
-	for _, part := range strings.Split(rel, "/") {
+	parts, retries := strings.Split(rel, "/"), 0
+	for i := 0; i < len(parts); i++ {
 		parent := p
-		p = filepath.Join(p, part)
+		p = filepath.Join(p, parts[i])
 		err := os.Mkdir(p, 0o755)
 		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) && retries < maxMkdirRetries {
+			retries, p, i = retries+1, mnt, -1 // a parent went away meanwhile (createCgroup)
 			continue
 		}
 		if err != nil {

@@ -271,6 +271,18 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	if err := cr.setupLimits(mnt, dir, cr.cg, res); err != nil {
 		return err
 	}
+	if sd != nil && cr.scope == nil {
+		// Slices without systemd: the last container out removes them (slices.go).
+		own := append([]string{dir}, cr.cg.V1.uniqueDirs()...)
+		made := append(slices.Clone(cr.cg.Made), cr.cg.V1.Made...)
+		if err := recordSlices(filepath.Dir(cr.cont.dir), made, own); err != nil {
+			return err
+		}
+		cr.cg.Slices = true
+		if err := saveCgroupRecord(cr.cont.dir, *cr.cg); err != nil {
+			return err
+		}
+	}
 	return saveResources(cr.cont.dir, res)
 }
 
