@@ -117,7 +117,14 @@ func (cr *creation) applyEarly(v v1Cgroup, ws []cgWrite) error {
 
 // lateLimits is the create step after the processes: the limits applyEarly held back.
 func (cr *creation) lateLimits(o *Options, c CreateOpts) error {
-	return applyV1(cr.lateCg, cr.late)
+	if err := applyV1(cr.lateCg, cr.late); err != nil {
+		return err
+	}
+	if cr.cg != nil && cr.cg.Systemd != nil && cr.res != nil && cr.res.Pids != nil {
+		// The unit's TasksMax, which systemd would otherwise write over pids.max at a reload.
+		return cr.cg.Systemd.setUnitLimits(&specs.LinuxResources{Pids: cr.res.Pids})
+	}
+	return nil
 }
 
 // cgroup2Controllers is what the cgroup2 root offers ("" on a hybrid host).

@@ -179,11 +179,15 @@ func TestDeviceRules(t *testing.T) {
 }
 
 func TestUnitLimits(t *testing.T) {
-	props := unitLimits(&specs.LinuxResources{
+	r := &specs.LinuxResources{
 		Memory: &specs.LinuxMemory{Limit: p(int64(64 << 20))},
 		Pids:   &specs.LinuxPids{Limit: p(int64(0))},
 		CPU:    &specs.LinuxCPU{Quota: p(int64(12345)), Period: p(uint64(100000))},
-	})
+	}
+	if len(unitLimits(r, false)) != 2 {
+		t.Errorf("unitLimits without pids: %v (TasksMax waits for lateLimits)", unitLimits(r, false))
+	}
+	props := unitLimits(r, true)
 	got := map[string]any{}
 	for _, pr := range props {
 		got[pr.Name] = pr.Value.Value()

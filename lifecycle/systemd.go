@@ -142,7 +142,8 @@ func (s systemdCgroup) startScope(pid int, r *specs.LinuxResources) error {
 		{Name: "TasksAccounting", Value: godbus.MakeVariant(true)},
 		{Name: "IOAccounting", Value: godbus.MakeVariant(true)},
 	}
-	props = append(props, unitLimits(r)...)
+	// TasksMax waits for lateLimits, like pids.max: init still has its runtime's threads.
+	props = append(props, unitLimits(r, false)...)
 	if strings.HasSuffix(s.Unit, sliceSuffix) {
 		// A slice holds no processes of its own (init is already in its dir) and cannot be
 		// delegated; its parent is a dependency, not a Slice= property.
@@ -251,10 +252,10 @@ func ownOnly(made, own []string) []string {
 	return out
 }
 
-// unitLimits are the container's main limits as systemd unit properties (MemoryMax, TasksMax,
-// CPUQuotaPerSecUSec), so that systemd, which writes a unit's attributes from its properties,
-// writes the same values as create and update.
-func unitLimits(r *specs.LinuxResources) []sdbus.Property {
+// unitLimits are the container's main limits as systemd unit properties (MemoryMax, TasksMax
+// when pids, CPUQuotaPerSecUSec), so that systemd, which writes a unit's attributes from its
+// properties, writes the same values as create and update.
+func unitLimits(r *specs.LinuxResources, pids bool) []sdbus.Property {
 	if r == nil {
 		return nil
 	}
@@ -270,7 +271,7 @@ func unitLimits(r *specs.LinuxResources) []sdbus.Property {
 		}
 		u64prop("MemoryMax", v)
 	}
-	if r.Pids != nil && r.Pids.Limit != nil {
+	if pids && r.Pids != nil && r.Pids.Limit != nil {
 		v := infinity
 		if *r.Pids.Limit > 0 {
 			v = uint64(*r.Pids.Limit)
@@ -294,9 +295,9 @@ func unitLimits(r *specs.LinuxResources) []sdbus.Property {
 	return p
 }
 
-// setUnitLimits is update's counterpart of startScope's properties.
+// setUnitLimits is update's (and lateLimits') counterpart of startScope's properties.
 func (s systemdCgroup) setUnitLimits(r *specs.LinuxResources) error {
-	props := unitLimits(r)
+	props := unitLimits(r, true)
 	if len(props) == 0 || !systemdRunning() {
 		return nil
 	}
