@@ -239,7 +239,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	if err != nil {
 		return err
 	}
-	if o.SystemdCgroup && systemdRunning() {
+	if o.SystemdCgroup && systemdBooted() {
 		cr.scope = sd // registered with systemd once init exists (startInit)
 	}
 	// Recorded before the mkdirs too, with the dirs missing now: a crash between a mkdir and

@@ -97,6 +97,9 @@ func (s systemdCgroup) relPath() (string, error) {
 	return filepath.Join(p, s.Unit), nil
 }
 
+// systemdBooted is systemdRunning, swapped by the D-Bus protocol test.
+var systemdBooted = systemdRunning
+
 // systemdRunning is sd_booted(3)'s test: systemd creates /run/systemd/system at boot.
 func systemdRunning() bool {
 	fi, err := os.Lstat("/run/systemd/system")
@@ -165,7 +168,7 @@ func (s systemdCgroup) startScope(pid int, r *specs.LinuxResources) error {
 // stopScope stops the container's unit (systemd removes its cgroup); a unit systemd no longer
 // knows is already gone.
 func (s systemdCgroup) stopScope() error {
-	if !systemdRunning() {
+	if !systemdBooted() {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), systemdTimeout)
@@ -298,7 +301,7 @@ func unitLimits(r *specs.LinuxResources, pids bool) []sdbus.Property {
 // setUnitLimits is update's (and lateLimits') counterpart of startScope's properties.
 func (s systemdCgroup) setUnitLimits(r *specs.LinuxResources) error {
 	props := unitLimits(r, true)
-	if len(props) == 0 || !systemdRunning() {
+	if len(props) == 0 || !systemdBooted() {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), systemdTimeout)
