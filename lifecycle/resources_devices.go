@@ -51,7 +51,12 @@ func deviceRules(s *specs.Spec) []specs.LinuxDeviceCgroup {
 	rules := append([]specs.LinuxDeviceCgroup(nil), s.Linux.Resources.Devices...)
 	rules = append(rules, runcAllowedDevices...)
 	for _, d := range s.Linux.Devices {
-		rules = append(rules, devRule(d.Type, d.Major, d.Minor, "rwm"))
+		switch d.Type {
+		case "c", "u": // u: an unbuffered character device, a c node to the kernel
+			rules = append(rules, devRule("c", d.Major, d.Minor, "rwm"))
+		case "b":
+			rules = append(rules, devRule("b", d.Major, d.Minor, "rwm"))
+		} // p (a FIFO) is no device to the devices controller
 	}
 	return rules
 }

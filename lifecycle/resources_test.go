@@ -150,7 +150,8 @@ func TestMergeResources(t *testing.T) {
 
 func TestDeviceRules(t *testing.T) {
 	s := &specs.Spec{Linux: &specs.Linux{
-		Devices:   []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229}},
+		Devices: []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229},
+			{Path: "/dev/fifo", Type: "p"}, {Path: "/dev/u", Type: "u", Major: 4, Minor: 64}},
 		Resources: &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: false, Type: "c", Major: p(int64(1)), Minor: p(int64(3))}}},
 	}}
 	rules := deviceRules(s)
@@ -159,7 +160,7 @@ func TestDeviceRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	txt := writesText(ws)
-	for _, want := range []string{"devices/devices.deny=a\n", "devices/devices.deny=c 1:3 rwm\n", "devices/devices.allow=c 1:3 rwm\n", "devices/devices.allow=c 136:* rwm\n", "devices/devices.allow=c 10:229 rwm\n"} {
+	for _, want := range []string{"devices/devices.deny=a\n", "devices/devices.deny=c 1:3 rwm\n", "devices/devices.allow=c 1:3 rwm\n", "devices/devices.allow=c 136:* rwm\n", "devices/devices.allow=c 10:229 rwm\n", "devices/devices.allow=c 4:64 rwm\n"} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("device writes lack %q:\n%s", want, txt)
 		}
