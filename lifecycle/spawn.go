@@ -153,6 +153,9 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 		if err := joinV1(cr.cg.V1, cmd.Process.Pid); err != nil {
 			return err
 		}
+		if err := cr.registerScope(cmd.Process.Pid); err != nil {
+			return err
+		}
 	}
 	st := cr.cont.State
 	st.Pid = cmd.Process.Pid

@@ -53,6 +53,9 @@ type field struct {
 	root      bool // only root can have it
 	notYet    bool // parsed and validated, not enforced yet (docs/policy.md)
 	note      string
+	// controller is the cgroup controller that enforces the field: its status names what
+	// enforces it on this host (v1 or cgroup2), or that nothing can.
+	controller string
 }
 
 // fields says, for every key of spec.Policy, what enforces it in this release. Keep it in step
@@ -73,10 +76,10 @@ var fields = map[string]field{
 	"isolate_ipc":         {mechanism: "Landlock scope + seccomp", minABI: 6},
 	"isolate_signals":     {mechanism: "Landlock scope", minABI: 6},
 	"isolate_pids":        {mechanism: "seccomp (pid-targeting syscalls act on the caller only); /proc hidepid=ptraceable in containers", note: "partly: in the direct mode /proc is the host's"},
-	"max_memory":          {mechanism: "cgroup memory controller", root: true},
-	"max_processes":       {mechanism: "cgroup pids controller (processes alive at once)", root: true},
+	"max_memory":          {mechanism: "cgroup memory controller", root: true, controller: "memory"},
+	"max_processes":       {mechanism: "cgroup pids controller (processes alive at once)", root: true, controller: "pids"},
 	"max_open_files":      {mechanism: "RLIMIT_NOFILE"},
-	"max_cpu":             {mechanism: "cgroup cpu controller (CFS quota)", root: true},
+	"max_cpu":             {mechanism: "cgroup cpu controller (CFS quota)", root: true, controller: "cpu"},
 	"cpu_cores":           {mechanism: "sched_setaffinity + seccomp"},
 	"num_cpus":            {mechanism: "supervisor", notYet: true},
 	"deny_syscalls":       {mechanism: "seccomp"},
@@ -125,6 +128,12 @@ func (f field) status(h Host) string {
 		return "needs Landlock ABI " + strconv.Itoa(f.minABI)
 	case f.root && !h.Root:
 		return "needs root"
+	case f.controller != "":
+		how, ok := lifecycle.ControllerSupport(f.controller)
+		if ok {
+			return "yes: " + how
+		}
+		return "no: " + how
 	case f.note != "":
 		return f.note
 	}
