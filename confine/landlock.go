@@ -39,6 +39,8 @@ type LandlockConfig struct {
 	// both: it adds no port rule.
 	BindTCP    []uint16 `json:",omitempty"`
 	ConnectTCP []uint16 `json:",omitempty"`
+	// Carved describes fs_denied's carving for the supervisor; Landlock itself ignores it.
+	Carved *Carving `json:",omitempty"`
 }
 
 // Ruleset is a prepared Landlock ruleset, ready to be enforced on the calling thread.
