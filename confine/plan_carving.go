@@ -111,6 +111,22 @@ func preexistingLinks(rules []PathRule, denied []deniedPath) []deniedPath {
 		return nil
 	}
 	s := linkSearch{want: want, denied: denied, seen: map[string]bool{}}
+	// The rules holding a denied file first: another name is likeliest near it, and the
+	// bound is then spent where it matters most.
+	rules = slices.Clone(rules)
+	holds := func(r PathRule) bool {
+		return slices.ContainsFunc(denied, func(d deniedPath) bool { return within(d.path, canonical(r.Path)) })
+	}
+	slices.SortStableFunc(rules, func(a, b PathRule) int {
+		ha, hb := holds(a), holds(b)
+		switch {
+		case ha && !hb:
+			return -1
+		case hb && !ha:
+			return 1
+		}
+		return 0
+	})
 	for _, r := range rules {
 		if !r.ListOnly && len(s.want) > 0 && s.n < linkSearchMax {
 			s.walk(canonical(r.Path))

@@ -38,7 +38,24 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 		}
 		c.FS.Rules = append(c.FS.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write, ListOnly: r.ListOnly})
 	}
+	c.FS.Carve = carveConfig(plan.Landlock.Carved)
 	plan.Seccomp.Notify, plan.Seccomp.NotifyIoctls = notifsup.Trapped(c.features())
+	return c
+}
+
+// carveConfig hands fs_denied's carving to the supervisor (notifsup.FSCarve), which then
+// traps the path syscalls; nil (no carving) traps none of them.
+func carveConfig(cv *confine.Carving) *notifsup.CarveConfig {
+	if cv == nil || len(cv.Dirs) == 0 {
+		return nil
+	}
+	c := &notifsup.CarveConfig{Dirs: cv.Dirs, Inodes: cv.Inodes}
+	for _, r := range cv.Rules {
+		c.Rules = append(c.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write})
+	}
+	for _, d := range cv.Denied {
+		c.Denied = append(c.Denied, notifsup.DeniedPath{Path: d.Path, Dir: d.Dir})
+	}
 	return c
 }
 
@@ -59,7 +76,11 @@ func readsRestricted(pol spec.Policy, rules []confine.PathRule) bool {
 // features are the supervisor's features for this configuration, in the order they are
 // declared to the filter.
 func (c supervisorConfig) features() []notifsup.Feature {
-	return []notifsup.Feature{notifsup.UnameFeature(c.Hostname), notifsup.FSMeta(c.FS)}
+	fs := []notifsup.Feature{notifsup.UnameFeature(c.Hostname), notifsup.FSMeta(c.FS)}
+	if c.FS.Carve != nil {
+		fs = append(fs, notifsup.FSCarve(c.FS))
+	}
+	return fs
 }
 
 func saveSupervisorConfig(dir string, c supervisorConfig) error {

@@ -29,6 +29,7 @@ type Call struct {
 	Req      *seccomp.ScmpNotifReq
 	w        *worker
 	deferred bool
+	answered bool // the kernel answered the call already (ADDFD with SEND)
 	audit    func(Denial)
 }
 
@@ -159,7 +160,7 @@ func chain(hs []Handler) Handler {
 	}
 	return func(c *Call) seccomp.ScmpNotifResp {
 		for _, h := range hs {
-			if resp := h(c); !IsNotMine(resp) || c.deferred {
+			if resp := h(c); !IsNotMine(resp) || c.deferred || c.answered {
 				return resp
 			}
 		}
@@ -264,7 +265,7 @@ func answer(c *Call, table map[key]Handler) error {
 		// if it had not been trapped: nothing the supervisor saw is trusted by the kernel.
 		resp = seccomp.ScmpNotifResp{Flags: seccomp.NotifRespFlagContinue}
 	}
-	if c.deferred {
+	if c.deferred || c.answered {
 		return nil
 	}
 	resp.ID = req.ID

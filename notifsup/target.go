@@ -23,6 +23,7 @@ type target struct {
 	listener  int
 	id        uint64
 	writeMem  bool
+	umask     int // what the thread creates files with
 	mem       *os.File
 	root, cwd int // O_PATH
 	pidfd     int
@@ -43,7 +44,7 @@ type creds struct {
 // valid. writeMem opens its memory for writing too (handlers that return data through a
 // buffer).
 func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target, error) {
-	t := &target{tid: int(req.Pid), listener: listener, id: req.ID, writeMem: writeMem, root: -1, cwd: -1, pidfd: -1}
+	t := &target{tid: int(req.Pid), umask: 0o022, listener: listener, id: req.ID, writeMem: writeMem, root: -1, cwd: -1, pidfd: -1}
 	status, err := procRead(t.procPath("status"))
 	if err != nil {
 		return nil, unix.ESRCH
@@ -158,6 +159,11 @@ func (t *target) parseStatus(b []byte) error {
 				err = errors.Join(err, gerr)
 				t.creds.groups = append(t.creds.groups, g)
 			}
+		case "Umask":
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				t.umask = int(m)
+			}
+			continue
 		case "CapEff":
 			t.creds.capEff, err = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 		default:
