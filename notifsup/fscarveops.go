@@ -164,8 +164,16 @@ func (cc *carveCall) openExisting(fd int, flags uint64) (carveResult, error) {
 	if err := cc.m.need(p, read, write || tmp); err != nil {
 		return notMine, err
 	}
+	if flags&unix.O_PATH != 0 {
+		// ADDFD cannot pass an O_PATH file, and there is nothing to grant: Landlock does not
+		// govern O_PATH opens. Continuing is safe even if the path now names a denied object:
+		// an O_PATH handle reads and writes nothing, and each use of it that could (a reopen
+		// through /proc/self/fd, linkat with AT_EMPTY_PATH, openat beneath it, execveat) is
+		// checked again by Landlock and by this feature on the object it names.
+		return notMine, nil
+	}
 	cloexec := flags&unix.O_CLOEXEC != 0
-	if st.Mode&unix.S_IFMT == unix.S_IFLNK && flags&unix.O_PATH == 0 {
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		return notMine, unix.ELOOP // O_NOFOLLOW on a symlink
 	}
 	nfd, err := unix.Openat(hostProc, "thread-self/fd/"+strconv.Itoa(fd),

@@ -298,11 +298,26 @@ func (t *target) fd(n int) (int, error) {
 		return -1, err
 	}
 	fd, err := unix.PidfdGetfd(pidfd, n, 0)
+	if errors.Is(err, unix.EBADF) {
+		return t.pathFD(n)
+	}
 	if err != nil {
-		if errors.Is(err, unix.EBADF) {
-			return -1, unix.EBADF
-		}
 		return -1, unix.EPERM
 	}
 	return fd, nil // pidfd_getfd sets close-on-exec
+}
+
+// pathFD is fd for an O_PATH file, which pidfd_getfd refuses (EBADF): an O_PATH handle on
+// the same object, through the thread's /proc fd link, checked against the notification like
+// every handle (a reused pid is noticed). It is what a dirfd or an AT_EMPTY_PATH names.
+func (t *target) pathFD(n int) (int, error) {
+	fd, err := procOpen(t.procPath("fd/"+strconv.Itoa(n)), unix.O_PATH)
+	if err != nil {
+		return -1, unix.EBADF
+	}
+	if err := t.valid(); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
