@@ -124,6 +124,8 @@ func preexistingLinks(rules []PathRule, denied []deniedPath) []deniedPath {
 			return -1
 		case hb && !ha:
 			return 1
+		case ha && hb: // the nearer rule first: "/" last
+			return len(canonical(b.Path)) - len(canonical(a.Path))
 		}
 		return 0
 	})

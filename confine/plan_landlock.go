@@ -430,7 +430,7 @@ func (cv carver) dir(r PathRule, dir string, below []deniedPath) ([]PathRule, er
 		case e.Type()&fs.ModeSymlink != 0, cv.deniedInode(child):
 			// a symlink needs no rule; a hard link to a denied file must get none
 		default:
-			out = append(out, PathRule{Path: child, Write: r.Write, Exec: r.Exec, NoSymlinks: true})
+			out = append(out, PathRule{Path: child, Write: r.Write, Exec: r.Exec, NoSymlinks: true, Beside: cv.info != nil})
 		}
 	}
 	return out, nil

@@ -1,0 +1,51 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSandboxFSDeniedInWritable: `sandbox -w W --fs-denied W/secret`: files beside the secret
+// are created and used afterwards, and every spelling of the secret is refused, a hard link
+// made before start included; with the listed read paths and with -r / (the host's
+// root, read-only).
+func TestSandboxFSDeniedInWritable(t *testing.T) {
+	requireSetup(t)
+	for _, c := range []struct {
+		name string
+		read []string
+	}{{"listed", sandboxRead}, {"the whole root", []string{"-r", "/"}}} {
+		t.Run(c.name, func(t *testing.T) {
+			w := t.TempDir()
+			secret := filepath.Join(w, "secret")
+			mustDo(t, os.WriteFile(secret, []byte("TOPSECRET\n"), 0o644))
+			mustDo(t, os.Mkdir(filepath.Join(w, "sub"), 0o755))
+			mustDo(t, os.Link(secret, filepath.Join(w, "sub", "prelink")))
+			flags := append(append([]string{}, c.read...), "-w", w, "--fs-denied", secret)
+			sh := func(script string) result {
+				return rtWith(t, nil, sandboxArgs(flags, "sh", "-c", script)...)
+			}
+			r := sh("cd " + w + " && echo new > new && cat new && mv new new2 && mkdir d && touch d/f && " +
+				"ln -s new2 sl && cat sl && ln new2 hard && rm hard sl d/f && rmdir d && echo s > sub/s && cat sub/s")
+			if r.code != 0 || r.stdout != "new\nnew\ns\n" {
+				t.Fatalf("siblings of the denied file: got exit %d stdout %q stderr %q, want them created and used", r.code, r.stdout, r.stderr)
+			}
+			for _, attempt := range []string{
+				"cat " + secret, "echo x > " + secret, "cat " + w + "/sub/prelink",
+				"ln " + secret + " " + w + "/l", "ln -s " + secret + " " + w + "/s && cat " + w + "/s",
+				"mv " + secret + " " + w + "/moved", "mv " + w + "/new2 " + secret,
+				"cd " + w + "/sub && cat ../secret", "cd " + w + " && cat /proc/self/cwd/secret",
+				"python3 -c 'import os; os.rename(\"" + w + "/new2\", \"" + secret + "\")' 2>/dev/null || exit 1",
+			} {
+				if r := sh(attempt); r.code == 0 || strings.Contains(r.stdout, "TOPSECRET") {
+					t.Errorf("%q: got exit %d stdout %q, want it refused", attempt, r.code, r.stdout)
+				}
+			}
+			if b, err := os.ReadFile(secret); err != nil || string(b) != "TOPSECRET\n" {
+				t.Errorf("the secret after the attempts: %q, %v; want it untouched", b, err)
+			}
+		})
+	}
+}
