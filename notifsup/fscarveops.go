@@ -504,12 +504,8 @@ func renameOp(old, new objArgs, flagsArg int) carveOp {
 	}
 }
 
-// seccompIoctlNotifAddfd is SECCOMP_IOCTL_NOTIF_ADDFD; addfdFlagSend answers the
-// notification with the new fd number in the same step (SECCOMP_ADDFD_FLAG_SEND).
-const (
-	seccompIoctlNotifAddfd = 0x40182103
-	addfdFlagSend          = 1 << 1
-)
+// seccompIoctlNotifAddfd is SECCOMP_IOCTL_NOTIF_ADDFD.
+const seccompIoctlNotifAddfd = 0x40182103
 
 // notifAddfd is struct seccomp_notif_addfd.
 type notifAddfd struct {
@@ -520,17 +516,22 @@ type notifAddfd struct {
 	newfdFlags uint32
 }
 
-// injectFD installs fd in the process and answers the call with its number, in one step. If
-// that fails the call fails with the error (fail closed: it is never continued).
+// injectFD installs fd in the process and answers the call with its number. If the
+// installation fails the call fails with the error (fail closed: it is never continued).
+//
+// SECCOMP_ADDFD_FLAG_SEND (install and answer in one step) is not used: on this kernel (6.18)
+// under load it was seen answering a syscall with 0 instead of the new fd (about once in
+// 10,000 opens, the process then writing to its stdin). The two steps cost a leaked fd only
+// when the process is interrupted between them (the answer then fails with ENOENT and the
+// syscall is restarted).
 func (c *Call) injectFD(fd int, cloexec bool) seccomp.ScmpNotifResp {
-	a := notifAddfd{id: c.Req.ID, flags: addfdFlagSend, srcfd: uint32(fd)}
+	a := notifAddfd{id: c.Req.ID, srcfd: uint32(fd)}
 	if cloexec {
 		a.newfdFlags = unix.O_CLOEXEC
 	}
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(c.Listener), seccompIoctlNotifAddfd, uintptr(unsafe.Pointer(&a)))
+	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(c.Listener), seccompIoctlNotifAddfd, uintptr(unsafe.Pointer(&a)))
 	if e != 0 {
 		return errnoResp(e)
 	}
-	c.answered = true
-	return seccomp.ScmpNotifResp{}
+	return seccomp.ScmpNotifResp{Val: uint64(r)}
 }
