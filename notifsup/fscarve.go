@@ -216,6 +216,8 @@ type carveResult struct {
 	val     uint64
 	fd      int // >= 0: inject it
 	cloexec bool
+	fifo    bool   // fd is an O_PATH on a FIFO, to open with flags off the worker (openFIFO)
+	flags   uint64 // the open flags, for fifo
 }
 
 var notMine = carveResult{notMine: true, fd: -1}
@@ -269,6 +271,9 @@ func (m *carveModel) handler(name string, op carveOp) Handler {
 			return errnoResp(errnoOf(err))
 		case r.notMine:
 			return NotMine()
+		case r.fifo:
+			c.openFIFO(r.fd, r.flags, r.cloexec, t.creds.threadCreds())
+			return seccomp.ScmpNotifResp{}
 		case r.fd >= 0:
 			return c.injectFD(r.fd, r.cloexec)
 		}

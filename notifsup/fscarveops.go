@@ -1,6 +1,7 @@
 package notifsup
 
 import (
+	"runtime"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -175,6 +176,14 @@ func (cc *carveCall) openExisting(fd int, flags uint64) (carveResult, error) {
 	cloexec := flags&unix.O_CLOEXEC != 0
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		return notMine, unix.ELOOP // O_NOFOLLOW on a symlink
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFIFO && flags&unix.O_NONBLOCK == 0 {
+		// Opening a FIFO waits for the other end: not on a worker (openFIFO).
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return notMine, err
+		}
+		return carveResult{fd: dup, fifo: true, flags: flags, cloexec: cloexec}, nil
 	}
 	nfd, err := unix.Openat(hostProc, "thread-self/fd/"+strconv.Itoa(fd),
 		int(flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW))|unix.O_CLOEXEC, 0)
@@ -502,6 +511,29 @@ func renameOp(old, new objArgs, flagsArg int) carveOp {
 		}
 		return value(0), unix.Renameat2(oe.parent, oe.name, ne.parent, ne.name, flags)
 	}
+}
+
+// openFIFO opens the FIFO path (an O_PATH fd on it, checked, which it closes) for the call
+// from a goroutine of its own, since the open waits for the other end: on a thread of its own
+// that takes the process's credentials (DAC is checked as for the process) and is never given
+// back (it ends with the goroutine), through /proc/thread-self/fd, then gives the fd to the
+// process.
+func (c *Call) openFIFO(path int, flags uint64, cloexec bool, tc threadCreds) {
+	c.Defer(func() seccomp.ScmpNotifResp {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		defer unix.Close(path)
+		own, err := currentCreds()
+		if err != nil || tc.assume(tc.sameIDs(own)) != nil {
+			return errnoResp(unix.EPERM)
+		}
+		fd, err := unix.Openat(hostProc, "thread-self/fd/"+strconv.Itoa(path),
+			int(flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW))|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return errnoResp(errnoOf(err))
+		}
+		defer unix.Close(fd)
+		return c.injectFD(fd, cloexec)
+	})
 }
 
 // seccompIoctlNotifAddfd is SECCOMP_IOCTL_NOTIF_ADDFD.
