@@ -526,6 +526,7 @@ func TestEscapeFSDeniedInWritable(t *testing.T) {
 		}
 		secret := filepath.Join(r, "w", "secret")
 		mustDo(t, os.WriteFile(secret, []byte("TOPSECRET\n"), 0o644))
+		mustDo(t, os.WriteFile(filepath.Join(r, "w", "old"), []byte("old\n"), 0o666))
 		for _, l := range []string{"w/prelink", "w/sub/prelink2", "other/prelink3"} {
 			mustDo(t, os.Link(secret, filepath.Join(r, l)))
 		}
@@ -546,7 +547,7 @@ func TestEscapeFSDeniedInWritable(t *testing.T) {
 		"carve_openat2_no_magiclinks", "carve_openat2_no_xdev", "carve_openat2_cached",
 		"carve_openat2_abs", "carve_openat2_sl", "carve_opath_reopen", "carve_link_emptypath",
 		"carve_link_procfd", "carve_prelink", "carve_prelink_sub", "carve_prelink_other",
-		"carve_prelink_rename", "carve_race")
+		"carve_prelink_rename", "carve_race", "carve_race_preexisting")
 	if b, err := os.ReadFile(filepath.Join(rootfs, "w", "secret")); err != nil || string(b) != "TOPSECRET\n" {
 		t.Errorf("/w/secret after the run: %q, %v; want it untouched", b, err)
 	}

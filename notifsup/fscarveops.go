@@ -150,6 +150,15 @@ func (cc *carveCall) openExisting(fd int, flags uint64) (carveResult, error) {
 	if p == "" || !cc.m.mediated(p) {
 		return notMine, nil
 	}
+	if flags&unix.O_PATH != 0 {
+		// ADDFD cannot pass an O_PATH file, and there is nothing to grant: Landlock does not
+		// govern O_PATH opens (a denied object's included). An O_PATH handle reads, writes,
+		// lists and changes nothing; each use of it that could (a reopen through
+		// /proc/self/fd, linkat with AT_EMPTY_PATH, openat beneath it, execveat, the
+		// metadata calls) is checked again, by Landlock and by this feature or fs-metadata,
+		// on the object it names.
+		return notMine, nil
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return notMine, err
@@ -164,14 +173,6 @@ func (cc *carveCall) openExisting(fd int, flags uint64) (carveResult, error) {
 	read, write := accessOf(flags)
 	if err := cc.m.need(p, read, write || tmp); err != nil {
 		return notMine, err
-	}
-	if flags&unix.O_PATH != 0 {
-		// ADDFD cannot pass an O_PATH file, and there is nothing to grant: Landlock does not
-		// govern O_PATH opens. Continuing is safe even if the path now names a denied object:
-		// an O_PATH handle reads and writes nothing, and each use of it that could (a reopen
-		// through /proc/self/fd, linkat with AT_EMPTY_PATH, openat beneath it, execveat) is
-		// checked again by Landlock and by this feature on the object it names.
-		return notMine, nil
 	}
 	cloexec := flags&unix.O_CLOEXEC != 0
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {

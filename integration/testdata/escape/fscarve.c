@@ -1,6 +1,6 @@
 /* fs_denied inside a writable directory: /w is writable, /w/secret (holding TOPSECRET) is
  * listed in io.sandlock.fs_denied, and hard links to it were made before start: /w/prelink,
- * /w/sub/prelink2, /other/prelink3. New files beside the secret must work (created, read,
+ * /w/sub/prelink2, /other/prelink3; /w/old was there too. New files beside the secret must work (created, read,
  * written, renamed, linked, removed); every spelling of the secret must fail, including a
  * thread flipping the path buffer between an allowed sibling and the secret. */
 #include "common.h"
@@ -221,7 +221,8 @@ static void spellings(void)
 
 /* ---- the race: a thread flips the path between an allowed sibling and the secret ---- */
 
-static char flip[64] = "/w/new2";
+static char flip[64];
+static const char *allowed; /* what flip says between the flips: 10 bytes, NUL-padded */
 static volatile int stop;
 
 static void *flipper(void *arg)
@@ -229,13 +230,18 @@ static void *flipper(void *arg)
 	(void)arg;
 	while (!stop) {
 		memcpy(flip, "/w/secret", 10);
-		memcpy(flip, "/w/new2\0\0", 10);
+		memcpy(flip, allowed, 10);
 	}
 	return NULL;
 }
 
-static void race(void)
+/* race: a file made after start (performed on behalf) or one there before (its own Landlock
+ * rule: the supervisor lets the kernel open it, and the kernel re-reads the flipped path) */
+static void race(const char *name, const char *sibling)
 {
+	allowed = sibling;
+	memcpy(flip, allowed, 10);
+	stop = 0;
 	pthread_t th;
 	if (pthread_create(&th, NULL, flipper, NULL) != 0) {
 		error("carve_race", "pthread_create");
@@ -270,17 +276,17 @@ static void race(void)
 		if (rename(flip, "/w/raced2") == 0) {
 			if (slurp("/w/raced2", buf, sizeof buf) >= 0)
 				leaks += has_secret(buf);
-			rename("/w/raced2", "/w/new2");
+			rename("/w/raced2", allowed);
 		}
 	}
 	stop = 1;
 	pthread_join(th, NULL);
 	if (leaks)
-		escaped("carve_race", "the secret was read %ld times", leaks);
+		escaped(name, "the secret was read %ld times", leaks);
 	else if (opens == 0)
-		error("carve_race", "no open of the allowed sibling worked");
+		error(name, "no open of the allowed sibling worked");
 	else
-		ok("carve_race", "%ld opens, %ld links, never the secret", opens, links);
+		ok(name, "%ld opens, %ld links, never the secret", opens, links);
 }
 
 int main(void)
@@ -288,6 +294,7 @@ int main(void)
 	dup2(1, 2);
 	siblings();
 	spellings();
-	race();
+	race("carve_race", "/w/new2\0\0");
+	race("carve_race_preexisting", "/w/old\0\0\0\0");
 	return finish();
 }
