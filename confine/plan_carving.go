@@ -20,6 +20,10 @@ type Carving struct {
 	Rules []CarvedRule
 	// Dirs are the carved directories (host paths).
 	Dirs []string
+	// Present are, for each carved directory, the entries it had when the plan was made, by
+	// name, with their (device, inode): what Landlock decides on (their own rule, or none).
+	// An entry made later has no rule; the supervisor grants it.
+	Present map[string]map[string][2]uint64
 	// Denied are the denied paths with their identity when they exist.
 	Denied []DeniedObject
 	// Inodes are every denied file's (device, inode): a denied path's, and those of the

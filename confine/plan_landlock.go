@@ -403,6 +403,7 @@ func (cv carver) dir(r PathRule, dir string, below []deniedPath) ([]PathRule, er
 	if cv.info != nil && !slices.Contains(cv.info.Dirs, dir) {
 		cv.info.Dirs = append(cv.info.Dirs, dir)
 	}
+	present := map[string][2]uint64{}
 	if !slices.ContainsFunc(below, func(d deniedPath) bool { return d.dir }) {
 		out = append(out, PathRule{Path: dir, ListOnly: true, NoSymlinks: true})
 	}
@@ -412,6 +413,10 @@ func (cv carver) dir(r PathRule, dir string, below []deniedPath) ([]PathRule, er
 	}
 	for _, e := range ents {
 		child := filepath.Join(dir, e.Name())
+		var st unix.Stat_t
+		if cv.info != nil && unix.Lstat(child, &st) == nil {
+			present[e.Name()] = [2]uint64{st.Dev, st.Ino}
+		}
 		var under []deniedPath
 		for _, d := range below {
 			if within(d.path, child) {
@@ -432,6 +437,12 @@ func (cv carver) dir(r PathRule, dir string, below []deniedPath) ([]PathRule, er
 		default:
 			out = append(out, PathRule{Path: child, Write: r.Write, Exec: r.Exec, NoSymlinks: true, Beside: cv.info != nil})
 		}
+	}
+	if cv.info != nil {
+		if cv.info.Present == nil {
+			cv.info.Present = map[string]map[string][2]uint64{}
+		}
+		cv.info.Present[dir] = present
 	}
 	return out, nil
 }

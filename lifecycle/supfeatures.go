@@ -49,7 +49,7 @@ func carveConfig(cv *confine.Carving) *notifsup.CarveConfig {
 	if cv == nil || len(cv.Dirs) == 0 {
 		return nil
 	}
-	c := &notifsup.CarveConfig{Dirs: cv.Dirs, Inodes: cv.Inodes}
+	c := &notifsup.CarveConfig{Dirs: cv.Dirs, Present: cv.Present, Inodes: cv.Inodes}
 	for _, r := range cv.Rules {
 		c.Rules = append(c.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write})
 	}

@@ -16,6 +16,9 @@ type CarveConfig struct {
 	// Dirs are the carved directories: each carved rule's path and every directory between it
 	// and a denied path.
 	Dirs []string
+	// Present are the entries of each carved directory when the plan was made (name ->
+	// device and inode): Landlock decides on those, by their own rule or the lack of one.
+	Present map[string]map[string][2]uint64
 	// Denied are the denied paths; a denied directory denies everything beneath it.
 	Denied []DeniedPath
 	// Inodes are the (device, inode) of every denied file: another name of one is denied.
@@ -35,12 +38,10 @@ type carveModel struct {
 	final  []FSRule // the Landlock rules in force
 	inodes map[[2]uint64]bool
 	dirs   map[string]bool
-	ruleID map[string][2]uint64 // a final rule's path -> its object's identity at start
 }
 
 func newCarveModel(c CarveConfig, final []FSRule) *carveModel {
-	m := &carveModel{cfg: c, final: final, inodes: map[[2]uint64]bool{}, dirs: map[string]bool{},
-		ruleID: map[string][2]uint64{}}
+	m := &carveModel{cfg: c, final: final, inodes: map[[2]uint64]bool{}, dirs: map[string]bool{}}
 	for _, ino := range c.Inodes {
 		m.inodes[ino] = true
 	}
@@ -48,16 +49,6 @@ func newCarveModel(c CarveConfig, final []FSRule) *carveModel {
 		m.dirs[d] = true
 	}
 	return m
-}
-
-// start records the identity of the objects the Landlock rules are on (rules are on inodes).
-func (m *carveModel) start() {
-	hostFDs()
-	for _, r := range m.final {
-		if st, err := hostLstat(r.Path); err == nil {
-			m.ruleID[r.Path] = [2]uint64{st.Dev, st.Ino}
-		}
-	}
 }
 
 func hostLstat(p string) (unix.Stat_t, error) {
@@ -71,9 +62,11 @@ func hostLstat(p string) (unix.Stat_t, error) {
 }
 
 // mediated: p lies where Landlock no longer grants what the carved rules granted: a carved
-// directory itself, or beneath one but not beneath an entry that got its own rule at create
-// (an entry made later, or one that replaced the entry the rule is on, has none). Such a
-// path is the supervisor's to grant; every other path is Landlock's alone.
+// directory itself, or beneath one but not beneath an entry it had when the plan was made
+// (those Landlock decides on: their own rule, or none for a denied path, another name of a
+// denied file, or what another carving took, such as the host's devices). An entry made
+// later, or one that replaced an entry of that name, is covered by no rule: it is the
+// supervisor's to grant.
 func (m *carveModel) mediated(p string) bool {
 	d := ""
 	for dir := range m.dirs {
@@ -88,12 +81,12 @@ func (m *carveModel) mediated(p string) bool {
 		return true
 	}
 	first, _, _ := strings.Cut(strings.TrimPrefix(p[len(d):], "/"), "/")
-	child := joinPath(d, first)
-	id, ok := m.ruleID[child]
+	id, ok := m.cfg.Present[d][first]
 	if !ok {
 		return true
 	}
-	st, err := hostLstat(child)
+	hostFDs()
+	st, err := hostLstat(joinPath(d, first))
 	return err != nil || [2]uint64{st.Dev, st.Ino} != id
 }
 
@@ -203,7 +196,7 @@ func joinPath(dir, name string) string {
 // the supervisor would have done, never grant what it would have refused.
 func FSCarve(c FSMetaConfig) Feature {
 	m := newCarveModel(*c.Carve, c.Rules)
-	f := Feature{Name: "fs-denied", Handlers: map[string]Handler{}, Start: m.start}
+	f := Feature{Name: "fs-denied", Handlers: map[string]Handler{}}
 	for name, op := range carveOps {
 		f.Handlers[name] = m.handler(name, op)
 	}

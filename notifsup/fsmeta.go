@@ -56,12 +56,7 @@ func FSMeta(c FSMetaConfig) Feature {
 		m.carve = newCarveModel(*c.Carve, c.Rules)
 	}
 	f := Feature{Name: "fs-metadata", Handlers: map[string]Handler{}, Ioctls: map[uint32]Handler{},
-		Start: func() {
-			m.rules = canonicalRules(m.given)
-			if m.carve != nil {
-				m.carve.start()
-			}
-		}}
+		Start: func() { m.rules = canonicalRules(m.given) }}
 	for name, op := range metaWriteOps {
 		f.Handlers[name] = m.handler(name, op, true)
 	}
