@@ -123,7 +123,7 @@ func (cc *carveCall) open(o *object, flags uint64, mode uint32, resolve uint64) 
 		return notMine, nil
 	}
 	if o.fd >= 0 { // /proc/self/fd/N: the process reopens its own file
-		return cc.openExisting(o.fd, flags)
+		return cc.openExisting(o.fd, flags, mode)
 	}
 	var look uint64
 	if flags&unix.O_NOFOLLOW != 0 || (flags&unix.O_CREAT != 0 && flags&unix.O_EXCL != 0) {
@@ -135,7 +135,7 @@ func (cc *carveCall) open(o *object, flags uint64, mode uint32, resolve uint64) 
 	fd, err := cc.resolveObj(o, o.path, look, resolve)
 	switch {
 	case err == nil:
-		return cc.openExisting(fd, flags)
+		return cc.openExisting(fd, flags, mode)
 	case err == unix.ENOENT && flags&unix.O_CREAT != 0:
 		return cc.create(o, flags, mode, resolve)
 	}
@@ -144,8 +144,9 @@ func (cc *carveCall) open(o *object, flags uint64, mode uint32, resolve uint64) 
 }
 
 // openExisting opens the object fd resolved (or the process's own file) again, with the
-// caller's flags, through /proc/thread-self/fd: the very object that was checked.
-func (cc *carveCall) openExisting(fd int, flags uint64) (carveResult, error) {
+// caller's flags, through /proc/thread-self/fd: the very object that was checked (with
+// O_TMPFILE, the directory the unnamed file is made in, with mode and the process's umask).
+func (cc *carveCall) openExisting(fd int, flags uint64, mode uint32) (carveResult, error) {
 	p := cc.hostOf(fd)
 	if p == "" || !cc.m.mediated(p) {
 		return notMine, nil
@@ -186,8 +187,13 @@ func (cc *carveCall) openExisting(fd int, flags uint64) (carveResult, error) {
 		}
 		return carveResult{fd: dup, fifo: true, flags: flags, cloexec: cloexec}, nil
 	}
-	nfd, err := unix.Openat(hostProc, "thread-self/fd/"+strconv.Itoa(fd),
-		int(flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW))|unix.O_CLOEXEC, 0)
+	var nfd int
+	err := cc.withUmask(func() error {
+		var err error
+		nfd, err = unix.Openat(hostProc, "thread-self/fd/"+strconv.Itoa(fd),
+			int(flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW))|unix.O_CLOEXEC, mode)
+		return err
+	})
 	if err != nil {
 		return notMine, err
 	}
@@ -383,9 +389,13 @@ func truncateOp(cc *carveCall) (carveResult, error) {
 	if err != nil {
 		return notMine, nil
 	}
-	r, err := cc.openExisting(fd, unix.O_WRONLY)
+	r, err := cc.openExisting(fd, unix.O_WRONLY, 0)
 	if err != nil || r.notMine {
 		return r, err
+	}
+	if r.fifo {
+		unix.Close(r.fd)
+		return notMine, unix.EINVAL // truncate(2) of a FIFO
 	}
 	return value(0), unix.Ftruncate(r.fd, int64(cc.a[1]))
 }
@@ -433,13 +443,13 @@ func linkOp(old, new objArgs, flagsArg int) carveOp {
 		if !ok {
 			return notMine, nil
 		}
-		from := cc.hostOf(ofd)
-		if !cc.m.mediated(e.dir) && (from == "" || !cc.m.mediated(from)) {
-			return notMine, nil
-		}
 		var st unix.Stat_t
 		if err := unix.Fstat(ofd, &st); err != nil {
 			return notMine, err
+		}
+		from := cc.linkSource(ofd)
+		if !cc.m.mediated(e.dir) && (from == "" || !cc.m.mediated(from)) {
+			return notMine, nil
 		}
 		if err := cc.m.check(from, &st); err != nil {
 			return notMine, err
@@ -459,6 +469,24 @@ func linkOp(old, new objArgs, flagsArg int) carveOp {
 		}
 		return value(0), unix.Linkat(hostProc, "thread-self/fd/"+strconv.Itoa(ofd), e.parent, e.name, unix.AT_SYMLINK_FOLLOW)
 	}
+}
+
+// linkSource is the host path a link's source is judged by: its name, or for a file open by a
+// name it no longer has (O_TMPFILE, or unlinked) a name in the directory it was in, whose
+// rules it had.
+func (cc *carveCall) linkSource(fd int) string {
+	if p := cc.hostOf(fd); p != "" {
+		return p
+	}
+	name, err := fdName(fd)
+	if err != nil || !strings.HasPrefix(name, "/") || !strings.HasSuffix(name, " (deleted)") {
+		return ""
+	}
+	dir := name[:strings.LastIndexByte(name, '/')]
+	if dir == "" {
+		dir = "/"
+	}
+	return joinPath(cc.c.w.hostName(dir), ".sandlock-unnamed")
 }
 
 func renameOp(old, new objArgs, flagsArg int) carveOp {

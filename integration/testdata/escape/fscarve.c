@@ -121,6 +121,22 @@ static void siblings(void)
 	works("carve_unlink_in_new_dir", "unlink /w/d/f", RAW(SYS_unlink, "/w/d/f"));
 	works("carve_rmdir", "rmdir /w/d", RAW(SYS_rmdir, "/w/d"));
 	works("carve_sub_create", "create /w/sub/new (sub holds a pre-made link)", put("/w/sub/new", "s"));
+	/* an unnamed file made in /w, then given names there */
+	int tf = open("/w", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (works("carve_tmpfile", "open(/w, O_TMPFILE)", tf < 0 ? -errno : 0)) {
+		if (write(tf, "tmp", 3) != 3)
+			error("carve_tmpfile", "write: %s", en(errno));
+		works("carve_tmpfile_link", "linkat(fd, \"\", /w/tmpf, AT_EMPTY_PATH)",
+		      RAW(SYS_linkat, tf, "", AT_FDCWD, "/w/tmpf", AT_EMPTY_PATH));
+		char p[64];
+		snprintf(p, sizeof p, "/proc/self/fd/%d", tf);
+		works("carve_tmpfile_link_procfd", "linkat(/proc/self/fd/N, /w/tmpf2, AT_SYMLINK_FOLLOW)",
+		      RAW(SYS_linkat, AT_FDCWD, p, AT_FDCWD, "/w/tmpf2", AT_SYMLINK_FOLLOW));
+		works("carve_tmpfile_read", "read /w/tmpf2", readis("/w/tmpf2", "tmp"));
+		close(tf);
+		unlink("/w/tmpf");
+		unlink("/w/tmpf2");
+	}
 }
 
 static void spellings(void)
