@@ -103,6 +103,21 @@ func (cc *carveCall) resolveObj(o *object, path string, flags, resolve uint64) (
 	return cc.track(fd), nil
 }
 
+// pseudoFS: fd is on a kernel file system (proc, sys, cgroup, ...) whose entries are not
+// files: the supervisor never acts on those on behalf.
+func pseudoFS(fd int) bool {
+	var sfs unix.Statfs_t
+	if unix.Fstatfs(fd, &sfs) != nil {
+		return true
+	}
+	switch sfs.Type {
+	case unix.PROC_SUPER_MAGIC, unix.SYSFS_MAGIC, unix.CGROUP_SUPER_MAGIC, unix.CGROUP2_SUPER_MAGIC,
+		unix.DEBUGFS_MAGIC, unix.SECURITYFS_MAGIC, unix.TRACEFS_MAGIC, unix.BPF_FS_MAGIC, unix.DEVPTS_SUPER_MAGIC:
+		return true
+	}
+	return false
+}
+
 // resolveCached is RESOLVE_CACHED, which x/sys does not define: the supervisor resolves for
 // real, so it drops it.
 const resolveCached = 0x20
@@ -166,6 +181,13 @@ func (cc *carveCall) openExisting(fd int, flags uint64, mode uint32) (carveResul
 	}
 	if err := cc.m.check(p, &st); err != nil {
 		return notMine, err
+	}
+	if t := st.Mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK || pseudoFS(fd) {
+		// A device node or a /proc, /sys entry that appeared after create (a disk plugged in,
+		// another process's /proc/PID) is never granted on behalf: the supervisor would open it
+		// outside the sandbox's domain (no ptrace scoping, no device rules). Landlock refuses
+		// it for lack of a rule, as it did before fs_denied's mediation.
+		return notMine, nil
 	}
 	tmp := isTmpfile(flags)
 	if flags&unix.O_CREAT != 0 && flags&unix.O_EXCL != 0 && !tmp {
@@ -291,7 +313,7 @@ func (cc *carveCall) entry(o *object, resolve uint64) (entry, bool) {
 		return entry{}, false
 	}
 	fd, err := cc.resolveObj(o, dir, unix.O_DIRECTORY, resolve)
-	if err != nil {
+	if err != nil || pseudoFS(fd) {
 		return entry{}, false
 	}
 	if e.dir = cc.hostOf(fd); e.dir == "" {

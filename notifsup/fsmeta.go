@@ -237,7 +237,7 @@ func (m *fsMeta) check(w *worker, t *target, fd int, write, fdBased bool) error 
 	if sfs.Type == unix.PROC_SUPER_MAGIC {
 		return m.checkProc(w, t, name, mnt, write)
 	}
-	if host := w.hostName(name); m.carve != nil && m.carve.mediated(host) {
+	if host := w.hostName(name); m.carve != nil && !isDevice(fd) && m.carve.mediated(host) {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			return unix.EACCES
