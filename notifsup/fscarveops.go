@@ -88,8 +88,12 @@ func openat2Op(cc *carveCall) (carveResult, error) {
 }
 
 // resolveObj opens path (O_PATH) as the process would name it, relative to o's dirfd or the
-// process's cwd, with the caller's resolve flags and never through a /proc magic link.
+// process's cwd, with the caller's resolve flags and never through a /proc magic link (the
+// process's own cwd and root links excepted: the view has them, see viewPath).
 func (cc *carveCall) resolveObj(o *object, path string, flags, resolve uint64) (int, error) {
+	if resolve&(unix.RESOLVE_BENEATH|unix.RESOLVE_IN_ROOT) == 0 {
+		path = cc.viewPath(path)
+	}
 	base := unix.AT_FDCWD
 	if !strings.HasPrefix(path, "/") && o.dirfd >= 0 {
 		base = o.dirfd
@@ -116,6 +120,23 @@ func pseudoFS(fd int) bool {
 		return true
 	}
 	return false
+}
+
+// viewPath turns /proc/PID/cwd/... and /proc/PID/root/... of the calling process (its own
+// thread's too; /proc/self was made /proc/PID already) into what they lead to in the view the
+// worker holds: the process's cwd (the worker's) and root (the worker's). Any other process's
+// links stay magic links, which resolveObj does not follow.
+func (cc *carveCall) viewPath(path string) string {
+	pid := "/proc/" + strconv.Itoa(cc.t.tgid)
+	for _, pre := range []string{pid, pid + "/task/" + strconv.Itoa(cc.t.tid)} {
+		if rest, ok := strings.CutPrefix(path, pre+"/cwd"); ok && (rest == "" || rest[0] == '/') {
+			return "." + rest
+		}
+		if rest, ok := strings.CutPrefix(path, pre+"/root"); ok && (rest == "" || rest[0] == '/') {
+			return "/" + strings.TrimPrefix(rest, "/")
+		}
+	}
+	return path
 }
 
 // resolveCached is RESOLVE_CACHED, which x/sys does not define: the supervisor resolves for

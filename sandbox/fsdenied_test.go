@@ -25,12 +25,13 @@ func TestFSDeniedInWritable(t *testing.T) {
 	p.FSDenied = []string{secret}
 	allowed := `cd ` + w + ` && echo new > new && cat new && mv new new2 && cat new2 && mkdir d && touch d/f && ` +
 		`ln -s new2 sl && cat sl && ln new2 hard && cat hard && rm hard sl d/f && rmdir d && ls && ` +
-		`mkfifo p && { cat p > fifo.out & echo via-fifo > p; wait; } && cat fifo.out && rm p && echo DONE`
+		`mkfifo p && { cat p > fifo.out & echo via-fifo > p; wait; } && cat fifo.out && rm p && ` +
+		`echo c > /proc/self/cwd/viacwd && cat viacwd && echo DONE`
 	res, err := newSandbox(t, p).Run(ctxFor(t, 60*time.Second), []string{"sh", "-c", allowed})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if res.ExitCode != 0 || !strings.Contains(string(res.Stdout), "via-fifo\nDONE") {
+	if res.ExitCode != 0 || !strings.Contains(string(res.Stdout), "via-fifo\nc\nDONE") {
 		t.Fatalf("siblings of the denied file: got code %d stdout %q stderr %q, want them created and used",
 			res.ExitCode, res.Stdout, res.Stderr)
 	}
