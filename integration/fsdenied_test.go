@@ -49,3 +49,32 @@ func TestSandboxFSDeniedInWritable(t *testing.T) {
 		})
 	}
 }
+
+// TestSandboxFSDeniedDirInWritable: a denied directory inside a writable one: the writable
+// directory can still be listed and written beside it (the supervisor does both: Landlock may
+// not even list it, a rule on it would reach the denied directory), and nothing beneath the
+// denied directory is reachable.
+func TestSandboxFSDeniedDirInWritable(t *testing.T) {
+	requireSetup(t)
+	w := t.TempDir()
+	den := filepath.Join(w, "secretdir")
+	mustDo(t, os.Mkdir(den, 0o755))
+	mustDo(t, os.WriteFile(filepath.Join(den, "key"), []byte("TOPSECRET\n"), 0o644))
+	flags := append(append([]string{}, sandboxRead...), "-w", w, "--fs-denied", den)
+	sh := func(script string) result { return rtWith(t, nil, sandboxArgs(flags, "sh", "-c", script)...) }
+	if r := sh("cd " + w + " && echo n > new && ls && cat new"); r.code != 0 || r.stdout != "new\nsecretdir\nn\n" {
+		t.Fatalf("beside the denied directory: got exit %d stdout %q stderr %q, want the listing and the new file", r.code, r.stdout, r.stderr)
+	}
+	for _, attempt := range []string{
+		"cat " + den + "/key", "ls " + den, "echo x > " + den + "/x", "mv " + den + " " + w + "/moved",
+		"ln -s " + den + " " + w + "/s && cat " + w + "/s/key", "cd " + den + " && cat key",
+		"mkdir " + den + "/d", "mv " + w + "/new " + den + "/new",
+	} {
+		if r := sh(attempt); r.code == 0 || strings.Contains(r.stdout, "TOPSECRET") {
+			t.Errorf("%q: got exit %d stdout %q, want it refused", attempt, r.code, r.stdout)
+		}
+	}
+	if ents, err := os.ReadDir(den); err != nil || len(ents) != 1 {
+		t.Errorf("the denied directory after the attempts: %v, %v; want only key", ents, err)
+	}
+}
