@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sandlock/sandlock-runtime/confine"
@@ -44,9 +45,11 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 }
 
 // carveConfig hands fs_denied's carving to the supervisor (notifsup.FSCarve), which then
-// traps the path syscalls; nil (no carving) traps none of them.
+// traps the path syscalls; nil traps none of them: no carving, or only read-only rules carved
+// (nothing can be created there, and the only loss, an entry the host adds later, does not
+// justify sending every open of the sandbox to the supervisor).
 func carveConfig(cv *confine.Carving) *notifsup.CarveConfig {
-	if cv == nil || len(cv.Dirs) == 0 {
+	if cv == nil || !slices.ContainsFunc(cv.Rules, func(r confine.CarvedRule) bool { return r.Write }) {
 		return nil
 	}
 	c := &notifsup.CarveConfig{Dirs: cv.Dirs, Present: cv.Present, Inodes: cv.Inodes}
