@@ -78,3 +78,44 @@ func TestSandboxFSDeniedDirInWritable(t *testing.T) {
 		t.Errorf("the denied directory after the attempts: %v, %v; want only key", ents, err)
 	}
 }
+
+// TestPolicyFSDeniedInWritable: a container (io.sandlock.fs_denied) with /w/secret denied in
+// the writable rootfs: busybox creates and uses files beside it, and every spelling of the
+// secret is refused.
+func TestPolicyFSDeniedInWritable(t *testing.T) {
+	kv := map[string]string{"io.sandlock.fs_denied": `["/w/secret"]`}
+	files := map[string]string{"w/secret": "s3cret\n", "w/old": "old\n"}
+	script := tries([][2]string{
+		{"create", "echo new > /w/new"},
+		{"read", "cat /w/new"},
+		{"append", "echo more >> /w/new"},
+		{"rename", "mv /w/new /w/new2"},
+		{"mkdir", "mkdir /w/d"},
+		{"touch", "touch /w/d/f"},
+		{"symlink", "ln -s new2 /w/sl && cat /w/sl"},
+		{"hardlink", "ln /w/new2 /w/hard && cat /w/hard"},
+		{"remove", "rm /w/hard /w/sl /w/d/f && rmdir /w/d"},
+		{"list", "ls /w"},
+		{"old", "cat /w/old"},
+		{"direct", "cat /w/secret"},
+		{"overwrite", "echo x > /w/secret"},
+		{"link_secret", "ln /w/secret /w/l"},
+		{"symlink_secret", "ln -s /w/secret /w/s && cat /w/s"},
+		{"mv_away", "mv /w/secret /w/gone"},
+		{"mv_over", "mv /w/new2 /w/secret"},
+		{"dotdot", "cd /w && cat ../w/secret"},
+		{"proccwd", "cd /w && cat /proc/self/cwd/secret"},
+		{"rm_secret", "rm /w/secret"},
+	})
+	out, stderr, code := runScript(t, kv, files, script+"cat /w/secret 2>/dev/null; ls /w\n")
+	wantTries(t, out, stderr, code, map[string]string{
+		"create": "ok", "read": "ok", "append": "ok", "rename": "ok", "mkdir": "ok", "touch": "ok",
+		"symlink": "ok", "hardlink": "ok", "remove": "ok", "list": "ok", "old": "ok",
+		"direct": "refused", "overwrite": "refused", "link_secret": "refused", "symlink_secret": "refused",
+		"mv_away": "refused", "mv_over": "refused", "dotdot": "refused", "proccwd": "refused",
+		"rm_secret": "refused",
+	})
+	if strings.Contains(out, "s3cret") || !strings.Contains(out, "secret\n") {
+		t.Errorf("the denied file leaked or is gone:\n%s", out)
+	}
+}
