@@ -219,12 +219,30 @@ func value(v uint64) carveResult { return carveResult{val: v, fd: -1} }
 
 // carveCall is one call being handled: its target, arguments and what it opened.
 type carveCall struct {
-	m    *carveModel
-	c    *Call
-	t    *target
-	a    []uint64
-	fds  []int
-	objs []*object
+	m     *carveModel
+	c     *Call
+	t     *target
+	a     []uint64
+	fds   []int
+	objs  []*object
+	inCwd bool // the worker has taken the process's cwd
+}
+
+// cwd makes the process's working directory the worker's, once per call: for a path relative
+// to it.
+func (cc *carveCall) cwd() error {
+	if cc.inCwd {
+		return nil
+	}
+	fd, err := cc.t.cwdFD()
+	if err != nil {
+		return err
+	}
+	if err := unix.Fchdir(fd); err != nil {
+		return err
+	}
+	cc.inCwd = true
+	return nil
 }
 
 func (cc *carveCall) track(fd int) int {
@@ -253,7 +271,8 @@ func (m *carveModel) handler(name string, op carveOp) Handler {
 		cc := &carveCall{m: m, c: c, t: t, a: c.Req.Data.Args}
 		defer cc.close()
 		var r carveResult
-		_, err = c.w.inView(t, -1, func() (uint64, error) {
+		// noCwd: the process's cwd is taken only by a relative path that needs it (cwd).
+		_, err = c.w.inView(t, noCwd, func() (uint64, error) {
 			var err error
 			r, err = op(cc)
 			return 0, err

@@ -95,8 +95,14 @@ func (cc *carveCall) resolveObj(o *object, path string, flags, resolve uint64) (
 		path = cc.viewPath(path)
 	}
 	base := unix.AT_FDCWD
-	if !strings.HasPrefix(path, "/") && o.dirfd >= 0 {
+	switch {
+	case strings.HasPrefix(path, "/"):
+	case o.dirfd >= 0:
 		base = o.dirfd
+	default:
+		if err := cc.cwd(); err != nil {
+			return -1, err
+		}
 	}
 	how := unix.OpenHow{Flags: flags | unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: (resolve | unix.RESOLVE_NO_MAGICLINKS) &^ resolveCached}
