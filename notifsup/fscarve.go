@@ -186,8 +186,9 @@ func joinPath(dir, name string) string {
 // opened file is given to the process with SECCOMP_IOCTL_NOTIF_ADDFD; if that fails, the call
 // fails (never continues).
 //
-// A call the supervisor resolves outside the carved directories is NotMine, and the kernel
-// runs it with the process's memory, which may by then name something else (a thread flipping
+// A call the supervisor does not mediate (resolved outside the carved directories, or onto
+// what they held at create, device nodes and kernel file systems, or not resolvable by the
+// supervisor) is NotMine, and the kernel runs it with the process's memory, which may by then name something else (a thread flipping
 // the path buffer). That is safe because Landlock alone never grants a denied object: the
 // carving left no rule on a denied path, on a directory above one (only READ_DIR, which grants
 // no file), or on another name of a denied file (carved out by inode, pre-existing links
