@@ -14,6 +14,10 @@
 #            (the BPF filter alone), Landlock-checked, answered by the supervisor (uname), performed
 #            on behalf (chmod, readlink); and `tar -x` of TAR_FILES small files bare vs in `sandbox`
 #            (every file's chmod/chown/utimes performed on behalf).
+#   fsdenied an openat-heavy workload in a writable directory W under `sandbox -w W`, with and
+#            without `--fs-denied W/secret` (which has the supervisor mediate every path syscall in
+#            W, notifsup.FSCarve): `tar -x` of TAR_FILES small files into W, then `find` + `cat` of
+#            them all; median of 3 runs each, and the ratio.
 #   redis    redis-server bare vs in a container (sandlock-runtime, runc, crun; host network), loaded
 #            with redis-benchmark on 127.0.0.1:REDIS_PORT, REDIS_ROUNDS rounds in rotating order.
 #
@@ -27,7 +31,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 
 BIN=$(readlink -f "${SANDLOCK_RUNTIME:-$ROOT/bin/sandlock-runtime}")
 OUT=${BENCH_OUT:-/tmp/sandlock-bench}
-ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor}
+ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor fsdenied}
 RUNS=${RUNS:-60}               # hyperfine runs per command and round (latency)
 LAT_ROUNDS=${LAT_ROUNDS:-2}
 CLIENT_RUNS=${CLIENT_RUNS:-10}
@@ -391,6 +395,32 @@ if want supervisor; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+# 7: fs_denied inside a writable directory (the supervisor mediates the carved directory)
+if want fsdenied; then
+  section "== fsdenied: tar -x + find/cat of $TAR_FILES files in W, -w W with and without --fs-denied W/secret"
+  mkdir -p "$W/fd/src" "$W/fd/w"
+  for i in $(seq "$TAR_FILES"); do echo "$i" > "$W/fd/src/f$i"; done
+  tar -C "$W/fd" -cf "$W/fd/tar.tar" src
+  echo secret > "$W/fd/w/secret"
+  FD=("$BIN" sandbox -r /usr -r /lib -r /lib64 -r /bin -r "$W/fd/tar.tar" -w "$W/fd/w")
+  for mode in off on; do
+    extra=(); [ $mode = on ] && extra=(--fs-denied "$W/fd/w/secret")
+    for i in 1 2 3; do
+      rm -rf "$W/fd/w/src"
+      t0=$(date +%s%N)
+      "${FD[@]}" "${extra[@]}" -- sh -c "tar -C '$W/fd/w' -xf '$W/fd/tar.tar' && find '$W/fd/w/src' -type f -exec cat {} + >/dev/null"
+      echo $(( ($(date +%s%N) - t0) / 1000000 ))
+    done | sort -n | sed -n 2p | sed "s/^/$mode\t/"
+  done > "$W/fd/raw.tsv"
+  off=$(awk -F'\t' '$1 == "off" { print $2 }' "$W/fd/raw.tsv")
+  on=$(awk -F'\t' '$1 == "on" { print $2 }' "$W/fd/raw.tsv")
+  printf 'tar_x_find_cat_%s_files_ms\t%s\t%s\n' "$TAR_FILES" "$off" "$on" > "$OUT/fsdenied.tsv"
+  sed 's/^/  /' "$OUT/fsdenied.tsv" | tee -a "$LOG"
+  say "  ratio on/off: $(bench_ratio "$on" "$off")"
+  rm -rf "$W/fd"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # 5: redis
 if want redis; then
   section "== redis: redis-benchmark -q -n $REDIS_N -t set,get on 127.0.0.1:$REDIS_PORT, $REDIS_ROUNDS rounds"
@@ -525,6 +555,14 @@ fi
     echo "| call | bare | sandbox | sandbox / bare |"
     echo "|---|---:|---:|---:|"
     while IFS=$'\t' read -r k b s; do echo "| $k | $b | $s | $(bench_ratio "$s" "$b") |"; done < "$OUT/supervisor.tsv"
+  fi
+  if [ -f "$OUT/fsdenied.tsv" ]; then
+    echo
+    echo "## fs_denied inside a writable directory: \`sandbox -w W\` vs \`-w W --fs-denied W/secret\` (ms, medians)"
+    echo
+    echo "| workload | off | on | on / off |"
+    echo "|---|---:|---:|---:|"
+    while IFS=$'\t' read -r k b s; do echo "| $k | $b | $s | $(bench_ratio "$s" "$b") |"; done < "$OUT/fsdenied.tsv"
   fi
   if [ -f "$OUT/redis.tsv" ]; then
     R=$OUT/redis.tsv

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sandlock/sandlock-runtime/confine"
@@ -38,7 +39,26 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 		}
 		c.FS.Rules = append(c.FS.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write, ListOnly: r.ListOnly})
 	}
+	c.FS.Carve = carveConfig(plan.Landlock.Carved)
 	plan.Seccomp.Notify, plan.Seccomp.NotifyIoctls = notifsup.Trapped(c.features())
+	return c
+}
+
+// carveConfig hands fs_denied's carving to the supervisor (notifsup.FSCarve), which then
+// traps the path syscalls; nil traps none of them: no carving, or only read-only rules carved
+// (nothing can be created there, and the only loss, an entry the host adds later, does not
+// justify sending every open of the sandbox to the supervisor).
+func carveConfig(cv *confine.Carving) *notifsup.CarveConfig {
+	if cv == nil || !slices.ContainsFunc(cv.Rules, func(r confine.CarvedRule) bool { return r.Write }) {
+		return nil
+	}
+	c := &notifsup.CarveConfig{Dirs: cv.Dirs, Present: cv.Present, Inodes: cv.Inodes}
+	for _, r := range cv.Rules {
+		c.Rules = append(c.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write})
+	}
+	for _, d := range cv.Denied {
+		c.Denied = append(c.Denied, notifsup.DeniedPath{Path: d.Path, Dir: d.Dir})
+	}
 	return c
 }
 
@@ -59,7 +79,11 @@ func readsRestricted(pol spec.Policy, rules []confine.PathRule) bool {
 // features are the supervisor's features for this configuration, in the order they are
 // declared to the filter.
 func (c supervisorConfig) features() []notifsup.Feature {
-	return []notifsup.Feature{notifsup.UnameFeature(c.Hostname), notifsup.FSMeta(c.FS)}
+	fs := []notifsup.Feature{notifsup.UnameFeature(c.Hostname), notifsup.FSMeta(c.FS)}
+	if c.FS.Carve != nil {
+		fs = append(fs, notifsup.FSCarve(c.FS))
+	}
+	return fs
 }
 
 func saveSupervisorConfig(dir string, c supervisorConfig) error {

@@ -26,6 +26,9 @@ type FSMetaConfig struct {
 	Reads bool `json:",omitempty"`
 	// Connect, when set, also mediates connect(2) (see ConnectConfig).
 	Connect *ConnectConfig `json:",omitempty"`
+	// Carve, when set, is fs_denied's carving (see FSCarve): the metadata of what the
+	// supervisor mediates there is allowed by the carved rules, not by Rules.
+	Carve *CarveConfig `json:",omitempty"`
 }
 
 // fsMeta is the feature behind FSMeta.
@@ -34,6 +37,7 @@ type fsMeta struct {
 	connect ConnectConfig
 	rules   []FSRule // given, canonical: made by Start, in the supervisor, off the container's start
 	mounts  sync.Map // rootKey -> *mountTable: the mounts as seen from each root
+	carve   *carveModel
 }
 
 // FSMeta mediates the metadata syscalls Landlock has no access right for: chmod, chown,
@@ -48,6 +52,9 @@ type fsMeta struct {
 // object the process was allowed to change.
 func FSMeta(c FSMetaConfig) Feature {
 	m := &fsMeta{given: c.Rules}
+	if c.Carve != nil {
+		m.carve = newCarveModel(*c.Carve, c.Rules)
+	}
 	f := Feature{Name: "fs-metadata", Handlers: map[string]Handler{}, Ioctls: map[uint32]Handler{},
 		Start: func() { m.rules = canonicalRules(m.given) }}
 	for name, op := range metaWriteOps {
@@ -229,6 +236,16 @@ func (m *fsMeta) check(w *worker, t *target, fd int, write, fdBased bool) error 
 	}
 	if sfs.Type == unix.PROC_SUPER_MAGIC {
 		return m.checkProc(w, t, name, mnt, write)
+	}
+	if host := w.hostName(name); m.carve != nil && !isDevice(fd) && m.carve.mediated(host) {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return unix.EACCES
+		}
+		if err := m.carve.check(host, &st); err != nil {
+			return err
+		}
+		return m.carve.need(host, true, write)
 	}
 	if !m.allowedBy(w.hostName(name), write, !(write && isDevice(fd))) {
 		return refuse(unix.EACCES, name, ruleFor(write)) // as the process names it

@@ -25,7 +25,7 @@ const (
 )
 
 // TestInjectFD: an open performed on behalf is answered with the fd injected atomically
-// (ADDFD with SEND), O_CLOEXEC honoured; a call no feature claims continues; and an injection
+// (ADDFD, then the answer with its number), O_CLOEXEC honoured; a call no feature claims continues; and an injection
 // that fails makes the call fail with its errno: the open of /dev/null, which would succeed if
 // it continued, fails with EBADF (fail closed, the reference's #80).
 func TestInjectFD(t *testing.T) {

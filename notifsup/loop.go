@@ -29,7 +29,6 @@ type Call struct {
 	Req      *seccomp.ScmpNotifReq
 	w        *worker
 	deferred bool
-	answered bool // by InjectFD's atomic answer
 	audit    func(Denial)
 }
 
@@ -160,7 +159,7 @@ func chain(hs []Handler) Handler {
 	}
 	return func(c *Call) seccomp.ScmpNotifResp {
 		for _, h := range hs {
-			if resp := h(c); !IsNotMine(resp) || c.deferred || c.answered {
+			if resp := h(c); !IsNotMine(resp) || c.deferred {
 				return resp
 			}
 		}
@@ -265,7 +264,7 @@ func answer(c *Call, table map[key]Handler) error {
 		// if it had not been trapped: nothing the supervisor saw is trusted by the kernel.
 		resp = seccomp.ScmpNotifResp{Flags: seccomp.NotifRespFlagContinue}
 	}
-	if c.deferred || c.answered {
+	if c.deferred {
 		return nil
 	}
 	resp.ID = req.ID

@@ -23,6 +23,7 @@ type target struct {
 	listener  int
 	id        uint64
 	writeMem  bool
+	umask     int // what the thread creates files with
 	mem       *os.File
 	root, cwd int // O_PATH
 	pidfd     int
@@ -43,7 +44,7 @@ type creds struct {
 // valid. writeMem opens its memory for writing too (handlers that return data through a
 // buffer).
 func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target, error) {
-	t := &target{tid: int(req.Pid), listener: listener, id: req.ID, writeMem: writeMem, root: -1, cwd: -1, pidfd: -1}
+	t := &target{tid: int(req.Pid), umask: 0o022, listener: listener, id: req.ID, writeMem: writeMem, root: -1, cwd: -1, pidfd: -1}
 	status, err := procRead(t.procPath("status"))
 	if err != nil {
 		return nil, unix.ESRCH
@@ -158,6 +159,11 @@ func (t *target) parseStatus(b []byte) error {
 				err = errors.Join(err, gerr)
 				t.creds.groups = append(t.creds.groups, g)
 			}
+		case "Umask":
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				t.umask = int(m)
+			}
+			continue
 		case "CapEff":
 			t.creds.capEff, err = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 		default:
@@ -292,11 +298,26 @@ func (t *target) fd(n int) (int, error) {
 		return -1, err
 	}
 	fd, err := unix.PidfdGetfd(pidfd, n, 0)
+	if errors.Is(err, unix.EBADF) {
+		return t.pathFD(n)
+	}
 	if err != nil {
-		if errors.Is(err, unix.EBADF) {
-			return -1, unix.EBADF
-		}
 		return -1, unix.EPERM
 	}
 	return fd, nil // pidfd_getfd sets close-on-exec
+}
+
+// pathFD is fd for an O_PATH file, which pidfd_getfd refuses (EBADF): an O_PATH handle on
+// the same object, through the thread's /proc fd link, checked against the notification like
+// every handle (a reused pid is noticed). It is what a dirfd or an AT_EMPTY_PATH names.
+func (t *target) pathFD(n int) (int, error) {
+	fd, err := procOpen(t.procPath("fd/"+strconv.Itoa(n)), unix.O_PATH)
+	if err != nil {
+		return -1, unix.EBADF
+	}
+	if err := t.valid(); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }

@@ -63,7 +63,7 @@ type field struct {
 var fields = map[string]field{
 	"fs_readable":         {mechanism: "Landlock; supervisor for readlink/xattr reads"},
 	"fs_writable":         {mechanism: "Landlock; supervisor for chmod/chown/utimes/xattrs, unix connect by path"},
-	"fs_denied":           {mechanism: "Landlock; supervisor for metadata"},
+	"fs_denied":           {mechanism: "Landlock; supervisor for metadata and in the directories holding a denied path"},
 	"workdir":             {mechanism: "COW layer", notYet: true},
 	"chroot":              {mechanism: "chroot (the sandbox's root.path)", root: true},
 	"net_allow_hosts":     {mechanism: "supervisor", notYet: true},
