@@ -525,3 +525,12 @@ func explicitBelow(explicit map[string]bool, dir string) bool {
 	}
 	return false
 }
+
+// HideProc carves /proc out of rules (isolate_pids where the process sees the host's /proc):
+// the supervisor then opens every /proc entry on the process's behalf, after checking it is
+// the container's (notifsup.ProcView), and a path the process swaps after that check reaches a
+// /proc file the kernel refuses. "/" stays listable: /proc counts as a file in the carving, so
+// a READ_DIR rule above it remains (listing /proc itself is answered by the supervisor too).
+func HideProc(rules []PathRule) ([]PathRule, error) {
+	return carveAll(rules, []deniedPath{{path: "/proc"}})
+}

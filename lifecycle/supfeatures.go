@@ -16,15 +16,23 @@ import (
 // once at create (supervisorFile in the state dir), from which both the filter's trapped
 // syscalls and the supervisor's handlers are made, so the two cannot disagree.
 type supervisorConfig struct {
-	Hostname string                `json:"hostname,omitempty"`
-	FS       notifsup.FSMetaConfig `json:"fs"`
+	Hostname string                  `json:"hostname,omitempty"`
+	FS       notifsup.FSMetaConfig   `json:"fs"`
+	Proc     notifsup.ProcViewConfig `json:"proc"`
+}
+
+// memView is what /proc/meminfo shows of the container's memory limit: the limit and the
+// cgroup file that has its usage ("" limit 0: none).
+type memView struct {
+	limit int64
+	usage string
 }
 
 const supervisorFile = "supervisor.json"
 
 // supervisorPlan derives the supervisor's configuration from the plan and records what it
 // traps in the plan's seccomp options.
-func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string) supervisorConfig {
+func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string, mem memView) (supervisorConfig, error) {
 	c := supervisorConfig{Hostname: hostname, FS: notifsup.FSMetaConfig{Reads: readsRestricted(pol, plan.Landlock.Paths)}}
 	if rootfs == "/" {
 		// The host's file system (direct mode, host mode): its listening unix sockets are a
@@ -38,8 +46,47 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 		}
 		c.FS.Rules = append(c.FS.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write, ListOnly: r.ListOnly})
 	}
+	c.Proc = notifsup.ProcViewConfig{NumCPUs: pol.VisibleCPUs(), MemLimit: mem.limit, MemUsage: mem.usage}
+	if rootfs == "/" {
+		// The host's /proc and /etc: the supervisor shows them as the container's.
+		c.Proc.EtcHostname = hostname
+		if pol.PIDsIsolated() {
+			// After FS.Rules: the metadata feature still decides on /proc by its rules.
+			if err := hideProc(plan, &c.Proc); err != nil {
+				return c, err
+			}
+		}
+	}
 	plan.Seccomp.Notify, plan.Seccomp.NotifyIoctls = notifsup.Trapped(c.features())
-	return c
+	return c, nil
+}
+
+// hideProc takes /proc out of the process's Landlock rules and gives the rules that covered
+// it to the supervisor, which opens /proc entries for the process (notifsup.ProcView).
+func hideProc(plan *confine.Plan, p *notifsup.ProcViewConfig) error {
+	p.HidePIDs = true
+	for _, r := range plan.Landlock.Paths {
+		if strings.HasPrefix(r.Path, "/proc/self/fd/") {
+			continue
+		}
+		if r.Path == "/" || r.Path == "/proc" || strings.HasPrefix(r.Path, "/proc/") {
+			p.ProcRules = append(p.ProcRules, notifsup.FSRule{Path: r.Path, Write: r.Write, ListOnly: r.ListOnly})
+		}
+	}
+	var keep, terminals []confine.PathRule
+	for _, r := range plan.Landlock.Paths {
+		if strings.HasPrefix(r.Path, "/proc/self/fd/") {
+			terminals = append(terminals, r) // init's own stdio, opened as a file: not /proc
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	carved, err := confine.HideProc(keep)
+	if err != nil {
+		return fmt.Errorf("isolate_pids: %w", err)
+	}
+	plan.Landlock.Paths = append(carved, terminals...)
+	return nil
 }
 
 // readsRestricted: the policy lets the process read less than everything it can name, so
@@ -59,7 +106,12 @@ func readsRestricted(pol spec.Policy, rules []confine.PathRule) bool {
 // features are the supervisor's features for this configuration, in the order they are
 // declared to the filter.
 func (c supervisorConfig) features() []notifsup.Feature {
-	return []notifsup.Feature{notifsup.UnameFeature(c.Hostname), notifsup.FSMeta(c.FS)}
+	fs := []notifsup.Feature{notifsup.UnameFeature(c.Hostname)}
+	if c.Proc.Active() {
+		// Before FSMeta: its readlink answers what reaches /proc, FSMeta's the rest.
+		fs = append(fs, notifsup.ProcView(c.Proc))
+	}
+	return append(fs, notifsup.FSMeta(c.FS))
 }
 
 func saveSupervisorConfig(dir string, c supervisorConfig) error {

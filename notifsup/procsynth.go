@@ -1,0 +1,269 @@
+package notifsup
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	seccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// The files shown synthetic, by the path the process names them in its own view. They are
+// recognised by the object a path reaches (its device and inode, per root), so every spelling
+// of them is, and shown only to reads.
+var synthPaths = map[string]string{
+	"/proc/cpuinfo":                    "cpuinfo",
+	"/proc/stat":                       "stat",
+	"/proc/meminfo":                    "meminfo",
+	"/sys/devices/system/cpu/online":   "cpulist",
+	"/sys/devices/system/cpu/possible": "cpulist",
+	"/sys/devices/system/cpu/present":  "cpulist",
+	"/proc/sys/kernel/hostname":        "hostname",
+}
+
+func (v *procView) wants(kind string) bool {
+	switch kind {
+	case "cpuinfo", "stat", "cpulist":
+		return v.c.NumCPUs > 0
+	case "meminfo":
+		return v.c.MemLimit > 0
+	case "hostname":
+		return v.c.EtcHostname != ""
+	}
+	return false
+}
+
+// synthKind names the synthetic file fd is open on ("" for none). It runs on a thread with the
+// process's root: the reference objects are looked up there once per root. /etc/hostname is
+// recognised by name (the host's root only), as it may be replaced at any time.
+func (v *procView) synthKind(fd int) string {
+	k, err := keyOf(fd)
+	if err != nil {
+		return ""
+	}
+	if v.c.EtcHostname != "" {
+		if name, err := fdName(fd); err == nil && name == "/etc/hostname" {
+			return "hostname"
+		}
+	}
+	root, err := unix.Open("/", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	rk, err := keyOf(root)
+	unix.Close(root)
+	if err != nil {
+		return ""
+	}
+	m, ok := v.synth.Load(rk)
+	if !ok {
+		refs := map[rootKey]string{}
+		for p, kind := range synthPaths {
+			if !v.wants(kind) {
+				continue
+			}
+			how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
+			rfd, err := unix.Openat2(unix.AT_FDCWD, p, &how)
+			if err != nil {
+				continue
+			}
+			if rkey, err := keyOf(rfd); err == nil {
+				refs[rkey] = kind
+			}
+			unix.Close(rfd)
+		}
+		m, _ = v.synth.LoadOrStore(rk, refs)
+	}
+	return m.(map[rootKey]string)[k]
+}
+
+// synthFD makes the content of a synthetic file and returns a read-only fd on it (a memfd,
+// sealed).
+func (v *procView) synthFD(kind string) (int, error) {
+	var content string
+	switch kind {
+	case "cpuinfo":
+		content = cpuinfoFor(readHost("cpuinfo"), v.c.NumCPUs)
+	case "stat":
+		content = procStatFor(readHost("stat"), v.c.NumCPUs)
+	case "meminfo":
+		content = meminfoFor(readHost("meminfo"), v.c.MemLimit, v.memUsage())
+	case "cpulist":
+		content = cpuList(v.c.NumCPUs)
+	case "hostname":
+		content = v.c.EtcHostname + "\n"
+	}
+	return memfdWith(kind, content)
+}
+
+func readHost(name string) string {
+	b, _ := procRead(name)
+	return string(b)
+}
+
+func (v *procView) memUsage() int64 {
+	b, err := os.ReadFile(v.c.MemUsage)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+// memfdWith returns a read-only fd on a sealed memfd holding content.
+func memfdWith(name, content string) (int, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(content)); err != nil {
+		return -1, err
+	}
+	_, _ = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
+	return unix.Openat(hostProc, "thread-self/fd/"+strconv.Itoa(fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+}
+
+// cpuList is a CPU list file's content for n CPUs ("0-1").
+func cpuList(n int) string {
+	if n == 1 {
+		return "0\n"
+	}
+	return fmt.Sprintf("0-%d\n", n-1)
+}
+
+// cpuinfoFor repeats the host's first processor block n times, numbered 0..n-1.
+func cpuinfoFor(host string, n int) string {
+	blocks := strings.Split(strings.TrimRight(host, "\n"), "\n\n")
+	tmpl := blocks[0]
+	var b strings.Builder
+	for i := range n {
+		for _, l := range strings.Split(tmpl, "\n") {
+			k, _, ok := strings.Cut(l, ":")
+			key := strings.TrimSpace(k)
+			switch {
+			case ok && (key == "processor" || key == "core id" || key == "apicid" || key == "initial apicid"):
+				l = k + ": " + strconv.Itoa(i)
+			case ok && (key == "siblings" || key == "cpu cores"):
+				l = k + ": " + strconv.Itoa(n)
+			}
+			b.WriteString(l + "\n")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// procStatFor keeps the host's /proc/stat with the per-CPU lines of n CPUs (cpu0's repeated
+// when the host has fewer).
+func procStatFor(host string, n int) string {
+	var b strings.Builder
+	var cpu0 string
+	wrote := false
+	for _, l := range strings.Split(strings.TrimRight(host, "\n"), "\n") {
+		name, rest, _ := strings.Cut(l, " ")
+		if num, ok := strings.CutPrefix(name, "cpu"); ok && num != "" {
+			i, err := strconv.Atoi(num)
+			if err == nil {
+				if i == 0 {
+					cpu0 = rest
+				}
+				if i < n {
+					b.WriteString(l + "\n")
+				}
+				continue
+			}
+		}
+		if !wrote && cpu0 != "" {
+			for i := hostLines(host); i < n; i++ {
+				b.WriteString("cpu" + strconv.Itoa(i) + " " + cpu0 + "\n")
+			}
+			wrote = true
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+func hostLines(host string) int {
+	n := 0
+	for _, l := range strings.Split(host, "\n") {
+		if name, _, _ := strings.Cut(l, " "); strings.HasPrefix(name, "cpu") && name != "cpu" {
+			n++
+		}
+	}
+	return n
+}
+
+// meminfoFor shows limit as the total memory, limit - usage as free and available.
+func meminfoFor(host string, limit, usage int64) string {
+	free := max(limit-usage, 0)
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(host, "\n"), "\n") {
+		k, _, _ := strings.Cut(l, ":")
+		switch k {
+		case "MemTotal":
+			l = fmt.Sprintf("%-15s %8d kB", k+":", limit/1024)
+		case "MemFree", "MemAvailable":
+			l = fmt.Sprintf("%-15s %8d kB", k+":", free/1024)
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// hostCPUs is the number of CPUs the host has online.
+func hostCPUs() int {
+	return runtime.NumCPU()
+}
+
+// affinity answers sched_getaffinity for the process (pid 0, its own thread or another of the
+// container's) with a mask of NumCPUs CPUs, 0..N-1, as the kernel would copy it: len must be a
+// multiple of sizeof(long) holding N bits, and the answer is min(len, mask size) bytes. The
+// pid is a register, not memory: a NotMine on it cannot be raced.
+func (v *procView) affinity(c *Call) seccomp.ScmpNotifResp {
+	a := c.Req.Data.Args
+	pid := int(int32(a[0]))
+	if pid < 0 {
+		return errnoResp(unix.EINVAL)
+	}
+	if pid != 0 && pid != int(c.Req.Pid) && !v.member(pid) {
+		if v.c.HidePIDs {
+			return v.fail(c, "sched_getaffinity", refuse(unix.ESRCH, "pid "+strconv.Itoa(pid), "isolate_pids"))
+		}
+		return NotMine() // a host process's real mask
+	}
+	n := v.c.NumCPUs
+	size := max(kernelMaskSize(), (n+63)/64*8)
+	l := int(a[1])
+	if l*8 < n || l%int(unsafe.Sizeof(uintptr(0))) != 0 {
+		return errnoResp(unix.EINVAL)
+	}
+	out := make([]byte, min(l, size))
+	for i := range n {
+		out[i/8] |= 1 << (i % 8)
+	}
+	t, err := pinTarget(c.Listener, c.Req, true)
+	if err != nil {
+		return errnoResp(errnoOf(err))
+	}
+	defer t.close()
+	if err := t.writeBytes(a[2], out); err != nil {
+		return errnoResp(unix.EFAULT)
+	}
+	return seccomp.ScmpNotifResp{Val: uint64(len(out))}
+}
+
+// kernelMaskSize is what the kernel's sched_getaffinity copies (cpumask_size()).
+func kernelMaskSize() int {
+	buf := make([]byte, 8192)
+	n, _, e := unix.RawSyscall(unix.SYS_SCHED_GETAFFINITY, 0, uintptr(len(buf)), uintptr(unsafe.Pointer(&buf[0])))
+	if e != 0 {
+		return 8
+	}
+	return int(n)
+}
