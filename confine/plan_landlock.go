@@ -529,8 +529,9 @@ func explicitBelow(explicit map[string]bool, dir string) bool {
 // HideProc carves /proc out of rules (isolate_pids where the process sees the host's /proc):
 // the supervisor then opens every /proc entry on the process's behalf, after checking it is
 // the container's (notifsup.ProcView), and a path the process swaps after that check reaches a
-// /proc file the kernel refuses. "/" stays listable: /proc counts as a file in the carving, so
-// a READ_DIR rule above it remains (listing /proc itself is answered by the supervisor too).
+// /proc object the kernel refuses. /proc is carved as a directory, so no READ_DIR is left on
+// "/" either (Landlock grants it beneath, /proc's process directories included): the
+// supervisor opens "/" for listing on the process's behalf too.
 func HideProc(rules []PathRule) ([]PathRule, error) {
-	return carveAll(rules, []deniedPath{{path: "/proc"}})
+	return carveAll(rules, []deniedPath{{path: "/proc", dir: true}})
 }

@@ -106,6 +106,8 @@ func (v *procView) openHandler(name string, s openSpec) Handler {
 			return v.fail(c, name, we.err)
 		case err != nil && isRefusal(err):
 			return v.fail(c, name, err)
+		case err != nil && v.c.HidePIDs && o.flags&unix.O_PATH != 0:
+			return v.fail(c, name, err) // answered, never continued: see openHostObject
 		case err != nil || newfd < 0:
 			return NotMine()
 		}
@@ -134,8 +136,11 @@ func (v *procView) openObject(t *target, o openReq, r resolved) (int, error) {
 	if kind := v.synthKind(r.fd); kind != "" && o.flags&unix.O_ACCMODE == unix.O_RDONLY && o.flags&unix.O_PATH == 0 {
 		return v.synthFD(kind)
 	}
-	if !v.c.HidePIDs || !isProcFS(r.fd) {
+	if !v.c.HidePIDs {
 		return -1, nil
+	}
+	if !isProcFS(r.fd) {
+		return v.openHostObject(o, r)
 	}
 	if err := v.checkProcObject(r.fd); err != nil {
 		return -1, err
@@ -146,7 +151,7 @@ func (v *procView) openObject(t *target, o openReq, r resolved) (int, error) {
 		return -1, &walkErr{err}
 	}
 	if o.flags&unix.O_PATH != 0 {
-		return unix.FcntlInt(uintptr(r.fd), unix.F_DUPFD_CLOEXEC, 0)
+		return pathDup(o, r.fd)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		return -1, &walkErr{unix.ELOOP}
@@ -161,6 +166,40 @@ func (v *procView) openObject(t *target, o openReq, r resolved) (int, error) {
 		return -1, &walkErr{err}
 	}
 	return fd, nil
+}
+
+// openHostObject opens on behalf, with HidePIDs, what the kernel would open the same way but
+// could be raced into /proc: an O_PATH open (Landlock does not check those, so one swapped
+// to a /proc path after the check would succeed), and a read of the root directory, which
+// the process's rules no longer let it list (confine.HideProc). Anything else continues.
+func (v *procView) openHostObject(o openReq, r resolved) (int, error) {
+	if o.flags&unix.O_PATH != 0 {
+		return pathDup(o, r.fd)
+	}
+	k, err := keyOf(r.fd)
+	if err != nil || k != hostRootKey || o.flags&unix.O_ACCMODE != unix.O_RDONLY || o.flags&(unix.O_CREAT|unix.O_TRUNC) != 0 {
+		return -1, nil
+	}
+	if !(&fsMeta{rules: v.c.ProcRules}).allowed("/", false) {
+		return -1, refuse(unix.EACCES, "/", "fs_readable")
+	}
+	fd, err := unix.Openat(hostProc, "thread-self/fd/"+strconv.Itoa(r.fd), int(o.flags)&^unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &walkErr{err}
+	}
+	return fd, nil
+}
+
+// pathDup is the O_PATH open of what fd reached: a copy of it, after O_DIRECTORY's check.
+func pathDup(o openReq, fd int) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return -1, &walkErr{err}
+	}
+	if o.flags&unix.O_DIRECTORY != 0 && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return -1, &walkErr{unix.ENOTDIR}
+	}
+	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 }
 
 // seccomp_notif_addfd and its ioctl (linux/seccomp.h), which x/sys does not define.
