@@ -75,9 +75,13 @@ func hideProc(plan *confine.Plan, p *notifsup.ProcViewConfig) error {
 	}
 	var keep, terminals []confine.PathRule
 	for _, r := range plan.Landlock.Paths {
-		if strings.HasPrefix(r.Path, "/proc/self/fd/") {
+		switch {
+		case strings.HasPrefix(r.Path, "/proc/self/fd/"):
 			terminals = append(terminals, r) // init's own stdio, opened as a file: not /proc
-		} else {
+		case r.ListOnly && r.Path == "/":
+			// A list-only rule on "/" (left by an earlier carving) grants READ_DIR beneath,
+			// in /proc too: the supervisor lists "/" for the process instead.
+		default:
 			keep = append(keep, r)
 		}
 	}

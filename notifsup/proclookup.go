@@ -288,6 +288,7 @@ var pidSpecs = map[string]pidSpec{
 	"getpgid":               {name: "getpgid", pids: []int{0}, group: -1, which: -1},
 	"getsid":                {name: "getsid", pids: []int{0}, group: -1, which: -1},
 	"sched_getparam":        {name: "sched_getparam", pids: []int{0}, group: -1, which: -1},
+	"sched_getaffinity":     {name: "sched_getaffinity", pids: []int{0}, group: -1, which: -1},
 	"sched_getscheduler":    {name: "sched_getscheduler", pids: []int{0}, group: -1, which: -1},
 	"sched_getattr":         {name: "sched_getattr", pids: []int{0}, group: -1, which: -1},
 	"sched_rr_get_interval": {name: "sched_rr_get_interval", pids: []int{0}, group: -1, which: -1},
