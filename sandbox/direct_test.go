@@ -184,3 +184,31 @@ func TestRunInteractiveOwnTerminal(t *testing.T) {
 		t.Errorf("terminal got %q, want stdio-ok, path-ok, other-refused", out)
 	}
 }
+
+// TestProcViews: through the Go API, num_cpus and isolate_pids shape what the command sees:
+// one CPU counted every way, its own /proc entries and not pid 1's (the host's init).
+// Without them, the host's.
+func TestProcViews(t *testing.T) {
+	requireKernel(t)
+	if os.Geteuid() != 0 {
+		t.Skip("pid 1's cmdline is readable by root only on hardened hosts: the control needs root")
+	}
+	script := `nproc; cat /sys/devices/system/cpu/online; grep -c ^processor /proc/cpuinfo; ` +
+		`cat /proc/1/cmdline >/dev/null 2>&1 && echo pid1-read || echo pid1-absent; ` +
+		`ls /proc | grep -qx 1 && echo pid1-listed || echo pid1-unlisted`
+	one := 1
+	res, err := newSandbox(t, spec.Policy{NumCPUs: &one, IsolatePIDs: spec.Ptr(true)}).Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got, want := string(res.Stdout), "1\n0\n1\npid1-absent\npid1-unlisted\n"; got != want {
+		t.Errorf("got %q (stderr %q), want %q", got, res.Stderr, want)
+	}
+	res, err = newSandbox(t, spec.Policy{}).Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := string(res.Stdout); !strings.Contains(got, "pid1-read\npid1-listed\n") {
+		t.Errorf("control without the views: %q, want pid 1 readable and listed", got)
+	}
+}
