@@ -41,7 +41,7 @@ var procpidNames = []string{
 	"open_dev_fd_dotdot", "openat_dirfd_proc", "openat2_dirfd_beneath", "openat2_dirfd_in_root",
 	"openat_dirfd_self_dotdot", "open_via_own_fd", "openat_dirfd_self_up", "open_cwd_proc",
 	"stat_dir", "lstat_dir", "fstatat_dir", "statx_dir", "stat_self_dotdot", "readlink_exe",
-	"readlinkat_cwd", "chdir_dir", "access_dir", "faccessat_dir", "list_proc",
+	"readlinkat_cwd", "chdir_dir", "access_dir", "faccessat_dir", "statfs_dir", "list_proc",
 	"kill0", "pidfd_open", "getpgid", "getsid", "sched_getaffinity", "getpriority", "tgkill0",
 	"own_status", "own_environ", "own_readlink_self", "race_open", "race_dir", "race_opath", "race_stat",
 }

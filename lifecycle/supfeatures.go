@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sandlock/sandlock-runtime/confine"
@@ -61,6 +62,28 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 	return c, nil
 }
 
+// openProcMounts are the host's procfs mounts other than /proc that show every process (no
+// hidepid=ptraceable or invisible: a bind of /proc, a chroot's /proc). Another container's
+// /proc of this runtime has hidepid=ptraceable: the sandbox's Landlock domain sees nothing
+// foreign there.
+func openProcMounts() []string {
+	ms, _ := readMountinfo()
+	var out []string
+	for _, m := range ms {
+		if m.fstype != "proc" || m.point == "/proc" || !strings.HasPrefix(m.point, "/") {
+			continue
+		}
+		hidden := false
+		for _, o := range strings.Split(m.superOpts, ",") {
+			hidden = hidden || o == "hidepid=ptraceable" || o == "hidepid=invisible" || o == "hidepid=2" || o == "hidepid=4"
+		}
+		if !hidden && !slices.Contains(out, m.point) {
+			out = append(out, m.point)
+		}
+	}
+	return out
+}
+
 // hideProc takes /proc out of the process's Landlock rules and gives the rules that covered
 // it to the supervisor, which opens /proc entries for the process (notifsup.ProcView).
 func hideProc(plan *confine.Plan, p *notifsup.ProcViewConfig) error {
@@ -85,7 +108,7 @@ func hideProc(plan *confine.Plan, p *notifsup.ProcViewConfig) error {
 			keep = append(keep, r)
 		}
 	}
-	carved, err := confine.HideProc(keep)
+	carved, err := confine.HideProc(keep, openProcMounts()...)
 	if err != nil {
 		return fmt.Errorf("isolate_pids: %w", err)
 	}

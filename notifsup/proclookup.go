@@ -28,6 +28,15 @@ var statSpecs = map[string]pathSpec{
 	"lstat":      {dir: -1, path: 0, flags: -1, nofollow: true, stat: statBytes, buf: 1},
 	"newfstatat": {dir: 0, path: 1, flags: 3, stat: statBytes, buf: 2},
 	"statx":      {dir: 0, path: 1, flags: 2, stat: statxBytes, buf: 4},
+	"statfs":     {dir: -1, path: 0, flags: -1, stat: statfsBytes, buf: 1},
+}
+
+func statfsBytes(fd int, _ []uint64, _ int) ([]byte, error) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&st)), unsafe.Sizeof(st)), nil
 }
 
 func statBytes(fd int, _ []uint64, _ int) ([]byte, error) {

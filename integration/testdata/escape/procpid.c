@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
 
 static int foreign;
 static const char *mark;
@@ -131,6 +132,9 @@ static void lookups(void)
 	r < 0 ? ok("access_dir", "%s", en(-r)) : escaped("access_dir", "exists");
 	r = RAW(SYS_faccessat, AT_FDCWD, p, F_OK);
 	r < 0 ? ok("faccessat_dir", "%s", en(-r)) : escaped("faccessat_dir", "exists");
+	struct statfs sf;
+	r = RAW(SYS_statfs, p, &sf);
+	r < 0 ? ok("statfs_dir", "%s", en(-r)) : escaped("statfs_dir", "exists");
 }
 
 /* listing: the foreign pid never appears, the process's own pid does */
