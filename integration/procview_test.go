@@ -159,6 +159,12 @@ func TestNumCPUs(t *testing.T) {
 			}
 		})
 	}
+	t.Run("direct 1 pinned", func(t *testing.T) {
+		r := rtWith(t, nil, sandboxArgs([]string{"--num-cpus", "1"}, "sh", "-c", "grep Cpus_allowed_list /proc/self/status")...)
+		if f := strings.Fields(r.stdout); len(f) != 2 || strings.ContainsAny(f[1], ",-") {
+			t.Errorf("num_cpus 1 on a %d-CPU host: %q, want one CPU allowed", host, r.stdout)
+		}
+	})
 	t.Run("direct unset", func(t *testing.T) {
 		r := rtWith(t, nil, sandboxArgs(nil, "sh", "-c", "nproc; grep -c '^processor' /proc/cpuinfo")...)
 		if want := fmt.Sprintf("%d\n%d\n", host, host); r.stdout != want {
