@@ -14,11 +14,11 @@ import (
 // them on init's locked thread; fork copies them to the zygote and everything it forks, and
 // execve keeps them (affinity, personality without setuid, the THP flag, rlimits).
 type ProcessSettings struct {
-	CPUs    []int    // cpu_cores: sched_setaffinity; seccomp then refuses sched_setaffinity
+	CPUs []int // cpu_cores: sched_setaffinity; seccomp then refuses sched_setaffinity
 	// Visible (num_cpus), without CPUs: the process is pinned to the first Visible CPUs it
 	// may run on when it may run on more, so that it runs on as many as it is shown (the
 	// supervisor shows the count: notifsup.ProcView). With cpu_cores, cpu_cores decides.
-	Visible int `json:",omitempty"`
+	Visible int      `json:",omitempty"`
 	NoASLR  bool     // no_randomize_memory: personality(ADDR_NO_RANDOMIZE)
 	NoTHP   bool     // no_huge_pages: prctl(PR_SET_THP_DISABLE)
 	Rlimits []Rlimit // no_coredump (RLIMIT_CORE 0) and max_open_files (RLIMIT_NOFILE N), soft = hard
