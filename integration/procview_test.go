@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,6 +75,24 @@ func TestDirectIsolatePIDs(t *testing.T) {
 			}
 		})
 	}
+	t.Run("host mode container", func(t *testing.T) {
+		id := newID()
+		mutate := func(s *specs.Spec) {
+			s.Root = &specs.Root{Path: "/"}
+			s.Mounts = nil
+			s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+			s.Process.Env = append(s.Process.Env, "PROCPID_OWN=1")
+			annotate(false, "isolate_pids", "true")(s)
+		}
+		b := newBundleWith(t, mutate, args...)
+		track(t, id)
+		out, stderr, _ := rt(t, "run", "--bundle", b, id)
+		got := escapeVerdicts(t, out, 1)
+		requireOK(t, got, procpidNames...)
+		if t.Failed() {
+			t.Logf("procpid output:\n%s\nstderr:\n%s", out, stderr)
+		}
+	})
 	t.Run("without isolate_pids", func(t *testing.T) {
 		r := rtWith(t, withOwn, sandboxArgs(nil, args[:3]...)...)
 		for _, name := range []string{"openat_cmdline", "stat_dir", "list_proc", "kill0"} {
