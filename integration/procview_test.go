@@ -44,7 +44,7 @@ var procpidNames = []string{
 	"stat_dir", "lstat_dir", "fstatat_dir", "statx_dir", "stat_self_dotdot", "readlink_exe",
 	"readlinkat_cwd", "chdir_dir", "access_dir", "faccessat_dir", "statfs_dir", "list_proc",
 	"kill0", "pidfd_open", "getpgid", "getsid", "sched_getaffinity", "getpriority", "tgkill0",
-	"own_status", "own_environ", "own_readlink_self", "race_open", "race_dir", "race_opath", "race_stat",
+	"own_status", "own_environ", "own_readlink_self", "race_open", "race_dir", "race_opath", "race_stat", "race_access",
 }
 
 // TestDirectIsolatePIDs: in the direct mode with isolate_pids, a host process's /proc entry

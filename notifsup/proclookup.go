@@ -171,13 +171,13 @@ func (v *procView) readlinkHandler(name string, dir, path, buf, size int) Handle
 	}
 }
 
-// lookupHandler checks chdir and access: a path reaching another process's /proc entry is
-// refused as absent; anything else continues. This is check-then-continue, on purpose: the
-// call cannot be made on behalf (chdir changes the process's own working directory; access
-// checks its real ids). If the process swaps the path after the check, chdir can at worst
-// leave its working directory in a foreign /proc/PID, from which every open, stat, readlink
-// and listing is again resolved by the supervisor and refused, and access answers whether
-// such an entry exists (docs/security.md).
+// lookupHandler checks chdir: a path reaching another process's /proc entry is refused as
+// absent; anything else continues. This is check-then-continue, on purpose: chdir changes the
+// process's own working directory, which the supervisor cannot do for it. If the process
+// swaps the path after the check, its working directory can at worst be a foreign /proc/PID,
+// from which every open, stat, readlink and listing is again resolved by the supervisor and
+// refused (docs/security.md). It is also access's answer for a process whose real ids differ
+// from its effective ones (accessHandler).
 func (v *procView) lookupHandler(name string, dir, path, flags int) Handler {
 	return func(c *Call) seccomp.ScmpNotifResp {
 		t, err := pinTarget(c.Listener, c.Req, false)
@@ -195,6 +195,46 @@ func (v *procView) lookupHandler(name string, dir, path, flags int) Handler {
 			return v.fail(c, name, we.err)
 		}
 		return NotMine()
+	}
+}
+
+// accessHandler performs access, faccessat and faccessat2 on behalf when the process's real
+// ids are its effective ones (always, unless it runs a setuid program): the object is
+// resolved in its view and checked with AT_EACCESS on the worker holding its credentials,
+// which is what access(2) checks then. Otherwise (real ids the worker cannot take) it is
+// lookupHandler's check-then-continue, whose lost race answers only whether a foreign /proc
+// entry exists.
+func (v *procView) accessHandler(name string, dir, path, mode, flags int) Handler {
+	fallback := v.lookupHandler(name, dir, path, flags)
+	return func(c *Call) seccomp.ScmpNotifResp {
+		t, err := pinTarget(c.Listener, c.Req, false)
+		if err != nil {
+			return errnoResp(errnoOf(err))
+		}
+		if t.creds.ruid != t.creds.euid || t.creds.rgid != t.creds.egid {
+			t.close()
+			return fallback(c)
+		}
+		defer t.close()
+		a := c.Req.Data.Args
+		l, f, err := decodeLookup(t, a, dir, path, flags, false)
+		if err != nil {
+			return errnoResp(errnoOf(err))
+		}
+		if f&^(unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 || uint32(a[mode])&^7 != 0 {
+			return errnoResp(unix.EINVAL)
+		}
+		_, err = v.inViewOf(c, t, l, func(r resolved) (uint64, error) {
+			fd := r.fd
+			if r.selfLink != "" {
+				return 0, nil // the link /proc/self itself: it exists
+			}
+			return 0, unix.Faccessat2(fd, "", uint32(a[mode]), unix.AT_EMPTY_PATH|unix.AT_EACCESS)
+		})
+		if err != nil {
+			return v.fail(c, name, unwrapWalk(err))
+		}
+		return seccomp.ScmpNotifResp{}
 	}
 }
 

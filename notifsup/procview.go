@@ -70,9 +70,9 @@ func ProcView(c ProcViewConfig) Feature {
 		f.Handlers["readlink"] = v.readlinkHandler("readlink", -1, 0, 1, 2)
 		f.Handlers["readlinkat"] = v.readlinkHandler("readlinkat", 0, 1, 2, 3)
 		f.Handlers["chdir"] = v.lookupHandler("chdir", -1, 0, -1)
-		f.Handlers["access"] = v.lookupHandler("access", -1, 0, -1)
-		f.Handlers["faccessat"] = v.lookupHandler("faccessat", 0, 1, -1)
-		f.Handlers["faccessat2"] = v.lookupHandler("faccessat2", 0, 1, 3)
+		f.Handlers["access"] = v.accessHandler("access", -1, 0, 1, -1)
+		f.Handlers["faccessat"] = v.accessHandler("faccessat", 0, 1, 2, -1)
+		f.Handlers["faccessat2"] = v.accessHandler("faccessat2", 0, 1, 2, 3)
 		f.Handlers["getdents64"] = v.getdentsHandler(unix.SYS_GETDENTS64, 19)
 		f.Handlers["getdents"] = v.getdentsHandler(unix.SYS_GETDENTS, 18)
 		for name, s := range pidSpecs {

@@ -298,7 +298,7 @@ static void *flipper2(void *arg)
 	return NULL;
 }
 
-/* a directory and O_PATH open, and a stat, flipped between a missing path and the foreign
+/* a directory and O_PATH open, a stat and an access, flipped between a missing path and the foreign
  * pid's directory: any success is the foreign one */
 static void race_dirs(int seconds)
 {
@@ -311,7 +311,7 @@ static void race_dirs(int seconds)
 		return;
 	}
 	time_t end = time(NULL) + seconds;
-	long tries = 0, hits_dir = 0, hits_path = 0, hits_stat = 0;
+	long tries = 0, hits_dir = 0, hits_path = 0, hits_stat = 0, hits_access = 0;
 	struct stat st;
 	while (time(NULL) < end) {
 		int fd = open(race_dir, O_RDONLY | O_DIRECTORY);
@@ -326,6 +326,8 @@ static void race_dirs(int seconds)
 		}
 		if (stat(race_dir, &st) == 0)
 			hits_stat++;
+		if (access(race_dir, F_OK) == 0)
+			hits_access++;
 		tries++;
 	}
 	racing2 = 0;
@@ -333,6 +335,7 @@ static void race_dirs(int seconds)
 	hits_dir ? escaped("race_dir", "%ld of %ld", hits_dir, tries) : ok("race_dir", "%ld tries", tries);
 	hits_path ? escaped("race_opath", "%ld of %ld", hits_path, tries) : ok("race_opath", "%ld tries", tries);
 	hits_stat ? escaped("race_stat", "%ld of %ld", hits_stat, tries) : ok("race_stat", "%ld tries", tries);
+	hits_access ? escaped("race_access", "%ld of %ld", hits_access, tries) : ok("race_access", "%ld tries", tries);
 }
 
 int main(int argc, char **argv)
