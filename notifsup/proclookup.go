@@ -264,6 +264,9 @@ func (v *procView) getdentsHandler(nr uintptr, nameOff int) Handler {
 			filter = rel == ""
 		}
 		count := min(int(uint32(a[2])), 1<<18)
+		if count < nameOff+2 {
+			return errnoResp(unix.EINVAL) // no room for one entry, as the kernel says
+		}
 		buf := make([]byte, count)
 		for {
 			n, _, e := unix.Syscall(nr, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(count))

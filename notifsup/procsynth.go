@@ -3,9 +3,9 @@ package notifsup
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	seccomp "github.com/seccomp/libseccomp-golang"
@@ -216,11 +216,6 @@ func meminfoFor(host string, limit, usage int64) string {
 	return b.String()
 }
 
-// hostCPUs is the number of CPUs the host has online.
-func hostCPUs() int {
-	return runtime.NumCPU()
-}
-
 // affinity answers sched_getaffinity for the process (pid 0, its own thread or another of the
 // container's) with a mask of NumCPUs CPUs, 0..N-1, as the kernel would copy it: len must be a
 // multiple of sizeof(long) holding N bits, and the answer is min(len, mask size) bytes. The
@@ -238,9 +233,9 @@ func (v *procView) affinity(c *Call) seccomp.ScmpNotifResp {
 		return NotMine() // a host process's real mask
 	}
 	n := v.c.NumCPUs
-	size := max(kernelMaskSize(), (n+63)/64*8)
-	l := int(a[1])
-	if l*8 < n || l%int(unsafe.Sizeof(uintptr(0))) != 0 {
+	size := uint64(max(kernelMaskSize(), (n+63)/64*8))
+	l := a[1]
+	if l*8 < uint64(n) || l%uint64(unsafe.Sizeof(uintptr(0))) != 0 || l > 1<<40 {
 		return errnoResp(unix.EINVAL)
 	}
 	out := make([]byte, min(l, size))
@@ -258,12 +253,12 @@ func (v *procView) affinity(c *Call) seccomp.ScmpNotifResp {
 	return seccomp.ScmpNotifResp{Val: uint64(len(out))}
 }
 
-// kernelMaskSize is what the kernel's sched_getaffinity copies (cpumask_size()).
-func kernelMaskSize() int {
+// kernelMaskSize is what the kernel's sched_getaffinity copies (cpumask_size()), asked once.
+var kernelMaskSize = sync.OnceValue(func() int {
 	buf := make([]byte, 8192)
 	n, _, e := unix.RawSyscall(unix.SYS_SCHED_GETAFFINITY, 0, uintptr(len(buf)), uintptr(unsafe.Pointer(&buf[0])))
 	if e != 0 {
 		return 8
 	}
 	return int(n)
-}
+})

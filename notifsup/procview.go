@@ -51,7 +51,6 @@ type procView struct {
 	mounts mountTable // the host's mounts, for names inside /proc
 	synth  sync.Map   // rootKey -> map[rootKey]synthKind: the files shown synthetic, per root
 	procID rootKey    // the host's /proc root (dev, ino), set at Start
-	hostN  int        // the host's CPUs (for /proc/stat)
 }
 
 // ProcView answers the opens (and, with HidePIDs, the lookups, listings and pid-targeting
@@ -88,7 +87,6 @@ func ProcView(c ProcViewConfig) Feature {
 func (v *procView) start() {
 	hostFDs()
 	v.procID, _ = keyOf(hostProc)
-	v.hostN = hostCPUs()
 }
 
 // member reports whether pid (a process or a thread id of the host's pid namespace) is one of

@@ -197,12 +197,20 @@ func TestProcViews(t *testing.T) {
 		`cat /proc/1/cmdline >/dev/null 2>&1 && echo pid1-read || echo pid1-absent; ` +
 		`ls /proc | grep -qx 1 && echo pid1-listed || echo pid1-unlisted`
 	one := 1
-	res, err := newSandbox(t, spec.Policy{NumCPUs: &one, IsolatePIDs: spec.Ptr(true)}).Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script})
+	sb := newSandbox(t, spec.Policy{NumCPUs: &one, IsolatePIDs: spec.Ptr(true)})
+	res, err := sb.Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if got, want := string(res.Stdout), "1\n0\n1\npid1-absent\npid1-unlisted\n"; got != want {
 		t.Errorf("got %q (stderr %q), want %q", got, res.Stderr, want)
+	}
+	found := false
+	for _, d := range sb.Denials() {
+		found = found || (d.Rule == "isolate_pids" && strings.HasPrefix(d.Object, "/proc/1"))
+	}
+	if !found {
+		t.Errorf("no isolate_pids refusal of /proc/1 in the audit: %+v", sb.Denials())
 	}
 	res, err = newSandbox(t, spec.Policy{}).Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script})
 	if err != nil {
