@@ -16,8 +16,8 @@ type ProcViewConfig struct {
 	// HidePIDs (isolate_pids where the process sees the host's /proc: the direct mode, host
 	// mode) makes /proc list and reach only the container's processes. The process's Landlock
 	// rules then grant nothing under /proc (lifecycle carves it out): every open there is made
-	// by the supervisor, on behalf, after the check; ProcRules are the policy's rules on /proc (and above
-	// it) before the carving, which those opens obey.
+	// by the supervisor, on behalf, after the check. ProcRules are the policy's rules on /proc
+	// (and above it) before the carving, which those opens obey.
 	HidePIDs  bool     `json:",omitempty"`
 	ProcRules []FSRule `json:",omitempty"`
 	// NumCPUs (num_cpus) is the CPU count shown: /proc/cpuinfo, /proc/stat, the CPU lists of
@@ -49,7 +49,7 @@ type procView struct {
 	c      ProcViewConfig
 	self   int        // the supervisor's pid: never one of the container's
 	mounts mountTable // the host's mounts, for names inside /proc
-	synth  sync.Map   // rootKey -> map[rootKey]synthKind: the files shown synthetic, per root
+	synth  sync.Map   // root's rootKey -> map[object's rootKey]kind: the synthetic files, per root
 	procID rootKey    // the host's /proc root (dev, ino), set at Start
 }
 
@@ -73,7 +73,7 @@ func ProcView(c ProcViewConfig) Feature {
 		f.Handlers["faccessat"] = v.accessHandler("faccessat", 0, 1, 2, -1)
 		f.Handlers["faccessat2"] = v.accessHandler("faccessat2", 0, 1, 2, 3)
 		f.Handlers["getdents64"] = v.getdentsHandler(unix.SYS_GETDENTS64, 19)
-		f.Handlers["getdents"] = v.getdentsHandler(unix.SYS_GETDENTS, 18)
+		f.Handlers["getdents"] = v.getdentsHandler(sysGetdents, 18)
 		for name, s := range pidSpecs {
 			f.Handlers[name] = v.pidHandler(s)
 		}
