@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	seccomp "github.com/seccomp/libseccomp-golang"
@@ -85,6 +86,9 @@ func (s openSpec) decode(t *target, a []uint64) (openReq, error) {
 // the kernel; what is lost is a synthetic view (a CPU count is no security boundary).
 func (v *procView) openHandler(name string, s openSpec) Handler {
 	return func(c *Call) seccomp.ScmpNotifResp {
+		if !v.c.HidePIDs && !v.maybeSynth(c, s) {
+			return NotMine()
+		}
 		t, err := pinTarget(c.Listener, c.Req, false)
 		if err != nil {
 			return errnoResp(errnoOf(err))
@@ -117,6 +121,22 @@ func (v *procView) openHandler(name string, s openSpec) Handler {
 		}
 		return seccomp.ScmpNotifResp{}
 	}
+}
+
+// maybeSynth is the quick look that spares most opens the full resolution when only synthetic
+// files are shown: the last component of the path the process named must be the name of one
+// of them. It reads the path through /proc/TID/mem, opened before the notification is checked
+// valid (so it is the caller's memory), and nothing else. A symlink of another name to a
+// synthetic file then shows the real one: no security boundary depends on it (see above).
+func (v *procView) maybeSynth(c *Call, s openSpec) bool {
+	t := &target{tid: int(c.Req.Pid), listener: c.Listener, id: c.Req.ID, root: -1, cwd: -1, pidfd: -1}
+	defer t.close()
+	path, err := t.readString(c.Req.Data.Args[s.path], pathMax)
+	if err != nil {
+		return true // let the full handling give the answer
+	}
+	path = strings.TrimRight(path, "/")
+	return synthNames[path[strings.LastIndexByte(path, '/')+1:]]
 }
 
 func isRefusal(err error) bool {

@@ -25,6 +25,10 @@ var synthPaths = map[string]string{
 	"/proc/sys/kernel/hostname":        "hostname",
 }
 
+// synthNames are the last components of synthPaths and /etc/hostname (maybeSynth).
+var synthNames = map[string]bool{"cpuinfo": true, "stat": true, "meminfo": true, "online": true,
+	"possible": true, "present": true, "hostname": true}
+
 func (v *procView) wants(kind string) bool {
 	switch kind {
 	case "cpuinfo", "stat", "cpulist":
@@ -87,7 +91,7 @@ func (v *procView) synthFD(kind string) (int, error) {
 	var content string
 	switch kind {
 	case "cpuinfo":
-		content = cpuinfoFor(readHost("cpuinfo"), v.c.NumCPUs)
+		content = hostCpuinfo()
 	case "stat":
 		content = procStatFor(readHost("stat"), v.c.NumCPUs)
 	case "meminfo":
@@ -97,8 +101,16 @@ func (v *procView) synthFD(kind string) (int, error) {
 	case "hostname":
 		content = v.c.EtcHostname + "\n"
 	}
+	if kind == "cpuinfo" {
+		content = cpuinfoFor(content, v.c.NumCPUs)
+	}
 	return memfdWith(kind, content)
 }
+
+// hostCpuinfo is the host's /proc/cpuinfo, read once: the kernel makes it slowly (it measures
+// each CPU's frequency), and what the view takes from it (the first processor's model) does
+// not change.
+var hostCpuinfo = sync.OnceValue(func() string { return readHost("cpuinfo") })
 
 func readHost(name string) string {
 	b, _ := procRead(name)

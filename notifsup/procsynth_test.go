@@ -6,12 +6,12 @@ import (
 	"testing"
 )
 
-const hostCpuinfo = "processor\t: 0\nmodel name\t: X\nsiblings\t: 2\ncore id\t\t: 0\ncpu cores\t: 2\napicid\t\t: 0\n\n" +
+const sampleCpuinfo = "processor\t: 0\nmodel name\t: X\nsiblings\t: 2\ncore id\t\t: 0\ncpu cores\t: 2\napicid\t\t: 0\n\n" +
 	"processor\t: 1\nmodel name\t: X\nsiblings\t: 2\ncore id\t\t: 1\ncpu cores\t: 2\napicid\t\t: 1\n\n"
 
 func TestCpuinfoFor(t *testing.T) {
 	for _, n := range []int{1, 3} {
-		got := cpuinfoFor(hostCpuinfo, n)
+		got := cpuinfoFor(sampleCpuinfo, n)
 		if c := strings.Count(got, "processor\t: "); c != n {
 			t.Errorf("n=%d: %d processors in %q", n, c, got)
 		}
