@@ -239,9 +239,11 @@ func (v *procView) accessHandler(name string, dir, path, mode, flags int) Handle
 }
 
 // getdentsHandler lists a directory on behalf of the process, on its own open file (a copy
-// shares the offset): the host's /proc root loses the entries of other processes. Every
-// listing is performed, never continued: the fd number is the process's to change (dup2)
-// between a check and the kernel's call.
+// shares the offset): with HidePIDs the host's /proc root loses the entries of other
+// processes, and every listing is performed, never continued, since the fd number is the
+// process's to change (dup2) between a check and the kernel's call. With NumCPUs,
+// /sys/devices/system/cpu lists cpu0..cpuN-1 (musl counts them for _SC_NPROCESSORS_CONF);
+// without HidePIDs other directories continue: a swapped fd can only show the host's CPUs.
 func (v *procView) getdentsHandler(nr uintptr, nameOff int) Handler {
 	return func(c *Call) seccomp.ScmpNotifResp {
 		t, err := pinTarget(c.Listener, c.Req, true)
@@ -255,27 +257,41 @@ func (v *procView) getdentsHandler(nr uintptr, nameOff int) Handler {
 			return errnoResp(errnoOf(err))
 		}
 		defer unix.Close(fd)
-		filter := false
-		if isProcFS(fd) {
+		var edit func([]byte) []byte
+		switch {
+		case v.c.NumCPUs > 0 && v.isCPUDir(t, fd):
+			edit = func(b []byte) []byte { return cpuDirents(b, nameOff, v.c.NumCPUs, nr == unix.SYS_GETDENTS64) }
+		case v.c.HidePIDs && isProcFS(fd):
 			pid, rel, ok := v.procPid(fd)
 			if !ok || (pid != 0 && !v.member(pid)) {
 				return v.fail(c, "getdents", refuse(unix.ENOENT, "/proc/"+rel, "isolate_pids"))
 			}
-			filter = rel == ""
+			if rel == "" {
+				edit = func(b []byte) []byte { return v.filterPids(b, nameOff) }
+			}
+		case !v.c.HidePIDs:
+			return NotMine()
 		}
 		count := min(int(uint32(a[2])), 1<<18)
 		if count < nameOff+2 {
 			return errnoResp(unix.EINVAL) // no room for one entry, as the kernel says
 		}
-		buf := make([]byte, count)
+		room := 0
+		if edit != nil && v.c.NumCPUs > 0 {
+			room = min(max(v.c.NumCPUs-hostCPUCount(), 0)*cpuDirentMax, count/2) // for the CPUs shown beyond the host's
+		}
+		buf := make([]byte, count-room, count)
 		for {
-			n, _, e := unix.Syscall(nr, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(count))
+			n, _, e := unix.Syscall(nr, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
 			if e != 0 {
 				return errnoResp(e)
 			}
 			out := buf[:n]
-			if filter {
-				out = v.filterPids(out, nameOff)
+			if edit != nil {
+				out = edit(out)
+			}
+			if len(out) > count {
+				out = trimDirents(fd, out, count) // more CPUs made up than the room kept
 			}
 			if len(out) > 0 || n == 0 {
 				if err := t.writeBytes(a[1], out); err != nil {
@@ -285,6 +301,25 @@ func (v *procView) getdentsHandler(nr uintptr, nameOff int) Handler {
 			}
 		}
 	}
+}
+
+// trimDirents keeps the whole records of b that fit in count and moves the directory's offset
+// (shared with the process's open file) back to the last one kept, so the next listing goes on
+// from there.
+func trimDirents(fd int, b []byte, count int) []byte {
+	end, last := 0, int64(-1)
+	for end+18 <= len(b) {
+		reclen := int(binary.NativeEndian.Uint16(b[end+16:]))
+		if reclen == 0 || end+reclen > count {
+			break
+		}
+		last = int64(binary.NativeEndian.Uint64(b[end+8:]))
+		end += reclen
+	}
+	if last >= 0 {
+		_, _ = unix.Seek(fd, last, 0)
+	}
+	return b[:end]
 }
 
 // filterPids drops the entries of processes outside the container from a listing of the

@@ -153,7 +153,7 @@ func (v *procView) openObject(t *target, o openReq, r resolved) (int, error) {
 		}
 		return procOpen("self", unix.O_PATH|unix.O_NOFOLLOW)
 	}
-	if kind := v.synthKind(r.fd); kind != "" && o.flags&unix.O_ACCMODE == unix.O_RDONLY && o.flags&unix.O_PATH == 0 {
+	if kind := v.synthKind(r.fd); kind != "" && kind != "cpudir" && o.flags&unix.O_ACCMODE == unix.O_RDONLY && o.flags&unix.O_PATH == 0 {
 		return v.synthFD(kind)
 	}
 	if !v.c.HidePIDs {

@@ -1,6 +1,7 @@
 package notifsup
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
@@ -23,15 +24,16 @@ var synthPaths = map[string]string{
 	"/sys/devices/system/cpu/possible": "cpulist",
 	"/sys/devices/system/cpu/present":  "cpulist",
 	"/proc/sys/kernel/hostname":        "hostname",
+	"/sys/devices/system/cpu":          "cpudir", // listed, not opened synthetic
 }
 
 // synthNames are the last components of synthPaths and /etc/hostname (maybeSynth).
 var synthNames = map[string]bool{"cpuinfo": true, "stat": true, "meminfo": true, "online": true,
-	"possible": true, "present": true, "hostname": true}
+	"possible": true, "present": true, "hostname": true, "cpu": true}
 
 func (v *procView) wants(kind string) bool {
 	switch kind {
-	case "cpuinfo", "stat", "cpulist":
+	case "cpuinfo", "stat", "cpulist", "cpudir":
 		return v.c.NumCPUs > 0
 	case "meminfo":
 		return v.c.MemLimit > 0
@@ -105,6 +107,99 @@ func (v *procView) synthFD(kind string) (int, error) {
 		content = cpuinfoFor(content, v.c.NumCPUs)
 	}
 	return memfdWith(kind, content)
+}
+
+// isCPUDir: fd is /sys/devices/system/cpu as the process's root has it (known once the
+// process opened it: the open is trapped, and resolving it fills the per-root table).
+func (v *procView) isCPUDir(t *target, fd int) bool {
+	root, err := t.rootFD()
+	if err != nil {
+		return false
+	}
+	rk, err1 := keyOf(root)
+	k, err2 := keyOf(fd)
+	m, ok := v.synth.Load(rk)
+	return err1 == nil && err2 == nil && ok && m.(map[rootKey]string)[k] == "cpudir"
+}
+
+// cpuDirentMax is the largest record of a CPU directory entry made up ("cpu" and 4 digits).
+const cpuDirentMax = 32
+
+// hostCPUCount is how many cpuN entries the host's /sys/devices/system/cpu has, read once.
+var hostCPUCount = sync.OnceValue(countCPUDirs)
+
+func countCPUDirs() int {
+	ents, err := os.ReadDir("/sys/devices/system/cpu")
+	if err != nil {
+		return 1
+	}
+	n := 0
+	for _, e := range ents {
+		if cpuNumber(e.Name()) >= 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// cpuNumber is K for a name "cpuK", -1 for any other name.
+func cpuNumber(name string) int {
+	rest, ok := strings.CutPrefix(name, "cpu")
+	if !ok || rest == "" {
+		return -1
+	}
+	k, err := strconv.Atoi(rest)
+	if err != nil || strconv.Itoa(k) != rest {
+		return -1
+	}
+	return k
+}
+
+// cpuDirents edits one batch of a listing of /sys/devices/system/cpu (linux_dirent64 when
+// d64, else linux_dirent): the entries cpuK for K >= n are dropped, and when the host has fewer
+// than n, cpuH..cpuN-1 are made up right after the host's last one (its offset, so that a
+// listing resumed from there goes on with the host's next entry).
+func cpuDirents(b []byte, nameOff, n int, d64 bool) []byte {
+	host := hostCPUCount()
+	var out []byte
+	for len(b) >= nameOff {
+		reclen := int(binary.NativeEndian.Uint16(b[16:]))
+		if reclen < nameOff || reclen > len(b) {
+			break
+		}
+		rec := b[:reclen]
+		b = b[reclen:]
+		name := rec[nameOff:]
+		if i := indexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		k := cpuNumber(string(name))
+		if k >= n {
+			continue
+		}
+		out = append(out, rec...)
+		if k == host-1 {
+			for j := host; j < n; j++ {
+				out = append(out, dirent(rec, nameOff, "cpu"+strconv.Itoa(j), d64)...)
+			}
+		}
+	}
+	return out
+}
+
+// dirent makes a directory entry named name with like's inode and offset.
+func dirent(like []byte, nameOff int, name string, d64 bool) []byte {
+	reclen := (nameOff + len(name) + 2 + 7) &^ 7
+	r := make([]byte, reclen)
+	copy(r[:16], like[:16]) // d_ino, d_off
+	binary.NativeEndian.PutUint16(r[16:], uint16(reclen))
+	copy(r[nameOff:], name)
+	if d64 {
+		r[18] = unix.DT_DIR
+	} else {
+		r[reclen-1] = unix.DT_DIR
+	}
+	return r
 }
 
 // hostCpuinfo is the host's /proc/cpuinfo, read once: the kernel makes it slowly (it measures

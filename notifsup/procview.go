@@ -72,14 +72,16 @@ func ProcView(c ProcViewConfig) Feature {
 		f.Handlers["access"] = v.accessHandler("access", -1, 0, 1, -1)
 		f.Handlers["faccessat"] = v.accessHandler("faccessat", 0, 1, 2, -1)
 		f.Handlers["faccessat2"] = v.accessHandler("faccessat2", 0, 1, 2, 3)
-		f.Handlers["getdents64"] = v.getdentsHandler(unix.SYS_GETDENTS64, 19)
-		f.Handlers["getdents"] = v.getdentsHandler(sysGetdents, 18)
 		for name, s := range pidSpecs {
 			f.Handlers[name] = v.pidHandler(s)
 		}
 	}
 	if c.NumCPUs > 0 {
 		f.Handlers["sched_getaffinity"] = v.affinity
+	}
+	if c.HidePIDs || c.NumCPUs > 0 {
+		f.Handlers["getdents64"] = v.getdentsHandler(unix.SYS_GETDENTS64, 19)
+		f.Handlers["getdents"] = v.getdentsHandler(sysGetdents, 18)
 	}
 	return f
 }
