@@ -2,6 +2,7 @@ package notifsup
 
 import (
 	"encoding/binary"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -77,5 +78,35 @@ func TestFilterPids(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); got != ". cpuinfo self" {
 		t.Errorf("kept %q, want the non-pid entries only", got)
+	}
+}
+
+func direntNames(b []byte) []string {
+	var names []string
+	for len(b) > 0 {
+		l := int(binary.NativeEndian.Uint16(b[16:]))
+		names = append(names, strings.TrimRight(string(b[19:l]), "\x00"))
+		b = b[l:]
+	}
+	return names
+}
+
+func TestCPUDirents(t *testing.T) {
+	h := hostCPUCount()
+	var buf []byte
+	var want []string
+	for i := range h {
+		buf = append(buf, dirent64("cpu"+strconv.Itoa(i))...)
+	}
+	buf = append(buf, dirent64("online")...)
+	if got := direntNames(cpuDirents(buf, 19, 1, true)); strings.Join(got, " ") != "cpu0 online" {
+		t.Errorf("n=1: %v", got)
+	}
+	for i := range h + 2 {
+		want = append(want, "cpu"+strconv.Itoa(i))
+	}
+	want = append(want, "online")
+	if got := direntNames(cpuDirents(buf, 19, h+2, true)); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("n=%d: %v, want %v", h+2, got, want)
 	}
 }
