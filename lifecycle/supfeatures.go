@@ -47,7 +47,7 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 		}
 		c.FS.Rules = append(c.FS.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write, ListOnly: r.ListOnly})
 	}
-	c.Proc = notifsup.ProcViewConfig{NumCPUs: pol.VisibleCPUs(), MemLimit: mem.limit, MemUsage: mem.usage}
+	c.Proc = notifsup.ProcViewConfig{NumCPUs: pol.VisibleCPUs(), MemLimit: mem.limit, MemUsage: mem.usage, MetaReads: c.FS.Reads}
 	if rootfs == "/" {
 		// The host's /proc and /etc: the supervisor shows them as the container's.
 		c.Proc.EtcHostname = hostname

@@ -125,7 +125,10 @@ func unwrapWalk(err error) error {
 }
 
 // readlinkHandler performs readlink on behalf: the link is resolved without following it,
-// in the process's view; /proc/self itself reads as the process's pid.
+// in the process's view; /proc/self itself reads as the process's pid. A link outside /proc
+// is left to FSMeta when it governs reads (MetaReads): it reads the path again and performs
+// the call itself, refusing another process's /proc entry as this feature does, so a path
+// swapped in between reaches nothing more.
 func (v *procView) readlinkHandler(name string, dir, path, buf, size int) Handler {
 	return func(c *Call) seccomp.ScmpNotifResp {
 		t, err := pinTarget(c.Listener, c.Req, true)
@@ -144,9 +147,14 @@ func (v *procView) readlinkHandler(name string, dir, path, buf, size int) Handle
 		}
 		l.emptyPath = l.path == "" && dir >= 0 // readlinkat(fd, "") reads the link fd is open on
 		var target string
+		notMine := false
 		_, err = v.inViewOf(c, t, l, func(r resolved) (uint64, error) {
 			if r.selfLink != "" {
 				target = r.selfLink
+				return 0, nil
+			}
+			if v.c.MetaReads && !isProcFS(r.fd) {
+				notMine = true // FSMeta's, which performs it on behalf under the readable set
 				return 0, nil
 			}
 			var st unix.Stat_t
@@ -162,6 +170,9 @@ func (v *procView) readlinkHandler(name string, dir, path, buf, size int) Handle
 		})
 		if err != nil {
 			return v.fail(c, name, unwrapWalk(err))
+		}
+		if notMine {
+			return NotMine()
 		}
 		out := []byte(target)[:min(len(target), bufsiz)]
 		if err := t.writeBytes(a[buf], out); err != nil {

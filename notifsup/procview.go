@@ -20,6 +20,9 @@ type ProcViewConfig struct {
 	// (and above it) before the carving, which those opens obey.
 	HidePIDs  bool     `json:",omitempty"`
 	ProcRules []FSRule `json:",omitempty"`
+	// MetaReads: the metadata feature (FSMeta, declared after this one) decides readlink
+	// outside /proc by the policy's readable set; this feature leaves it those.
+	MetaReads bool `json:",omitempty"`
 	// NumCPUs (num_cpus) is the CPU count shown: /proc/cpuinfo, /proc/stat, the CPU lists of
 	// /sys/devices/system/cpu and sched_getaffinity.
 	NumCPUs int `json:",omitempty"`
