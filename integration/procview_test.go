@@ -283,3 +283,35 @@ func TestDirectEtcHostname(t *testing.T) {
 		t.Errorf("without --hostname: %q, want the host's %q", r.stdout, host)
 	}
 }
+
+// TestDirectIsolatePIDsKeepsRules: isolate_pids changes nothing the other fields decide: a
+// link outside fs_readable still cannot be read (readlink is the metadata feature's there),
+// a file outside it cannot be opened, and /proc is read only as far as fs_readable has it.
+func TestDirectIsolatePIDsKeepsRules(t *testing.T) {
+	requireSetup(t)
+	dir := t.TempDir()
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "l")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := "readlink " + dir + "/l || echo readlink-refused; cat " + dir + "/f 2>/dev/null || echo open-refused; " +
+		"cat /proc/self/status >/dev/null 2>&1 && echo proc-read || echo proc-refused"
+	noProc := []string{"-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", "/bin", "-r", "/etc", "-r", "/dev"}
+	for _, c := range []struct {
+		name  string
+		rules []string
+		want  string
+	}{
+		{"with /proc", sandboxRead, "readlink-refused\nopen-refused\nproc-read\n"},
+		{"without /proc", noProc, "readlink-refused\nopen-refused\nproc-refused\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := rtWith(t, nil, sandboxArgs(append(append([]string{}, c.rules...), "--isolate-pids"), "sh", "-c", script)...)
+			if r.stdout != c.want {
+				t.Errorf("got %q (stderr %q), want %q", r.stdout, r.stderr, c.want)
+			}
+		})
+	}
+}
