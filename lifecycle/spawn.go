@@ -170,11 +170,11 @@ func (cr *creation) memView() memView {
 	if res.Memory == nil || res.Memory.Limit == nil || *res.Memory.Limit <= 0 || cr.cg == nil {
 		return memView{}
 	}
-	usage := filepath.Join(cr.cg.Dir, "memory.current")
+	usage, limit := filepath.Join(cr.cg.Dir, "memory.current"), filepath.Join(cr.cg.Dir, "memory.max")
 	if d, ok := cr.cg.V1.Dirs["memory"]; ok {
-		usage = filepath.Join(d, "memory.usage_in_bytes")
+		usage, limit = filepath.Join(d, "memory.usage_in_bytes"), filepath.Join(d, "memory.limit_in_bytes")
 	}
-	return memView{limit: *res.Memory.Limit, usage: usage}
+	return memView{limit: *res.Memory.Limit, usage: usage, limitFile: limit}
 }
 
 func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {

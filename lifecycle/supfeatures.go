@@ -25,8 +25,8 @@ type supervisorConfig struct {
 // memView is what /proc/meminfo shows of the container's memory limit: the limit and the
 // cgroup file that has its usage ("" limit 0: none).
 type memView struct {
-	limit int64
-	usage string
+	limit            int64
+	usage, limitFile string
 }
 
 const supervisorFile = "supervisor.json"
@@ -47,7 +47,7 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 		}
 		c.FS.Rules = append(c.FS.Rules, notifsup.FSRule{Path: r.Path, Write: r.Write, ListOnly: r.ListOnly})
 	}
-	c.Proc = notifsup.ProcViewConfig{NumCPUs: pol.VisibleCPUs(), MemLimit: mem.limit, MemUsage: mem.usage, MetaReads: c.FS.Reads}
+	c.Proc = notifsup.ProcViewConfig{NumCPUs: pol.VisibleCPUs(), MemLimit: mem.limit, MemUsage: mem.usage, MemLimitFile: mem.limitFile, MetaReads: c.FS.Reads}
 	if rootfs == "/" {
 		// The host's /proc and /etc: the supervisor shows them as the container's.
 		c.Proc.EtcHostname = hostname

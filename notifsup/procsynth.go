@@ -3,6 +3,7 @@ package notifsup
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -97,7 +98,7 @@ func (v *procView) synthFD(kind string) (int, error) {
 	case "stat":
 		content = procStatFor(readHost("stat"), v.c.NumCPUs)
 	case "meminfo":
-		content = meminfoFor(readHost("meminfo"), v.c.MemLimit, v.memUsage())
+		content = meminfoFor(readHost("meminfo"), v.memLimit(), v.cgroupInt(v.c.MemUsage))
 	case "cpulist":
 		content = cpuList(v.c.NumCPUs)
 	case "hostname":
@@ -212,8 +213,40 @@ func readHost(name string) string {
 	return string(b)
 }
 
-func (v *procView) memUsage() int64 {
-	b, err := os.ReadFile(v.c.MemUsage)
+// memLimit is the container's memory limit now (an update changes it), never more than the
+// host has: no limit ("max", v1's huge number) shows the host's memory.
+func (v *procView) memLimit() int64 {
+	limit := v.c.MemLimit
+	if v.c.MemLimitFile != "" {
+		if b, err := hostRead(v.c.MemLimitFile); err == nil {
+			if s := strings.TrimSpace(string(b)); s == "max" {
+				limit = 1<<63 - 1
+			} else if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+				limit = n
+			}
+		}
+	}
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		limit = min(limit, int64(uint64(si.Totalram)*uint64(si.Unit)))
+	}
+	return limit
+}
+
+// hostRead reads a file by its host path, whatever root the worker has taken (a container's).
+func hostRead(path string) ([]byte, error) {
+	fd, err := unix.Openat(hostRoot, strings.TrimPrefix(path, "/"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// cgroupInt reads a cgroup file holding one number (0 when it cannot).
+func (v *procView) cgroupInt(path string) int64 {
+	b, err := hostRead(path)
 	if err != nil {
 		return 0
 	}

@@ -28,9 +28,11 @@ type ProcViewConfig struct {
 	NumCPUs int `json:",omitempty"`
 	// MemLimit (bytes, the memory limit) is /proc/meminfo's MemTotal; MemUsage is the host
 	// path of the container's cgroup file giving its usage (memory.usage_in_bytes on v1,
-	// memory.current on v2), which MemFree and MemAvailable subtract.
-	MemLimit int64  `json:",omitempty"`
-	MemUsage string `json:",omitempty"`
+	// memory.current on v2), which MemFree and MemAvailable subtract. MemLimitFile has the
+	// limit as it is now (memory.limit_in_bytes, memory.max), so that an update is followed.
+	MemLimit     int64  `json:",omitempty"`
+	MemUsage     string `json:",omitempty"`
+	MemLimitFile string `json:",omitempty"`
 	// EtcHostname, when set, is what /etc/hostname reads as (the direct mode: the host's file
 	// would show the host's name).
 	EtcHostname string `json:",omitempty"`
