@@ -130,17 +130,21 @@ const cpuDirentMax = 32
 var hostCPUCount = sync.OnceValue(countCPUDirs)
 
 func countCPUDirs() int {
-	ents, err := os.ReadDir("/sys/devices/system/cpu")
+	// By its host path: the worker asking first may have taken a container's root.
+	fd, err := unix.Openat(hostRoot, "sys/devices/system/cpu", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 1
 	}
+	f := os.NewFile(uintptr(fd), "cpu")
+	defer f.Close()
+	names, _ := f.Readdirnames(-1)
 	n := 0
-	for _, e := range ents {
-		if cpuNumber(e.Name()) >= 0 {
+	for _, name := range names {
+		if cpuNumber(name) >= 0 {
 			n++
 		}
 	}
-	return n
+	return max(n, 1)
 }
 
 // cpuNumber is K for a name "cpuK", -1 for any other name.
