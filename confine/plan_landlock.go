@@ -594,3 +594,18 @@ func explicitBelow(explicit map[string]bool, dir string) bool {
 	}
 	return false
 }
+
+// HideProc carves /proc out of rules (isolate_pids where the process sees the host's /proc):
+// the supervisor then opens every /proc entry on the process's behalf, after checking it is
+// the container's (notifsup.ProcView), and a path the process swaps after that check reaches a
+// /proc object the kernel refuses. /proc is carved as a directory, so no READ_DIR is left on
+// "/" either (Landlock grants it beneath, /proc's process directories included): the
+// supervisor opens "/" for listing on the process's behalf too. also are the host's other
+// procfs mounts that show every pid (a bind of /proc, a chroot's /proc): carved the same way.
+func HideProc(rules []PathRule, also ...string) ([]PathRule, error) {
+	denied := []deniedPath{{path: "/proc", dir: true}}
+	for _, p := range also {
+		denied = append(denied, deniedPath{path: p, dir: true})
+	}
+	return carveAll(rules, denied)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +79,10 @@ func Supervise(a SuperviseArgs) error {
 		return err
 	}
 	cfg.Hostname = s.hostname()
+	cfg.Proc.InitPid = a.InitPid
+	if rel, ok := strings.CutPrefix(a.Cgroup, s.cgMount); ok && s.cgMount != "" && strings.HasPrefix(rel, "/") && rel != "/" {
+		cfg.Proc.Cgroup = rel // the container's processes are its cgroup's
+	}
 	audit := openAudit(a.StateDir)
 	defer audit.close()
 	go func() {

@@ -21,7 +21,10 @@ func TestCarvedPathSyscallsTrapped(t *testing.T) {
 		want   bool
 	}{{"writable rule carved", carving(true), true}, {"read-only rule carved", carving(false), false}, {"no carving", nil, false}} {
 		plan := confine.Plan{Landlock: confine.LandlockConfig{Carved: c.carved}}
-		sup := supervisorPlan(spec.Policy{FSDenied: []string{"/w/secret"}}, &plan, "h", "/rootfs")
+		sup, err := supervisorPlan(spec.Policy{FSDenied: []string{"/w/secret"}}, &plan, "h", "/rootfs", memView{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, nr := range []string{"openat", "openat2", "renameat2", "linkat", "mkdirat", "unlinkat"} {
 			if got := slices.Contains(plan.Seccomp.Notify, nr); got != c.want {
 				t.Errorf("%s: %s trapped %v, want %v", c.name, nr, got, c.want)

@@ -287,7 +287,8 @@ func (m *fsMeta) checkProc(w *worker, t *target, name, mountpoint string, write 
 	if err != nil || pid == t.tgid || sameCgroup(t.tgid, pid) {
 		return nil // not a process's entry, or one of the process's own container
 	}
-	return refuse(unix.EACCES, name, "another process's /proc entry")
+	// ENOENT, as if absent: another errno than for a missing pid would tell that it exists.
+	return refuse(unix.ENOENT, name, "another process's /proc entry")
 }
 
 // sameCgroup: both processes are in the same cgroup2 directory (the container's).

@@ -32,6 +32,7 @@ type target struct {
 // creds are the thread's credentials as the kernel would check them for a file operation.
 type creds struct {
 	euid, egid   uint32 // what a peer sees (SO_PEERCRED) of a connect made for the thread
+	ruid, rgid   uint32 // real ids: what access(2) checks
 	fsuid, fsgid uint32
 	groups       []uint32
 	capEff       uint64
@@ -144,11 +145,13 @@ func (t *target) parseStatus(b []byte) error {
 		case "Tgid":
 			t.tgid, err = atoiField(f, 0)
 		case "Uid":
+			t.creds.ruid, _ = u32Field(f, 0)
 			t.creds.euid, err = u32Field(f, 1)
 			if err == nil {
 				t.creds.fsuid, err = u32Field(f, 3)
 			}
 		case "Gid":
+			t.creds.rgid, _ = u32Field(f, 0)
 			t.creds.egid, err = u32Field(f, 1)
 			if err == nil {
 				t.creds.fsgid, err = u32Field(f, 3)

@@ -55,11 +55,11 @@ func TestFieldStatus(t *testing.T) {
 }
 
 func TestNotEnforced(t *testing.T) {
-	seed := int64(1)
+	disk := spec.Size(1 << 20)
 	two := 2
-	p := spec.Policy{FSReadable: []string{"/usr"}, RandomSeed: &seed, NumCPUs: &two, MaxMemory: new(spec.Size)}
+	p := spec.Policy{FSReadable: []string{"/usr"}, MaxDisk: &disk, Workdir: spec.Ptr("/w"), NumCPUs: &two, MaxMemory: new(spec.Size)}
 	got := NotEnforced(p)
-	want := []string{"num_cpus", "random_seed"}
+	want := []string{"workdir", "max_disk"}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("got %v, want %v", got, want)
 	}
