@@ -58,6 +58,7 @@ type creation struct {
 	cg      *cgroupRecord // nil without a cgroup
 	late    []cgWrite     // limits written once init is waiting (limits.go)
 	lateCg  v1Cgroup
+	pinned  []pinnedHost // net_allow_hosts, resolved once
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -276,6 +277,12 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 		return err
 	}
 	if err := cr.hostnameFile(); err != nil {
+		return err
+	}
+	if err := cr.pinPolicyHosts(); err != nil {
+		return err
+	}
+	if err := cr.etcHostsMount(); err != nil {
 		return err
 	}
 	if err := setupRootfs(st.Rootfs, cr.spec, ml.record); err != nil {

@@ -250,17 +250,30 @@ func checkCwd(cwd string) error {
 	return nil
 }
 
+// handOverListener tells the supervisor the listener's fd number (a plain write: sendmsg, which
+// could carry the fd, is trapped by the filter just loaded and nobody answers yet), waits until
+// the supervisor has taken it with pidfd_getfd, and closes it.
 func handOverListener(xs *os.File, listener int) error {
 	if listener < 0 {
 		return errors.New("seccomp: no notification listener")
 	}
-	err := unix.Sendmsg(int(xs.Fd()), []byte("listener"), unix.UnixRights(listener), nil, 0)
-	unix.Close(listener) // the container must never hold its own listener
-	if err != nil {
+	defer unix.Close(listener) // the container must never hold its own listener
+	if _, err := unix.Write(int(xs.Fd()), []byte(listenerMsg+strconv.Itoa(listener))); err != nil {
 		return fmt.Errorf("hand listener to supervisor: %w", err)
+	}
+	b := make([]byte, 16)
+	n, err := unix.Read(int(xs.Fd()), b)
+	if err != nil || string(b[:max(n, 0)]) != listenerTaken {
+		return errors.New("hand listener to supervisor: the supervisor did not take it")
 	}
 	return nil
 }
+
+// The listener hand-over's messages on the init-supervisor socket (SOCK_SEQPACKET).
+const (
+	listenerMsg   = "listener "
+	listenerTaken = "taken"
+)
 
 // awaitStart blocks until the supervisor says go; EOF means it died and the container must
 // not run unsupervised.

@@ -175,7 +175,10 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 			return initConfig{}, err
 		}
 	}
-	sup := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs)
+	if err := cr.pinPolicyHosts(); err != nil {
+		return initConfig{}, err
+	}
+	sup := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs, cr.pinned)
 	if err := saveSupervisorConfig(cr.cont.dir, sup); err != nil {
 		return initConfig{}, err
 	}

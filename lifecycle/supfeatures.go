@@ -18,19 +18,33 @@ import (
 type supervisorConfig struct {
 	Hostname string                `json:"hostname,omitempty"`
 	FS       notifsup.FSMetaConfig `json:"fs"`
+	// Hosts, where the root is the host's and net_allow_hosts is set: the /etc/hosts the
+	// supervisor shows the process (its opens of /etc/hosts are answered with it).
+	Hosts string `json:"hosts,omitempty"`
+	// Pinned is net_allow_hosts as resolved at create (for `state` and the audit's reader).
+	Pinned []pinnedHost `json:"pinned,omitempty"`
 }
 
 const supervisorFile = "supervisor.json"
 
 // supervisorPlan derives the supervisor's configuration from the plan and records what it
 // traps in the plan's seccomp options.
-func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string) supervisorConfig {
+func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string, pinned []pinnedHost) supervisorConfig {
 	c := supervisorConfig{Hostname: hostname, FS: notifsup.FSMetaConfig{Reads: readsRestricted(pol, plan.Landlock.Paths)}}
-	if rootfs == "/" {
+	restrict, addrs, hosts := netHostsConfig(pol, pinned)
+	if rootfs == "/" || restrict {
 		// The host's file system (direct mode, host mode): its listening unix sockets are a
-		// path away, and Landlock does not govern connecting to them.
+		// path away, and Landlock does not govern reaching them. net_allow_hosts: every IP
+		// destination is decided by the supervisor.
 		ll := plan.Landlock
-		c.FS.Connect = &notifsup.ConnectConfig{DenyTCP: ll.DenyTCP, ConnectTCP: ll.ConnectTCP, AbstractScoped: ll.ScopeAbstractUnix}
+		c.FS.Connect = &notifsup.ConnectConfig{DenyTCP: ll.DenyTCP, ConnectTCP: ll.ConnectTCP, AbstractScoped: ll.ScopeAbstractUnix,
+			ImageRoot: rootfs != "/", RestrictHosts: restrict, AllowHosts: addrs}
+	}
+	if restrict {
+		c.Pinned = pinned
+		if rootfs == "/" {
+			c.Hosts = hosts
+		}
 	}
 	for _, r := range plan.Landlock.Paths {
 		if strings.HasPrefix(r.Path, "/proc/self/fd/") {
@@ -59,7 +73,11 @@ func readsRestricted(pol spec.Policy, rules []confine.PathRule) bool {
 // features are the supervisor's features for this configuration, in the order they are
 // declared to the filter.
 func (c supervisorConfig) features() []notifsup.Feature {
-	return []notifsup.Feature{notifsup.UnameFeature(c.Hostname), notifsup.FSMeta(c.FS)}
+	fs := []notifsup.Feature{notifsup.UnameFeature(c.Hostname), notifsup.FSMeta(c.FS)}
+	if c.Hosts != "" {
+		fs = append(fs, notifsup.HostsFile(c.Hosts))
+	}
+	return fs
 }
 
 func saveSupervisorConfig(dir string, c supervisorConfig) error {

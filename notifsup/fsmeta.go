@@ -1,6 +1,7 @@
 package notifsup
 
 import (
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,8 +33,9 @@ type FSMetaConfig struct {
 type fsMeta struct {
 	given   []FSRule
 	connect ConnectConfig
-	rules   []FSRule // given, canonical: made by Start, in the supervisor, off the container's start
-	mounts  sync.Map // rootKey -> *mountTable: the mounts as seen from each root
+	rules   []FSRule            // given, canonical: made by Start, in the supervisor, off the container's start
+	hosts   map[netip.Addr]bool // connect.AllowHosts
+	mounts  sync.Map            // rootKey -> *mountTable: the mounts as seen from each root
 }
 
 // FSMeta mediates the metadata syscalls Landlock has no access right for: chmod, chown,
@@ -58,7 +60,11 @@ func FSMeta(c FSMetaConfig) Feature {
 	}
 	if c.Connect != nil {
 		m.connect = *c.Connect
+		m.hosts = parseHosts(c.Connect.AllowHosts)
 		f.Handlers["connect"] = m.connectHandler
+		f.Handlers["sendto"] = m.sendtoHandler
+		f.Handlers["sendmsg"] = m.sendmsgHandler
+		f.Handlers["sendmmsg"] = m.sendmmsgHandler
 	}
 	if c.Reads {
 		for name, op := range metaReadOps {

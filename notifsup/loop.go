@@ -94,19 +94,33 @@ func Serve(ctx context.Context, listener int, features []Feature, opts ...Option
 				cancel(err)
 			}
 		},
-		mayBlock: func(req *seccomp.ScmpNotifReq) bool { return mayBlock[key{req.Data.Arch, req.Data.Syscall}] },
+		mayBlock: blocks,
 	}
 	return p.run()
 }
+
+// blocks: the call may wait on something outside the supervisor. A sendto without an address
+// is passed on at once.
+func blocks(req *seccomp.ScmpNotifReq) bool {
+	k := key{req.Data.Arch, req.Data.Syscall}
+	return mayBlock[k] && !(k == sendtoKey && req.Data.Args[4] == 0)
+}
+
+var sendtoKey key
 
 // mayBlock are the syscalls whose handling may wait on something outside the supervisor (a
 // connect to a unix socket whose backlog is full): a follower takes over before they run.
 var mayBlock = map[key]bool{}
 
 func init() {
-	if nr, err := seccomp.GetSyscallFromName("connect"); err == nil {
-		if native, err := seccomp.GetNativeArch(); err == nil {
-			mayBlock[key{native, nr}] = true
+	for _, name := range []string{"connect", "sendto", "sendmsg", "sendmmsg"} {
+		if nr, err := seccomp.GetSyscallFromName(name); err == nil {
+			if native, err := seccomp.GetNativeArch(); err == nil {
+				mayBlock[key{native, nr}] = true
+				if name == "sendto" {
+					sendtoKey = key{native, nr}
+				}
+			}
 		}
 	}
 }

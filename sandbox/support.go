@@ -63,7 +63,7 @@ var fields = map[string]field{
 	"fs_denied":           {mechanism: "Landlock; supervisor for metadata"},
 	"workdir":             {mechanism: "COW layer", notYet: true},
 	"chroot":              {mechanism: "chroot (the sandbox's root.path)", root: true},
-	"net_allow_hosts":     {mechanism: "supervisor", notYet: true},
+	"net_allow_hosts":     {mechanism: "supervisor (connect/sendto/sendmsg on behalf, names pinned at create; /etc/hosts)"},
 	"net_bind":            {mechanism: "Landlock TCP", minABI: 4},
 	"net_connect":         {mechanism: "Landlock TCP", minABI: 4},
 	"port_remap":          {mechanism: "supervisor", notYet: true},
