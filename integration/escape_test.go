@@ -31,7 +31,7 @@ import (
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
-var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "supspawn", "setuidgain", "ttyesc", "mqesc", "metadata", "numbers", "unixconn", "notifload", "netallow"}
+var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "supspawn", "setuidgain", "ttyesc", "mqesc", "metadata", "numbers", "unixconn", "notifload", "netallow", "portremap"}
 
 var (
 	escapeOnce sync.Once

@@ -80,6 +80,7 @@ func Supervise(a SuperviseArgs) error {
 		return err
 	}
 	cfg.Hostname = s.hostname()
+	cfg.dir = a.StateDir
 	audit := openAudit(a.StateDir)
 	defer audit.close()
 	go func() {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/notifsup"
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -23,6 +25,10 @@ type supervisorConfig struct {
 	Hosts string `json:"hosts,omitempty"`
 	// Pinned is net_allow_hosts as resolved at create (for `state` and the audit's reader).
 	Pinned []pinnedHost `json:"pinned,omitempty"`
+	// PortRemap: port_remap, the TCP ports the container binds are virtual (notifsup.PortMap).
+	PortRemap bool `json:"portRemap,omitempty"`
+
+	dir string // the state dir, where the supervisor records the port map (not saved)
 }
 
 const supervisorFile = "supervisor.json"
@@ -32,13 +38,14 @@ const supervisorFile = "supervisor.json"
 func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string, pinned []pinnedHost) supervisorConfig {
 	c := supervisorConfig{Hostname: hostname, FS: notifsup.FSMetaConfig{Reads: readsRestricted(pol, plan.Landlock.Paths)}}
 	restrict, addrs, hosts := netHostsConfig(pol, pinned)
-	if rootfs == "/" || restrict {
+	c.PortRemap = pol.PortRemapEnabled()
+	if rootfs == "/" || restrict || c.PortRemap {
 		// The host's file system (direct mode, host mode): its listening unix sockets are a
 		// path away, and Landlock does not govern reaching them. net_allow_hosts: every IP
 		// destination is decided by the supervisor.
 		ll := plan.Landlock
 		c.FS.Connect = &notifsup.ConnectConfig{DenyTCP: ll.DenyTCP, ConnectTCP: ll.ConnectTCP, AbstractScoped: ll.ScopeAbstractUnix,
-			ImageRoot: rootfs != "/", RestrictHosts: restrict, AllowHosts: addrs}
+			ImageRoot: rootfs != "/", RestrictHosts: restrict, AllowHosts: addrs, BindTCP: ll.BindTCP}
 	}
 	if restrict {
 		c.Pinned = pinned
@@ -73,11 +80,17 @@ func readsRestricted(pol spec.Policy, rules []confine.PathRule) bool {
 // features are the supervisor's features for this configuration, in the order they are
 // declared to the filter.
 func (c supervisorConfig) features() []notifsup.Feature {
+	var extra []notifsup.Feature
+	if c.PortRemap {
+		pm := notifsup.NewPortMap(c.recordPorts)
+		c.FS.Ports = pm
+		extra = append(extra, notifsup.ProcNetFiles(pm))
+	}
 	fs := []notifsup.Feature{notifsup.UnameFeature(c.Hostname), notifsup.FSMeta(c.FS)}
 	if c.Hosts != "" {
 		fs = append(fs, notifsup.HostsFile(c.Hosts))
 	}
-	return fs
+	return append(fs, extra...)
 }
 
 func saveSupervisorConfig(dir string, c supervisorConfig) error {
@@ -98,4 +111,21 @@ func loadSupervisorConfig(dir string) (supervisorConfig, error) {
 		return c, fmt.Errorf("supervisor configuration %s: %w", filepath.Join(dir, supervisorFile), err)
 	}
 	return c, nil
+}
+
+// portsFile records port_remap's map in the state dir, virtual port -> real port, for `state`
+// (annotation io.sandlock.ports) and whoever needs the real port.
+const portsFile = "ports.json"
+
+func (c supervisorConfig) recordPorts(m map[uint16]uint16) {
+	if c.dir == "" {
+		return
+	}
+	b, err := json.Marshal(m)
+	if err == nil {
+		err = writeFileAtomic(filepath.Join(c.dir, portsFile), b, 0o644)
+	}
+	if err != nil {
+		logrus.Warnf("port_remap: record the ports: %v", err)
+	}
 }

@@ -36,6 +36,9 @@ type ConnectConfig struct {
 	// create) may be connected or sent to.
 	RestrictHosts bool     `json:",omitempty"`
 	AllowHosts    []string `json:",omitempty"`
+	// BindTCP are the process's Landlock TCP bind ports (net_bind), which a bind performed by
+	// the supervisor (port_remap) must apply itself.
+	BindTCP []uint16 `json:",omitempty"`
 }
 
 const sockaddrMax = 128 // sizeof(struct sockaddr_storage)
@@ -121,9 +124,10 @@ func (m *fsMeta) connectHandler(c *Call) seccomp.ScmpNotifResp {
 	}
 	// A TCP connect on a blocking socket can take minutes: it runs off the workers. No
 	// credentials travel with an IP connect.
+	to := m.connectTo(s, addr) // port_remap: a virtual port on this host is its real one
 	c.Defer(func() seccomp.ScmpNotifResp {
 		defer s.close()
-		if err := rawConnect(s.fd, addr); err != nil {
+		if err := rawConnect(s.fd, to); err != nil {
 			return errnoResp(errnoOf(err))
 		}
 		return seccomp.ScmpNotifResp{}

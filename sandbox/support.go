@@ -66,7 +66,7 @@ var fields = map[string]field{
 	"net_allow_hosts":     {mechanism: "supervisor (connect/sendto/sendmsg on behalf, names pinned at create; /etc/hosts)"},
 	"net_bind":            {mechanism: "Landlock TCP", minABI: 4},
 	"net_connect":         {mechanism: "Landlock TCP", minABI: 4},
-	"port_remap":          {mechanism: "supervisor", notYet: true},
+	"port_remap":          {mechanism: "supervisor (TCP bind, getsockname/getpeername, loopback connect on behalf; /proc/net/tcp{,6})"},
 	"no_raw_sockets":      {mechanism: "seccomp"},
 	"no_udp":              {mechanism: "seccomp"},
 	"no_network":          {mechanism: "seccomp + Landlock TCP", minABI: 4},

@@ -9,25 +9,35 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// HostsFile answers the process's opens of /etc/hosts for reading with a file holding
-// content (net_allow_hosts' pinned names, where the process has the host's root and nothing
-// can be mounted over the host's /etc/hosts). The file is a sealed memfd, opened read-only and
-// injected into the process (SECCOMP_IOCTL_NOTIF_ADDFD, answering the call at once).
-//
-// Only the spelling "/etc/hosts" is answered; every other open is NotMine. That is a
-// check-then-continue on a path in the process's memory, and allowed here because showing or
-// not showing the synthetic file is not a security boundary: the pinned set is enforced at
-// connect and send, and the kernel still applies Landlock to whatever the continued open names.
+// HostsFile answers the process's opens of /etc/hosts for reading with content
+// (net_allow_hosts' pinned names, where the process has the host's root and nothing can be
+// mounted over the host's /etc/hosts). See Files.
 func HostsFile(content string) Feature {
-	h := &hostsFile{content: content}
-	return Feature{Name: "etc-hosts", AllArches: true, Handlers: map[string]Handler{
+	return Files("etc-hosts", map[string]func() ([]byte, error){
+		"/etc/hosts": func() ([]byte, error) { return []byte(content), nil },
+	})
+}
+
+// Files answers the process's opens of the named paths for reading with a file holding what
+// the path's function returns at that open: a sealed memfd, opened read-only and injected into
+// the process (SECCOMP_IOCTL_NOTIF_ADDFD, answering the call at once).
+//
+// Only the exact spellings named are answered; every other open is NotMine. That is a
+// check-then-continue on a path in the process's memory, allowed here because the files
+// answered so are views (the pinned /etc/hosts, /proc/net/tcp with virtual ports), not a
+// security boundary: the kernel still applies Landlock to whatever the continued open names.
+func Files(name string, files map[string]func() ([]byte, error)) Feature {
+	h := &hostsFile{files: files}
+	return Feature{Name: name, AllArches: true, Handlers: map[string]Handler{
 		"open":    h.handler(0, 1, -1),
 		"openat":  h.handler(1, 2, -1),
 		"openat2": h.handler(1, -1, 2),
 	}}
 }
 
-type hostsFile struct{ content string }
+type hostsFile struct {
+	files map[string]func() ([]byte, error)
+}
 
 // handler: pathArg is the path's argument, flagsArg the flags' (or -1), howArg openat2's
 // struct open_how (or -1). The arguments are registers of the same meaning on every ABI, and
@@ -41,7 +51,8 @@ func (h *hostsFile) handler(pathArg, flagsArg, howArg int) Handler {
 		defer t.close()
 		a := c.Req.Data.Args
 		path, err := t.readString(a[pathArg], pathMax)
-		if err != nil || path != "/etc/hosts" {
+		content, ok := h.files[path]
+		if err != nil || !ok {
 			return NotMine()
 		}
 		var flags uint64
@@ -57,7 +68,11 @@ func (h *hostsFile) handler(pathArg, flagsArg, howArg int) Handler {
 		if flags&(unix.O_ACCMODE|unix.O_CREAT|unix.O_TRUNC|unix.O_PATH|unix.O_DIRECTORY) != 0 {
 			return NotMine() // not a plain read: the kernel decides on the host's file
 		}
-		fd, err := h.file()
+		b, err := content()
+		if err != nil {
+			return errnoResp(errnoOf(err))
+		}
+		fd, err := memFile(b)
 		if err != nil {
 			return errnoResp(unix.ENOMEM)
 		}
@@ -69,15 +84,19 @@ func (h *hostsFile) handler(pathArg, flagsArg, howArg int) Handler {
 	}
 }
 
-// file is a new read-only open file on a sealed memfd holding the content.
-func (h *hostsFile) file() (int, error) {
-	mfd, err := unix.MemfdCreate("hosts", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+// memFile is a new read-only open file on a sealed memfd holding b.
+func memFile(b []byte) (int, error) {
+	mfd, err := unix.MemfdCreate("sandlock", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return -1, err
 	}
 	defer unix.Close(mfd)
-	if _, err := unix.Write(mfd, []byte(h.content)); err != nil {
-		return -1, err
+	for len(b) > 0 {
+		n, err := unix.Write(mfd, b)
+		if err != nil {
+			return -1, err
+		}
+		b = b[n:]
 	}
 	if _, err := unix.FcntlInt(uintptr(mfd), unix.F_ADD_SEALS,
 		unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
