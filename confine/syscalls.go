@@ -172,7 +172,7 @@ func socketRules(o SeccompOptions) []rule {
 	var rs []rule
 	// socketcall goes first: libseccomp also writes i386 "socket" rules as socketcall rules
 	// (call number in arg0), and refuses (EEXIST) an unconditional rule added after them.
-	if o.NoNetwork || !o.AllowRawSockets || o.NoUDP {
+	if o.NoNetwork || !o.AllowRawSockets || o.NoUDP || o.NoSCTP {
 		rs = append(rs, rule{name: "socketcall", act: eperm})
 	}
 	if o.NoNetwork {
@@ -198,6 +198,12 @@ func socketRules(o SeccompOptions) []rule {
 		// IPPROTO_UDP is no way around it: the kernel finds no protocol for type 0 (EPROTONOSUPPORT
 		// or ESOCKTNOSUPPORT), and SOCK_RAW is the raw rule's business.
 		rs = append(rs, ipType(unix.AF_INET, unix.SOCK_DGRAM), ipType(unix.AF_INET6, unix.SOCK_DGRAM))
+	}
+	if o.NoSCTP && !o.NoNetwork {
+		for _, fam := range []uint64{unix.AF_INET, unix.AF_INET6} {
+			rs = append(rs, ipType(fam, unix.SOCK_SEQPACKET), rule{name: "socket", act: eperm, conds: []seccomp.ScmpCondition{
+				maskedEq(0, 0xffffffff, fam), maskedEq(2, 0xffffffff, unix.IPPROTO_SCTP)}})
+		}
 	}
 	return rs
 }

@@ -249,8 +249,8 @@ func (m *fsMeta) inetAllowed(s *sock, addr []byte, connect bool, flags int) erro
 	if connect && fam == unix.AF_UNSPEC {
 		return nil // a disconnect
 	}
-	if s.typ == unix.SOCK_STREAM && !connect && flags&unix.MSG_FASTOPEN == 0 {
-		return nil // a stream socket ignores the address of a send (save TCP Fast Open's)
+	if s.tcp() && !connect && flags&unix.MSG_FASTOPEN == 0 {
+		return nil // TCP ignores the address of a send (save Fast Open's)
 	}
 	ip, ok := destIP(s.domain, fam, addr)
 	if !ok {

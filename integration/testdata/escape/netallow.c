@@ -223,6 +223,24 @@ int main(int argc, char **argv)
 	judge("udp_connect_denied", udp_connect_send(&d, sizeof d), 1);
 	judge("udp_connect_allowed", udp_connect_send(&a, sizeof a), 0);
 
+	/* SCTP reaches addresses without connect (setsockopt CONNECTX): refused outright */
+	struct {
+		const char *name;
+		int family, type, proto;
+	} sctp[] = {{"sctp_stream", AF_INET, SOCK_STREAM, IPPROTO_SCTP},
+		    {"sctp_seqpacket", AF_INET, SOCK_SEQPACKET, 0},
+		    {"sctp6_seqpacket", AF_INET6, SOCK_SEQPACKET, IPPROTO_SCTP}};
+	for (unsigned i = 0; i < sizeof sctp / sizeof sctp[0]; i++) {
+		int s = socket(sctp[i].family, sctp[i].type, sctp[i].proto);
+		if (s >= 0) {
+			escaped(sctp[i].name, "socket created");
+			close(s);
+		} else if (errno == EPERM)
+			ok(sctp[i].name, "EPERM");
+		else
+			error(sctp[i].name, "%s, want EPERM (seccomp)", en(errno));
+	}
+
 	races();
 	if (argc > 4 && strcmp(argv[4], "hosts") == 0)
 		hosts();
