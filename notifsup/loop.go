@@ -99,28 +99,19 @@ func Serve(ctx context.Context, listener int, features []Feature, opts ...Option
 	return p.run()
 }
 
-// blocks: the call may wait on something outside the supervisor. A sendto without an address
-// is passed on at once.
-func blocks(req *seccomp.ScmpNotifReq) bool {
-	k := key{req.Data.Arch, req.Data.Syscall}
-	return mayBlock[k] && !(k == sendtoKey && req.Data.Args[4] == 0)
-}
-
-var sendtoKey key
+// blocks: the call may wait on something outside the supervisor.
+func blocks(req *seccomp.ScmpNotifReq) bool { return mayBlock[key{req.Data.Arch, req.Data.Syscall}] }
 
 // mayBlock are the syscalls whose handling may wait on something outside the supervisor (a
-// connect to a unix socket whose backlog is full): a follower takes over before they run.
+// connect to a unix socket whose backlog is full): a follower takes over before they run. The
+// sends are not among them: the worker sends with MSG_DONTWAIT, and what would block goes on
+// a thread of its own (sendJob.run).
 var mayBlock = map[key]bool{}
 
 func init() {
-	for _, name := range []string{"connect", "sendto", "sendmsg", "sendmmsg"} {
-		if nr, err := seccomp.GetSyscallFromName(name); err == nil {
-			if native, err := seccomp.GetNativeArch(); err == nil {
-				mayBlock[key{native, nr}] = true
-				if name == "sendto" {
-					sendtoKey = key{native, nr}
-				}
-			}
+	if nr, err := seccomp.GetSyscallFromName("connect"); err == nil {
+		if native, err := seccomp.GetNativeArch(); err == nil {
+			mayBlock[key{native, nr}] = true
 		}
 	}
 }

@@ -250,7 +250,7 @@ func (j *sendJob) close() {
 // and hands the rest to a thread of its own when the socket blocks.
 func (j *sendJob) run() seccomp.ScmpNotifResp {
 	var refused error
-	_, err := j.c.w.inView(j.t, -1, func() (uint64, error) {
+	decideAndSend := func() (uint64, error) {
 		for i, msg := range j.msgs {
 			d, err := j.m.dest(j.c.w, j.t, j.s, msg.addr, false, j.flags)
 			if err != nil {
@@ -262,7 +262,13 @@ func (j *sendJob) run() seccomp.ScmpNotifResp {
 			msg.dest = d
 		}
 		return 0, j.sendSome(unix.MSG_DONTWAIT)
-	})
+	}
+	var err error
+	if j.needsView() {
+		_, err = j.c.w.inView(j.t, -1, decideAndSend)
+	} else {
+		_, err = decideAndSend()
+	}
 	if refused != nil {
 		j.c.report(j.name, refused)
 	}
@@ -278,6 +284,22 @@ func (j *sendJob) run() seccomp.ScmpNotifResp {
 		return seccomp.ScmpNotifResp{}
 	}
 	return j.answer(err, refused)
+}
+
+// needsView: the send must be made in the process's view and with its credentials. A unix
+// socket's path is resolved in its view and its peer sees its ids; control data may ask what
+// only some credentials may (SO_MARK, SCM_CREDENTIALS). Plain IP data carries nothing of the
+// sender: it is sent from the worker as it is, which saves taking the view on every send.
+func (j *sendJob) needsView() bool {
+	if j.s.domain == unix.AF_UNIX {
+		return true
+	}
+	for _, msg := range j.msgs {
+		if len(msg.control) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // sendSome sends the remaining messages with extra flags; it stops at the first error (EAGAIN
