@@ -118,16 +118,16 @@ func (m *fsMeta) connectHandler(c *Call) seccomp.ScmpNotifResp {
 		return seccomp.ScmpNotifResp{}
 	}
 	t.close()
-	if _, err := m.dest(c.w, nil, s, addr, true, 0); err != nil {
+	d, err := m.dest(c.w, nil, s, addr, true, 0)
+	if err != nil {
 		s.close()
 		return fail(err)
 	}
 	// A TCP connect on a blocking socket can take minutes: it runs off the workers. No
 	// credentials travel with an IP connect.
-	to := m.connectTo(s, addr) // port_remap: a virtual port on this host is its real one
 	c.Defer(func() seccomp.ScmpNotifResp {
 		defer s.close()
-		if err := rawConnect(s.fd, to); err != nil {
+		if err := rawConnect(s.fd, d.name); err != nil {
 			return errnoResp(errnoOf(err))
 		}
 		return seccomp.ScmpNotifResp{}
@@ -186,6 +186,7 @@ func (m *fsMeta) dest(w *worker, t *target, s *sock, addr []byte, connect bool, 
 		if err := m.inetAllowed(s, addr, connect, flags); err != nil {
 			return nil, err
 		}
+		d.name = m.connectTo(s, addr) // port_remap: a virtual port on this host is its real one
 	case unix.AF_NETLINK:
 		// The kernel's own sockets (glibc asks rtnetlink for the host's addresses).
 	default:
