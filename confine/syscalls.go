@@ -103,6 +103,14 @@ func sandlockRules(o SeccompOptions, native seccomp.ScmpArch) []rule {
 	return append(rs, notifyRules(o)...)
 }
 
+// notifyConds narrow what is sent to the supervisor by register arguments, which the process
+// cannot change after the filter has looked: sendto without an address (a NULL pointer) sends
+// to the socket's connected peer, decided at connect, so the supervisor has nothing to decide
+// (notifsup's sendto handler passes such a call on anyway).
+var notifyConds = map[string][]seccomp.ScmpCondition{
+	"sendto": {cond(4, seccomp.CompareNotEqual, 0, 0)},
+}
+
 // notifyRules send o.Notify and o.NotifyIoctls to the supervisor. uname is NotifyUname's.
 func notifyRules(o SeccompOptions) []rule {
 	var rs []rule
@@ -110,7 +118,7 @@ func notifyRules(o SeccompOptions) []rule {
 		if n == "uname" && o.NotifyUname {
 			continue
 		}
-		rs = append(rs, rule{name: n, act: seccomp.ActNotify})
+		rs = append(rs, rule{name: n, act: seccomp.ActNotify, conds: notifyConds[n]})
 		for _, alias := range i386Aliases[n] {
 			rs = append(rs, rule{name: alias, act: errnoAct(unix.ENOSYS)})
 		}
