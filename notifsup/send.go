@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"runtime"
+	"slices"
 	"unsafe"
 
 	seccomp "github.com/seccomp/libseccomp-golang"
@@ -35,6 +36,7 @@ type message struct {
 	control []byte // SCM_RIGHTS fds replaced by the supervisor's copies
 	fds     []int  // those copies, closed after the send
 	dest    *destination
+	long    bool // more than sendMax bytes were asked: data holds the first sendMax
 }
 
 func (m *message) close() {
@@ -64,7 +66,7 @@ func (m *fsMeta) sendtoHandler(c *Call) seccomp.ScmpNotifResp {
 		}
 		n := a[2]
 		if n > sendMax {
-			n = sendMax
+			n, msg.long = sendMax, true
 		}
 		msg.data, err = t.readBytes(a[1], int(n))
 		return []*message{msg}, err
@@ -93,13 +95,20 @@ func (m *fsMeta) sendmmsgHandler(c *Call) seccomp.ScmpNotifResp {
 			n = iovMax
 		}
 		var msgs []*message
+		total := 0
 		for i := range uint64(n) {
+			if total >= sendMax {
+				break // the rest is for the process's next call (sendmmsg may send fewer)
+			}
 			msg, err := t.message(a[1] + i*mmsgSize)
+			if err != nil && i > 0 {
+				break // sent up to the bad one, as the kernel does
+			}
 			if err != nil {
-				closeMessages(msgs)
 				return nil, err
 			}
 			msgs = append(msgs, msg)
+			total += len(msg.data)
 		}
 		return msgs, nil
 	})
@@ -122,7 +131,7 @@ func (t *target) message(addr uint64) (*message, error) {
 	if msg.addr, err = t.sockaddr(le.Uint64(h[0:]), min(uint64(le.Uint32(h[8:])), sockaddrMax)); err != nil {
 		return nil, err
 	}
-	if msg.data, err = t.iovecs(le.Uint64(h[16:]), le.Uint64(h[24:])); err != nil {
+	if msg.data, msg.long, err = t.iovecs(le.Uint64(h[16:]), le.Uint64(h[24:])); err != nil {
 		return nil, err
 	}
 	if cl := le.Uint64(h[40:]); cl > 0 {
@@ -141,31 +150,30 @@ func (t *target) message(addr uint64) (*message, error) {
 	return msg, nil
 }
 
-// iovecs gathers the data of n iovecs at addr (at most sendMax bytes).
-func (t *target) iovecs(addr, n uint64) ([]byte, error) {
+// iovecs gathers the data of n iovecs at addr, at most sendMax bytes (long: there was more).
+func (t *target) iovecs(addr, n uint64) (data []byte, long bool, err error) {
 	if n > iovMax {
-		return nil, unix.EMSGSIZE
+		return nil, false, unix.EMSGSIZE
 	}
 	if n == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	vs, err := t.readBytes(addr, int(n*16))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var data []byte
 	for i := range n {
 		base, l := binary.LittleEndian.Uint64(vs[i*16:]), binary.LittleEndian.Uint64(vs[i*16+8:])
 		if l > uint64(sendMax-len(data)) {
-			l = uint64(sendMax - len(data))
+			l, long = uint64(sendMax-len(data)), true
 		}
 		b, err := t.readBytes(base, int(l))
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		data = append(data, b...)
 	}
-	return data, nil
+	return data, long, nil
 }
 
 // takeRights copies the control data, replacing the fd numbers of SCM_RIGHTS (the process's)
@@ -214,6 +222,10 @@ func (m *fsMeta) sendCall(c *Call, name string, flagsArg int, read func(*target)
 		return errnoResp(errnoOf(err))
 	}
 	msgs, err := read(t)
+	if err == nil && s.typ != unix.SOCK_STREAM && slices.ContainsFunc(msgs, func(m *message) bool { return m.long }) {
+		closeMessages(msgs)
+		err = unix.EMSGSIZE // a datagram is sent whole or not at all
+	}
 	if err != nil {
 		s.close()
 		t.close()
