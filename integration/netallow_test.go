@@ -136,13 +136,15 @@ func TestNetAllowHosts(t *testing.T) {
 		port, _, denied := listenPair(t)
 		out, _ := exec.Command(prog, "127.0.0.1", "127.0.0.2", strconv.Itoa(port)).Output()
 		got := verdicts(t, string(out))
-		for _, n := range []string{"tcp_denied", "udp_sendto_denied", "udp_sendmsg_denied", "udp_connect_denied"} {
+		for _, n := range []string{"tcp_denied", "udp_sendto_denied", "udp_sendmsg_denied", "udp_connect_denied",
+			"race_tcp_connect"} {
 			if got[n] != "ESCAPED" {
 				t.Errorf("%s unconfined: %s, want ESCAPED (the attempt must work without confinement)", n, got[n])
 			}
 		}
 		settle()
-		if denied.tcp.Load() == 0 || denied.udp.Load() == 0 {
+		// the races alternate: a good share of the flipped sends reach the denied address
+		if denied.tcp.Load() < 10 || denied.udp.Load() < 100 {
 			t.Errorf("unconfined: the denied address got %d connections, %d datagrams", denied.tcp.Load(), denied.udp.Load())
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -106,5 +107,24 @@ func TestProcNetRewrite(t *testing.T) {
 		if got := string(p.rewrite([]byte(c.in), true)); got != c.want {
 			t.Errorf("remote %s: %s, want %s", c.in, got, c.want)
 		}
+	}
+}
+
+// TestTakeRightsCredentials: the process's claim to its own pid becomes the supervisor's (the
+// kernel accepts only the sender's); another pid is left for the kernel to refuse.
+func TestTakeRightsCredentials(t *testing.T) {
+	tg := &target{tgid: 4242}
+	for _, c := range []struct{ pid, want int32 }{{4242, int32(os.Getpid())}, {1, 1}} {
+		ctl := unix.UnixCredentials(&unix.Ucred{Pid: c.pid, Uid: 1000, Gid: 1000})
+		msg := &message{}
+		if err := msg.takeRights(tg, ctl); err != nil {
+			t.Fatal(err)
+		}
+		if got := int32(binary.LittleEndian.Uint32(msg.control[16:])); got != c.want {
+			t.Errorf("pid %d: %d, want %d", c.pid, got, c.want)
+		}
+	}
+	if err := (&message{}).takeRights(tg, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}); err == nil {
+		t.Error("a cmsg shorter than its header: accepted")
 	}
 }

@@ -3,6 +3,7 @@ package notifsup
 import (
 	"encoding/binary"
 	"errors"
+	"os"
 	"runtime"
 	"slices"
 	"unsafe"
@@ -177,9 +178,9 @@ func (t *target) iovecs(addr, n uint64) (data []byte, long bool, err error) {
 }
 
 // takeRights copies the control data, replacing the fd numbers of SCM_RIGHTS (the process's)
-// with the supervisor's copies of those very files. Other control messages are kept as they
-// are: the kernel checks them against the credentials of the sending thread, which are the
-// process's (SCM_CREDENTIALS).
+// with the supervisor's copies of those very files, and an SCM_CREDENTIALS pid that is the
+// process's own with the supervisor's. Other control messages are kept as they are: the
+// kernel checks them against the credentials of the sending thread, which are the process's.
 func (msg *message) takeRights(t *target, ctl []byte) error {
 	out := make([]byte, len(ctl))
 	copy(out, ctl)
@@ -189,6 +190,14 @@ func (msg *message) takeRights(t *target, ctl []byte) error {
 			return unix.EINVAL
 		}
 		level, typ := int32(binary.LittleEndian.Uint32(out[off+8:])), int32(binary.LittleEndian.Uint32(out[off+12:]))
+		if level == unix.SOL_SOCKET && typ == unix.SCM_CREDENTIALS && l >= 16+12 &&
+			int(binary.LittleEndian.Uint32(out[off+16:])) == t.tgid {
+			// The kernel accepts the sender's own pid only, and the sender is the
+			// supervisor: the process's claim to its own pid becomes the supervisor's, as its
+			// implicit credentials do (the ids are checked against the process's, whose
+			// credentials the sending thread holds).
+			binary.LittleEndian.PutUint32(out[off+16:], uint32(os.Getpid()))
+		}
 		if level == unix.SOL_SOCKET && typ == scmRights {
 			for p := off + 16; p+4 <= off+l; p += 4 {
 				fd, err := t.fd(int(int32(binary.LittleEndian.Uint32(out[p:]))))

@@ -115,9 +115,12 @@ static volatile int stop;
 static void *flipper(void *arg)
 {
 	(void)arg;
+	/* volatile stores: every flip must reach memory, none may be folded into the last */
+	volatile struct in_addr *addr = &flip.sin_addr;
+	void *volatile *name = &flip_msg.msg_name;
 	for (unsigned i = 0; !stop; i++) {
-		flip.sin_addr = (i & 1) ? denied_ip : allowed_ip;
-		flip_msg.msg_name = (i & 1) ? &flip_d : &flip_a;
+		addr->s_addr = (i & 1) ? denied_ip.s_addr : allowed_ip.s_addr;
+		*name = (i & 1) ? (void *)&flip_d : (void *)&flip_a;
 	}
 	return NULL;
 }

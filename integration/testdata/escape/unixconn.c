@@ -108,8 +108,9 @@ static struct sockaddr_un flip_a, flip_d;
 static void *msg_flipper(void *arg)
 {
 	(void)arg;
+	void *volatile *name = &flip_msg.msg_name; /* every flip reaches memory */
 	for (unsigned i = 0; !stop; i++)
-		flip_msg.msg_name = (i & 1) ? &flip_d : &flip_a;
+		*name = (i & 1) ? (void *)&flip_d : (void *)&flip_a;
 	return NULL;
 }
 
