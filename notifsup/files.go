@@ -27,7 +27,7 @@ func HostsFile(content string) Feature {
 // answered so are views (the pinned /etc/hosts, /proc/net/tcp with virtual ports), not a
 // security boundary: the kernel still applies Landlock to whatever the continued open names.
 func Files(name string, files map[string]func() ([]byte, error)) Feature {
-	h := &hostsFile{files: files}
+	h := &fileViews{files: files}
 	return Feature{Name: name, AllArches: true, Handlers: map[string]Handler{
 		"open":    h.handler(0, 1, -1),
 		"openat":  h.handler(1, 2, -1),
@@ -35,14 +35,14 @@ func Files(name string, files map[string]func() ([]byte, error)) Feature {
 	}}
 }
 
-type hostsFile struct {
+type fileViews struct {
 	files map[string]func() ([]byte, error)
 }
 
 // handler: pathArg is the path's argument, flagsArg the flags' (or -1), howArg openat2's
 // struct open_how (or -1). The arguments are registers of the same meaning on every ABI, and
 // open_how has one layout everywhere.
-func (h *hostsFile) handler(pathArg, flagsArg, howArg int) Handler {
+func (h *fileViews) handler(pathArg, flagsArg, howArg int) Handler {
 	return func(c *Call) seccomp.ScmpNotifResp {
 		t := peekTarget(c.Listener, c.Req) // memory only: checked by ID_VALID at its open
 		defer t.close()
