@@ -258,6 +258,12 @@ func handOverListener(xs *os.File, listener int) error {
 		return errors.New("seccomp: no notification listener")
 	}
 	defer unix.Close(listener) // the container must never hold its own listener
+	// pidfd_getfd asks ptrace access, and Yama (ptrace_scope 1) gives it to ancestors only:
+	// the supervisor is init's sibling. Init names any process its ptracer for the hand-over,
+	// and no one once it is done (EINVAL without Yama: nothing to do).
+	if unix.Prctl(unix.PR_SET_PTRACER, prSetPtracerAny, 0, 0, 0) == nil {
+		defer unix.Prctl(unix.PR_SET_PTRACER, 0, 0, 0, 0)
+	}
 	if _, err := unix.Write(int(xs.Fd()), []byte(listenerMsg+strconv.Itoa(listener))); err != nil {
 		return fmt.Errorf("hand listener to supervisor: %w", err)
 	}
@@ -268,6 +274,9 @@ func handOverListener(xs *os.File, listener int) error {
 	}
 	return nil
 }
+
+// prSetPtracerAny is PR_SET_PTRACER_ANY, (unsigned long)-1.
+const prSetPtracerAny = ^uintptr(0)
 
 // The listener hand-over's messages on the init-supervisor socket (SOCK_SEQPACKET).
 const (

@@ -95,10 +95,11 @@ func TestPortRemapGoAPI(t *testing.T) {
 	}
 	p := strconv.Itoa(port)
 	sb := newSandbox(t, spec.Policy{PortRemap: spec.Ptr(true)})
-	// The listener answers once; the client retries until it is up (no sleep to tune).
+	// The listener answers once; the client retries until it is up (no sleep to tune): before
+	// the sandbox's bind, 127.0.0.1:port is the host's listener.
 	res, err := sb.Run(ctxFor(t, 30*time.Second), []string{bb, "sh", "-c",
 		bb + " nc -l -p " + p + " -e " + bb + " echo inside & for i in $(" + bb + " seq 100); do " +
-			"out=$(echo | " + bb + " nc 127.0.0.1 " + p + ") && [ -n \"$out\" ] && break; " + bb + " usleep 50000; done; echo \"$out\"; wait"})
+			"out=$(echo | " + bb + " nc 127.0.0.1 " + p + "); [ \"$out\" = inside ] && break; " + bb + " usleep 50000; done; echo \"$out\"; wait"})
 	if err != nil {
 		t.Fatal(err)
 	}
