@@ -104,7 +104,7 @@ func judgeNet(t *testing.T, out string, allowed, denied *netTarget) {
 	for _, n := range []string{"tcp_allowed", "tcp_denied", "tcp6_mapped_denied", "udp_sendto_denied",
 		"udp_sendto_unspec_family", "udp6_sendto_v4_denied", "udp6_sendto_mapped_denied", "udp_sendmsg_denied",
 		"udp_sendmmsg_denied", "udp_sendmmsg_mixed", "udp_connect_denied", "race_tcp_connect", "race_udp_sent",
-		"sctp_stream", "sctp_seqpacket", "sctp6_seqpacket"} {
+		"sctp_stream", "sctp_seqpacket", "sctp6_seqpacket", "i386:udp_sendto_denied", "i386:tcp_connect_denied"} {
 		if _, ok := got[n]; !ok {
 			t.Errorf("%s: no verdict", n)
 		}

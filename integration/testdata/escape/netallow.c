@@ -51,6 +51,35 @@ static void judge(const char *name, long r, int want_denied)
 
 static long ret(long r) { return r < 0 ? -errno : r; }
 
+/* The i386 entry points (pointers below 4 GiB: globals of this non-PIE binary): the supervisor
+ * decodes the native ABI only, so these must be refused (EPERM), never performed unchecked. */
+static struct sockaddr_in g_denied;
+static char g_x[1] = "x";
+
+static void i386_attempts(void)
+{
+	static const int i386_refusals[] = {EACCES, EPERM, 0};
+	const char *names[2] = {"i386:udp_sendto_denied", "i386:tcp_connect_denied"};
+	if (!i386_live()) {
+		for (int i = 0; i < 2; i++)
+			ok(names[i], "no i386 entry point on this host");
+		return;
+	}
+	int u = socket(AF_INET, SOCK_DGRAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+	long r[2] = {int80(369 /* sendto */, u, (long)g_x, 1, 0, (long)&g_denied, sizeof g_denied),
+		     int80(362 /* connect */, c, (long)&g_denied, sizeof g_denied, 0, 0, 0)};
+	for (int i = 0; i < 2; i++) {
+		if (r[i] >= 0)
+			escaped(names[i], "went through (%ld)", r[i]);
+		else if (refused_by(r[i], i386_refusals))
+			ok(names[i], "%s", en(-r[i]));
+		else
+			error(names[i], "unexpected %s", en(-r[i]));
+	}
+	close(u);
+	close(c);
+}
+
 /* TCP: connect and read the greeting (its byte, or -errno) */
 static long tcp(int family, const void *sa, socklen_t len)
 {
@@ -244,6 +273,8 @@ int main(int argc, char **argv)
 			error(sctp[i].name, "%s, want EPERM (seccomp)", en(errno));
 	}
 
+	g_denied = d;
+	i386_attempts();
 	races();
 	if (argc > 4 && strcmp(argv[4], "hosts") == 0)
 		hosts();
