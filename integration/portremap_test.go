@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -61,6 +62,51 @@ func TestPortRemap(t *testing.T) {
 		s, _ := ann["io.sandlock.ports"].(string)
 		if err := json.Unmarshal([]byte(s), &ports); err != nil || ports[strconv.Itoa(port)] == 0 || ports[strconv.Itoa(port)] == port {
 			t.Errorf("state's io.sandlock.ports = %q: want %d mapped to another real port", s, port)
+		}
+	})
+	t.Run("two-containers", func(t *testing.T) {
+		// Container A binds P (free: its real port is P itself) and waits for a client; B
+		// binds P too while A holds it, and reaches its own listener on P.
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		p := strconv.Itoa(port)
+		mutate := chain(withoutNamespace(specs.NetworkNamespace), func(s *specs.Spec) {
+			s.Annotations = map[string]string{"io.sandlock.port_remap": "true"}
+		})
+		a, _, _ := running(t, mutate, "sh", "-c", "echo A | nc -l -p "+p)
+		deadline := time.Now().Add(waitTimeout)
+		var ports map[string]int
+		for ports[p] == 0 && time.Now().Before(deadline) {
+			ann, _ := mustState(t, a)["annotations"].(map[string]any)
+			s, _ := ann["io.sandlock.ports"].(string)
+			_ = json.Unmarshal([]byte(s), &ports)
+			time.Sleep(pollEvery)
+		}
+		if ports[p] != port {
+			t.Fatalf("container A: io.sandlock.ports %v, want %d on itself", ports, port)
+		}
+		id := newID()
+		out := escapeRun(t, id, mutate, nil, "/escape/portremap", p)
+		requireAllOK(t, out, "bind", "getsockname", "loopback_connect", "getpeername", "proc_net_tcp")
+		ann, _ := mustState(t, id)["annotations"].(map[string]any)
+		s, _ := ann["io.sandlock.ports"].(string)
+		var bp map[string]int
+		if err := json.Unmarshal([]byte(s), &bp); err != nil || bp[p] == 0 || bp[p] == port {
+			t.Errorf("container B: io.sandlock.ports %q, want %d on another real port", s, port)
+		}
+		// A still holds its port, untouched by B: a client from the host gets A's greeting.
+		c, err := net.Dial("tcp4", "127.0.0.1:"+p)
+		if err != nil {
+			t.Fatalf("container A's listener: %v", err)
+		}
+		defer c.Close()
+		b := make([]byte, 2)
+		if n, _ := c.Read(b); string(b[:n]) != "A\n" {
+			t.Errorf("the host reached %q on %d, want container A's greeting", b[:n], port)
 		}
 	})
 }
