@@ -375,7 +375,7 @@ if want supervisor; then
     "$W/trapped" "$W/sv/w" "$W/sv/outside" | sed 's/^/bare\t/'
     "${SB[@]}" "$W/trapped" "$W/sv/w" "$W/sv/outside" | sed 's/^/sandbox\t/'
   done > "$W/sv/raw.tsv"
-  for k in getppid open_close uname chmod_allowed chmod_refused readlink; do
+  for k in getppid open_close uname chmod_allowed chmod_refused readlink udp_send udp_sendto udp_sendmsg; do
     b=$(awk -F'\t' -v k=$k '$1 == "bare" && $2 == k { print $3 }' "$W/sv/raw.tsv" | sort -n | sed -n 3p)
     s=$(awk -F'\t' -v k=$k '$1 == "sandbox" && $2 == k { print $3 }' "$W/sv/raw.tsv" | sort -n | sed -n 3p)
     printf '%s\t%s\t%s\n' "$k" "$b" "$s"

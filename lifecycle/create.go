@@ -61,6 +61,7 @@ type creation struct {
 	lateCg  v1Cgroup
 	early   []cgWrite             // limits written before init (again after systemd's start)
 	res     *specs.LinuxResources // the resources applied (limits.go)
+	pinned  []pinnedHost          // net_allow_hosts, resolved once
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -300,6 +301,12 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 		return err
 	}
 	if err := cr.hostnameFile(); err != nil {
+		return err
+	}
+	if err := cr.pinPolicyHosts(); err != nil {
+		return err
+	}
+	if err := cr.etcHostsMount(); err != nil {
 		return err
 	}
 	if err := setupRootfs(st.Rootfs, cr.spec, ml.record); err != nil {

@@ -191,7 +191,10 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 			return initConfig{}, err
 		}
 	}
-	sup, err := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs, cr.memView())
+	if err := cr.pinPolicyHosts(); err != nil {
+		return initConfig{}, err
+	}
+	sup, err := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs, cr.memView(), cr.pinned)
 	if err != nil {
 		return initConfig{}, stepErr(StepPolicy, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/notifsup"
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -20,6 +22,15 @@ type supervisorConfig struct {
 	Hostname string                  `json:"hostname,omitempty"`
 	FS       notifsup.FSMetaConfig   `json:"fs"`
 	Proc     notifsup.ProcViewConfig `json:"proc"`
+	// Hosts, where the root is the host's and net_allow_hosts is set: the /etc/hosts the
+	// supervisor shows the process (its opens of /etc/hosts are answered with it).
+	Hosts string `json:"hosts,omitempty"`
+	// Pinned is net_allow_hosts as resolved at create (for `state` and the audit's reader).
+	Pinned []pinnedHost `json:"pinned,omitempty"`
+	// PortRemap: port_remap, the TCP ports the container binds are virtual (notifsup.PortMap).
+	PortRemap bool `json:"portRemap,omitempty"`
+
+	dir string // the state dir, where the supervisor records the port map (not saved)
 }
 
 // memView is what /proc/meminfo shows of the container's memory limit: the limit and the
@@ -33,13 +44,23 @@ const supervisorFile = "supervisor.json"
 
 // supervisorPlan derives the supervisor's configuration from the plan and records what it
 // traps in the plan's seccomp options.
-func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string, mem memView) (supervisorConfig, error) {
+func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string, mem memView, pinned []pinnedHost) (supervisorConfig, error) {
 	c := supervisorConfig{Hostname: hostname, FS: notifsup.FSMetaConfig{Reads: readsRestricted(pol, plan.Landlock.Paths)}}
-	if rootfs == "/" {
+	restrict, addrs, hosts := netHostsConfig(pol, pinned)
+	c.PortRemap = pol.PortRemapEnabled()
+	if rootfs == "/" || restrict || c.PortRemap {
 		// The host's file system (direct mode, host mode): its listening unix sockets are a
-		// path away, and Landlock does not govern connecting to them.
+		// path away, and Landlock does not govern reaching them. net_allow_hosts: every IP
+		// destination is decided by the supervisor.
 		ll := plan.Landlock
-		c.FS.Connect = &notifsup.ConnectConfig{DenyTCP: ll.DenyTCP, ConnectTCP: ll.ConnectTCP, AbstractScoped: ll.ScopeAbstractUnix}
+		c.FS.Connect = &notifsup.ConnectConfig{DenyTCP: ll.DenyTCP, ConnectTCP: ll.ConnectTCP, AbstractScoped: ll.ScopeAbstractUnix,
+			ImageRoot: rootfs != "/", RestrictHosts: restrict, AllowHosts: addrs, BindTCP: ll.BindTCP}
+	}
+	if restrict {
+		c.Pinned = pinned
+		if rootfs == "/" {
+			c.Hosts = hosts
+		}
 	}
 	for _, r := range plan.Landlock.Paths {
 		if strings.HasPrefix(r.Path, "/proc/self/fd/") {
@@ -153,6 +174,16 @@ func readsRestricted(pol spec.Policy, rules []confine.PathRule) bool {
 // declared to the filter.
 func (c supervisorConfig) features() []notifsup.Feature {
 	fs := []notifsup.Feature{notifsup.UnameFeature(c.Hostname)}
+	// The synthetic files first: each claims only the exact paths it shows (a wrong answer
+	// there shows a file, it grants nothing), so a feature below never opens the real one.
+	if c.Hosts != "" {
+		fs = append(fs, notifsup.HostsFile(c.Hosts))
+	}
+	if c.PortRemap {
+		pm := notifsup.NewPortMap(c.recordPorts)
+		c.FS.Ports = pm
+		fs = append(fs, notifsup.ProcNetFiles(pm))
+	}
 	if c.FS.Carve != nil {
 		// Before proc-view: in the directories holding a denied path it performs the opens.
 		fs = append(fs, notifsup.FSCarve(c.FS))
@@ -182,4 +213,21 @@ func loadSupervisorConfig(dir string) (supervisorConfig, error) {
 		return c, fmt.Errorf("supervisor configuration %s: %w", filepath.Join(dir, supervisorFile), err)
 	}
 	return c, nil
+}
+
+// portsFile records port_remap's map in the state dir, virtual port -> real port, for `state`
+// (annotation io.sandlock.ports) and whoever needs the real port.
+const portsFile = "ports.json"
+
+func (c supervisorConfig) recordPorts(m map[uint16]uint16) {
+	if c.dir == "" {
+		return
+	}
+	b, err := json.Marshal(m)
+	if err == nil {
+		err = writeFileAtomic(filepath.Join(c.dir, portsFile), b, 0o644)
+	}
+	if err != nil {
+		logrus.Warnf("port_remap: record the ports: %v", err)
+	}
 }

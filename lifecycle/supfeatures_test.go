@@ -21,7 +21,7 @@ func TestCarvedPathSyscallsTrapped(t *testing.T) {
 		want   bool
 	}{{"writable rule carved", carving(true), true}, {"read-only rule carved", carving(false), false}, {"no carving", nil, false}} {
 		plan := confine.Plan{Landlock: confine.LandlockConfig{Carved: c.carved}}
-		sup, err := supervisorPlan(spec.Policy{FSDenied: []string{"/w/secret"}}, &plan, "h", "/rootfs", memView{})
+		sup, err := supervisorPlan(spec.Policy{FSDenied: []string{"/w/secret"}}, &plan, "h", "/rootfs", memView{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package notifsup
 
 import (
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,19 +25,25 @@ type FSMetaConfig struct {
 	// Reads also mediates what reads metadata (readlink, getxattr, listxattr): needed when the
 	// policy's readable set is narrower than everything the process can name.
 	Reads bool `json:",omitempty"`
-	// Connect, when set, also mediates connect(2) (see ConnectConfig).
+	// Connect, when set, also mediates connect(2) and the sends that name an address (see
+	// ConnectConfig).
 	Connect *ConnectConfig `json:",omitempty"`
 	// Carve, when set, is fs_denied's carving (see FSCarve): the metadata of what the
 	// supervisor mediates there is allowed by the carved rules, not by Rules.
 	Carve *CarveConfig `json:",omitempty"`
+	// Ports, when set (port_remap), virtualises the TCP ports the process binds (PortMap);
+	// Connect must be set too. Not part of the saved configuration: made by the supervisor.
+	Ports *PortMap `json:"-"`
 }
 
 // fsMeta is the feature behind FSMeta.
 type fsMeta struct {
 	given   []FSRule
 	connect ConnectConfig
-	rules   []FSRule // given, canonical: made by Start, in the supervisor, off the container's start
-	mounts  sync.Map // rootKey -> *mountTable: the mounts as seen from each root
+	rules   []FSRule            // given, canonical: made by Start, in the supervisor, off the container's start
+	hosts   map[netip.Addr]bool // connect.AllowHosts
+	ports   *PortMap            // port_remap, or nil
+	mounts  sync.Map            // rootKey -> *mountTable: the mounts as seen from each root
 	carve   *carveModel
 }
 
@@ -65,7 +72,17 @@ func FSMeta(c FSMetaConfig) Feature {
 	}
 	if c.Connect != nil {
 		m.connect = *c.Connect
+		m.hosts = parseHosts(c.Connect.AllowHosts)
 		f.Handlers["connect"] = m.connectHandler
+		f.Handlers["sendto"] = m.sendtoHandler
+		f.Handlers["sendmsg"] = m.sendmsgHandler
+		f.Handlers["sendmmsg"] = m.sendmmsgHandler
+		if c.Ports != nil {
+			m.ports = c.Ports
+			f.Handlers["bind"] = m.bindHandler
+			f.Handlers["getsockname"] = m.nameHandler(false)
+			f.Handlers["getpeername"] = m.nameHandler(true)
+		}
 	}
 	if c.Reads {
 		for name, op := range metaReadOps {

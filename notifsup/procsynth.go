@@ -107,7 +107,7 @@ func (v *procView) synthFD(kind string) (int, error) {
 	if kind == "cpuinfo" {
 		content = cpuinfoFor(content, v.c.NumCPUs)
 	}
-	return memfdWith(kind, content)
+	return memFile([]byte(content))
 }
 
 // isCPUDir: fd is /sys/devices/system/cpu as the process's root has it (known once the
@@ -256,20 +256,6 @@ func (v *procView) cgroupInt(path string) int64 {
 	}
 	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	return n
-}
-
-// memfdWith returns a read-only fd on a sealed memfd holding content.
-func memfdWith(name, content string) (int, error) {
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(fd)
-	if _, err := unix.Write(fd, []byte(content)); err != nil {
-		return -1, err
-	}
-	_, _ = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE)
-	return unix.Openat(hostProc, "thread-self/fd/"+strconv.Itoa(fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 }
 
 // cpuList is a CPU list file's content for n CPUs ("0-1").

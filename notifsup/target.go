@@ -60,6 +60,12 @@ func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target,
 	return t, nil
 }
 
+// peekTarget is a target for reading the thread's memory only (no credentials, no thread
+// group): what a handler that may answer NotMine needs first, at the cost of no /proc status.
+func peekTarget(listener int, req *seccomp.ScmpNotifReq) *target {
+	return &target{tid: int(req.Pid), listener: listener, id: req.ID, root: -1, cwd: -1, pidfd: -1}
+}
+
 // valid checks the notification is still pending: what was opened or read before is the
 // blocked thread's.
 func (t *target) valid() error {
