@@ -10,6 +10,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/cowfs"
 )
 
 // Delete removes a stopped (or created) container; force also kills a running one. Deleting a
@@ -59,6 +61,12 @@ func (c *Container) destroy() error {
 		}
 		supDone <- nil
 	}
+	// The layer before the mounts: a max_disk tmpfs holds it until its action is done.
+	cowErr := c.finishCOW()
+	if cowErr != nil && !errors.Is(cowErr, cowfs.ErrBranchConflict) {
+		errs = append(errs, cowErr)
+		cowErr = nil
+	}
 	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
 	errs = append(errs, err, undoMounts(paths), <-supDone)
 	if r, ok := loadCgroupRecord(c.dir); ok {
@@ -74,7 +82,10 @@ func (c *Container) destroy() error {
 		// Keep the state dir: it is the record a later delete --force needs.
 		return fmt.Errorf("delete %s: %w", c.ID(), err)
 	}
-	return os.RemoveAll(c.dir)
+	if err := os.RemoveAll(c.dir); err != nil {
+		return err
+	}
+	return cowErr // a branch conflict: the container is gone, its layer kept
 }
 
 // stopSupervisor waits briefly for the supervisor to notice the container is empty and exit,

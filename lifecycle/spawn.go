@@ -141,6 +141,9 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 			return err
 		}
 	}
+	if cr.cow != nil {
+		cowNamespaces(cmd.SysProcAttr, cr.policy.IsPrivileged())
+	}
 	if err := cmd.Start(); err != nil {
 		return stepErr(StepFork, fmt.Errorf("start init: %w", err))
 	}
@@ -181,7 +184,7 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	}
 	ic := initConfig{
 		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
-		State: cr.cont.ociState(specs.StateCreated), KeepSession: c.KeepSession,
+		State: cr.cont.ociState(specs.StateCreated), KeepSession: c.KeepSession, COW: cr.cow,
 	}
 	if ic.Seccomp, err = confine.Program(plan.Seccomp, cacheDir()); err != nil {
 		return ic, err

@@ -28,6 +28,7 @@ type Sandbox struct {
 	mu      sync.Mutex
 	running []*lifecycle.Handle // oldest first
 	denials []Denial
+	changes []Change // the last dry run's
 }
 
 // Denial is one refusal the supervisor made for the policy: when, which process, which
@@ -54,6 +55,7 @@ type options struct {
 	logPath   string
 	debug     bool
 	logger    Logger
+	dryRun    bool // set only on DryRun's private copy
 }
 
 // Logger receives the warnings and debug lines of starting a sandbox (a missing cgroup2
@@ -200,7 +202,18 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	if err := checkLandlock(); err != nil {
 		return nil, c, err
 	}
-	proc, err := hostProcess(&s.opts, cmd)
+	wd := s.policy.WorkdirPath()
+	if wd != "" && !filepath.IsAbs(wd) {
+		base := s.opts.dir
+		if base == "" {
+			var err error
+			if base, err = os.Getwd(); err != nil {
+				return nil, c, newError(kindSandbox, "start", err)
+			}
+		}
+		wd = filepath.Join(base, wd)
+	}
+	proc, err := hostProcess(&s.opts, cmd, wd)
 	if err != nil {
 		return nil, c, newError(kindSandbox, "start", err)
 	}
@@ -225,7 +238,7 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	}
 	// KeepSession: the command keeps the caller's terminal, as a command run directly would
 	// (Direct then grants that terminal, and only that one).
-	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true, KeepSession: true}
+	c = lifecycle.CreateOpts{ID: newID(), Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true, KeepSession: true, DryRun: s.opts.dryRun}
 	return o, c, nil
 }
 
@@ -237,6 +250,7 @@ func (s *Sandbox) wait(ctx context.Context, h *lifecycle.Handle) (int, error) {
 	s.mu.Lock()
 	s.running = slices.DeleteFunc(s.running, func(x *lifecycle.Handle) bool { return x == h })
 	s.denials = append(s.denials, h.Denials()...)
+	s.changes = h.Changes()
 	s.mu.Unlock()
 	if killed {
 		return code, newError(kindChild, "run", errors.Join(ctx.Err(), err))

@@ -61,7 +61,7 @@ var fields = map[string]field{
 	"fs_readable":         {mechanism: "Landlock; supervisor for readlink/xattr reads"},
 	"fs_writable":         {mechanism: "Landlock; supervisor for chmod/chown/utimes/xattrs, unix connect by path"},
 	"fs_denied":           {mechanism: "Landlock; supervisor for metadata"},
-	"workdir":             {mechanism: "COW layer", notYet: true},
+	"workdir":             {mechanism: "COW layer: overlayfs over the workdir in a private mount namespace (user namespace when unprivileged)"},
 	"chroot":              {mechanism: "chroot (the sandbox's root.path)", root: true},
 	"net_allow_hosts":     {mechanism: "supervisor", notYet: true},
 	"net_bind":            {mechanism: "Landlock TCP", minABI: 4},
@@ -93,11 +93,11 @@ var fields = map[string]field{
 	"gpu_devices":         {mechanism: "Landlock (device nodes)"},
 	"privileged":          {mechanism: "user namespace (uid 0 inside = the caller)"},
 	"no_coredump":         {mechanism: "RLIMIT_CORE"},
-	"fs_isolation":        {mechanism: "COW layer", notYet: true},
-	"fs_storage":          {mechanism: "COW layer", notYet: true},
-	"max_disk":            {mechanism: "COW layer", notYet: true},
-	"on_exit":             {mechanism: "COW layer", notYet: true},
-	"on_error":            {mechanism: "COW layer", notYet: true},
+	"fs_isolation":        {mechanism: "COW layer (NONE, BRANCHFS, OVERLAYFS: all the overlay layer)"},
+	"fs_storage":          {mechanism: "COW layer (where layers live)"},
+	"max_disk":            {mechanism: "COW layer on a tmpfs of that size (ENOSPC)", root: true},
+	"on_exit":             {mechanism: "COW layer (journaled commit, abort, keep)"},
+	"on_error":            {mechanism: "COW layer (journaled commit, abort, keep)"},
 }
 
 // FieldSupport lists every policy key, in spec.PolicyKeys order, with whether h enforces it.

@@ -36,7 +36,9 @@ func TestFieldStatus(t *testing.T) {
 		{"max_memory", Host{LandlockABI: 7, Root: true}, "yes"},
 		{"max_cpu", Host{LandlockABI: 7}, "needs root"},
 		{"privileged", Host{LandlockABI: 7, Root: true}, "yes"},
-		{"workdir", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
+		{"workdir", Host{LandlockABI: 7, Root: true}, "yes"},
+		{"max_disk", Host{LandlockABI: 7}, "needs root"},
+		{"num_cpus", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
 	}
 	for _, c := range cases {
 		if got := fields[c.key].status(c.host); got != c.want {

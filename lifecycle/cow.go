@@ -1,0 +1,280 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/cowfs"
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// The copy-on-write workdir (docs/design.md, "The copy-on-write workdir"). create makes the
+// layer (cowfs) and records it in <state>/cow.json before anything of it exists; init mounts
+// an overlay of it over the workdir in a mount namespace of its own (the only thing in that
+// namespace that differs from the host's); destroy, which every way out runs (Handle.Wait,
+// run, delete, delete --force after a crash), decides the layer's fate from the exit status
+// recorded in <state>/exit (absent: unknown, an error) and the policy's on_exit / on_error.
+
+// cowMount is what init mounts: the overlay of Upper over Lower, at Lower.
+type cowMount struct {
+	Lower, Upper, Work string
+	UserXattr          bool // unprivileged: in a user namespace, user.* xattrs
+}
+
+// cowRecord is <state>/cow.json.
+type cowRecord struct {
+	Layer string `json:"layer"`
+}
+
+const (
+	cowFile  = "cow.json"
+	exitFile = "exit"
+)
+
+// DefaultCOWStorage is where layers live without fs_storage: beside the runtime state, on
+// disk, so that a kept layer survives the container (KEEP).
+func DefaultCOWStorage() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/sandlock-runtime/cow"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "sandlock-runtime", "cow")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "sandlock-runtime", "cow")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("sandlock-cow-%d", os.Geteuid()))
+}
+
+// setupCOW makes the layer of the policy's workdir, if it has one.
+func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
+	wd := cr.policy.WorkdirPath()
+	if wd == "" {
+		return nil
+	}
+	lower, err := cowLower(cr.cont.State.Rootfs, wd)
+	if err != nil {
+		return stepErr(StepPolicy, &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()})
+	}
+	storage := cr.policy.FSStoragePath()
+	if storage == "" {
+		storage = DefaultCOWStorage()
+	}
+	if !filepath.IsAbs(storage) {
+		return stepErr(StepPolicy, &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be an absolute path"})
+	}
+	if isBeneath(storage, lower) || isBeneath(lower, storage) {
+		return stepErr(StepPolicy, &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be outside the workdir " + lower + " (and not contain it)"})
+	}
+	limit := int64(cr.policy.DiskLimit())
+	unpriv := os.Geteuid() != 0
+	if limit > 0 && unpriv {
+		return stepErr(StepPolicy, &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
+			Reason: "needs root: the layer's limit is a tmpfs of that size, which only root can mount outside a user namespace"})
+	}
+	if err := cowfs.Recover(lower); err != nil {
+		return fmt.Errorf("workdir %s: finishing an interrupted commit: %w", lower, err)
+	}
+	dir := filepath.Join(storage, c.ID)
+	// The record first: a crash from here on leaves delete --force the way to the layer.
+	if err := writeFileAtomic(filepath.Join(cr.cont.dir, cowFile), mustJSON(cowRecord{Layer: dir}), 0o600); err != nil {
+		return err
+	}
+	l, err := cowfs.Create(dir, cowfs.Meta{
+		ID: c.ID, Workdir: lower, OnExit: cr.policy.ExitAction(), OnError: cr.policy.ErrorAction(),
+		DryRun: c.DryRun, Tmpfs: limit > 0, MaxDisk: limit, UserXattr: unpriv,
+	})
+	if err != nil {
+		return err
+	}
+	cr.onFail(func() { _ = l.Remove(detach) })
+	if l.Tmpfs {
+		if err := mountLayerTmpfs(cr.cont.dir, l); err != nil {
+			return err
+		}
+	}
+	if err := l.Populate(); err != nil {
+		return err
+	}
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: unpriv}
+	// The layer is the process's to write: the workdir is writable whatever the lists say
+	// (with neither list, the whole root already is).
+	if len(cr.policy.FSReadable)+len(cr.policy.FSWritable) > 0 && !slices.Contains(cr.policy.FSWritable, wd) {
+		cr.policy.FSWritable = append(slices.Clone(cr.policy.FSWritable), wd)
+	}
+	return nil
+}
+
+// cowLower resolves the workdir inside the root as the process will see it, to a host path.
+func cowLower(root, wd string) (string, error) {
+	if !filepath.IsAbs(wd) {
+		return "", errors.New("must be an absolute path")
+	}
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(rfd)
+	rel := strings.TrimPrefix(filepath.Clean(wd), "/")
+	if rel == "" {
+		return "", errors.New("cannot be the root itself")
+	}
+	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	host, err := os.Readlink(fdPath(fd))
+	if err != nil {
+		return "", err
+	}
+	if strings.ContainsAny(host, ",:\\\n") {
+		return "", errors.New("contains a character overlayfs options cannot carry (',', ':', '\\')")
+	}
+	return host, nil
+}
+
+// mountLayerTmpfs puts the layer's upper and work directories on a tmpfs of max_disk bytes,
+// recorded in the mount log (intent first) so that delete --force finds it after a crash.
+func mountLayerTmpfs(stateDir string, l *cowfs.Layer) error {
+	p := l.FSDir()
+	if err := os.Mkdir(p, 0o700); err != nil {
+		return err
+	}
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ml := mountLog{path: filepath.Join(stateDir, "mounts")}
+	if err := ml.record(mountIntent(fd, p)); err != nil {
+		return err
+	}
+	data := fmt.Sprintf("size=%d,mode=0700", l.MaxDisk)
+	if err := unix.Mount("sandlock-cow", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+		return fmt.Errorf("max_disk: mount tmpfs: %w", err)
+	}
+	return ml.record(p)
+}
+
+// cowNamespaces gives init the mount namespace the overlay lives in; unprivileged, inside a
+// user namespace that maps the caller's ids to themselves (privileged maps them to 0).
+func cowNamespaces(a *syscall.SysProcAttr, privileged bool) {
+	a.Cloneflags |= syscall.CLONE_NEWNS
+	if os.Geteuid() == 0 || privileged {
+		return
+	}
+	a.Cloneflags |= syscall.CLONE_NEWUSER
+	a.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Geteuid(), HostID: os.Geteuid(), Size: 1}}
+	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getegid(), HostID: os.Getegid(), Size: 1}}
+	a.GidMappingsEnableSetgroups = false
+}
+
+// mount runs in init, in its new mount namespace: nothing it mounts propagates to the host,
+// while the host's later mounts and unmounts still reach it (slave).
+func (m *cowMount) mount() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return fmt.Errorf("cow: private mount namespace: %w", err)
+	}
+	// redirect_dir, index, metacopy off: every upper entry is whole (no metadata-only
+	// copy-ups, no redirects to lower paths), which is what the commit copies.
+	opts := "lowerdir=" + m.Lower + ",upperdir=" + m.Upper + ",workdir=" + m.Work +
+		",redirect_dir=off,index=off,metacopy=off,xino=off"
+	if m.UserXattr {
+		opts += ",userxattr"
+	}
+	if err := unix.Mount("sandlock-cow", m.Lower, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
+	}
+	return nil
+}
+
+// recordExit writes the exit code for destroy's choice between on_exit and on_error.
+func (c *Container) recordExit(code int) {
+	_ = writeFileAtomic(filepath.Join(c.dir, exitFile), []byte(strconv.Itoa(code)), 0o600)
+}
+
+func (c *Container) exitCode() (int, bool) {
+	b, err := os.ReadFile(filepath.Join(c.dir, exitFile))
+	if err != nil {
+		return -1, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n, err == nil
+}
+
+// cowLayer opens the container's layer; nil without one (or when it was never made).
+func (c *Container) cowLayer() (*cowfs.Layer, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, cowFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r cowRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", cowFile, err)
+	}
+	l, err := cowfs.Open(r.Layer)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, os.Remove(filepath.Join(c.dir, cowFile)) // a crash before it was made
+	}
+	return l, err
+}
+
+// COWChanges lists what the container's layer changed (a dry run's answer); nil without one.
+func (c *Container) COWChanges() ([]cowfs.Change, error) {
+	l, err := c.cowLayer()
+	if l == nil || err != nil {
+		return nil, err
+	}
+	return l.Changes()
+}
+
+// finishCOW carries out the layer's on_exit or on_error action, once every process of the
+// container is gone. A branch conflict keeps the layer (nothing of it landed) and is
+// returned; the record goes either way, so the container can still be deleted.
+func (c *Container) finishCOW() error {
+	l, err := c.cowLayer()
+	if l == nil || err != nil {
+		return err
+	}
+	code, known := c.exitCode()
+	switch l.Action(known && code == 0) {
+	case cowfs.Commit:
+		err = l.Commit(detach)
+		if errors.Is(err, cowfs.ErrBranchConflict) {
+			if kerr := l.KeepOnDisk(detach); kerr != nil {
+				err = errors.Join(err, kerr)
+			}
+			err = fmt.Errorf("%w; the layer is kept in %s", err, l.Dir)
+		}
+	case cowfs.Keep:
+		err = l.KeepOnDisk(detach)
+	default:
+		err = l.Remove(detach)
+	}
+	if err != nil && !errors.Is(err, cowfs.ErrBranchConflict) {
+		return err // the record stays: delete --force tries again
+	}
+	if rerr := os.Remove(filepath.Join(c.dir, cowFile)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}

@@ -1,0 +1,45 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+
+	"github.com/sandlock/sandlock-runtime/cowfs"
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// Change is one entry of a dry run's change list (the seed's Change): Kind "A" (added), "M"
+// (modified) or "D" (deleted), Path relative to the workdir.
+type Change = cowfs.Change
+
+// DryRunResult is what DryRun returns (the seed's DryRunResult): the command's Result and the
+// changes it would have made to the workdir.
+type DryRunResult struct {
+	Result
+	Changes []Change
+}
+
+// DryRun runs cmd as Run does, in a copy-on-write layer over the policy's workdir that is
+// always discarded, and returns what the command changed there (sorted by path). The workdir
+// is left untouched. It needs a workdir (a *PolicyError otherwise).
+func (s *Sandbox) DryRun(ctx context.Context, cmd []string) (*DryRunResult, error) {
+	if s.policy.WorkdirPath() == "" {
+		return nil, newError(kindPolicy, "dry_run", &spec.PolicyError{Key: "workdir", Value: "", Reason: "a dry run needs a workdir to watch"})
+	}
+	dry := &Sandbox{policy: s.policy, opts: s.opts}
+	dry.opts.dryRun = true
+	res, err := dry.Run(ctx, cmd)
+	s.mu.Lock()
+	s.denials = append(s.denials, dry.denials...)
+	s.mu.Unlock()
+	if res == nil {
+		return nil, err
+	}
+	dry.mu.Lock()
+	defer dry.mu.Unlock()
+	return &DryRunResult{Result: *res, Changes: dry.changes}, err
+}
+
+// IsBranchConflict reports whether err is a refused commit: another branch changed the
+// workdir's paths this one changed too (the seed's BranchConflictError).
+func IsBranchConflict(err error) bool { return errors.Is(err, cowfs.ErrBranchConflict) }
