@@ -178,6 +178,13 @@ func cowNamespaces(a *syscall.SysProcAttr, privileged bool) {
 	a.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Geteuid(), HostID: os.Geteuid(), Size: 1}}
 	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getegid(), HostID: os.Getegid(), Size: 1}}
 	a.GidMappingsEnableSetgroups = false
+	// init runs as the caller (no uid 0 in this namespace), so execve would drop the
+	// namespace's capabilities; it keeps the ones overlayfs needs of its mounter (whose
+	// credentials it uses for every later copy-up and whiteout) as ambient capabilities until
+	// it has mounted the overlay (mount clears them; the program's execve as a non-root uid
+	// then leaves it none).
+	a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH,
+		unix.CAP_FOWNER, unix.CAP_CHOWN, unix.CAP_MKNOD, unix.CAP_FSETID, unix.CAP_SETPCAP}
 }
 
 // mount runs in init, in its new mount namespace: nothing it mounts propagates to the host,
@@ -188,13 +195,18 @@ func (m *cowMount) mount() error {
 	}
 	// redirect_dir, index, metacopy off: every upper entry is whole (no metadata-only
 	// copy-ups, no redirects to lower paths), which is what the commit copies.
-	opts := "lowerdir=" + m.Lower + ",upperdir=" + m.Upper + ",workdir=" + m.Work +
-		",redirect_dir=off,index=off,metacopy=off,xino=off"
+	opts := "lowerdir=" + m.Lower + ",upperdir=" + m.Upper + ",workdir=" + m.Work + ",index=off,metacopy=off,xino=off"
 	if m.UserXattr {
-		opts += ",userxattr"
+		opts += ",userxattr,redirect_dir=nofollow" // "off" may mean follow, which userxattr refuses
+	} else {
+		opts += ",redirect_dir=off"
 	}
 	if err := unix.Mount("sandlock-cow", m.Lower, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
+	}
+	// The ambient capability of an unprivileged init must not reach the program.
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("cow: clear ambient capabilities: %w", err)
 	}
 	return nil
 }

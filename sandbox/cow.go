@@ -43,3 +43,20 @@ func (s *Sandbox) DryRun(ctx context.Context, cmd []string) (*DryRunResult, erro
 // IsBranchConflict reports whether err is a refused commit: another branch changed the
 // workdir's paths this one changed too (the seed's BranchConflictError).
 func IsBranchConflict(err error) bool { return errors.Is(err, cowfs.ErrBranchConflict) }
+
+// DryRunInteractive is DryRun with this process's stdin, stdout and stderr (RunInteractive's
+// way): the command's exit code and its changes.
+func (s *Sandbox) DryRunInteractive(ctx context.Context, cmd []string) (int, []Change, error) {
+	if s.policy.WorkdirPath() == "" {
+		return -1, nil, newError(kindPolicy, "dry_run", &spec.PolicyError{Key: "workdir", Value: "", Reason: "a dry run needs a workdir to watch"})
+	}
+	dry := &Sandbox{policy: s.policy, opts: s.opts}
+	dry.opts.dryRun = true
+	s.mu.Lock()
+	s.dry = dry // Signal, Pause, ... reach it
+	s.mu.Unlock()
+	code, err := dry.RunInteractive(ctx, cmd)
+	dry.mu.Lock()
+	defer dry.mu.Unlock()
+	return code, dry.changes, err
+}

@@ -29,6 +29,7 @@ type Sandbox struct {
 	running []*lifecycle.Handle // oldest first
 	denials []Denial
 	changes []Change // the last dry run's
+	dry     *Sandbox // DryRunInteractive's copy, for Signal
 }
 
 // Denial is one refusal the supervisor made for the policy: when, which process, which
@@ -161,7 +162,13 @@ func (s *Sandbox) Signal(sig os.Signal) error {
 func (s *Sandbox) each(op string, f func(*lifecycle.Handle) error) error {
 	s.mu.Lock()
 	hs := slices.Clone(s.running)
+	dry := s.dry
 	s.mu.Unlock()
+	if dry != nil {
+		dry.mu.Lock()
+		hs = append(hs, dry.running...)
+		dry.mu.Unlock()
+	}
 	if len(hs) == 0 {
 		return newError(kindSandbox, op, errors.New("the sandbox is not running"))
 	}
