@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -214,6 +217,40 @@ func (m *cowMount) mount() error {
 // recordExit writes the exit code for destroy's choice between on_exit and on_error.
 func (c *Container) recordExit(code int) {
 	_ = writeFileAtomic(filepath.Join(c.dir, exitFile), []byte(strconv.Itoa(code)), 0o600)
+}
+
+// PIDFD_GET_INFO with PIDFD_INFO_EXIT (Linux 6.15): the wait status of an exited process
+// to any holder of its pidfd, once its parent has reaped it.
+const (
+	pidfdGetInfo  = 0xc040ff0b // _IOWR(0xFF, 11, struct pidfd_info), its first 64 bytes
+	pidfdInfoExit = 1 << 3
+)
+
+// recordInitExit is the supervisor's record of init's exit status (the caller, not the
+// runtime, reaps init after create): delete reads it to choose on_exit or on_error. On an
+// older kernel, or when the caller has not reaped init within a few seconds, nothing is
+// recorded and delete takes the run for failed (on_error).
+func recordInitExit(stateDir string, pidfd int) {
+	if _, err := os.Stat(filepath.Join(stateDir, cowFile)); err != nil {
+		return // only a copy-on-write workdir asks
+	}
+	var info [64]byte
+	for range 500 {
+		binary.LittleEndian.PutUint64(info[0:], pidfdInfoExit)
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), pidfdGetInfo, uintptr(unsafe.Pointer(&info[0])))
+		if e == unix.EINVAL || e == unix.ENOTTY || e == unix.EOPNOTSUPP {
+			return
+		}
+		if e == 0 && binary.LittleEndian.Uint64(info[0:])&pidfdInfoExit != 0 {
+			ws := unix.WaitStatus(int32(binary.LittleEndian.Uint32(info[60:])))
+			if _, err := os.Stat(filepath.Join(stateDir, exitFile)); err != nil {
+				c := &Container{dir: stateDir}
+				c.recordExit(exitCode(ws))
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (c *Container) exitCode() (int, bool) {

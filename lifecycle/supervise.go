@@ -130,6 +130,7 @@ func (s *supervisor) waitInit() {
 	s.mu.Lock()
 	s.initDead = true
 	s.mu.Unlock()
+	go recordInitExit(s.a.StateDir, s.a.InitPidfd)
 	if s.a.KillOnInitExit && s.a.Cgroup != "" {
 		_ = cgroupWrite(s.a.Cgroup, "cgroup.kill", "1")
 	}

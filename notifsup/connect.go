@@ -110,7 +110,7 @@ func (m *fsMeta) connectUnixPath(w *worker, t *target, sock int, addr []byte) er
 	if err != nil {
 		return err
 	}
-	if key, err := keyOf(root); err != nil || key != hostRootKey {
+	if key, err := keyOf(root); err != nil || !key.sameDir(hostRootKey) {
 		return unix.EPERM // only trapped where the process has the host's root
 	}
 	dirfd := -1
@@ -118,7 +118,7 @@ func (m *fsMeta) connectUnixPath(w *worker, t *target, sock int, addr []byte) er
 		dirfd = noCwd
 	}
 	_, err = w.inView(t, dirfd, func() (uint64, error) {
-		fd, err := resolvePath(path, false)
+		fd, err := w.resolvePath(path, false)
 		if err != nil {
 			return 0, err
 		}
