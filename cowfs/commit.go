@@ -131,12 +131,10 @@ func copyStaged(src, dst string, links linkMap) error {
 		if err != nil {
 			return err
 		}
-		st, ok := fi.Sys().(*unix.Stat_t)
-		if !ok {
-			return nil
-		}
-		if isWhiteout(st) {
-			return os.Remove(p)
+		if fi.Mode()&os.ModeCharDevice != 0 {
+			if st, ok := lstat(p); ok && isWhiteout(st) {
+				return os.Remove(p)
+			}
 		}
 		if fi.IsDir() {
 			_ = unix.Lremovexattr(p, "trusted.overlay.opaque")

@@ -65,17 +65,38 @@ func Create(dir string, m Meta) (*Layer, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	// The birth time by the kernel's clock for file timestamps (coarse): a marker's ctime.
-	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(dir, metaFile), &st); err != nil {
+	start, err := birth(filepath.Join(dir, metaFile))
+	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	l.Start = st.Ctim.Nano()
-	if now := time.Now().UnixNano(); l.Start == 0 || l.Start > now {
-		l.Start = now
-	}
+	l.Start = start
 	return l, l.save()
+}
+
+// birth is the layer's start by the clock of file timestamps, which is coarse (a few ms): the
+// first ctime of marker strictly after the one it had when the layer was made. A workdir entry
+// whose ctime is not before it changed after the layer began; one changed in the tick the layer
+// was made in has an earlier ctime, and was there before the sandbox could see it.
+func birth(marker string) (int64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(marker, &st); err != nil {
+		return 0, err
+	}
+	made := st.Ctim.Nano()
+	for range 1000 {
+		if err := unix.UtimesNano(marker, nil); err != nil {
+			return 0, err
+		}
+		if err := unix.Stat(marker, &st); err != nil {
+			return 0, err
+		}
+		if st.Ctim.Nano() > made {
+			return st.Ctim.Nano(), nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Now().UnixNano(), nil
 }
 
 // Open reads the layer in dir.
