@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,6 +23,10 @@ type Change struct {
 type op struct {
 	Remove bool   `json:"remove,omitempty"`
 	Rel    string `json:"rel"`
+	Dir    bool   `json:"dir,omitempty"` // a directory, staged whole (mergeCopy)
+	// Lower: a renamed directory (overlayfs' redirect): its content is the lower's Lower
+	// merged with the upper's Rel.
+	Lower string `json:"lower,omitempty"`
 }
 
 // Changes lists what the layer changed in its workdir, sorted by path.
@@ -83,20 +88,159 @@ func (d *differ) entry(upper, lower, p string, ust, lst *unix.Stat_t, inLower, h
 		}
 		return nil
 	}
+	up := filepath.Join(upper, p)
+	r := redirect(up)
 	lowerDir := inLower && lst.Mode&unix.S_IFMT == unix.S_IFDIR
-	if lowerDir && !hidden && !isOpaque(filepath.Join(upper, p)) {
+	if r == "" && lowerDir && !hidden && !isOpaque(up) {
 		return d.walk(upper, lower, p, false) // a copied-up directory: only what is under it
 	}
-	if !inLower || !lowerDir {
-		d.add(kindOf(inLower), p)
-	} else {
-		d.add("M", p) // emptied and refilled (opaque): what it lost is deleted
+	// A new directory, one made again after its removal (opaque), or one renamed from
+	// elsewhere in the lower (a redirect): its content is all the upper's, merged with the
+	// redirect's source.
+	from := ""
+	if r != "" {
+		from = redirectTarget(filepath.Dir(p), r)
+	}
+	if lowerDir && r == "" && !hidden {
+		d.add("M", p)
 		d.deletedBeneath(upper, lower, p)
+	} else {
+		d.add(kindOf(inLower && !hidden), p)
 	}
 	if !hidden {
-		d.ops = append(d.ops, op{Rel: p})
+		d.ops = append(d.ops, op{Rel: p, Dir: true, Lower: from})
 	}
-	return d.walk(upper, lower, p, true)
+	fromDir := ""
+	if from != "" {
+		fromDir = filepath.Join(lower, from)
+	}
+	return mergeNames(fromDir, up, lower, func(rel string) {
+		q := filepath.Join(p, rel)
+		_, there := lstat(filepath.Join(lower, q))
+		d.add(kindOf(there && lowerDir && !hidden), q)
+	})
+}
+
+// source is where one name of a merged directory comes from: its upper entry ("" for none)
+// and, for a directory, the lower directory merged under it ("" for none).
+type source struct{ upper, lower string }
+
+// merged lists a merged directory as overlayfs shows it: lowerDir ("" for none) under upperDir
+// ("" for none), whiteouts hiding lower names, opaque directories hiding the whole lower, and
+// renamed directories (redirects) taking their content from elsewhere in the lower.
+func merged(lowerDir, upperDir, lowerRoot string) (map[string]source, error) {
+	out := map[string]source{}
+	if lowerDir != "" && (upperDir == "" || !isOpaque(upperDir)) {
+		ents, err := os.ReadDir(lowerDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			out[e.Name()] = source{lower: filepath.Join(lowerDir, e.Name())}
+		}
+	}
+	if upperDir == "" {
+		return out, nil
+	}
+	ents, err := os.ReadDir(upperDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		up := filepath.Join(upperDir, e.Name())
+		st, ok := lstat(up)
+		switch {
+		case !ok:
+			continue
+		case isWhiteout(st):
+			delete(out, e.Name())
+			continue
+		case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+			out[e.Name()] = source{upper: up}
+			continue
+		}
+		lo := out[e.Name()].lower
+		if r := redirect(up); r != "" {
+			lo = filepath.Join(lowerRoot, redirectTarget(relTo(lowerRoot, lowerDir), r))
+		}
+		if lo != "" && !isDirPath(lo) {
+			lo = ""
+		}
+		out[e.Name()] = source{upper: up, lower: lo}
+	}
+	return out, nil
+}
+
+// mergeNames calls fn with every path under a merged directory, sorted.
+func mergeNames(lowerDir, upperDir, lowerRoot string, fn func(rel string)) error {
+	m, err := merged(lowerDir, upperDir, lowerRoot)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fn(n)
+		src := m[n]
+		sub := func(rel string) { fn(filepath.Join(n, rel)) }
+		switch {
+		case src.upper != "" && isDirPath(src.upper):
+			err = mergeNames(src.lower, src.upper, lowerRoot, sub)
+		case src.upper == "" && isDirPath(src.lower):
+			err = lowerNames(src.lower, sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lowerNames(dir string, fn func(rel string)) error {
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir {
+			fn(relTo(dir, p))
+		}
+		return nil
+	})
+}
+
+func relTo(base, p string) string {
+	r, err := filepath.Rel(base, p)
+	if err != nil || r == "." {
+		return ""
+	}
+	return r
+}
+
+func isDirPath(p string) bool {
+	st, ok := lstat(p)
+	return ok && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
+// redirect is a renamed directory's overlayfs redirect: the lower path it came from.
+func redirect(p string) string {
+	buf := make([]byte, 4096)
+	n, err := unix.Lgetxattr(p, "trusted.overlay.redirect", buf)
+	if err != nil || n == 0 {
+		return ""
+	}
+	return string(buf[:n])
+}
+
+// redirectTarget is a redirect as a path relative to the lower root: absolute ones are from
+// the root, relative ones from the lower directory of the renamed directory's parent.
+func redirectTarget(parentRel, r string) string {
+	if strings.HasPrefix(r, "/") {
+		return filepath.Clean(strings.TrimPrefix(r, "/"))
+	}
+	return filepath.Join(parentRel, r)
 }
 
 // deletedBeneath reports the lower's entries of the opaque directory p that the upper lacks.

@@ -99,7 +99,18 @@ func (l *Layer) stage(stage string, ops []op) error {
 		if o.Remove {
 			continue
 		}
-		if err := copyStaged(filepath.Join(l.Upper(), o.Rel), filepath.Join(stage, strconv.Itoa(i)), links); err != nil {
+		dst := filepath.Join(stage, strconv.Itoa(i))
+		var err error
+		if o.Dir {
+			from := ""
+			if o.Lower != "" {
+				from = filepath.Join(l.Workdir, o.Lower)
+			}
+			err = mergeCopy(from, filepath.Join(l.Upper(), o.Rel), l.Workdir, dst, links)
+		} else {
+			err = copyStaged(filepath.Join(l.Upper(), o.Rel), dst, links)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -102,3 +102,34 @@ func copyXattrs(src, dst string) {
 		}
 	}
 }
+
+// mergeCopy copies a merged directory (a renamed one: lowerDir under upperDir) to dst as
+// overlayfs shows it, without the overlay's own marks.
+func mergeCopy(lowerDir, upperDir, lowerRoot, dst string, links linkMap) error {
+	m, err := merged(lowerDir, upperDir, lowerRoot)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		return err
+	}
+	for n, src := range m {
+		d := filepath.Join(dst, n)
+		switch {
+		case src.upper != "" && isDirPath(src.upper):
+			err = mergeCopy(src.lower, src.upper, lowerRoot, d, links)
+		case src.upper != "":
+			err = CopyTree(src.upper, d, links)
+		default:
+			err = CopyTree(src.lower, d, links)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(upperDir, &st); err != nil {
+		return err
+	}
+	return copyMeta(dst, &st)
+}

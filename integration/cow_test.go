@@ -595,3 +595,34 @@ func TestCOWMetadataOnBehalf(t *testing.T) {
 		}
 	})
 }
+
+// TestCOWRenameDir: rename(2) of a directory of the workdir, in place and into another
+// directory, works as on a plain directory (overlayfs redirects, root), lists as its new names
+// added and the old one deleted, and commits as the renamed tree.
+func TestCOWRenameDir(t *testing.T) {
+	requireSetup(t)
+	if _, err := exec.LookPath("perl"); err != nil {
+		testreq.Missing(t, "perl not installed: the test calls rename(2) itself (mv would fall back to copying)")
+	}
+	script := `perl -e 'rename("sub", "moved") or die "rename: $!\n"; mkdir("into"); rename("moved/deep", "into/deep2") or die "rename deep: $!\n"; open(F, ">moved/added") or die; print F "a\n"; close F'`
+	wd, storage := cowTree(t)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run"), "sh", "-c", script)...)
+	want := "A into\nA into/deep2\nA into/deep2/x\nA moved\nA moved/added\nA moved/inner\nD sub\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("dry run: code %d, %q (%s), want %q", r.code, r.stdout, r.stderr, want)
+	}
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", script)...)
+	if r.code != 0 {
+		t.Fatalf("code %d: %s", r.code, r.stderr)
+	}
+	for name, body := range map[string]string{"moved/inner": "inner\n", "moved/added": "a\n", "into/deep2/x": "x\n"} {
+		if got := readOr(t, filepath.Join(wd, name)); got != body {
+			t.Errorf("%s = %q, want %q", name, got, body)
+		}
+	}
+	for _, gone := range []string{"sub", "moved/deep"} {
+		if _, err := os.Lstat(filepath.Join(wd, gone)); err == nil {
+			t.Errorf("%s still exists", gone)
+		}
+	}
+}

@@ -196,13 +196,15 @@ func (m *cowMount) mount() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return fmt.Errorf("cow: private mount namespace: %w", err)
 	}
-	// redirect_dir, index, metacopy off: every upper entry is whole (no metadata-only
-	// copy-ups, no redirects to lower paths), which is what the commit copies.
+	// index and metacopy off: every upper file is whole (no metadata-only copy-ups). A
+	// renamed directory is a redirect to its lower path (root only: userxattr mounts cannot
+	// have them, and renaming a lower directory there fails with EXDEV, which mv handles by
+	// copying); cowfs merges it when it commits.
 	opts := "lowerdir=" + m.Lower + ",upperdir=" + m.Upper + ",workdir=" + m.Work + ",index=off,metacopy=off,xino=off"
 	if m.UserXattr {
 		opts += ",userxattr,redirect_dir=nofollow" // "off" may mean follow, which userxattr refuses
 	} else {
-		opts += ",redirect_dir=off"
+		opts += ",redirect_dir=on" // renaming a directory of the lower works (no EXDEV)
 	}
 	if err := unix.Mount("sandlock-cow", m.Lower, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
