@@ -626,3 +626,58 @@ func TestCOWRenameDir(t *testing.T) {
 		}
 	}
 }
+
+// TestCOWWorkloads: SQLite (locks, WAL's shared memory map, fsync) and unpacking many small
+// files (an npm install's shape) give inside a COW workdir what they give outside, and the
+// committed result is what the outside run left.
+func TestCOWWorkloads(t *testing.T) {
+	requireSetup(t)
+	for _, tool := range []string{"sqlite3", "tar", "md5sum"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testreq.Missing(t, tool+" not installed")
+		}
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	for i := range 300 {
+		p := filepath.Join(src, fmt.Sprintf("pkg%d", i%30), fmt.Sprintf("f%d.js", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(fmt.Sprintf("module.exports = %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarball := filepath.Join(t.TempDir(), "pkgs.tar")
+	if out, err := exec.Command("tar", "-C", src, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	if err := os.Chmod(filepath.Dir(tarball), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `set -e
+mkdir node_modules && tar -C node_modules -xf ` + tarball + ` && find node_modules -type f | sort | xargs cat | md5sum
+sqlite3 db 'PRAGMA journal_mode=WAL; PRAGMA mmap_size=1048576; CREATE TABLE t(x); BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<5000) INSERT INTO t SELECT i FROM c; COMMIT;' >/dev/null
+sqlite3 db 'SELECT count(*), sum(x) FROM t; PRAGMA integrity_check; PRAGMA wal_checkpoint(TRUNCATE);' | head -2`
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.Mkdir(plain, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = plain
+	want, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("outside: %v: %s", err, want)
+	}
+	wd, storage := filepath.Join(t.TempDir(), "wd"), filepath.Join(t.TempDir(), "layers")
+	if err := os.Mkdir(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", script)...)
+	if r.code != 0 || r.stdout != string(want) {
+		t.Errorf("inside COW: code %d, %q (stderr %s), outside %q", r.code, r.stdout, r.stderr, want)
+	}
+	out, err := exec.Command("sqlite3", filepath.Join(wd, "db"), "SELECT count(*) FROM t; PRAGMA integrity_check;").CombinedOutput()
+	if err != nil || string(out) != "5000\nok\n" {
+		t.Errorf("the committed database: %v %q", err, out)
+	}
+}

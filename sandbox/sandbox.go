@@ -224,7 +224,12 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	if err != nil {
 		return nil, c, newError(kindSandbox, "start", err)
 	}
-	pol := directPolicy(s.policy, proc.Cwd)
+	base := s.policy
+	if wd != "" { // absolute now: the command's cwd is the workdir, which relative paths start from
+		base = base.Clone()
+		base.Workdir = &wd
+	}
+	pol := directPolicy(base, proc.Cwd)
 	if err := pol.Validate(); err != nil {
 		return nil, c, newError(kindPolicy, "start", err)
 	}

@@ -98,6 +98,7 @@ func dryRun(c *cli.Context, sb *sandbox.Sandbox) error {
 		out.Error = err.Error()
 	}
 	enc := json.NewEncoder(c.App.Writer)
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(out); err != nil {
 		return err
 	}
