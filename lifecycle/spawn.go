@@ -310,7 +310,7 @@ func cacheDir() string {
 }
 
 // privilegedUserns clones init into a new user namespace in which the caller's uid and gid are
-// 0 (policy privileged): the only namespace this runtime ever creates, and only when asked. An
+// 0 (policy privileged): with the copy-on-write workdir's (cow.go), the only namespaces this runtime creates, and only when asked. An
 // unprivileged caller may map its own ids, nothing else, so the process must run as 0 inside;
 // setgroups is denied in the namespace, as the kernel requires for such a mapping. Landlock,
 // seccomp (which still refuses unshare, setns and mount) and no_new_privs apply as always:
