@@ -94,7 +94,11 @@ func (l *Layer) stage(stage string, ops []op) error {
 	if err := os.Mkdir(stage, 0o700); err != nil {
 		return err
 	}
-	links := newLinkMap()
+	cp := &copier{links: newLinkMap()}
+	var sst, ust unix.Stat_t
+	if unix.Stat(stage, &sst) == nil && unix.Stat(l.Upper(), &ust) == nil && sst.Dev == ust.Dev {
+		cp.canLink, cp.linkDev = true, ust.Dev
+	}
 	for i, o := range ops {
 		if o.Remove {
 			continue
@@ -106,9 +110,9 @@ func (l *Layer) stage(stage string, ops []op) error {
 			if o.Lower != "" {
 				from = filepath.Join(l.Workdir, o.Lower)
 			}
-			err = mergeCopy(from, filepath.Join(l.Upper(), o.Rel), l.Workdir, dst, links)
+			err = cp.mergeCopy(from, filepath.Join(l.Upper(), o.Rel), l.Workdir, dst)
 		} else {
-			err = copyStaged(filepath.Join(l.Upper(), o.Rel), dst, links)
+			err = cp.tree(filepath.Join(l.Upper(), o.Rel), dst)
 		}
 		if err != nil {
 			return err
@@ -130,29 +134,6 @@ func (l *Layer) stage(stage string, ops []op) error {
 		return err
 	}
 	return unix.Fsync(fd)
-}
-
-// copyStaged copies an upper entry for the commit: whiteouts inside new directories are
-// overlay bookkeeping, not content, and the opaque marks stay behind.
-func copyStaged(src, dst string, links linkMap) error {
-	if err := CopyTree(src, dst, links); err != nil {
-		return err
-	}
-	return filepath.Walk(dst, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		if fi.Mode()&os.ModeCharDevice != 0 {
-			if st, ok := lstat(p); ok && isWhiteout(st) {
-				return os.Remove(p)
-			}
-		}
-		if fi.IsDir() {
-			_ = unix.Lremovexattr(p, "trusted.overlay.opaque")
-			_ = unix.Lremovexattr(p, "user.overlay.opaque")
-		}
-		return nil
-	})
 }
 
 // apply runs a decided commit's journal: each step is a rename, redone or skipped after a

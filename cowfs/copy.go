@@ -18,6 +18,20 @@ func newLinkMap() linkMap { return linkMap{} }
 // exist: contents, modes, ownership (when permitted), times, the overlay's opaque marks, and
 // hard links among the copied files (through links). Whiteouts are kept as they are.
 func CopyTree(src, dst string, links linkMap) error {
+	return (&copier{links: links}).tree(src, dst)
+}
+
+// copier copies trees; with linkDev set, regular files on that device are hard-linked instead
+// of copied (a commit's staging, when the layer is on the workdir's file system: no data
+// moves, and the layer keeps its own name for each file until the commit is decided).
+type copier struct {
+	links   linkMap
+	linkDev uint64
+	canLink bool
+}
+
+func (c *copier) tree(src, dst string) error {
+	links := c.links
 	var st unix.Stat_t
 	if err := unix.Lstat(src, &st); err != nil {
 		return err
@@ -32,12 +46,15 @@ func CopyTree(src, dst string, links linkMap) error {
 			return err
 		}
 		for _, e := range ents {
-			if err := CopyTree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), links); err != nil {
+			if err := c.tree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
 				return err
 			}
 		}
 		copyXattrs(src, dst)
 	case unix.S_IFREG:
+		if c.canLink && st.Dev == c.linkDev {
+			return os.Link(src, dst) // the same inode: contents, mode, owner, times, links
+		}
 		key := [2]uint64{st.Dev, st.Ino}
 		if prev, ok := links[key]; ok && st.Nlink > 1 {
 			return os.Link(prev, dst)
@@ -105,7 +122,7 @@ func copyXattrs(src, dst string) {
 
 // mergeCopy copies a merged directory (a renamed one: lowerDir under upperDir) to dst as
 // overlayfs shows it, without the overlay's own marks.
-func mergeCopy(lowerDir, upperDir, lowerRoot, dst string, links linkMap) error {
+func (c *copier) mergeCopy(lowerDir, upperDir, lowerRoot, dst string) error {
 	m, err := merged(lowerDir, upperDir, lowerRoot)
 	if err != nil {
 		return err
@@ -117,11 +134,11 @@ func mergeCopy(lowerDir, upperDir, lowerRoot, dst string, links linkMap) error {
 		d := filepath.Join(dst, n)
 		switch {
 		case src.upper != "" && isDirPath(src.upper):
-			err = mergeCopy(src.lower, src.upper, lowerRoot, d, links)
+			err = c.mergeCopy(src.lower, src.upper, lowerRoot, d)
 		case src.upper != "":
-			err = CopyTree(src.upper, d, links)
+			err = c.tree(src.upper, d)
 		default:
-			err = CopyTree(src.lower, d, links)
+			err = (&copier{links: c.links}).tree(src.lower, d) // the workdir's own files: copied
 		}
 		if err != nil {
 			return err
