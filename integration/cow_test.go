@@ -681,3 +681,39 @@ sqlite3 db 'SELECT count(*), sum(x) FROM t; PRAGMA integrity_check; PRAGMA wal_c
 		t.Errorf("the committed database: %v %q", err, out)
 	}
 }
+
+// TestCOWContainerDelete: a container run the way containerd and podman run it (create, start;
+// the caller reaps init; delete) commits its workdir when the program exited 0 and drops the
+// layer when it failed: the supervisor records the exit status (PIDFD_INFO_EXIT) for delete.
+func TestCOWContainerDelete(t *testing.T) {
+	requireSetup(t)
+	for _, c := range []struct {
+		name, script string
+		committed    bool
+	}{{"exit 0", "echo new > /data/new", true}, {"exit 3", "echo new > /data/new; exit 3", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			storage := filepath.Join(t.TempDir(), "layers")
+			bundle := newBundleWith(t, func(s *specs.Spec) {
+				s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+			}, "sh", "-c", c.script)
+			data := filepath.Join(bundle, "rootfs", "data")
+			if err := os.MkdirAll(data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			id := newID()
+			create(t, id, bundle)
+			start(t, id)
+			waitStatus(t, id, "stopped")
+			if _, stderr, code := rt(t, "delete", id); code != 0 {
+				t.Fatalf("delete: %d %s", code, stderr)
+			}
+			_, err := os.Stat(filepath.Join(data, "new"))
+			if landed := err == nil; landed != c.committed {
+				t.Errorf("landed = %v, want %v", landed, c.committed)
+			}
+			if len(layers(t, storage)) != 0 {
+				t.Errorf("layer left: %v", layers(t, storage))
+			}
+		})
+	}
+}

@@ -264,6 +264,11 @@ func (c *Container) exitCode() (int, bool) {
 	return n, err == nil
 }
 
+func (c *Container) hasCOW() bool {
+	_, err := os.Stat(filepath.Join(c.dir, cowFile))
+	return err == nil
+}
+
 // cowLayer opens the container's layer; nil without one (or when it was never made).
 func (c *Container) cowLayer() (*cowfs.Layer, error) {
 	b, err := os.ReadFile(filepath.Join(c.dir, cowFile))

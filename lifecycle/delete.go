@@ -61,7 +61,12 @@ func (c *Container) destroy() error {
 		}
 		supDone <- nil
 	}
-	// The layer before the mounts: a max_disk tmpfs holds it until its action is done.
+	// The layer before the mounts (a max_disk tmpfs holds it until its action is done), and
+	// after the supervisor, which records init's exit status for a caller-reaped init.
+	if c.hasCOW() {
+		err := <-supDone
+		supDone <- err
+	}
 	cowErr := c.finishCOW()
 	if cowErr != nil && !errors.Is(cowErr, cowfs.ErrBranchConflict) {
 		errs = append(errs, cowErr)
