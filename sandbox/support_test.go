@@ -36,8 +36,11 @@ func TestFieldStatus(t *testing.T) {
 		{"max_memory", Host{LandlockABI: 7, Root: true}, "yes"},
 		{"max_cpu", Host{LandlockABI: 7}, "needs root"},
 		{"privileged", Host{LandlockABI: 7, Root: true}, "yes"},
-		{"workdir", Host{LandlockABI: 7, Root: true}, "yes"},
-		{"max_disk", Host{LandlockABI: 7}, "needs root"},
+		{"workdir", Host{LandlockABI: 7, Root: true, Overlay: true}, "yes"},
+		{"workdir", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "yes"},
+		{"workdir", Host{LandlockABI: 7, Overlay: true}, "needs root (unprivileged user namespaces are off here)"},
+		{"on_exit", Host{LandlockABI: 7, Root: true}, "no (overlayfs missing)"},
+		{"max_disk", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "needs root"},
 		{"num_cpus", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
 	}
 	for _, c := range cases {
