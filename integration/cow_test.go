@@ -133,7 +133,7 @@ func TestCOWCommit(t *testing.T) {
 	probe := filepath.Join(t.TempDir(), "probe")
 	// While the command waits for the gate, the host still sees the old tree.
 	wait := rtBackground(t, sandboxArgs(cowFlags(wd, storage, "-r", "/", "-w", filepath.Dir(gate), "-w", filepath.Dir(probe)),
-		"sh", "-c", cowScript+" && cat edit sub/new-name && ls > "+probe+" && until [ -e "+gate+" ]; do sleep 0.05; done")...)
+		"sh", "-c", cowScript+" && cat edit sub/new-name && ls > "+probe+".tmp && mv "+probe+".tmp "+probe+" && until [ -e "+gate+" ]; do sleep 0.05; done")...)
 	if !waitFile(probe) {
 		t.Fatalf("the command never wrote %s", probe)
 	}
