@@ -67,22 +67,22 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	}
 	lower, err := cowLower(cr.cont.State.Rootfs, wd)
 	if err != nil {
-		return stepErr(StepPolicy, &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()})
+		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
 	}
 	storage := cr.policy.FSStoragePath()
 	if storage == "" {
 		storage = DefaultCOWStorage()
 	}
 	if !filepath.IsAbs(storage) {
-		return stepErr(StepPolicy, &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be an absolute path"})
+		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be an absolute path"}
 	}
 	if isBeneath(storage, lower) || isBeneath(lower, storage) {
-		return stepErr(StepPolicy, &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be outside the workdir " + lower + " (and not contain it)"})
+		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be outside the workdir " + lower + " (and not contain it)"}
 	}
 	limit := int64(cr.policy.DiskLimit())
 	unpriv := os.Geteuid() != 0
 	if limit > 0 && unpriv {
-		return stepErr(StepPolicy, &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
+		return (&spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
 			Reason: "needs root: the layer's limit is a tmpfs of that size, which only root can mount outside a user namespace"})
 	}
 	if err := cowfs.Recover(lower); err != nil {
