@@ -717,3 +717,33 @@ func TestCOWContainerDelete(t *testing.T) {
 		})
 	}
 }
+
+// TestCOWNoWayAround: the process cannot reach the host's workdir past the layer, even with a
+// writable rule on the workdir's parent: not by unmounting the overlay, nor through the root
+// of a host process (/proc/PID/root of a process outside the sandbox: Landlock refuses the
+// ptrace access that needs). Aborted, the workdir is untouched.
+func TestCOWNoWayAround(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	before := snapshot(t, wd)
+	// Root without capabilities, like the sandbox's process: only Landlock stands between.
+	outside := exec.Command("setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "sleep", "60")
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		testreq.Missing(t, "setpriv not installed (util-linux)")
+	}
+	if err := startOwned(outside); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = outside.Process.Kill(); _ = outside.Wait() }()
+	script := fmt.Sprintf(`umount -l %[1]s 2>/dev/null && echo unmounted
+echo x > /proc/%[2]d/root%[1]s/keep 2>/dev/null && echo via-proc
+echo x > /proc/1/root%[1]s/keep 2>/dev/null && echo via-init
+cat %[1]s/keep`, wd, outside.Process.Pid)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "-r", "/", "-w", filepath.Dir(wd), "--on-exit", "ABORT"), "sh", "-c", script)...)
+	if r.code != 0 || r.stdout != "keep\n" {
+		t.Errorf("code %d, stdout %q (want only the layer's view: keep): %s", r.code, r.stdout, r.stderr)
+	}
+	if snapshot(t, wd) != before {
+		t.Errorf("the host's workdir changed")
+	}
+}
