@@ -31,6 +31,9 @@ type op struct {
 
 // Changes lists what the layer changed in its workdir, sorted by path.
 func (l *Layer) Changes() ([]Change, error) {
+	if err := l.Reachable(); err != nil {
+		return nil, err
+	}
 	cs, _, err := diff(l.Upper(), l.Workdir)
 	return cs, err
 }

@@ -39,6 +39,9 @@ const journalFile = "journal"
 // finishes after a crash. A crash before the journal leaves a staging directory without one,
 // which Recover removes: the workdir is as before. Then the layer is removed.
 func (l *Layer) Commit(unmount Unmount) error {
+	if err := l.Reachable(); err != nil {
+		return err
+	}
 	lock, err := lockDir(l.Workdir)
 	if err != nil {
 		return err

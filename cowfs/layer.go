@@ -38,13 +38,24 @@ type Meta struct {
 	// UserXattr: the overlay runs in a user namespace (unprivileged) and marks opaque
 	// directories with user.overlay.* instead of trusted.overlay.*.
 	UserXattr bool `json:"userXattr,omitempty"`
+	// UserTmpfs: the tmpfs of max_disk is mounted in the sandbox's own namespaces (an
+	// unprivileged caller), reachable only through a descriptor the runtime holds (FSPath):
+	// after a crash of the runtime it is gone with the sandbox.
+	UserTmpfs bool `json:"userTmpfs,omitempty"`
 }
 
 // Layer is one copy-on-write layer on disk.
 type Layer struct {
 	Dir string
 	Meta
+	// FSPath reaches a UserTmpfs layer's tmpfs (/proc/self/fd/N of a descriptor on its root);
+	// "" when this process holds none.
+	FSPath string `json:"-"`
 }
+
+// ErrLost: the layer lived on a tmpfs of the sandbox's own namespaces and nobody holds it any
+// more (the runtime was killed): its changes are gone.
+var ErrLost = errors.New("the layer's tmpfs (max_disk, unprivileged) went with the sandbox: its changes are lost")
 
 const metaFile = "meta.json"
 
@@ -127,10 +138,22 @@ func (l *Layer) save() error {
 func (l *Layer) FSDir() string { return filepath.Join(l.Dir, "fs") }
 
 func (l *Layer) base() string {
-	if l.Tmpfs {
+	switch {
+	case l.UserTmpfs && l.FSPath != "":
+		return l.FSPath
+	case l.Tmpfs:
 		return l.FSDir()
 	}
 	return l.Dir
+}
+
+// Reachable reports whether the layer's content can be read: a UserTmpfs layer only through
+// FSPath.
+func (l *Layer) Reachable() error {
+	if l.UserTmpfs && l.FSPath == "" {
+		return ErrLost
+	}
+	return nil
 }
 
 // Upper is the overlay's upper directory: what the sandbox wrote.
@@ -176,7 +199,7 @@ type Unmount func(path string) error
 // Remove deletes the layer (Abort). The overlay's work directory holds a mode-0 directory
 // that an unprivileged owner must open up first.
 func (l *Layer) Remove(unmount Unmount) error {
-	if l.Tmpfs && unmount != nil {
+	if l.Tmpfs && !l.UserTmpfs && unmount != nil {
 		if err := unmount(l.FSDir()); err != nil {
 			return err
 		}
@@ -190,6 +213,9 @@ func (l *Layer) KeepOnDisk(unmount Unmount) error {
 	if !l.Tmpfs {
 		return nil
 	}
+	if err := l.Reachable(); err != nil {
+		return err
+	}
 	dst := filepath.Join(l.Dir, "upper")
 	_ = removeAll(dst + ".tmp")
 	if err := CopyTree(l.Upper(), dst+".tmp", newLinkMap()); err != nil {
@@ -198,13 +224,13 @@ func (l *Layer) KeepOnDisk(unmount Unmount) error {
 	if err := os.Rename(dst+".tmp", dst); err != nil {
 		return err
 	}
-	if unmount != nil {
+	if unmount != nil && !l.UserTmpfs {
 		if err := unmount(l.FSDir()); err != nil {
 			return err
 		}
 	}
 	_ = os.Remove(l.FSDir())
-	l.Tmpfs = false
+	l.Tmpfs, l.UserTmpfs, l.FSPath = false, false, ""
 	return l.save()
 }
 

@@ -519,7 +519,7 @@ func TestCOWContainer(t *testing.T) {
 }
 
 // TestCOWUnprivileged: a user gets the same layer (in a user namespace that maps it to
-// itself): commit, dry run, and max_disk refused with a clear error.
+// itself): commit, dry run, max_disk.
 func TestCOWUnprivileged(t *testing.T) {
 	run, home := nobodyRunner(t, "--clear-groups")
 	wd := filepath.Join(home, "rw", "wd")
@@ -542,9 +542,15 @@ func TestCOWUnprivileged(t *testing.T) {
 	if r.code != 0 || r.stdout != "65534\n" || readOr(t, filepath.Join(wd, "f")) != "base\nmore\n" || readOr(t, filepath.Join(wd, "n")) != "n\n" {
 		t.Errorf("commit as a user: code %d, %q, %s; f %q", r.code, r.stdout, r.stderr, readOr(t, filepath.Join(wd, "f")))
 	}
-	r = run(t, sandboxArgs([]string{"--workdir", wd, "--max-disk", "1M"}, "true"))
-	if r.code == 0 || !strings.Contains(r.stderr, "max_disk") {
-		t.Errorf("max_disk as a user: code %d, %s", r.code, r.stderr)
+	// max_disk: a tmpfs in the sandbox's own namespaces, held by the runtime until the end.
+	before := snapshot(t, wd)
+	r = run(t, sandboxArgs([]string{"--workdir", wd, "--max-disk", "1M"}, "sh", "-c", "dd if=/dev/zero of=big bs=64k count=64"))
+	if r.code == 0 || !strings.Contains(r.stderr, "No space left on device") || snapshot(t, wd) != before {
+		t.Errorf("max_disk as a user: code %d, %s (and the workdir must stay as it was)", r.code, r.stderr)
+	}
+	r = run(t, sandboxArgs([]string{"--workdir", wd, "--max-disk", "1M"}, "sh", "-c", "echo small > small"))
+	if r.code != 0 || readOr(t, filepath.Join(wd, "small")) != "small\n" {
+		t.Errorf("max_disk as a user, under the limit: code %d, %s", r.code, r.stderr)
 	}
 }
 

@@ -32,6 +32,10 @@ import (
 type cowMount struct {
 	Lower, Upper, Work string
 	UserXattr          bool // unprivileged: in a user namespace, user.* xattrs
+	// Tmpfs, when set, is where init mounts the tmpfs of max_disk (TmpfsSize bytes) before
+	// making Upper and Work on it: an unprivileged caller's, in the sandbox's namespaces.
+	Tmpfs     string `json:",omitempty"`
+	TmpfsSize int64  `json:",omitempty"`
 }
 
 // cowRecord is <state>/cow.json.
@@ -81,9 +85,9 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	}
 	limit := int64(cr.policy.DiskLimit())
 	unpriv := os.Geteuid() != 0
-	if limit > 0 && unpriv {
-		return (&spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
-			Reason: "needs root: the layer's limit is a tmpfs of that size, which only root can mount outside a user namespace"})
+	if limit > 0 && unpriv && !c.Direct {
+		return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
+			Reason: "needs root for a container: the layer's limit is a tmpfs, which a user can mount only in the sandbox's own namespaces, where only a runtime that stays in the foreground (sandbox, the Go API) can reach it"}
 	}
 	if err := cowfs.Recover(lower); err != nil {
 		return fmt.Errorf("workdir %s: finishing an interrupted commit: %w", lower, err)
@@ -95,21 +99,29 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	}
 	l, err := cowfs.Create(dir, cowfs.Meta{
 		ID: c.ID, Workdir: lower, OnExit: cr.policy.ExitAction(), OnError: cr.policy.ErrorAction(),
-		DryRun: c.DryRun, Tmpfs: limit > 0, MaxDisk: limit, UserXattr: unpriv,
+		DryRun: c.DryRun, Tmpfs: limit > 0, MaxDisk: limit, UserXattr: unpriv, UserTmpfs: limit > 0 && unpriv,
 	})
 	if err != nil {
 		return err
 	}
 	cr.onFail(func() { _ = l.Remove(detach) })
-	if l.Tmpfs {
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: unpriv}
+	switch {
+	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
+		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {
+			return err
+		}
+		cr.cow.Tmpfs, cr.cow.TmpfsSize = l.FSDir(), limit
+	case l.Tmpfs:
 		if err := mountLayerTmpfs(cr.cont.dir, l); err != nil {
 			return err
 		}
+		fallthrough
+	default:
+		if err := l.Populate(); err != nil {
+			return err
+		}
 	}
-	if err := l.Populate(); err != nil {
-		return err
-	}
-	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: unpriv}
 	// The layer is the process's to write: the workdir is writable whatever the lists say
 	// (with neither list, the whole root already is).
 	if len(cr.policy.FSReadable)+len(cr.policy.FSWritable) > 0 && !slices.Contains(cr.policy.FSWritable, wd) {
@@ -196,6 +208,17 @@ func (m *cowMount) mount() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return fmt.Errorf("cow: private mount namespace: %w", err)
 	}
+	if m.Tmpfs != "" {
+		data := fmt.Sprintf("size=%d,mode=0700", m.TmpfsSize)
+		if err := unix.Mount("sandlock-cow", m.Tmpfs, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+			return fmt.Errorf("cow: max_disk: mount tmpfs: %w", err)
+		}
+		for _, d := range []string{m.Upper, m.Work} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return fmt.Errorf("cow: %w", err)
+			}
+		}
+	}
 	// index and metacopy off: every upper file is whole (no metadata-only copy-ups). A
 	// renamed directory is a redirect to its lower path (root only: userxattr mounts cannot
 	// have them, and renaming a lower directory there fails with EXDEV, which mv handles by
@@ -213,6 +236,29 @@ func (m *cowMount) mount() error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("cow: clear ambient capabilities: %w", err)
 	}
+	return nil
+}
+
+// holdCOWFS opens, once init has mounted it, the tmpfs of an unprivileged max_disk layer
+// through init's root (in its mount namespace): the descriptor keeps the tmpfs, and with it
+// the layer, alive after the sandbox's namespaces are gone, until destroy has carried out the
+// layer's action.
+func (cr *creation) holdCOWFS(o *Options, c CreateOpts) error {
+	if cr.cow == nil || cr.cow.Tmpfs == "" {
+		return nil
+	}
+	p := fmt.Sprintf("/proc/%d/root%s", cr.cont.State.Pid, cr.cow.Tmpfs)
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("cow: max_disk: reach the layer's tmpfs: %w", err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		unix.Close(fd)
+		return fmt.Errorf("cow: max_disk: %s is not the layer's tmpfs", p)
+	}
+	cr.cont.cowFS = os.NewFile(uintptr(fd), "cow-tmpfs")
+	cr.onFail(func() { cr.cont.cowFS.Close() })
 	return nil
 }
 
@@ -286,6 +332,9 @@ func (c *Container) cowLayer() (*cowfs.Layer, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, os.Remove(filepath.Join(c.dir, cowFile)) // a crash before it was made
 	}
+	if err == nil && l.UserTmpfs && c.cowFS != nil {
+		l.FSPath = "/proc/self/fd/" + strconv.Itoa(int(c.cowFS.Fd()))
+	}
 	return l, err
 }
 
@@ -306,8 +355,23 @@ func (c *Container) finishCOW() error {
 	if l == nil || err != nil {
 		return err
 	}
+	if c.cowFS != nil {
+		defer func() { c.cowFS.Close(); c.cowFS = nil }()
+	}
 	code, known := c.exitCode()
-	switch l.Action(known && code == 0) {
+	action := l.Action(known && code == 0)
+	if l.Reachable() != nil {
+		// Killed with the runtime that held it: nothing left to commit or keep.
+		err = l.Remove(nil)
+		if err == nil && action != cowfs.Abort {
+			err = fmt.Errorf("%s %s: %w", strings.ToLower(action), l.Dir, cowfs.ErrLost)
+		}
+		if rerr := os.Remove(filepath.Join(c.dir, cowFile)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+		return err
+	}
+	switch action {
 	case cowfs.Commit:
 		err = l.Commit(detach)
 		if errors.Is(err, cowfs.ErrBranchConflict) {

@@ -120,7 +120,7 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 		run  func(*Options, CreateOpts) error
 	}{
 		{"cgroup", cr.setupCgroup}, {"mounts", cr.setupMounts}, {"cow", cr.setupCOW}, {"stdio", cr.setupStdio},
-		{"processes", cr.startProcesses}, {"limits", cr.lateLimits}, {"finish", cr.finish},
+		{"processes", cr.startProcesses}, {"cowfs", cr.holdCOWFS}, {"limits", cr.lateLimits}, {"finish", cr.finish},
 	}
 	for _, step := range steps {
 		t := time.Now()

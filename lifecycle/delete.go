@@ -68,7 +68,7 @@ func (c *Container) destroy() error {
 		supDone <- err
 	}
 	cowErr := c.finishCOW()
-	if cowErr != nil && !errors.Is(cowErr, cowfs.ErrBranchConflict) {
+	if cowErr != nil && !errors.Is(cowErr, cowfs.ErrBranchConflict) && !errors.Is(cowErr, cowfs.ErrLost) {
 		errs = append(errs, cowErr)
 		cowErr = nil
 	}
@@ -90,7 +90,7 @@ func (c *Container) destroy() error {
 	if err := os.RemoveAll(c.dir); err != nil {
 		return err
 	}
-	return cowErr // a branch conflict: the container is gone, its layer kept
+	return cowErr // a branch conflict (the container is gone, its layer kept), or a lost layer
 }
 
 // stopSupervisor waits briefly for the supervisor to notice the container is empty and exit,

@@ -128,7 +128,7 @@ var fields = map[string]field{
 	"no_coredump":         {mechanism: "RLIMIT_CORE"},
 	"fs_isolation":        {mechanism: "COW layer (NONE, BRANCHFS, OVERLAYFS: all the overlay layer)", cow: true},
 	"fs_storage":          {mechanism: "COW layer (where layers live)", cow: true},
-	"max_disk":            {mechanism: "COW layer on a tmpfs of that size (ENOSPC)", root: true, cow: true},
+	"max_disk":            {mechanism: "COW layer on a tmpfs of that size (ENOSPC)", cow: true},
 	"on_exit":             {mechanism: "COW layer (journaled commit, abort, keep)", cow: true},
 	"on_error":            {mechanism: "COW layer (journaled commit, abort, keep)", cow: true},
 }

@@ -40,7 +40,7 @@ func TestFieldStatus(t *testing.T) {
 		{"workdir", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "yes"},
 		{"workdir", Host{LandlockABI: 7, Overlay: true}, "needs root (unprivileged user namespaces are off here)"},
 		{"on_exit", Host{LandlockABI: 7, Root: true}, "no (overlayfs missing)"},
-		{"max_disk", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "needs root"},
+		{"max_disk", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "yes"},
 		{"num_cpus", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
 	}
 	for _, c := range cases {
