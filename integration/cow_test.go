@@ -210,6 +210,9 @@ func TestCOWAbortAndKeep(t *testing.T) {
 		if len(l) != 1 {
 			t.Fatalf("KEEP: layers %v, want one", l)
 		}
+		if !strings.Contains(r.stderr, "kept the copy-on-write layer "+l[0]) {
+			t.Errorf("KEEP does not say where the layer is: %q", r.stderr)
+		}
 		out, stderr, code := rt(t, "cow", "diff", l[0])
 		want := "M edit\nD gone\nA made\nA made/inner\nA made/inner/f\nA new\nA new-link\nD old-name\nD sub/deep\nA sub/new-name\n"
 		if code != 0 || out != want {

@@ -379,9 +379,12 @@ func (c *Container) finishCOW() error {
 				err = errors.Join(err, kerr)
 			}
 			err = fmt.Errorf("%w; the layer is kept in %s", err, l.Dir)
+			c.keptLayer = l.Dir
 		}
 	case cowfs.Keep:
-		err = l.KeepOnDisk(detach)
+		if err = l.KeepOnDisk(detach); err == nil {
+			c.keptLayer = l.Dir
+		}
 	default:
 		err = l.Remove(detach)
 	}

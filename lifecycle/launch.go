@@ -30,6 +30,7 @@ type Handle struct {
 	err      error
 	denials  []AuditRecord
 	changes  []cowfs.Change
+	kept     string
 }
 
 // Launch creates and starts a container in the foreground, like Run without waiting: the
@@ -81,8 +82,17 @@ func (h *Handle) Wait() (exitCode int, err error) {
 		}
 		err = errors.Join(err, cerr)
 		h.code, h.err = code, errors.Join(err, h.cr.cleanup())
+		h.kept = h.cr.cont.keptLayer
 	})
 	return h.code, h.err
+}
+
+// KeptLayer is the copy-on-write layer Wait kept (on_exit/on_error KEEP, or a commit refused
+// by a branch conflict), for `sandlock-runtime cow commit|abort|diff`; "" for none.
+func (h *Handle) KeptLayer() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.kept
 }
 
 // Changes is what a dry run's command changed in the workdir, once Wait has returned.

@@ -86,6 +86,8 @@ type Container struct {
 	dir   string
 	State *State   // nil while being created (or after a crashed create)
 	cowFS *os.File // the tmpfs of an unprivileged max_disk layer, held by the foreground runtime
+	// keptLayer is the copy-on-write layer destroy kept (KEEP, or a refused commit)
+	keptLayer string
 }
 
 const stateFile = "state.json"

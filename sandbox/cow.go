@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/sandlock/sandlock-runtime/cowfs"
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -59,4 +60,13 @@ func (s *Sandbox) DryRunInteractive(ctx context.Context, cmd []string) (int, []C
 	dry.mu.Lock()
 	defer dry.mu.Unlock()
 	return code, dry.changes, err
+}
+
+// KeptLayers lists the copy-on-write layers the runs of this Sandbox kept, oldest first: with
+// on_exit or on_error KEEP, or when a commit was refused by a branch conflict. Each is a
+// directory of fs_storage for `sandlock-runtime cow commit|abort|diff`.
+func (s *Sandbox) KeptLayers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.kept)
 }

@@ -93,6 +93,9 @@ func TestBranchConflictAPI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(wd, "b-only")); err == nil {
 		t.Errorf("part of the conflicting branch landed (b-only)")
 	}
+	if k := b.KeptLayers(); len(k) != 1 || filepath.Dir(k[0]) != *p.FSStorage {
+		t.Errorf("KeptLayers after a refused commit: %v", k)
+	}
 }
 
 func requireRoot(t *testing.T) {

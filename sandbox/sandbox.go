@@ -29,6 +29,7 @@ type Sandbox struct {
 	running []*lifecycle.Handle // oldest first
 	denials []Denial
 	changes []Change // the last dry run's
+	kept    []string // layers kept by the runs that have ended
 	dry     *Sandbox // DryRunInteractive's copy, for Signal
 }
 
@@ -263,6 +264,9 @@ func (s *Sandbox) wait(ctx context.Context, h *lifecycle.Handle) (int, error) {
 	s.running = slices.DeleteFunc(s.running, func(x *lifecycle.Handle) bool { return x == h })
 	s.denials = append(s.denials, h.Denials()...)
 	s.changes = h.Changes()
+	if k := h.KeptLayer(); k != "" {
+		s.kept = append(s.kept, k)
+	}
 	s.mu.Unlock()
 	if killed {
 		return code, newError(kindChild, "run", errors.Join(ctx.Err(), err))

@@ -59,6 +59,9 @@ func runSandbox(c *cli.Context) error {
 		return dryRun(c, sb)
 	}
 	code, err := sb.RunInteractive(context.Background(), c.Args().Slice())
+	for _, l := range sb.KeptLayers() {
+		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: kept the copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)\n", l, l)
+	}
 	if sandbox.IsBranchConflict(err) {
 		return &codedError{code: exitBranchConflict, err: err}
 	}
