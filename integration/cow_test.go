@@ -713,6 +713,7 @@ func TestCOWContainerDelete(t *testing.T) {
 			create(t, id, bundle)
 			start(t, id)
 			waitStatus(t, id, "stopped")
+			reapZombies() // as the shim does on SIGCHLD: the exit status is the reaper's first
 			if _, stderr, code := rt(t, "delete", id); code != 0 {
 				t.Fatalf("delete: %d %s", code, stderr)
 			}
