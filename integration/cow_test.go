@@ -757,3 +757,19 @@ cat %[1]s/keep`, wd, outside.Process.Pid)
 		t.Errorf("the host's workdir changed")
 	}
 }
+
+// TestCOWPrivileged: with privileged, init is in a user namespace already: the overlay there
+// takes user.* xattrs (a deleted and remade directory stays opaque) and the layer commits.
+func TestCOWPrivileged(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--privileged", "--dry-run"), "sh", "-c", "rm -r sub && mkdir sub && echo n > sub/n")...)
+	if want := "M sub\nD sub/deep\nD sub/inner\nA sub/n\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("dry run: code %d, %q (%s), want %q", r.code, r.stdout, r.stderr, want)
+	}
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--privileged"), "sh", "-c", cowScript)...)
+	if r.code != 0 {
+		t.Fatalf("code %d: %s", r.code, r.stderr)
+	}
+	checkCommitted(t, wd)
+}

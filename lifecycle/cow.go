@@ -80,11 +80,16 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if !filepath.IsAbs(storage) {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be an absolute path"}
 	}
+	if strings.ContainsAny(storage, ",:\\\n") {
+		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "contains a character overlayfs options cannot carry (',', ':', '\\')"}
+	}
 	if isBeneath(storage, lower) || isBeneath(lower, storage) {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be outside the workdir " + lower + " (and not contain it)"}
 	}
 	limit := int64(cr.policy.DiskLimit())
 	unpriv := os.Geteuid() != 0
+	// In a user namespace (a user's, or privileged's) overlayfs takes user.* xattrs only.
+	userns := unpriv || cr.policy.IsPrivileged()
 	if limit > 0 && unpriv && !c.Direct {
 		return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
 			Reason: "needs root for a container: the layer's limit is a tmpfs, which a user can mount only in the sandbox's own namespaces, where only a runtime that stays in the foreground (sandbox, the Go API) can reach it"}
@@ -99,13 +104,13 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	}
 	l, err := cowfs.Create(dir, cowfs.Meta{
 		ID: c.ID, Workdir: lower, OnExit: cr.policy.ExitAction(), OnError: cr.policy.ErrorAction(),
-		DryRun: c.DryRun, Tmpfs: limit > 0, MaxDisk: limit, UserXattr: unpriv, UserTmpfs: limit > 0 && unpriv,
+		DryRun: c.DryRun, Tmpfs: limit > 0, MaxDisk: limit, UserXattr: userns, UserTmpfs: limit > 0 && unpriv,
 	})
 	if err != nil {
 		return err
 	}
 	cr.onFail(func() { _ = l.Remove(detach) })
-	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: unpriv}
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns}
 	switch {
 	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
 		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {
