@@ -3,10 +3,10 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 
 	"github.com/sandlock/sandlock-runtime/cowfs"
-	"github.com/sandlock/sandlock-runtime/spec"
 )
 
 // Change is one entry of a dry run's change list (the seed's Change): Kind "A" (added), "M"
@@ -22,13 +22,12 @@ type DryRunResult struct {
 
 // DryRun runs cmd as Run does, in a copy-on-write layer over the policy's workdir that is
 // always discarded, and returns what the command changed there (sorted by path). The workdir
-// is left untouched. It needs a workdir (a *PolicyError otherwise).
+// is left untouched. Without a workdir in the policy, the command's directory is the workdir.
 func (s *Sandbox) DryRun(ctx context.Context, cmd []string) (*DryRunResult, error) {
-	if s.policy.WorkdirPath() == "" {
-		return nil, newError(kindPolicy, "dry_run", &spec.PolicyError{Key: "workdir", Value: "", Reason: "a dry run needs a workdir to watch"})
+	dry, err := s.dryCopy()
+	if err != nil {
+		return nil, err
 	}
-	dry := &Sandbox{policy: s.policy, opts: s.opts}
-	dry.opts.dryRun = true
 	res, err := dry.Run(ctx, cmd)
 	s.mu.Lock()
 	s.denials = append(s.denials, dry.denials...)
@@ -41,6 +40,24 @@ func (s *Sandbox) DryRun(ctx context.Context, cmd []string) (*DryRunResult, erro
 	return &DryRunResult{Result: *res, Changes: dry.changes}, err
 }
 
+// dryCopy is the Sandbox a dry run runs in: the same, in dry-run mode, with the command's
+// directory as the workdir when the policy has none.
+func (s *Sandbox) dryCopy() (*Sandbox, error) {
+	dry := &Sandbox{policy: s.policy.Clone(), opts: s.opts}
+	dry.opts.dryRun = true
+	if dry.policy.WorkdirPath() == "" {
+		wd := s.opts.dir
+		if wd == "" {
+			var err error
+			if wd, err = os.Getwd(); err != nil {
+				return nil, newError(kindSandbox, "dry_run", err)
+			}
+		}
+		dry.policy.Workdir = &wd
+	}
+	return dry, nil
+}
+
 // IsBranchConflict reports whether err is a refused commit: another branch changed the
 // workdir's paths this one changed too (the seed's BranchConflictError).
 func IsBranchConflict(err error) bool { return errors.Is(err, cowfs.ErrBranchConflict) }
@@ -48,11 +65,10 @@ func IsBranchConflict(err error) bool { return errors.Is(err, cowfs.ErrBranchCon
 // DryRunInteractive is DryRun with this process's stdin, stdout and stderr (RunInteractive's
 // way): the command's exit code and its changes.
 func (s *Sandbox) DryRunInteractive(ctx context.Context, cmd []string) (int, []Change, error) {
-	if s.policy.WorkdirPath() == "" {
-		return -1, nil, newError(kindPolicy, "dry_run", &spec.PolicyError{Key: "workdir", Value: "", Reason: "a dry run needs a workdir to watch"})
+	dry, err := s.dryCopy()
+	if err != nil {
+		return -1, nil, err
 	}
-	dry := &Sandbox{policy: s.policy, opts: s.opts}
-	dry.opts.dryRun = true
 	s.mu.Lock()
 	s.dry = dry // Signal, Pause, ... reach it
 	s.mu.Unlock()
