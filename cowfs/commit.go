@@ -133,10 +133,27 @@ func (l *Layer) stage(stage string, ops []op) error {
 	if err := unix.Syncfs(fd); err != nil { // every staged file at once
 		return err
 	}
+	crashPoint("staged")
 	if err := writeAtomic(filepath.Join(stage, journalFile), b); err != nil {
 		return err
 	}
-	return unix.Fsync(fd)
+	if err := unix.Fsync(fd); err != nil {
+		return err
+	}
+	crashPoint("journal")
+	return nil
+}
+
+// crashTestEnv names a point of the commit where the process kills itself (SIGKILL), for the
+// tests of crash recovery (integration TestCOWCrashMidCommit): "staged" (before the journal)
+// or "journal" (after it, before any rename).
+const crashTestEnv = "SANDLOCK_COW_TEST_CRASH"
+
+func crashPoint(name string) {
+	if os.Getenv(crashTestEnv) == name {
+		_ = unix.Kill(os.Getpid(), unix.SIGKILL)
+		select {} // the signal is on its way
+	}
 }
 
 // apply runs a decided commit's journal: each step is a rename, redone or skipped after a

@@ -774,3 +774,50 @@ func TestCOWPrivileged(t *testing.T) {
 	}
 	checkCommitted(t, wd)
 }
+
+// TestCOWCrashMidCommit: `cow commit` killed mid-commit (SIGKILL at a chosen point, through
+// cowfs' test hook) leaves the workdir all before or all after: killed before its journal, the
+// next sandbox over the workdir removes the staging and the workdir is as it was (the layer
+// is still there to commit); killed after it, the next sandbox finishes the commit.
+func TestCOWCrashMidCommit(t *testing.T) {
+	requireSetup(t)
+	for _, c := range []struct {
+		point  string
+		landed bool
+	}{{"staged", false}, {"journal", true}} {
+		t.Run(c.point, func(t *testing.T) {
+			wd, storage := cowTree(t)
+			before := snapshot(t, wd)
+			if r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "KEEP"), "sh", "-c", cowScript)...); r.code != 0 {
+				t.Fatalf("code %d: %s", r.code, r.stderr)
+			}
+			l := layers(t, storage)
+			r := rtWith(t, func(cmd *exec.Cmd) { cmd.Env = append(os.Environ(), "SANDLOCK_COW_TEST_CRASH="+c.point) }, "cow", "commit", l[0])
+			if r.code != 128+int(syscall.SIGKILL) {
+				t.Fatalf("cow commit with the crash hook: code %d, %s", r.code, r.stderr)
+			}
+			if r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "true")...); r.code != 0 {
+				t.Fatalf("the next sandbox: code %d, %s", r.code, r.stderr)
+			}
+			if c.landed {
+				checkCommitted(t, wd)
+				return
+			}
+			// The workdir's own mtime moved (its staging directory came and went); below it,
+			// nothing changed.
+			if below(snapshot(t, wd)) != below(before) {
+				t.Errorf("a commit killed before its journal changed the workdir:\n%s\nwant\n%s", snapshot(t, wd), before)
+			}
+			if _, stderr, code := rt(t, "cow", "commit", l[0]); code != 0 {
+				t.Fatalf("commit again: %d %s", code, stderr)
+			}
+			checkCommitted(t, wd)
+		})
+	}
+}
+
+// below drops a snapshot's line for the directory itself.
+func below(snap string) string {
+	_, rest, _ := strings.Cut(snap, "\n")
+	return rest
+}
