@@ -821,3 +821,41 @@ func below(snap string) string {
 	_, rest, _ := strings.Cut(snap, "\n")
 	return rest
 }
+
+// TestCOWBranchConflictRun: two sandboxes over one workdir at once; the one that ends second
+// changed a path the first committed: its commit is refused (exit 75, the error names the path
+// and where the layer is kept) and nothing of it lands.
+func TestCOWBranchConflictRun(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	gate := filepath.Join(t.TempDir(), "gate")
+	second := rtBackground(t, sandboxArgs(cowFlags(wd, storage, "-r", "/", "-w", filepath.Dir(gate)),
+		"sh", "-c", "echo second > edit; echo x > second-only; until [ -e "+gate+" ]; do sleep 0.05; done")...)
+	// The second branch exists (its write is in its layer) before the first commits.
+	deadline := time.Now().Add(waitTimeout)
+	for written := false; !written; {
+		for _, l := range layers(t, storage) {
+			written = written || readOr(t, filepath.Join(l, "upper", "second-only")) == "x\n"
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second sandbox never wrote its layer")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "echo first > edit")...); r.code != 0 {
+		t.Fatalf("first: code %d, %s", r.code, r.stderr)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := second()
+	if r.code != 75 || !strings.Contains(r.stderr, "branch conflict") || !strings.Contains(r.stderr, "edit") || !strings.Contains(r.stderr, "kept the copy-on-write layer") {
+		t.Errorf("second: code %d, %q; want 75, a branch conflict on edit and where its layer is", r.code, r.stderr)
+	}
+	if got := readOr(t, filepath.Join(wd, "edit")); got != "first\n" {
+		t.Errorf("edit = %q, want the first's", got)
+	}
+	if _, err := os.Stat(filepath.Join(wd, "second-only")); err == nil {
+		t.Errorf("part of the refused branch landed")
+	}
+}

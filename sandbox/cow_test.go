@@ -76,6 +76,16 @@ func TestBranchConflictAPI(t *testing.T) {
 		_, err := b.Run(ctx, []string{"sh", "-c", "echo b > edit; echo b > b-only; until [ -e " + gate + " ]; do sleep 0.05; done"})
 		done <- err
 	}()
+	// b's branch exists (its write is in its layer) before a commits.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m, _ := filepath.Glob(filepath.Join(*p.FSStorage, "*", "upper", "b-only"))
+		if len(m) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second branch never wrote its layer")
+		}
+	}
 	if _, err := a.Run(ctx, []string{"sh", "-c", "echo a > edit"}); err != nil {
 		t.Fatalf("first branch: %v", err)
 	}
