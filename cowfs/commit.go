@@ -30,7 +30,10 @@ func (e *ConflictError) Is(t error) bool { return t == ErrBranchConflict }
 // so that each step of the apply is one rename.
 const stagePrefix = ".sandlock-commit-"
 
-const journalFile = "journal"
+const (
+	journalFile = "journal"
+	stageMark   = "sandlock-stage"
+)
 
 // Commit lands the layer's changes in its workdir, all or nothing: under an exclusive flock
 // of the workdir, it checks for conflicts, copies the new contents into a staging directory
@@ -95,6 +98,11 @@ func (l *Layer) conflicts(ops []op) error {
 
 func (l *Layer) stage(stage string, ops []op) error {
 	if err := os.Mkdir(stage, 0o700); err != nil {
+		return err
+	}
+	// The mark that makes it a staging directory for Recover (a user's directory of the same
+	// name is left alone).
+	if err := os.WriteFile(filepath.Join(stage, stageMark), nil, 0o600); err != nil {
 		return err
 	}
 	cp := &copier{links: newLinkMap()}
@@ -185,7 +193,7 @@ func apply(workdir, stage string) error {
 }
 
 func applyOne(workdir, stage, trash string, i int, o op) error {
-	if strings.HasPrefix(o.Rel, "..") || filepath.IsAbs(o.Rel) || strings.HasPrefix(filepath.Base(o.Rel), stagePrefix) && !strings.Contains(o.Rel, "/") {
+	if !filepath.IsLocal(o.Rel) {
 		return fmt.Errorf("journal: bad path %q", o.Rel)
 	}
 	target := filepath.Join(workdir, o.Rel)
@@ -254,6 +262,9 @@ func recoverLocked(workdir string) error {
 			continue
 		}
 		stage := filepath.Join(workdir, e.Name())
+		if _, err := os.Lstat(filepath.Join(stage, stageMark)); err != nil {
+			continue // not ours
+		}
 		if _, err := os.Stat(filepath.Join(stage, journalFile)); err == nil {
 			errs = append(errs, apply(workdir, stage))
 		} else {

@@ -79,7 +79,7 @@ func checkLanded(t *testing.T, wd string) {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
 	}
-	if m, _ := filepath.Glob(filepath.Join(wd, stagePrefix+"*")); len(m) != 0 {
+	if m, _ := filepath.Glob(filepath.Join(wd, stagePrefix+"*", stageMark)); len(m) != 0 {
 		t.Errorf("staging left: %v", m)
 	}
 	var buf [4]byte
@@ -183,5 +183,23 @@ func TestAction(t *testing.T) {
 		if got := (&Layer{Meta: c.m}).Action(c.ok); got != c.want {
 			t.Errorf("%+v ok=%v: %s, want %s", c.m, c.ok, got, c.want)
 		}
+	}
+}
+
+// TestRecoverLeavesUsersAlone: a directory of the workdir that merely has a staging
+// directory's name (no mark) is the user's: Recover keeps it. Names starting with ".." are
+// ordinary names.
+func TestRecoverLeavesUsersAlone(t *testing.T) {
+	l := fakeLayer(t)
+	write(t, l.Workdir, map[string]string{stagePrefix + "mine/data": "mine"})
+	write(t, l.Upper(), map[string]string{"..dots": "d"})
+	if err := l.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	if read(t, filepath.Join(l.Workdir, stagePrefix+"mine/data")) != "mine" {
+		t.Errorf("Recover removed a user's directory")
+	}
+	if read(t, filepath.Join(l.Workdir, "..dots")) != "d" {
+		t.Errorf("..dots did not land")
 	}
 }
