@@ -34,6 +34,9 @@ func (l *Layer) Changes() ([]Change, error) {
 	if err := l.Reachable(); err != nil {
 		return nil, err
 	}
+	if err := l.checkWorkdir(); err != nil {
+		return nil, err
+	}
 	cs, _, err := diff(l.Upper(), l.Workdir)
 	return cs, err
 }

@@ -45,6 +45,9 @@ func (l *Layer) Commit(unmount Unmount) error {
 	if err := l.Reachable(); err != nil {
 		return err
 	}
+	if err := l.checkWorkdir(); err != nil {
+		return err
+	}
 	lock, err := lockDir(l.Workdir)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package cowfs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,7 +54,11 @@ func (c *copier) tree(src, dst string) error {
 		copyXattrs(src, dst)
 	case unix.S_IFREG:
 		if c.canLink && st.Dev == c.linkDev {
-			return os.Link(src, dst) // the same inode: contents, mode, owner, times, links
+			err := os.Link(src, dst) // the same inode: contents, mode, owner, times, links
+			if !errors.Is(err, unix.EXDEV) {
+				return err
+			}
+			c.canLink = false // the same file system through another mount: copies
 		}
 		key := [2]uint64{st.Dev, st.Ino}
 		if prev, ok := links[key]; ok && st.Nlink > 1 {

@@ -203,3 +203,21 @@ func TestRecoverLeavesUsersAlone(t *testing.T) {
 		t.Errorf("..dots did not land")
 	}
 }
+
+// TestWorkdirGone: a commit refuses a workdir path that names another directory by then (an
+// unmounted rootfs leaves an empty mount point there): nothing is written there.
+func TestWorkdirGone(t *testing.T) {
+	l := fakeLayer(t)
+	if err := os.Rename(l.Workdir, l.Workdir+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(l.Workdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(nil); !errors.Is(err, ErrWorkdirGone) {
+		t.Fatalf("got %v, want ErrWorkdirGone", err)
+	}
+	if ents, _ := os.ReadDir(l.Workdir); len(ents) != 0 {
+		t.Errorf("the commit wrote into the new directory: %v", ents)
+	}
+}

@@ -25,6 +25,11 @@ const (
 type Meta struct {
 	ID      string `json:"id"`
 	Workdir string `json:"workdir"` // the lower directory, a host path
+	// WorkdirDev and WorkdirIno identify the lower directory: a commit or a diff refuses a
+	// path that names another directory by then (ErrWorkdirGone), such as the empty mount
+	// point left where a container's rootfs was unmounted.
+	WorkdirDev uint64 `json:"workdirDev,omitempty"`
+	WorkdirIno uint64 `json:"workdirIno,omitempty"`
 	// Start is the layer's birth (ns since the epoch, as the kernel's file timestamps): a
 	// workdir entry whose ctime is not before it was changed by someone else meanwhile.
 	Start   int64  `json:"start"`
@@ -68,6 +73,11 @@ func Create(dir string, m Meta) (*Layer, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return nil, fmt.Errorf("cow layer: %w", err)
 	}
+	var wst unix.Stat_t
+	if err := unix.Stat(m.Workdir, &wst); err != nil {
+		return nil, fmt.Errorf("cow layer: workdir: %w", err)
+	}
+	m.WorkdirDev, m.WorkdirIno = wst.Dev, wst.Ino
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cow layer: %w", err)
 	}
@@ -145,6 +155,21 @@ func (l *Layer) base() string {
 		return l.FSDir()
 	}
 	return l.Dir
+}
+
+// ErrWorkdirGone: the workdir's path no longer names the directory the layer was made over.
+var ErrWorkdirGone = errors.New("the workdir's path names another directory than the one the layer was made over")
+
+// checkWorkdir makes sure Workdir is still the layer's lower directory.
+func (l *Layer) checkWorkdir() error {
+	var st unix.Stat_t
+	if err := unix.Stat(l.Workdir, &st); err != nil {
+		return fmt.Errorf("workdir %s: %w", l.Workdir, err)
+	}
+	if l.WorkdirIno != 0 && (st.Dev != l.WorkdirDev || st.Ino != l.WorkdirIno) {
+		return fmt.Errorf("workdir %s: %w", l.Workdir, ErrWorkdirGone)
+	}
+	return nil
 }
 
 // Reachable reports whether the layer's content can be read: a UserTmpfs layer only through

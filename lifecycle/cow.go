@@ -41,6 +41,10 @@ type cowMount struct {
 // cowRecord is <state>/cow.json.
 type cowRecord struct {
 	Layer string `json:"layer"`
+	// Pin is a bind mount of the workdir in the state dir (a container's, as root): the
+	// directory stays reachable for the commit at delete even when the caller has unmounted
+	// the container's rootfs by then (podman does, before it calls delete).
+	Pin string `json:"pin,omitempty"`
 }
 
 const (
@@ -98,9 +102,18 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return fmt.Errorf("workdir %s: finishing an interrupted commit: %w", lower, err)
 	}
 	dir := filepath.Join(storage, c.ID)
+	rec := cowRecord{Layer: dir}
+	if cr.cont.State.Rootfs != "/" && !unpriv {
+		rec.Pin = filepath.Join(cr.cont.dir, "cow-workdir")
+	}
 	// The record first: a crash from here on leaves delete --force the way to the layer.
-	if err := writeFileAtomic(filepath.Join(cr.cont.dir, cowFile), mustJSON(cowRecord{Layer: dir}), 0o600); err != nil {
+	if err := writeFileAtomic(filepath.Join(cr.cont.dir, cowFile), mustJSON(rec), 0o600); err != nil {
 		return err
+	}
+	if rec.Pin != "" {
+		if err := pinWorkdir(cr.cont.dir, lower, rec.Pin); err != nil {
+			return err
+		}
 	}
 	l, err := cowfs.Create(dir, cowfs.Meta{
 		ID: c.ID, Workdir: lower, OnExit: cr.policy.ExitAction(), OnError: cr.policy.ErrorAction(),
@@ -185,6 +198,32 @@ func mountLayerTmpfs(stateDir string, l *cowfs.Layer) error {
 		return fmt.Errorf("max_disk: mount tmpfs: %w", err)
 	}
 	return ml.record(p)
+}
+
+// pinWorkdir bind-mounts the workdir at pin (recorded in the mount log, intent first; delete
+// undoes it with the other mounts, after the layer's action).
+func pinWorkdir(stateDir, lower, pin string) error {
+	if err := os.Mkdir(pin, 0o700); err != nil {
+		return err
+	}
+	src, err := unix.Open(lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(src)
+	fd, err := unix.Open(pin, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ml := mountLog{path: filepath.Join(stateDir, "mounts")}
+	if err := ml.record(mountIntent(fd, pin)); err != nil {
+		return err
+	}
+	if err := unix.Mount(fdPath(src), pin, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("cow: pin the workdir: %w", err)
+	}
+	return ml.record(pin)
 }
 
 // cowNamespaces gives init the mount namespace the overlay lives in; unprivileged, inside a
@@ -339,6 +378,14 @@ func (c *Container) cowLayer() (*cowfs.Layer, error) {
 	}
 	if err == nil && l.UserTmpfs && c.cowFS != nil {
 		l.FSPath = "/proc/self/fd/" + strconv.Itoa(int(c.cowFS.Fd()))
+	}
+	if err == nil && r.Pin != "" {
+		// The pinned workdir, while its bind mount is there: the same directory (cowfs
+		// checks its identity) whatever became of the path it was made by.
+		var st unix.Stat_t
+		if unix.Stat(r.Pin, &st) == nil && st.Dev == l.WorkdirDev && st.Ino == l.WorkdirIno {
+			l.Workdir = r.Pin
+		}
 	}
 	return l, err
 }
