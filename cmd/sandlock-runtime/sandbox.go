@@ -58,6 +58,9 @@ func runSandbox(c *cli.Context) error {
 	if c.Bool("dry-run") {
 		return dryRun(c, sb)
 	}
+	if c.IsSet("format") {
+		return fmt.Errorf("sandbox: --format is the report of --dry-run, which is not set")
+	}
 	code, err := sb.RunInteractive(context.Background(), c.Args().Slice())
 	for _, l := range sb.KeptLayers() {
 		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: kept the copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)\n", l, l)
