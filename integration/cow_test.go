@@ -289,14 +289,27 @@ func TestCOWMaxDisk(t *testing.T) {
 		{"fallocate", "fallocate -l 4M big", "No space left on device", 1},
 		{"mmap", mmapBin + " big 4194304", "", 128 + int(syscall.SIGBUS)},
 		{"many files", "for i in $(seq 1 300); do head -c 8192 /dev/zero > f$i || exit 1; done", "No space left on device", 1},
+		// truncate up makes a sparse file (no blocks); filling it is what fails
+		{"truncate up", "truncate -s 4M t && dd if=/dev/zero of=t bs=64k count=64 conv=notrunc", "No space left on device", 1},
+		// cp copies with copy_file_range; the 2 MiB source is in the workdir (lower)
+		{"copy_file_range", "cp src2m copy", "No space left on device", 1},
+		// a write to a lower file past the limit fails at its copy-up
+		{"copy-up", "echo more >> src2m", "No space left on device", 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			wd, storage := cowTree(t)
+			tree := func() (string, string) {
+				wd, storage := cowTree(t)
+				if err := os.WriteFile(filepath.Join(wd, "src2m"), make([]byte, 2<<20), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return wd, storage
+			}
+			wd, storage := tree()
 			r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-error", "COMMIT"), "sh", "-c", c.script)...)
 			if r.code != 0 {
 				t.Fatalf("without max_disk: code %d: %s", r.code, r.stderr)
 			}
-			wd, storage = cowTree(t)
+			wd, storage = tree()
 			before := snapshot(t, wd)
 			r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--max-disk", "1M"), "sh", "-c", c.script)...)
 			if r.code != c.limitedCode || !strings.Contains(r.stderr, c.wantErr) {
