@@ -85,7 +85,10 @@ type State struct {
 // Container is a container found in the state root.
 type Container struct {
 	dir   string
-	State *State // nil while being created (or after a crashed create)
+	State *State   // nil while being created (or after a crashed create)
+	cowFS *os.File // the tmpfs of an unprivileged max_disk layer, held by the foreground runtime
+	// keptLayer is the copy-on-write layer destroy kept (KEEP, or a refused commit)
+	keptLayer string
 }
 
 const stateFile = "state.json"
