@@ -72,9 +72,10 @@ func (v v1Cgroup) uniqueDirs() []string {
 }
 
 // makeV1 creates the container's dir (rel, the cgroup2 path) in the hierarchies of the
-// controllers ws needs, where a missing one is an error naming the OCI field, and in those of
-// v1Joined the host has. save is called after each dir is made (the state dir's record).
-func makeV1(rel string, ws []cgWrite, save func(v1Cgroup) error) (v1Cgroup, error) {
+// controllers ws needs, where a missing one is an error naming the OCI field, and, with
+// joinAll, in those of v1Joined the host has. save is called after each dir is made (the
+// state dir's record).
+func makeV1(rel string, ws []cgWrite, joinAll bool, save func(v1Cgroup) error) (v1Cgroup, error) {
 	mounts := v1Mounts()
 	v := v1Cgroup{Dirs: map[string]string{}}
 	need := v1Controllers(ws)
@@ -83,7 +84,11 @@ func makeV1(rel string, ws []cgWrite, save func(v1Cgroup) error) (v1Cgroup, erro
 			return v, fmt.Errorf("%s: this host has no %s cgroup controller (neither cgroup v1 nor cgroup2 offers it)", w.field, w.ctrl)
 		}
 	}
-	for _, c := range append(need, v1Joined...) {
+	join := need
+	if joinAll {
+		join = append(slices.Clone(need), v1Joined...)
+	}
+	for _, c := range join {
 		mnt, ok := mounts[c]
 		if _, done := v.Dirs[c]; done || !ok {
 			continue

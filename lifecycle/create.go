@@ -58,6 +58,7 @@ type creation struct {
 	cg      *cgroupRecord // nil without a cgroup
 	late    []cgWrite     // limits written once init is waiting (limits.go)
 	lateCg  v1Cgroup
+	direct  bool // CreateOpts.Direct
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -94,7 +95,7 @@ func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s, policy: pol, log: o.logger()}
+	cr := &creation{spec: s, policy: pol, log: o.logger(), direct: c.Direct}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err

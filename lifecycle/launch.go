@@ -73,7 +73,9 @@ func (h *Handle) Wait() (exitCode int, err error) {
 		defer h.mu.Unlock()
 		h.done = true
 		h.denials, _ = h.cr.cont.Audit() // read before cleanup removes the state dir
+		t := time.Now()
 		h.code, h.err = code, errors.Join(err, h.cr.cleanup())
+		h.cr.log.Debugf("run %s: cleanup took %s", h.cr.cont.ID(), time.Since(t))
 	})
 	return h.code, h.err
 }

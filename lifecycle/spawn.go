@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -30,14 +31,19 @@ func (cr *creation) startProcesses(o *Options, c CreateOpts) error {
 		return err
 	}
 	defer ch.closeParentCopies()
+	t := time.Now()
 	if err := cr.startInit(exe, c, ch); err != nil {
 		return err
 	}
+	cr.log.Debugf("create %s: processes: init started and its plan sent after %s", c.ID, time.Since(t))
 	if err := cr.startSupervisor(exe, o, ch); err != nil {
 		return err
 	}
+	cr.log.Debugf("create %s: processes: supervisor started after %s", c.ID, time.Since(t))
 	ch.closeChildCopies()
-	return cr.awaitReady(ch)
+	return cr.awaitReady(ch, func(what string) {
+		cr.log.Debugf("create %s: processes: %s after %s", c.ID, what, time.Since(t))
+	})
 }
 
 // channels are the fds create wires between init, the zygote and the supervisor.
@@ -150,17 +156,21 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	if cr.cg != nil {
 		// Before init reads its config, so before it confines itself: every process of the
 		// container is forked from init (or the zygote) and inherits these.
+		t := time.Now()
 		if err := joinV1(cr.cg.V1, cmd.Process.Pid); err != nil {
 			return err
 		}
+		cr.log.Debugf("create %s: processes: v1 controllers joined in %s", c.ID, time.Since(t))
 	}
 	st := cr.cont.State
 	st.Pid = cmd.Process.Pid
 	st.PidStart, _ = procStartTime(st.Pid)
+	t := time.Now()
 	ic, err := cr.initConfig(c)
 	if err != nil {
 		return err
 	}
+	cr.log.Debugf("create %s: processes: plan made in %s", c.ID, time.Since(t))
 	return sendJSON(ch.initC, ic)
 }
 
@@ -234,7 +244,7 @@ func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error 
 	return nil
 }
 
-func (cr *creation) awaitReady(ch *channels) error {
+func (cr *creation) awaitReady(ch *channels, logStep func(string)) error {
 	var r initReply
 	if err := recvJSON(ch.initC, &r); err != nil {
 		return fmt.Errorf("init: %w", err)
@@ -246,10 +256,12 @@ func (cr *creation) awaitReady(ch *channels) error {
 		return errors.New(r.Error)
 	}
 	cr.cont.State.ZygotePid = r.ZygotePid
+	logStep("init confined")
 	b := make([]byte, 1)
 	if n, _ := ch.readyR.Read(b); n != 1 {
 		return &StepError{Step: StepNotif, Msg: "supervisor exited during create (see the --log file)"}
 	}
+	logStep("supervisor ready")
 	return nil
 }
 
