@@ -48,6 +48,7 @@ func (c *Container) destroy() error {
 		} else {
 			_ = c.signalTracked(unix.SIGKILL)
 		}
+		logrus.Debugf("delete %s: processes killed", c.ID())
 		// The supervisor notices the empty container and exits by itself: wait for that
 		// while the mounts come down.
 		go func() { supDone <- c.stopSupervisor() }()
@@ -59,13 +60,18 @@ func (c *Container) destroy() error {
 		}
 		supDone <- nil
 	}
+	t := time.Now()
 	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
-	errs = append(errs, err, undoMounts(paths), <-supDone)
+	errs = append(errs, err, undoMounts(paths))
+	logrus.Debugf("delete %s: %d mounts undone in %s", c.ID(), len(paths), time.Since(t))
+	errs = append(errs, <-supDone)
+	logrus.Debugf("delete %s: supervisor gone after %s", c.ID(), time.Since(t))
 	if r, ok := loadCgroupRecord(c.dir); ok {
 		errs = append(errs, r.V1.remove())
 	}
 	if s != nil {
 		removeCgroups(s.CgroupMade)
+		logrus.Debugf("delete %s: cgroups removed after %s", c.ID(), time.Since(t))
 		if sp, err := loadSpec(c.dir); err == nil && sp.Hooks != nil {
 			runHooksWarn("poststop", sp.Hooks.Poststop, c.ociState(specs.StateStopped))
 		}

@@ -20,7 +20,8 @@ import (
 
 // startProcesses starts init (X) and the supervisor (S) side by side and waits until init
 // is confined and S holds the seccomp listener. The channels between them are created here
-// and handed over as inherited fds named by flags.
+// and handed over as inherited fds named by flags. Both processes start before create makes
+// init's configuration: their starts (the supervisor's Go runtime) overlap that work.
 func (cr *creation) startProcesses(o *Options, c CreateOpts) error {
 	exe, err := self()
 	if err != nil {
@@ -35,12 +36,15 @@ func (cr *creation) startProcesses(o *Options, c CreateOpts) error {
 	if err := cr.startInit(exe, c, ch); err != nil {
 		return err
 	}
-	cr.log.Debugf("create %s: processes: init started and its plan sent after %s", c.ID, time.Since(t))
 	if err := cr.startSupervisor(exe, o, ch); err != nil {
 		return err
 	}
-	cr.log.Debugf("create %s: processes: supervisor started after %s", c.ID, time.Since(t))
+	cr.log.Debugf("create %s: processes: init and supervisor started after %s", c.ID, time.Since(t))
 	ch.closeChildCopies()
+	if err := cr.configureInit(c, ch); err != nil {
+		return err
+	}
+	cr.log.Debugf("create %s: processes: init's configuration sent after %s", c.ID, time.Since(t))
 	return cr.awaitReady(ch, func(what string) {
 		cr.log.Debugf("create %s: processes: %s after %s", c.ID, what, time.Since(t))
 	})
@@ -132,8 +136,13 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	for i := 0; i < c.PreserveFDs; i++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	cmd.Args = append([]string{"sandlock-runtime", "init"},
-		fdArgs(cmd, "fd-init", ch.initX, "fd-xs", ch.xsX, "fd-zs", ch.zsZ, "fd-kill", ch.kill)...)
+	useC := cr.useCInit()
+	if useC {
+		cmd.Args = cInitArgs(cmd, ch.initX, ch.xsX, ch.zsZ, ch.kill)
+	} else {
+		cmd.Args = append([]string{"sandlock-runtime", "init"},
+			fdArgs(cmd, "fd-init", ch.initX, "fd-xs", ch.xsX, "fd-zs", ch.zsZ, "fd-kill", ch.kill)...)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = cr.stdio[0], cr.stdio[1], cr.stdio[2]
 	pidfd := -1
 	cmd.SysProcAttr = &syscall.SysProcAttr{PidFD: &pidfd}
@@ -153,24 +162,34 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	cr.init = cmd
 	cr.onFail(func() { killCmd(cmd) })
 	ch.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+	st := cr.cont.State
+	st.Pid = cmd.Process.Pid
+	st.PidStart, _ = procStartTime(st.Pid)
+	return nil
+}
+
+// configureInit puts init in the v1 controllers and sends it its configuration (it waits
+// for that before doing anything).
+func (cr *creation) configureInit(c CreateOpts, ch *channels) error {
 	if cr.cg != nil {
 		// Before init reads its config, so before it confines itself: every process of the
 		// container is forked from init (or the zygote) and inherits these.
 		t := time.Now()
-		if err := joinV1(cr.cg.V1, cmd.Process.Pid); err != nil {
+		if err := joinV1(cr.cg.V1, cr.cont.State.Pid); err != nil {
 			return err
 		}
 		cr.log.Debugf("create %s: processes: v1 controllers joined in %s", c.ID, time.Since(t))
 	}
-	st := cr.cont.State
-	st.Pid = cmd.Process.Pid
-	st.PidStart, _ = procStartTime(st.Pid)
+	useC := cr.useCInit()
 	t := time.Now()
 	ic, err := cr.initConfig(c)
 	if err != nil {
 		return err
 	}
-	cr.log.Debugf("create %s: processes: plan made in %s", c.ID, time.Since(t))
+	cr.log.Debugf("create %s: processes: plan made in %s (C init: %v)", c.ID, time.Since(t), useC)
+	if useC {
+		return cr.sendCInit(ic, ch.initC)
+	}
 	return sendJSON(ch.initC, ic)
 }
 
