@@ -76,8 +76,11 @@ func (v v1Cgroup) uniqueDirs() []string {
 // joinAll, in those of v1Joined the host has. save is called after each dir is made (the
 // state dir's record).
 func makeV1(rel string, ws []cgWrite, joinAll bool, save func(v1Cgroup) error) (v1Cgroup, error) {
-	mounts := v1Mounts()
 	v := v1Cgroup{Dirs: map[string]string{}}
+	if len(ws) == 0 && !joinAll {
+		return v, nil
+	}
+	mounts := v1Mounts()
 	need := v1Controllers(ws)
 	for _, w := range ws {
 		if _, ok := mounts[w.ctrl]; !ok {

@@ -328,8 +328,12 @@ func parseMountinfoLine(line string) (mountEntry, error) {
 	return e, nil
 }
 
-// unescapeMount undoes mountinfo's octal escapes of space, tab, newline and backslash.
+// mountUnescaper undoes mountinfo's octal escapes of space, tab, newline and backslash.
+var mountUnescaper = strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+
 func unescapeMount(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	return mountUnescaper.Replace(s)
 }
