@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -63,10 +64,12 @@ func (cr *creation) sendCInit(ic initConfig, initC *os.File) error {
 	}
 	ll := ic.Plan.Landlock
 	ll.Paths = cr.ownStdioPaths(ll.Paths)
+	t := time.Now()
 	rs, err := confine.PrepareLandlock(ll)
 	if err != nil {
 		return stepErr(StepLandlock, err)
 	}
+	cr.log.Debugf("create %s: processes: Landlock ruleset of %d rules made in %s", cr.cont.ID(), len(ll.Paths), time.Since(t))
 	defer rs.Close()
 	ci := confine.CInit{
 		Rootfs: ic.Rootfs, Cwd: img.Cwd, Program: img.Path, PathEnv: envPath(img.Env),
