@@ -169,28 +169,39 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 }
 
 // configureInit puts init in the v1 controllers and sends it its configuration (it waits
-// for that before doing anything).
+// for that before doing anything). The joins wait for the kernel (an RCU grace period, 5-15
+// ms on a busy host) while the configuration is made.
 func (cr *creation) configureInit(c CreateOpts, ch *channels) error {
-	if cr.cg != nil {
-		// Before init reads its config, so before it confines itself: every process of the
-		// container is forked from init (or the zygote) and inherits these.
-		t := time.Now()
-		if err := joinV1(cr.cg.V1, cr.cont.State.Pid); err != nil {
-			return err
-		}
-		cr.log.Debugf("create %s: processes: v1 controllers joined in %s", c.ID, time.Since(t))
-	}
+	joined := make(chan error, 1)
+	go func() { joined <- cr.joinV1(c) }()
 	useC := cr.useCInit()
 	t := time.Now()
 	ic, err := cr.initConfig(c)
+	cr.log.Debugf("create %s: processes: plan made in %s (C init: %v)", c.ID, time.Since(t), useC)
+	// Before init reads its config, so before it confines itself: every process of the
+	// container is forked from init (or the zygote) and inherits these.
+	if jerr := <-joined; jerr != nil {
+		return jerr
+	}
 	if err != nil {
 		return err
 	}
-	cr.log.Debugf("create %s: processes: plan made in %s (C init: %v)", c.ID, time.Since(t), useC)
 	if useC {
 		return cr.sendCInit(ic, ch.initC)
 	}
 	return sendJSON(ch.initC, ic)
+}
+
+func (cr *creation) joinV1(c CreateOpts) error {
+	if cr.cg == nil {
+		return nil
+	}
+	t := time.Now()
+	if err := joinV1(cr.cg.V1, cr.cont.State.Pid); err != nil {
+		return err
+	}
+	cr.log.Debugf("create %s: processes: v1 controllers joined in %s", c.ID, time.Since(t))
+	return nil
 }
 
 func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
