@@ -464,15 +464,18 @@ fi
     echo
     echo "## Start latency (hyperfine medians, ms, $LAT_ROUNDS rounds x $RUNS runs pooled)"
     echo
-    echo "| command | median ms | min ms | runs | / crun run | / runc run | / fork-exec |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
-    while IFS=$'\t' read -r name med runs min; do
-      echo "| $name | $med | $min | $runs | $(bench_ratio "$med" "$cr") | $(bench_ratio "$med" "$rc") | $(bench_ratio "$med" "$fe") |"
+    echo "| command | median ms | min ms | runs | CPU ms | / crun run | / runc run | / fork-exec | CPU / crun run's |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    crcpu=$(awk -F'\t' '$1 == "crun run" { print $5 }' "$L")
+    while IFS=$'\t' read -r name med runs min cpu; do
+      echo "| $name | $med | $min | $runs | $cpu | $(bench_ratio "$med" "$cr") | $(bench_ratio "$med" "$rc") | $(bench_ratio "$med" "$fe") | $(bench_ratio "$cpu" "$crcpu") |"
     done < "$L"
     if [ -z "$sb" ]; then echo; echo "sandbox: skipped (sandbox command not available)"; fi
     echo
     echo "sandlock-runtime run / crun run = $(bench_ratio "$sl" "$cr"); / runc run = $(bench_ratio "$sl" "$rc")"
     [ -z "$sb" ] || echo "sandlock-runtime sandbox / bwrap = $(bench_ratio "$sb" "$bw"); / fork-exec = $(bench_ratio "$sb" "$fe")"
+    cpu() { awk -F'\t' -v n="$1" '$1 == n { print $5 }' "$L"; }
+    echo "CPU: sandlock-runtime run / crun run = $(bench_ratio "$(cpu 'sandlock-runtime run')" "$(cpu 'crun run')"); sandbox / bwrap = $(bench_ratio "$(cpu 'sandlock-runtime sandbox -- /bin/true')" "$(cpu 'bwrap --ro-bind / / true')")"
   fi
   if [ -f "$OUT/clients.tsv" ]; then
     C=$OUT/clients.tsv
@@ -481,7 +484,7 @@ fi
     echo
     echo "| command | median ms | min ms | runs | / same client with crun | / same client with runc |"
     echo "|---|---:|---:|---:|---:|---:|"
-    while IFS=$'\t' read -r name med runs min; do
+    while IFS=$'\t' read -r name med runs min _; do
       cl=${name% (*}
       echo "| $name | $med | $min | $runs | $(bench_ratio "$med" "$(bench_get "$C" "$cl (crun)")") | $(bench_ratio "$med" "$(bench_get "$C" "$cl (runc)")") |"
     done < "$C"
