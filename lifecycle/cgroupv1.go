@@ -36,7 +36,7 @@ var v1Known = append(slices.Clone(v1Limiting), "devices", "freezer", "perf_event
 
 // v1Mounts returns each mounted v1 controller's mount point.
 func v1Mounts() map[string]string {
-	ms, err := readMountinfo()
+	ms, err := readMountinfoOf("cgroup", false)
 	if err != nil {
 		return nil
 	}
