@@ -26,6 +26,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 . "$ROOT/hack/bench-lib.sh"
 
 BIN=$(readlink -f "${SANDLOCK_RUNTIME:-$ROOT/bin/sandlock-runtime}")
+BASE=${BENCH_BASELINE:+$(readlink -f "$BENCH_BASELINE")}   # optional: an older sandlock-runtime
 OUT=${BENCH_OUT:-/tmp/sandlock-bench}
 ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor}
 RUNS=${RUNS:-60}               # hyperfine runs per command and round (latency)
@@ -178,6 +179,11 @@ if want latency; then
   add 'wrapper no-op (uid-exec /bin/true)' "$U /bin/true"
   add 'sandlock-runtime run' "$U $BIN --root $W/sl-lat run -b $W/bundle"
   add 'crun run' "$U crun --root $W/crun-lat run -b $W/bundle"
+  if [ -n "$BASE" ]; then   # an older build, in the same rounds: a before/after on a noisy host
+    mkdir -p "$W/base-lat"
+    add 'baseline sandbox -- /bin/true' "$BASE sandbox -- /bin/true"
+    add 'baseline run' "$U $BASE --root $W/base-lat run -b $W/bundle"
+  fi
   add 'runc run' "$U runc --root $W/runc-lat run -b $W/bundle"
   for round in $(seq "$LAT_ROUNDS"); do
     args=()
@@ -476,6 +482,9 @@ fi
     [ -z "$sb" ] || echo "sandlock-runtime sandbox / bwrap = $(bench_ratio "$sb" "$bw"); / fork-exec = $(bench_ratio "$sb" "$fe")"
     cpu() { awk -F'\t' -v n="$1" '$1 == n { print $5 }' "$L"; }
     echo "CPU: sandlock-runtime run / crun run = $(bench_ratio "$(cpu 'sandlock-runtime run')" "$(cpu 'crun run')"); sandbox / bwrap = $(bench_ratio "$(cpu 'sandlock-runtime sandbox -- /bin/true')" "$(cpu 'bwrap --ro-bind / / true')")"
+    if [ -n "$BASE" ]; then
+      echo "against the baseline ($BASE): run $(bench_ratio "$sl" "$(bench_get "$L" 'baseline run')"), CPU $(bench_ratio "$(cpu 'sandlock-runtime run')" "$(cpu 'baseline run')"); sandbox $(bench_ratio "$sb" "$(bench_get "$L" 'baseline sandbox -- /bin/true')"), CPU $(bench_ratio "$(cpu 'sandlock-runtime sandbox -- /bin/true')" "$(cpu 'baseline sandbox -- /bin/true')")"
+    fi
   fi
   if [ -f "$OUT/clients.tsv" ]; then
     C=$OUT/clients.tsv
