@@ -344,6 +344,7 @@ func (cr *creation) finish(o *Options, c CreateOpts) error {
 	if err := saveSpec(cr.cont.dir, cr.spec); err != nil {
 		return err
 	}
+	cr.cont.spec = cr.spec // run and the direct mode start and clean up without reading it back
 	if err := cr.cont.save(); err != nil {
 		return err
 	}
@@ -369,6 +370,15 @@ func saveSpec(dir string, s *specs.Spec) error {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, "config.json"), b, 0o600)
+}
+
+// spec is the container's config.json: the one create saved when this process made the
+// container, else read from the state dir.
+func (c *Container) loadSpec() (*specs.Spec, error) {
+	if c.spec != nil {
+		return c.spec, nil
+	}
+	return loadSpec(c.dir)
 }
 
 func loadSpec(dir string) (*specs.Spec, error) {

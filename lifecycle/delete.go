@@ -72,7 +72,7 @@ func (c *Container) destroy() error {
 	if s != nil {
 		removeCgroups(s.CgroupMade)
 		logrus.Debugf("delete %s: cgroups removed after %s", c.ID(), time.Since(t))
-		if sp, err := loadSpec(c.dir); err == nil && sp.Hooks != nil {
+		if sp, err := c.loadSpec(); err == nil && sp.Hooks != nil {
 			runHooksWarn("poststop", sp.Hooks.Poststop, c.ociState(specs.StateStopped))
 		}
 	}

@@ -84,7 +84,8 @@ type State struct {
 // Container is a container found in the state root.
 type Container struct {
 	dir   string
-	State *State // nil while being created (or after a crashed create)
+	State *State      // nil while being created (or after a crashed create)
+	spec  *specs.Spec // config.json as create saved it, when this process created it
 }
 
 const stateFile = "state.json"
