@@ -19,7 +19,7 @@ type CInit struct {
 	PathEnv     string // PATH of the process's environment, "" for the default
 	OOMScoreAdj *int
 	NoNewPrivs  bool            // process.noNewPrivileges (set anyway without CAP_SYS_ADMIN)
-	Settings    ProcessSettings // the policy's per-process settings, CPUs excepted
+	Settings    ProcessSettings // the policy's per-process settings, CPUs and Visible excepted
 	PreserveFDs int
 	Seccomp     [][]byte // sandlock's own programs, the first one with the listener
 	Image       []byte   // the packed exec image (ProcessImage.Pack)
@@ -41,7 +41,7 @@ var ErrCInitUnsupported = errors.New("the C init cannot apply these settings")
 // Pack encodes c in the wire format sl_init.c documents.
 func (c *CInit) Pack() ([]byte, error) {
 	s := c.Settings
-	if len(s.CPUs) > 0 || len(s.Rlimits) > cinitMaxRlimit || len(c.Seccomp) == 0 ||
+	if len(s.CPUs) > 0 || s.Visible > 0 || len(s.Rlimits) > cinitMaxRlimit || len(c.Seccomp) == 0 ||
 		len(c.Seccomp) > cinitMaxProgs || c.Rootfs == "" || c.Program == "" || len(c.Image) == 0 {
 		return nil, ErrCInitUnsupported
 	}

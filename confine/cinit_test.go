@@ -30,6 +30,7 @@ func TestCInitPackRefuses(t *testing.T) {
 	ok := CInit{Rootfs: "/", Program: "true", Seccomp: [][]byte{make([]byte, 8)}, Image: []byte{1}}
 	for name, mut := range map[string]func(*CInit){
 		"cpu_cores":   func(c *CInit) { c.Settings.CPUs = []int{0} },
+		"num_cpus":    func(c *CInit) { c.Settings.Visible = 1 },
 		"no programs": func(c *CInit) { c.Seccomp = nil },
 		"no image":    func(c *CInit) { c.Image = nil },
 		"no program":  func(c *CInit) { c.Program = "" },

@@ -11,7 +11,8 @@
  *
  *   oom_score_adj, /dev/null, chroot, look up the program, check cwd, personality, THP,
  *   the policy's rlimits, no_new_privs, landlock_restrict_self, seccomp (the first program
- *   with the listener), listener -> supervisor (xs), fork the zygote, {zygotePid} -> create,
+ *   with the listener), its fd number -> supervisor (xs), which takes it (pidfd_getfd), fork
+ *   the zygote, {zygotePid} -> create (replies by write: the filter may trap sendmsg),
  *   wait for "go" on xs, fds marked close-on-exec, the C exec step (sl_apply_and_exec).
  *
  * Replies and errors are the Go init's, byte for byte in format: initReply JSON on initpipe,
@@ -161,7 +162,7 @@ static void __attribute__((noreturn)) sli_fail(int initpipe, const char *step, i
 	out_raw(&o, ",\"err\":");
 	out_steperr(&o, step, err, msg);
 	out_raw(&o, "}");
-	(void)!send(initpipe, o.b, o.n, MSG_NOSIGNAL);
+	(void)!write(initpipe, o.b, o.n);
 	_exit(1);
 }
 
@@ -400,33 +401,38 @@ static int sli_seccomp(int initpipe, const struct sli_cfg *c)
 	return listener;
 }
 
+/* sli_hand_listener is lifecycle's handOverListener: the fd number goes to the supervisor as
+ * text (sendmsg, which could carry the fd, is trapped by the filter just loaded and nobody
+ * answers yet), which takes the listener with pidfd_getfd and says "taken". Yama
+ * (ptrace_scope 1) lets only ancestors do that: init names any process its ptracer for the
+ * hand-over, and no one once it is done. */
 static void sli_hand_listener(int initpipe, int xs, int listener)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = {"listener", 8};
-	struct msghdr mh;
-	struct cmsghdr *h;
-	int e = 0;
+	char msg[32], ack[16];
+	struct sl_msg m;
+	ssize_t n;
+	int e = 0, ptracer;
 
-	memset(&mh, 0, sizeof mh);
-	memset(&cm, 0, sizeof cm);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.b;
-	mh.msg_controllen = sizeof cm.b;
-	h = CMSG_FIRSTHDR(&mh);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &listener, sizeof listener);
-	if (sendmsg(xs, &mh, MSG_NOSIGNAL) < 0)
+	ptracer = syscall(SYS_prctl, PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) == 0;
+	sl_msg_init(&m, msg, sizeof msg);
+	sl_msg_str(&m, "listener ");
+	sl_msg_uint(&m, (uint64_t)listener);
+	if (write(xs, msg, strlen(msg)) < 0) {
 		e = errno;
+	} else {
+		do
+			n = read(xs, ack, sizeof ack);
+		while (n < 0 && errno == EINTR);
+		if (n != 5 || memcmp(ack, "taken", 5))
+			e = -1;
+	}
+	if (ptracer)
+		syscall(SYS_prctl, PR_SET_PTRACER, 0, 0, 0, 0);
 	close(listener); /* the container must never hold its own listener */
-	if (e)
+	if (e > 0)
 		sli_step_fail(initpipe, "notif", "hand listener to supervisor", e);
+	if (e < 0)
+		sli_fail(initpipe, "notif", 0, "hand listener to supervisor: the supervisor did not take it");
 }
 
 /* sli_exec_fail reports a failure after create returned, on xs (start reads it), and exits. */
@@ -435,7 +441,7 @@ static void __attribute__((noreturn)) sli_exec_fail(int xs, int err, const char 
 	static struct sli_out o;
 
 	out_steperr(&o, "exec", err, msg);
-	(void)!send(xs, o.b, o.n, MSG_NOSIGNAL);
+	(void)!write(xs, o.b, o.n);
 	_exit(1);
 }
 
@@ -578,7 +584,7 @@ static void __attribute__((noreturn)) sli_main(int initpipe, int xs, int zs, int
 	out_raw(&o, "{\"zygotePid\":");
 	out_uint(&o, (uint64_t)zpid);
 	out_raw(&o, "}");
-	if (send(initpipe, o.b, o.n, MSG_NOSIGNAL) < 0)
+	if (write(initpipe, o.b, o.n) < 0)
 		_exit(1);
 	close(initpipe);
 	sli_start(xs, &c);

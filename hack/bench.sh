@@ -14,6 +14,10 @@
 #            (the BPF filter alone), Landlock-checked, answered by the supervisor (uname), performed
 #            on behalf (chmod, readlink); and `tar -x` of TAR_FILES small files bare vs in `sandbox`
 #            (every file's chmod/chown/utimes performed on behalf).
+#   fsdenied an openat-heavy workload in a writable directory W under `sandbox -w W`, with and
+#            without `--fs-denied W/secret` (which has the supervisor mediate every path syscall in
+#            W, notifsup.FSCarve): `tar -x` of TAR_FILES small files into W, then `find` + `cat` of
+#            them all; median of 3 runs each, and the ratio.
 #   redis    redis-server bare vs in a container (sandlock-runtime, runc, crun; host network), loaded
 #            with redis-benchmark on 127.0.0.1:REDIS_PORT, REDIS_ROUNDS rounds in rotating order.
 #
@@ -28,7 +32,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 BIN=$(readlink -f "${SANDLOCK_RUNTIME:-$ROOT/bin/sandlock-runtime}")
 BASE=${BENCH_BASELINE:+$(readlink -f "$BENCH_BASELINE")}   # optional: an older sandlock-runtime
 OUT=${BENCH_OUT:-/tmp/sandlock-bench}
-ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor}
+ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor fsdenied}
 RUNS=${RUNS:-60}               # hyperfine runs per command and round (latency)
 LAT_ROUNDS=${LAT_ROUNDS:-2}
 CLIENT_RUNS=${CLIENT_RUNS:-10}
@@ -377,7 +381,7 @@ if want supervisor; then
     "$W/trapped" "$W/sv/w" "$W/sv/outside" | sed 's/^/bare\t/'
     "${SB[@]}" "$W/trapped" "$W/sv/w" "$W/sv/outside" | sed 's/^/sandbox\t/'
   done > "$W/sv/raw.tsv"
-  for k in getppid open_close uname chmod_allowed chmod_refused readlink; do
+  for k in getppid open_close uname chmod_allowed chmod_refused readlink udp_send udp_sendto udp_sendmsg; do
     b=$(awk -F'\t' -v k=$k '$1 == "bare" && $2 == k { print $3 }' "$W/sv/raw.tsv" | sort -n | sed -n 3p)
     s=$(awk -F'\t' -v k=$k '$1 == "sandbox" && $2 == k { print $3 }' "$W/sv/raw.tsv" | sort -n | sed -n 3p)
     printf '%s\t%s\t%s\n' "$k" "$b" "$s"
@@ -394,6 +398,32 @@ if want supervisor; then
   printf 'tar_x_%s_files_ms\t%s\t%s\n' "$TAR_FILES" "$(awk -F'\t' '$2 == "bare" { print $3 }' "$W/sv/tar.tsv")" \
     "$(awk -F'\t' '$2 == "sandbox" { print $3 }' "$W/sv/tar.tsv")" >> "$OUT/supervisor.tsv"
   sed 's/^/  /' "$OUT/supervisor.tsv" | tee -a "$LOG"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 7: fs_denied inside a writable directory (the supervisor mediates the carved directory)
+if want fsdenied; then
+  section "== fsdenied: tar -x + find/cat of $TAR_FILES files in W, -w W with and without --fs-denied W/secret"
+  mkdir -p "$W/fd/src" "$W/fd/w"
+  for i in $(seq "$TAR_FILES"); do echo "$i" > "$W/fd/src/f$i"; done
+  tar -C "$W/fd" -cf "$W/fd/tar.tar" src
+  echo secret > "$W/fd/w/secret"
+  FD=("$BIN" sandbox -r /usr -r /lib -r /lib64 -r /bin -r "$W/fd/tar.tar" -w "$W/fd/w")
+  for mode in off on; do
+    extra=(); [ $mode = on ] && extra=(--fs-denied "$W/fd/w/secret")
+    for i in 1 2 3; do
+      rm -rf "$W/fd/w/src"
+      t0=$(date +%s%N)
+      "${FD[@]}" "${extra[@]}" -- sh -c "tar -C '$W/fd/w' -xf '$W/fd/tar.tar' && find '$W/fd/w/src' -type f -exec cat {} + >/dev/null"
+      echo $(( ($(date +%s%N) - t0) / 1000000 ))
+    done | sort -n | sed -n 2p | sed "s/^/$mode\t/"
+  done > "$W/fd/raw.tsv"
+  off=$(awk -F'\t' '$1 == "off" { print $2 }' "$W/fd/raw.tsv")
+  on=$(awk -F'\t' '$1 == "on" { print $2 }' "$W/fd/raw.tsv")
+  printf 'tar_x_find_cat_%s_files_ms\t%s\t%s\n' "$TAR_FILES" "$off" "$on" > "$OUT/fsdenied.tsv"
+  sed 's/^/  /' "$OUT/fsdenied.tsv" | tee -a "$LOG"
+  say "  ratio on/off: $(bench_ratio "$on" "$off")"
+  rm -rf "$W/fd"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -537,6 +567,14 @@ fi
     echo "| call | bare | sandbox | sandbox / bare |"
     echo "|---|---:|---:|---:|"
     while IFS=$'\t' read -r k b s; do echo "| $k | $b | $s | $(bench_ratio "$s" "$b") |"; done < "$OUT/supervisor.tsv"
+  fi
+  if [ -f "$OUT/fsdenied.tsv" ]; then
+    echo
+    echo "## fs_denied inside a writable directory: \`sandbox -w W\` vs \`-w W --fs-denied W/secret\` (ms, medians)"
+    echo
+    echo "| workload | off | on | on / off |"
+    echo "|---|---:|---:|---:|"
+    while IFS=$'\t' read -r k b s; do echo "| $k | $b | $s | $(bench_ratio "$s" "$b") |"; done < "$OUT/fsdenied.tsv"
   fi
   if [ -f "$OUT/redis.tsv" ]; then
     R=$OUT/redis.tsv

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -556,6 +557,56 @@ var podmanCases = []struct {
 		}
 		if got := h.received(); !slices.Equal(got, []string{"hello-host"}) {
 			t.Errorf("--network host: the host listener got %q, want [hello-host]", got)
+		}
+	}},
+	// net_allow_hosts through podman: the host's network, localhost allowed, 127.0.0.2 refused;
+	// /etc/hosts is the runtime's (over podman's own).
+	{"net-allow-hosts", func(t *testing.T, pm *podmanEnv) {
+		h := pmListen(t)
+		den, err := net.Listen("tcp", "127.0.0.2:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hits atomic.Int64
+		go func() {
+			for {
+				c, err := den.Accept()
+				if err != nil {
+					return
+				}
+				hits.Add(1)
+				c.Close()
+			}
+		}()
+		t.Cleanup(func() { den.Close() })
+		r, id := pm.runCID(t, "--rm", "--network", "host", "--annotation", "io.sandlock.net_allow_hosts=localhost", pm.image, "sh", "-c",
+			fmt.Sprintf("echo hello-allowed | nc -w 2 localhost %d; echo x | nc -w 2 127.0.0.2 %d || echo refused; grep -c sandlock-runtime /etc/hosts",
+				h.port(), den.Addr().(*net.TCPAddr).Port))
+		pm.checkGone(t, id, nil)
+		pmWantOut(t, "podman run --network host --annotation io.sandlock.net_allow_hosts=localhost", r, 0, "refused\n1")
+		deadline := time.Now().Add(waitTimeout)
+		for len(h.received()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(pollEvery)
+		}
+		if got := h.received(); !slices.Equal(got, []string{"hello-allowed"}) {
+			t.Errorf("the allowed listener got %q, want [hello-allowed]", got)
+		}
+		if hits.Load() != 0 {
+			t.Errorf("127.0.0.2 accepted %d connections from the container", hits.Load())
+		}
+	}},
+	// port_remap through podman: the container binds a port the host holds and reaches its
+	// own listener on it.
+	{"port-remap", func(t *testing.T, pm *podmanEnv) {
+		h := pmListen(t)
+		r, id := pm.runCID(t, "--rm", "--network", "host", "--annotation", "io.sandlock.port_remap=true", pm.image, "sh", "-c",
+			fmt.Sprintf("echo inside | nc -l -p %[1]d & for i in $(seq 100); do out=$(nc -w 2 127.0.0.1 %[1]d </dev/null); [ \"$out\" = inside ] && break; usleep 50000; done; echo \"$out\"; kill %%1 2>/dev/null; true", h.port()))
+		pm.checkGone(t, id, nil)
+		pmWantOut(t, "podman run --network host --annotation io.sandlock.port_remap=true", r, 0, "inside")
+		// Before the container's bind, a connect may reach the host's listener (it sends
+		// nothing): the virtual port is the container's only once bound.
+		if got := slices.DeleteFunc(h.received(), func(s string) bool { return s == "" }); len(got) != 0 {
+			t.Errorf("the host's listener on the port got %q from the container", got)
 		}
 	}},
 	{"user", func(t *testing.T, pm *podmanEnv) {

@@ -29,10 +29,10 @@ import (
 var v1Joined = []string{"memory", "pids", "cpu", "cpuacct", "cpuset"}
 
 // v1Limiting are the v1 controllers linux.resources can set something in.
-var v1Limiting = append(slices.Clone(v1Joined), "blkio", "hugetlb", "net_cls", "net_prio", "rdma")
+var v1Limiting = append(slices.Clone(v1Joined), "blkio", "hugetlb", "net_cls", "net_prio", "rdma", "devices")
 
 // v1Known are the v1 controller names a hierarchy's mount options may carry.
-var v1Known = append(slices.Clone(v1Limiting), "devices", "freezer", "perf_event", "misc")
+var v1Known = append(slices.Clone(v1Limiting), "freezer", "perf_event", "misc")
 
 // v1Mounts returns each mounted v1 controller's mount point.
 func v1Mounts() map[string]string {
@@ -140,11 +140,16 @@ func mkdirCgroupV1(mnt, dir string, cpuset bool) ([]string, error) {
 	}
 	var made []string
 	p := mnt
-	for _, part := range strings.Split(rel, "/") {
+	parts, retries := strings.Split(rel, "/"), 0
+	for i := 0; i < len(parts); i++ {
 		parent := p
-		p = filepath.Join(p, part)
+		p = filepath.Join(p, parts[i])
 		err := os.Mkdir(p, 0o755)
 		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) && retries < maxMkdirRetries {
+			retries, p, i = retries+1, mnt, -1 // a parent went away meanwhile (createCgroup)
 			continue
 		}
 		if err != nil {

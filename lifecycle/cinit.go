@@ -22,9 +22,9 @@ import (
 
 // useCInit: nothing of this container needs the Go init. startContainer hooks run programs
 // with the OCI state on stdin, the privileged user namespace is set up by Go's clone, and
-// cpu_cores checks the kernel's answer with Go's CPU sets.
+// cpu_cores and num_cpus set the affinity with Go's CPU sets.
 func (cr *creation) useCInit() bool {
-	if cr.policy.IsPrivileged() || len(cr.policy.CPUCores) > 0 {
+	if cr.policy.IsPrivileged() || len(cr.policy.CPUCores) > 0 || cr.policy.VisibleCPUs() > 0 {
 		return false
 	}
 	return cr.spec.Hooks == nil || len(cr.spec.Hooks.StartContainer) == 0

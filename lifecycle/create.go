@@ -54,11 +54,15 @@ type creation struct {
 	undo    []func()
 	stdio   [3]*os.File
 	closeMe []*os.File
-	keep    bool          // run --keep: no cleanup after init exits
-	cg      *cgroupRecord // nil without a cgroup
-	late    []cgWrite     // limits written once init is waiting (limits.go)
+	keep    bool           // run --keep: no cleanup after init exits
+	cg      *cgroupRecord  // nil without a cgroup
+	scope   *systemdCgroup // the unit to register with systemd (systemd.go), nil when none
+	late    []cgWrite      // limits written once init is waiting (limits.go)
 	lateCg  v1Cgroup
-	direct  bool // CreateOpts.Direct
+	early   []cgWrite             // limits written before init (again after systemd's start)
+	res     *specs.LinuxResources // the resources applied (limits.go)
+	pinned  []pinnedHost          // net_allow_hosts, resolved once
+	direct  bool                  // CreateOpts.Direct
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -223,7 +227,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	res := resourcesFor(cr.spec, cr.policy)
 	mnt := Cgroup2Mount()
 	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
-		if err := noCgroupLimits(res); err != nil {
+		if err := noCgroupLimits(cr.spec, res); err != nil {
 			return err
 		}
 		cr.log.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
@@ -233,7 +237,13 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	if cr.spec.Linux != nil {
 		cgPath = cr.spec.Linux.CgroupsPath
 	}
-	dir := cgroupDirFor(mnt, cgPath, c.ID)
+	dir, sd, err := cgroupDirFor(mnt, cgPath, c.ID, o.SystemdCgroup)
+	if err != nil {
+		return err
+	}
+	if o.SystemdCgroup && systemdBooted() {
+		cr.scope = sd // registered with systemd once init exists (startInit)
+	}
 	// Recorded before the mkdirs too, with the dirs missing now: a crash between a mkdir and
 	// the record below would leave a cgroup that delete --force cannot find (hack/soak).
 	if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: missingDirs(mnt, dir)}); err != nil {
@@ -258,9 +268,24 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 		if err := cr.cg.V1.remove(); err != nil {
 			cr.log.Warnf("%v", err)
 		}
-		removeCgroups(made)
+		removeCgroups(cr.cg.Made)
 	})
-	return cr.setupLimits(mnt, dir, cr.cg, res)
+	if err := cr.setupLimits(mnt, dir, cr.cg, res); err != nil {
+		return err
+	}
+	if sd != nil && cr.scope == nil {
+		// Slices without systemd: the last container out removes them (slices.go).
+		own := append([]string{dir}, cr.cg.V1.uniqueDirs()...)
+		made := append(slices.Clone(cr.cg.Made), cr.cg.V1.Made...)
+		if err := recordSlices(filepath.Dir(cr.cont.dir), made, own); err != nil {
+			return err
+		}
+		cr.cg.Slices = true
+		if err := saveCgroupRecord(cr.cont.dir, *cr.cg); err != nil {
+			return err
+		}
+	}
+	return saveResources(cr.cont.dir, res)
 }
 
 func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
@@ -277,6 +302,12 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 		return err
 	}
 	if err := cr.hostnameFile(); err != nil {
+		return err
+	}
+	if err := cr.pinPolicyHosts(); err != nil {
+		return err
+	}
+	if err := cr.etcHostsMount(); err != nil {
 		return err
 	}
 	if err := setupRootfs(st.Rootfs, cr.spec, ml.record); err != nil {

@@ -56,7 +56,6 @@ func (c *Container) destroy() error {
 		// A create that crashed before state.json: its cgroup record says what to kill.
 		if r, ok := loadCgroupRecord(c.dir); ok {
 			errs = append(errs, killCgroup(r.Dir))
-			defer removeCgroups(r.Made) // after the v1 dirs below
 		}
 		supDone <- nil
 	}
@@ -66,12 +65,9 @@ func (c *Container) destroy() error {
 	logrus.Debugf("delete %s: %d mounts undone in %s", c.ID(), len(paths), time.Since(t))
 	errs = append(errs, <-supDone)
 	logrus.Debugf("delete %s: supervisor gone after %s", c.ID(), time.Since(t))
-	if r, ok := loadCgroupRecord(c.dir); ok {
-		errs = append(errs, r.V1.remove())
-	}
+	errs = append(errs, c.removeCgroupDirs()...)
+	logrus.Debugf("delete %s: cgroups removed after %s", c.ID(), time.Since(t))
 	if s != nil {
-		removeCgroups(s.CgroupMade)
-		logrus.Debugf("delete %s: cgroups removed after %s", c.ID(), time.Since(t))
 		if sp, err := c.loadSpec(); err == nil && sp.Hooks != nil {
 			runHooksWarn("poststop", sp.Hooks.Poststop, c.ociState(specs.StateStopped))
 		}
@@ -81,6 +77,29 @@ func (c *Container) destroy() error {
 		return fmt.Errorf("delete %s: %w", c.ID(), err)
 	}
 	return os.RemoveAll(c.dir)
+}
+
+// removeCgroupDirs removes what create made in the cgroup hierarchies, innermost first: the
+// systemd unit, the v1 dirs, the cgroup2 dirs (from state.json, or the record of a create that
+// crashed before it), then the slices of the root's list no container uses any more.
+func (c *Container) removeCgroupDirs() []error {
+	r, ok := loadCgroupRecord(c.dir)
+	made := r.Made
+	if c.State != nil {
+		made = c.State.CgroupMade
+	}
+	var errs []error
+	if ok && r.Systemd != nil {
+		errs = append(errs, r.Systemd.stopScope())
+	}
+	if ok {
+		errs = append(errs, r.V1.remove())
+	}
+	removeCgroups(made)
+	if ok && r.Slices {
+		errs = append(errs, sweepSlices(filepath.Dir(c.dir), append([]string{r.Dir}, r.V1.uniqueDirs()...)))
+	}
+	return errs
 }
 
 // stopSupervisor waits briefly for the supervisor to notice the container is empty and exit,

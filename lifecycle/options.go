@@ -16,6 +16,9 @@ type Options struct {
 	LogPath   string // --log, passed on to the supervisor
 	LogFormat string // text or json
 	Debug     bool
+	// SystemdCgroup is --systemd-cgroup: cgroupsPath is "slice:prefix:name", and the container
+	// is registered with systemd as a transient scope when systemd runs (systemd.go).
+	SystemdCgroup bool
 	// Logger receives what create and Launch report in this process (warnings, debug
 	// timings); nil is logrus's standard logger, the CLI's. An embedder passes its own: a
 	// library must not write on its host program's stderr.

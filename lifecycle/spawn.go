@@ -186,6 +186,11 @@ func (cr *creation) configureInit(c CreateOpts, ch *channels) error {
 	if err != nil {
 		return err
 	}
+	if cr.cg != nil {
+		if err := cr.registerScope(cr.cont.State.Pid); err != nil {
+			return err
+		}
+	}
 	if useC {
 		return cr.sendCInit(ic, ch.initC)
 	}
@@ -204,6 +209,19 @@ func (cr *creation) joinV1(c CreateOpts) error {
 	return nil
 }
 
+// memView is the memory limit /proc/meminfo shows, and where the container's usage is read.
+func (cr *creation) memView() memView {
+	res := resourcesFor(cr.spec, cr.policy)
+	if res.Memory == nil || res.Memory.Limit == nil || *res.Memory.Limit <= 0 || cr.cg == nil {
+		return memView{}
+	}
+	usage, limit := filepath.Join(cr.cg.Dir, "memory.current"), filepath.Join(cr.cg.Dir, "memory.max")
+	if d, ok := cr.cg.V1.Dirs["memory"]; ok {
+		usage, limit = filepath.Join(d, "memory.usage_in_bytes"), filepath.Join(d, "memory.limit_in_bytes")
+	}
+	return memView{limit: *res.Memory.Limit, usage: usage, limitFile: limit}
+}
+
 func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	st, s := cr.cont.State, cr.spec
 	plan, err := confine.PlanFor(cr.policy, landlockFor(st.Rootfs, s, st.Isolation), st.Rootfs)
@@ -215,7 +233,13 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 			return initConfig{}, err
 		}
 	}
-	sup := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs)
+	if err := cr.pinPolicyHosts(); err != nil {
+		return initConfig{}, err
+	}
+	sup, err := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs, cr.memView(), cr.pinned)
+	if err != nil {
+		return initConfig{}, stepErr(StepPolicy, err)
+	}
 	if err := saveSupervisorConfig(cr.cont.dir, sup); err != nil {
 		return initConfig{}, err
 	}

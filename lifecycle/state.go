@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -148,11 +149,23 @@ func (c *Container) save() error {
 	return writeFileAtomic(filepath.Join(c.dir, stateFile), b, 0o600)
 }
 
+// PortsAnnotation is the annotation `state` adds under port_remap: a JSON object, virtual TCP
+// port -> real port on the host.
+const PortsAnnotation = "io.sandlock.ports"
+
 // OCIState is the state document printed by `state` and passed to hooks.
 func (c *Container) OCIState() specs.State {
 	st := specs.State{Version: specs.Version, ID: c.ID(), Status: specs.ContainerState(c.Status())}
 	if s := c.State; s != nil {
 		st.Bundle, st.Annotations = s.Bundle, s.Annotations
+		if b, err := os.ReadFile(filepath.Join(c.dir, portsFile)); err == nil {
+			// port_remap: the real port of each virtual one, as the supervisor bound them.
+			st.Annotations = maps.Clone(st.Annotations)
+			if st.Annotations == nil {
+				st.Annotations = map[string]string{}
+			}
+			st.Annotations[PortsAnnotation] = string(b)
+		}
 		if st.Status != specs.StateStopped {
 			st.Pid = s.Pid
 		}

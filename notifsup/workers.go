@@ -276,3 +276,39 @@ func fdName(fd int) (string, error) {
 func procOpen(name string, flags int) (int, error) {
 	return unix.Openat(hostProc, name, flags|unix.O_CLOEXEC, 0)
 }
+
+// enterView gives the calling thread the target's root, working directory and credentials for
+// good: the thread must be locked and end with its goroutine (a deferred call that blocks).
+func (t *target) enterView(tc threadCreds) error {
+	root, err := t.rootFD()
+	if err != nil {
+		return err
+	}
+	cwd, err := t.cwdFD()
+	if err != nil {
+		return err
+	}
+	if unix.Unshare(unix.CLONE_FS) != nil {
+		return unix.EPERM
+	}
+	if key, err := keyOf(root); err != nil || key != hostRootKey {
+		if unix.Fchdir(root) != nil || unix.Chroot(".") != nil {
+			return unix.EPERM
+		}
+	}
+	if unix.Fchdir(cwd) != nil {
+		return unix.EPERM
+	}
+	own, err := currentCreds()
+	if err != nil {
+		return err
+	}
+	return tc.assume(tc.sameIDs(own))
+}
+
+// sigpipe signals the target's thread as the kernel would have on a broken pipe (the
+// supervisor's send asked MSG_NOSIGNAL). The thread waits on its notification, so its tid is
+// still its own.
+func (t *target) sigpipe() {
+	_ = unix.Tgkill(t.tgid, t.tid, unix.SIGPIPE)
+}

@@ -53,6 +53,9 @@ type field struct {
 	root      bool // only root can have it
 	notYet    bool // parsed and validated, not enforced yet (docs/policy.md)
 	note      string
+	// controller is the cgroup controller that enforces the field: its status names what
+	// enforces it on this host (v1 or cgroup2), or that nothing can.
+	controller string
 }
 
 // fields says, for every key of spec.Policy, what enforces it in this release. Keep it in step
@@ -60,25 +63,25 @@ type field struct {
 var fields = map[string]field{
 	"fs_readable":         {mechanism: "Landlock; supervisor for readlink/xattr reads"},
 	"fs_writable":         {mechanism: "Landlock; supervisor for chmod/chown/utimes/xattrs, unix connect by path"},
-	"fs_denied":           {mechanism: "Landlock; supervisor for metadata"},
+	"fs_denied":           {mechanism: "Landlock; supervisor for metadata and in the directories holding a denied path"},
 	"workdir":             {mechanism: "COW layer", notYet: true},
 	"chroot":              {mechanism: "chroot (the sandbox's root.path)", root: true},
-	"net_allow_hosts":     {mechanism: "supervisor", notYet: true},
+	"net_allow_hosts":     {mechanism: "supervisor (connect/sendto/sendmsg on behalf, names pinned at create; /etc/hosts)"},
 	"net_bind":            {mechanism: "Landlock TCP", minABI: 4},
 	"net_connect":         {mechanism: "Landlock TCP", minABI: 4},
-	"port_remap":          {mechanism: "supervisor", notYet: true},
+	"port_remap":          {mechanism: "supervisor (TCP bind, getsockname/getpeername, loopback connect on behalf; /proc/net/tcp{,6})"},
 	"no_raw_sockets":      {mechanism: "seccomp"},
 	"no_udp":              {mechanism: "seccomp"},
 	"no_network":          {mechanism: "seccomp + Landlock TCP", minABI: 4},
 	"isolate_ipc":         {mechanism: "Landlock scope + seccomp", minABI: 6},
 	"isolate_signals":     {mechanism: "Landlock scope", minABI: 6},
-	"isolate_pids":        {mechanism: "seccomp (pid-targeting syscalls act on the caller only); /proc hidepid=ptraceable in containers", note: "partly: in the direct mode /proc is the host's"},
-	"max_memory":          {mechanism: "cgroup memory controller", root: true},
-	"max_processes":       {mechanism: "cgroup pids controller (processes alive at once)", root: true},
+	"isolate_pids":        {mechanism: "seccomp + supervisor (pid-targeting syscalls); /proc hidepid=ptraceable in containers, /proc opened and listed by the supervisor in the direct mode"},
+	"max_memory":          {mechanism: "cgroup memory controller; supervisor (/proc/meminfo)", root: true, controller: "memory"},
+	"max_processes":       {mechanism: "cgroup pids controller (processes alive at once)", root: true, controller: "pids"},
 	"max_open_files":      {mechanism: "RLIMIT_NOFILE"},
-	"max_cpu":             {mechanism: "cgroup cpu controller (CFS quota)", root: true},
+	"max_cpu":             {mechanism: "cgroup cpu controller (CFS quota)", root: true, controller: "cpu"},
 	"cpu_cores":           {mechanism: "sched_setaffinity + seccomp"},
-	"num_cpus":            {mechanism: "supervisor", notYet: true},
+	"num_cpus":            {mechanism: "supervisor (/proc/cpuinfo, /proc/stat, /sys CPU lists, sched_getaffinity)"},
 	"deny_syscalls":       {mechanism: "seccomp"},
 	"allow_syscalls":      {mechanism: "seccomp"},
 	"random_seed":         {mechanism: "supervisor (getrandom)", notYet: true},
@@ -86,7 +89,7 @@ var fields = map[string]field{
 	"no_randomize_memory": {mechanism: "personality"},
 	"no_huge_pages":       {mechanism: "prctl(PR_SET_THP_DISABLE)"},
 	"deterministic_dirs":  {mechanism: "supervisor (getdents)", notYet: true},
-	"hostname":            {mechanism: "supervisor (uname)"},
+	"hostname":            {mechanism: "supervisor (uname; /etc/hostname in the direct mode)"},
 	"clean_env":           {mechanism: "process setup"},
 	"env":                 {mechanism: "process setup"},
 	"close_fds":           {mechanism: "process setup", note: "yes (true only: false is refused; fds above 2 never reach the sandbox)"},
@@ -125,6 +128,12 @@ func (f field) status(h Host) string {
 		return "needs Landlock ABI " + strconv.Itoa(f.minABI)
 	case f.root && !h.Root:
 		return "needs root"
+	case f.controller != "":
+		how, ok := lifecycle.ControllerSupport(f.controller)
+		if ok {
+			return "yes: " + how
+		}
+		return "no: " + how
 	case f.note != "":
 		return f.note
 	}
