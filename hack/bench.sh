@@ -18,6 +18,10 @@
 #            without `--fs-denied W/secret` (which has the supervisor mediate every path syscall in
 #            W, notifsup.FSCarve): `tar -x` of TAR_FILES small files into W, then `find` + `cat` of
 #            them all; median of 3 runs each, and the ratio.
+#   cow      the copy-on-write workdir: untar COW_FILES small files and build a small C project
+#            with make, in `sandbox` on a plain writable directory vs in a COW workdir (run only,
+#            on_exit ABORT; and with its commit); and the commit of COMMIT_FILES new files alone
+#            (`cow commit` of a kept layer). Medians of 3 (5 for the commit).
 #   redis    redis-server bare vs in a container (sandlock-runtime, runc, crun; host network), loaded
 #            with redis-benchmark on 127.0.0.1:REDIS_PORT, REDIS_ROUNDS rounds in rotating order.
 #
@@ -32,7 +36,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 BIN=$(readlink -f "${SANDLOCK_RUNTIME:-$ROOT/bin/sandlock-runtime}")
 BASE=${BENCH_BASELINE:+$(readlink -f "$BENCH_BASELINE")}   # optional: an older sandlock-runtime
 OUT=${BENCH_OUT:-/tmp/sandlock-bench}
-ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor fsdenied}
+ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor fsdenied cow}
 RUNS=${RUNS:-60}               # hyperfine runs per command and round (latency)
 LAT_ROUNDS=${LAT_ROUNDS:-2}
 CLIENT_RUNS=${CLIENT_RUNS:-10}
@@ -428,6 +432,42 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # 5: redis
+COW_FILES=${COW_FILES:-2000}
+COMMIT_FILES=${COMMIT_FILES:-10000}
+if want cow; then
+  section "== cow: untar $COW_FILES files + make, plain vs COW workdir; commit of $COMMIT_FILES files (ms, medians)"
+  mkdir -p "$W/cow/src/data"
+  for i in $(seq 40); do printf 'int f%d(void) { return %d; }\n' "$i" "$i" > "$W/cow/src/f$i.c"; done
+  printf 'int main(void) { return 0; }\n' > "$W/cow/src/main.c"
+  printf 'OBJ = $(patsubst %%.c,%%.o,$(wildcard *.c))\nprog: $(OBJ)\n\tcc -o $@ $^\n' > "$W/cow/src/Makefile"
+  for i in $(seq "$COW_FILES"); do echo "$i" > "$W/cow/src/data/f$i"; done
+  tar -C "$W/cow/src" -cf "$W/cow/p.tar" .
+  WL="tar -xf $W/cow/p.tar && make -s -j2 >/dev/null && ./prog"
+  cow_once() {   # MODE: one run's wall time in ms
+    rm -rf "$W/cow/wd" "$W/cow/layers"; mkdir -p "$W/cow/wd"
+    local t0; t0=$(date +%s%N)
+    case $1 in
+      plain)  "$BIN" sandbox -r / -w /tmp -w "$W/cow/wd" -- sh -c "cd $W/cow/wd && $WL" ;;
+      cow)    "$BIN" sandbox -r / -w /tmp --workdir "$W/cow/wd" --fs-storage "$W/cow/layers" --on-exit ABORT -- sh -c "$WL" ;;
+      commit) "$BIN" sandbox -r / -w /tmp --workdir "$W/cow/wd" --fs-storage "$W/cow/layers" -- sh -c "$WL" ;;
+    esac
+    echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  }
+  for mode in plain cow commit; do
+    printf 'untar_make_%s_files_ms\t%s\t%s\n' "$COW_FILES" "$mode" "$(for i in 1 2 3; do cow_once $mode; done | sort -n | sed -n 2p)"
+  done > "$OUT/cow.tsv"
+  [ -x "$W/cow/wd/prog" ] || say "WARN: cow: the committed build has no prog"
+  for i in 1 2 3 4 5; do
+    rm -rf "$W/cow/wd" "$W/cow/layers"; mkdir -p "$W/cow/wd"
+    "$BIN" sandbox -r / --workdir "$W/cow/wd" --fs-storage "$W/cow/layers" --on-exit KEEP -- \
+      sh -c "mkdir d && i=0 && while [ \$i -lt $COMMIT_FILES ]; do echo \$i > d/f\$i; i=\$((i+1)); done"
+    t0=$(date +%s%N)
+    "$BIN" cow commit "$W/cow/layers"/*
+    echo $(( ($(date +%s%N) - t0) / 1000000 ))
+    [ "$(ls "$W/cow/wd/d" | wc -l)" -eq "$COMMIT_FILES" ] || say "WARN: cow: commit landed $(ls "$W/cow/wd/d" | wc -l) files"
+  done | sort -n | sed -n 3p | sed "s/^/commit_${COMMIT_FILES}_files_ms\tcow commit\t/" >> "$OUT/cow.tsv"
+  sed 's/^/  /' "$OUT/cow.tsv" | tee -a "$LOG"
+fi
 if want redis; then
   section "== redis: redis-benchmark -q -n $REDIS_N -t set,get on 127.0.0.1:$REDIS_PORT, $REDIS_ROUNDS rounds"
   if ss -ltnH "sport = :$REDIS_PORT" | grep -q .; then
@@ -575,6 +615,19 @@ fi
     echo "| workload | off | on | on / off |"
     echo "|---|---:|---:|---:|"
     while IFS=$'\t' read -r k b s; do echo "| $k | $b | $s | $(bench_ratio "$s" "$b") |"; done < "$OUT/fsdenied.tsv"
+  fi
+  if [ -f "$OUT/cow.tsv" ]; then
+    K=$OUT/cow.tsv
+    p=$(awk -F'\t' '$2 == "plain" { print $3 }' "$K")
+    echo
+    echo "## Copy-on-write workdir (ms, medians; untar + make in \`sandbox\`)"
+    echo
+    echo "| workload | config | ms | / plain |"
+    echo "|---|---|---:|---:|"
+    while IFS=$'\t' read -r k c v; do
+      r=$(bench_ratio "$v" "$p"); case $k in commit_*) r=-;; esac
+      echo "| $k | $c | $v | $r |"
+    done < "$K"
   fi
   if [ -f "$OUT/redis.tsv" ]; then
     R=$OUT/redis.tsv

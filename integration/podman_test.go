@@ -636,6 +636,29 @@ var podmanCases = []struct {
 		pm.checkGone(t, id, nil)
 		pmWantOut(t, "podman run --annotation CSV-quoted JSON", r, 0, "refused")
 	}},
+	// io.sandlock.workdir on a volume: the container's writes land in the host directory when
+	// it exits 0 (conmon reaps it; the supervisor records the status for delete), not at all
+	// when it fails.
+	{"cow-workdir", func(t *testing.T, pm *podmanEnv) {
+		for _, c := range []struct {
+			script string
+			code   int
+			landed bool
+		}{{"echo new > /data/new && rm /data/old", 0, true}, {"echo new > /data/new && rm /data/old; exit 3", 3, false}} {
+			dir, storage := t.TempDir(), t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "old"), []byte("old\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r, id := pm.runCID(t, "--rm", "-v", dir+":/data", "--annotation", "io.sandlock.workdir=/data",
+				"--annotation", "io.sandlock.fs_storage="+storage, pm.image, "sh", "-c", c.script)
+			pm.checkGone(t, id, nil)
+			_, errNew := os.Stat(filepath.Join(dir, "new"))
+			_, errOld := os.Stat(filepath.Join(dir, "old"))
+			if r.code != c.code || (errNew == nil) != c.landed || (errOld != nil) != c.landed {
+				t.Errorf("%q: exit %d (want %d), new there %v, old gone %v, want %v: %s", c.script, r.code, c.code, errNew == nil, errOld != nil, c.landed, r.stderr)
+			}
+		}
+	}},
 	// ps inside lists the container's processes only (podman asks for a PID namespace).
 	{"ps-inside", func(t *testing.T, pm *podmanEnv) {
 		r, id := pm.runCID(t, "--rm", pm.image, "sh", "-c", "ls /proc | grep -c '^[0-9]'")

@@ -21,10 +21,11 @@ import (
 // does keeps the Go init (init.go).
 
 // useCInit: nothing of this container needs the Go init. startContainer hooks run programs
-// with the OCI state on stdin, the privileged user namespace is set up by Go's clone, and
-// cpu_cores and num_cpus set the affinity with Go's CPU sets.
+// with the OCI state on stdin, the privileged user namespace is set up by Go's clone,
+// cpu_cores and num_cpus set the affinity with Go's CPU sets, and the copy-on-write workdir is
+// mounted by init in its own mount namespace before the Landlock rules are opened there.
 func (cr *creation) useCInit() bool {
-	if cr.policy.IsPrivileged() || len(cr.policy.CPUCores) > 0 || cr.policy.VisibleCPUs() > 0 {
+	if cr.policy.IsPrivileged() || len(cr.policy.CPUCores) > 0 || cr.policy.VisibleCPUs() > 0 || cr.cow != nil {
 		return false
 	}
 	return cr.spec.Hooks == nil || len(cr.spec.Hooks.StartContainer) == 0

@@ -30,7 +30,8 @@ type initConfig struct {
 	PreserveFDs int
 	StartHooks  []specs.Hook
 	State       specs.State
-	KeepSession bool // CreateOpts.KeepSession: init stays in the caller's session
+	KeepSession bool      // CreateOpts.KeepSession: init stays in the caller's session
+	COW         *cowMount `json:",omitempty"` // the copy-on-write workdir init mounts
 }
 
 // initReply is init's answer: an error, or the zygote's pid once init is confined and waiting.
@@ -52,9 +53,11 @@ type creation struct {
 	sup     *exec.Cmd
 	master  *os.File // console master, kept by run when it relays the terminal itself
 	undo    []func()
+	cow     *cowMount // the copy-on-write workdir, nil without one
 	stdio   [3]*os.File
 	closeMe []*os.File
 	keep    bool           // run --keep: no cleanup after init exits
+	dryRun  bool           // CreateOpts.DryRun
 	cg      *cgroupRecord  // nil without a cgroup
 	scope   *systemdCgroup // the unit to register with systemd (systemd.go), nil when none
 	late    []cgWrite      // limits written once init is waiting (limits.go)
@@ -99,7 +102,7 @@ func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s, policy: pol, log: o.logger(), direct: c.Direct}
+	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun, direct: c.Direct}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err
@@ -121,8 +124,8 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 		name string
 		run  func(*Options, CreateOpts) error
 	}{
-		{"cgroup", cr.setupCgroup}, {"mounts", cr.setupMounts}, {"stdio", cr.setupStdio},
-		{"processes", cr.startProcesses}, {"limits", cr.lateLimits}, {"finish", cr.finish},
+		{"cgroup", cr.setupCgroup}, {"mounts", cr.setupMounts}, {"cow", cr.setupCOW}, {"stdio", cr.setupStdio},
+		{"processes", cr.startProcesses}, {"cowfs", cr.holdCOWFS}, {"limits", cr.lateLimits}, {"finish", cr.finish},
 	}
 	for _, step := range steps {
 		t := time.Now()

@@ -10,6 +10,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/cowfs"
 )
 
 // Delete removes a stopped (or created) container; force also kills a running one. Deleting a
@@ -60,6 +62,17 @@ func (c *Container) destroy() error {
 		supDone <- nil
 	}
 	t := time.Now()
+	// The layer before the mounts (a max_disk tmpfs holds it until its action is done), and
+	// after the supervisor, which records init's exit status for a caller-reaped init.
+	if c.hasCOW() {
+		err := <-supDone
+		supDone <- err
+	}
+	cowErr := c.finishCOW()
+	if cowErr != nil && !errors.Is(cowErr, cowfs.ErrBranchConflict) && !errors.Is(cowErr, cowfs.ErrLost) {
+		errs = append(errs, cowErr)
+		cowErr = nil
+	}
 	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
 	errs = append(errs, err, undoMounts(paths))
 	logrus.Debugf("delete %s: %d mounts undone in %s", c.ID(), len(paths), time.Since(t))
@@ -76,7 +89,10 @@ func (c *Container) destroy() error {
 		// Keep the state dir: it is the record a later delete --force needs.
 		return fmt.Errorf("delete %s: %w", c.ID(), err)
 	}
-	return os.RemoveAll(c.dir)
+	if err := os.RemoveAll(c.dir); err != nil {
+		return err
+	}
+	return cowErr // a branch conflict (the container is gone, its layer kept), or a lost layer
 }
 
 // removeCgroupDirs removes what create made in the cgroup hierarchies, innermost first: the

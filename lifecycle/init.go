@@ -101,6 +101,11 @@ func confineInit(cfg *initConfig, f InitFDs, initPipe, xs *os.File) ([]byte, err
 		return nil, fmt.Errorf("open /dev/null: %w", err)
 	}
 	img.Filters = cfg.ExecFilters
+	if cfg.COW != nil { // before Landlock opens its paths: the rules must name the overlay
+		if err := cfg.COW.mount(); err != nil {
+			return nil, stepErr(StepCOW, err)
+		}
+	}
 	rs, err := confine.PrepareLandlock(cfg.Plan.Landlock)
 	if err != nil {
 		return nil, stepErr(StepLandlock, err)

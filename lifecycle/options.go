@@ -73,6 +73,9 @@ type CreateOpts struct {
 	// KeepSession leaves init in the caller's session instead of a new one (without
 	// process.terminal): the direct mode's command keeps the caller's terminal on purpose.
 	KeepSession bool
+	// DryRun makes the policy's copy-on-write layer a dry run: always discarded; the caller
+	// reads its changes (Handle.Changes) first.
+	DryRun bool
 }
 
 // self is the runtime binary, re-executed for the init, supervisor and exec-proxy processes.

@@ -156,6 +156,9 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 			return err
 		}
 	}
+	if cr.cow != nil {
+		cowNamespaces(cmd.SysProcAttr, cr.policy.IsPrivileged())
+	}
 	if err := cmd.Start(); err != nil {
 		return stepErr(StepFork, fmt.Errorf("start init: %w", err))
 	}
@@ -245,7 +248,7 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	}
 	ic := initConfig{
 		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
-		State: cr.cont.ociState(specs.StateCreated), KeepSession: c.KeepSession,
+		State: cr.cont.ociState(specs.StateCreated), KeepSession: c.KeepSession, COW: cr.cow,
 	}
 	if ic.Seccomp, err = confine.Program(plan.Seccomp, cacheDir()); err != nil {
 		return ic, err
@@ -373,7 +376,7 @@ func cacheDir() string {
 }
 
 // privilegedUserns clones init into a new user namespace in which the caller's uid and gid are
-// 0 (policy privileged): the only namespace this runtime ever creates, and only when asked. An
+// 0 (policy privileged): with the copy-on-write workdir's (cow.go), the only namespaces this runtime creates, and only when asked. An
 // unprivileged caller may map its own ids, nothing else, so the process must run as 0 inside;
 // setgroups is denied in the namespace, as the kernel requires for such a mapping. Landlock,
 // seccomp (which still refuses unshare, setns and mount) and no_new_privs apply as always:

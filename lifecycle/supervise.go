@@ -38,15 +38,16 @@ type supervisor struct {
 	a       SuperviseArgs
 	cgMount string
 
-	mu        sync.Mutex
-	started   bool
-	initDead  bool
-	zygoteOK  bool
-	nextReq   uint32
-	pending   map[uint32]pendingSpawn // spawn requests by id
-	exits     map[int]chan int        // exit statuses by pid
-	zygoteOut chan struct{}           // closed when Z is gone
-	clients   sync.WaitGroup          // control connections still being served
+	mu           sync.Mutex
+	started      bool
+	initDead     bool
+	zygoteOK     bool
+	nextReq      uint32
+	pending      map[uint32]pendingSpawn // spawn requests by id
+	exits        map[int]chan int        // exit statuses by pid
+	zygoteOut    chan struct{}           // closed when Z is gone
+	clients      sync.WaitGroup          // control connections still being served
+	exitRecorded chan struct{}           // closed once init's exit status is recorded (or cannot be)
 }
 
 // pendingSpawn is an exec request waiting for the zygote's answer, then for the exit.
@@ -100,6 +101,7 @@ func Supervise(a SuperviseArgs) error {
 	// statuses it could not report, then the spawn handlers finish sending them.
 	<-s.zygoteOut
 	s.clients.Wait()
+	<-s.exitRecorded // delete reads it once the supervisor is gone
 	return nil
 }
 
@@ -146,6 +148,11 @@ func (s *supervisor) waitInit() {
 	s.mu.Lock()
 	s.initDead = true
 	s.mu.Unlock()
+	s.exitRecorded = make(chan struct{})
+	go func() {
+		recordInitExit(s.a.StateDir, s.a.InitPidfd)
+		close(s.exitRecorded)
+	}()
 	if s.a.KillOnInitExit && s.a.Cgroup != "" {
 		_ = cgroupWrite(s.a.Cgroup, "cgroup.kill", "1")
 	}

@@ -210,13 +210,13 @@ func (m *fsMeta) unixPath(w *worker, t *target, addr []byte) (*destination, erro
 	if err != nil {
 		return nil, err
 	}
-	if key, err := keyOf(root); err != nil || key != hostRootKey {
+	if key, err := keyOf(root); err != nil || !key.sameDir(hostRootKey) {
 		if m.connect.ImageRoot {
 			return &destination{name: addr, held: -1}, nil
 		}
 		return nil, unix.EPERM // only trapped where the process has the host's root
 	}
-	fd, err := resolvePath(path, false)
+	fd, err := w.resolvePath(path, false)
 	if err != nil {
 		return nil, err
 	}

@@ -212,7 +212,7 @@ func (m *fsMeta) handle(c *Call, op metaOp, write bool) (uint64, error) {
 		dirfd = noCwd
 	}
 	return w.inView(t, dirfd, func() (uint64, error) {
-		fd, err := resolvePath(o.path, o.nofollow)
+		fd, err := w.resolvePath(o.path, o.nofollow)
 		if err != nil {
 			return 0, err
 		}

@@ -37,7 +37,13 @@ func TestFieldStatus(t *testing.T) {
 		{"max_memory", Host{LandlockABI: 7, Root: true}, "* memory controller"}, // this host's, see below
 		{"max_cpu", Host{LandlockABI: 7}, "needs root"},
 		{"privileged", Host{LandlockABI: 7, Root: true}, "yes"},
-		{"workdir", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
+		{"workdir", Host{LandlockABI: 7, Root: true, Overlay: true}, "yes"},
+		{"workdir", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "yes"},
+		{"workdir", Host{LandlockABI: 7, Overlay: true}, "needs root (unprivileged user namespaces are off here)"},
+		{"on_exit", Host{LandlockABI: 7, Root: true}, "no (overlayfs missing)"},
+		{"max_disk", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "yes"},
+		{"num_cpus", Host{LandlockABI: 7, Root: true}, "yes"},
+		{"random_seed", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
 	}
 	for _, c := range cases {
 		got := fields[c.key].status(c.host)
@@ -57,9 +63,11 @@ func TestFieldStatus(t *testing.T) {
 func TestNotEnforced(t *testing.T) {
 	disk := spec.Size(1 << 20)
 	two := 2
-	p := spec.Policy{FSReadable: []string{"/usr"}, MaxDisk: &disk, Workdir: spec.Ptr("/w"), NumCPUs: &two, MaxMemory: new(spec.Size)}
+	seed := int64(1)
+	p := spec.Policy{FSReadable: []string{"/usr"}, MaxDisk: &disk, Workdir: spec.Ptr("/w"), NumCPUs: &two, MaxMemory: new(spec.Size),
+		RandomSeed: &seed, TimeStart: spec.Ptr("2000-01-01T00:00:00Z")}
 	got := NotEnforced(p)
-	want := []string{"workdir", "max_disk"}
+	want := []string{"random_seed", "time_start"}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("got %v, want %v", got, want)
 	}

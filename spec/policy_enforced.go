@@ -7,8 +7,7 @@ import "slices"
 // issue. max_memory, max_processes and max_cpu are enforced through the cgroup controllers. Set, they are reported (the sandbox command and create warn),
 // never silently dropped. docs/policy.md has the same list.
 var notEnforced = []string{
-	"workdir", "random_seed", "time_start", "deterministic_dirs",
-	"fs_isolation", "fs_storage", "max_disk", "on_exit", "on_error",
+	"random_seed", "time_start", "deterministic_dirs",
 }
 
 // IsEnforced reports whether this release enforces policy key k.

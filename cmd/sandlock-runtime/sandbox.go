@@ -35,6 +35,8 @@ every GPU. Exits with CMD's exit code. See docs/sandbox.md.`,
 		&cli.StringFlag{Name: "profile", Usage: "start from profile `NAME` (sandlock-runtime profile list)"},
 		&cli.StringSliceFlag{Name: "dir", Usage: "search profiles in `DIR` instead of the default directories (repeatable; later ones win), as profile --dir"},
 		&cli.StringFlag{Name: "policy", Usage: "policy `FILE`, TOML or JSON (by extension, else by content)"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "run in a copy-on-write layer over --workdir (default: the current directory) that is discarded, then list what the command changed (A/M/D PATH)"},
+		&cli.StringFlag{Name: "format", Value: "text", Usage: "--dry-run's report: text (after the command's own output) or json (the command's output captured in it)"},
 	}, policyFlags()...),
 	Action: runSandbox,
 }
@@ -53,7 +55,19 @@ func runSandbox(c *cli.Context) error {
 	sb := sandbox.New(pol, sandboxOptions(c)...)
 	stop := forwardToSandbox(sb)
 	defer stop()
+	if c.Bool("dry-run") {
+		return dryRun(c, sb)
+	}
+	if c.IsSet("format") {
+		return fmt.Errorf("sandbox: --format is the report of --dry-run, which is not set")
+	}
 	code, err := sb.RunInteractive(context.Background(), c.Args().Slice())
+	for _, l := range sb.KeptLayers() {
+		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: kept the copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)\n", l, l)
+	}
+	if sandbox.IsBranchConflict(err) {
+		return &codedError{code: exitBranchConflict, err: err}
+	}
 	if err != nil {
 		return withExecCode(flagNamed(err))
 	}
