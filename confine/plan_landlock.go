@@ -461,7 +461,8 @@ func within(p, dir string) bool {
 	if dir == "/" {
 		return true
 	}
-	return p == dir || strings.HasPrefix(p, dir+"/")
+	// Without building dir+"/": carving /dev asks this for every entry and denied path.
+	return p == dir || (len(p) > len(dir) && p[len(dir)] == '/' && strings.HasPrefix(p, dir))
 }
 
 // ---- the host's terminals (direct mode) ----

@@ -34,6 +34,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 . "$ROOT/hack/bench-lib.sh"
 
 BIN=$(readlink -f "${SANDLOCK_RUNTIME:-$ROOT/bin/sandlock-runtime}")
+BASE=${BENCH_BASELINE:+$(readlink -f "$BENCH_BASELINE")}   # optional: an older sandlock-runtime
 OUT=${BENCH_OUT:-/tmp/sandlock-bench}
 ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor fsdenied cow}
 RUNS=${RUNS:-60}               # hyperfine runs per command and round (latency)
@@ -186,6 +187,11 @@ if want latency; then
   add 'wrapper no-op (uid-exec /bin/true)' "$U /bin/true"
   add 'sandlock-runtime run' "$U $BIN --root $W/sl-lat run -b $W/bundle"
   add 'crun run' "$U crun --root $W/crun-lat run -b $W/bundle"
+  if [ -n "$BASE" ]; then   # an older build, in the same rounds: a before/after on a noisy host
+    mkdir -p "$W/base-lat"
+    add 'baseline sandbox -- /bin/true' "$BASE sandbox -- /bin/true"
+    add 'baseline run' "$U $BASE --root $W/base-lat run -b $W/bundle"
+  fi
   add 'runc run' "$U runc --root $W/runc-lat run -b $W/bundle"
   for round in $(seq "$LAT_ROUNDS"); do
     args=()
@@ -534,15 +540,21 @@ fi
     echo
     echo "## Start latency (hyperfine medians, ms, $LAT_ROUNDS rounds x $RUNS runs pooled)"
     echo
-    echo "| command | median ms | min ms | runs | / crun run | / runc run | / fork-exec |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
-    while IFS=$'\t' read -r name med runs min; do
-      echo "| $name | $med | $min | $runs | $(bench_ratio "$med" "$cr") | $(bench_ratio "$med" "$rc") | $(bench_ratio "$med" "$fe") |"
+    echo "| command | median ms | min ms | runs | CPU ms | / crun run | / runc run | / fork-exec | CPU / crun run's |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    crcpu=$(awk -F'\t' '$1 == "crun run" { print $5 }' "$L")
+    while IFS=$'\t' read -r name med runs min cpu; do
+      echo "| $name | $med | $min | $runs | $cpu | $(bench_ratio "$med" "$cr") | $(bench_ratio "$med" "$rc") | $(bench_ratio "$med" "$fe") | $(bench_ratio "$cpu" "$crcpu") |"
     done < "$L"
     if [ -z "$sb" ]; then echo; echo "sandbox: skipped (sandbox command not available)"; fi
     echo
     echo "sandlock-runtime run / crun run = $(bench_ratio "$sl" "$cr"); / runc run = $(bench_ratio "$sl" "$rc")"
     [ -z "$sb" ] || echo "sandlock-runtime sandbox / bwrap = $(bench_ratio "$sb" "$bw"); / fork-exec = $(bench_ratio "$sb" "$fe")"
+    cpu() { awk -F'\t' -v n="$1" '$1 == n { print $5 }' "$L"; }
+    echo "CPU: sandlock-runtime run / crun run = $(bench_ratio "$(cpu 'sandlock-runtime run')" "$(cpu 'crun run')"); sandbox / bwrap = $(bench_ratio "$(cpu 'sandlock-runtime sandbox -- /bin/true')" "$(cpu 'bwrap --ro-bind / / true')")"
+    if [ -n "$BASE" ]; then
+      echo "against the baseline ($BASE): run $(bench_ratio "$sl" "$(bench_get "$L" 'baseline run')"), CPU $(bench_ratio "$(cpu 'sandlock-runtime run')" "$(cpu 'baseline run')"); sandbox $(bench_ratio "$sb" "$(bench_get "$L" 'baseline sandbox -- /bin/true')"), CPU $(bench_ratio "$(cpu 'sandlock-runtime sandbox -- /bin/true')" "$(cpu 'baseline sandbox -- /bin/true')")"
+    fi
   fi
   if [ -f "$OUT/clients.tsv" ]; then
     C=$OUT/clients.tsv
@@ -551,7 +563,7 @@ fi
     echo
     echo "| command | median ms | min ms | runs | / same client with crun | / same client with runc |"
     echo "|---|---:|---:|---:|---:|---:|"
-    while IFS=$'\t' read -r name med runs min; do
+    while IFS=$'\t' read -r name med runs min _; do
       cl=${name% (*}
       echo "| $name | $med | $min | $runs | $(bench_ratio "$med" "$(bench_get "$C" "$cl (crun)")") | $(bench_ratio "$med" "$(bench_get "$C" "$cl (runc)")") |"
     done < "$C"

@@ -22,7 +22,7 @@ import (
 
 // Cgroup2Mount returns where the cgroup2 hierarchy is mounted ("" when it is not).
 func Cgroup2Mount() string {
-	ms, err := readMountinfo()
+	ms, err := readMountinfoOf("cgroup2", true)
 	if err != nil {
 		return ""
 	}

@@ -65,6 +65,7 @@ type creation struct {
 	early   []cgWrite             // limits written before init (again after systemd's start)
 	res     *specs.LinuxResources // the resources applied (limits.go)
 	pinned  []pinnedHost          // net_allow_hosts, resolved once
+	direct  bool                  // CreateOpts.Direct
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -101,7 +102,7 @@ func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun}
+	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun, direct: c.Direct}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err
@@ -377,6 +378,7 @@ func (cr *creation) finish(o *Options, c CreateOpts) error {
 	if err := saveSpec(cr.cont.dir, cr.spec); err != nil {
 		return err
 	}
+	cr.cont.spec = cr.spec // run and the direct mode start and clean up without reading it back
 	if err := cr.cont.save(); err != nil {
 		return err
 	}
@@ -402,6 +404,15 @@ func saveSpec(dir string, s *specs.Spec) error {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, "config.json"), b, 0o600)
+}
+
+// spec is the container's config.json: the one create saved when this process made the
+// container, else read from the state dir.
+func (c *Container) loadSpec() (*specs.Spec, error) {
+	if c.spec != nil {
+		return c.spec, nil
+	}
+	return loadSpec(c.dir)
 }
 
 func loadSpec(dir string) (*specs.Spec, error) {

@@ -50,6 +50,7 @@ func (c *Container) destroy() error {
 		} else {
 			_ = c.signalTracked(unix.SIGKILL)
 		}
+		logrus.Debugf("delete %s: processes killed", c.ID())
 		// The supervisor notices the empty container and exits by itself: wait for that
 		// while the mounts come down.
 		go func() { supDone <- c.stopSupervisor() }()
@@ -60,6 +61,7 @@ func (c *Container) destroy() error {
 		}
 		supDone <- nil
 	}
+	t := time.Now()
 	// The layer before the mounts (a max_disk tmpfs holds it until its action is done), and
 	// after the supervisor, which records init's exit status for a caller-reaped init.
 	if c.hasCOW() {
@@ -72,10 +74,14 @@ func (c *Container) destroy() error {
 		cowErr = nil
 	}
 	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
-	errs = append(errs, err, undoMounts(paths), <-supDone)
+	errs = append(errs, err, undoMounts(paths))
+	logrus.Debugf("delete %s: %d mounts undone in %s", c.ID(), len(paths), time.Since(t))
+	errs = append(errs, <-supDone)
+	logrus.Debugf("delete %s: supervisor gone after %s", c.ID(), time.Since(t))
 	errs = append(errs, c.removeCgroupDirs()...)
+	logrus.Debugf("delete %s: cgroups removed after %s", c.ID(), time.Since(t))
 	if s != nil {
-		if sp, err := loadSpec(c.dir); err == nil && sp.Hooks != nil {
+		if sp, err := c.loadSpec(); err == nil && sp.Hooks != nil {
 			runHooksWarn("poststop", sp.Hooks.Poststop, c.ociState(specs.StateStopped))
 		}
 	}

@@ -81,7 +81,9 @@ func (h *Handle) Wait() (exitCode int, err error) {
 			h.changes, cerr = h.cr.cont.COWChanges()
 		}
 		err = errors.Join(err, cerr)
+		t := time.Now()
 		h.code, h.err = code, errors.Join(err, h.cr.cleanup())
+		h.cr.log.Debugf("run %s: cleanup took %s", h.cr.cont.ID(), time.Since(t))
 		h.kept = h.cr.cont.keptLayer
 	})
 	return h.code, h.err

@@ -85,8 +85,9 @@ type State struct {
 // Container is a container found in the state root.
 type Container struct {
 	dir   string
-	State *State   // nil while being created (or after a crashed create)
-	cowFS *os.File // the tmpfs of an unprivileged max_disk layer, held by the foreground runtime
+	State *State      // nil while being created (or after a crashed create)
+	cowFS *os.File    // the tmpfs of an unprivileged max_disk layer, held by the foreground runtime
+	spec  *specs.Spec // config.json as create saved it, when this process created it
 	// keptLayer is the copy-on-write layer destroy kept (KEEP, or a refused commit)
 	keptLayer string
 }
