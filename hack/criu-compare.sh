@@ -210,7 +210,8 @@ cpr() {
   CK=$MS
   if [ $RC = 124 ] || [ $RC = 137 ]; then WHY="checkpoint hangs (killed after ${TIMEOUT}s; CRIU's log ends: $(tail -1 "$img/dump.log" 2>/dev/null | sed 's/^([0-9.]*) *//' | cut -c1-100))"; return 1; fi
   if [ $RC != 0 ]; then WHY="checkpoint fails: $(errline "$W/$id2.ck.log" "$img/dump.log")"; CK=-; return 1; fi
-  BYTES=$(du -sb "$img" | cut -f1)
+  # CRIU (through runc) writes its dump.log into the image dir: logs are not image
+  BYTES=$(du -sb --exclude="*.log" "$img" | cut -f1)
   # the checkpointed container is deleted before the restore into the same bundle (runc's is
   # gone already; a runtime without a mount namespace still holds its mounts in the rootfs)
   delete_ct "$r" "$id"
