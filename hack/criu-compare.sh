@@ -13,7 +13,8 @@
 # (default ${TMPDIR:-/tmp}/sandlock-criu, outside the repo, kept between runs). CRIU=path skips it.
 #
 # Env: SANDLOCK_RUNTIME (default bin/sandlock-runtime), CRIU, CRIU_CACHE, TIMEOUT (s per
-# checkpoint/restore, default 60), OUT (results dir, default a temp dir; results.tsv, results.md),
+# checkpoint/restore, default 60), OUT (results.tsv and results.md go there; default
+# ${TMPDIR:-/tmp}/criu-compare-last),
 # ONLY="counter threads ..." to run a subset, REPEAT=N runs of each (the table gives medians),
 # SKIP_CRIU=1, SKIP_SANDLOCK=1, KEEP=1 keeps the work dir (images, logs, bundles).
 # Needs root, runc, gcc with a static libc, jq, busybox-static.
@@ -26,7 +27,7 @@ CACHE=${CRIU_CACHE:-${TMPDIR:-/tmp}/sandlock-criu}
 RT=${SANDLOCK_RUNTIME:-$ROOT/bin/sandlock-runtime}
 WORKLOADS=${ONLY:-counter threads python3 redis pipe recheckpoint}
 W=$(mktemp -d "${TMPDIR:-/tmp}/criu-compare.XXXXXX")
-OUT=${OUT:-$W/out}; mkdir -p "$OUT"
+OUT=${OUT:-${TMPDIR:-/tmp}/criu-compare-last}; mkdir -p "$OUT"; rm -f "$OUT/results.tsv" "$OUT/results.md"
 TSV=$OUT/results.tsv; MD=$OUT/results.md
 IDS=()   # every container id this run created, deleted at exit
 
@@ -314,7 +315,6 @@ cleanup() {
   # nothing may stay mounted under the work dir (a restore that died half way)
   awk -v p="$W/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" || true; done
   if [ "${KEEP:-0}" = 1 ]; then echo "kept $W" >&2; else
-    case $OUT in "$W"/*) cp -r "$OUT" "${TMPDIR:-/tmp}/criu-compare-last" 2>/dev/null || true ;; esac
     rm -rf --one-file-system "$W"; fi
 }
 trap cleanup EXIT
@@ -376,4 +376,4 @@ awk -F'\t' '
       print line
     }
   }' "$TSV" > "$MD"
-echo; cat "$MD"; echo; echo "results: $TSV $MD (copied to ${TMPDIR:-/tmp}/criu-compare-last when OUT is not set)"
+echo; cat "$MD"; echo; echo "results: $TSV $MD"
