@@ -22,6 +22,11 @@ type PathRule struct {
 	// PrepareLandlock refuses it if a symlink has appeared in it since, rather than putting the
 	// rule on wherever that symlink leads.
 	NoSymlinks bool `json:",omitempty"`
+	// Beside says fs_denied's carving made the rule for an entry beside a denied path: such
+	// an entry (another process's temporary file in /tmp) may be gone when the ruleset is
+	// made, and its rule is then skipped (a rule less grants less; the supervisor mediates
+	// the name if it comes back, notifsup.FSCarve).
+	Beside bool `json:",omitempty"`
 }
 
 // LandlockConfig is what a container's Landlock domain allows. Every filesystem right the
@@ -39,6 +44,8 @@ type LandlockConfig struct {
 	// both: it adds no port rule.
 	BindTCP    []uint16 `json:",omitempty"`
 	ConnectTCP []uint16 `json:",omitempty"`
+	// Carved describes fs_denied's carving for the supervisor; Landlock itself ignores it.
+	Carved *Carving `json:",omitempty"`
 }
 
 // Ruleset is a prepared Landlock ruleset, ready to be enforced on the calling thread.
@@ -215,6 +222,9 @@ func (r *Ruleset) addPorts(ports []uint16, access uint64) error {
 // when the path is not a directory (the kernel refuses directory rights there).
 func (r *Ruleset) addPath(p PathRule, handled uint64) error {
 	fd, err := openRulePath(p)
+	if errors.Is(err, unix.ENOENT) && p.Beside {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("landlock: open %s: %w", p.Path, err)
 	}

@@ -121,7 +121,7 @@ var policyCases = []llCase{
 		return readFile(filepath.Join(r, "tmp/mine"))
 	})},
 	{name: "denied: hard link made inside refused", abi: abiRefer, want: "EXDEV", setup: denying(func(r string) error {
-		return unix.Link(filepath.Join(r, "etc/secret"), filepath.Join(r, "tmp/hard"))
+		return unix.Link(filepath.Join(r, "etc/secret"), filepath.Join(r, "usr/hard"))
 	})},
 	{name: "denied: rename of the parent refused", want: "EACCES", setup: denying(func(r string) error {
 		return unix.Rename(filepath.Join(r, "etc"), filepath.Join(r, "tmp/etc"))
@@ -151,7 +151,7 @@ var policyCases = []llCase{
 	{name: "denied: new file in an ancestor refused (documented limit)", want: "EACCES", setup: denying(func(r string) error {
 		return createFile(filepath.Join(r, "etc/new"))
 	})},
-	{name: "denied: earlier hard link stays readable (documented limit)", want: "ok", setup: denying(readAt("tmp/prelink"))},
+	{name: "denied: earlier hard link is denied too", want: "EACCES", setup: denying(readAt("tmp/prelink"))},
 	{name: "denied: missing path stays uncreatable", want: "EACCES", setup: withPolicy(
 		spec.Policy{FSDenied: []string{"/etc/later"}}, func(r string) error {
 			return createFile(filepath.Join(r, "etc/later"))
@@ -335,13 +335,20 @@ func TestCarvePlan(t *testing.T) {
 	if !got["/etc"].ListOnly || !got[""].ListOnly {
 		t.Errorf("ancestors of a denied file should be ListOnly: %+v", c.Paths)
 	}
-	for _, sib := range []string{"/etc/other", "/etc/sub", "/secretdir", "/tmp", "/usr"} {
+	for _, sib := range []string{"/etc/other", "/etc/sub", "/secretdir", "/usr"} {
 		if r := got[sib]; !r.Write || !r.Exec || !r.NoSymlinks {
 			t.Errorf("sibling %s: got %+v, want the root rule's rights", sib, r)
 		}
 	}
 	if _, ok := got["/lnk"]; ok {
 		t.Error("a symlink got a rule")
+	}
+	// tmp/prelink, a hard link to the secret made before, is carved out like the secret.
+	if r, ok := got["/tmp/prelink"]; ok || !got["/tmp"].ListOnly {
+		t.Errorf("hard link to the denied file: got %+v (and /tmp %+v), want no rule", r, got["/tmp"])
+	}
+	if c.Carved == nil || !slices.Contains(c.Carved.Dirs, canonical(root)+"/etc") || len(c.Carved.Inodes) == 0 {
+		t.Errorf("carving for the supervisor: got %+v, want /etc among the carved directories and the secret's inode", c.Carved)
 	}
 }
 

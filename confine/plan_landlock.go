@@ -35,7 +35,7 @@ func landlockPlan(p spec.Policy, base LandlockConfig, root string) (LandlockConf
 		return c, err
 	}
 	var err error
-	if c.Paths, err = fsPlan(p, base.Paths, root); err != nil {
+	if c.Paths, c.Carved, err = fsPlan(p, base.Paths, root); err != nil {
 		return c, err
 	}
 	if c.BindTCP, err = expandPorts("net_bind", p.NetBind); err != nil {
@@ -61,26 +61,41 @@ func checkPolicyABI(p spec.Policy, abi int) error {
 }
 
 // fsPlan computes the path rules: the base (or the policy's allowlist in place of the
-// rootfs-wide rule), the GPU devices, then fs_denied carved out of all of them.
-func fsPlan(p spec.Policy, base []PathRule, root string) ([]PathRule, error) {
+// rootfs-wide rule), the GPU devices, then fs_denied carved out of all of them; the carving is
+// described for the supervisor, which mediates what Landlock can no longer grant (Carving).
+func fsPlan(p spec.Policy, base []PathRule, root string) ([]PathRule, *Carving, error) {
 	rules := slices.Clone(base)
 	if len(p.FSReadable)+len(p.FSWritable) > 0 {
 		var err error
 		if rules, err = allowlist(p, base, root); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	dev := filepath.Join(root, "dev")
 	rules = append(rules, gpuRules(p, dev)...)
 	deny := append(slices.Clone(p.FSDenied), unselectedGPUs(p, dev)...)
 	if len(deny) == 0 {
-		return rules, nil
+		return rules, nil, nil
 	}
 	denied, err := resolveDenied(deny, root)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return carveAll(rules, denied)
+	denied = append(denied, preexistingLinks(rules, denied)...)
+	cv := carver{denied: denied, inodes: deniedInodes(denied), info: &Carving{}}
+	out, err := cv.all(rules)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(cv.info.Dirs) == 0 {
+		return out, nil, nil
+	}
+	cv.info.Denied = deniedObjects(denied)
+	for ino := range cv.inodes {
+		cv.info.Inodes = append(cv.info.Inodes, ino)
+	}
+	slices.SortFunc(cv.info.Inodes, func(a, b [2]uint64) int { return cmpInode(a, b) })
+	return out, cv.info, nil
 }
 
 // ---- fs_readable / fs_writable ----
@@ -276,10 +291,12 @@ func tooManyPorts(field string) error {
 // ---- fs_denied ----
 
 // deniedPath is one fs_denied entry resolved to its host path; dir says it is a directory
-// (a missing path counts as a file: nothing can create it, see carveDir).
+// (a missing path counts as a file: nothing can create it, see carver.dir).
 type deniedPath struct {
 	path string
 	dir  bool
+	ino  [2]uint64 // device and inode, when the path exists
+	ok   bool      // ino is set
 }
 
 // resolveDenied resolves the fs_denied paths inside root, so every spelling of a path (a
@@ -292,8 +309,13 @@ func resolveDenied(paths []string, root string) ([]deniedPath, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fs_denied: %s: %w", p, err)
 		}
-		fi, err := os.Lstat(host)
-		out = append(out, deniedPath{path: host, dir: err == nil && fi.IsDir()})
+		d := deniedPath{path: host}
+		var st unix.Stat_t
+		if unix.Lstat(host, &st) == nil {
+			d.dir = st.Mode&unix.S_IFMT == unix.S_IFDIR
+			d.ino, d.ok = [2]uint64{st.Dev, st.Ino}, true
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }
@@ -309,12 +331,26 @@ func resolveMissing(root, p string) (string, error) {
 
 // carveAll removes the denied paths from every rule. Landlock rules only add rights, and a
 // rule on any directory above a path grants that path, so a rule above a denied path is
-// replaced by rules on what lies beside the way down to it (carveDir); a rule on or beneath a
+// replaced by rules on what lies beside the way down to it (carver.dir); a rule on or beneath a
 // denied path is dropped.
 func carveAll(rules []PathRule, denied []deniedPath) ([]PathRule, error) {
+	return carver{denied: denied}.all(rules)
+}
+
+// carver carves rules around denied paths. inodes are the denied files' identities: an entry
+// that is a hard link to one of them gets no rule either (Landlock rules are on inodes, so a
+// rule on the link would grant the denied file itself). info, when set, records the carving
+// for the supervisor.
+type carver struct {
+	denied []deniedPath
+	inodes map[[2]uint64]bool
+	info   *Carving
+}
+
+func (cv carver) all(rules []PathRule) ([]PathRule, error) {
 	var out []PathRule
 	for _, r := range rules {
-		carved, err := carveRule(r, denied)
+		carved, err := cv.rule(r)
 		if err != nil {
 			return nil, err
 		}
@@ -324,6 +360,10 @@ func carveAll(rules []PathRule, denied []deniedPath) ([]PathRule, error) {
 }
 
 func carveRule(r PathRule, denied []deniedPath) ([]PathRule, error) {
+	return carver{denied: denied}.rule(r)
+}
+
+func (cv carver) rule(r PathRule) ([]PathRule, error) {
 	if r.ListOnly {
 		// A list-only rule (left by an earlier carving, e.g. fs_denied's, before the direct
 		// mode carves the host's devices) grants no file beneath it: carving it would hand
@@ -333,7 +373,7 @@ func carveRule(r PathRule, denied []deniedPath) ([]PathRule, error) {
 	}
 	path := canonical(r.Path)
 	var below []deniedPath
-	for _, d := range denied {
+	for _, d := range cv.denied {
 		if within(path, d.path) {
 			return nil, nil
 		}
@@ -344,18 +384,26 @@ func carveRule(r PathRule, denied []deniedPath) ([]PathRule, error) {
 	if len(below) == 0 {
 		return []PathRule{r}, nil
 	}
-	return carveDir(r, path, below)
+	if cv.info != nil {
+		cv.info.Rules = append(cv.info.Rules, CarvedRule{Path: path, Write: r.Write, Exec: r.Exec})
+	}
+	return cv.dir(r, path, below)
 }
 
-// carveDir grants r's rights on every entry of dir except the denied ones, descending into
+// dir grants r's rights on every entry of dir except the denied ones, descending into
 // the entries that lie above a denied path. dir itself gets at most READ_DIR (ListOnly), so
 // it can be listed but nothing can be created, removed or renamed in it: a denied path
 // cannot be replaced, moved out from under its rule-less parents, or created if missing.
 // Even READ_DIR is left out when a denied directory lies beneath: a rule grants beneath, so
 // it would let that directory be listed. Symlinks get no rule: resolving one needs none, and
-// their target is granted (or not) where it lies.
-func carveDir(r PathRule, dir string, below []deniedPath) ([]PathRule, error) {
+// their target is granted (or not) where it lies. What Landlock no longer grants in dir
+// (creating there, what is created there later) the supervisor grants (notifsup.FSCarve).
+func (cv carver) dir(r PathRule, dir string, below []deniedPath) ([]PathRule, error) {
 	var out []PathRule
+	if cv.info != nil && !slices.Contains(cv.info.Dirs, dir) {
+		cv.info.Dirs = append(cv.info.Dirs, dir)
+	}
+	present := map[string][2]uint64{}
 	if !slices.ContainsFunc(below, func(d deniedPath) bool { return d.dir }) {
 		out = append(out, PathRule{Path: dir, ListOnly: true, NoSymlinks: true})
 	}
@@ -365,6 +413,10 @@ func carveDir(r PathRule, dir string, below []deniedPath) ([]PathRule, error) {
 	}
 	for _, e := range ents {
 		child := filepath.Join(dir, e.Name())
+		var st unix.Stat_t
+		if cv.info != nil && unix.Lstat(child, &st) == nil {
+			present[e.Name()] = [2]uint64{st.Dev, st.Ino}
+		}
 		var under []deniedPath
 		for _, d := range below {
 			if within(d.path, child) {
@@ -375,16 +427,33 @@ func carveDir(r PathRule, dir string, below []deniedPath) ([]PathRule, error) {
 		case slices.ContainsFunc(under, func(d deniedPath) bool { return d.path == child }):
 			// denied itself: no rule
 		case len(under) > 0:
-			sub, err := carveDir(r, child, under)
+			sub, err := cv.dir(r, child, under)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, sub...)
-		case e.Type()&fs.ModeSymlink == 0:
-			out = append(out, PathRule{Path: child, Write: r.Write, Exec: r.Exec, NoSymlinks: true})
+		case e.Type()&fs.ModeSymlink != 0, cv.deniedInode(child):
+			// a symlink needs no rule; a hard link to a denied file must get none
+		default:
+			out = append(out, PathRule{Path: child, Write: r.Write, Exec: r.Exec, NoSymlinks: true, Beside: cv.info != nil})
 		}
 	}
+	if cv.info != nil {
+		if cv.info.Present == nil {
+			cv.info.Present = map[string]map[string][2]uint64{}
+		}
+		cv.info.Present[dir] = present
+	}
 	return out, nil
+}
+
+// deniedInode: path is another name of a denied file.
+func (cv carver) deniedInode(path string) bool {
+	if len(cv.inodes) == 0 {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Lstat(path, &st) == nil && cv.inodes[[2]uint64{st.Dev, st.Ino}]
 }
 
 // within reports whether p is dir or lies beneath it.
@@ -392,7 +461,8 @@ func within(p, dir string) bool {
 	if dir == "/" {
 		return true
 	}
-	return p == dir || strings.HasPrefix(p, dir+"/")
+	// Without building dir+"/": carving /dev asks this for every entry and denied path.
+	return p == dir || (len(p) > len(dir) && p[len(dir)] == '/' && strings.HasPrefix(p, dir))
 }
 
 // ---- the host's terminals (direct mode) ----
@@ -416,7 +486,7 @@ func ttyMajor(maj, min uint32) bool {
 // mode runs on the host's own /dev, where a read rule on / or /dev would let the sandbox open
 // an admin's terminal and read what is typed there; the sandbox's own terminal is granted
 // apart, on the open file. /dev/pts counts as a file here so that / and /dev stay listable
-// (carveDir keeps READ_DIR above denied files): the names of the ptys are no secret.
+// (carver.dir keeps READ_DIR above denied files): the names of the ptys are no secret.
 func HideHostTerminals(rules []PathRule) ([]PathRule, error) {
 	return carveAll(rules, terminalsDenied())
 }
@@ -524,4 +594,19 @@ func explicitBelow(explicit map[string]bool, dir string) bool {
 		}
 	}
 	return false
+}
+
+// HideProc carves /proc out of rules (isolate_pids where the process sees the host's /proc):
+// the supervisor then opens every /proc entry on the process's behalf, after checking it is
+// the container's (notifsup.ProcView), and a path the process swaps after that check reaches a
+// /proc object the kernel refuses. /proc is carved as a directory, so no READ_DIR is left on
+// "/" either (Landlock grants it beneath, /proc's process directories included): the
+// supervisor opens "/" for listing on the process's behalf too. also are the host's other
+// procfs mounts that show every pid (a bind of /proc, a chroot's /proc): carved the same way.
+func HideProc(rules []PathRule, also ...string) ([]PathRule, error) {
+	denied := []deniedPath{{path: "/proc", dir: true}}
+	for _, p := range also {
+		denied = append(denied, deniedPath{path: p, dir: true})
+	}
+	return carveAll(rules, denied)
 }

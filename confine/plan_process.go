@@ -14,7 +14,11 @@ import (
 // them on init's locked thread; fork copies them to the zygote and everything it forks, and
 // execve keeps them (affinity, personality without setuid, the THP flag, rlimits).
 type ProcessSettings struct {
-	CPUs    []int    // cpu_cores: sched_setaffinity; seccomp then refuses sched_setaffinity
+	CPUs []int // cpu_cores: sched_setaffinity; seccomp then refuses sched_setaffinity
+	// Visible (num_cpus), without CPUs: the process is pinned to the first Visible CPUs it
+	// may run on when it may run on more, so that it runs on as many as it is shown (the
+	// supervisor shows the count: notifsup.ProcView). With cpu_cores, cpu_cores decides.
+	Visible int      `json:",omitempty"`
 	NoASLR  bool     // no_randomize_memory: personality(ADDR_NO_RANDOMIZE)
 	NoTHP   bool     // no_huge_pages: prctl(PR_SET_THP_DISABLE)
 	Rlimits []Rlimit // no_coredump (RLIMIT_CORE 0) and max_open_files (RLIMIT_NOFILE N), soft = hard
@@ -26,7 +30,7 @@ const maxCPUs = len(unix.CPUSet{}) * 64
 // processPlan maps the per-process fields. (privileged is the user namespace init is cloned
 // into: lifecycle.)
 func processPlan(p spec.Policy) (ProcessSettings, error) {
-	s := ProcessSettings{CPUs: slices.Clone(p.CPUCores), NoASLR: p.ASLRDisabled(), NoTHP: p.HugePagesDisabled()}
+	s := ProcessSettings{CPUs: slices.Clone(p.CPUCores), Visible: p.VisibleCPUs(), NoASLR: p.ASLRDisabled(), NoTHP: p.HugePagesDisabled()}
 	for _, c := range s.CPUs {
 		if c >= maxCPUs {
 			return s, fmt.Errorf("cpu_cores: %d: above the largest CPU number this runtime can pin to (%d)", c, maxCPUs-1)
@@ -63,7 +67,7 @@ func (s ProcessSettings) Apply() error {
 // shrink without a word.
 func (s ProcessSettings) applyCPUs() error {
 	if len(s.CPUs) == 0 {
-		return nil
+		return s.applyVisible()
 	}
 	var want, got unix.CPUSet
 	for _, c := range s.CPUs {
@@ -77,6 +81,25 @@ func (s ProcessSettings) applyCPUs() error {
 	}
 	if got != want {
 		return fmt.Errorf("cpu_cores %v: only %d of them can be used here (offline, or outside this cgroup's cpuset)", s.CPUs, got.Count())
+	}
+	return nil
+}
+
+// applyVisible narrows the thread's affinity to its first s.Visible CPUs; with fewer allowed,
+// it is left as it is (the rest of the count is only shown).
+func (s ProcessSettings) applyVisible() error {
+	var cur, want unix.CPUSet
+	if s.Visible <= 0 || unix.SchedGetaffinity(0, &cur) != nil || cur.Count() <= s.Visible {
+		return nil
+	}
+	for c, n := 0, 0; c < maxCPUs && n < s.Visible; c++ {
+		if cur.IsSet(c) {
+			want.Set(c)
+			n++
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &want); err != nil {
+		return fmt.Errorf("num_cpus %d: sched_setaffinity: %w", s.Visible, err)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ func seccompPlan(p spec.Policy) (SeccompOptions, error) {
 		NotifyUname:     true,
 		AllowRawSockets: !p.RawSocketsDenied(),
 		NoUDP:           p.UDPDenied(),
+		NoSCTP:          len(p.NetAllowHosts) > 0,
 		PinCPUs:         len(p.CPUCores) > 0,
 		OwnPIDsOnly:     p.PIDsIsolated(),
 		DenySyscalls:    p.DenySyscalls,

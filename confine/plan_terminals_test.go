@@ -11,7 +11,7 @@ import (
 // TestFSReadableRoot: "/" names the root itself (it used to be trimmed to "" and skipped).
 func TestFSReadableRoot(t *testing.T) {
 	root := t.TempDir()
-	rules, err := fsPlan(spec.Policy{FSReadable: []string{"/"}}, nil, root)
+	rules, _, err := fsPlan(spec.Policy{FSReadable: []string{"/"}}, nil, root)
 	if err != nil {
 		t.Fatal(err)
 	}

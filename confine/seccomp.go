@@ -32,6 +32,10 @@ type SeccompOptions struct {
 	AllowRawSockets bool
 	// NoUDP refuses AF_INET and AF_INET6 datagram sockets (no_udp).
 	NoUDP bool
+	// NoSCTP refuses AF_INET and AF_INET6 SCTP sockets (IPPROTO_SCTP, and SOCK_SEQPACKET, which
+	// means SCTP): under net_allow_hosts, since SCTP reaches addresses without connect(2) or an
+	// address the supervisor sees (setsockopt SCTP_SOCKOPT_CONNECTX, sendmsg's association).
+	NoSCTP bool `json:",omitempty"`
 	// PinCPUs refuses sched_setaffinity, so that the cpu_cores affinity cannot be widened.
 	PinCPUs bool
 	// OwnPIDsOnly (isolate_pids) lets the syscalls that act on another process by pid

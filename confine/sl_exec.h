@@ -61,8 +61,9 @@ int sl_apply_and_exec(const char *buf, size_t len, char *errbuf, size_t errlen);
 const char *sl_strerror(int err);
 
 /* sl_zygote_fork forks the calling thread into the zygote loop. Returns the child's pid in the
- * parent or -errno; the child never returns. */
-pid_t sl_zygote_fork(int ctl, int killfd, int nullfd);
+ * parent or -errno; the child never returns. The child gives [drop, drop+droplen) back to the
+ * kernel first (MADV_DONTNEED; droplen 0: nothing). */
+pid_t sl_zygote_fork(int ctl, int killfd, int nullfd, uintptr_t drop, size_t droplen);
 
 /* killfd value asking the zygote to kill its parent (the container's init) on hang-up, for
  * containers without a cgroup to kill instead. */

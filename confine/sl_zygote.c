@@ -23,6 +23,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -364,10 +365,23 @@ static int z_close_except(int a, int b)
 static const int z_ignored[] = {SIGTERM, SIGINT,  SIGHUP,  SIGQUIT, SIGPIPE,
 				SIGUSR1, SIGUSR2, SIGTSTP, SIGTTIN, SIGTTOU};
 
-/* z_setup makes the fresh child a zygote; any failure ends it (S sees ctl close). */
-static void z_setup(int ctl, int killfd, int nullfd)
+/* z_within: p lies in [addr, addr+len). The stack, Z's statics and its TLS never do in the
+ * ranges Go gives; checked anyway, since dropping them would wreck Z. */
+static int z_within(uintptr_t addr, size_t len, const void *p)
+{
+	return (uintptr_t)p >= addr && (uintptr_t)p - addr < len;
+}
+
+/* z_setup makes the fresh child a zygote; any failure ends it (S sees ctl close). drop is
+ * memory of the Go process Z was forked from that Z never touches (its heap arena): given back,
+ * so that an idle zygote holds no copy of init's Go heap. */
+static void z_setup(int ctl, int killfd, int nullfd, uintptr_t drop, size_t droplen)
 {
 	uint64_t chld = (uint64_t)1 << (SIGCHLD - 1);
+
+	if (droplen && !z_within(drop, droplen, &chld) && !z_within(drop, droplen, &z) &&
+	    !z_within(drop, droplen, &errno))
+		(void)syscall(SYS_madvise, drop, droplen, MADV_DONTNEED);
 
 	/* Go's handlers were inherited and must never run here. */
 	for (int sig = 1; sig <= 64; sig++)
@@ -391,9 +405,9 @@ static void z_setup(int ctl, int killfd, int nullfd)
 		_exit(1);
 }
 
-static void __attribute__((noreturn)) z_main(int ctl, int killfd, int nullfd)
+static void __attribute__((noreturn)) z_main(int ctl, int killfd, int nullfd, uintptr_t drop, size_t droplen)
 {
-	z_setup(ctl, killfd, nullfd);
+	z_setup(ctl, killfd, nullfd, drop, droplen);
 	for (;;) {
 		struct pollfd p[2] = {{z.ctl, POLLIN, 0}, {z.sfd, POLLIN, 0}};
 
@@ -409,7 +423,7 @@ static void __attribute__((noreturn)) z_main(int ctl, int killfd, int nullfd)
 	}
 }
 
-pid_t sl_zygote_fork(int ctl, int killfd, int nullfd)
+pid_t sl_zygote_fork(int ctl, int killfd, int nullfd, uintptr_t drop, size_t droplen)
 {
 	uint64_t old;
 	long pid;
@@ -420,7 +434,7 @@ pid_t sl_zygote_fork(int ctl, int killfd, int nullfd)
 	z_sigmask(~(uint64_t)0, &old);
 	pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	if (pid == 0)
-		z_main(ctl, killfd, nullfd);
+		z_main(ctl, killfd, nullfd, drop, droplen);
 	err = errno;
 	z_sigmask(old, NULL);
 	return pid < 0 ? -err : (pid_t)pid;

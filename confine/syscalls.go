@@ -103,6 +103,14 @@ func sandlockRules(o SeccompOptions, native seccomp.ScmpArch) []rule {
 	return append(rs, notifyRules(o)...)
 }
 
+// notifyConds narrow what is sent to the supervisor by register arguments, which the process
+// cannot change after the filter has looked: sendto without an address (a NULL pointer) sends
+// to the socket's connected peer, decided at connect, so the supervisor has nothing to decide
+// (notifsup's sendto handler passes such a call on anyway).
+var notifyConds = map[string][]seccomp.ScmpCondition{
+	"sendto": {cond(4, seccomp.CompareNotEqual, 0, 0)},
+}
+
 // notifyRules send o.Notify and o.NotifyIoctls to the supervisor. uname is NotifyUname's.
 func notifyRules(o SeccompOptions) []rule {
 	var rs []rule
@@ -110,7 +118,7 @@ func notifyRules(o SeccompOptions) []rule {
 		if n == "uname" && o.NotifyUname {
 			continue
 		}
-		rs = append(rs, rule{name: n, act: seccomp.ActNotify})
+		rs = append(rs, rule{name: n, act: seccomp.ActNotify, conds: notifyConds[n]})
 		for _, alias := range i386Aliases[n] {
 			rs = append(rs, rule{name: alias, act: errnoAct(unix.ENOSYS)})
 		}
@@ -172,7 +180,7 @@ func socketRules(o SeccompOptions) []rule {
 	var rs []rule
 	// socketcall goes first: libseccomp also writes i386 "socket" rules as socketcall rules
 	// (call number in arg0), and refuses (EEXIST) an unconditional rule added after them.
-	if o.NoNetwork || !o.AllowRawSockets || o.NoUDP {
+	if o.NoNetwork || !o.AllowRawSockets || o.NoUDP || o.NoSCTP {
 		rs = append(rs, rule{name: "socketcall", act: eperm})
 	}
 	if o.NoNetwork {
@@ -198,6 +206,12 @@ func socketRules(o SeccompOptions) []rule {
 		// IPPROTO_UDP is no way around it: the kernel finds no protocol for type 0 (EPROTONOSUPPORT
 		// or ESOCKTNOSUPPORT), and SOCK_RAW is the raw rule's business.
 		rs = append(rs, ipType(unix.AF_INET, unix.SOCK_DGRAM), ipType(unix.AF_INET6, unix.SOCK_DGRAM))
+	}
+	if o.NoSCTP && !o.NoNetwork {
+		for _, fam := range []uint64{unix.AF_INET, unix.AF_INET6} {
+			rs = append(rs, ipType(fam, unix.SOCK_SEQPACKET), rule{name: "socket", act: eperm, conds: []seccomp.ScmpCondition{
+				maskedEq(0, 0xffffffff, fam), maskedEq(2, 0xffffffff, unix.IPPROTO_SCTP)}})
+		}
 	}
 	return rs
 }

@@ -332,8 +332,10 @@ func (d *dumper) unixPair(o *Object, pid int, ino uint64) (bool, error) {
 	switch {
 	case s.name != "" && s.state == tcpListen:
 		return true, d.unixListener(o, s)
+	case s.name != "" && s.peer != 0:
+		return true, fmt.Errorf("an accepted unix connection on %q cannot be checkpointed (only pairs between the container's processes are)", strings.TrimRight(s.name, "\x00"))
 	case s.name != "":
-		return true, fmt.Errorf("a unix socket bound to %q cannot be checkpointed", s.name)
+		return true, fmt.Errorf("a unix socket bound to %q cannot be checkpointed", strings.TrimRight(s.name, "\x00"))
 	case s.peer == 0:
 		return true, fmt.Errorf("an unconnected unix socket (socket:[%d]) cannot be checkpointed", ino)
 	case s.rqueue != 0:
@@ -401,6 +403,10 @@ func (d *dumper) unixListener(o *Object, s unixSock) error {
 	if !strings.HasPrefix(s.name, "/") && !strings.HasPrefix(s.name, "\x00") {
 		return fmt.Errorf("the unix socket listening on the relative path %q cannot be checkpointed", s.name)
 	}
-	o.Kind, o.Type, o.Path = ObjUnixListen, s.typ, s.name
+	name := s.name
+	if strings.HasPrefix(name, "/") {
+		name = strings.TrimRight(name, "\x00") // bind's length may have covered the NULs after the path
+	}
+	o.Kind, o.Type, o.Path = ObjUnixListen, s.typ, name
 	return nil
 }

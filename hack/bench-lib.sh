@@ -77,13 +77,18 @@ bench_umount_under() {
 }
 
 # bench_medians OUT.tsv FILE.json... : pooled median (ms) per hyperfine command name over several
-# exports (rounds), plus the run count: "name<TAB>median_ms<TAB>runs<TAB>min_ms".
+# exports (rounds), plus the run count, the minimum and the CPU time (user + system of the
+# command and the children it waited for, mean over the rounds, ms): what a run costs whatever
+# the load, where the wall time also counts waiting for a CPU on a shared host:
+# "name<TAB>median_ms<TAB>runs<TAB>min_ms<TAB>cpu_ms".
 bench_medians() {
   local out=$1; shift
   jq -s -r '
     def median: sort | if length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end;
-    [ .[].results[] ] | group_by(.command) | map({c: .[0].command, t: (map(.times) | add)})
-    | .[] | [.c, (.t | median * 1000 * 100 | round / 100), (.t | length), (.t | min * 1000 * 100 | round / 100)] | @tsv' \
+    [ .[].results[] ] | group_by(.command)
+    | map({c: .[0].command, t: (map(.times) | add), cpu: (map(.user + .system) | add / length)})
+    | .[] | [.c, (.t | median * 1000 * 100 | round / 100), (.t | length), (.t | min * 1000 * 100 | round / 100),
+             (.cpu * 1000 * 100 | round / 100)] | @tsv' \
     "$@" | sort -t "$(printf '\t')" -k2,2n > "$out"
 }
 

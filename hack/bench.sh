@@ -14,6 +14,14 @@
 #            (the BPF filter alone), Landlock-checked, answered by the supervisor (uname), performed
 #            on behalf (chmod, readlink); and `tar -x` of TAR_FILES small files bare vs in `sandbox`
 #            (every file's chmod/chown/utimes performed on behalf).
+#   fsdenied an openat-heavy workload in a writable directory W under `sandbox -w W`, with and
+#            without `--fs-denied W/secret` (which has the supervisor mediate every path syscall in
+#            W, notifsup.FSCarve): `tar -x` of TAR_FILES small files into W, then `find` + `cat` of
+#            them all; median of 3 runs each, and the ratio.
+#   cow      the copy-on-write workdir: untar COW_FILES small files and build a small C project
+#            with make, in `sandbox` on a plain writable directory vs in a COW workdir (run only,
+#            on_exit ABORT; and with its commit); and the commit of COMMIT_FILES new files alone
+#            (`cow commit` of a kept layer). Medians of 3 (5 for the commit).
 #   redis    redis-server bare vs in a container (sandlock-runtime, runc, crun; host network), loaded
 #            with redis-benchmark on 127.0.0.1:REDIS_PORT, REDIS_ROUNDS rounds in rotating order.
 #
@@ -26,8 +34,9 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 . "$ROOT/hack/bench-lib.sh"
 
 BIN=$(readlink -f "${SANDLOCK_RUNTIME:-$ROOT/bin/sandlock-runtime}")
+BASE=${BENCH_BASELINE:+$(readlink -f "$BENCH_BASELINE")}   # optional: an older sandlock-runtime
 OUT=${BENCH_OUT:-/tmp/sandlock-bench}
-ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor}
+ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor fsdenied cow}
 RUNS=${RUNS:-60}               # hyperfine runs per command and round (latency)
 LAT_ROUNDS=${LAT_ROUNDS:-2}
 CLIENT_RUNS=${CLIENT_RUNS:-10}
@@ -178,6 +187,11 @@ if want latency; then
   add 'wrapper no-op (uid-exec /bin/true)' "$U /bin/true"
   add 'sandlock-runtime run' "$U $BIN --root $W/sl-lat run -b $W/bundle"
   add 'crun run' "$U crun --root $W/crun-lat run -b $W/bundle"
+  if [ -n "$BASE" ]; then   # an older build, in the same rounds: a before/after on a noisy host
+    mkdir -p "$W/base-lat"
+    add 'baseline sandbox -- /bin/true' "$BASE sandbox -- /bin/true"
+    add 'baseline run' "$U $BASE --root $W/base-lat run -b $W/bundle"
+  fi
   add 'runc run' "$U runc --root $W/runc-lat run -b $W/bundle"
   for round in $(seq "$LAT_ROUNDS"); do
     args=()
@@ -371,7 +385,7 @@ if want supervisor; then
     "$W/trapped" "$W/sv/w" "$W/sv/outside" | sed 's/^/bare\t/'
     "${SB[@]}" "$W/trapped" "$W/sv/w" "$W/sv/outside" | sed 's/^/sandbox\t/'
   done > "$W/sv/raw.tsv"
-  for k in getppid open_close uname chmod_allowed chmod_refused readlink; do
+  for k in getppid open_close uname chmod_allowed chmod_refused readlink udp_send udp_sendto udp_sendmsg; do
     b=$(awk -F'\t' -v k=$k '$1 == "bare" && $2 == k { print $3 }' "$W/sv/raw.tsv" | sort -n | sed -n 3p)
     s=$(awk -F'\t' -v k=$k '$1 == "sandbox" && $2 == k { print $3 }' "$W/sv/raw.tsv" | sort -n | sed -n 3p)
     printf '%s\t%s\t%s\n' "$k" "$b" "$s"
@@ -391,7 +405,69 @@ if want supervisor; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+# 7: fs_denied inside a writable directory (the supervisor mediates the carved directory)
+if want fsdenied; then
+  section "== fsdenied: tar -x + find/cat of $TAR_FILES files in W, -w W with and without --fs-denied W/secret"
+  mkdir -p "$W/fd/src" "$W/fd/w"
+  for i in $(seq "$TAR_FILES"); do echo "$i" > "$W/fd/src/f$i"; done
+  tar -C "$W/fd" -cf "$W/fd/tar.tar" src
+  echo secret > "$W/fd/w/secret"
+  FD=("$BIN" sandbox -r /usr -r /lib -r /lib64 -r /bin -r "$W/fd/tar.tar" -w "$W/fd/w")
+  for mode in off on; do
+    extra=(); [ $mode = on ] && extra=(--fs-denied "$W/fd/w/secret")
+    for i in 1 2 3; do
+      rm -rf "$W/fd/w/src"
+      t0=$(date +%s%N)
+      "${FD[@]}" "${extra[@]}" -- sh -c "tar -C '$W/fd/w' -xf '$W/fd/tar.tar' && find '$W/fd/w/src' -type f -exec cat {} + >/dev/null"
+      echo $(( ($(date +%s%N) - t0) / 1000000 ))
+    done | sort -n | sed -n 2p | sed "s/^/$mode\t/"
+  done > "$W/fd/raw.tsv"
+  off=$(awk -F'\t' '$1 == "off" { print $2 }' "$W/fd/raw.tsv")
+  on=$(awk -F'\t' '$1 == "on" { print $2 }' "$W/fd/raw.tsv")
+  printf 'tar_x_find_cat_%s_files_ms\t%s\t%s\n' "$TAR_FILES" "$off" "$on" > "$OUT/fsdenied.tsv"
+  sed 's/^/  /' "$OUT/fsdenied.tsv" | tee -a "$LOG"
+  say "  ratio on/off: $(bench_ratio "$on" "$off")"
+  rm -rf "$W/fd"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # 5: redis
+COW_FILES=${COW_FILES:-2000}
+COMMIT_FILES=${COMMIT_FILES:-10000}
+if want cow; then
+  section "== cow: untar $COW_FILES files + make, plain vs COW workdir; commit of $COMMIT_FILES files (ms, medians)"
+  mkdir -p "$W/cow/src/data"
+  for i in $(seq 40); do printf 'int f%d(void) { return %d; }\n' "$i" "$i" > "$W/cow/src/f$i.c"; done
+  printf 'int main(void) { return 0; }\n' > "$W/cow/src/main.c"
+  printf 'OBJ = $(patsubst %%.c,%%.o,$(wildcard *.c))\nprog: $(OBJ)\n\tcc -o $@ $^\n' > "$W/cow/src/Makefile"
+  for i in $(seq "$COW_FILES"); do echo "$i" > "$W/cow/src/data/f$i"; done
+  tar -C "$W/cow/src" -cf "$W/cow/p.tar" .
+  WL="tar -xf $W/cow/p.tar && make -s -j2 >/dev/null && ./prog"
+  cow_once() {   # MODE: one run's wall time in ms
+    rm -rf "$W/cow/wd" "$W/cow/layers"; mkdir -p "$W/cow/wd"
+    local t0; t0=$(date +%s%N)
+    case $1 in
+      plain)  "$BIN" sandbox -r / -w /tmp -w "$W/cow/wd" -- sh -c "cd $W/cow/wd && $WL" ;;
+      cow)    "$BIN" sandbox -r / -w /tmp --workdir "$W/cow/wd" --fs-storage "$W/cow/layers" --on-exit ABORT -- sh -c "$WL" ;;
+      commit) "$BIN" sandbox -r / -w /tmp --workdir "$W/cow/wd" --fs-storage "$W/cow/layers" -- sh -c "$WL" ;;
+    esac
+    echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  }
+  for mode in plain cow commit; do
+    printf 'untar_make_%s_files_ms\t%s\t%s\n' "$COW_FILES" "$mode" "$(for i in 1 2 3; do cow_once $mode; done | sort -n | sed -n 2p)"
+  done > "$OUT/cow.tsv"
+  [ -x "$W/cow/wd/prog" ] || say "WARN: cow: the committed build has no prog"
+  for i in 1 2 3 4 5; do
+    rm -rf "$W/cow/wd" "$W/cow/layers"; mkdir -p "$W/cow/wd"
+    "$BIN" sandbox -r / --workdir "$W/cow/wd" --fs-storage "$W/cow/layers" --on-exit KEEP -- \
+      sh -c "mkdir d && i=0 && while [ \$i -lt $COMMIT_FILES ]; do echo \$i > d/f\$i; i=\$((i+1)); done"
+    t0=$(date +%s%N)
+    "$BIN" cow commit "$W/cow/layers"/*
+    echo $(( ($(date +%s%N) - t0) / 1000000 ))
+    [ "$(ls "$W/cow/wd/d" | wc -l)" -eq "$COMMIT_FILES" ] || say "WARN: cow: commit landed $(ls "$W/cow/wd/d" | wc -l) files"
+  done | sort -n | sed -n 3p | sed "s/^/commit_${COMMIT_FILES}_files_ms\tcow commit\t/" >> "$OUT/cow.tsv"
+  sed 's/^/  /' "$OUT/cow.tsv" | tee -a "$LOG"
+fi
 if want redis; then
   section "== redis: redis-benchmark -q -n $REDIS_N -t set,get on 127.0.0.1:$REDIS_PORT, $REDIS_ROUNDS rounds"
   if ss -ltnH "sport = :$REDIS_PORT" | grep -q .; then
@@ -464,15 +540,21 @@ fi
     echo
     echo "## Start latency (hyperfine medians, ms, $LAT_ROUNDS rounds x $RUNS runs pooled)"
     echo
-    echo "| command | median ms | min ms | runs | / crun run | / runc run | / fork-exec |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
-    while IFS=$'\t' read -r name med runs min; do
-      echo "| $name | $med | $min | $runs | $(bench_ratio "$med" "$cr") | $(bench_ratio "$med" "$rc") | $(bench_ratio "$med" "$fe") |"
+    echo "| command | median ms | min ms | runs | CPU ms | / crun run | / runc run | / fork-exec | CPU / crun run's |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    crcpu=$(awk -F'\t' '$1 == "crun run" { print $5 }' "$L")
+    while IFS=$'\t' read -r name med runs min cpu; do
+      echo "| $name | $med | $min | $runs | $cpu | $(bench_ratio "$med" "$cr") | $(bench_ratio "$med" "$rc") | $(bench_ratio "$med" "$fe") | $(bench_ratio "$cpu" "$crcpu") |"
     done < "$L"
     if [ -z "$sb" ]; then echo; echo "sandbox: skipped (sandbox command not available)"; fi
     echo
     echo "sandlock-runtime run / crun run = $(bench_ratio "$sl" "$cr"); / runc run = $(bench_ratio "$sl" "$rc")"
     [ -z "$sb" ] || echo "sandlock-runtime sandbox / bwrap = $(bench_ratio "$sb" "$bw"); / fork-exec = $(bench_ratio "$sb" "$fe")"
+    cpu() { awk -F'\t' -v n="$1" '$1 == n { print $5 }' "$L"; }
+    echo "CPU: sandlock-runtime run / crun run = $(bench_ratio "$(cpu 'sandlock-runtime run')" "$(cpu 'crun run')"); sandbox / bwrap = $(bench_ratio "$(cpu 'sandlock-runtime sandbox -- /bin/true')" "$(cpu 'bwrap --ro-bind / / true')")"
+    if [ -n "$BASE" ]; then
+      echo "against the baseline ($BASE): run $(bench_ratio "$sl" "$(bench_get "$L" 'baseline run')"), CPU $(bench_ratio "$(cpu 'sandlock-runtime run')" "$(cpu 'baseline run')"); sandbox $(bench_ratio "$sb" "$(bench_get "$L" 'baseline sandbox -- /bin/true')"), CPU $(bench_ratio "$(cpu 'sandlock-runtime sandbox -- /bin/true')" "$(cpu 'baseline sandbox -- /bin/true')")"
+    fi
   fi
   if [ -f "$OUT/clients.tsv" ]; then
     C=$OUT/clients.tsv
@@ -481,7 +563,7 @@ fi
     echo
     echo "| command | median ms | min ms | runs | / same client with crun | / same client with runc |"
     echo "|---|---:|---:|---:|---:|---:|"
-    while IFS=$'\t' read -r name med runs min; do
+    while IFS=$'\t' read -r name med runs min _; do
       cl=${name% (*}
       echo "| $name | $med | $min | $runs | $(bench_ratio "$med" "$(bench_get "$C" "$cl (crun)")") | $(bench_ratio "$med" "$(bench_get "$C" "$cl (runc)")") |"
     done < "$C"
@@ -525,6 +607,27 @@ fi
     echo "| call | bare | sandbox | sandbox / bare |"
     echo "|---|---:|---:|---:|"
     while IFS=$'\t' read -r k b s; do echo "| $k | $b | $s | $(bench_ratio "$s" "$b") |"; done < "$OUT/supervisor.tsv"
+  fi
+  if [ -f "$OUT/fsdenied.tsv" ]; then
+    echo
+    echo "## fs_denied inside a writable directory: \`sandbox -w W\` vs \`-w W --fs-denied W/secret\` (ms, medians)"
+    echo
+    echo "| workload | off | on | on / off |"
+    echo "|---|---:|---:|---:|"
+    while IFS=$'\t' read -r k b s; do echo "| $k | $b | $s | $(bench_ratio "$s" "$b") |"; done < "$OUT/fsdenied.tsv"
+  fi
+  if [ -f "$OUT/cow.tsv" ]; then
+    K=$OUT/cow.tsv
+    p=$(awk -F'\t' '$2 == "plain" { print $3 }' "$K")
+    echo
+    echo "## Copy-on-write workdir (ms, medians; untar + make in \`sandbox\`)"
+    echo
+    echo "| workload | config | ms | / plain |"
+    echo "|---|---|---:|---:|"
+    while IFS=$'\t' read -r k c v; do
+      r=$(bench_ratio "$v" "$p"); case $k in commit_*) r=-;; esac
+      echo "| $k | $c | $v | $r |"
+    done < "$K"
   fi
   if [ -f "$OUT/redis.tsv" ]; then
     R=$OUT/redis.tsv

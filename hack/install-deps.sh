@@ -19,6 +19,7 @@ PKGS=(
   catatonit                          # podman --init (integration/podman_test.go)
   umoci skopeo                       # OCI image built from the busybox rootfs (containerd tests)
   hyperfine bubblewrap strace        # benchmarks and debugging
+  dbus-daemon                        # a private bus for the systemd driver's D-Bus test (lifecycle/)
 )
 
 missing=()

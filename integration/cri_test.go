@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,13 +62,22 @@ func crictlBinary(t *testing.T) (string, string) {
 	return strings.TrimSpace(string(out)), ""
 }
 
-func TestCRI(t *testing.T) {
+// criEnv is a private containerd with the CRI handler `sandlock`, and crictl against it.
+type criEnv struct {
+	c       *ctrd
+	crictl  string
+	cfgFile string
+}
+
+// newCRI starts the containerd; systemd sets the handler's SystemdCgroup option (the shim then
+// passes --systemd-cgroup, and cgroup parents are slices).
+func newCRI(t *testing.T, cgParent string, systemd bool) *criEnv {
+	t.Helper()
 	requireTools(t, "containerd", "ctr", "containerd-shim-runc-v2", "umoci", "skopeo")
 	crictl, why := crictlBinary(t)
 	if crictl == "" {
 		testreq.Missing(t, why)
 	}
-	cgParent := fmt.Sprintf("slcri-%d", os.Getpid())
 	// The CRI plugin's runtime table is where options.BinaryName is read from a config file:
 	// the default runtime stays runc, the pod asks for the handler "sandlock".
 	// restrict_oom_score_adj: the sandbox asks for oomScoreAdj -998, which needs CAP_SYS_RESOURCE
@@ -93,7 +103,8 @@ func TestCRI(t *testing.T) {
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.sandlock.options]
         BinaryName = "%[2]s"
         Root = "%[1]s/runc-root"
-`, dir, runtimeBin)
+        SystemdCgroup = %[3]v
+`, dir, runtimeBin, systemd)
 	}
 	c := startContainerd(t, ctrdOptions{prefix: "slcri-", cgParent: cgParent, config: cfg})
 
@@ -103,35 +114,46 @@ func TestCRI(t *testing.T) {
 	c.importImage(t, "k8s.io", makeOCIImage(t, filepath.Join(w, "pause"), "pause",
 		"--config.entrypoint", "/bin/sleep", "--config.cmd", "infinity"))
 
-	crictlCfg := filepath.Join(c.dir, "crictl.yaml")
-	if err := os.WriteFile(crictlCfg, nil, 0o644); err != nil {
+	e := &criEnv{c: c, crictl: crictl, cfgFile: filepath.Join(c.dir, "crictl.yaml")}
+	if err := os.WriteFile(e.cfgFile, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cri := func(t *testing.T, args ...string) cmdResult {
-		t.Helper()
-		ep := "unix://" + c.sock
-		return runTool(t, crictl, append([]string{"-c", crictlCfg, "-r", ep, "-i", ep, "--timeout", "30s"}, args...)...)
+	return e
+}
+
+func (e *criEnv) cri(t *testing.T, args ...string) cmdResult {
+	t.Helper()
+	ep := "unix://" + e.c.sock
+	return runTool(t, e.crictl, append([]string{"-c", e.cfgFile, "-r", ep, "-i", ep, "--timeout", "30s"}, args...)...)
+}
+
+func (e *criEnv) inspect(t *testing.T, what, id string) map[string]any {
+	t.Helper()
+	r := e.cri(t, what, "-o", "json", id)
+	var m map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &m) != nil {
+		t.Fatalf("crictl %s %s: exit %d: %s", what, id, r.code, r.stderr)
 	}
-	inspect := func(t *testing.T, what, id string) map[string]any {
-		t.Helper()
-		r := cri(t, what, "-o", "json", id)
-		var m map[string]any
-		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &m) != nil {
-			t.Fatalf("crictl %s %s: exit %d: %s", what, id, r.code, r.stderr)
+	return m
+}
+
+// jsonField walks a decoded JSON document along path (nil when it is not there).
+func jsonField(m map[string]any, path ...string) any {
+	var v any = m
+	for _, k := range path {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return nil
 		}
-		return m
+		v = mm[k]
 	}
-	field := func(m map[string]any, path ...string) any {
-		var v any = m
-		for _, k := range path {
-			mm, ok := v.(map[string]any)
-			if !ok {
-				return nil
-			}
-			v = mm[k]
-		}
-		return v
-	}
+	return v
+}
+
+func TestCRI(t *testing.T) {
+	cgParent := fmt.Sprintf("slcri-%d", os.Getpid())
+	e := newCRI(t, cgParent, false)
+	c, cri, inspect, field := e.c, e.cri, e.inspect, jsonField
 	hostNS := `"security_context":{"namespace_options":{"network":2,"pid":2,"ipc":2}}` // NODE
 	podJSON := filepath.Join(c.dir, "pod.json")
 	pod := fmt.Sprintf(`{"metadata":{"name":"confined","namespace":"default","uid":"sl-%d","attempt":0},
@@ -265,5 +287,127 @@ func checkCRIResources(t *testing.T, cri func(*testing.T, ...string) cmdResult, 
 	}
 	if got := readCgroupFile(t, mem, "memory.limit_in_bytes"); got != "134217728" {
 		t.Errorf("after crictl update --memory 128M: memory.limit_in_bytes = %s", got)
+	}
+}
+
+// TestCRISystemdCgroup: the kubelet's systemd layout through containerd (SystemdCgroup = true,
+// the shim passes --systemd-cgroup, the pod's cgroup parent is its slice): the pod's containers
+// are scopes under kubepods.slice/kubepods-burstable.slice/<pod>.slice in every hierarchy, a
+// memory limit on the pod's slice (made here, as the kubelet makes it) holds for a container
+// that sets none, crictl inspect reports the OOM kill, and removing the pod leaves the slice it
+// found and takes the ones the runtime made.
+func TestCRISystemdCgroup(t *testing.T) {
+	if systemdRunning() {
+		t.Skip("systemd runs here: the pod's slices would be its units, not dirs the test may make")
+	}
+	mem := v1Mount(t, "memory")
+	if mem == "" {
+		t.Skip("no v1 memory hierarchy on this host (the pod limit would be cgroup2's memory.max)")
+	}
+	pod := fmt.Sprintf("kubepods-burstable-podsl%d.slice", os.Getpid())
+	parent := "/kubepods.slice/kubepods-burstable.slice/" + pod
+	var made []string
+	for _, d := range []string{"/kubepods.slice", "/kubepods.slice/kubepods-burstable.slice", parent} {
+		if err := os.Mkdir(mem+d, 0o755); err == nil {
+			made = append(made, mem+d)
+		} else if !os.IsExist(err) {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { // after containerd's cleanup (registered later, run earlier)
+		for i := len(made) - 1; i >= 0; i-- {
+			_ = os.Remove(made[i])
+		}
+	})
+	for _, f := range []string{"memory.limit_in_bytes", "memory.memsw.limit_in_bytes"} {
+		if err := os.WriteFile(filepath.Join(mem+parent, f), []byte(strconv.Itoa(48<<20)), 0); err != nil && f == "memory.limit_in_bytes" {
+			t.Fatal(err)
+		}
+	}
+	e := newCRI(t, pod, true)
+	hostNS := `"security_context":{"namespace_options":{"network":2,"pid":2,"ipc":2}}`
+	podJSON := filepath.Join(e.c.dir, "pod.json")
+	podCfg := fmt.Sprintf(`{"metadata":{"name":"sliced","namespace":"default","uid":"sl-%d","attempt":0},
+ "log_directory":"%s/logs","linux":{"cgroup_parent":"%s",%s}}`, os.Getpid(), e.c.dir, parent, hostNS)
+	if err := os.WriteFile(podJSON, []byte(podCfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.cri(t, "runp", "--runtime", "sandlock", podJSON)
+	if r.code != 0 {
+		b, _ := os.ReadFile(e.c.logPath)
+		t.Fatalf("crictl runp: exit %d: %s\ncontainerd log:\n%s", r.code, r.stderr, b)
+	}
+	podID := strings.TrimSpace(r.stdout)
+	podGone := false
+	t.Cleanup(func() {
+		if !podGone {
+			e.cri(t, "stopp", podID)
+			e.cri(t, "rmp", "-f", podID)
+		}
+	})
+	podPid := 0
+	if p, ok := jsonField(e.inspect(t, "inspectp", podID), "info", "pid").(float64); ok {
+		podPid = int(p)
+	}
+	scope := parent + "/cri-containerd-" + podID + ".scope"
+	for h, p := range cgroupLines(t, podPid) {
+		if (h == "cgroup2" || h == "memory" || h == "pids") && p != scope {
+			t.Errorf("sandbox %d: %s cgroup %s, want %s", podPid, h, p, scope)
+		}
+	}
+
+	for _, c := range []struct {
+		alloc    string
+		code     float64
+		reasonIs string
+	}{{"16M", 0, "Completed"}, {"200M", 137, "OOMKilled"}} {
+		ctrJSON := filepath.Join(e.c.dir, "ctr-"+c.alloc+".json")
+		ctrCfg := fmt.Sprintf(`{"metadata":{"name":"dd%s"},"image":{"image":"localhost/busybox:latest"},
+ "command":["dd","if=/dev/zero","of=/dev/null","bs=%s","count=1"],"log_path":"dd%s.log","linux":{%s}}`, c.alloc, c.alloc, c.alloc, hostNS)
+		if err := os.WriteFile(ctrJSON, []byte(ctrCfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := e.cri(t, "create", podID, ctrJSON, podJSON)
+		if r.code != 0 {
+			t.Fatalf("crictl create: exit %d: %s", r.code, r.stderr)
+		}
+		id := strings.TrimSpace(r.stdout)
+		if r := e.cri(t, "start", id); r.code != 0 {
+			t.Fatalf("crictl start: exit %d: %s", r.code, r.stderr)
+		}
+		var ci map[string]any
+		waitFor(t, "container "+id+" exited", func() bool {
+			ci = e.inspect(t, "inspect", id)
+			return jsonField(ci, "status", "state") == "CONTAINER_EXITED"
+		})
+		code, reason := jsonField(ci, "status", "exitCode"), jsonField(ci, "status", "reason")
+		if code != c.code || reason != c.reasonIs {
+			t.Errorf("dd of %s in a pod limited to 48M: exit code %v, reason %v; want %v, %s", c.alloc, code, reason, c.code, c.reasonIs)
+		}
+		if r := e.cri(t, "rm", id); r.code != 0 {
+			t.Errorf("crictl rm: exit %d: %s", r.code, r.stderr)
+		}
+		e.c.checkGone(t, "k8s.io", id, nil)
+	}
+
+	if r := e.cri(t, "stopp", podID); r.code != 0 {
+		t.Errorf("crictl stopp: exit %d: %s", r.code, r.stderr)
+	}
+	if r := e.cri(t, "rmp", podID); r.code != 0 {
+		t.Errorf("crictl rmp: exit %d: %s", r.code, r.stderr)
+	}
+	podGone = true
+	e.c.checkGone(t, "k8s.io", podID, []int{podPid})
+	for h, root := range hierarchyRoots(t) {
+		if _, err := os.Stat(root + scope); err == nil {
+			t.Errorf("%s: the sandbox's scope %s is left after rmp", h, scope)
+		}
+		_, err := os.Stat(root + parent)
+		if h == "memory" && err != nil {
+			t.Errorf("the pod slice the test made in memory is gone after rmp: %v", err)
+		}
+		if h != "memory" && err == nil {
+			t.Errorf("%s: the pod slice the runtime made is left after rmp", h)
+		}
 	}
 }

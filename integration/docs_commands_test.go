@@ -69,6 +69,16 @@ var docCommands = map[string]docCommand{
 	// docs/checkpoint.md
 	"sandlock-runtime checkpoint --image-path DIR [--work-path DIR] [--leave-running] ID": {skip: "the synopsis, not a command (integration/checkpoint_test.go runs it)"},
 	"sandlock-runtime restore --image-path DIR --bundle B [--detach] [--pid-file F]":      {skip: "the synopsis, not a command (integration/checkpoint_test.go runs it)"},
+	"sandlock-runtime sandbox --workdir ~/src/app -w /tmp -- agent --task fix-tests": {
+		skip: "an example agent; integration/cow_test.go runs commands in a COW workdir"},
+	"sandlock-runtime sandbox --workdir app --dry-run -- make generate": {
+		files: map[string]string{"app/Makefile": "generate:\n\t@mkdir -p gen && echo package api > gen/api.go && echo deps >> Makefile.deps\n", "app/Makefile.deps": "old\n"},
+		out:   "M Makefile.deps\nA gen\nA gen/api.go\n"},
+	"sandlock-runtime sandbox --workdir app --dry-run --format json -- make generate": {out: `"changes":[{"kind":"M","path":"Makefile.deps"},{"kind":"A","path":"gen"}`},
+	"sandlock-runtime sandbox --workdir app --on-exit keep --fs-storage /tmp/layers -- sh -c 'echo 2 > VERSION'": {
+		rewrite: tmpToScratch, files: map[string]string{"app/VERSION": "1\n"}},
+	"sandlock-runtime cow diff /tmp/layers/*      # M VERSION (--format json for JSON)": {rewrite: tmpToScratch, out: "M VERSION\n"},
+	"sandlock-runtime cow commit /tmp/layers/*    # or: cow abort":                      {rewrite: tmpToScratch},
 	// docs/policy.md
 	"sandlock-runtime profile list                 # names, one a line":                             {out: "web-scraper"},
 	"sandlock-runtime profile show web-scraper     # the profile merged with the defaults, as TOML": {out: "net_connect = [53, 80, 443]"},
@@ -228,6 +238,9 @@ func runDocCommand(t *testing.T, scratch, c string, dc docCommand) {
 		}
 	}
 	for name, body := range dc.files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(scratch, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(scratch, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}

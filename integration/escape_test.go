@@ -31,7 +31,8 @@ import (
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
-var escapePrograms = []string{"escape", "fsdenied", "netudp", "setuid", "supsock", "supspawn", "setuidgain", "ttyesc", "mqesc", "metadata", "numbers", "unixconn", "notifload"}
+// escapePrograms are the programs' names: every testdata/escape/*.c, found when they are built.
+var escapePrograms []string
 
 var (
 	escapeOnce sync.Once
@@ -69,6 +70,10 @@ func escapeBins(t *testing.T) string {
 			return
 		}
 		src := filepath.Join(repoRoot, "integration", "testdata", "escape")
+		sources, _ := filepath.Glob(filepath.Join(src, "*.c"))
+		for _, c := range sources {
+			escapePrograms = append(escapePrograms, strings.TrimSuffix(filepath.Base(c), ".c"))
+		}
 		for _, p := range escapePrograms {
 			// -no-pie: globals below 4 GiB, so they can be i386 syscall arguments.
 			cmd := exec.Command(gcc, "-static", "-no-pie", "-O1", "-Wall", "-o", filepath.Join(dir, p), filepath.Join(src, p+".c"))
@@ -504,6 +509,59 @@ func TestEscapeFSDenied(t *testing.T) {
 	}
 }
 
+// TestEscapeFSDeniedInWritable: fs_denied on a file inside a writable directory (/w/secret
+// under the writable rootfs): files beside it are created, read, renamed, linked and removed
+// (the supervisor does what the carved Landlock rules cannot, FSCarve), while every spelling of
+// the secret is refused, names it had before start included, and a thread flipping the path
+// buffer between a sibling and the secret never reads it.
+func TestEscapeFSDeniedInWritable(t *testing.T) {
+	escapeBins(t)
+	id := newID()
+	mutate := func(s *specs.Spec) {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations["io.sandlock.fs_denied"] = `["/w/secret"]`
+	}
+	var rootfs string
+	install := func(r string) {
+		rootfs = r
+		for _, d := range []string{"w/sub", "other"} {
+			mustDo(t, os.MkdirAll(filepath.Join(r, d), 0o777))
+		}
+		secret := filepath.Join(r, "w", "secret")
+		mustDo(t, os.WriteFile(secret, []byte("TOPSECRET\n"), 0o644))
+		mustDo(t, os.WriteFile(filepath.Join(r, "w", "old"), []byte("old\n"), 0o666))
+		for _, l := range []string{"w/prelink", "w/sub/prelink2", "other/prelink3"} {
+			mustDo(t, os.Link(secret, filepath.Join(r, l)))
+		}
+	}
+	out := escapeRun(t, id, mutate, install, "/escape/fscarve")
+	got := escapeVerdicts(t, out, 1)
+	requireOK(t, got, "carve_create", "carve_read_new", "carve_append_new", "carve_rename_new",
+		"carve_read_renamed", "carve_mkdir", "carve_create_in_new_dir", "carve_read_in_new_dir",
+		"carve_symlink", "carve_read_symlink", "carve_link", "carve_read_link", "carve_openat_create",
+		"carve_openat2_sibling", "carve_list", "carve_unlink", "carve_unlink_symlink",
+		"carve_unlink_in_new_dir", "carve_rmdir", "carve_sub_create", "carve_tmpfile",
+		"carve_tmpfile_link", "carve_tmpfile_link_procfd", "carve_tmpfile_read",
+		"carve_direct", "carve_write", "carve_creat", "carve_truncate", "carve_link_from",
+		"carve_link_from_sub", "carve_link_to", "carve_unlink_secret", "carve_rename_out",
+		"carve_rename_over", "carve_exchange", "carve_exchange_sub", "carve_symlink_abs",
+		"carve_symlink_rel", "carve_symlink_dir", "carve_link_symlink_follow", "carve_relative",
+		"carve_dotdot", "carve_dotdot_sub", "carve_proc_cwd", "carve_proc_root", "carve_openat_dirfd",
+		"carve_openat2_0", "carve_openat2_no_symlinks", "carve_openat2_beneath", "carve_openat2_in_root",
+		"carve_openat2_no_magiclinks", "carve_openat2_no_xdev", "carve_openat2_cached",
+		"carve_openat2_abs", "carve_openat2_sl", "carve_opath_reopen", "carve_link_emptypath",
+		"carve_link_procfd", "carve_prelink", "carve_prelink_sub", "carve_prelink_other",
+		"carve_prelink_rename", "carve_race", "carve_race_preexisting")
+	if b, err := os.ReadFile(filepath.Join(rootfs, "w", "secret")); err != nil || string(b) != "TOPSECRET\n" {
+		t.Errorf("/w/secret after the run: %q, %v; want it untouched", b, err)
+	}
+	if t.Failed() {
+		t.Logf("escape program output:\n%s", out)
+	}
+}
+
 // TestEscapeUDP: with io.sandlock.no_udp every way to a UDP socket is refused (TCP still
 // works); without it UDP works. Host network, so that only no_udp decides.
 func TestEscapeUDP(t *testing.T) {
@@ -705,5 +763,12 @@ func supSpawnRefused(t *testing.T, out, want string) {
 	}
 	if t.Failed() {
 		t.Logf("escape program output:\n%s", out)
+	}
+}
+
+func mustDo(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

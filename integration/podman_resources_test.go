@@ -47,7 +47,11 @@ var podmanResourceCases = []struct {
 		// mark itself is what shows conmon saw the OOM through the container's memory cgroup.
 		cwd := t.TempDir()
 		t.Chdir(cwd)
-		r, id := pm.runCID(t, "--name", "oom1", "--memory", "32m", "--memory-swap", "32m", pm.image, "dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1")
+		// dd is the one killed; the shell outlives it by a second so that conmon reads its OOM
+		// event before it sees the container exit (conmon drops an event that arrives after
+		// the exit: a race of its own, seen under load with runc too).
+		r, id := pm.runCID(t, "--name", "oom1", "--memory", "32m", "--memory-swap", "32m", pm.image,
+			"sh", "-c", "dd if=/dev/zero of=/dev/null bs=100M count=1; s=$?; sleep 1; exit $s")
 		defer pm.checkGone(t, id, nil)
 		defer pm.podman(t, "rm", "-f", "-t", "0", "oom1")
 		if r.code != 137 {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -612,6 +613,56 @@ var podmanCases = []struct {
 			t.Errorf("--network host: the host listener got %q, want [hello-host]", got)
 		}
 	}},
+	// net_allow_hosts through podman: the host's network, localhost allowed, 127.0.0.2 refused;
+	// /etc/hosts is the runtime's (over podman's own).
+	{"net-allow-hosts", func(t *testing.T, pm *podmanEnv) {
+		h := pmListen(t)
+		den, err := net.Listen("tcp", "127.0.0.2:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hits atomic.Int64
+		go func() {
+			for {
+				c, err := den.Accept()
+				if err != nil {
+					return
+				}
+				hits.Add(1)
+				c.Close()
+			}
+		}()
+		t.Cleanup(func() { den.Close() })
+		r, id := pm.runCID(t, "--rm", "--network", "host", "--annotation", "io.sandlock.net_allow_hosts=localhost", pm.image, "sh", "-c",
+			fmt.Sprintf("echo hello-allowed | nc -w 2 localhost %d; echo x | nc -w 2 127.0.0.2 %d || echo refused; grep -c sandlock-runtime /etc/hosts",
+				h.port(), den.Addr().(*net.TCPAddr).Port))
+		pm.checkGone(t, id, nil)
+		pmWantOut(t, "podman run --network host --annotation io.sandlock.net_allow_hosts=localhost", r, 0, "refused\n1")
+		deadline := time.Now().Add(waitTimeout)
+		for len(h.received()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(pollEvery)
+		}
+		if got := h.received(); !slices.Equal(got, []string{"hello-allowed"}) {
+			t.Errorf("the allowed listener got %q, want [hello-allowed]", got)
+		}
+		if hits.Load() != 0 {
+			t.Errorf("127.0.0.2 accepted %d connections from the container", hits.Load())
+		}
+	}},
+	// port_remap through podman: the container binds a port the host holds and reaches its
+	// own listener on it.
+	{"port-remap", func(t *testing.T, pm *podmanEnv) {
+		h := pmListen(t)
+		r, id := pm.runCID(t, "--rm", "--network", "host", "--annotation", "io.sandlock.port_remap=true", pm.image, "sh", "-c",
+			fmt.Sprintf("echo inside | nc -l -p %[1]d & for i in $(seq 100); do out=$(nc -w 2 127.0.0.1 %[1]d </dev/null); [ \"$out\" = inside ] && break; usleep 50000; done; echo \"$out\"; kill %%1 2>/dev/null; true", h.port()))
+		pm.checkGone(t, id, nil)
+		pmWantOut(t, "podman run --network host --annotation io.sandlock.port_remap=true", r, 0, "inside")
+		// Before the container's bind, a connect may reach the host's listener (it sends
+		// nothing): the virtual port is the container's only once bound.
+		if got := slices.DeleteFunc(h.received(), func(s string) bool { return s == "" }); len(got) != 0 {
+			t.Errorf("the host's listener on the port got %q from the container", got)
+		}
+	}},
 	{"user", func(t *testing.T, pm *podmanEnv) {
 		r, id := pm.runCID(t, "--rm", "--user", "65534:65534", pm.image, "id")
 		defer pm.checkGone(t, id, nil)
@@ -638,6 +689,29 @@ var podmanCases = []struct {
 			pm.image, "sh", "-c", "ls / >/dev/null 2>&1 || echo refused")
 		pm.checkGone(t, id, nil)
 		pmWantOut(t, "podman run --annotation CSV-quoted JSON", r, 0, "refused")
+	}},
+	// io.sandlock.workdir on a volume: the container's writes land in the host directory when
+	// it exits 0 (conmon reaps it; the supervisor records the status for delete), not at all
+	// when it fails.
+	{"cow-workdir", func(t *testing.T, pm *podmanEnv) {
+		for _, c := range []struct {
+			script string
+			code   int
+			landed bool
+		}{{"echo new > /data/new && rm /data/old", 0, true}, {"echo new > /data/new && rm /data/old; exit 3", 3, false}} {
+			dir, storage := t.TempDir(), t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "old"), []byte("old\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r, id := pm.runCID(t, "--rm", "-v", dir+":/data", "--annotation", "io.sandlock.workdir=/data",
+				"--annotation", "io.sandlock.fs_storage="+storage, pm.image, "sh", "-c", c.script)
+			pm.checkGone(t, id, nil)
+			_, errNew := os.Stat(filepath.Join(dir, "new"))
+			_, errOld := os.Stat(filepath.Join(dir, "old"))
+			if r.code != c.code || (errNew == nil) != c.landed || (errOld != nil) != c.landed {
+				t.Errorf("%q: exit %d (want %d), new there %v, old gone %v, want %v: %s", c.script, r.code, c.code, errNew == nil, errOld != nil, c.landed, r.stderr)
+			}
+		}
 	}},
 	// ps inside lists the container's processes only (podman asks for a PID namespace).
 	{"ps-inside", func(t *testing.T, pm *podmanEnv) {

@@ -422,3 +422,99 @@ func TestResourcesSandboxMaxMemory(t *testing.T) {
 		t.Errorf("sandbox -m 32M, 100M allocated: exit %d, want 137: %s", code, stderr)
 	}
 }
+
+// stateResources is the linux.resources `state` reports as in force.
+func stateResources(t *testing.T, id string) specs.LinuxResources {
+	t.Helper()
+	out, stderr, code := rt(t, "state", id)
+	if code != 0 {
+		t.Fatalf("state: exit %d: %s", code, stderr)
+	}
+	var st struct{ Resources *specs.LinuxResources }
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Resources == nil {
+		t.Fatalf("state: no resources in %s (%v)", out, err)
+	}
+	return *st.Resources
+}
+
+// An update is written back, as runc writes it into its state: `state` shows the new values
+// with the untouched ones kept, a later partial update keeps the earlier one, events --stats
+// and an exec'd process see the new limits, and a device list other than the container's own
+// is refused (containerd resends the container's own with each update: accepted).
+func TestResourcesUpdateWrittenBack(t *testing.T) {
+	res := specs.LinuxResources{
+		Memory:  &specs.LinuxMemory{Limit: i64p(64 << 20), Swap: i64p(64 << 20)},
+		CPU:     &specs.LinuxCPU{Quota: i64p(50000), Period: u64p(100000)},
+		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
+	}
+	id, pid, _ := runningV1(t, withResources(res), "sleep", "100")
+	if got := stateResources(t, id); got.Memory == nil || *got.Memory.Limit != 64<<20 || *got.CPU.Quota != 50000 {
+		t.Fatalf("state after create: %+v", got)
+	}
+	if _, stderr, code := rt(t, "update", "--memory", "16m", "--memory-swap", "16m", id); code != 0 {
+		t.Fatalf("update --memory: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := rt(t, "update", "--pids-limit", "30", id); code != 0 {
+		t.Fatalf("update --pids-limit: exit %d: %s", code, stderr)
+	}
+	got := stateResources(t, id)
+	if *got.Memory.Limit != 16<<20 || *got.Memory.Swap != 16<<20 || got.Pids == nil || *got.Pids.Limit != 30 ||
+		*got.CPU.Quota != 50000 || *got.CPU.Period != 100000 || len(got.Devices) == 0 {
+		t.Errorf("state after two partial updates: memory %+v pids %+v cpu %+v devices %d; want 16M, 30, the create's cpu and devices",
+			got.Memory, got.Pids, got.CPU, len(got.Devices))
+	}
+	out, stderr, code := rt(t, "events", "--stats", id)
+	if code != 0 {
+		t.Fatalf("events --stats: exit %d: %s", code, stderr)
+	}
+	var ev statsEvent
+	if err := json.Unmarshal([]byte(out), &ev); err != nil {
+		t.Fatalf("events --stats: %v: %s", err, out)
+	}
+	if ev.Data.Memory.Usage.Limit != 16<<20 || ev.Data.Pids.Limit != 30 {
+		t.Errorf("events --stats after the updates: memory limit %d, pids limit %d; want %d, 30", ev.Data.Memory.Usage.Limit, ev.Data.Pids.Limit, 16<<20)
+	}
+	if _, _, code := rt(t, "exec", id, "dd", "if=/dev/zero", "of=/dev/null", "bs=48M", "count=1"); code != 137 {
+		t.Errorf("exec allocating 48M under the updated 16M limit (64M at create): exit %d, want 137", code)
+	}
+	if v := readCgroupFile(t, controllerDir(t, pid, "memory"), "memory.limit_in_bytes"); v != strconv.Itoa(16<<20) {
+		t.Errorf("memory.limit_in_bytes = %s after the updates", v)
+	}
+	own := `{"devices":[{"allow":false,"access":"rwm"}],"memory":{"limit":8388608}}`
+	if r := rtWith(t, func(c *exec.Cmd) { c.Stdin = strings.NewReader(own) }, "update", "--resources", "-", id); r.code != 0 {
+		t.Errorf("update resending the container's own device list (as containerd does): exit %d: %s", r.code, r.stderr)
+	}
+	other := `{"devices":[{"allow":true,"access":"rwm"}]}`
+	if r := rtWith(t, func(c *exec.Cmd) { c.Stdin = strings.NewReader(other) }, "update", "--resources", "-", id); r.code == 0 || !strings.Contains(r.stderr, "devices") {
+		t.Errorf("update changing the device list: exit %d, stderr %q; want a refusal naming devices", r.code, r.stderr)
+	}
+	if got := stateResources(t, id); *got.Memory.Limit != 8<<20 || len(got.Devices) == 0 || got.Devices[0].Allow {
+		t.Errorf("state after the device updates: memory %d, devices %+v", *got.Memory.Limit, got.Devices)
+	}
+}
+
+func u64p(v uint64) *uint64 { return &v }
+
+// `check` names what enforces each limit on this host: the v1 controller on a hybrid host, the
+// cgroup2 one on a cgroup2 host.
+func TestCheckLimits(t *testing.T) {
+	out, stderr, code := rt(t, "check")
+	if code != 0 {
+		t.Fatalf("check: exit %d: %s", code, stderr)
+	}
+	for field, ctrl := range map[string]string{"max_memory": "memory", "max_processes": "pids", "max_cpu": "cpu"} {
+		want := "cgroup2 " + ctrl + " controller"
+		if m := v1Mount(t, ctrl); m != "" {
+			want = "yes: cgroup v1 " + ctrl + " controller at " + m
+		}
+		var line string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, field+" ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, want) {
+			t.Errorf("check: %s line %q does not say %q", field, line, want)
+		}
+	}
+}

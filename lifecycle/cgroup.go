@@ -22,7 +22,7 @@ import (
 
 // Cgroup2Mount returns where the cgroup2 hierarchy is mounted ("" when it is not).
 func Cgroup2Mount() string {
-	ms, err := readMountinfo()
+	ms, err := readMountinfoOf("cgroup2", true)
 	if err != nil {
 		return ""
 	}
@@ -34,20 +34,32 @@ func Cgroup2Mount() string {
 	return ""
 }
 
-// cgroupDirFor maps the spec's cgroupsPath to a directory in the cgroup2 tree. systemd-style
-// "slice:prefix:name" paths are accepted (callers send them with --systemd-cgroup) and placed
-// under /sandlock-runtime, since this runtime does not talk to systemd.
-func cgroupDirFor(mnt, cgroupsPath, id string) string {
+// cgroupDirFor maps the spec's cgroupsPath to a directory in the cgroup2 tree (the v1
+// hierarchies use the same path below their roots). With the systemd driver (--systemd-cgroup),
+// and for a "slice:prefix:name" path without it (callers that mean systemd's layout), the path
+// is the scope in its expanded slice, as runc places it (systemd.go); sd is then set. Otherwise
+// it is a cgroupfs path, /sandlock-runtime/<id> when unset.
+func cgroupDirFor(mnt, cgroupsPath, id string, systemd bool) (dir string, sd *systemdCgroup, err error) {
 	p := cgroupsPath
-	if strings.Count(p, ":") == 2 && !strings.HasPrefix(p, "/") {
-		parts := strings.SplitN(p, ":", 3)
-		p = "/sandlock-runtime/" + parts[1] + "-" + parts[2]
+	if systemd || (strings.Count(p, ":") == 2 && !strings.HasPrefix(p, "/")) {
+		s, err := parseSystemdPath(p, id)
+		if err != nil {
+			return "", nil, err
+		}
+		if p, err = s.relPath(); err != nil {
+			return "", nil, err
+		}
+		sd = &s
 	}
 	if p == "" {
 		p = "/sandlock-runtime/" + id
 	}
-	return filepath.Join(mnt, filepath.Clean("/"+p))
+	return filepath.Join(mnt, filepath.Clean("/"+p)), sd, nil
 }
+
+// maxMkdirRetries bounds how often making a cgroup path starts over because a parent was
+// removed meanwhile.
+const maxMkdirRetries = 5
 
 // createCgroup makes the container's cgroup and returns every directory it created, deepest
 // last, so delete can remove exactly those. It refuses a cgroup that already has processes:
@@ -59,11 +71,18 @@ func createCgroup(mnt, dir string) ([]string, error) {
 		return nil, fmt.Errorf("cgroup %s is outside %s", dir, mnt)
 	}
 	p := mnt
-	for _, part := range strings.Split(rel, "/") {
-		p = filepath.Join(p, part)
+	parts, retries := strings.Split(rel, "/"), 0
+	for i := 0; i < len(parts); i++ {
+		p = filepath.Join(p, parts[i])
 		err := os.Mkdir(p, 0o755)
 		if err == nil {
 			made = append(made, p)
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) && retries < maxMkdirRetries {
+			// A parent went away under us (the last container out of a shared slice
+			// removed it, slices.go): make the path again from the top.
+			retries, p, i = retries+1, mnt, -1
 			continue
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -234,6 +253,11 @@ type cgroupRecord struct {
 	Dir  string   `json:"dir"`
 	Made []string `json:"made"`
 	V1   v1Cgroup `json:"v1"` // the v1 dirs on a hybrid host (cgroupv1.go)
+	// Systemd is the unit create registered with systemd (systemd.go); delete stops it.
+	Systemd *systemdCgroup `json:"systemd,omitempty"`
+	// Slices: the slice dirs create made are in the root's list (slices.go), which delete
+	// sweeps.
+	Slices bool `json:"slices,omitempty"`
 }
 
 func saveCgroupRecord(stateDir string, r cgroupRecord) error {

@@ -29,14 +29,14 @@ import (
 var v1Joined = []string{"memory", "pids", "cpu", "cpuacct", "cpuset"}
 
 // v1Limiting are the v1 controllers linux.resources can set something in.
-var v1Limiting = append(slices.Clone(v1Joined), "blkio", "hugetlb", "net_cls", "net_prio", "rdma")
+var v1Limiting = append(slices.Clone(v1Joined), "blkio", "hugetlb", "net_cls", "net_prio", "rdma", "devices")
 
 // v1Known are the v1 controller names a hierarchy's mount options may carry.
-var v1Known = append(slices.Clone(v1Limiting), "devices", "freezer", "perf_event", "misc")
+var v1Known = append(slices.Clone(v1Limiting), "freezer", "perf_event", "misc")
 
 // v1Mounts returns each mounted v1 controller's mount point.
 func v1Mounts() map[string]string {
-	ms, err := readMountinfo()
+	ms, err := readMountinfoOf("cgroup", false)
 	if err != nil {
 		return nil
 	}
@@ -72,18 +72,32 @@ func (v v1Cgroup) uniqueDirs() []string {
 }
 
 // makeV1 creates the container's dir (rel, the cgroup2 path) in the hierarchies of the
-// controllers ws needs, where a missing one is an error naming the OCI field, and in those of
-// v1Joined the host has. save is called after each dir is made (the state dir's record).
-func makeV1(rel string, ws []cgWrite, save func(v1Cgroup) error) (v1Cgroup, error) {
-	mounts := v1Mounts()
+// controllers ws needs, where a missing one is an error naming the OCI field, and, with
+// joinAll, in those of v1Joined the host has. save (the state dir's record) is called before
+// the mkdirs with every dir they may make, and once they are done.
+func makeV1(rel string, ws []cgWrite, joinAll bool, save func(v1Cgroup) error) (v1Cgroup, error) {
 	v := v1Cgroup{Dirs: map[string]string{}}
+	if len(ws) == 0 && !joinAll {
+		return v, nil
+	}
+	mounts := v1Mounts()
 	need := v1Controllers(ws)
 	for _, w := range ws {
 		if _, ok := mounts[w.ctrl]; !ok {
 			return v, fmt.Errorf("%s: this host has no %s cgroup controller (neither cgroup v1 nor cgroup2 offers it)", w.field, w.ctrl)
 		}
 	}
-	for _, c := range append(need, v1Joined...) {
+	join := need
+	if joinAll {
+		join = append(slices.Clone(need), v1Joined...)
+	}
+	// Recorded before the mkdirs, with the dirs missing now (as the cgroup2 dir is): a crash
+	// between a mkdir and a record cannot leave a dir that delete --force does not know of,
+	// and no dir costs a rewrite of the record.
+	if err := save(v1Cgroup{Made: plannedV1(mounts, join, rel)}); err != nil {
+		return v, err
+	}
+	for _, c := range join {
 		mnt, ok := mounts[c]
 		if _, done := v.Dirs[c]; done || !ok {
 			continue
@@ -93,13 +107,28 @@ func makeV1(rel string, ws []cgWrite, save func(v1Cgroup) error) (v1Cgroup, erro
 		v.Made = append(v.Made, made...)
 		if err == nil {
 			v.Dirs[c] = dir
-			err = save(v)
 		}
 		if err != nil && slices.Contains(need, c) {
 			return v, err
 		}
 	}
-	return v, nil
+	return v, save(v)
+}
+
+// plannedV1 are the dirs makeV1 may make for the controllers join: in each hierarchy, the
+// container's dir and its parents that are missing now.
+func plannedV1(mounts map[string]string, join []string, rel string) []string {
+	var out []string
+	for _, c := range join {
+		if mnt, ok := mounts[c]; ok {
+			for _, d := range missingDirs(mnt, filepath.Join(mnt, rel)) {
+				if !slices.Contains(out, d) {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // mkdirCgroupV1 makes dir and its missing parents under mnt. A new cpuset dir starts with no
@@ -111,11 +140,16 @@ func mkdirCgroupV1(mnt, dir string, cpuset bool) ([]string, error) {
 	}
 	var made []string
 	p := mnt
-	for _, part := range strings.Split(rel, "/") {
+	parts, retries := strings.Split(rel, "/"), 0
+	for i := 0; i < len(parts); i++ {
 		parent := p
-		p = filepath.Join(p, part)
+		p = filepath.Join(p, parts[i])
 		err := os.Mkdir(p, 0o755)
 		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) && retries < maxMkdirRetries {
+			retries, p, i = retries+1, mnt, -1 // a parent went away meanwhile (createCgroup)
 			continue
 		}
 		if err != nil {

@@ -30,7 +30,8 @@ type initConfig struct {
 	PreserveFDs int
 	StartHooks  []specs.Hook
 	State       specs.State
-	KeepSession bool // CreateOpts.KeepSession: init stays in the caller's session
+	KeepSession bool      // CreateOpts.KeepSession: init stays in the caller's session
+	COW         *cowMount `json:",omitempty"` // the copy-on-write workdir init mounts
 }
 
 // initReply is init's answer: an error, or the zygote's pid once init is confined and waiting.
@@ -52,12 +53,19 @@ type creation struct {
 	sup     *exec.Cmd
 	master  *os.File // console master, kept by run when it relays the terminal itself
 	undo    []func()
+	cow     *cowMount // the copy-on-write workdir, nil without one
 	stdio   [3]*os.File
 	closeMe []*os.File
-	keep    bool          // run --keep: no cleanup after init exits
-	cg      *cgroupRecord // nil without a cgroup
-	late    []cgWrite     // limits written once init is waiting (limits.go)
+	keep    bool           // run --keep: no cleanup after init exits
+	dryRun  bool           // CreateOpts.DryRun
+	cg      *cgroupRecord  // nil without a cgroup
+	scope   *systemdCgroup // the unit to register with systemd (systemd.go), nil when none
+	late    []cgWrite      // limits written once init is waiting (limits.go)
 	lateCg  v1Cgroup
+	early   []cgWrite             // limits written before init (again after systemd's start)
+	res     *specs.LinuxResources // the resources applied (limits.go)
+	pinned  []pinnedHost          // net_allow_hosts, resolved once
+	direct  bool                  // CreateOpts.Direct
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -94,7 +102,7 @@ func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s, policy: pol, log: o.logger()}
+	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun, direct: c.Direct}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err
@@ -116,8 +124,8 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 		name string
 		run  func(*Options, CreateOpts) error
 	}{
-		{"cgroup", cr.setupCgroup}, {"mounts", cr.setupMounts}, {"stdio", cr.setupStdio},
-		{"processes", cr.startProcesses}, {"limits", cr.lateLimits}, {"finish", cr.finish},
+		{"cgroup", cr.setupCgroup}, {"mounts", cr.setupMounts}, {"cow", cr.setupCOW}, {"stdio", cr.setupStdio},
+		{"processes", cr.startProcesses}, {"cowfs", cr.holdCOWFS}, {"limits", cr.lateLimits}, {"finish", cr.finish},
 	}
 	for _, step := range steps {
 		t := time.Now()
@@ -222,7 +230,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	res := resourcesFor(cr.spec, cr.policy)
 	mnt := Cgroup2Mount()
 	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
-		if err := noCgroupLimits(res); err != nil {
+		if err := noCgroupLimits(cr.spec, res); err != nil {
 			return err
 		}
 		cr.log.Warnf("no writable cgroup2 hierarchy: processes are tracked without a cgroup (see docs/design.md)")
@@ -232,7 +240,13 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	if cr.spec.Linux != nil {
 		cgPath = cr.spec.Linux.CgroupsPath
 	}
-	dir := cgroupDirFor(mnt, cgPath, c.ID)
+	dir, sd, err := cgroupDirFor(mnt, cgPath, c.ID, o.SystemdCgroup)
+	if err != nil {
+		return err
+	}
+	if o.SystemdCgroup && systemdBooted() {
+		cr.scope = sd // registered with systemd once init exists (startInit)
+	}
 	// Recorded before the mkdirs too, with the dirs missing now: a crash between a mkdir and
 	// the record below would leave a cgroup that delete --force cannot find (hack/soak).
 	if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: missingDirs(mnt, dir)}); err != nil {
@@ -257,9 +271,24 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 		if err := cr.cg.V1.remove(); err != nil {
 			cr.log.Warnf("%v", err)
 		}
-		removeCgroups(made)
+		removeCgroups(cr.cg.Made)
 	})
-	return cr.setupLimits(mnt, dir, cr.cg, res)
+	if err := cr.setupLimits(mnt, dir, cr.cg, res); err != nil {
+		return err
+	}
+	if sd != nil && cr.scope == nil {
+		// Slices without systemd: the last container out removes them (slices.go).
+		own := append([]string{dir}, cr.cg.V1.uniqueDirs()...)
+		made := append(slices.Clone(cr.cg.Made), cr.cg.V1.Made...)
+		if err := recordSlices(filepath.Dir(cr.cont.dir), made, own); err != nil {
+			return err
+		}
+		cr.cg.Slices = true
+		if err := saveCgroupRecord(cr.cont.dir, *cr.cg); err != nil {
+			return err
+		}
+	}
+	return saveResources(cr.cont.dir, res)
 }
 
 func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
@@ -276,6 +305,12 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 		return err
 	}
 	if err := cr.hostnameFile(); err != nil {
+		return err
+	}
+	if err := cr.pinPolicyHosts(); err != nil {
+		return err
+	}
+	if err := cr.etcHostsMount(); err != nil {
 		return err
 	}
 	if err := setupRootfs(st.Rootfs, cr.spec, ml.record); err != nil {
@@ -343,6 +378,7 @@ func (cr *creation) finish(o *Options, c CreateOpts) error {
 	if err := saveSpec(cr.cont.dir, cr.spec); err != nil {
 		return err
 	}
+	cr.cont.spec = cr.spec // run and the direct mode start and clean up without reading it back
 	if err := cr.cont.save(); err != nil {
 		return err
 	}
@@ -368,6 +404,15 @@ func saveSpec(dir string, s *specs.Spec) error {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(dir, "config.json"), b, 0o600)
+}
+
+// spec is the container's config.json: the one create saved when this process made the
+// container, else read from the state dir.
+func (c *Container) loadSpec() (*specs.Spec, error) {
+	if c.spec != nil {
+		return c.spec, nil
+	}
+	return loadSpec(c.dir)
 }
 
 func loadSpec(dir string) (*specs.Spec, error) {

@@ -10,6 +10,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/cowfs"
 )
 
 // Delete removes a stopped (or created) container; force also kills a running one. Deleting a
@@ -48,6 +50,7 @@ func (c *Container) destroy() error {
 		} else {
 			_ = c.signalTracked(unix.SIGKILL)
 		}
+		logrus.Debugf("delete %s: processes killed", c.ID())
 		// The supervisor notices the empty container and exits by itself: wait for that
 		// while the mounts come down.
 		go func() { supDone <- c.stopSupervisor() }()
@@ -55,18 +58,30 @@ func (c *Container) destroy() error {
 		// A create that crashed before state.json: its cgroup record says what to kill.
 		if r, ok := loadCgroupRecord(c.dir); ok {
 			errs = append(errs, killCgroup(r.Dir))
-			defer removeCgroups(r.Made) // after the v1 dirs below
 		}
 		supDone <- nil
 	}
-	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
-	errs = append(errs, err, undoMounts(paths), <-supDone)
-	if r, ok := loadCgroupRecord(c.dir); ok {
-		errs = append(errs, r.V1.remove())
+	t := time.Now()
+	// The layer before the mounts (a max_disk tmpfs holds it until its action is done), and
+	// after the supervisor, which records init's exit status for a caller-reaped init.
+	if c.hasCOW() {
+		err := <-supDone
+		supDone <- err
 	}
+	cowErr := c.finishCOW()
+	if cowErr != nil && !errors.Is(cowErr, cowfs.ErrBranchConflict) && !errors.Is(cowErr, cowfs.ErrLost) {
+		errs = append(errs, cowErr)
+		cowErr = nil
+	}
+	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
+	errs = append(errs, err, undoMounts(paths))
+	logrus.Debugf("delete %s: %d mounts undone in %s", c.ID(), len(paths), time.Since(t))
+	errs = append(errs, <-supDone)
+	logrus.Debugf("delete %s: supervisor gone after %s", c.ID(), time.Since(t))
+	errs = append(errs, c.removeCgroupDirs()...)
+	logrus.Debugf("delete %s: cgroups removed after %s", c.ID(), time.Since(t))
 	if s != nil {
-		removeCgroups(s.CgroupMade)
-		if sp, err := loadSpec(c.dir); err == nil && sp.Hooks != nil {
+		if sp, err := c.loadSpec(); err == nil && sp.Hooks != nil {
 			runHooksWarn("poststop", sp.Hooks.Poststop, c.ociState(specs.StateStopped))
 		}
 	}
@@ -74,7 +89,33 @@ func (c *Container) destroy() error {
 		// Keep the state dir: it is the record a later delete --force needs.
 		return fmt.Errorf("delete %s: %w", c.ID(), err)
 	}
-	return os.RemoveAll(c.dir)
+	if err := os.RemoveAll(c.dir); err != nil {
+		return err
+	}
+	return cowErr // a branch conflict (the container is gone, its layer kept), or a lost layer
+}
+
+// removeCgroupDirs removes what create made in the cgroup hierarchies, innermost first: the
+// systemd unit, the v1 dirs, the cgroup2 dirs (from state.json, or the record of a create that
+// crashed before it), then the slices of the root's list no container uses any more.
+func (c *Container) removeCgroupDirs() []error {
+	r, ok := loadCgroupRecord(c.dir)
+	made := r.Made
+	if c.State != nil {
+		made = c.State.CgroupMade
+	}
+	var errs []error
+	if ok && r.Systemd != nil {
+		errs = append(errs, r.Systemd.stopScope())
+	}
+	if ok {
+		errs = append(errs, r.V1.remove())
+	}
+	removeCgroups(made)
+	if ok && r.Slices {
+		errs = append(errs, sweepSlices(filepath.Dir(c.dir), append([]string{r.Dir}, r.V1.uniqueDirs()...)))
+	}
+	return errs
 }
 
 // stopSupervisor waits briefly for the supervisor to notice the container is empty and exit,

@@ -101,6 +101,11 @@ func confineInit(cfg *initConfig, f InitFDs, initPipe, xs *os.File) ([]byte, err
 		return nil, fmt.Errorf("open /dev/null: %w", err)
 	}
 	img.Filters = cfg.ExecFilters
+	if cfg.COW != nil { // before Landlock opens its paths: the rules must name the overlay
+		if err := cfg.COW.mount(); err != nil {
+			return nil, stepErr(StepCOW, err)
+		}
+	}
 	rs, err := confine.PrepareLandlock(cfg.Plan.Landlock)
 	if err != nil {
 		return nil, stepErr(StepLandlock, err)
@@ -250,17 +255,39 @@ func checkCwd(cwd string) error {
 	return nil
 }
 
+// handOverListener tells the supervisor the listener's fd number (a plain write: sendmsg, which
+// could carry the fd, is trapped by the filter just loaded and nobody answers yet), waits until
+// the supervisor has taken it with pidfd_getfd, and closes it.
 func handOverListener(xs *os.File, listener int) error {
 	if listener < 0 {
 		return errors.New("seccomp: no notification listener")
 	}
-	err := unix.Sendmsg(int(xs.Fd()), []byte("listener"), unix.UnixRights(listener), nil, 0)
-	unix.Close(listener) // the container must never hold its own listener
-	if err != nil {
+	defer unix.Close(listener) // the container must never hold its own listener
+	// pidfd_getfd asks ptrace access, and Yama (ptrace_scope 1) gives it to ancestors only:
+	// the supervisor is init's sibling. Init names any process its ptracer for the hand-over,
+	// and no one once it is done (EINVAL without Yama: nothing to do).
+	if unix.Prctl(unix.PR_SET_PTRACER, prSetPtracerAny, 0, 0, 0) == nil {
+		defer unix.Prctl(unix.PR_SET_PTRACER, 0, 0, 0, 0)
+	}
+	if _, err := unix.Write(int(xs.Fd()), []byte(listenerMsg+strconv.Itoa(listener))); err != nil {
 		return fmt.Errorf("hand listener to supervisor: %w", err)
+	}
+	b := make([]byte, 16)
+	n, err := unix.Read(int(xs.Fd()), b)
+	if err != nil || string(b[:max(n, 0)]) != listenerTaken {
+		return errors.New("hand listener to supervisor: the supervisor did not take it")
 	}
 	return nil
 }
+
+// prSetPtracerAny is PR_SET_PTRACER_ANY, (unsigned long)-1.
+const prSetPtracerAny = ^uintptr(0)
+
+// The listener hand-over's messages on the init-supervisor socket (SOCK_SEQPACKET).
+const (
+	listenerMsg   = "listener "
+	listenerTaken = "taken"
+)
 
 // awaitStart blocks until the supervisor says go; EOF means it died and the container must
 // not run unsupervised.

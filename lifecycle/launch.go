@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/confine"
+	"github.com/sandlock/sandlock-runtime/cowfs"
 )
 
 // Handle is a container started in the foreground by Launch, for embedders (package sandbox,
@@ -28,6 +29,8 @@ type Handle struct {
 	code     int
 	err      error
 	denials  []AuditRecord
+	changes  []cowfs.Change
+	kept     string
 }
 
 // Launch creates and starts a container in the foreground, like Run without waiting: the
@@ -73,9 +76,32 @@ func (h *Handle) Wait() (exitCode int, err error) {
 		defer h.mu.Unlock()
 		h.done = true
 		h.denials, _ = h.cr.cont.Audit() // read before cleanup removes the state dir
+		var cerr error
+		if h.cr.dryRun {
+			h.changes, cerr = h.cr.cont.COWChanges()
+		}
+		err = errors.Join(err, cerr)
+		t := time.Now()
 		h.code, h.err = code, errors.Join(err, h.cr.cleanup())
+		h.cr.log.Debugf("run %s: cleanup took %s", h.cr.cont.ID(), time.Since(t))
+		h.kept = h.cr.cont.keptLayer
 	})
 	return h.code, h.err
+}
+
+// KeptLayer is the copy-on-write layer Wait kept (on_exit/on_error KEEP, or a commit refused
+// by a branch conflict), for `sandlock-runtime cow commit|abort|diff`; "" for none.
+func (h *Handle) KeptLayer() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.kept
+}
+
+// Changes is what a dry run's command changed in the workdir, once Wait has returned.
+func (h *Handle) Changes() []cowfs.Change {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.changes
 }
 
 // Denials are the refusals the supervisor made for the policy (the audit log), once Wait has

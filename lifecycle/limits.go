@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -56,6 +57,7 @@ func resourcesFor(s *specs.Spec, pol spec.Policy) *specs.LinuxResources {
 		c.Quota = ptrTo(int64(*v) * cpuPeriod / 100)
 		r.CPU = &c
 	}
+	r.Devices = deviceRules(s)
 	return &r
 }
 
@@ -67,9 +69,13 @@ func ptrTo[T any](v T) *T { return &v }
 // except pids.max (see lateLimits). On a hybrid host that is a dir per v1 controller, recorded
 // in rec (saved to the state dir as each is made) for delete, and joined by init in startInit.
 func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.LinuxResources) error {
+	cr.res = r
 	if cgroup2Controllers(mnt) != "" {
 		ws, err := v2Writes(r)
 		if err != nil {
+			return err
+		}
+		if err := checkDevicesUnenforced(cr.spec, r.Devices); err != nil {
 			return err
 		}
 		if err := delegateV2(mnt, dir, ws); err != nil {
@@ -85,7 +91,10 @@ func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.Lin
 		rec.V1 = v
 		return saveCgroupRecord(cr.cont.dir, *rec)
 	}
-	v, err := makeV1(strings.TrimPrefix(dir, mnt), ws, save)
+	// The direct mode joins only the controllers its limits need: nobody runs `update` or
+	// reads the statistics of a sandbox, and each join is a migration that costs the start
+	// 5-15 ms on a hybrid host (an RCU grace period).
+	v, err := makeV1(strings.TrimPrefix(dir, mnt), ws, !cr.direct, save)
 	rec.V1 = v
 	if err != nil {
 		return err
@@ -105,13 +114,20 @@ func (cr *creation) applyEarly(v v1Cgroup, ws []cgWrite) error {
 			early = append(early, w)
 		}
 	}
-	cr.lateCg = v
+	cr.lateCg, cr.early = v, early
 	return applyV1(v, early)
 }
 
 // lateLimits is the create step after the processes: the limits applyEarly held back.
 func (cr *creation) lateLimits(o *Options, c CreateOpts) error {
-	return applyV1(cr.lateCg, cr.late)
+	if err := applyV1(cr.lateCg, cr.late); err != nil {
+		return err
+	}
+	if cr.cg != nil && cr.cg.Systemd != nil && cr.res != nil && cr.res.Pids != nil {
+		// The unit's TasksMax, which systemd would otherwise write over pids.max at a reload.
+		return cr.cg.Systemd.setUnitLimits(&specs.LinuxResources{Pids: cr.res.Pids})
+	}
+	return nil
 }
 
 // cgroup2Controllers is what the cgroup2 root offers ("" on a hybrid host).
@@ -121,9 +137,15 @@ func cgroup2Controllers(mnt string) string {
 }
 
 // noCgroupLimits is create without a writable cgroup: any limit asked for is an error, since
-// nothing can enforce it (a warning would let the container run unbounded).
-func noCgroupLimits(r *specs.LinuxResources) error {
-	ws, err := v1Writes(r)
+// nothing can enforce it (a warning would let the container run unbounded); a device list is
+// refused when it denies a device the container could open (resources_devices.go).
+func noCgroupLimits(s *specs.Spec, r *specs.LinuxResources) error {
+	if err := checkDevicesUnenforced(s, r.Devices); err != nil {
+		return err
+	}
+	noDev := *r
+	noDev.Devices = nil
+	ws, err := v1Writes(&noDev)
 	if err == nil && len(ws) == 0 {
 		return nil
 	}
@@ -169,4 +191,24 @@ func LimitSupport() string {
 		return "none: cgroup2 has no controllers and no cgroup v1 controller is writable; " + refused
 	}
 	return "cgroup v1 controllers (hybrid host): " + strings.Join(have, " ")
+}
+
+// ControllerSupport says, for `check`, what enforces one controller's limits for this caller on
+// this host: the v1 hierarchy (hybrid host) or cgroup2, and false when nothing can (a limit on
+// it is then refused at create).
+func ControllerSupport(ctrl string) (string, bool) {
+	mnt := Cgroup2Mount()
+	if mnt == "" || unix.Access(mnt, unix.W_OK) != nil {
+		return "no writable cgroup (needs root): refused at create", false
+	}
+	if cs := strings.Fields(cgroup2Controllers(mnt)); len(cs) > 0 {
+		if slices.Contains(cs, ctrl) {
+			return "cgroup2 " + ctrl + " controller", true
+		}
+		return "cgroup2 offers no " + ctrl + " controller: refused at create", false
+	}
+	if m, ok := v1Mounts()[ctrl]; ok && unix.Access(m, unix.W_OK) == nil {
+		return "cgroup v1 " + ctrl + " controller at " + m + " (hybrid host)", true
+	}
+	return "no writable " + ctrl + " controller: refused at create", false
 }

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -275,7 +276,14 @@ func hasOption(opts, want string) bool {
 
 // readMountinfo parses /proc/self/mountinfo in mount order (parents before children, later
 // mounts at the same point after earlier ones).
-func readMountinfo() ([]mountEntry, error) {
+func readMountinfo() ([]mountEntry, error) { return readMountinfoOf("", false) }
+
+// readMountinfoOf is readMountinfo of the mounts of one file system type ("" for all). Only
+// those lines are parsed: the host's table grows with every container's mounts (15 each
+// under runc's default config), and the cgroup lookups of create and of each supervisor
+// would otherwise parse, and keep as garbage, every one of them. first stops at the first.
+func readMountinfoOf(fstype string, first bool) ([]mountEntry, error) {
+	sep := []byte(" - " + fstype + " ")
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
@@ -283,13 +291,19 @@ func readMountinfo() ([]mountEntry, error) {
 	defer f.Close()
 	var out []mountEntry
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	sc.Buffer(make([]byte, 4096), 1024*1024) // grown for a long line; mountinfo's are short
 	for sc.Scan() {
+		if fstype != "" && !bytes.Contains(sc.Bytes(), sep) {
+			continue
+		}
 		e, err := parseMountinfoLine(sc.Text())
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, e)
+		if first {
+			return out, nil
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
@@ -328,8 +342,12 @@ func parseMountinfoLine(line string) (mountEntry, error) {
 	return e, nil
 }
 
-// unescapeMount undoes mountinfo's octal escapes of space, tab, newline and backslash.
+// mountUnescaper undoes mountinfo's octal escapes of space, tab, newline and backslash.
+var mountUnescaper = strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+
 func unescapeMount(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	return mountUnescaper.Replace(s)
 }

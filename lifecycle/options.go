@@ -16,6 +16,9 @@ type Options struct {
 	LogPath   string // --log, passed on to the supervisor
 	LogFormat string // text or json
 	Debug     bool
+	// SystemdCgroup is --systemd-cgroup: cgroupsPath is "slice:prefix:name", and the container
+	// is registered with systemd as a transient scope when systemd runs (systemd.go).
+	SystemdCgroup bool
 	// Logger receives what create and Launch report in this process (warnings, debug
 	// timings); nil is logrus's standard logger, the CLI's. An embedder passes its own: a
 	// library must not write on its host program's stderr.
@@ -76,6 +79,9 @@ type CreateOpts struct {
 	// restorePid (restore only): the pid init had; asked for through ns_last_pid when init
 	// is forked, best effort (criulite.ReservePid).
 	restorePid int
+	// DryRun makes the policy's copy-on-write layer a dry run: always discarded; the caller
+	// reads its changes (Handle.Changes) first.
+	DryRun bool
 }
 
 // self is the runtime binary, re-executed for the init, supervisor and exec-proxy processes.

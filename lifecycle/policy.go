@@ -92,13 +92,13 @@ func unenforcedAsked(s *specs.Spec, pol spec.Policy) []string {
 // hidePIDs mounts the container's /proc with hidepid=ptraceable for isolate_pids (a PID
 // namespace's stand-in): a process then sees in /proc only the processes it may ptrace, and
 // Landlock allows ptrace only within the container's domain, so host processes (and the
-// supervisor) vanish from /proc. In host mode /proc is the host's own mount and stays as it is.
+// supervisor) vanish from /proc. In host mode and the direct mode /proc is the host's own mount:
+// the supervisor shows it as the container's instead (supervisorPlan, notifsup.ProcView).
 func hidePIDs(s *specs.Spec, pol spec.Policy, rootfs string, log Logger) {
 	if !pol.PIDsIsolated() {
 		return
 	}
 	if rootfs == "/" {
-		log.Warnf("isolate_pids: in host mode (root.path /) /proc is the host's: foreign pids stay visible there")
 		return
 	}
 	for i, m := range s.Mounts {

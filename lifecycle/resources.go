@@ -56,7 +56,8 @@ func v1Writes(r *specs.LinuxResources) ([]cgWrite, error) {
 	for dev, l := range r.Rdma {
 		w = append(w, cgWrite{resPrefix + "rdma", "rdma", "rdma.max", rdmaLine(dev, l)})
 	}
-	return w, nil
+	dw, err := v1Devices(r.Devices)
+	return append(w, dw...), err
 }
 
 func pidsMax(l int64) string {

@@ -108,3 +108,98 @@ func TestResourcesFor(t *testing.T) {
 		t.Error("resourcesFor changed the spec")
 	}
 }
+
+func TestMergeResources(t *testing.T) {
+	old := &specs.LinuxResources{
+		Memory:         &specs.LinuxMemory{Limit: p(int64(64 << 20)), Swap: p(int64(128 << 20))},
+		CPU:            &specs.LinuxCPU{Quota: p(int64(50000)), Period: p(uint64(100000)), Cpus: "0"},
+		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1}, {Pagesize: "1GB", Limit: 2}},
+		Devices:        []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
+	}
+	upd := &specs.LinuxResources{
+		Memory:         &specs.LinuxMemory{Limit: p(int64(32 << 20))},
+		Pids:           &specs.LinuxPids{Limit: p(int64(20))},
+		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 3}},
+	}
+	m, err := mergeResources(old, upd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *m.Memory.Limit != 32<<20 || *m.Memory.Swap != 128<<20 || *m.Pids.Limit != 20 ||
+		*m.CPU.Quota != 50000 || m.CPU.Cpus != "0" || len(m.Devices) != 1 {
+		t.Errorf("merged: %+v %+v %+v %+v", m.Memory, m.CPU, m.Pids, m.Devices)
+	}
+	if len(m.HugepageLimits) != 2 || m.HugepageLimits[0].Pagesize != "1GB" || m.HugepageLimits[1].Limit != 3 {
+		t.Errorf("hugepage limits merged by page size: %+v", m.HugepageLimits)
+	}
+	if *old.Memory.Limit != 64<<20 {
+		t.Error("mergeResources changed its input")
+	}
+	// cgroup2: a swap-only update is completed with the limit in force (memory.swap.max is
+	// their difference), a period-only one with the quota in force.
+	d := v2Delta(&specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: p(int64(96 << 20))}, CPU: &specs.LinuxCPU{Period: p(uint64(200000))}}, m)
+	ws, err := v2Writes(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "memory/memory.max=33554432\nmemory/memory.swap.max=67108864\ncpu/cpu.max=50000 200000\n"
+	if got := writesText(ws); got != want {
+		t.Errorf("v2 writes of a partial update:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestDeviceRules(t *testing.T) {
+	s := &specs.Spec{Linux: &specs.Linux{
+		Devices: []specs.LinuxDevice{{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229},
+			{Path: "/dev/fifo", Type: "p"}, {Path: "/dev/u", Type: "u", Major: 4, Minor: 64}},
+		Resources: &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: false, Type: "c", Major: p(int64(1)), Minor: p(int64(3))}}},
+	}}
+	rules := deviceRules(s)
+	ws, err := v1Devices(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt := writesText(ws)
+	for _, want := range []string{"devices/devices.deny=a\n", "devices/devices.deny=c 1:3 rwm\n", "devices/devices.allow=c 1:3 rwm\n", "devices/devices.allow=c 136:* rwm\n", "devices/devices.allow=c 10:229 rwm\n", "devices/devices.allow=c 4:64 rwm\n"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("device writes lack %q:\n%s", want, txt)
+		}
+	}
+	// runc's defaults come after the config's rules: its deny of /dev/null does not hold.
+	if !deviceAllowed(rules, "c", 1, 3, 'r') || deviceAllowed(rules, "c", 10, 237, 'r') || !deviceAllowed(rules, "c", 10, 229, 'w') {
+		t.Error("deviceAllowed: want /dev/null and the linux.devices node allowed, loop-control denied")
+	}
+	if deviceRules(&specs.Spec{Linux: &specs.Linux{}}) != nil {
+		t.Error("no device list: want no rules (the devices cgroup is not joined)")
+	}
+	for _, bad := range []specs.LinuxDeviceCgroup{{Type: "x"}, {Type: "c", Access: "rwx"}} {
+		if _, err := v1Devices([]specs.LinuxDeviceCgroup{bad}); err == nil {
+			t.Errorf("rule %+v: no error", bad)
+		}
+	}
+}
+
+func TestUnitLimits(t *testing.T) {
+	r := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: p(int64(64 << 20))},
+		Pids:   &specs.LinuxPids{Limit: p(int64(0))},
+		CPU:    &specs.LinuxCPU{Quota: p(int64(12345)), Period: p(uint64(100000))},
+	}
+	if len(unitLimits(r, false)) != 2 {
+		t.Errorf("unitLimits without pids: %v (TasksMax waits for lateLimits)", unitLimits(r, false))
+	}
+	props := unitLimits(r, true)
+	got := map[string]any{}
+	for _, pr := range props {
+		got[pr.Name] = pr.Value.Value()
+	}
+	want := map[string]any{"MemoryMax": uint64(64 << 20), "TasksMax": ^uint64(0), "CPUQuotaPerSecUSec": uint64(130000)}
+	if len(got) != len(want) {
+		t.Fatalf("unitLimits: %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}

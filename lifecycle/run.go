@@ -53,13 +53,16 @@ func (cr *creation) waitExit() (int, error) {
 		stopRelay()
 	}
 	if err == nil {
+		cr.cont.recordExit(0)
 		return 0, nil
 	}
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
 		return -1, err
 	}
-	return exitCode(unix.WaitStatus(ee.Sys().(syscall.WaitStatus))), nil
+	code := exitCode(unix.WaitStatus(ee.Sys().(syscall.WaitStatus)))
+	cr.cont.recordExit(code)
+	return code, nil
 }
 
 // cleanup destroys what is left of the container once init has exited and reaps the

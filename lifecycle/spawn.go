@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -20,7 +21,8 @@ import (
 
 // startProcesses starts init (X) and the supervisor (S) side by side and waits until init
 // is confined and S holds the seccomp listener. The channels between them are created here
-// and handed over as inherited fds named by flags.
+// and handed over as inherited fds named by flags. Both processes start before create makes
+// init's configuration: their starts (the supervisor's Go runtime) overlap that work.
 func (cr *creation) startProcesses(o *Options, c CreateOpts) error {
 	exe, err := self()
 	if err != nil {
@@ -31,14 +33,22 @@ func (cr *creation) startProcesses(o *Options, c CreateOpts) error {
 		return err
 	}
 	defer ch.closeParentCopies()
+	t := time.Now()
 	if err := cr.startInit(exe, c, ch); err != nil {
 		return err
 	}
 	if err := cr.startSupervisor(exe, o, ch); err != nil {
 		return err
 	}
+	cr.log.Debugf("create %s: processes: init and supervisor started after %s", c.ID, time.Since(t))
 	ch.closeChildCopies()
-	return cr.awaitReady(ch)
+	if err := cr.configureInit(c, ch); err != nil {
+		return err
+	}
+	cr.log.Debugf("create %s: processes: init's configuration sent after %s", c.ID, time.Since(t))
+	return cr.awaitReady(ch, func(what string) {
+		cr.log.Debugf("create %s: processes: %s after %s", c.ID, what, time.Since(t))
+	})
 }
 
 // channels are the fds create wires between init, the zygote and the supervisor.
@@ -127,8 +137,13 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	for i := 0; i < c.PreserveFDs; i++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	cmd.Args = append([]string{"sandlock-runtime", "init"},
-		fdArgs(cmd, "fd-init", ch.initX, "fd-xs", ch.xsX, "fd-zs", ch.zsZ, "fd-kill", ch.kill)...)
+	useC := cr.useCInit()
+	if useC {
+		cmd.Args = cInitArgs(cmd, ch.initX, ch.xsX, ch.zsZ, ch.kill)
+	} else {
+		cmd.Args = append([]string{"sandlock-runtime", "init"},
+			fdArgs(cmd, "fd-init", ch.initX, "fd-xs", ch.xsX, "fd-zs", ch.zsZ, "fd-kill", ch.kill)...)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = cr.stdio[0], cr.stdio[1], cr.stdio[2]
 	pidfd := -1
 	cmd.SysProcAttr = &syscall.SysProcAttr{PidFD: &pidfd}
@@ -142,6 +157,9 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 			return err
 		}
 	}
+	if cr.cow != nil {
+		cowNamespaces(cmd.SysProcAttr, cr.policy.IsPrivileged())
+	}
 	start := cmd.Start
 	if c.restorePid > 0 {
 		start = func() error { return criulite.WithNextPid(c.restorePid, cmd.Start) }
@@ -152,21 +170,64 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	cr.init = cmd
 	cr.onFail(func() { killCmd(cmd) })
 	ch.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
-	if cr.cg != nil {
-		// Before init reads its config, so before it confines itself: every process of the
-		// container is forked from init (or the zygote) and inherits these.
-		if err := joinV1(cr.cg.V1, cmd.Process.Pid); err != nil {
-			return err
-		}
-	}
 	st := cr.cont.State
 	st.Pid = cmd.Process.Pid
 	st.PidStart, _ = procStartTime(st.Pid)
+	return nil
+}
+
+// configureInit puts init in the v1 controllers and sends it its configuration (it waits
+// for that before doing anything). The joins wait for the kernel (an RCU grace period, 5-15
+// ms on a busy host) while the configuration is made.
+func (cr *creation) configureInit(c CreateOpts, ch *channels) error {
+	joined := make(chan error, 1)
+	go func() { joined <- cr.joinV1(c) }()
+	useC := cr.useCInit()
+	t := time.Now()
 	ic, err := cr.initConfig(c)
+	cr.log.Debugf("create %s: processes: plan made in %s (C init: %v)", c.ID, time.Since(t), useC)
+	// Before init reads its config, so before it confines itself: every process of the
+	// container is forked from init (or the zygote) and inherits these.
+	if jerr := <-joined; jerr != nil {
+		return jerr
+	}
 	if err != nil {
 		return err
 	}
+	if cr.cg != nil {
+		if err := cr.registerScope(cr.cont.State.Pid); err != nil {
+			return err
+		}
+	}
+	if useC {
+		return cr.sendCInit(ic, ch.initC)
+	}
 	return sendJSON(ch.initC, ic)
+}
+
+func (cr *creation) joinV1(c CreateOpts) error {
+	if cr.cg == nil {
+		return nil
+	}
+	t := time.Now()
+	if err := joinV1(cr.cg.V1, cr.cont.State.Pid); err != nil {
+		return err
+	}
+	cr.log.Debugf("create %s: processes: v1 controllers joined in %s", c.ID, time.Since(t))
+	return nil
+}
+
+// memView is the memory limit /proc/meminfo shows, and where the container's usage is read.
+func (cr *creation) memView() memView {
+	res := resourcesFor(cr.spec, cr.policy)
+	if res.Memory == nil || res.Memory.Limit == nil || *res.Memory.Limit <= 0 || cr.cg == nil {
+		return memView{}
+	}
+	usage, limit := filepath.Join(cr.cg.Dir, "memory.current"), filepath.Join(cr.cg.Dir, "memory.max")
+	if d, ok := cr.cg.V1.Dirs["memory"]; ok {
+		usage, limit = filepath.Join(d, "memory.usage_in_bytes"), filepath.Join(d, "memory.limit_in_bytes")
+	}
+	return memView{limit: *res.Memory.Limit, usage: usage, limitFile: limit}
 }
 
 func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
@@ -183,13 +244,19 @@ func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	if c.restore {
 		plan.Process.NoASLR = true // set before seccomp; the restored process gets its own back
 	}
-	sup := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs)
+	if err := cr.pinPolicyHosts(); err != nil {
+		return initConfig{}, err
+	}
+	sup, err := supervisorPlan(cr.policy, &plan, st.Hostname, st.Rootfs, cr.memView(), cr.pinned)
+	if err != nil {
+		return initConfig{}, stepErr(StepPolicy, err)
+	}
 	if err := saveSupervisorConfig(cr.cont.dir, sup); err != nil {
 		return initConfig{}, err
 	}
 	ic := initConfig{
 		Rootfs: st.Rootfs, Process: s.Process, PreserveFDs: c.PreserveFDs, Plan: plan,
-		State: cr.cont.ociState(specs.StateCreated), KeepSession: c.KeepSession,
+		State: cr.cont.ociState(specs.StateCreated), KeepSession: c.KeepSession, COW: cr.cow,
 	}
 	if ic.Seccomp, err = confine.Program(plan.Seccomp, cacheDir()); err != nil {
 		return ic, err
@@ -242,7 +309,7 @@ func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error 
 	return nil
 }
 
-func (cr *creation) awaitReady(ch *channels) error {
+func (cr *creation) awaitReady(ch *channels, logStep func(string)) error {
 	var r initReply
 	if err := recvJSON(ch.initC, &r); err != nil {
 		return fmt.Errorf("init: %w", err)
@@ -254,10 +321,12 @@ func (cr *creation) awaitReady(ch *channels) error {
 		return errors.New(r.Error)
 	}
 	cr.cont.State.ZygotePid = r.ZygotePid
+	logStep("init confined")
 	b := make([]byte, 1)
 	if n, _ := ch.readyR.Read(b); n != 1 {
 		return &StepError{Step: StepNotif, Msg: "supervisor exited during create (see the --log file)"}
 	}
+	logStep("supervisor ready")
 	return nil
 }
 
@@ -315,7 +384,7 @@ func cacheDir() string {
 }
 
 // privilegedUserns clones init into a new user namespace in which the caller's uid and gid are
-// 0 (policy privileged): the only namespace this runtime ever creates, and only when asked. An
+// 0 (policy privileged): with the copy-on-write workdir's (cow.go), the only namespaces this runtime creates, and only when asked. An
 // unprivileged caller may map its own ids, nothing else, so the process must run as 0 inside;
 // setgroups is denied in the namespace, as the kernel requires for such a mapping. Landlock,
 // seccomp (which still refuses unshare, setns and mount) and no_new_privs apply as always:

@@ -29,7 +29,7 @@ func (c *Container) start() error {
 	if err := c.save(); err != nil {
 		return err
 	}
-	if s, err := loadSpec(c.dir); err == nil && s.Hooks != nil {
+	if s, err := c.loadSpec(); err == nil && s.Hooks != nil {
 		runHooksWarn("poststart", s.Hooks.Poststart, c.ociState(specs.StateRunning))
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,7 +86,11 @@ type State struct {
 // Container is a container found in the state root.
 type Container struct {
 	dir   string
-	State *State // nil while being created (or after a crashed create)
+	State *State      // nil while being created (or after a crashed create)
+	cowFS *os.File    // the tmpfs of an unprivileged max_disk layer, held by the foreground runtime
+	spec  *specs.Spec // config.json as create saved it, when this process created it
+	// keptLayer is the copy-on-write layer destroy kept (KEEP, or a refused commit)
+	keptLayer string
 }
 
 const stateFile = "state.json"
@@ -148,11 +153,23 @@ func (c *Container) save() error {
 	return writeFileAtomic(filepath.Join(c.dir, stateFile), b, 0o600)
 }
 
+// PortsAnnotation is the annotation `state` adds under port_remap: a JSON object, virtual TCP
+// port -> real port on the host.
+const PortsAnnotation = "io.sandlock.ports"
+
 // OCIState is the state document printed by `state` and passed to hooks.
 func (c *Container) OCIState() specs.State {
 	st := specs.State{Version: specs.Version, ID: c.ID(), Status: specs.ContainerState(c.Status())}
 	if s := c.State; s != nil {
 		st.Bundle, st.Annotations = s.Bundle, s.Annotations
+		if b, err := os.ReadFile(filepath.Join(c.dir, portsFile)); err == nil {
+			// port_remap: the real port of each virtual one, as the supervisor bound them.
+			st.Annotations = maps.Clone(st.Annotations)
+			if st.Annotations == nil {
+				st.Annotations = map[string]string{}
+			}
+			st.Annotations[PortsAnnotation] = string(b)
+		}
 		if st.Status != specs.StateStopped {
 			st.Pid = s.Pid
 		}

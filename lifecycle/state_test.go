@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -133,15 +134,36 @@ func TestSaveIsAtomicAndRoundTrips(t *testing.T) {
 }
 
 func TestCgroupDirFor(t *testing.T) {
-	cases := []struct{ path, want string }{
-		{"", "/m/sandlock-runtime/c1"},
-		{"/default/c1", "/m/default/c1"},
-		{"/../../etc", "/m/etc"},
-		{"machine.slice:libpod:abc", "/m/sandlock-runtime/libpod-abc"},
+	cases := []struct {
+		path    string
+		systemd bool
+		want    string
+	}{
+		{"", false, "/m/sandlock-runtime/c1"},
+		{"/default/c1", false, "/m/default/c1"},
+		{"/../../etc", false, "/m/etc"},
+		{"machine.slice:libpod:abc", false, "/m/machine.slice/libpod-abc.scope"},
+		{"", true, "/m/system.slice/sandlock-runtime-c1.scope"},
+		{"kubepods-burstable-pod123.slice:cri-containerd:abc", true,
+			"/m/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod123.slice/cri-containerd-abc.scope"},
+		{":docker:1234", true, "/m/system.slice/docker-1234.scope"},
+		{"-.slice:p:n", true, "/m/p-n.scope"},
+		{"user-1000.slice::n", true, "/m/user.slice/user-1000.slice/n.scope"},
+		{"kubepods.slice:p:kubepods-besteffort.slice", true, "/m/kubepods.slice/kubepods-besteffort.slice"},
 	}
 	for _, c := range cases {
-		if got := cgroupDirFor("/m", c.path, "c1"); got != c.want {
-			t.Errorf("cgroupDirFor(%q): got %s, want %s", c.path, got, c.want)
+		got, sd, err := cgroupDirFor("/m", c.path, "c1", c.systemd)
+		if err != nil || got != c.want {
+			t.Errorf("cgroupDirFor(%q, systemd=%v): got %s, %v; want %s", c.path, c.systemd, got, err, c.want)
+		}
+		if (sd != nil) != (c.systemd || strings.Contains(c.path, ":")) {
+			t.Errorf("cgroupDirFor(%q): systemd unit %+v", c.path, sd)
+		}
+	}
+	for _, bad := range []string{"/a/b", "a:b", "a:b:c:d", "kube--pods.slice:p:n", "-kube.slice:p:n",
+		"kubepods:p:n", "a/b.slice:p:n", "x.slice:p:", "x.slice:p/q:n", ".slice:p:n"} {
+		if got, _, err := cgroupDirFor("/m", bad, "c1", true); err == nil {
+			t.Errorf("cgroupDirFor(%q, systemd): got %s, want an error", bad, got)
 		}
 	}
 }

@@ -30,6 +30,7 @@ const (
 	StepNoNewPrivs = "no_new_privs" // prctl(PR_SET_NO_NEW_PRIVS)
 	StepFork       = "fork"         // starting init, the supervisor or the zygote
 	StepExec       = "exec"         // finding and executing the program, dropping privileges
+	StepCOW        = "cow"          // mounting the copy-on-write workdir
 )
 
 func (e *StepError) Error() string { return e.Msg }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,15 +38,16 @@ type supervisor struct {
 	a       SuperviseArgs
 	cgMount string
 
-	mu        sync.Mutex
-	started   bool
-	initDead  bool
-	zygoteOK  bool
-	nextReq   uint32
-	pending   map[uint32]pendingSpawn // spawn requests by id
-	exits     map[int]chan int        // exit statuses by pid
-	zygoteOut chan struct{}           // closed when Z is gone
-	clients   sync.WaitGroup          // control connections still being served
+	mu           sync.Mutex
+	started      bool
+	initDead     bool
+	zygoteOK     bool
+	nextReq      uint32
+	pending      map[uint32]pendingSpawn // spawn requests by id
+	exits        map[int]chan int        // exit statuses by pid
+	zygoteOut    chan struct{}           // closed when Z is gone
+	clients      sync.WaitGroup          // control connections still being served
+	exitRecorded chan struct{}           // closed once init's exit status is recorded (or cannot be)
 }
 
 // pendingSpawn is an exec request waiting for the zygote's answer, then for the exit.
@@ -60,7 +63,7 @@ func Supervise(a SuperviseArgs) error {
 		pending: map[uint32]pendingSpawn{}, exits: map[int]chan int{},
 		zygoteOut: make(chan struct{}),
 	}
-	listener, err := recvListener(a.XS)
+	listener, err := recvListener(a.XS, a.InitPidfd)
 	if err != nil {
 		return err
 	}
@@ -78,6 +81,11 @@ func Supervise(a SuperviseArgs) error {
 		return err
 	}
 	cfg.Hostname = s.hostname()
+	cfg.Proc.InitPid = a.InitPid
+	if rel, ok := strings.CutPrefix(a.Cgroup, s.cgMount); ok && s.cgMount != "" && strings.HasPrefix(rel, "/") && rel != "/" {
+		cfg.Proc.Cgroup = rel // the container's processes are its cgroup's
+	}
+	cfg.dir = a.StateDir
 	audit := openAudit(a.StateDir)
 	defer audit.close()
 	go func() {
@@ -93,6 +101,7 @@ func Supervise(a SuperviseArgs) error {
 	// statuses it could not report, then the spawn handlers finish sending them.
 	<-s.zygoteOut
 	s.clients.Wait()
+	<-s.exitRecorded // delete reads it once the supervisor is gone
 	return nil
 }
 
@@ -104,19 +113,28 @@ func (s *supervisor) hostname() string {
 	return h
 }
 
-func recvListener(xs int) (int, error) {
+// recvListener takes the listener whose fd number init names, out of init (pidfd_getfd), and
+// tells init it may close its own.
+func recvListener(xs, initPidfd int) (int, error) {
 	buf := make([]byte, 64)
-	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(xs, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	n, err := unix.Read(xs, buf)
 	if err != nil {
 		return -1, fmt.Errorf("receive listener: %w", err)
 	}
-	fds := parseRights(oob[:oobn])
-	if len(fds) != 1 {
-		closeAll(fds)
+	num, ok := strings.CutPrefix(string(buf[:n]), listenerMsg)
+	fd, aerr := strconv.Atoi(num)
+	if !ok || aerr != nil {
 		return -1, errors.New("init sent no seccomp listener")
 	}
-	return fds[0], nil
+	listener, err := unix.PidfdGetfd(initPidfd, fd, 0)
+	if err != nil {
+		return -1, fmt.Errorf("take the seccomp listener from init: %w", err)
+	}
+	if _, err := unix.Write(xs, []byte(listenerTaken)); err != nil {
+		unix.Close(listener)
+		return -1, fmt.Errorf("receive listener: %w", err)
+	}
+	return listener, nil
 }
 
 // waitInit blocks until init exits, then lets the zygote drain: no new exec once init is gone.
@@ -130,6 +148,11 @@ func (s *supervisor) waitInit() {
 	s.mu.Lock()
 	s.initDead = true
 	s.mu.Unlock()
+	s.exitRecorded = make(chan struct{})
+	go func() {
+		recordInitExit(s.a.StateDir, s.a.InitPidfd)
+		close(s.exitRecorded)
+	}()
 	if s.a.KillOnInitExit && s.a.Cgroup != "" {
 		_ = cgroupWrite(s.a.Cgroup, "cgroup.kill", "1")
 	}

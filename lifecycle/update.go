@@ -2,12 +2,15 @@ package lifecycle
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 var errNoLimits = errors.New("this container has no cgroup controllers to change (it was created without a writable cgroup)")
@@ -25,6 +28,41 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 	if err := check("update", id, c.Status()); err != nil {
 		return err
 	}
+	unlock, err := lockFile(filepath.Join(c.dir, "update.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	old, err := loadResources(c.dir)
+	if err != nil {
+		return err
+	}
+	if err := sameDevices(r.Devices, old.Devices); err != nil {
+		return err
+	}
+	noDev := *r
+	noDev.Devices = nil
+	r = &noDev
+	merged, err := mergeResources(old, r)
+	if err != nil {
+		return err
+	}
+	if err := applyUpdate(c, r, merged); err != nil {
+		return err
+	}
+	// Written back once applied, as runc writes an update into its state: `state`, a later
+	// partial update and the records read it.
+	if err := saveResources(c.dir, merged); err != nil {
+		return err
+	}
+	if rec, ok := loadCgroupRecord(c.dir); ok && rec.Systemd != nil {
+		// systemd rewrites a unit's attributes from its properties at each daemon-reload.
+		return rec.Systemd.setUnitLimits(merged)
+	}
+	return nil
+}
+
+func applyUpdate(c *Container, r, merged *specs.LinuxResources) error {
 	rec, ok := loadCgroupRecord(c.dir)
 	if !ok {
 		return errNoLimits
@@ -34,13 +72,38 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 		if cgroup2Controllers(mnt) == "" {
 			return errNoLimits
 		}
-		return applyV2(mnt, rec.Dir, r)
+		return applyV2(mnt, rec.Dir, v2Delta(r, merged))
 	}
 	ws, err := v1Writes(r)
 	if err != nil {
 		return err
 	}
 	return applyV1(rec.V1, swapFirstWhenRaising(ws, rec.V1.Dirs["memory"]))
+}
+
+// sameDevices accepts an update's device list only when it is the one create applied (the
+// config's rules, which the applied list starts with): containerd sends the container's whole
+// linux.resources with every update, and the device list is not changed by update (runc's
+// neither); a different list is refused rather than silently kept.
+func sameDevices(upd, applied []specs.LinuxDeviceCgroup) error {
+	if len(upd) == 0 || (len(upd) <= len(applied) && reflect.DeepEqual(upd, applied[:len(upd)])) {
+		return nil
+	}
+	return fmt.Errorf("%sdevices: update cannot change the device list set at create (runc's update neither); accepted: no devices, or the container's own list", resPrefix)
+}
+
+// lockFile takes an exclusive flock on path (made if missing) until unlock: two updates of one
+// container at once would each write back only their own change.
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // swapFirstWhenRaising orders a v1 memory update: the kernel keeps memory.memsw >= memory, so a

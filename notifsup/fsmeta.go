@@ -1,6 +1,7 @@
 package notifsup
 
 import (
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,16 +25,26 @@ type FSMetaConfig struct {
 	// Reads also mediates what reads metadata (readlink, getxattr, listxattr): needed when the
 	// policy's readable set is narrower than everything the process can name.
 	Reads bool `json:",omitempty"`
-	// Connect, when set, also mediates connect(2) (see ConnectConfig).
+	// Connect, when set, also mediates connect(2) and the sends that name an address (see
+	// ConnectConfig).
 	Connect *ConnectConfig `json:",omitempty"`
+	// Carve, when set, is fs_denied's carving (see FSCarve): the metadata of what the
+	// supervisor mediates there is allowed by the carved rules, not by Rules.
+	Carve *CarveConfig `json:",omitempty"`
+	// Ports, when set (port_remap), virtualises the TCP ports the process binds (PortMap);
+	// Connect must be set too. Not part of the saved configuration: made by the supervisor.
+	Ports *PortMap `json:"-"`
 }
 
 // fsMeta is the feature behind FSMeta.
 type fsMeta struct {
 	given   []FSRule
 	connect ConnectConfig
-	rules   []FSRule // given, canonical: made by Start, in the supervisor, off the container's start
-	mounts  sync.Map // rootKey -> *mountTable: the mounts as seen from each root
+	rules   []FSRule            // given, canonical: made by Start, in the supervisor, off the container's start
+	hosts   map[netip.Addr]bool // connect.AllowHosts
+	ports   *PortMap            // port_remap, or nil
+	mounts  sync.Map            // rootKey -> *mountTable: the mounts as seen from each root
+	carve   *carveModel
 }
 
 // FSMeta mediates the metadata syscalls Landlock has no access right for: chmod, chown,
@@ -48,6 +59,9 @@ type fsMeta struct {
 // object the process was allowed to change.
 func FSMeta(c FSMetaConfig) Feature {
 	m := &fsMeta{given: c.Rules}
+	if c.Carve != nil {
+		m.carve = newCarveModel(*c.Carve, c.Rules)
+	}
 	f := Feature{Name: "fs-metadata", Handlers: map[string]Handler{}, Ioctls: map[uint32]Handler{},
 		Start: func() { m.rules = canonicalRules(m.given) }}
 	for name, op := range metaWriteOps {
@@ -58,7 +72,17 @@ func FSMeta(c FSMetaConfig) Feature {
 	}
 	if c.Connect != nil {
 		m.connect = *c.Connect
+		m.hosts = parseHosts(c.Connect.AllowHosts)
 		f.Handlers["connect"] = m.connectHandler
+		f.Handlers["sendto"] = m.sendtoHandler
+		f.Handlers["sendmsg"] = m.sendmsgHandler
+		f.Handlers["sendmmsg"] = m.sendmmsgHandler
+		if c.Ports != nil {
+			m.ports = c.Ports
+			f.Handlers["bind"] = m.bindHandler
+			f.Handlers["getsockname"] = m.nameHandler(false)
+			f.Handlers["getpeername"] = m.nameHandler(true)
+		}
 	}
 	if c.Reads {
 		for name, op := range metaReadOps {
@@ -188,7 +212,7 @@ func (m *fsMeta) handle(c *Call, op metaOp, write bool) (uint64, error) {
 		dirfd = noCwd
 	}
 	return w.inView(t, dirfd, func() (uint64, error) {
-		fd, err := resolvePath(o.path, o.nofollow)
+		fd, err := w.resolvePath(o.path, o.nofollow)
 		if err != nil {
 			return 0, err
 		}
@@ -230,6 +254,16 @@ func (m *fsMeta) check(w *worker, t *target, fd int, write, fdBased bool) error 
 	if sfs.Type == unix.PROC_SUPER_MAGIC {
 		return m.checkProc(w, t, name, mnt, write)
 	}
+	if host := w.hostName(name); m.carve != nil && !isDevice(fd) && m.carve.mediated(host) {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return unix.EACCES
+		}
+		if err := m.carve.check(host, &st); err != nil {
+			return err
+		}
+		return m.carve.need(host, true, write)
+	}
 	if !m.allowedBy(w.hostName(name), write, !(write && isDevice(fd))) {
 		return refuse(unix.EACCES, name, ruleFor(write)) // as the process names it
 	}
@@ -270,7 +304,8 @@ func (m *fsMeta) checkProc(w *worker, t *target, name, mountpoint string, write 
 	if err != nil || pid == t.tgid || sameCgroup(t.tgid, pid) {
 		return nil // not a process's entry, or one of the process's own container
 	}
-	return refuse(unix.EACCES, name, "another process's /proc entry")
+	// ENOENT, as if absent: another errno than for a missing pid would tell that it exists.
+	return refuse(unix.ENOENT, name, "another process's /proc entry")
 }
 
 // sameCgroup: both processes are in the same cgroup2 directory (the container's).

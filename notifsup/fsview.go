@@ -157,16 +157,54 @@ func setFSIDThread(nr uintptr, id uint32) error {
 // supervisor's reach, not the process's (/proc/PID/root of a host process). The spellings by
 // which a process names its own fds (/proc/self/fd/N, ...) are turned into fd numbers by
 // ownFDRef before this.
-func resolvePath(path string, nofollow bool) (int, error) {
+func (w *worker) resolvePath(path string, nofollow bool) (int, error) {
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
 	if nofollow {
 		how.Flags |= unix.O_NOFOLLOW
 	}
-	fd, err := unix.Openat2(unix.AT_FDCWD, path, &how)
+	dir, name := unix.AT_FDCWD, path
+	if w.beneath >= 0 {
+		var err error
+		if name, err = w.beneathName(path); err != nil {
+			return -1, err
+		}
+		dir = w.beneath
+		how.Resolve |= unix.RESOLVE_IN_ROOT
+	}
+	fd, err := unix.Openat2(dir, name, &how)
 	if err == unix.ELOOP && strings.HasPrefix(path, "/proc/") {
 		return -1, unix.EACCES // a magic link the supervisor will not follow for the process
 	}
 	return fd, err
+}
+
+// beneathName is path relative to the process's root (w.beneath): a relative path is joined to
+// the name of the directory it is relative to, as the kernel names both. The directory is the
+// process's cwd or dirfd while it waits in its syscall; if it is moved meanwhile, the path names
+// another file of the same root, which the process could have named itself.
+func (w *worker) beneathName(path string) (string, error) {
+	if !strings.HasPrefix(path, "/") {
+		if w.base < 0 {
+			return "", unix.ENOENT
+		}
+		dir, err := fdName(w.base)
+		if err != nil {
+			return "", unix.ENOENT
+		}
+		root, err := fdName(w.beneath)
+		if err != nil {
+			return "", unix.ENOENT
+		}
+		rest, ok := strings.CutPrefix(dir, strings.TrimSuffix(root, "/"))
+		if !ok || rest != "" && rest[0] != '/' || strings.HasSuffix(dir, " (deleted)") {
+			return "", unix.ENOENT
+		}
+		path = rest + "/" + path
+	}
+	if path = strings.TrimLeft(path, "/"); path == "" {
+		path = "."
+	}
+	return path, nil
 }
 
 // ownFDRef recognises the paths by which a process names one of its own fds, which libc uses

@@ -94,13 +94,18 @@ func Serve(ctx context.Context, listener int, features []Feature, opts ...Option
 				cancel(err)
 			}
 		},
-		mayBlock: func(req *seccomp.ScmpNotifReq) bool { return mayBlock[key{req.Data.Arch, req.Data.Syscall}] },
+		mayBlock: blocks,
 	}
 	return p.run()
 }
 
+// blocks: the call may wait on something outside the supervisor.
+func blocks(req *seccomp.ScmpNotifReq) bool { return mayBlock[key{req.Data.Arch, req.Data.Syscall}] }
+
 // mayBlock are the syscalls whose handling may wait on something outside the supervisor (a
-// connect to a unix socket whose backlog is full): a follower takes over before they run.
+// connect to a unix socket whose backlog is full): a follower takes over before they run. The
+// sends are not among them: the worker sends with MSG_DONTWAIT, and what would block goes on
+// a thread of its own (sendJob.run).
 var mayBlock = map[key]bool{}
 
 func init() {

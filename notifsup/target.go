@@ -23,6 +23,7 @@ type target struct {
 	listener  int
 	id        uint64
 	writeMem  bool
+	umask     int // what the thread creates files with
 	mem       *os.File
 	root, cwd int // O_PATH
 	pidfd     int
@@ -31,6 +32,7 @@ type target struct {
 // creds are the thread's credentials as the kernel would check them for a file operation.
 type creds struct {
 	euid, egid   uint32 // what a peer sees (SO_PEERCRED) of a connect made for the thread
+	ruid, rgid   uint32 // real ids: what access(2) checks
 	fsuid, fsgid uint32
 	groups       []uint32
 	capEff       uint64
@@ -43,7 +45,7 @@ type creds struct {
 // valid. writeMem opens its memory for writing too (handlers that return data through a
 // buffer).
 func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target, error) {
-	t := &target{tid: int(req.Pid), listener: listener, id: req.ID, writeMem: writeMem, root: -1, cwd: -1, pidfd: -1}
+	t := &target{tid: int(req.Pid), umask: 0o022, listener: listener, id: req.ID, writeMem: writeMem, root: -1, cwd: -1, pidfd: -1}
 	status, err := procRead(t.procPath("status"))
 	if err != nil {
 		return nil, unix.ESRCH
@@ -56,6 +58,12 @@ func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target,
 		return nil, err
 	}
 	return t, nil
+}
+
+// peekTarget is a target for reading the thread's memory only (no credentials, no thread
+// group): what a handler that may answer NotMine needs first, at the cost of no /proc status.
+func peekTarget(listener int, req *seccomp.ScmpNotifReq) *target {
+	return &target{tid: int(req.Pid), listener: listener, id: req.ID, root: -1, cwd: -1, pidfd: -1}
 }
 
 // valid checks the notification is still pending: what was opened or read before is the
@@ -143,11 +151,13 @@ func (t *target) parseStatus(b []byte) error {
 		case "Tgid":
 			t.tgid, err = atoiField(f, 0)
 		case "Uid":
+			t.creds.ruid, _ = u32Field(f, 0)
 			t.creds.euid, err = u32Field(f, 1)
 			if err == nil {
 				t.creds.fsuid, err = u32Field(f, 3)
 			}
 		case "Gid":
+			t.creds.rgid, _ = u32Field(f, 0)
 			t.creds.egid, err = u32Field(f, 1)
 			if err == nil {
 				t.creds.fsgid, err = u32Field(f, 3)
@@ -158,6 +168,11 @@ func (t *target) parseStatus(b []byte) error {
 				err = errors.Join(err, gerr)
 				t.creds.groups = append(t.creds.groups, g)
 			}
+		case "Umask":
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				t.umask = int(m)
+			}
+			continue
 		case "CapEff":
 			t.creds.capEff, err = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 		default:
@@ -292,11 +307,26 @@ func (t *target) fd(n int) (int, error) {
 		return -1, err
 	}
 	fd, err := unix.PidfdGetfd(pidfd, n, 0)
+	if errors.Is(err, unix.EBADF) {
+		return t.pathFD(n)
+	}
 	if err != nil {
-		if errors.Is(err, unix.EBADF) {
-			return -1, unix.EBADF
-		}
 		return -1, unix.EPERM
 	}
 	return fd, nil // pidfd_getfd sets close-on-exec
+}
+
+// pathFD is fd for an O_PATH file, which pidfd_getfd refuses (EBADF): an O_PATH handle on
+// the same object, through the thread's /proc fd link, checked against the notification like
+// every handle (a reused pid is noticed). It is what a dirfd or an AT_EMPTY_PATH names.
+func (t *target) pathFD(n int) (int, error) {
+	fd, err := procOpen(t.procPath("fd/"+strconv.Itoa(n)), unix.O_PATH)
+	if err != nil {
+		return -1, unix.EBADF
+	}
+	if err := t.valid(); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }

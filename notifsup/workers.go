@@ -135,9 +135,20 @@ type worker struct {
 	root     rootKey     // the root it has taken
 	rootPath string      // that root's path on the host
 	broken   bool        // it could not take its own credentials back: it must end
+	// beneath is the process's root when the worker could not chroot to it (an unprivileged
+	// supervisor, a process in the copy-on-write workdir's mount namespace): paths are then
+	// resolved beneath it with RESOLVE_IN_ROOT, which is what a chroot would give (-1: not).
+	beneath int
+	base    int // the cwd (or dirfd) taken by inView for a relative path, -1 for none
 }
 
-type rootKey struct{ dev, ino uint64 }
+// rootKey names a root directory: its inode and the mount it is seen through, so that the
+// same directory in another mount namespace (the copy-on-write workdir's, lifecycle/cow.go)
+// is another root, resolved through that namespace's mounts.
+type rootKey struct{ dev, ino, mnt uint64 }
+
+// sameDir: the same directory, through whichever mount.
+func (k rootKey) sameDir(o rootKey) bool { return k.dev == o.dev && k.ino == o.ino }
 
 var (
 	hostOnce           sync.Once
@@ -154,15 +165,15 @@ func hostFDs() {
 }
 
 func keyOf(fd int) (rootKey, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	var st unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_INO|unix.STATX_MNT_ID|unix.STATX_MNT_ID_UNIQUE, &st); err != nil {
 		return rootKey{}, err
 	}
-	return rootKey{st.Dev, st.Ino}, nil
+	return rootKey{unix.Mkdev(st.Dev_major, st.Dev_minor), st.Ino, st.Mnt_id}, nil
 }
 
 func newWorker() *worker {
-	w := &worker{root: hostRootKey, rootPath: "/"}
+	w := &worker{root: hostRootKey, rootPath: "/", beneath: -1, base: -1}
 	own, err := currentCreds()
 	w.own = own
 	w.fsOK = err == nil && unix.Unshare(unix.CLONE_FS) == nil && hostRoot >= 0 && hostProc >= 0
@@ -170,7 +181,8 @@ func newWorker() *worker {
 }
 
 // takeRoot makes the process's root (an fd on it) the thread's root. A chroot needs
-// CAP_SYS_CHROOT: an unprivileged supervisor only ever sees processes with its own root.
+// CAP_SYS_CHROOT: an unprivileged supervisor fails here for a process whose root is not its
+// own (the copy-on-write workdir's mount namespace), and inView resolves beneath that root.
 func (w *worker) takeRoot(root int) error {
 	key, err := keyOf(root)
 	if err != nil || !w.fsOK {
@@ -232,9 +244,14 @@ func (w *worker) inView(t *target, dirfd int, fn func() (uint64, error)) (uint64
 	if err != nil {
 		return 0, err
 	}
+	w.beneath, w.base = -1, -1
 	if err := w.takeRoot(root); err != nil {
-		return 0, err
+		if !w.fsOK || w.root != hostRootKey {
+			return 0, err
+		}
+		w.beneath = root // no CAP_SYS_CHROOT: resolvePath stays beneath the root instead
 	}
+	defer func() { w.beneath, w.base = -1, -1 }()
 	if dirfd != noCwd {
 		cwd := dirfd
 		if cwd < 0 {
@@ -245,6 +262,7 @@ func (w *worker) inView(t *target, dirfd int, fn func() (uint64, error)) (uint64
 		if err := unix.Fchdir(cwd); err != nil {
 			return 0, err
 		}
+		w.base = cwd
 	}
 	tc := t.creds.threadCreds()
 	capsOnly := tc.sameIDs(w.own) // a root container's process, the direct mode's own user
@@ -275,4 +293,40 @@ func fdName(fd int) (string, error) {
 // procOpen opens /proc/NAME through the /proc taken at start.
 func procOpen(name string, flags int) (int, error) {
 	return unix.Openat(hostProc, name, flags|unix.O_CLOEXEC, 0)
+}
+
+// enterView gives the calling thread the target's root, working directory and credentials for
+// good: the thread must be locked and end with its goroutine (a deferred call that blocks).
+func (t *target) enterView(tc threadCreds) error {
+	root, err := t.rootFD()
+	if err != nil {
+		return err
+	}
+	cwd, err := t.cwdFD()
+	if err != nil {
+		return err
+	}
+	if unix.Unshare(unix.CLONE_FS) != nil {
+		return unix.EPERM
+	}
+	if key, err := keyOf(root); err != nil || key != hostRootKey {
+		if unix.Fchdir(root) != nil || unix.Chroot(".") != nil {
+			return unix.EPERM
+		}
+	}
+	if unix.Fchdir(cwd) != nil {
+		return unix.EPERM
+	}
+	own, err := currentCreds()
+	if err != nil {
+		return err
+	}
+	return tc.assume(tc.sameIDs(own))
+}
+
+// sigpipe signals the target's thread as the kernel would have on a broken pipe (the
+// supervisor's send asked MSG_NOSIGNAL). The thread waits on its notification, so its tid is
+// still its own.
+func (t *target) sigpipe() {
+	_ = unix.Tgkill(t.tgid, t.tid, unix.SIGPIPE)
 }

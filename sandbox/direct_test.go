@@ -134,8 +134,8 @@ func TestQuietGuest(t *testing.T) {
 	var global strings.Builder
 	logrus.SetOutput(&global)
 	t.Cleanup(func() { logrus.SetOutput(os.Stderr) })
-	n := 2 // num_cpus is not enforced yet: create warns about it
-	p := spec.Policy{NumCPUs: &n}
+	seed := int64(7) // random_seed is not enforced yet: create warns about it
+	p := spec.Policy{RandomSeed: &seed}
 	if _, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {
 		t.Fatal(err)
 	}
@@ -147,8 +147,8 @@ func TestQuietGuest(t *testing.T) {
 	if _, err := sb.Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.lines) == 0 || !strings.Contains(strings.Join(rec.lines, "\n"), "num_cpus") {
-		t.Errorf("WithLogger got %q, want the num_cpus warning", rec.lines)
+	if len(rec.lines) == 0 || !strings.Contains(strings.Join(rec.lines, "\n"), "random_seed") {
+		t.Errorf("WithLogger got %q, want the random_seed warning", rec.lines)
 	}
 	if global.Len() != 0 {
 		t.Errorf("the global logger got %q", global.String())
@@ -182,5 +182,41 @@ func TestRunInteractiveOwnTerminal(t *testing.T) {
 	out := strings.ReplaceAll(got.String(), "\r", "")
 	if out != "stdio-ok\npath-ok\nother-refused\n" {
 		t.Errorf("terminal got %q, want stdio-ok, path-ok, other-refused", out)
+	}
+}
+
+// TestProcViews: through the Go API, num_cpus and isolate_pids shape what the command sees:
+// one CPU counted every way, its own /proc entries and not pid 1's (the host's init).
+// Without them, the host's.
+func TestProcViews(t *testing.T) {
+	requireKernel(t)
+	if os.Geteuid() != 0 {
+		t.Skip("pid 1's cmdline is readable by root only on hardened hosts: the control needs root")
+	}
+	script := `nproc; cat /sys/devices/system/cpu/online; grep -c ^processor /proc/cpuinfo; ` +
+		`cat /proc/1/cmdline >/dev/null 2>&1 && echo pid1-read || echo pid1-absent; ` +
+		`ls /proc | grep -qx 1 && echo pid1-listed || echo pid1-unlisted`
+	one := 1
+	sb := newSandbox(t, spec.Policy{NumCPUs: &one, IsolatePIDs: spec.Ptr(true)})
+	res, err := sb.Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got, want := string(res.Stdout), "1\n0\n1\npid1-absent\npid1-unlisted\n"; got != want {
+		t.Errorf("got %q (stderr %q), want %q", got, res.Stderr, want)
+	}
+	found := false
+	for _, d := range sb.Denials() {
+		found = found || (d.Rule == "isolate_pids" && strings.HasPrefix(d.Object, "/proc/1"))
+	}
+	if !found {
+		t.Errorf("no isolate_pids refusal of /proc/1 in the audit: %+v", sb.Denials())
+	}
+	res, err = newSandbox(t, spec.Policy{}).Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := string(res.Stdout); !strings.Contains(got, "pid1-read\npid1-listed\n") {
+		t.Errorf("control without the views: %q, want pid 1 readable and listed", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/cowfs"
 	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -183,12 +184,15 @@ var stepKinds = map[string]kind{
 	lifecycle.StepPolicy: kindPolicy, lifecycle.StepLandlock: kindConfinement,
 	lifecycle.StepChroot: kindConfinement, lifecycle.StepNoNewPrivs: kindConfinement,
 	lifecycle.StepSeccomp: kindSeccomp, lifecycle.StepNotif: kindNotif, lifecycle.StepFork: kindFork,
+	lifecycle.StepCOW: kindBranch,
 }
 
 func classify(err error) kind {
 	var pe *spec.PolicyError
 	var se *lifecycle.StepError
 	switch {
+	case errors.Is(err, cowfs.ErrBranchConflict):
+		return kindBranchConflict
 	case errors.As(err, &pe):
 		return kindPolicy
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -28,6 +28,9 @@ type Sandbox struct {
 	mu      sync.Mutex
 	running []*lifecycle.Handle // oldest first
 	denials []Denial
+	changes []Change // the last dry run's
+	kept    []string // layers kept by the runs that have ended
+	dry     *Sandbox // DryRunInteractive's copy, for Signal
 }
 
 // Denial is one refusal the supervisor made for the policy: when, which process, which
@@ -55,6 +58,7 @@ type options struct {
 	debug     bool
 	logger    Logger
 	name      string
+	dryRun    bool // set only on DryRun's private copy
 }
 
 // Logger receives the warnings and debug lines of starting a sandbox (a missing cgroup2
@@ -165,7 +169,13 @@ func (s *Sandbox) Signal(sig os.Signal) error {
 func (s *Sandbox) each(op string, f func(*lifecycle.Handle) error) error {
 	s.mu.Lock()
 	hs := slices.Clone(s.running)
+	dry := s.dry
 	s.mu.Unlock()
+	if dry != nil {
+		dry.mu.Lock()
+		hs = append(hs, dry.running...)
+		dry.mu.Unlock()
+	}
 	if len(hs) == 0 {
 		return newError(kindSandbox, op, errors.New("the sandbox is not running"))
 	}
@@ -206,11 +216,27 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	if err := checkLandlock(); err != nil {
 		return nil, c, err
 	}
-	proc, err := hostProcess(&s.opts, cmd)
+	wd := s.policy.WorkdirPath()
+	if wd != "" && !filepath.IsAbs(wd) {
+		base := s.opts.dir
+		if base == "" {
+			var err error
+			if base, err = os.Getwd(); err != nil {
+				return nil, c, newError(kindSandbox, "start", err)
+			}
+		}
+		wd = filepath.Join(base, wd)
+	}
+	proc, err := hostProcess(&s.opts, cmd, wd)
 	if err != nil {
 		return nil, c, newError(kindSandbox, "start", err)
 	}
-	pol := directPolicy(s.policy, proc.Cwd)
+	base := s.policy
+	if wd != "" { // absolute now: the command's cwd is the workdir, which relative paths start from
+		base = base.Clone()
+		base.Workdir = &wd
+	}
+	pol := directPolicy(base, proc.Cwd)
 	if err := pol.Validate(); err != nil {
 		return nil, c, newError(kindPolicy, "start", err)
 	}
@@ -235,7 +261,7 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	if s.opts.name != "" {
 		id = s.opts.name
 	}
-	c = lifecycle.CreateOpts{ID: id, Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true, KeepSession: true}
+	c = lifecycle.CreateOpts{ID: id, Spec: sp, Stdio: &stdio, Policy: &pol, Direct: true, KeepSession: true, DryRun: s.opts.dryRun}
 	return o, c, nil
 }
 
@@ -247,6 +273,10 @@ func (s *Sandbox) wait(ctx context.Context, h *lifecycle.Handle) (int, error) {
 	s.mu.Lock()
 	s.running = slices.DeleteFunc(s.running, func(x *lifecycle.Handle) bool { return x == h })
 	s.denials = append(s.denials, h.Denials()...)
+	s.changes = h.Changes()
+	if k := h.KeptLayer(); k != "" {
+		s.kept = append(s.kept, k)
+	}
 	s.mu.Unlock()
 	if killed {
 		return code, newError(kindChild, "run", errors.Join(ctx.Err(), err))

@@ -59,6 +59,10 @@ func directPolicy(p spec.Policy, cwd string) spec.Policy {
 	if len(p.FSReadable)+len(p.FSWritable) == 0 {
 		p.FSReadable = []string{"/"}
 	}
+	if wd := p.WorkdirPath(); wd != "" && !filepath.IsAbs(wd) {
+		wd = filepath.Join(cwd, wd)
+		p.Workdir = &wd
+	}
 	return p
 }
 
@@ -117,12 +121,15 @@ func privileged(proc *specs.Process) {
 	proc.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: all, Permitted: all}
 }
 
-func hostProcess(o *options, args []string) (*specs.Process, error) {
+func hostProcess(o *options, args []string, workdir string) (*specs.Process, error) {
 	caps, err := hostCaps()
 	if err != nil {
 		return nil, err
 	}
 	cwd := o.dir
+	if cwd == "" && workdir != "" {
+		cwd = workdir // the seed's workdir is the command's working directory too
+	}
 	if cwd == "" {
 		if cwd, err = os.Getwd(); err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -33,24 +34,40 @@ func TestFieldStatus(t *testing.T) {
 		{"fs_readable", Host{LandlockABI: -1}, "no (Landlock ABI 6 needed)"},
 		{"chroot", Host{LandlockABI: 7}, "needs root"},
 		{"chroot", Host{LandlockABI: 7, Root: true}, "yes"},
-		{"max_memory", Host{LandlockABI: 7, Root: true}, "yes"},
+		{"max_memory", Host{LandlockABI: 7, Root: true}, "* memory controller"}, // this host's, see below
 		{"max_cpu", Host{LandlockABI: 7}, "needs root"},
 		{"privileged", Host{LandlockABI: 7, Root: true}, "yes"},
-		{"workdir", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
+		{"workdir", Host{LandlockABI: 7, Root: true, Overlay: true}, "yes"},
+		{"workdir", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "yes"},
+		{"workdir", Host{LandlockABI: 7, Overlay: true}, "needs root (unprivileged user namespaces are off here)"},
+		{"on_exit", Host{LandlockABI: 7, Root: true}, "no (overlayfs missing)"},
+		{"max_disk", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "yes"},
+		{"num_cpus", Host{LandlockABI: 7, Root: true}, "yes"},
+		{"random_seed", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
 	}
 	for _, c := range cases {
-		if got := fields[c.key].status(c.host); got != c.want {
+		got := fields[c.key].status(c.host)
+		if pat, ok := strings.CutPrefix(c.want, "* "); ok {
+			// A limit's status names what enforces it on the host the test runs on.
+			if (!strings.HasPrefix(got, "yes: ") && !strings.HasPrefix(got, "no: ")) || !strings.Contains(got, strings.Fields(pat)[0]) {
+				t.Errorf("%s: got %q, want yes:/no: naming the %s", c.key, got, pat)
+			}
+			continue
+		}
+		if got != c.want {
 			t.Errorf("%s on %+v: got %q, want %q", c.key, c.host, got, c.want)
 		}
 	}
 }
 
 func TestNotEnforced(t *testing.T) {
-	seed := int64(1)
+	disk := spec.Size(1 << 20)
 	two := 2
-	p := spec.Policy{FSReadable: []string{"/usr"}, RandomSeed: &seed, NumCPUs: &two, MaxMemory: new(spec.Size)}
+	seed := int64(1)
+	p := spec.Policy{FSReadable: []string{"/usr"}, MaxDisk: &disk, Workdir: spec.Ptr("/w"), NumCPUs: &two, MaxMemory: new(spec.Size),
+		RandomSeed: &seed, TimeStart: spec.Ptr("2000-01-01T00:00:00Z")}
 	got := NotEnforced(p)
-	want := []string{"num_cpus", "random_seed"}
+	want := []string{"random_seed", "time_start"}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("got %v, want %v", got, want)
 	}

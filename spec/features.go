@@ -154,8 +154,10 @@ func featuresLinux() *features.Linux {
 	return &features.Linux{
 		Namespaces:   []string{"pid", "network", "ipc", "uts", "mount", "cgroup"},
 		Capabilities: CapNames(),
+		// v1: the controllers of a hybrid host; systemd: the --systemd-cgroup driver (a scope
+		// in its slice, lifecycle/systemd.go); not systemd's user instance (rootless).
 		Cgroup: &features.Cgroup{
-			V1: boolp(false), V2: boolp(true), Systemd: boolp(false), SystemdUser: boolp(false),
+			V1: boolp(true), V2: boolp(true), Systemd: boolp(true), SystemdUser: boolp(false),
 		},
 		Seccomp: &features.Seccomp{
 			Enabled:        boolp(true),

@@ -64,7 +64,7 @@ func TestFeaturesJSON(t *testing.T) {
 	for _, want := range []string{
 		`"ociVersionMin":"1.0.0"`,
 		`"namespaces":["pid","network","ipc","uts","mount","cgroup"]`,
-		`"v2":true`, `"v1":false`,
+		`"v2":true`, `"v1":true`, `"systemd":true`, `"systemdUser":false`,
 		`"io.sandlock.runtime.landlock":"true"`,
 		`"CAP_CHECKPOINT_RESTORE"`,
 		`"idmap":{"enabled":false}`,

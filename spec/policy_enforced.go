@@ -3,12 +3,11 @@ package spec
 import "slices"
 
 // notEnforced are the keys this release parses and validates but does not enforce yet: the
-// supervisor issue (network hosts, port remap, /proc views, determinism) and the copy-on-write
+// supervisor issue (determinism) and the copy-on-write
 // issue. max_memory, max_processes and max_cpu are enforced through the cgroup controllers. Set, they are reported (the sandbox command and create warn),
 // never silently dropped. docs/policy.md has the same list.
 var notEnforced = []string{
-	"workdir", "net_allow_hosts", "port_remap", "num_cpus", "random_seed", "time_start", "deterministic_dirs",
-	"fs_isolation", "fs_storage", "max_disk", "on_exit", "on_error",
+	"random_seed", "time_start", "deterministic_dirs",
 }
 
 // IsEnforced reports whether this release enforces policy key k.

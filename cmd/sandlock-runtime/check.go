@@ -49,6 +49,8 @@ func printHost(w io.Writer, h sandbox.Host) {
 	}
 	fmt.Fprintf(w, "i386 entry (int 0x80): %s\n", i386)
 	fmt.Fprintf(w, "x32 syscalls:          %s\n", yesNo(h.Compat.X32))
+	fmt.Fprintf(w, "overlayfs (COW):       %s\n", yesNo(h.Overlay))
+	fmt.Fprintf(w, "user ns (COW, user):   %s\n", yesNo(h.UserNS))
 	fmt.Fprintf(w, "running as root:       %s\n", yesNo(h.Root))
 	fmt.Fprintf(w, "no_new_privs:          %s\n\n", nnpMode())
 }

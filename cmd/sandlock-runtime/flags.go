@@ -18,7 +18,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log", Usage: "log file (default: stderr)"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 		&cli.BoolFlag{Name: "debug", Usage: "debug logging"},
-		&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for compatibility; cgroupsPath slice:prefix:name is mapped to a cgroupfs path"},
+		&cli.BoolFlag{Name: "systemd-cgroup", Usage: "systemd cgroup driver: cgroupsPath is slice:prefix:name, the container is a scope in that slice (registered with systemd over D-Bus when systemd runs)"},
 		&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for compatibility (true|false|auto)"},
 		&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted, no meaning: checkpoint and restore are not implemented"},
 	}
@@ -67,6 +67,8 @@ func options(c *cli.Context) *lifecycle.Options {
 		LogPath:   c.String("log"),
 		LogFormat: c.String("log-format"),
 		Debug:     c.Bool("debug"),
+
+		SystemdCgroup: c.Bool("systemd-cgroup"),
 	}
 }
 

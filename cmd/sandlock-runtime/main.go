@@ -103,7 +103,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		createCommand, startCommand, runCommand, stateCommand, listCommand, killCommand,
 		deleteCommand, execCommand, psCommand, pauseCommand, resumeCommand, specCommand,
-		featuresCommand, updateCommand, eventsCommand, profileCommand, sandboxCommand, checkCommand,
+		featuresCommand, updateCommand, eventsCommand, profileCommand, sandboxCommand, cowCommand, checkCommand,
 		checkpointCommand, restoreCommand,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/sandlock/sandlock-runtime/lifecycle"
@@ -37,6 +38,9 @@ type containerState struct {
 	Created     string            `json:"created"`
 	Owner       string            `json:"owner"`
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// Resources is not runc's: the container's linux.resources as in force (create's, with
+	// each update merged in); callers decoding runc's document ignore it.
+	Resources *specs.LinuxResources `json:"resources,omitempty"`
 }
 
 func stateDoc(c *lifecycle.Container) containerState {
@@ -47,6 +51,7 @@ func stateDoc(c *lifecycle.Container) containerState {
 		d.Rootfs = s.Rootfs
 		d.Created = s.Created.Format("2006-01-02T15:04:05.999999999Z")
 		d.Owner = s.Owner
+		d.Resources = c.Resources()
 	}
 	return d
 }

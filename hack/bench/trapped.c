@@ -7,8 +7,13 @@
  *   uname          trapped and answered by the supervisor (the engine's round trip)
  *   chmod_allowed  chmod of DIR/f: performed on behalf (the metadata path)
  *   chmod_refused  chmod of OUTSIDE_FILE: refused by the supervisor (bare: really done)
- *   readlink       readlink of DIR/l: mediated when the readable set is narrowed */
+ *   readlink       readlink of DIR/l: mediated when the readable set is narrowed
+ *   udp_send       send(2) on a connected UDP socket (+ recv): no address, passed on (NotMine)
+ *   udp_sendto     sendto(2) with an address (+ recv): performed on behalf
+ *   udp_sendmsg    sendmsg(2) on the connected socket (+ recv): performed on behalf */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,5 +60,16 @@ int main(int argc, char **argv)
 	MEASURE("chmod_allowed", n, chmod(f, 0644));
 	MEASURE("chmod_refused", n, chmod(argv[2], 0644));
 	MEASURE("readlink", n, readlink(l, buf, sizeof buf));
+	int r = socket(AF_INET, SOCK_DGRAM, 0), c = socket(AF_INET, SOCK_DGRAM, 0), d = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	if (bind(r, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(r, (struct sockaddr *)&a, &al) != 0 ||
+	    connect(c, (struct sockaddr *)&a, sizeof a) != 0)
+		perror("udp setup");
+	struct iovec iov = {.iov_base = "x", .iov_len = 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	MEASURE("udp_send", n, (send(c, "x", 1, 0), recv(r, buf, sizeof buf, 0)));
+	MEASURE("udp_sendto", n, (sendto(d, "x", 1, 0, (struct sockaddr *)&a, sizeof a), recv(r, buf, sizeof buf, 0)));
+	MEASURE("udp_sendmsg", n, (sendmsg(c, &m, 0), recv(r, buf, sizeof buf, 0)));
 	return 0;
 }

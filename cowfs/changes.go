@@ -1,0 +1,296 @@
+package cowfs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Change is one entry of the seed's change list: Kind "A" (added), "M" (modified) or "D"
+// (deleted), Path relative to the workdir.
+type Change struct {
+	Kind string `json:"kind"`
+	Path string `json:"path"`
+}
+
+// op is one step of a commit: replace Rel in the workdir with the upper's copy (a whole
+// subtree for a new or replaced directory), or remove Rel.
+type op struct {
+	Remove bool   `json:"remove,omitempty"`
+	Rel    string `json:"rel"`
+	Dir    bool   `json:"dir,omitempty"` // a directory, staged whole (mergeCopy)
+	// Lower: a renamed directory (overlayfs' redirect): its content is the lower's Lower
+	// merged with the upper's Rel.
+	Lower string `json:"lower,omitempty"`
+}
+
+// Changes lists what the layer changed in its workdir, sorted by path.
+func (l *Layer) Changes() ([]Change, error) {
+	if err := l.Reachable(); err != nil {
+		return nil, err
+	}
+	if err := l.checkWorkdir(); err != nil {
+		return nil, err
+	}
+	cs, _, err := diff(l.Upper(), l.Workdir)
+	return cs, err
+}
+
+// diff walks upper against lower: the change list and the commit's steps.
+func diff(upper, lower string) ([]Change, []op, error) {
+	var d differ
+	err := d.walk(upper, lower, "", false)
+	sort.Slice(d.changes, func(i, j int) bool { return d.changes[i].Path < d.changes[j].Path })
+	return d.changes, d.ops, err
+}
+
+type differ struct {
+	changes []Change
+	ops     []op
+}
+
+func (d *differ) add(kind, rel string) { d.changes = append(d.changes, Change{kind, rel}) }
+
+// walk visits the upper directory rel. hidden: the lower's entries under rel are hidden (an
+// opaque directory above, or a new one), so the upper's subtree is the whole content and
+// only names matter.
+func (d *differ) walk(upper, lower, rel string, hidden bool) error {
+	ents, err := os.ReadDir(filepath.Join(upper, rel))
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p := filepath.Join(rel, e.Name())
+		var ust unix.Stat_t
+		if err := unix.Lstat(filepath.Join(upper, p), &ust); err != nil {
+			return err
+		}
+		lst, inLower := lstat(filepath.Join(lower, p))
+		if err := d.entry(upper, lower, p, &ust, lst, inLower, hidden); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *differ) entry(upper, lower, p string, ust, lst *unix.Stat_t, inLower, hidden bool) error {
+	isDir := ust.Mode&unix.S_IFMT == unix.S_IFDIR
+	switch {
+	case isWhiteout(ust):
+		if inLower && !hidden {
+			d.add("D", p)
+			d.ops = append(d.ops, op{Remove: true, Rel: p})
+		}
+		return nil
+	case !isDir:
+		d.add(kindOf(inLower), p)
+		if !hidden {
+			d.ops = append(d.ops, op{Rel: p})
+		}
+		return nil
+	}
+	up := filepath.Join(upper, p)
+	r := redirect(up)
+	lowerDir := inLower && lst.Mode&unix.S_IFMT == unix.S_IFDIR
+	if r == "" && lowerDir && !hidden && !isOpaque(up) {
+		return d.walk(upper, lower, p, false) // a copied-up directory: only what is under it
+	}
+	// A new directory, one made again after its removal (opaque), or one renamed from
+	// elsewhere in the lower (a redirect): its content is all the upper's, merged with the
+	// redirect's source.
+	from := ""
+	if r != "" {
+		from = redirectTarget(filepath.Dir(p), r)
+	}
+	if lowerDir && r == "" && !hidden {
+		d.add("M", p)
+		d.deletedBeneath(upper, lower, p)
+	} else {
+		d.add(kindOf(inLower && !hidden), p)
+	}
+	if !hidden {
+		d.ops = append(d.ops, op{Rel: p, Dir: true, Lower: from})
+	}
+	fromDir := ""
+	if from != "" {
+		fromDir = filepath.Join(lower, from)
+	}
+	return mergeNames(fromDir, up, lower, func(rel string) {
+		q := filepath.Join(p, rel)
+		_, there := lstat(filepath.Join(lower, q))
+		d.add(kindOf(there && lowerDir && !hidden), q)
+	})
+}
+
+// source is where one name of a merged directory comes from: its upper entry ("" for none)
+// and, for a directory, the lower directory merged under it ("" for none).
+type source struct{ upper, lower string }
+
+// merged lists a merged directory as overlayfs shows it: lowerDir ("" for none) under upperDir
+// ("" for none), whiteouts hiding lower names, opaque directories hiding the whole lower, and
+// renamed directories (redirects) taking their content from elsewhere in the lower.
+func merged(lowerDir, upperDir, lowerRoot string) (map[string]source, error) {
+	out := map[string]source{}
+	if lowerDir != "" && (upperDir == "" || !isOpaque(upperDir)) {
+		ents, err := os.ReadDir(lowerDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			out[e.Name()] = source{lower: filepath.Join(lowerDir, e.Name())}
+		}
+	}
+	if upperDir == "" {
+		return out, nil
+	}
+	ents, err := os.ReadDir(upperDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		up := filepath.Join(upperDir, e.Name())
+		st, ok := lstat(up)
+		switch {
+		case !ok:
+			continue
+		case isWhiteout(st):
+			delete(out, e.Name())
+			continue
+		case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+			out[e.Name()] = source{upper: up}
+			continue
+		}
+		lo := out[e.Name()].lower
+		if r := redirect(up); r != "" {
+			lo = filepath.Join(lowerRoot, redirectTarget(relTo(lowerRoot, lowerDir), r))
+		}
+		if lo != "" && !isDirPath(lo) {
+			lo = ""
+		}
+		out[e.Name()] = source{upper: up, lower: lo}
+	}
+	return out, nil
+}
+
+// mergeNames calls fn with every path under a merged directory, sorted.
+func mergeNames(lowerDir, upperDir, lowerRoot string, fn func(rel string)) error {
+	m, err := merged(lowerDir, upperDir, lowerRoot)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fn(n)
+		src := m[n]
+		sub := func(rel string) { fn(filepath.Join(n, rel)) }
+		switch {
+		case src.upper != "" && isDirPath(src.upper):
+			err = mergeNames(src.lower, src.upper, lowerRoot, sub)
+		case src.upper == "" && isDirPath(src.lower):
+			err = lowerNames(src.lower, sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lowerNames(dir string, fn func(rel string)) error {
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir {
+			fn(relTo(dir, p))
+		}
+		return nil
+	})
+}
+
+func relTo(base, p string) string {
+	r, err := filepath.Rel(base, p)
+	if err != nil || r == "." {
+		return ""
+	}
+	return r
+}
+
+func isDirPath(p string) bool {
+	st, ok := lstat(p)
+	return ok && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
+// redirect is a renamed directory's overlayfs redirect: the lower path it came from.
+func redirect(p string) string {
+	buf := make([]byte, 4096)
+	n, err := unix.Lgetxattr(p, "trusted.overlay.redirect", buf)
+	if err != nil || n == 0 {
+		return ""
+	}
+	return string(buf[:n])
+}
+
+// redirectTarget is a redirect as a path relative to the lower root: absolute ones are from
+// the root, relative ones from the lower directory of the renamed directory's parent.
+func redirectTarget(parentRel, r string) string {
+	if strings.HasPrefix(r, "/") {
+		return filepath.Clean(strings.TrimPrefix(r, "/"))
+	}
+	return filepath.Join(parentRel, r)
+}
+
+// deletedBeneath reports the lower's entries of the opaque directory p that the upper lacks.
+func (d *differ) deletedBeneath(upper, lower, p string) {
+	ents, _ := os.ReadDir(filepath.Join(lower, p))
+	for _, e := range ents {
+		q := filepath.Join(p, e.Name())
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(upper, q), &st); err != nil || isWhiteout(&st) {
+			d.add("D", q)
+		}
+	}
+}
+
+func kindOf(inLower bool) string {
+	if inLower {
+		return "M"
+	}
+	return "A"
+}
+
+func lstat(p string) (*unix.Stat_t, bool) {
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return nil, false
+	}
+	return &st, true
+}
+
+// isWhiteout: overlayfs marks a deleted name with a 0/0 character device.
+func isWhiteout(st *unix.Stat_t) bool {
+	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
+}
+
+// isOpaque: a directory whose lower content is hidden (removed, then made again).
+func isOpaque(p string) bool {
+	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
+		buf := make([]byte, 4)
+		n, err := unix.Lgetxattr(p, name, buf)
+		if err == nil && n > 0 && buf[0] == 'y' {
+			return true
+		}
+	}
+	return false
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -1,0 +1,278 @@
+package cowfs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrBranchConflict: another branch (or anyone else) changed, since this layer was made, a
+// workdir path this layer changes too. Nothing of the layer lands; the layer is kept.
+var ErrBranchConflict = errors.New("branch conflict: the workdir changed under this layer's paths since the layer was made")
+
+// ConflictError names the paths of an ErrBranchConflict.
+type ConflictError struct{ Paths []string }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%v: %s", ErrBranchConflict, strings.Join(e.Paths, ", "))
+}
+
+// Is makes errors.Is(err, ErrBranchConflict) hold.
+func (e *ConflictError) Is(t error) bool { return t == ErrBranchConflict }
+
+// stagePrefix names a commit's staging directory in the workdir: on the workdir's filesystem
+// so that each step of the apply is one rename.
+const stagePrefix = ".sandlock-commit-"
+
+const (
+	journalFile = "journal"
+	stageMark   = "sandlock-stage"
+)
+
+// Commit lands the layer's changes in its workdir, all or nothing: under an exclusive flock
+// of the workdir, it checks for conflicts, copies the new contents into a staging directory
+// in the workdir, syncs it, writes the journal (the list of steps) and syncs it: from there
+// the commit is decided, and applying it is a series of idempotent renames that Recover
+// finishes after a crash. A crash before the journal leaves a staging directory without one,
+// which Recover removes: the workdir is as before. Then the layer is removed.
+func (l *Layer) Commit(unmount Unmount) error {
+	if err := l.Reachable(); err != nil {
+		return err
+	}
+	if err := l.checkWorkdir(); err != nil {
+		return err
+	}
+	lock, err := lockDir(l.Workdir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(lock)
+	if err := recoverLocked(l.Workdir); err != nil {
+		return err
+	}
+	_, ops, err := diff(l.Upper(), l.Workdir)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", l.Dir, err)
+	}
+	if err := l.conflicts(ops); err != nil {
+		return err
+	}
+	if len(ops) > 0 {
+		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
+		if err := l.stage(stage, ops); err != nil {
+			_ = removeAll(stage)
+			return fmt.Errorf("commit %s: %w", l.Dir, err)
+		}
+		if err := apply(l.Workdir, stage); err != nil {
+			return fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, stage)
+		}
+	}
+	return l.Remove(unmount)
+}
+
+// conflicts: every path a step replaces or removes must be unchanged since the layer's birth
+// (ctime, which no one can set, before Start); so must the directory of a new path.
+func (l *Layer) conflicts(ops []op) error {
+	var bad []string
+	for _, o := range ops {
+		p := filepath.Join(l.Workdir, o.Rel)
+		st, ok := lstat(p)
+		if !ok {
+			if o.Remove {
+				bad = append(bad, o.Rel) // removed by someone else meanwhile
+			}
+			continue
+		}
+		if st.Ctim.Nano() >= l.Start {
+			bad = append(bad, o.Rel)
+		}
+	}
+	if len(bad) > 0 {
+		return &ConflictError{Paths: bad}
+	}
+	return nil
+}
+
+func (l *Layer) stage(stage string, ops []op) error {
+	if err := os.Mkdir(stage, 0o700); err != nil {
+		return err
+	}
+	// The mark that makes it a staging directory for Recover (a user's directory of the same
+	// name is left alone).
+	if err := os.WriteFile(filepath.Join(stage, stageMark), nil, 0o600); err != nil {
+		return err
+	}
+	cp := &copier{links: newLinkMap()}
+	var sst, ust unix.Stat_t
+	if unix.Stat(stage, &sst) == nil && unix.Stat(l.Upper(), &ust) == nil && sst.Dev == ust.Dev {
+		cp.canLink, cp.linkDev = true, ust.Dev
+	}
+	for i, o := range ops {
+		if o.Remove {
+			continue
+		}
+		dst := filepath.Join(stage, strconv.Itoa(i))
+		var err error
+		if o.Dir {
+			from := ""
+			if o.Lower != "" {
+				from = filepath.Join(l.Workdir, o.Lower)
+			}
+			err = cp.mergeCopy(from, filepath.Join(l.Upper(), o.Rel), l.Workdir, dst)
+		} else {
+			err = cp.tree(filepath.Join(l.Upper(), o.Rel), dst)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	b, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Open(stage, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil { // every staged file at once
+		return err
+	}
+	crashPoint("staged")
+	if err := writeAtomic(filepath.Join(stage, journalFile), b); err != nil {
+		return err
+	}
+	if err := unix.Fsync(fd); err != nil {
+		return err
+	}
+	crashPoint("journal")
+	return nil
+}
+
+// crashTestEnv names a point of the commit where the process kills itself (SIGKILL), for the
+// tests of crash recovery (integration TestCOWCrashMidCommit): "staged" (before the journal)
+// or "journal" (after it, before any rename).
+const crashTestEnv = "SANDLOCK_COW_TEST_CRASH"
+
+func crashPoint(name string) {
+	if os.Getenv(crashTestEnv) == name {
+		_ = unix.Kill(os.Getpid(), unix.SIGKILL)
+		select {} // the signal is on its way
+	}
+}
+
+// apply runs a decided commit's journal: each step is a rename, redone or skipped after a
+// crash (a staged entry that is gone was moved in place already).
+func apply(workdir, stage string) error {
+	b, err := os.ReadFile(filepath.Join(stage, journalFile))
+	if err != nil {
+		return err
+	}
+	var ops []op
+	if err := json.Unmarshal(b, &ops); err != nil {
+		return fmt.Errorf("journal %s: %w", stage, err)
+	}
+	trash := filepath.Join(stage, "trash")
+	if err := os.Mkdir(trash, 0o700); err != nil && !os.IsExist(err) {
+		return err
+	}
+	for i, o := range ops {
+		if err := applyOne(workdir, stage, trash, i, o); err != nil {
+			return err
+		}
+	}
+	dfd, err := unix.Open(workdir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		_ = unix.Syncfs(dfd)
+		unix.Close(dfd)
+	}
+	return removeAll(stage)
+}
+
+func applyOne(workdir, stage, trash string, i int, o op) error {
+	if !filepath.IsLocal(o.Rel) {
+		return fmt.Errorf("journal: bad path %q", o.Rel)
+	}
+	target := filepath.Join(workdir, o.Rel)
+	old := filepath.Join(trash, strconv.Itoa(i))
+	if o.Remove {
+		return renameIfExists(target, old)
+	}
+	src := filepath.Join(stage, strconv.Itoa(i))
+	sst, ok := lstat(src)
+	if !ok {
+		return nil // done before a crash
+	}
+	if tst, exists := lstat(target); exists {
+		if tst.Mode&unix.S_IFMT == unix.S_IFDIR || sst.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if err := os.Rename(target, old); err != nil {
+				return err
+			}
+		}
+	} else if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(src, target) // a file over a file: atomically
+}
+
+func renameIfExists(from, to string) error {
+	err := os.Rename(from, to)
+	if err != nil && isNotExist(err) {
+		return nil
+	}
+	return err
+}
+
+// lockDir takes the workdir's commit lock: an exclusive flock on the directory itself.
+func lockDir(dir string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("workdir %s: %w", dir, err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("lock workdir %s: %w", dir, err)
+	}
+	return fd, nil
+}
+
+// Recover finishes or undoes the commits a crash interrupted in workdir: a staging directory
+// with a journal is applied, one without is removed. Run before every layer is made over a
+// workdir and by every commit.
+func Recover(workdir string) error {
+	lock, err := lockDir(workdir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(lock)
+	return recoverLocked(workdir)
+}
+
+func recoverLocked(workdir string) error {
+	ents, err := os.ReadDir(workdir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), stagePrefix) {
+			continue
+		}
+		stage := filepath.Join(workdir, e.Name())
+		if _, err := os.Lstat(filepath.Join(stage, stageMark)); err != nil {
+			continue // not ours
+		}
+		if _, err := os.Stat(filepath.Join(stage, journalFile)); err == nil {
+			errs = append(errs, apply(workdir, stage))
+		} else {
+			errs = append(errs, removeAll(stage))
+		}
+	}
+	return errors.Join(errs...)
+}

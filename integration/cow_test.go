@@ -1,0 +1,874 @@
+package integration
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
+)
+
+// ---- the copy-on-write workdir (cowfs, docs/sandbox.md) ----
+
+// cowTree makes a workdir with a file to keep, one to edit, one to delete, one to rename and a
+// subdirectory, and a layer store beside it (never inside).
+func cowTree(t *testing.T) (wd, storage string) {
+	t.Helper()
+	base := t.TempDir()
+	wd, storage = filepath.Join(base, "wd"), filepath.Join(base, "layers")
+	files := map[string]string{"keep": "keep\n", "edit": "edit\n", "gone": "gone\n", "old-name": "renamed\n", "sub/inner": "inner\n", "sub/deep/x": "x\n"}
+	for name, body := range files {
+		p := filepath.Join(wd, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return wd, storage
+}
+
+// snapshot is every entry under dir: path, type and mode, size, mtime, inode and content hash,
+// so that two snapshots are equal only for a byte-identical, untouched tree.
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		sum := ""
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			h := sha256.Sum256(b)
+			sum = hex.EncodeToString(h[:8])
+		}
+		rel, _ := filepath.Rel(dir, p)
+		lines = append(lines, fmt.Sprintf("%s %o %d %d %d %s", rel, st.Mode, st.Size, st.Mtim.Nano(), st.Ino, sum))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func readOr(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	return string(b)
+}
+
+// cowScript does one of each kind of change: modify, delete, create, rename across
+// directories, hard link, mkdir.
+const cowScript = `echo more >> edit && rm gone && echo new > new && mv old-name sub/new-name && ln new new-link && mkdir -p made/inner && echo m > made/inner/f && rm -r sub/deep`
+
+func cowFlags(wd, storage string, extra ...string) []string {
+	return append([]string{"--workdir", wd, "--fs-storage", storage}, extra...)
+}
+
+func layers(t *testing.T, storage string) []string {
+	ents, _ := os.ReadDir(storage)
+	var out []string
+	for _, e := range ents {
+		out = append(out, filepath.Join(storage, e.Name()))
+	}
+	return out
+}
+
+// checkCommitted: cowScript's changes are all in wd, the hard link is one inode.
+func checkCommitted(t *testing.T, wd string) {
+	t.Helper()
+	want := map[string]string{"keep": "keep\n", "edit": "edit\nmore\n", "new": "new\n", "new-link": "new\n", "sub/new-name": "renamed\n", "sub/inner": "inner\n", "made/inner/f": "m\n"}
+	for name, body := range want {
+		if got := readOr(t, filepath.Join(wd, name)); got != body {
+			t.Errorf("%s = %q, want %q", name, got, body)
+		}
+	}
+	for _, name := range []string{"gone", "old-name", "sub/deep"} {
+		if _, err := os.Lstat(filepath.Join(wd, name)); err == nil {
+			t.Errorf("%s still exists after the commit", name)
+		}
+	}
+	var a, b unix.Stat_t
+	if unix.Stat(filepath.Join(wd, "new"), &a) != nil || unix.Stat(filepath.Join(wd, "new-link"), &b) != nil || a.Ino != b.Ino {
+		t.Errorf("new and new-link are not one inode after the commit")
+	}
+	if ents, _ := filepath.Glob(filepath.Join(wd, ".sandlock-commit-*")); len(ents) > 0 {
+		t.Errorf("commit staging left behind: %v", ents)
+	}
+}
+
+// TestCOWCommit: the command sees its own changes as on a plain directory while the host's
+// workdir does not change; at a successful exit (on_exit COMMIT, the default) they all land.
+func TestCOWCommit(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	before := snapshot(t, wd)
+	gate := filepath.Join(t.TempDir(), "gate")
+	probe := filepath.Join(t.TempDir(), "probe")
+	// While the command waits for the gate, the host still sees the old tree.
+	wait := rtBackground(t, sandboxArgs(cowFlags(wd, storage, "-r", "/", "-w", filepath.Dir(gate), "-w", filepath.Dir(probe)),
+		"sh", "-c", cowScript+" && cat edit sub/new-name && ls > "+probe+".tmp && mv "+probe+".tmp "+probe+" && until [ -e "+gate+" ]; do sleep 0.05; done")...)
+	if !waitFile(probe) {
+		t.Fatalf("the command never wrote %s", probe)
+	}
+	if got := snapshot(t, wd); got != before {
+		t.Errorf("the host's workdir changed while the command ran:\n%s\nwant\n%s", got, before)
+	}
+	if got := readOr(t, probe); got != "edit\nkeep\nmade\nnew\nnew-link\nsub\n" {
+		t.Errorf("the command's own listing = %q", got)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := wait()
+	if r.code != 0 || r.stdout != "edit\nmore\nrenamed\n" {
+		t.Fatalf("sandbox: code %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	checkCommitted(t, wd)
+	if l := layers(t, storage); len(l) != 0 {
+		t.Errorf("layers left after the commit: %v", l)
+	}
+	if m := mountsUnder(filepath.Dir(wd)); len(m) != 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+}
+
+// TestCOWAbortAndKeep: ABORT (on_exit, or on_error's default on a failing command) leaves the
+// workdir byte-identical; KEEP leaves the layer for `cow diff|commit|abort`.
+func TestCOWAbortAndKeep(t *testing.T) {
+	requireSetup(t)
+	t.Run("on_exit ABORT", func(t *testing.T) {
+		wd, storage := cowTree(t)
+		before := snapshot(t, wd)
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "ABORT"), "sh", "-c", cowScript)...)
+		if r.code != 0 {
+			t.Fatalf("code %d: %s", r.code, r.stderr)
+		}
+		if got := snapshot(t, wd); got != before {
+			t.Errorf("ABORT changed the workdir:\n%s\nwant\n%s", got, before)
+		}
+		if l := layers(t, storage); len(l) != 0 {
+			t.Errorf("ABORT left layers: %v", l)
+		}
+	})
+	t.Run("on_error default ABORT", func(t *testing.T) {
+		wd, storage := cowTree(t)
+		before := snapshot(t, wd)
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", cowScript+"; exit 3")...)
+		if r.code != 3 {
+			t.Fatalf("code %d, want the command's 3: %s", r.code, r.stderr)
+		}
+		if got := snapshot(t, wd); got != before {
+			t.Errorf("a failed command's changes landed:\n%s\nwant\n%s", got, before)
+		}
+	})
+	t.Run("on_error COMMIT", func(t *testing.T) {
+		wd, storage := cowTree(t)
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-error", "COMMIT"), "sh", "-c", cowScript+"; exit 4")...)
+		if r.code != 4 {
+			t.Fatalf("code %d: %s", r.code, r.stderr)
+		}
+		checkCommitted(t, wd)
+	})
+	t.Run("KEEP then cow commit", func(t *testing.T) {
+		wd, storage := cowTree(t)
+		before := snapshot(t, wd)
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "KEEP"), "sh", "-c", cowScript)...)
+		if r.code != 0 {
+			t.Fatalf("code %d: %s", r.code, r.stderr)
+		}
+		if got := snapshot(t, wd); got != before {
+			t.Errorf("KEEP changed the workdir")
+		}
+		l := layers(t, storage)
+		if len(l) != 1 {
+			t.Fatalf("KEEP: layers %v, want one", l)
+		}
+		if !strings.Contains(r.stderr, "kept the copy-on-write layer "+l[0]) {
+			t.Errorf("KEEP does not say where the layer is: %q", r.stderr)
+		}
+		out, stderr, code := rt(t, "cow", "diff", l[0])
+		want := "M edit\nD gone\nA made\nA made/inner\nA made/inner/f\nA new\nA new-link\nD old-name\nD sub/deep\nA sub/new-name\n"
+		if code != 0 || out != want {
+			t.Errorf("cow diff: code %d, %q (%s), want %q", code, out, stderr, want)
+		}
+		if _, stderr, code := rt(t, "cow", "commit", l[0]); code != 0 {
+			t.Fatalf("cow commit: %d %s", code, stderr)
+		}
+		checkCommitted(t, wd)
+		if _, err := os.Stat(l[0]); err == nil {
+			t.Errorf("cow commit left the layer")
+		}
+	})
+	t.Run("KEEP then cow abort", func(t *testing.T) {
+		wd, storage := cowTree(t)
+		before := snapshot(t, wd)
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-error", "KEEP"), "sh", "-c", cowScript+"; exit 1")...)
+		if r.code != 1 || len(layers(t, storage)) != 1 {
+			t.Fatalf("code %d, layers %v: %s", r.code, layers(t, storage), r.stderr)
+		}
+		if _, stderr, code := rt(t, "cow", "abort", layers(t, storage)[0]); code != 0 {
+			t.Fatalf("cow abort: %d %s", code, stderr)
+		}
+		if got := snapshot(t, wd); got != before || len(layers(t, storage)) != 0 {
+			t.Errorf("cow abort: workdir changed or layer left (%v)", layers(t, storage))
+		}
+	})
+}
+
+// TestCOWDryRun: --dry-run lists A/M/D relative to the workdir (text, and json with the
+// command's output) and leaves the workdir untouched.
+func TestCOWDryRun(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	before := snapshot(t, wd)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run"), "sh", "-c", cowScript)...)
+	want := "M edit\nD gone\nA made\nA made/inner\nA made/inner/f\nA new\nA new-link\nD old-name\nD sub/deep\nA sub/new-name\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("dry run: code %d, stdout %q (stderr %s), want %q", r.code, r.stdout, r.stderr, want)
+	}
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run", "--format", "json"), "sh", "-c", "echo hello; echo x > added; rm keep; exit 2")...)
+	var got struct {
+		ExitCode int    `json:"exit_code"`
+		Stdout   string `json:"stdout"`
+		Changes  []struct{ Kind, Path string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("--format json: %v: %q", err, r.stdout)
+	}
+	if r.code != 2 || got.ExitCode != 2 || got.Stdout != "hello\n" || fmt.Sprint(got.Changes) != "[{A added} {D keep}]" {
+		t.Errorf("json dry run: code %d, %+v", r.code, got)
+	}
+	if snapshot(t, wd) != before || len(layers(t, storage)) != 0 {
+		t.Errorf("a dry run changed the workdir or left a layer (%v)", layers(t, storage))
+	}
+	// Without --workdir: the command's directory.
+	r = rtWith(t, func(c *exec.Cmd) { c.Dir = wd }, sandboxArgs([]string{"--dry-run", "--fs-storage", storage}, "sh", "-c", "echo x > here")...)
+	if r.code != 0 || r.stdout != "A here\n" {
+		t.Errorf("--dry-run without a workdir: code %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCOWMaxDisk: past max_disk every write path fails (dd: ENOSPC, fallocate: ENOSPC, a
+// store through a shared mapping: SIGBUS), while the same writes under no limit succeed.
+func TestCOWMaxDisk(t *testing.T) {
+	requireSetup(t)
+	mmapBin := buildMmapWriter(t)
+	for _, c := range []struct {
+		name, script string
+		wantErr      string
+		limitedCode  int
+	}{
+		{"dd", "dd if=/dev/zero of=big bs=64k count=64", "No space left on device", 1},
+		{"fallocate", "fallocate -l 4M big", "No space left on device", 1},
+		{"mmap", mmapBin + " big 4194304", "", 128 + int(syscall.SIGBUS)},
+		{"many files", "for i in $(seq 1 300); do head -c 8192 /dev/zero > f$i || exit 1; done", "No space left on device", 1},
+		// truncate up makes a sparse file (no blocks); filling it is what fails
+		{"truncate up", "truncate -s 4M t && dd if=/dev/zero of=t bs=64k count=64 conv=notrunc", "No space left on device", 1},
+		// cp copies with copy_file_range; the 2 MiB source is in the workdir (lower)
+		{"copy_file_range", "cp src2m copy", "No space left on device", 1},
+		// a write to a lower file past the limit fails at its copy-up
+		{"copy-up", "echo more >> src2m", "No space left on device", 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tree := func() (string, string) {
+				wd, storage := cowTree(t)
+				if err := os.WriteFile(filepath.Join(wd, "src2m"), make([]byte, 2<<20), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return wd, storage
+			}
+			wd, storage := tree()
+			r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-error", "COMMIT"), "sh", "-c", c.script)...)
+			if r.code != 0 {
+				t.Fatalf("without max_disk: code %d: %s", r.code, r.stderr)
+			}
+			wd, storage = tree()
+			before := snapshot(t, wd)
+			r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--max-disk", "1M"), "sh", "-c", c.script)...)
+			if r.code != c.limitedCode || !strings.Contains(r.stderr, c.wantErr) {
+				t.Errorf("max_disk 1M: code %d (want %d), stderr %q (want %q)", r.code, c.limitedCode, r.stderr, c.wantErr)
+			}
+			if snapshot(t, wd) != before {
+				t.Errorf("the failed run changed the workdir")
+			}
+			if m := mountsUnder(storage); len(m) != 0 {
+				t.Errorf("max_disk tmpfs left mounted: %v", m)
+			}
+		})
+	}
+}
+
+// buildMmapWriter compiles a program that extends a file with ftruncate and fills it through
+// a shared mapping (the write path that write(2) checks never see).
+func buildMmapWriter(t *testing.T) string {
+	t.Helper()
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		testreq.Missing(t, "no C compiler: cannot build the mmap writer")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "mmapw.c")
+	prog := `#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+int main(int c, char **v) {
+	size_t n = strtoul(v[2], 0, 10);
+	int fd = open(v[1], O_RDWR | O_CREAT, 0644);
+	if (fd < 0 || ftruncate(fd, n)) return 2;
+	char *p = mmap(0, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) return 3;
+	for (size_t i = 0; i < n; i += 4096) p[i] = 1;
+	return msync(p, n, MS_SYNC) ? 4 : 0;
+}
+`
+	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "mmapw")
+	if out, err := exec.Command(cc, "-O1", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v: %s", err, out)
+	}
+	return bin
+}
+
+// TestCOWBranchConflict: two kept branches of one workdir change the same file; the first
+// commits, the second's commit fails with exit 75 and a clear error, and nothing of it lands
+// (not even its other, unconflicting, new file); its layer stays.
+func TestCOWBranchConflict(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	for _, who := range []string{"one", "two"} {
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "KEEP"), "sh", "-c", "echo "+who+" > edit; echo x > only-"+who)...)
+		if r.code != 0 {
+			t.Fatalf("%s: %d %s", who, r.code, r.stderr)
+		}
+	}
+	ls := layers(t, storage)
+	if len(ls) != 2 {
+		t.Fatalf("layers %v", ls)
+	}
+	if _, stderr, code := rt(t, "cow", "commit", ls[0]); code != 0 {
+		t.Fatalf("first commit: %d %s", code, stderr)
+	}
+	_, stderr, code := rt(t, "cow", "commit", ls[1])
+	if code != 75 || !strings.Contains(stderr, "branch conflict") || !strings.Contains(stderr, "edit") {
+		t.Errorf("second commit: code %d, %q; want 75 and a branch conflict naming edit", code, stderr)
+	}
+	first, second := readOr(t, filepath.Join(wd, "edit")), ""
+	for _, who := range []string{"one", "two"} {
+		if _, err := os.Stat(filepath.Join(wd, "only-"+who)); err == nil {
+			second += who
+		}
+	}
+	if second != strings.TrimSpace(first) {
+		t.Errorf("edit = %q but the new files of %q landed: the conflicting branch leaked", first, second)
+	}
+	if _, err := os.Stat(ls[1]); err != nil {
+		t.Errorf("the refused layer is gone: %v", err)
+	}
+}
+
+// TestCOWTools: git and make inside the COW workdir give the same result as outside.
+func TestCOWTools(t *testing.T) {
+	requireSetup(t)
+	for _, tool := range []string{"git", "make", "cc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testreq.Missing(t, tool+" not installed")
+		}
+	}
+	script := `set -e
+export HOME=$PWD GIT_AUTHOR_DATE="1700000000 +0000" GIT_COMMITTER_DATE="1700000000 +0000" TMPDIR=$PWD
+git init -q -b main . && git config user.email a@b && git config user.name a
+printf 'int main(void){return 7;}\n' > m.c && printf 'm: m.c\n\tcc -o m m.c\n' > Makefile
+make -s && git add m.c Makefile && git commit -qm one && rm Makefile && git status --porcelain
+./m || echo rc=$?
+git rev-parse HEAD`
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.Mkdir(plain, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = plain
+	want, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("outside: %v: %s", err, want)
+	}
+	wd, storage := filepath.Join(t.TempDir(), "wd"), filepath.Join(t.TempDir(), "layers")
+	if err := os.Mkdir(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", script)...)
+	if r.code != 0 || r.stdout != string(want) {
+		t.Errorf("inside COW: code %d, %q (stderr %s); outside: %q", r.code, r.stdout, r.stderr, want)
+	}
+	out, err := exec.Command("git", "-C", wd, "log", "--format=%H %s").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), " one") {
+		t.Errorf("after the commit, git log in the workdir: %v %s", err, out)
+	}
+}
+
+// TestCOWCrash: the runtime is SIGKILLed mid-run; delete --force then honours on_error (the
+// run did not end well): KEEP keeps the layer, ABORT drops it, and the workdir is untouched.
+func TestCOWCrash(t *testing.T) {
+	requireSetup(t)
+	for _, action := range []string{"KEEP", "ABORT"} {
+		t.Run(action, func(t *testing.T) {
+			wd, storage := cowTree(t)
+			before := snapshot(t, wd)
+			cmd, files := rtCommand(t, sandboxArgs(cowFlags(wd, storage, "--on-error", action), "sh", "-c", "echo crash > edit; sleep 60")...)
+			if err := startOwned(cmd); err != nil {
+				t.Fatal(err)
+			}
+			var upperEdit string
+			deadline := time.Now().Add(waitTimeout)
+			for time.Now().Before(deadline) && upperEdit == "" {
+				for _, l := range layers(t, storage) {
+					if readOr(t, filepath.Join(l, "upper", "edit")) == "crash\n" {
+						upperEdit = l
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			_ = cmd.Process.Kill()
+			finish(t, cmd, files, nil, cmdTimeout)
+			if upperEdit == "" {
+				t.Fatalf("the command's write never reached its layer")
+			}
+			out, _, _ := rt(t, "list", "-q")
+			ids := strings.Fields(out)
+			if len(ids) != 1 {
+				t.Fatalf("list after the crash: %q", out)
+			}
+			if _, stderr, code := rt(t, "delete", "--force", ids[0]); code != 0 {
+				t.Fatalf("delete --force: %d %s", code, stderr)
+			}
+			if snapshot(t, wd) != before {
+				t.Errorf("the crashed run's changes landed")
+			}
+			_, err := os.Stat(upperEdit)
+			if kept := err == nil; kept != (action == "KEEP") {
+				t.Errorf("%s: layer kept = %v", action, kept)
+			}
+		})
+	}
+}
+
+// TestCOWContainer: io.sandlock.workdir names a directory inside a container; the container's
+// writes there land at exit (COMMIT) or not at all (on_error ABORT), and nothing stays mounted.
+func TestCOWContainer(t *testing.T) {
+	requireSetup(t)
+	for _, c := range []struct {
+		name, script string
+		code         int
+		committed    bool
+	}{
+		{"commit", "echo new > /data/new && rm /data/old && echo more >> /data/kept && ln /data/new /data/link", 0, true},
+		{"abort on error", "echo new > /data/new && rm /data/old; exit 5", 5, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storage := filepath.Join(t.TempDir(), "layers")
+			bundle := newBundleWith(t, func(s *specs.Spec) {
+				s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+			}, "sh", "-c", c.script)
+			data := filepath.Join(bundle, "rootfs", "data")
+			for name, body := range map[string]string{"old": "old\n", "kept": "kept\n"} {
+				if err := os.MkdirAll(data, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(data, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := snapshot(t, data)
+			id := newID()
+			r := rtWith(t, nil, "run", "--bundle", bundle, id)
+			if r.code != c.code {
+				t.Fatalf("run: code %d, want %d: %s", r.code, c.code, r.stderr)
+			}
+			if !c.committed {
+				if snapshot(t, data) != before {
+					t.Errorf("an aborted container's changes landed")
+				}
+				return
+			}
+			if readOr(t, filepath.Join(data, "new")) != "new\n" || readOr(t, filepath.Join(data, "kept")) != "kept\nmore\n" {
+				t.Errorf("commit: new %q kept %q", readOr(t, filepath.Join(data, "new")), readOr(t, filepath.Join(data, "kept")))
+			}
+			if _, err := os.Stat(filepath.Join(data, "old")); err == nil {
+				t.Errorf("old survived the commit")
+			}
+			if len(layers(t, storage)) != 0 {
+				t.Errorf("layer left: %v", layers(t, storage))
+			}
+		})
+	}
+}
+
+// TestCOWUnprivileged: a user gets the same layer (in a user namespace that maps it to
+// itself): commit, dry run, max_disk.
+func TestCOWUnprivileged(t *testing.T) {
+	run, home := nobodyRunner(t, "--clear-groups")
+	wd := filepath.Join(home, "rw", "wd")
+	for _, d := range []string{wd} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(wd, "f"), []byte("base\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := filepath.Walk(wd, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) }); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, sandboxArgs([]string{"--workdir", wd, "--dry-run"}, "sh", "-c", "rm f; echo n > n"))
+	if r.code != 0 || r.stdout != "D f\nA n\n" {
+		t.Errorf("dry run as a user: code %d, %q, %s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, sandboxArgs([]string{"--workdir", wd}, "sh", "-c", "echo more >> f; echo n > n; id -u"))
+	if r.code != 0 || r.stdout != "65534\n" || readOr(t, filepath.Join(wd, "f")) != "base\nmore\n" || readOr(t, filepath.Join(wd, "n")) != "n\n" {
+		t.Errorf("commit as a user: code %d, %q, %s; f %q", r.code, r.stdout, r.stderr, readOr(t, filepath.Join(wd, "f")))
+	}
+	// max_disk: a tmpfs in the sandbox's own namespaces, held by the runtime until the end.
+	before := snapshot(t, wd)
+	r = run(t, sandboxArgs([]string{"--workdir", wd, "--max-disk", "1M"}, "sh", "-c", "dd if=/dev/zero of=big bs=64k count=64"))
+	if r.code == 0 || !strings.Contains(r.stderr, "No space left on device") || snapshot(t, wd) != before {
+		t.Errorf("max_disk as a user: code %d, %s (and the workdir must stay as it was)", r.code, r.stderr)
+	}
+	r = run(t, sandboxArgs([]string{"--workdir", wd, "--max-disk", "1M"}, "sh", "-c", "echo small > small"))
+	if r.code != 0 || readOr(t, filepath.Join(wd, "small")) != "small\n" {
+		t.Errorf("max_disk as a user, under the limit: code %d, %s", r.code, r.stderr)
+	}
+}
+
+// TestCOWMetadataOnBehalf: chmod, utimes and xattr calls, which the supervisor performs on
+// behalf of the process, act on the process's view (the layer), not on the host's workdir:
+// aborted, nothing of them lands (even through an absolute symlink into the workdir);
+// committed, they do. As root and as a user (whose supervisor cannot chroot).
+func TestCOWMetadataOnBehalf(t *testing.T) {
+	requireSetup(t)
+	script := func(wd string) string {
+		return "chmod 600 keep && touch -d @0 edit && ln -s " + wd + "/gone abs && chmod 600 abs && stat -c %a keep gone"
+	}
+	t.Run("root", func(t *testing.T) {
+		wd, storage := cowTree(t)
+		before := snapshot(t, wd)
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "ABORT"), "sh", "-c", script(wd))...)
+		if r.code != 0 || r.stdout != "600\n600\n" {
+			t.Fatalf("code %d, %q: %s", r.code, r.stdout, r.stderr)
+		}
+		if snapshot(t, wd) != before {
+			t.Errorf("metadata changes made on behalf reached the host's workdir")
+		}
+		r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", script(wd))...)
+		var st unix.Stat_t
+		if r.code != 0 || unix.Stat(filepath.Join(wd, "keep"), &st) != nil || st.Mode&0o777 != 0o600 {
+			t.Errorf("commit: code %d, keep mode %o: %s", r.code, st.Mode&0o777, r.stderr)
+		}
+	})
+	t.Run("user", func(t *testing.T) {
+		run, home := nobodyRunner(t, "--clear-groups")
+		wd := filepath.Join(home, "rw", "wd")
+		for _, f := range []string{"keep", "edit", "gone"} {
+			if err := os.MkdirAll(wd, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(wd, f), []byte(f), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = filepath.Walk(wd, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+		before := snapshot(t, wd)
+		r := run(t, sandboxArgs([]string{"--workdir", wd, "--on-exit", "ABORT"}, "sh", "-c", script(wd)+" && ls -l >/dev/null"))
+		if r.code != 0 || r.stdout != "600\n600\n" {
+			t.Fatalf("code %d, %q: %s", r.code, r.stdout, r.stderr)
+		}
+		if snapshot(t, wd) != before {
+			t.Errorf("metadata changes made on behalf reached the host's workdir")
+		}
+	})
+}
+
+// TestCOWRenameDir: rename(2) of a directory of the workdir, in place and into another
+// directory, works as on a plain directory (overlayfs redirects, root), lists as its new names
+// added and the old one deleted, and commits as the renamed tree.
+func TestCOWRenameDir(t *testing.T) {
+	requireSetup(t)
+	if _, err := exec.LookPath("perl"); err != nil {
+		testreq.Missing(t, "perl not installed: the test calls rename(2) itself (mv would fall back to copying)")
+	}
+	script := `perl -e 'rename("sub", "moved") or die "rename: $!\n"; mkdir("into"); rename("moved/deep", "into/deep2") or die "rename deep: $!\n"; open(F, ">moved/added") or die; print F "a\n"; close F'`
+	wd, storage := cowTree(t)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run"), "sh", "-c", script)...)
+	want := "A into\nA into/deep2\nA into/deep2/x\nA moved\nA moved/added\nA moved/inner\nD sub\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("dry run: code %d, %q (%s), want %q", r.code, r.stdout, r.stderr, want)
+	}
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", script)...)
+	if r.code != 0 {
+		t.Fatalf("code %d: %s", r.code, r.stderr)
+	}
+	for name, body := range map[string]string{"moved/inner": "inner\n", "moved/added": "a\n", "into/deep2/x": "x\n"} {
+		if got := readOr(t, filepath.Join(wd, name)); got != body {
+			t.Errorf("%s = %q, want %q", name, got, body)
+		}
+	}
+	for _, gone := range []string{"sub", "moved/deep"} {
+		if _, err := os.Lstat(filepath.Join(wd, gone)); err == nil {
+			t.Errorf("%s still exists", gone)
+		}
+	}
+}
+
+// TestCOWWorkloads: SQLite (locks, WAL's shared memory map, fsync) and unpacking many small
+// files (an npm install's shape) give inside a COW workdir what they give outside, and the
+// committed result is what the outside run left.
+func TestCOWWorkloads(t *testing.T) {
+	requireSetup(t)
+	for _, tool := range []string{"sqlite3", "tar", "md5sum"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testreq.Missing(t, tool+" not installed")
+		}
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	for i := range 300 {
+		p := filepath.Join(src, fmt.Sprintf("pkg%d", i%30), fmt.Sprintf("f%d.js", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(fmt.Sprintf("module.exports = %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarball := filepath.Join(t.TempDir(), "pkgs.tar")
+	if out, err := exec.Command("tar", "-C", src, "-cf", tarball, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, out)
+	}
+	if err := os.Chmod(filepath.Dir(tarball), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `set -e
+mkdir node_modules && tar -C node_modules -xf ` + tarball + ` && find node_modules -type f | sort | xargs cat | md5sum
+sqlite3 db 'PRAGMA journal_mode=WAL; PRAGMA mmap_size=1048576; CREATE TABLE t(x); BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<5000) INSERT INTO t SELECT i FROM c; COMMIT;' >/dev/null
+sqlite3 db 'SELECT count(*), sum(x) FROM t; PRAGMA integrity_check; PRAGMA wal_checkpoint(TRUNCATE);' | head -2`
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.Mkdir(plain, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = plain
+	want, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("outside: %v: %s", err, want)
+	}
+	wd, storage := filepath.Join(t.TempDir(), "wd"), filepath.Join(t.TempDir(), "layers")
+	if err := os.Mkdir(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", script)...)
+	if r.code != 0 || r.stdout != string(want) {
+		t.Errorf("inside COW: code %d, %q (stderr %s), outside %q", r.code, r.stdout, r.stderr, want)
+	}
+	out, err := exec.Command("sqlite3", filepath.Join(wd, "db"), "SELECT count(*) FROM t; PRAGMA integrity_check;").CombinedOutput()
+	if err != nil || string(out) != "5000\nok\n" {
+		t.Errorf("the committed database: %v %q", err, out)
+	}
+}
+
+// TestCOWContainerDelete: a container run the way containerd and podman run it (create, start;
+// the caller reaps init; delete) commits its workdir when the program exited 0 and drops the
+// layer when it failed: the supervisor records the exit status (PIDFD_INFO_EXIT) for delete.
+func TestCOWContainerDelete(t *testing.T) {
+	requireSetup(t)
+	for _, c := range []struct {
+		name, script string
+		committed    bool
+	}{{"exit 0", "echo new > /data/new", true}, {"exit 3", "echo new > /data/new; exit 3", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			storage := filepath.Join(t.TempDir(), "layers")
+			bundle := newBundleWith(t, func(s *specs.Spec) {
+				s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+			}, "sh", "-c", c.script)
+			data := filepath.Join(bundle, "rootfs", "data")
+			if err := os.MkdirAll(data, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			id := newID()
+			create(t, id, bundle)
+			start(t, id)
+			waitStatus(t, id, "stopped")
+			reapZombies() // as the shim does on SIGCHLD: the exit status is the reaper's first
+			if _, stderr, code := rt(t, "delete", id); code != 0 {
+				t.Fatalf("delete: %d %s", code, stderr)
+			}
+			_, err := os.Stat(filepath.Join(data, "new"))
+			if landed := err == nil; landed != c.committed {
+				t.Errorf("landed = %v, want %v", landed, c.committed)
+			}
+			if len(layers(t, storage)) != 0 {
+				t.Errorf("layer left: %v", layers(t, storage))
+			}
+		})
+	}
+}
+
+// TestCOWNoWayAround: the process cannot reach the host's workdir past the layer, even with a
+// writable rule on the workdir's parent: not by unmounting the overlay, nor through the root
+// of a host process (/proc/PID/root of a process outside the sandbox: Landlock refuses the
+// ptrace access that needs). Aborted, the workdir is untouched.
+func TestCOWNoWayAround(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	before := snapshot(t, wd)
+	// Root without capabilities, like the sandbox's process: only Landlock stands between.
+	outside := exec.Command("setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "sleep", "60")
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		testreq.Missing(t, "setpriv not installed (util-linux)")
+	}
+	if err := startOwned(outside); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = outside.Process.Kill(); _ = outside.Wait() }()
+	script := fmt.Sprintf(`umount -l %[1]s 2>/dev/null && echo unmounted
+echo x > /proc/%[2]d/root%[1]s/keep 2>/dev/null && echo via-proc
+echo x > /proc/1/root%[1]s/keep 2>/dev/null && echo via-init
+cat %[1]s/keep`, wd, outside.Process.Pid)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "-r", "/", "-w", filepath.Dir(wd), "--on-exit", "ABORT"), "sh", "-c", script)...)
+	if r.code != 0 || r.stdout != "keep\n" {
+		t.Errorf("code %d, stdout %q (want only the layer's view: keep): %s", r.code, r.stdout, r.stderr)
+	}
+	if snapshot(t, wd) != before {
+		t.Errorf("the host's workdir changed")
+	}
+}
+
+// TestCOWPrivileged: with privileged, init is in a user namespace already: the overlay there
+// takes user.* xattrs (a deleted and remade directory stays opaque) and the layer commits.
+func TestCOWPrivileged(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--privileged", "--dry-run"), "sh", "-c", "rm -r sub && mkdir sub && echo n > sub/n")...)
+	if want := "M sub\nD sub/deep\nD sub/inner\nA sub/n\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("dry run: code %d, %q (%s), want %q", r.code, r.stdout, r.stderr, want)
+	}
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--privileged"), "sh", "-c", cowScript)...)
+	if r.code != 0 {
+		t.Fatalf("code %d: %s", r.code, r.stderr)
+	}
+	checkCommitted(t, wd)
+}
+
+// TestCOWCrashMidCommit: `cow commit` killed mid-commit (SIGKILL at a chosen point, through
+// cowfs' test hook) leaves the workdir all before or all after: killed before its journal, the
+// next sandbox over the workdir removes the staging and the workdir is as it was (the layer
+// is still there to commit); killed after it, the next sandbox finishes the commit.
+func TestCOWCrashMidCommit(t *testing.T) {
+	requireSetup(t)
+	for _, c := range []struct {
+		point  string
+		landed bool
+	}{{"staged", false}, {"journal", true}} {
+		t.Run(c.point, func(t *testing.T) {
+			wd, storage := cowTree(t)
+			before := snapshot(t, wd)
+			if r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "KEEP"), "sh", "-c", cowScript)...); r.code != 0 {
+				t.Fatalf("code %d: %s", r.code, r.stderr)
+			}
+			l := layers(t, storage)
+			r := rtWith(t, func(cmd *exec.Cmd) { cmd.Env = append(os.Environ(), "SANDLOCK_COW_TEST_CRASH="+c.point) }, "cow", "commit", l[0])
+			if r.code != 128+int(syscall.SIGKILL) {
+				t.Fatalf("cow commit with the crash hook: code %d, %s", r.code, r.stderr)
+			}
+			if r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "true")...); r.code != 0 {
+				t.Fatalf("the next sandbox: code %d, %s", r.code, r.stderr)
+			}
+			if c.landed {
+				checkCommitted(t, wd)
+				return
+			}
+			// The workdir's own mtime moved (its staging directory came and went); below it,
+			// nothing changed.
+			if below(snapshot(t, wd)) != below(before) {
+				t.Errorf("a commit killed before its journal changed the workdir:\n%s\nwant\n%s", snapshot(t, wd), before)
+			}
+			if _, stderr, code := rt(t, "cow", "commit", l[0]); code != 0 {
+				t.Fatalf("commit again: %d %s", code, stderr)
+			}
+			checkCommitted(t, wd)
+		})
+	}
+}
+
+// below drops a snapshot's line for the directory itself.
+func below(snap string) string {
+	_, rest, _ := strings.Cut(snap, "\n")
+	return rest
+}
+
+// TestCOWBranchConflictRun: two sandboxes over one workdir at once; the one that ends second
+// changed a path the first committed: its commit is refused (exit 75, the error names the path
+// and where the layer is kept) and nothing of it lands.
+func TestCOWBranchConflictRun(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	gate := filepath.Join(t.TempDir(), "gate")
+	second := rtBackground(t, sandboxArgs(cowFlags(wd, storage, "-r", "/", "-w", filepath.Dir(gate)),
+		"sh", "-c", "echo second > edit; echo x > second-only; until [ -e "+gate+" ]; do sleep 0.05; done")...)
+	// The second branch exists (its write is in its layer) before the first commits.
+	deadline := time.Now().Add(waitTimeout)
+	for written := false; !written; {
+		for _, l := range layers(t, storage) {
+			written = written || readOr(t, filepath.Join(l, "upper", "second-only")) == "x\n"
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second sandbox never wrote its layer")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "echo first > edit")...); r.code != 0 {
+		t.Fatalf("first: code %d, %s", r.code, r.stderr)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := second()
+	if r.code != 75 || !strings.Contains(r.stderr, "branch conflict") || !strings.Contains(r.stderr, "edit") || !strings.Contains(r.stderr, "kept the copy-on-write layer") {
+		t.Errorf("second: code %d, %q; want 75, a branch conflict on edit and where its layer is", r.code, r.stderr)
+	}
+	if got := readOr(t, filepath.Join(wd, "edit")); got != "first\n" {
+		t.Errorf("edit = %q, want the first's", got)
+	}
+	if _, err := os.Stat(filepath.Join(wd, "second-only")); err == nil {
+		t.Errorf("part of the refused branch landed")
+	}
+}

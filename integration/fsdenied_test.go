@@ -1,0 +1,121 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSandboxFSDeniedInWritable: `sandbox -w W --fs-denied W/secret`: files beside the secret
+// are created and used afterwards, and every spelling of the secret is refused, a hard link
+// made before start included; with the listed read paths and with -r / (the host's
+// root, read-only).
+func TestSandboxFSDeniedInWritable(t *testing.T) {
+	requireSetup(t)
+	for _, c := range []struct {
+		name string
+		read []string
+	}{{"listed", sandboxRead}, {"the whole root", []string{"-r", "/"}}} {
+		t.Run(c.name, func(t *testing.T) {
+			w := t.TempDir()
+			secret := filepath.Join(w, "secret")
+			mustDo(t, os.WriteFile(secret, []byte("TOPSECRET\n"), 0o644))
+			mustDo(t, os.Mkdir(filepath.Join(w, "sub"), 0o755))
+			mustDo(t, os.Link(secret, filepath.Join(w, "sub", "prelink")))
+			flags := append(append([]string{}, c.read...), "-w", w, "--fs-denied", secret)
+			sh := func(script string) result {
+				return rtWith(t, nil, sandboxArgs(flags, "sh", "-c", script)...)
+			}
+			r := sh("cd " + w + " && echo new > new && cat new && mv new new2 && mkdir d && touch d/f && " +
+				"ln -s new2 sl && cat sl && ln new2 hard && rm hard sl d/f && rmdir d && echo s > sub/s && cat sub/s")
+			if r.code != 0 || r.stdout != "new\nnew\ns\n" {
+				t.Fatalf("siblings of the denied file: got exit %d stdout %q stderr %q, want them created and used", r.code, r.stdout, r.stderr)
+			}
+			for _, attempt := range []string{
+				"cat " + secret, "echo x > " + secret, "cat " + w + "/sub/prelink",
+				"ln " + secret + " " + w + "/l", "ln -s " + secret + " " + w + "/s && cat " + w + "/s",
+				"mv " + secret + " " + w + "/moved", "mv " + w + "/new2 " + secret,
+				"cd " + w + "/sub && cat ../secret", "cd " + w + " && cat /proc/self/cwd/secret",
+				"python3 -c 'import os; os.rename(\"" + w + "/new2\", \"" + secret + "\")' 2>/dev/null || exit 1",
+			} {
+				if r := sh(attempt); r.code == 0 || strings.Contains(r.stdout, "TOPSECRET") {
+					t.Errorf("%q: got exit %d stdout %q, want it refused", attempt, r.code, r.stdout)
+				}
+			}
+			if b, err := os.ReadFile(secret); err != nil || string(b) != "TOPSECRET\n" {
+				t.Errorf("the secret after the attempts: %q, %v; want it untouched", b, err)
+			}
+		})
+	}
+}
+
+// TestSandboxFSDeniedDirInWritable: a denied directory inside a writable one: the writable
+// directory can still be listed and written beside it (the supervisor does both: Landlock may
+// not even list it, a rule on it would reach the denied directory), and nothing beneath the
+// denied directory is reachable.
+func TestSandboxFSDeniedDirInWritable(t *testing.T) {
+	requireSetup(t)
+	w := t.TempDir()
+	den := filepath.Join(w, "secretdir")
+	mustDo(t, os.Mkdir(den, 0o755))
+	mustDo(t, os.WriteFile(filepath.Join(den, "key"), []byte("TOPSECRET\n"), 0o644))
+	flags := append(append([]string{}, sandboxRead...), "-w", w, "--fs-denied", den)
+	sh := func(script string) result { return rtWith(t, nil, sandboxArgs(flags, "sh", "-c", script)...) }
+	if r := sh("cd " + w + " && echo n > new && ls && cat new"); r.code != 0 || r.stdout != "new\nsecretdir\nn\n" {
+		t.Fatalf("beside the denied directory: got exit %d stdout %q stderr %q, want the listing and the new file", r.code, r.stdout, r.stderr)
+	}
+	for _, attempt := range []string{
+		"cat " + den + "/key", "ls " + den, "echo x > " + den + "/x", "mv " + den + " " + w + "/moved",
+		"ln -s " + den + " " + w + "/s && cat " + w + "/s/key", "cd " + den + " && cat key",
+		"mkdir " + den + "/d", "mv " + w + "/new " + den + "/new",
+	} {
+		if r := sh(attempt); r.code == 0 || strings.Contains(r.stdout, "TOPSECRET") {
+			t.Errorf("%q: got exit %d stdout %q, want it refused", attempt, r.code, r.stdout)
+		}
+	}
+	if ents, err := os.ReadDir(den); err != nil || len(ents) != 1 {
+		t.Errorf("the denied directory after the attempts: %v, %v; want only key", ents, err)
+	}
+}
+
+// TestPolicyFSDeniedInWritable: a container (io.sandlock.fs_denied) with /w/secret denied in
+// the writable rootfs: busybox creates and uses files beside it, and every spelling of the
+// secret is refused.
+func TestPolicyFSDeniedInWritable(t *testing.T) {
+	kv := map[string]string{"io.sandlock.fs_denied": `["/w/secret"]`}
+	files := map[string]string{"w/secret": "s3cret\n", "w/old": "old\n"}
+	script := tries([][2]string{
+		{"create", "echo new > /w/new"},
+		{"read", "cat /w/new"},
+		{"append", "echo more >> /w/new"},
+		{"rename", "mv /w/new /w/new2"},
+		{"mkdir", "mkdir /w/d"},
+		{"touch", "touch /w/d/f"},
+		{"symlink", "ln -s new2 /w/sl && cat /w/sl"},
+		{"hardlink", "ln /w/new2 /w/hard && cat /w/hard"},
+		{"remove", "rm /w/hard /w/sl /w/d/f && rmdir /w/d"},
+		{"list", "ls /w"},
+		{"old", "cat /w/old"},
+		{"direct", "cat /w/secret"},
+		{"overwrite", "echo x > /w/secret"},
+		{"link_secret", "ln /w/secret /w/l"},
+		{"symlink_secret", "ln -s /w/secret /w/s && cat /w/s"},
+		{"mv_away", "mv /w/secret /w/gone"},
+		{"mv_over", "mv /w/new2 /w/secret"},
+		{"dotdot", "cd /w && cat ../w/secret"},
+		{"proccwd", "cd /w && cat /proc/self/cwd/secret"},
+		{"rm_secret", "rm /w/secret"},
+	})
+	out, stderr, code := runScript(t, kv, files, script+"cat /w/secret 2>/dev/null; ls /w\n")
+	wantTries(t, out, stderr, code, map[string]string{
+		"create": "ok", "read": "ok", "append": "ok", "rename": "ok", "mkdir": "ok", "touch": "ok",
+		"symlink": "ok", "hardlink": "ok", "remove": "ok", "list": "ok", "old": "ok",
+		"direct": "refused", "overwrite": "refused", "link_secret": "refused", "symlink_secret": "refused",
+		"mv_away": "refused", "mv_over": "refused", "dotdot": "refused", "proccwd": "refused",
+		"rm_secret": "refused",
+	})
+	if strings.Contains(out, "s3cret") || !strings.Contains(out, "secret\n") {
+		t.Errorf("the denied file leaked or is gone:\n%s", out)
+	}
+}

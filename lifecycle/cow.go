@@ -1,0 +1,455 @@
+package lifecycle
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/cowfs"
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+// The copy-on-write workdir (docs/design.md, "The copy-on-write workdir"). create makes the
+// layer (cowfs) and records it in <state>/cow.json before anything of it exists; init mounts
+// an overlay of it over the workdir in a mount namespace of its own (the only thing in that
+// namespace that differs from the host's); destroy, which every way out runs (Handle.Wait,
+// run, delete, delete --force after a crash), decides the layer's fate from the exit status
+// recorded in <state>/exit (absent: unknown, an error) and the policy's on_exit / on_error.
+
+// cowMount is what init mounts: the overlay of Upper over Lower, at Lower.
+type cowMount struct {
+	Lower, Upper, Work string
+	UserXattr          bool // unprivileged: in a user namespace, user.* xattrs
+	// Tmpfs, when set, is where init mounts the tmpfs of max_disk (TmpfsSize bytes) before
+	// making Upper and Work on it: an unprivileged caller's, in the sandbox's namespaces.
+	Tmpfs     string `json:",omitempty"`
+	TmpfsSize int64  `json:",omitempty"`
+}
+
+// cowRecord is <state>/cow.json.
+type cowRecord struct {
+	Layer string `json:"layer"`
+	// Pin is a bind mount of the workdir in the state dir (a container's, as root): the
+	// directory stays reachable for the commit at delete even when the caller has unmounted
+	// the container's rootfs by then (podman does, before it calls delete).
+	Pin string `json:"pin,omitempty"`
+}
+
+const (
+	cowFile  = "cow.json"
+	exitFile = "exit"
+)
+
+// DefaultCOWStorage is where layers live without fs_storage: beside the runtime state, on
+// disk, so that a kept layer survives the container (KEEP).
+func DefaultCOWStorage() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/sandlock-runtime/cow"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "sandlock-runtime", "cow")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "sandlock-runtime", "cow")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("sandlock-cow-%d", os.Geteuid()))
+}
+
+// setupCOW makes the layer of the policy's workdir, if it has one.
+func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
+	wd := cr.policy.WorkdirPath()
+	if wd == "" {
+		return nil
+	}
+	lower, err := cowLower(cr.cont.State.Rootfs, wd)
+	if err != nil {
+		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
+	}
+	storage := cr.policy.FSStoragePath()
+	if storage == "" {
+		storage = DefaultCOWStorage()
+	}
+	if !filepath.IsAbs(storage) {
+		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be an absolute path"}
+	}
+	if strings.ContainsAny(storage, ",:\\\n") {
+		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "contains a character overlayfs options cannot carry (',', ':', '\\')"}
+	}
+	if isBeneath(storage, lower) || isBeneath(lower, storage) {
+		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be outside the workdir " + lower + " (and not contain it)"}
+	}
+	limit := int64(cr.policy.DiskLimit())
+	unpriv := os.Geteuid() != 0
+	// In a user namespace (a user's, or privileged's) overlayfs takes user.* xattrs only.
+	userns := unpriv || cr.policy.IsPrivileged()
+	if limit > 0 && unpriv && !c.Direct {
+		return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
+			Reason: "needs root for a container: the layer's limit is a tmpfs, which a user can mount only in the sandbox's own namespaces, where only a runtime that stays in the foreground (sandbox, the Go API) can reach it"}
+	}
+	if err := cowfs.Recover(lower); err != nil {
+		return fmt.Errorf("workdir %s: finishing an interrupted commit: %w", lower, err)
+	}
+	dir := filepath.Join(storage, c.ID)
+	rec := cowRecord{Layer: dir}
+	if cr.cont.State.Rootfs != "/" && !unpriv {
+		rec.Pin = filepath.Join(cr.cont.dir, "cow-workdir")
+	}
+	// The record first: a crash from here on leaves delete --force the way to the layer.
+	if err := writeFileAtomic(filepath.Join(cr.cont.dir, cowFile), mustJSON(rec), 0o600); err != nil {
+		return err
+	}
+	if rec.Pin != "" {
+		if err := pinWorkdir(cr.cont.dir, lower, rec.Pin); err != nil {
+			return err
+		}
+	}
+	l, err := cowfs.Create(dir, cowfs.Meta{
+		ID: c.ID, Workdir: lower, OnExit: cr.policy.ExitAction(), OnError: cr.policy.ErrorAction(),
+		DryRun: c.DryRun, Tmpfs: limit > 0, MaxDisk: limit, UserXattr: userns, UserTmpfs: limit > 0 && unpriv,
+	})
+	if err != nil {
+		return err
+	}
+	cr.onFail(func() { _ = l.Remove(detach) })
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns}
+	switch {
+	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
+		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {
+			return err
+		}
+		cr.cow.Tmpfs, cr.cow.TmpfsSize = l.FSDir(), limit
+	case l.Tmpfs:
+		if err := mountLayerTmpfs(cr.cont.dir, l); err != nil {
+			return err
+		}
+		fallthrough
+	default:
+		if err := l.Populate(); err != nil {
+			return err
+		}
+	}
+	// The layer is the process's to write: the workdir is writable whatever the lists say
+	// (with neither list, the whole root already is).
+	if len(cr.policy.FSReadable)+len(cr.policy.FSWritable) > 0 && !slices.Contains(cr.policy.FSWritable, wd) {
+		cr.policy.FSWritable = append(slices.Clone(cr.policy.FSWritable), wd)
+	}
+	return nil
+}
+
+// cowLower resolves the workdir inside the root as the process will see it, to a host path.
+func cowLower(root, wd string) (string, error) {
+	if !filepath.IsAbs(wd) {
+		return "", errors.New("must be an absolute path")
+	}
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(rfd)
+	rel := strings.TrimPrefix(filepath.Clean(wd), "/")
+	if rel == "" {
+		return "", errors.New("cannot be the root itself")
+	}
+	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	host, err := os.Readlink(fdPath(fd))
+	if err != nil {
+		return "", err
+	}
+	if strings.ContainsAny(host, ",:\\\n") {
+		return "", errors.New("contains a character overlayfs options cannot carry (',', ':', '\\')")
+	}
+	return host, nil
+}
+
+// mountLayerTmpfs puts the layer's upper and work directories on a tmpfs of max_disk bytes,
+// recorded in the mount log (intent first) so that delete --force finds it after a crash.
+func mountLayerTmpfs(stateDir string, l *cowfs.Layer) error {
+	p := l.FSDir()
+	if err := os.Mkdir(p, 0o700); err != nil {
+		return err
+	}
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ml := mountLog{path: filepath.Join(stateDir, "mounts")}
+	if err := ml.record(mountIntent(fd, p)); err != nil {
+		return err
+	}
+	data := fmt.Sprintf("size=%d,mode=0700", l.MaxDisk)
+	if err := unix.Mount("sandlock-cow", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+		return fmt.Errorf("max_disk: mount tmpfs: %w", err)
+	}
+	return ml.record(p)
+}
+
+// pinWorkdir bind-mounts the workdir at pin (recorded in the mount log, intent first; delete
+// undoes it with the other mounts, after the layer's action).
+func pinWorkdir(stateDir, lower, pin string) error {
+	if err := os.Mkdir(pin, 0o700); err != nil {
+		return err
+	}
+	src, err := unix.Open(lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(src)
+	fd, err := unix.Open(pin, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ml := mountLog{path: filepath.Join(stateDir, "mounts")}
+	if err := ml.record(mountIntent(fd, pin)); err != nil {
+		return err
+	}
+	if err := unix.Mount(fdPath(src), pin, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("cow: pin the workdir: %w", err)
+	}
+	return ml.record(pin)
+}
+
+// cowNamespaces gives init the mount namespace the overlay lives in; unprivileged, inside a
+// user namespace that maps the caller's ids to themselves (privileged maps them to 0).
+func cowNamespaces(a *syscall.SysProcAttr, privileged bool) {
+	a.Cloneflags |= syscall.CLONE_NEWNS
+	if os.Geteuid() == 0 || privileged {
+		return
+	}
+	a.Cloneflags |= syscall.CLONE_NEWUSER
+	a.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Geteuid(), HostID: os.Geteuid(), Size: 1}}
+	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getegid(), HostID: os.Getegid(), Size: 1}}
+	a.GidMappingsEnableSetgroups = false
+	// init runs as the caller (no uid 0 in this namespace), so execve would drop the
+	// namespace's capabilities; it keeps the ones overlayfs needs of its mounter (whose
+	// credentials it uses for every later copy-up and whiteout) as ambient capabilities until
+	// it has mounted the overlay (mount clears them; the program's execve as a non-root uid
+	// then leaves it none).
+	a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH,
+		unix.CAP_FOWNER, unix.CAP_CHOWN, unix.CAP_MKNOD, unix.CAP_FSETID, unix.CAP_SETPCAP}
+}
+
+// mount runs in init, in its new mount namespace: nothing it mounts propagates to the host,
+// while the host's later mounts and unmounts still reach it (slave).
+func (m *cowMount) mount() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return fmt.Errorf("cow: private mount namespace: %w", err)
+	}
+	if m.Tmpfs != "" {
+		data := fmt.Sprintf("size=%d,mode=0700", m.TmpfsSize)
+		if err := unix.Mount("sandlock-cow", m.Tmpfs, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+			return fmt.Errorf("cow: max_disk: mount tmpfs: %w", err)
+		}
+		for _, d := range []string{m.Upper, m.Work} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return fmt.Errorf("cow: %w", err)
+			}
+		}
+	}
+	// index and metacopy off: every upper file is whole (no metadata-only copy-ups). A
+	// renamed directory is a redirect to its lower path (root only: userxattr mounts cannot
+	// have them, and renaming a lower directory there fails with EXDEV, which mv handles by
+	// copying); cowfs merges it when it commits.
+	opts := "lowerdir=" + m.Lower + ",upperdir=" + m.Upper + ",workdir=" + m.Work + ",index=off,metacopy=off,xino=off"
+	if m.UserXattr {
+		opts += ",userxattr,redirect_dir=nofollow" // "off" may mean follow, which userxattr refuses
+	} else {
+		opts += ",redirect_dir=on" // renaming a directory of the lower works (no EXDEV)
+	}
+	if err := unix.Mount("sandlock-cow", m.Lower, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
+	}
+	// The ambient capability of an unprivileged init must not reach the program.
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("cow: clear ambient capabilities: %w", err)
+	}
+	return nil
+}
+
+// holdCOWFS opens, once init has mounted it, the tmpfs of an unprivileged max_disk layer
+// through init's root (in its mount namespace): the descriptor keeps the tmpfs, and with it
+// the layer, alive after the sandbox's namespaces are gone, until destroy has carried out the
+// layer's action.
+func (cr *creation) holdCOWFS(o *Options, c CreateOpts) error {
+	if cr.cow == nil || cr.cow.Tmpfs == "" {
+		return nil
+	}
+	p := fmt.Sprintf("/proc/%d/root%s", cr.cont.State.Pid, cr.cow.Tmpfs)
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("cow: max_disk: reach the layer's tmpfs: %w", err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		unix.Close(fd)
+		return fmt.Errorf("cow: max_disk: %s is not the layer's tmpfs", p)
+	}
+	cr.cont.cowFS = os.NewFile(uintptr(fd), "cow-tmpfs")
+	cr.onFail(func() { cr.cont.cowFS.Close() })
+	return nil
+}
+
+// recordExit writes the exit code for destroy's choice between on_exit and on_error.
+func (c *Container) recordExit(code int) {
+	_ = writeFileAtomic(filepath.Join(c.dir, exitFile), []byte(strconv.Itoa(code)), 0o600)
+}
+
+// PIDFD_GET_INFO with PIDFD_INFO_EXIT (Linux 6.15): the wait status of an exited process
+// to any holder of its pidfd, once its parent has reaped it.
+const (
+	pidfdGetInfo  = 0xc040ff0b // _IOWR(0xFF, 11, struct pidfd_info), its first 64 bytes
+	pidfdInfoExit = 1 << 3
+)
+
+// recordInitExit is the supervisor's record of init's exit status (the caller, not the
+// runtime, reaps init after create): delete reads it to choose on_exit or on_error. On an
+// older kernel, or when the caller has not reaped init within a few seconds, nothing is
+// recorded and delete takes the run for failed (on_error).
+func recordInitExit(stateDir string, pidfd int) {
+	if _, err := os.Stat(filepath.Join(stateDir, cowFile)); err != nil {
+		return // only a copy-on-write workdir asks
+	}
+	var info [64]byte
+	for range 500 {
+		binary.LittleEndian.PutUint64(info[0:], pidfdInfoExit)
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), pidfdGetInfo, uintptr(unsafe.Pointer(&info[0])))
+		if e == unix.EINVAL || e == unix.ENOTTY || e == unix.EOPNOTSUPP {
+			return
+		}
+		if e == 0 && binary.LittleEndian.Uint64(info[0:])&pidfdInfoExit != 0 {
+			ws := unix.WaitStatus(int32(binary.LittleEndian.Uint32(info[60:])))
+			if _, err := os.Stat(filepath.Join(stateDir, exitFile)); err != nil {
+				c := &Container{dir: stateDir}
+				c.recordExit(exitCode(ws))
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (c *Container) exitCode() (int, bool) {
+	b, err := os.ReadFile(filepath.Join(c.dir, exitFile))
+	if err != nil {
+		return -1, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n, err == nil
+}
+
+func (c *Container) hasCOW() bool {
+	_, err := os.Stat(filepath.Join(c.dir, cowFile))
+	return err == nil
+}
+
+// cowLayer opens the container's layer; nil without one (or when it was never made).
+func (c *Container) cowLayer() (*cowfs.Layer, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, cowFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r cowRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", cowFile, err)
+	}
+	l, err := cowfs.Open(r.Layer)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, os.Remove(filepath.Join(c.dir, cowFile)) // a crash before it was made
+	}
+	if err == nil && l.UserTmpfs && c.cowFS != nil {
+		l.FSPath = "/proc/self/fd/" + strconv.Itoa(int(c.cowFS.Fd()))
+	}
+	if err == nil && r.Pin != "" {
+		// The pinned workdir, while its bind mount is there: the same directory (cowfs
+		// checks its identity) whatever became of the path it was made by.
+		var st unix.Stat_t
+		if unix.Stat(r.Pin, &st) == nil && st.Dev == l.WorkdirDev && st.Ino == l.WorkdirIno {
+			l.Workdir = r.Pin
+		}
+	}
+	return l, err
+}
+
+// COWChanges lists what the container's layer changed (a dry run's answer); nil without one.
+func (c *Container) COWChanges() ([]cowfs.Change, error) {
+	l, err := c.cowLayer()
+	if l == nil || err != nil {
+		return nil, err
+	}
+	return l.Changes()
+}
+
+// finishCOW carries out the layer's on_exit or on_error action, once every process of the
+// container is gone. A branch conflict keeps the layer (nothing of it landed) and is
+// returned; the record goes either way, so the container can still be deleted.
+func (c *Container) finishCOW() error {
+	l, err := c.cowLayer()
+	if l == nil || err != nil {
+		return err
+	}
+	if c.cowFS != nil {
+		defer func() { c.cowFS.Close(); c.cowFS = nil }()
+	}
+	code, known := c.exitCode()
+	action := l.Action(known && code == 0)
+	if l.Reachable() != nil {
+		// Killed with the runtime that held it: nothing left to commit or keep.
+		err = l.Remove(nil)
+		if err == nil && action != cowfs.Abort {
+			err = fmt.Errorf("%s %s: %w", strings.ToLower(action), l.Dir, cowfs.ErrLost)
+		}
+		if rerr := os.Remove(filepath.Join(c.dir, cowFile)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+		return err
+	}
+	switch action {
+	case cowfs.Commit:
+		err = l.Commit(detach)
+		if errors.Is(err, cowfs.ErrBranchConflict) {
+			if kerr := l.KeepOnDisk(detach); kerr != nil {
+				err = errors.Join(err, kerr)
+			}
+			err = fmt.Errorf("%w; the layer is kept in %s", err, l.Dir)
+			c.keptLayer = l.Dir
+		}
+	case cowfs.Keep:
+		if err = l.KeepOnDisk(detach); err == nil {
+			c.keptLayer = l.Dir
+		}
+	default:
+		err = l.Remove(detach)
+	}
+	if err != nil && !errors.Is(err, cowfs.ErrBranchConflict) {
+		return err // the record stays: delete --force tries again
+	}
+	if rerr := os.Remove(filepath.Join(c.dir, cowFile)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}

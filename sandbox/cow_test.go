@@ -1,0 +1,115 @@
+package sandbox
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sandlock/sandlock-runtime/spec"
+)
+
+func cowPolicy(t *testing.T, workdir string, onExit string) spec.Policy {
+	storage := filepath.Join(t.TempDir(), "layers")
+	p := spec.Policy{Workdir: &workdir, FSStorage: &storage}
+	if onExit != "" {
+		p.OnExit = &onExit
+	}
+	return p
+}
+
+func cowWorkdir(t *testing.T) string {
+	wd := filepath.Join(t.TempDir(), "wd")
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"keep": "k\n", "gone": "g\n", "edit": "e\n"} {
+		if err := os.WriteFile(filepath.Join(wd, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return wd
+}
+
+// TestDryRunAPI: Sandbox.DryRun returns the command's result and the seed's A/M/D list, with
+// paths relative to the workdir, and the workdir stays as it was.
+func TestDryRunAPI(t *testing.T) {
+	requireKernel(t)
+	requireRoot(t)
+	wd := cowWorkdir(t)
+	res, err := newSandbox(t, cowPolicy(t, wd, "")).DryRun(ctxFor(t, 30*time.Second),
+		[]string{"sh", "-c", "echo out; echo more >> edit; rm gone; mkdir d; echo n > d/new"})
+	if err != nil {
+		t.Fatalf("DryRun: %v", err)
+	}
+	want := []Change{{Kind: "A", Path: "d"}, {Kind: "A", Path: "d/new"}, {Kind: "M", Path: "edit"}, {Kind: "D", Path: "gone"}}
+	if !slices.Equal(res.Changes, want) || string(res.Stdout) != "out\n" || res.ExitCode != 0 {
+		t.Errorf("got %+v (stdout %q, code %d), want changes %+v", res.Changes, res.Stdout, res.ExitCode, want)
+	}
+	for name, body := range map[string]string{"keep": "k\n", "gone": "g\n", "edit": "e\n"} {
+		if b, err := os.ReadFile(filepath.Join(wd, name)); err != nil || string(b) != body {
+			t.Errorf("%s after a dry run: %q, %v; want %q", name, b, err, body)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(wd, "d")); err == nil {
+		t.Errorf("a dry run created d in the workdir")
+	}
+}
+
+// TestBranchConflictAPI: two kept branches of one workdir change the same file; the first
+// commit lands, the second fails with a *BranchConflictError and nothing of it lands.
+func TestBranchConflictAPI(t *testing.T) {
+	requireKernel(t)
+	requireRoot(t)
+	wd := cowWorkdir(t)
+	ctx := ctxFor(t, 60*time.Second)
+	// Both branches commit at exit: the second one started before the first committed.
+	p := cowPolicy(t, wd, "")
+	a := newSandbox(t, p)
+	gate := filepath.Join(t.TempDir(), "gate")
+	p.FSReadable, p.FSWritable = []string{"/"}, []string{filepath.Dir(gate)}
+	b := newSandbox(t, p)
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Run(ctx, []string{"sh", "-c", "echo b > edit; echo b > b-only; until [ -e " + gate + " ]; do sleep 0.05; done"})
+		done <- err
+	}()
+	// b's branch exists (its write is in its layer) before a commits.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		m, _ := filepath.Glob(filepath.Join(*p.FSStorage, "*", "upper", "b-only"))
+		if len(m) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second branch never wrote its layer")
+		}
+	}
+	if _, err := a.Run(ctx, []string{"sh", "-c", "echo a > edit"}); err != nil {
+		t.Fatalf("first branch: %v", err)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	var bc *BranchConflictError
+	if !errors.As(err, &bc) || !errors.Is(err, ErrBranchConflict) || !IsBranchConflict(err) {
+		t.Fatalf("second branch: got %v (%T), want a *BranchConflictError", err, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(wd, "edit")); string(got) != "a\n" {
+		t.Errorf("edit = %q, want the first branch's", got)
+	}
+	if _, err := os.Stat(filepath.Join(wd, "b-only")); err == nil {
+		t.Errorf("part of the conflicting branch landed (b-only)")
+	}
+	if k := b.KeptLayers(); len(k) != 1 || filepath.Dir(k[0]) != *p.FSStorage {
+		t.Errorf("KeptLayers after a refused commit: %v", k)
+	}
+}
+
+func requireRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: the copy-on-write tests of this package run as root (integration/ covers a user)")
+	}
+}
