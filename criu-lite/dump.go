@@ -98,11 +98,16 @@ func dumpLocked(o DumpOpts) (*Image, error) {
 // stopAll seizes and interrupts every thread, then waits until each is in its ptrace stop.
 func (d *dumper) stopAll() error {
 	var all []int
-	for _, pid := range d.o.Pids {
+	var alive []int
+	for i, pid := range d.o.Pids {
 		ts, err := tasks(pid)
+		if errors.Is(err, os.ErrNotExist) && i > 0 {
+			continue // it exited (a process already exiting is not frozen): nothing to save
+		}
 		if err != nil {
 			return fmt.Errorf("process %d: %w", pid, err)
 		}
+		alive = append(alive, pid)
 		for _, tid := range ts {
 			if err := seize(tid, optTraceSysGood); err != nil {
 				return err
@@ -114,6 +119,7 @@ func (d *dumper) stopAll() error {
 			}
 		}
 	}
+	d.o.Pids = alive
 	if d.o.Thaw != nil {
 		if err := d.o.Thaw(); err != nil {
 			return err

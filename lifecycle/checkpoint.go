@@ -44,10 +44,6 @@ func (c *Container) checkpoint(co CheckpointOpts) error {
 	if c.State.Cgroup == "" {
 		return errors.New("checkpoint needs the container's cgroup2 directory (to freeze it), and this container has none")
 	}
-	pids, err := c.checkpointPids()
-	if err != nil {
-		return err
-	}
 	root, err := os.Readlink("/proc/" + strconv.Itoa(c.State.Pid) + "/root")
 	if err != nil {
 		return err
@@ -63,6 +59,12 @@ func (c *Container) checkpoint(co CheckpointOpts) error {
 	}
 	thawed := false
 	thaw := func() error { thawed = true; return freezeCgroup(c.State.Cgroup, false) }
+	// listed once frozen: no process can fork or exit behind the list
+	pids, err := c.checkpointPids()
+	if err != nil {
+		_ = thaw()
+		return err
+	}
 	save := func(img *criulite.Image) error {
 		img.AppState, img.Command = co.AppState, command
 		return img.Write(co.ImagePath)
