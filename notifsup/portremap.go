@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"maps"
 	"net/netip"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -258,7 +256,7 @@ func ProcNetFiles(p *PortMap) Feature {
 // namespace) with the ports rewritten: the local port of every line, and the remote port where
 // the remote address is local.
 func (p *PortMap) procNet(file string) ([]byte, error) {
-	b, err := procReadAll("net/" + file)
+	b, err := readAllAt(hostProc, "net/"+file)
 	if err != nil {
 		return nil, err
 	}
@@ -337,16 +335,4 @@ func rawName(fd int, nr uintptr) ([]byte, error) {
 		return nil, e
 	}
 	return buf[:min(int(n), len(buf))], nil
-}
-
-// procReadAll reads a /proc file to its end (a seq_file gives whole lines per read, often less
-// than was asked, so one short read is not its end).
-func procReadAll(name string) ([]byte, error) {
-	fd, err := procOpen(name, unix.O_RDONLY)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	return io.ReadAll(f)
 }

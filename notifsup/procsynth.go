@@ -3,7 +3,6 @@ package notifsup
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -239,13 +238,7 @@ func (v *procView) memLimit() int64 {
 
 // hostRead reads a file by its host path, whatever root the worker has taken (a container's).
 func hostRead(path string) ([]byte, error) {
-	fd, err := unix.Openat(hostRoot, strings.TrimPrefix(path, "/"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	return io.ReadAll(f)
+	return readAllAt(hostRoot, strings.TrimPrefix(path, "/"))
 }
 
 // cgroupInt reads a cgroup file holding one number (0 when it cannot).

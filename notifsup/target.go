@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -236,6 +237,19 @@ func procRead(name string) ([]byte, error) {
 		n += m
 	}
 	return buf[:n], nil
+}
+
+// readAllAt reads the file name (relative to dir) to its end. Unlike procRead it keeps reading
+// after a short read: a seq_file with one record per line or socket (/proc/net/tcp) gives
+// whole records per read, often less than was asked, so one short read is not its end.
+func readAllAt(dir int, name string) ([]byte, error) {
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // readString copies a NUL-terminated string of at most max bytes from the target's memory:
