@@ -10,6 +10,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// openHowSize is sizeof(struct open_how), the first version; larger structs must be zero
+// past it (the kernel's rule for extensible structs).
+const openHowSize = 24
+
+// openHow copies openat2's struct open_how (at ptr, size bytes) out of the process once,
+// with the kernel's checks of its size: below the first version EINVAL, above a page or
+// non-zero past the fields known E2BIG.
+func (t *target) openHow(ptr, size uint64) (flags, mode, resolve uint64, err error) {
+	if size < openHowSize {
+		return 0, 0, 0, unix.EINVAL
+	}
+	if size > 4096 {
+		return 0, 0, 0, unix.E2BIG
+	}
+	b, err := t.readBytes(ptr, int(size))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for _, x := range b[openHowSize:] {
+		if x != 0 {
+			return 0, 0, 0, unix.E2BIG
+		}
+	}
+	ne := binary.NativeEndian // the process's own layout
+	return ne.Uint64(b[0:]), ne.Uint64(b[8:]), ne.Uint64(b[16:]), nil
+}
+
 // openSpec says where an open syscall has its arguments (-1: absent).
 type openSpec struct{ dir, path, flags, mode, how int }
 
@@ -37,24 +64,10 @@ func (s openSpec) decode(t *target, a []uint64) (openReq, error) {
 	case s.how < 0: // creat
 		o.flags = unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC
 	default:
-		size := a[s.how+1]
-		if size < openHowSize {
-			return o, unix.EINVAL
-		}
-		if size > 4096 {
-			return o, unix.E2BIG
-		}
-		b, err := t.readBytes(a[s.how], int(size))
-		if err != nil {
+		var err error
+		if o.flags, _, o.resolve, err = t.openHow(a[s.how], a[s.how+1]); err != nil {
 			return o, err
 		}
-		for _, x := range b[openHowSize:] {
-			if x != 0 {
-				return o, unix.E2BIG
-			}
-		}
-		o.flags = binary.NativeEndian.Uint64(b[0:])
-		o.resolve = binary.NativeEndian.Uint64(b[16:])
 	}
 	o.nofollow = o.flags&unix.O_NOFOLLOW != 0
 	path, err := t.readString(a[s.path], pathMax)
