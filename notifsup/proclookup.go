@@ -338,10 +338,23 @@ func trimDirents(fd int, b []byte, count int) []byte {
 // at nameOff).
 func (v *procView) filterPids(b []byte, nameOff int) []byte {
 	out := b[:0:0]
+	eachDirent(b, nameOff, func(rec []byte, name string) {
+		if pid, err := strconv.Atoi(name); err == nil && !v.member(pid) {
+			return
+		}
+		out = append(out, rec...)
+	})
+	return out
+}
+
+// eachDirent calls fn with each whole record of a listing (linux_dirent or linux_dirent64:
+// the record length at byte 16, the NUL-terminated name at nameOff) and its name, in order,
+// up to the first record that is cut or malformed.
+func eachDirent(b []byte, nameOff int, fn func(rec []byte, name string)) {
 	for len(b) >= nameOff {
 		reclen := int(binary.NativeEndian.Uint16(b[16:]))
 		if reclen < nameOff || reclen > len(b) {
-			break
+			return
 		}
 		rec := b[:reclen]
 		b = b[reclen:]
@@ -349,12 +362,8 @@ func (v *procView) filterPids(b []byte, nameOff int) []byte {
 		if i := indexByte(name, 0); i >= 0 {
 			name = name[:i]
 		}
-		if pid, err := strconv.Atoi(string(name)); err == nil && !v.member(pid) {
-			continue
-		}
-		out = append(out, rec...)
+		fn(rec, string(name))
 	}
-	return out
 }
 
 func indexByte(b []byte, c byte) int {

@@ -166,20 +166,10 @@ func cpuNumber(name string) int {
 func cpuDirents(b []byte, nameOff, n int, d64 bool) []byte {
 	host := hostCPUCount()
 	var out []byte
-	for len(b) >= nameOff {
-		reclen := int(binary.NativeEndian.Uint16(b[16:]))
-		if reclen < nameOff || reclen > len(b) {
-			break
-		}
-		rec := b[:reclen]
-		b = b[reclen:]
-		name := rec[nameOff:]
-		if i := indexByte(name, 0); i >= 0 {
-			name = name[:i]
-		}
-		k := cpuNumber(string(name))
+	eachDirent(b, nameOff, func(rec []byte, name string) {
+		k := cpuNumber(name)
 		if k >= n {
-			continue
+			return
 		}
 		out = append(out, rec...)
 		if k == host-1 {
@@ -187,7 +177,7 @@ func cpuDirents(b []byte, nameOff, n int, d64 bool) []byte {
 				out = append(out, dirent(rec, nameOff, "cpu"+strconv.Itoa(j), d64)...)
 			}
 		}
-	}
+	})
 	return out
 }
 
