@@ -54,10 +54,8 @@ type openReq struct {
 }
 
 func (s openSpec) decode(t *target, a []uint64) (openReq, error) {
-	o := openReq{lookup: lookup{dirfd: unix.AT_FDCWD}}
-	if s.dir >= 0 {
-		o.dirfd = int(int32(a[s.dir]))
-	}
+	var o openReq
+	var resolve uint64
 	switch {
 	case s.flags >= 0:
 		o.flags = uint64(uint32(a[s.flags]))
@@ -65,20 +63,16 @@ func (s openSpec) decode(t *target, a []uint64) (openReq, error) {
 		o.flags = unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC
 	default:
 		var err error
-		if o.flags, _, o.resolve, err = t.openHow(a[s.how], a[s.how+1]); err != nil {
+		if o.flags, _, resolve, err = t.openHow(a[s.how], a[s.how+1]); err != nil {
 			return o, err
 		}
 	}
-	o.nofollow = o.flags&unix.O_NOFOLLOW != 0
-	path, err := t.readString(a[s.path], pathMax)
-	if err != nil {
-		return o, err
+	l, _, err := decodeLookup(t, a, s.dir, s.path, -1, o.flags&unix.O_NOFOLLOW != 0)
+	o.lookup, o.resolve = l, resolve
+	if err == nil && o.path == "" {
+		err = unix.ENOENT
 	}
-	if path == "" {
-		return o, unix.ENOENT
-	}
-	o.path = path
-	return o, nil
+	return o, err
 }
 
 // openHandler answers an open. The path is copied once and resolved in the process's view;
@@ -136,7 +130,7 @@ func (v *procView) openHandler(name string, s openSpec) Handler {
 // valid (so it is the caller's memory), and nothing else. A symlink of another name to a
 // synthetic file then shows the real one: no security boundary depends on it (see above).
 func (v *procView) maybeSynth(c *Call, s openSpec) bool {
-	t := &target{tid: int(c.Req.Pid), listener: c.Listener, id: c.Req.ID, root: -1, cwd: -1, pidfd: -1}
+	t := peekTarget(c.Listener, c.Req)
 	defer t.close()
 	path, err := t.readString(c.Req.Data.Args[s.path], pathMax)
 	if err != nil {
