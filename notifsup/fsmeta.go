@@ -79,7 +79,7 @@ func FSMeta(c FSMetaConfig) Feature {
 		f.Handlers["sendmmsg"] = m.sendmmsgHandler
 		if c.Ports != nil {
 			m.ports = c.Ports
-			f.Handlers["bind"] = m.bindHandler
+			f.Handlers["bind"] = pinned(false, m.bindHandler)
 			f.Handlers["getsockname"] = m.nameHandler(false)
 			f.Handlers["getpeername"] = m.nameHandler(true)
 		}

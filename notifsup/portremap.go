@@ -58,12 +58,7 @@ func (p *PortMap) virtualOf(r uint16) (uint16, bool) {
 // port 0 are NotMine: the kernel then binds what the (possibly changed) memory says, with
 // Landlock's rules, exactly as without port_remap, which breaks no property: only the
 // virtualisation of that one bind is lost to a process racing itself.
-func (m *fsMeta) bindHandler(c *Call) seccomp.ScmpNotifResp {
-	t, err := pinTarget(c.Listener, c.Req, false)
-	if err != nil {
-		return errnoResp(errnoOf(err))
-	}
-	defer t.close()
+func (m *fsMeta) bindHandler(c *Call, t *target) seccomp.ScmpNotifResp {
 	a := c.Req.Data.Args
 	addr, err := t.sockaddr(a[1], a[2])
 	if err != nil || len(addr) < 4 {
@@ -167,12 +162,7 @@ func (m *fsMeta) nameHandler(peer bool) Handler {
 	if peer {
 		nr = unix.SYS_GETPEERNAME
 	}
-	return func(c *Call) seccomp.ScmpNotifResp {
-		t, err := pinTarget(c.Listener, c.Req, true)
-		if err != nil {
-			return errnoResp(errnoOf(err))
-		}
-		defer t.close()
+	return pinned(true, func(c *Call, t *target) seccomp.ScmpNotifResp {
 		a := c.Req.Data.Args
 		s, err := t.sock(int(int32(a[0])))
 		if err != nil {
@@ -195,7 +185,7 @@ func (m *fsMeta) nameHandler(peer bool) Handler {
 			return errnoResp(errnoOf(err))
 		}
 		return seccomp.ScmpNotifResp{}
-	}
+	})
 }
 
 // writeName returns a socket address as the kernel does: at most *lenp bytes of it, and its

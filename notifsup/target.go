@@ -61,6 +61,19 @@ func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target,
 	return t, nil
 }
 
+// pinned is a handler that first pins the call's target for fn (pinTarget; a thread gone or a
+// notification no longer valid is answered with its errno) and closes it when fn returns.
+func pinned(writeMem bool, fn func(c *Call, t *target) seccomp.ScmpNotifResp) Handler {
+	return func(c *Call) seccomp.ScmpNotifResp {
+		t, err := pinTarget(c.Listener, c.Req, writeMem)
+		if err != nil {
+			return errnoResp(errnoOf(err))
+		}
+		defer t.close()
+		return fn(c, t)
+	}
+}
+
 // peekTarget is a target for reading the thread's memory only (no credentials, no thread
 // group): what a handler that may answer NotMine needs first, at the cost of no /proc status.
 func peekTarget(listener int, req *seccomp.ScmpNotifReq) *target {
