@@ -64,7 +64,7 @@ func (c *copier) tree(src, dst string) error {
 		if prev, ok := links[key]; ok && st.Nlink > 1 {
 			return os.Link(prev, dst)
 		}
-		if err := copyFile(src, dst); err != nil {
+		if err := CopyFile(src, dst); err != nil {
 			return err
 		}
 		if st.Nlink > 1 {
@@ -86,7 +86,9 @@ func (c *copier) tree(src, dst string) error {
 	return copyMeta(dst, &st)
 }
 
-func copyFile(src, dst string) error {
+// CopyFile copies the contents of the regular file src into a new file dst (mode 0600, which
+// must not exist); the caller gives it its metadata.
+func CopyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err

@@ -414,24 +414,7 @@ printf 'int main(void){return 7;}\n' > m.c && printf 'm: m.c\n\tcc -o m m.c\n' >
 make -s && git add m.c Makefile && git commit -qm one && rm Makefile && git status --porcelain
 ./m || echo rc=$?
 git rev-parse HEAD`
-	plain := filepath.Join(t.TempDir(), "plain")
-	if err := os.Mkdir(plain, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("sh", "-c", script)
-	cmd.Dir = plain
-	want, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("outside: %v: %s", err, want)
-	}
-	wd, storage := filepath.Join(t.TempDir(), "wd"), filepath.Join(t.TempDir(), "layers")
-	if err := os.Mkdir(wd, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", script)...)
-	if r.code != 0 || r.stdout != string(want) {
-		t.Errorf("inside COW: code %d, %q (stderr %s); outside: %q", r.code, r.stdout, r.stderr, want)
-	}
+	wd := sameInCOW(t, script)
 	out, err := exec.Command("git", "-C", wd, "log", "--format=%H %s").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), " one") {
 		t.Errorf("after the commit, git log in the workdir: %v %s", err, out)
@@ -681,24 +664,7 @@ func TestCOWWorkloads(t *testing.T) {
 mkdir node_modules && tar -C node_modules -xf ` + tarball + ` && find node_modules -type f | sort | xargs cat | md5sum
 sqlite3 db 'PRAGMA journal_mode=WAL; PRAGMA mmap_size=1048576; CREATE TABLE t(x); BEGIN; WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<5000) INSERT INTO t SELECT i FROM c; COMMIT;' >/dev/null
 sqlite3 db 'SELECT count(*), sum(x) FROM t; PRAGMA integrity_check; PRAGMA wal_checkpoint(TRUNCATE);' | head -2`
-	plain := filepath.Join(t.TempDir(), "plain")
-	if err := os.Mkdir(plain, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("sh", "-c", script)
-	cmd.Dir = plain
-	want, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("outside: %v: %s", err, want)
-	}
-	wd, storage := filepath.Join(t.TempDir(), "wd"), filepath.Join(t.TempDir(), "layers")
-	if err := os.Mkdir(wd, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", script)...)
-	if r.code != 0 || r.stdout != string(want) {
-		t.Errorf("inside COW: code %d, %q (stderr %s), outside %q", r.code, r.stdout, r.stderr, want)
-	}
+	wd := sameInCOW(t, script)
 	out, err := exec.Command("sqlite3", filepath.Join(wd, "db"), "SELECT count(*) FROM t; PRAGMA integrity_check;").CombinedOutput()
 	if err != nil || string(out) != "5000\nok\n" {
 		t.Errorf("the committed database: %v %q", err, out)
@@ -871,4 +837,30 @@ func TestCOWBranchConflictRun(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(wd, "second-only")); err == nil {
 		t.Errorf("part of the refused branch landed")
 	}
+}
+
+// sameInCOW runs script with sh in a fresh directory, then in a sandbox with a fresh COW
+// workdir (committed at the end), and fails the test unless both succeed with the same output
+// (stdout and stderr outside, stdout inside). It returns the workdir.
+func sameInCOW(t *testing.T, script string) string {
+	t.Helper()
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.Mkdir(plain, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = plain
+	want, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("outside: %v: %s", err, want)
+	}
+	wd, storage := filepath.Join(t.TempDir(), "wd"), filepath.Join(t.TempDir(), "layers")
+	if err := os.Mkdir(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", script)...)
+	if r.code != 0 || r.stdout != string(want) {
+		t.Errorf("inside COW: code %d, %q (stderr %s); outside: %q", r.code, r.stdout, r.stderr, want)
+	}
+	return wd
 }

@@ -2,13 +2,14 @@ package lifecycle
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/cowfs"
 )
 
 // withoutCopyUp strips "tmpcopyup" (podman puts it on the tmpfs mounts of --read-only and
@@ -80,7 +81,7 @@ func copyEntry(src, dst string) error {
 		}
 		return unix.Lchown(dst, int(st.Uid), int(st.Gid))
 	case unix.S_IFREG:
-		if err := copyFile(src, dst); err != nil {
+		if err := cowfs.CopyFile(src, dst); err != nil {
 			return err
 		}
 	default:
@@ -90,21 +91,4 @@ func copyEntry(src, dst string) error {
 		return err
 	}
 	return os.Chmod(dst, mode)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

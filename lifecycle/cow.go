@@ -177,53 +177,53 @@ func cowLower(root, wd string) (string, error) {
 	return host, nil
 }
 
-// mountLayerTmpfs puts the layer's upper and work directories on a tmpfs of max_disk bytes,
-// recorded in the mount log (intent first) so that delete --force finds it after a crash.
+// mountLayerTmpfs puts the layer's upper and work directories on a tmpfs of max_disk bytes.
 func mountLayerTmpfs(stateDir string, l *cowfs.Layer) error {
 	p := l.FSDir()
-	if err := os.Mkdir(p, 0o700); err != nil {
-		return err
-	}
-	fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ml := mountLog{path: filepath.Join(stateDir, "mounts")}
-	if err := ml.record(mountIntent(fd, p)); err != nil {
-		return err
-	}
-	data := fmt.Sprintf("size=%d,mode=0700", l.MaxDisk)
-	if err := unix.Mount("sandlock-cow", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
-		return fmt.Errorf("max_disk: mount tmpfs: %w", err)
-	}
-	return ml.record(p)
+	return mountRecorded(stateDir, p, func() error {
+		data := fmt.Sprintf("size=%d,mode=0700", l.MaxDisk)
+		if err := unix.Mount("sandlock-cow", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+			return fmt.Errorf("max_disk: mount tmpfs: %w", err)
+		}
+		return nil
+	})
 }
 
-// pinWorkdir bind-mounts the workdir at pin (recorded in the mount log, intent first; delete
-// undoes it with the other mounts, after the layer's action).
+// pinWorkdir bind-mounts the workdir at pin (delete undoes it with the other mounts, after the
+// layer's action).
 func pinWorkdir(stateDir, lower, pin string) error {
-	if err := os.Mkdir(pin, 0o700); err != nil {
-		return err
-	}
 	src, err := unix.Open(lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(src)
-	fd, err := unix.Open(pin, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	return mountRecorded(stateDir, pin, func() error {
+		if err := unix.Mount(fdPath(src), pin, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("cow: pin the workdir: %w", err)
+		}
+		return nil
+	})
+}
+
+// mountRecorded makes the directory target and mounts on it with mount, recorded in the state
+// dir's mount log, intent first, so that delete --force finds the mount after a crash.
+func mountRecorded(stateDir, target string, mount func() error) error {
+	if err := os.Mkdir(target, 0o700); err != nil {
+		return err
+	}
+	fd, err := unix.Open(target, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
 	ml := mountLog{path: filepath.Join(stateDir, "mounts")}
-	if err := ml.record(mountIntent(fd, pin)); err != nil {
+	if err := ml.record(mountIntent(fd, target)); err != nil {
 		return err
 	}
-	if err := unix.Mount(fdPath(src), pin, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("cow: pin the workdir: %w", err)
+	if err := mount(); err != nil {
+		return err
 	}
-	return ml.record(pin)
+	return ml.record(target)
 }
 
 // cowNamespaces gives init the mount namespace the overlay lives in; unprivileged, inside a

@@ -130,13 +130,12 @@ func dialSystemd(ctx context.Context) (*sdbus.Conn, error) {
 // unit properties too, since systemd writes a unit's own cgroup attributes from its properties
 // (when it starts the unit, and again at each daemon-reload).
 func (s systemdCgroup) startScope(pid int, r *specs.LinuxResources) error {
-	ctx, cancel := context.WithTimeout(context.Background(), systemdTimeout)
-	defer cancel()
-	conn, err := dialSystemd(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	return withSystemd(func(ctx context.Context, conn *sdbus.Conn) error {
+		return s.startUnit(ctx, conn, pid, r)
+	})
+}
+
+func (s systemdCgroup) startUnit(ctx context.Context, conn *sdbus.Conn, pid int, r *specs.LinuxResources) error {
 	props := []sdbus.Property{
 		sdbus.PropDescription("sandlock-runtime container " + s.Unit),
 		{Name: "DefaultDependencies", Value: godbus.MakeVariant(false)},
@@ -171,6 +170,20 @@ func (s systemdCgroup) stopScope() error {
 	if !systemdBooted() {
 		return nil
 	}
+	return withSystemd(func(ctx context.Context, conn *sdbus.Conn) error {
+		done := make(chan string, 1)
+		if _, err := conn.StopUnitContext(ctx, s.Unit, "replace", done); err != nil {
+			if dbusErrorName(err) == "org.freedesktop.systemd1.NoSuchUnit" {
+				return nil
+			}
+			return fmt.Errorf("systemd: stop %s: %w", s.Unit, err)
+		}
+		return waitJob(ctx, done, "stop", s.Unit)
+	})
+}
+
+// withSystemd runs fn on a fresh connection to systemd, everything within systemdTimeout.
+func withSystemd(fn func(ctx context.Context, conn *sdbus.Conn) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), systemdTimeout)
 	defer cancel()
 	conn, err := dialSystemd(ctx)
@@ -178,14 +191,7 @@ func (s systemdCgroup) stopScope() error {
 		return err
 	}
 	defer conn.Close()
-	done := make(chan string, 1)
-	if _, err := conn.StopUnitContext(ctx, s.Unit, "replace", done); err != nil {
-		if dbusErrorName(err) == "org.freedesktop.systemd1.NoSuchUnit" {
-			return nil
-		}
-		return fmt.Errorf("systemd: stop %s: %w", s.Unit, err)
-	}
-	return waitJob(ctx, done, "stop", s.Unit)
+	return fn(ctx, conn)
 }
 
 func waitJob(ctx context.Context, done <-chan string, what, unit string) error {
@@ -304,15 +310,10 @@ func (s systemdCgroup) setUnitLimits(r *specs.LinuxResources) error {
 	if len(props) == 0 || !systemdBooted() {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), systemdTimeout)
-	defer cancel()
-	conn, err := dialSystemd(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := conn.SetUnitPropertiesContext(ctx, s.Unit, true, props...); err != nil {
-		return fmt.Errorf("systemd: set the limits of %s: %w", s.Unit, err)
-	}
-	return nil
+	return withSystemd(func(ctx context.Context, conn *sdbus.Conn) error {
+		if err := conn.SetUnitPropertiesContext(ctx, s.Unit, true, props...); err != nil {
+			return fmt.Errorf("systemd: set the limits of %s: %w", s.Unit, err)
+		}
+		return nil
+	})
 }

@@ -1,7 +1,6 @@
 package notifsup
 
 import (
-	"encoding/binary"
 	"strconv"
 
 	seccomp "github.com/seccomp/libseccomp-golang"
@@ -54,12 +53,8 @@ func (h *fileViews) handler(pathArg, flagsArg, howArg int) Handler {
 		var flags uint64
 		if flagsArg >= 0 {
 			flags = a[flagsArg]
-		} else {
-			how, err := t.readBytes(a[howArg], 8)
-			if err != nil {
-				return NotMine()
-			}
-			flags = binary.LittleEndian.Uint64(how)
+		} else if flags, _, _, err = t.openHow(a[howArg], a[howArg+1]); err != nil {
+			return NotMine() // the kernel gives its own answer to a bad open_how
 		}
 		if flags&(unix.O_ACCMODE|unix.O_CREAT|unix.O_TRUNC|unix.O_PATH|unix.O_DIRECTORY) != 0 {
 			return NotMine() // not a plain read: the kernel decides on the host's file

@@ -263,17 +263,12 @@ func (cc *carveCall) close() {
 type carveOp func(cc *carveCall) (carveResult, error)
 
 func (m *carveModel) handler(name string, op carveOp) Handler {
-	return func(c *Call) seccomp.ScmpNotifResp {
-		t, err := pinTarget(c.Listener, c.Req, false)
-		if err != nil {
-			return errnoResp(errnoOf(err))
-		}
-		defer t.close()
+	return pinned(false, func(c *Call, t *target) seccomp.ScmpNotifResp {
 		cc := &carveCall{m: m, c: c, t: t, a: c.Req.Data.Args}
 		defer cc.close()
 		var r carveResult
 		// noCwd: the process's cwd is taken only by a relative path that needs it (cwd).
-		_, err = c.w.inView(t, noCwd, func() (uint64, error) {
+		_, err := c.w.inView(t, noCwd, func() (uint64, error) {
 			var err error
 			r, err = op(cc)
 			return 0, err
@@ -291,7 +286,7 @@ func (m *carveModel) handler(name string, op carveOp) Handler {
 			return c.InjectFD(r.fd, r.cloexec)
 		}
 		return seccomp.ScmpNotifResp{Val: r.val}
-	}
+	})
 }
 
 // object copies the path argument(s) of the call (see target.object).

@@ -54,28 +54,11 @@ func creatOp(cc *carveCall) (carveResult, error) {
 	return cc.open(o, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, uint32(cc.a[1]), 0)
 }
 
-// openHowSize is sizeof(struct open_how), the first version; larger structs must be zero
-// past it (the kernel's rule for extensible structs).
-const openHowSize = 24
-
 func openat2Op(cc *carveCall) (carveResult, error) {
-	size := cc.a[3]
-	if size < openHowSize {
-		return notMine, unix.EINVAL
-	}
-	if size > 4096 {
-		return notMine, unix.E2BIG
-	}
-	b, err := cc.t.readBytes(cc.a[2], int(size))
+	flags, mode, resolve, err := cc.t.openHow(cc.a[2], cc.a[3])
 	if err != nil {
 		return notMine, err
 	}
-	for _, x := range b[openHowSize:] {
-		if x != 0 {
-			return notMine, unix.E2BIG
-		}
-	}
-	flags, mode, resolve := le64(b[0:]), le64(b[8:]), le64(b[16:])
 	if mode > 0o7777 || (mode != 0 && flags&(unix.O_CREAT|unix.O_TMPFILE) == 0) {
 		return notMine, unix.EINVAL
 	}

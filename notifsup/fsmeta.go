@@ -79,7 +79,7 @@ func FSMeta(c FSMetaConfig) Feature {
 		f.Handlers["sendmmsg"] = m.sendmmsgHandler
 		if c.Ports != nil {
 			m.ports = c.Ports
-			f.Handlers["bind"] = m.bindHandler
+			f.Handlers["bind"] = pinned(false, m.bindHandler)
 			f.Handlers["getsockname"] = m.nameHandler(false)
 			f.Handlers["getpeername"] = m.nameHandler(true)
 		}
@@ -310,17 +310,22 @@ func (m *fsMeta) checkProc(w *worker, t *target, name, mountpoint string, write 
 
 // sameCgroup: both processes are in the same cgroup2 directory (the container's).
 func sameCgroup(a, b int) bool {
-	ca, erra := procRead(strconv.Itoa(a) + "/cgroup")
-	cb, errb := procRead(strconv.Itoa(b) + "/cgroup")
-	ua, ub := unifiedLine(string(ca)), unifiedLine(string(cb))
-	return erra == nil && errb == nil && ua != "" && ua != "0::/" && ua == ub
+	ca, oka := procCgroup(a)
+	cb, okb := procCgroup(b)
+	return oka && okb && ca != "/" && ca == cb
 }
 
-func unifiedLine(s string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if strings.HasPrefix(l, "0::") {
-			return l
+// procCgroup is pid's cgroup2 directory (its /proc/PID/cgroup line "0::PATH"), and false when
+// it cannot be read or the process has none.
+func procCgroup(pid int) (string, bool) {
+	b, err := procRead(strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return "", false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			return p, true
 		}
 	}
-	return ""
+	return "", false
 }

@@ -1,11 +1,9 @@
 package notifsup_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"testing"
 	"time"
@@ -32,27 +30,7 @@ func TestInjectFD(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testreq.Missing(t, "needs root")
 	}
-	ours, theirs, err := socketpair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ours.Close()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperInject$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	cmd.ExtraFiles = []*os.File{theirs}
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	theirs.Close()
-	listener, err := recvFd(ours)
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("receiving the listener: %v\n%s%s", err, stdout.String(), stderr.String())
-	}
-	defer unix.Close(listener)
+	h, listener := startHelper(t, "TestHelperInject")
 	memfd, err := unix.MemfdCreate("injected", unix.MFD_CLOEXEC)
 	if err != nil {
 		t.Fatal(err)
@@ -76,12 +54,9 @@ func TestInjectFD(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	go func() { _ = notifsup.Serve(ctx, listener, []notifsup.Feature{feature}) }()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("helper: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-	}
 	want := "inject=injected cloexec=false\ninject-cloexec=injected cloexec=true\ncontinue=ok\nfailed-injection=EBADF\n"
-	if got := stdout.String(); got != want {
-		t.Errorf("got %q, want %q\nstderr:\n%s", got, want, stderr.String())
+	if got := h.wait(t); got != want {
+		t.Errorf("got %q, want %q\nstderr:\n%s", got, want, h.stderr.String())
 	}
 }
 
@@ -91,22 +66,7 @@ func TestHelperInject(t *testing.T) {
 		t.Skip("subprocess helper")
 	}
 	runtime.LockOSThread() // the filter is this thread's; every open below runs on it
-	progs, err := confine.Program(confine.SeccompOptions{Notify: []string{"openat"}}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := confine.SetNoNewPrivs(); err != nil {
-		t.Fatal(err)
-	}
-	listener, err := confine.LoadPrograms(progs)
-	if err != nil || listener < 0 {
-		t.Fatalf("LoadPrograms: listener %d, %v", listener, err)
-	}
-	if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(listener), nil, 0); err != nil {
-		t.Fatal(err)
-	}
-	unix.Close(listener)
-	unix.Close(3)
+	handOverListener(t, confine.SeccompOptions{Notify: []string{"openat"}})
 	for _, c := range []struct {
 		name  string
 		flags int

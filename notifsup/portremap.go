@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"maps"
 	"net/netip"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -60,12 +58,7 @@ func (p *PortMap) virtualOf(r uint16) (uint16, bool) {
 // port 0 are NotMine: the kernel then binds what the (possibly changed) memory says, with
 // Landlock's rules, exactly as without port_remap, which breaks no property: only the
 // virtualisation of that one bind is lost to a process racing itself.
-func (m *fsMeta) bindHandler(c *Call) seccomp.ScmpNotifResp {
-	t, err := pinTarget(c.Listener, c.Req, false)
-	if err != nil {
-		return errnoResp(errnoOf(err))
-	}
-	defer t.close()
+func (m *fsMeta) bindHandler(c *Call, t *target) seccomp.ScmpNotifResp {
 	a := c.Req.Data.Args
 	addr, err := t.sockaddr(a[1], a[2])
 	if err != nil || len(addr) < 4 {
@@ -169,12 +162,7 @@ func (m *fsMeta) nameHandler(peer bool) Handler {
 	if peer {
 		nr = unix.SYS_GETPEERNAME
 	}
-	return func(c *Call) seccomp.ScmpNotifResp {
-		t, err := pinTarget(c.Listener, c.Req, true)
-		if err != nil {
-			return errnoResp(errnoOf(err))
-		}
-		defer t.close()
+	return pinned(true, func(c *Call, t *target) seccomp.ScmpNotifResp {
 		a := c.Req.Data.Args
 		s, err := t.sock(int(int32(a[0])))
 		if err != nil {
@@ -197,7 +185,7 @@ func (m *fsMeta) nameHandler(peer bool) Handler {
 			return errnoResp(errnoOf(err))
 		}
 		return seccomp.ScmpNotifResp{}
-	}
+	})
 }
 
 // writeName returns a socket address as the kernel does: at most *lenp bytes of it, and its
@@ -258,7 +246,7 @@ func ProcNetFiles(p *PortMap) Feature {
 // namespace) with the ports rewritten: the local port of every line, and the remote port where
 // the remote address is local.
 func (p *PortMap) procNet(file string) ([]byte, error) {
-	b, err := procReadAll("net/" + file)
+	b, err := readAllAt(hostProc, "net/"+file)
 	if err != nil {
 		return nil, err
 	}
@@ -337,16 +325,4 @@ func rawName(fd int, nr uintptr) ([]byte, error) {
 		return nil, e
 	}
 	return buf[:min(int(n), len(buf))], nil
-}
-
-// procReadAll reads a /proc file to its end (a seq_file gives whole lines per read, often less
-// than was asked, so one short read is not its end).
-func procReadAll(name string) ([]byte, error) {
-	fd, err := procOpen(name, unix.O_RDONLY)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	return io.ReadAll(f)
 }

@@ -80,12 +80,7 @@ func decodeLookup(t *target, a []uint64, dir, path, flags int, nofollow bool) (l
 // /proc entry of another process is absent) and the object's attributes are written into its
 // buffer. Landlock does not govern stat, so nothing of the process's confinement is lost.
 func (v *procView) statHandler(name string, s pathSpec) Handler {
-	return func(c *Call) seccomp.ScmpNotifResp {
-		t, err := pinTarget(c.Listener, c.Req, true)
-		if err != nil {
-			return errnoResp(errnoOf(err))
-		}
-		defer t.close()
+	return pinned(true, func(c *Call, t *target) seccomp.ScmpNotifResp {
 		a := c.Req.Data.Args
 		l, flags, err := decodeLookup(t, a, s.dir, s.path, s.flags, s.nofollow)
 		if err != nil {
@@ -113,7 +108,7 @@ func (v *procView) statHandler(name string, s pathSpec) Handler {
 			return errnoResp(unix.EFAULT)
 		}
 		return seccomp.ScmpNotifResp{}
-	}
+	})
 }
 
 func unwrapWalk(err error) error {
@@ -130,12 +125,7 @@ func unwrapWalk(err error) error {
 // the call itself, refusing another process's /proc entry as this feature does, so a path
 // swapped in between reaches nothing more.
 func (v *procView) readlinkHandler(name string, dir, path, buf, size int) Handler {
-	return func(c *Call) seccomp.ScmpNotifResp {
-		t, err := pinTarget(c.Listener, c.Req, true)
-		if err != nil {
-			return errnoResp(errnoOf(err))
-		}
-		defer t.close()
+	return pinned(true, func(c *Call, t *target) seccomp.ScmpNotifResp {
 		a := c.Req.Data.Args
 		bufsiz := int(int32(a[size]))
 		if bufsiz <= 0 {
@@ -179,7 +169,7 @@ func (v *procView) readlinkHandler(name string, dir, path, buf, size int) Handle
 			return errnoResp(unix.EFAULT)
 		}
 		return seccomp.ScmpNotifResp{Val: uint64(len(out))}
-	}
+	})
 }
 
 // lookupHandler checks chdir: a path reaching another process's /proc entry is refused as
@@ -190,12 +180,7 @@ func (v *procView) readlinkHandler(name string, dir, path, buf, size int) Handle
 // refused (docs/security.md). It is also access's answer for a process whose real ids differ
 // from its effective ones (accessHandler).
 func (v *procView) lookupHandler(name string, dir, path, flags int) Handler {
-	return func(c *Call) seccomp.ScmpNotifResp {
-		t, err := pinTarget(c.Listener, c.Req, false)
-		if err != nil {
-			return errnoResp(errnoOf(err))
-		}
-		defer t.close()
+	return pinned(false, func(c *Call, t *target) seccomp.ScmpNotifResp {
 		l, _, err := decodeLookup(t, c.Req.Data.Args, dir, path, flags, false)
 		if err != nil {
 			return errnoResp(errnoOf(err))
@@ -206,7 +191,7 @@ func (v *procView) lookupHandler(name string, dir, path, flags int) Handler {
 			return v.fail(c, name, we.err)
 		}
 		return NotMine()
-	}
+	})
 }
 
 // accessHandler performs access, faccessat and faccessat2 on behalf when the process's real
@@ -256,12 +241,7 @@ func (v *procView) accessHandler(name string, dir, path, mode, flags int) Handle
 // /sys/devices/system/cpu lists cpu0..cpuN-1 (musl counts them for _SC_NPROCESSORS_CONF);
 // without HidePIDs other directories continue: a swapped fd can only show the host's CPUs.
 func (v *procView) getdentsHandler(nr uintptr, nameOff int) Handler {
-	return func(c *Call) seccomp.ScmpNotifResp {
-		t, err := pinTarget(c.Listener, c.Req, true)
-		if err != nil {
-			return errnoResp(errnoOf(err))
-		}
-		defer t.close()
+	return pinned(true, func(c *Call, t *target) seccomp.ScmpNotifResp {
 		a := c.Req.Data.Args
 		fd, err := t.fd(int(int32(a[0])))
 		if err != nil {
@@ -311,7 +291,7 @@ func (v *procView) getdentsHandler(nr uintptr, nameOff int) Handler {
 				return seccomp.ScmpNotifResp{Val: uint64(len(out))}
 			}
 		}
-	}
+	})
 }
 
 // trimDirents keeps the whole records of b that fit in count and moves the directory's offset
@@ -338,10 +318,23 @@ func trimDirents(fd int, b []byte, count int) []byte {
 // at nameOff).
 func (v *procView) filterPids(b []byte, nameOff int) []byte {
 	out := b[:0:0]
+	eachDirent(b, nameOff, func(rec []byte, name string) {
+		if pid, err := strconv.Atoi(name); err == nil && !v.member(pid) {
+			return
+		}
+		out = append(out, rec...)
+	})
+	return out
+}
+
+// eachDirent calls fn with each whole record of a listing (linux_dirent or linux_dirent64:
+// the record length at byte 16, the NUL-terminated name at nameOff) and its name, in order,
+// up to the first record that is cut or malformed.
+func eachDirent(b []byte, nameOff int, fn func(rec []byte, name string)) {
 	for len(b) >= nameOff {
 		reclen := int(binary.NativeEndian.Uint16(b[16:]))
 		if reclen < nameOff || reclen > len(b) {
-			break
+			return
 		}
 		rec := b[:reclen]
 		b = b[reclen:]
@@ -349,12 +342,8 @@ func (v *procView) filterPids(b []byte, nameOff int) []byte {
 		if i := indexByte(name, 0); i >= 0 {
 			name = name[:i]
 		}
-		if pid, err := strconv.Atoi(string(name)); err == nil && !v.member(pid) {
-			continue
-		}
-		out = append(out, rec...)
+		fn(rec, string(name))
 	}
-	return out
 }
 
 func indexByte(b []byte, c byte) int {

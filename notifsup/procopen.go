@@ -10,6 +10,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// openHowSize is sizeof(struct open_how), the first version; larger structs must be zero
+// past it (the kernel's rule for extensible structs).
+const openHowSize = 24
+
+// openHow copies openat2's struct open_how (at ptr, size bytes) out of the process once,
+// with the kernel's checks of its size: below the first version EINVAL, above a page or
+// non-zero past the fields known E2BIG.
+func (t *target) openHow(ptr, size uint64) (flags, mode, resolve uint64, err error) {
+	if size < openHowSize {
+		return 0, 0, 0, unix.EINVAL
+	}
+	if size > 4096 {
+		return 0, 0, 0, unix.E2BIG
+	}
+	b, err := t.readBytes(ptr, int(size))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for _, x := range b[openHowSize:] {
+		if x != 0 {
+			return 0, 0, 0, unix.E2BIG
+		}
+	}
+	ne := binary.NativeEndian // the process's own layout
+	return ne.Uint64(b[0:]), ne.Uint64(b[8:]), ne.Uint64(b[16:]), nil
+}
+
 // openSpec says where an open syscall has its arguments (-1: absent).
 type openSpec struct{ dir, path, flags, mode, how int }
 
@@ -27,45 +54,25 @@ type openReq struct {
 }
 
 func (s openSpec) decode(t *target, a []uint64) (openReq, error) {
-	o := openReq{lookup: lookup{dirfd: unix.AT_FDCWD}}
-	if s.dir >= 0 {
-		o.dirfd = int(int32(a[s.dir]))
-	}
+	var o openReq
+	var resolve uint64
 	switch {
 	case s.flags >= 0:
 		o.flags = uint64(uint32(a[s.flags]))
 	case s.how < 0: // creat
 		o.flags = unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC
 	default:
-		size := a[s.how+1]
-		if size < openHowSize {
-			return o, unix.EINVAL
-		}
-		if size > 4096 {
-			return o, unix.E2BIG
-		}
-		b, err := t.readBytes(a[s.how], int(size))
-		if err != nil {
+		var err error
+		if o.flags, _, resolve, err = t.openHow(a[s.how], a[s.how+1]); err != nil {
 			return o, err
 		}
-		for _, x := range b[openHowSize:] {
-			if x != 0 {
-				return o, unix.E2BIG
-			}
-		}
-		o.flags = binary.NativeEndian.Uint64(b[0:])
-		o.resolve = binary.NativeEndian.Uint64(b[16:])
 	}
-	o.nofollow = o.flags&unix.O_NOFOLLOW != 0
-	path, err := t.readString(a[s.path], pathMax)
-	if err != nil {
-		return o, err
+	l, _, err := decodeLookup(t, a, s.dir, s.path, -1, o.flags&unix.O_NOFOLLOW != 0)
+	o.lookup, o.resolve = l, resolve
+	if err == nil && o.path == "" {
+		err = unix.ENOENT
 	}
-	if path == "" {
-		return o, unix.ENOENT
-	}
-	o.path = path
-	return o, nil
+	return o, err
 }
 
 // openHandler answers an open. The path is copied once and resolved in the process's view;
@@ -123,7 +130,7 @@ func (v *procView) openHandler(name string, s openSpec) Handler {
 // valid (so it is the caller's memory), and nothing else. A symlink of another name to a
 // synthetic file then shows the real one: no security boundary depends on it (see above).
 func (v *procView) maybeSynth(c *Call, s openSpec) bool {
-	t := &target{tid: int(c.Req.Pid), listener: c.Listener, id: c.Req.ID, root: -1, cwd: -1, pidfd: -1}
+	t := peekTarget(c.Listener, c.Req)
 	defer t.close()
 	path, err := t.readString(c.Req.Data.Args[s.path], pathMax)
 	if err != nil {

@@ -3,7 +3,6 @@ package notifsup
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -167,20 +166,10 @@ func cpuNumber(name string) int {
 func cpuDirents(b []byte, nameOff, n int, d64 bool) []byte {
 	host := hostCPUCount()
 	var out []byte
-	for len(b) >= nameOff {
-		reclen := int(binary.NativeEndian.Uint16(b[16:]))
-		if reclen < nameOff || reclen > len(b) {
-			break
-		}
-		rec := b[:reclen]
-		b = b[reclen:]
-		name := rec[nameOff:]
-		if i := indexByte(name, 0); i >= 0 {
-			name = name[:i]
-		}
-		k := cpuNumber(string(name))
+	eachDirent(b, nameOff, func(rec []byte, name string) {
+		k := cpuNumber(name)
 		if k >= n {
-			continue
+			return
 		}
 		out = append(out, rec...)
 		if k == host-1 {
@@ -188,7 +177,7 @@ func cpuDirents(b []byte, nameOff, n int, d64 bool) []byte {
 				out = append(out, dirent(rec, nameOff, "cpu"+strconv.Itoa(j), d64)...)
 			}
 		}
-	}
+	})
 	return out
 }
 
@@ -239,13 +228,7 @@ func (v *procView) memLimit() int64 {
 
 // hostRead reads a file by its host path, whatever root the worker has taken (a container's).
 func hostRead(path string) ([]byte, error) {
-	fd, err := unix.Openat(hostRoot, strings.TrimPrefix(path, "/"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	return io.ReadAll(f)
+	return readAllAt(hostRoot, strings.TrimPrefix(path, "/"))
 }
 
 // cgroupInt reads a cgroup file holding one number (0 when it cannot).

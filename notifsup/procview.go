@@ -104,11 +104,7 @@ func (v *procView) member(pid int) bool {
 		return false
 	}
 	if v.c.Cgroup != "" {
-		b, err := procRead(strconv.Itoa(pid) + "/cgroup")
-		if err != nil {
-			return false
-		}
-		p, ok := strings.CutPrefix(unifiedLine(string(b)), "0::")
+		p, ok := procCgroup(pid)
 		return ok && (p == v.c.Cgroup || strings.HasPrefix(p, v.c.Cgroup+"/"))
 	}
 	return v.descendant(pid)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -58,6 +59,19 @@ func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target,
 		return nil, err
 	}
 	return t, nil
+}
+
+// pinned is a handler that first pins the call's target for fn (pinTarget; a thread gone or a
+// notification no longer valid is answered with its errno) and closes it when fn returns.
+func pinned(writeMem bool, fn func(c *Call, t *target) seccomp.ScmpNotifResp) Handler {
+	return func(c *Call) seccomp.ScmpNotifResp {
+		t, err := pinTarget(c.Listener, c.Req, writeMem)
+		if err != nil {
+			return errnoResp(errnoOf(err))
+		}
+		defer t.close()
+		return fn(c, t)
+	}
 }
 
 // peekTarget is a target for reading the thread's memory only (no credentials, no thread
@@ -236,6 +250,19 @@ func procRead(name string) ([]byte, error) {
 		n += m
 	}
 	return buf[:n], nil
+}
+
+// readAllAt reads the file name (relative to dir) to its end. Unlike procRead it keeps reading
+// after a short read: a seq_file with one record per line or socket (/proc/net/tcp) gives
+// whole records per read, often less than was asked, so one short read is not its end.
+func readAllAt(dir int, name string) ([]byte, error) {
+	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // readString copies a NUL-terminated string of at most max bytes from the target's memory:

@@ -31,28 +31,7 @@ func TestUname(t *testing.T) {
 	if _, err := os.Stat("/bin/uname"); err != nil {
 		testreq.Missing(t, "needs /bin/uname")
 	}
-	ours, theirs, err := socketpair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ours.Close()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperUname$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	cmd.ExtraFiles = []*os.File{theirs} // fd 3
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	theirs.Close()
-
-	listener, err := recvFd(ours)
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("receiving the listener: %v\nhelper output:\n%s%s", err, stdout.String(), stderr.String())
-	}
-	defer unix.Close(listener)
+	h, listener := startHelper(t, "TestHelperUname")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	served := make(chan error, 1)
@@ -60,12 +39,10 @@ func TestUname(t *testing.T) {
 		served <- notifsup.Serve(ctx, listener, []notifsup.Feature{notifsup.UnameFeature("virt-host")})
 	}()
 
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("helper: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-	}
+	stdout := h.wait(t)
 	want := "sethostname=EPERM\nvirt-host\n"
-	if got := stdout.String(); got != want {
-		t.Errorf("got output %q, want %q\nstderr:\n%s", got, want, stderr.String())
+	if stdout != want {
+		t.Errorf("got output %q, want %q\nstderr:\n%s", stdout, want, h.stderr.String())
 	}
 	// The only process using the filter is gone: Serve must see the hang-up and return.
 	select {
@@ -84,8 +61,60 @@ func TestHelperUname(t *testing.T) {
 		t.Skip("subprocess helper")
 	}
 	runtime.LockOSThread() // filters are per thread; this thread execs uname
-	// The same path as the runtime's init: compiled programs, loaded with a listener.
-	progs, err := confine.Program(confine.SeccompOptions{NotifyUname: true}, "")
+	handOverListener(t, confine.SeccompOptions{NotifyUname: true})
+	fmt.Printf("sethostname=%s\n", errName(unix.Sethostname(make([]byte, 65))))
+	err := syscall.Exec("/bin/uname", []string{"uname", "-n"}, os.Environ())
+	t.Fatalf("exec uname: %v", err)
+}
+
+// helperProc is a test binary run as a confined helper (a TestHelper* function).
+type helperProc struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+}
+
+// startHelper runs the helper test name in a subprocess and returns the seccomp listener it
+// hands over on fd 3 (handOverListener), closed when the test ends.
+func startHelper(t *testing.T, name string) (*helperProc, int) {
+	t.Helper()
+	ours, theirs, err := socketpair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ours.Close()
+	h := &helperProc{cmd: exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1")}
+	h.cmd.Env = append(os.Environ(), helperEnv+"=1")
+	h.cmd.ExtraFiles = []*os.File{theirs} // fd 3
+	h.cmd.Stdout, h.cmd.Stderr = &h.stdout, &h.stderr
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+	listener, err := recvFd(ours)
+	if err != nil {
+		h.cmd.Process.Kill()
+		h.cmd.Wait()
+		t.Fatalf("receiving the listener: %v\nhelper output:\n%s%s", err, h.stdout.String(), h.stderr.String())
+	}
+	t.Cleanup(func() { unix.Close(listener) })
+	return h, listener
+}
+
+// wait waits for the helper to exit successfully and returns its stdout.
+func (h *helperProc) wait(t *testing.T) string {
+	t.Helper()
+	if err := h.cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v\nstdout:\n%s\nstderr:\n%s", err, h.stdout.String(), h.stderr.String())
+	}
+	return h.stdout.String()
+}
+
+// handOverListener is the helper's side: it loads the programs for opts with a listener (the
+// same path as the runtime's init) and sends the listener to the test on fd 3. The workload
+// must never hold its own listener (it could answer its own notifications): its copy is closed.
+func handOverListener(t *testing.T, opts confine.SeccompOptions) {
+	t.Helper()
+	progs, err := confine.Program(opts, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +128,8 @@ func TestHelperUname(t *testing.T) {
 	if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(listener), nil, 0); err != nil {
 		t.Fatalf("sending the listener: %v", err)
 	}
-	// The workload must never hold its own listener: it could answer its own notifications.
 	unix.Close(listener)
 	unix.Close(3)
-	fmt.Printf("sethostname=%s\n", errName(unix.Sethostname(make([]byte, 65))))
-	err = syscall.Exec("/bin/uname", []string{"uname", "-n"}, os.Environ())
-	t.Fatalf("exec uname: %v", err)
 }
 
 func errName(err error) string {
