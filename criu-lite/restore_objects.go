@@ -23,7 +23,10 @@ func (r *restorer) stageObjects(p *rproc) error {
 			hi = max(hi, f)
 		}
 	}
-	r.base = hi + 1
+	// Each object is made at the lowest free fds (a pipe or socketpair: two), then moved to
+	// base+i: base is above every fd the making can take, so a new object never lands on a
+	// slot still to be filled (a three-process shell pipeline did: "staging fd 5 landed at 7").
+	r.base = hi + 1 + 2*len(r.img.Objects)
 	r.objFd = map[int]int{}
 	pipes := map[int][2]int{}
 	for i, o := range r.img.Objects {
