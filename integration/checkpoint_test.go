@@ -310,6 +310,41 @@ func TestCheckpointPipeTree(t *testing.T) {
 	rt(t, "delete", id2)
 }
 
+// TestCheckpointShellPipeline: a busybox shell pipeline of three processes (a counting loop
+// and two cats) and its two pipes. Its restore once failed placing the objects ("staging fd 5
+// landed at 7": a pipe made at the lowest free fds took a slot still to be filled).
+func TestCheckpointShellPipeline(t *testing.T) {
+	b := crBundle(t, "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done | cat | cat")
+	out := newOutFile(t)
+	id := newID()
+	crRun(t, id, b, out)
+	last := -1
+	for range 3 {
+		last = lineNum(t, out.line(t))
+	}
+	image := crCheckpoint(t, id)
+	waitStatus(t, id, "stopped")
+	time.Sleep(200 * time.Millisecond)
+	for _, l := range out.rest() {
+		last = lineNum(t, l)
+	}
+	rt(t, "delete", id)
+	out2 := newOutFile(t)
+	id2 := newID()
+	crRestore(t, id2, b, image, out2)
+	for range 5 {
+		if n := lineNum(t, out2.line(t)); n != last+1 {
+			t.Fatalf("after the restore the pipeline carried %d, want %d", n, last+1)
+		}
+		last++
+	}
+	if _, stderr, code := rt(t, "kill", "--all", id2, "KILL"); code != 0 {
+		t.Fatalf("kill --all: %s", stderr)
+	}
+	waitStatus(t, id2, "stopped")
+	rt(t, "delete", id2)
+}
+
 // TestRestoreRefusesBadImage: a corrupt image, a directory without one, and a truncated one
 // are refused before anything is created; no container is left behind.
 func TestRestoreRefusesBadImage(t *testing.T) {
