@@ -52,6 +52,11 @@ func runSandbox(c *cli.Context) error {
 	for _, k := range sandbox.NotEnforced(pol) {
 		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s is not enforced yet (see sandlock-runtime check)\n", k)
 	}
+	if !c.Bool("dry-run") { // a dry run's workdir defaults to the current directory
+		for _, k := range pol.InertWithoutWorkdir() {
+			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s (--%s) does nothing without --workdir: it configures the copy-on-write layer of the workdir\n", k, strings.ReplaceAll(k, "_", "-"))
+		}
+	}
 	sb := sandbox.New(pol, sandboxOptions(c)...)
 	stop := forwardToSandbox(sb)
 	defer stop()
