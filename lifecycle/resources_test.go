@@ -229,3 +229,15 @@ func TestMemoryUnderSwap(t *testing.T) {
 		}
 	}
 }
+
+// TestNoCgroupLimitsNamesPolicyKey: without a writable cgroup, a limit from max_cpu is refused
+// naming max_cpu (its first write is cpu.period, which alone would not say which field asked).
+func TestNoCgroupLimitsNamesPolicyKey(t *testing.T) {
+	s := &specs.Spec{Linux: &specs.Linux{}}
+	r := resourcesFor(s, spec.Policy{MaxCPU: p(50)})
+	r.Devices = nil
+	err := noCgroupLimits(s, r)
+	if err == nil || !strings.Contains(err.Error(), "(max_cpu): no writable cgroup controller") {
+		t.Errorf("noCgroupLimits(max_cpu 50) = %v, want a refusal naming max_cpu", err)
+	}
+}
