@@ -66,6 +66,17 @@ var docCommands = map[string]docCommand{
 		out:   "job done", needTool: "python3"},
 	"sandlock-runtime check":                           {out: "POLICY FIELD"},
 	"sandlock-runtime sandbox [flags] -- CMD [ARG...]": {skip: "the synopsis, not a command"},
+	"mkdir -p /tmp/w/secret && echo key > /tmp/w/secret/key": {rewrite: tmpToScratch},
+	"sandlock-runtime sandbox -r / -w /tmp/w --fs-denied /tmp/w/secret -- sh -c 'echo ok > /tmp/w/new; cat /tmp/w/new /tmp/w/secret/key'": {
+		rewrite: tmpToScratch, code: 1, out: "ok\n", errOut: "secret/key: Permission denied"},
+	"sandlock-runtime sandbox --hostname box --num-cpus 2 -m 64M -- sh -c 'hostname; cat /etc/hostname; nproc; grep MemTotal /proc/meminfo'": {
+		out: "box\nbox\n2\nMemTotal:          65536 kB\n"},
+	"sandlock-runtime sandbox --isolate-pids -- sh -c 'kill -0 1; ls /proc/1'": {
+		code: 2, errOut: "cannot access '/proc/1': No such file or directory"},
+	"sandlock-runtime sandbox --net-allow-hosts localhost -- sh -c 'cat /etc/hosts; curl -sS http://1.1.1.1/'": {
+		code: 7, out: "127.0.0.1\tlocalhost\n", errOut: "Failed to connect to 1.1.1.1", needTool: "curl"},
+	"sandlock-runtime sandbox --port-remap -- python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 8080)); print(s.getsockname())'": {
+		out: "('127.0.0.1', 8080)", needTool: "python3"},
 	"sandlock-runtime sandbox --workdir ~/src/app -w /tmp -- agent --task fix-tests": {
 		skip: "an example agent; integration/cow_test.go runs commands in a COW workdir"},
 	"sandlock-runtime sandbox --workdir app --dry-run -- make generate": {
