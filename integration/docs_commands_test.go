@@ -64,8 +64,8 @@ var docCommands = map[string]docCommand{
 	"sandlock-runtime sandbox --policy untrusted.toml --no-network -- python3 job.py": {
 		files: map[string]string{"untrusted.toml": "fs_readable = [\"/\"]\n", "job.py": "print('job done')\n"},
 		out:   "job done", needTool: "python3"},
-	"sandlock-runtime check":                           {out: "POLICY FIELD"},
-	"sandlock-runtime sandbox [flags] -- CMD [ARG...]": {skip: "the synopsis, not a command"},
+	"sandlock-runtime check":                                 {out: "POLICY FIELD"},
+	"sandlock-runtime sandbox [flags] -- CMD [ARG...]":       {skip: "the synopsis, not a command"},
 	"mkdir -p /tmp/w/secret && echo key > /tmp/w/secret/key": {rewrite: tmpToScratch},
 	"sandlock-runtime sandbox -r / -w /tmp/w --fs-denied /tmp/w/secret -- sh -c 'echo ok > /tmp/w/new; cat /tmp/w/new /tmp/w/secret/key'": {
 		rewrite: tmpToScratch, code: 1, out: "ok\n", errOut: "secret/key: Permission denied"},
