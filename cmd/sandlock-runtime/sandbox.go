@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -53,7 +54,11 @@ func runSandbox(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s is not enforced yet (see sandlock-runtime check)\n", k)
 	}
 	if !c.Bool("dry-run") { // a dry run's workdir defaults to the current directory
+		bad := policyErrors(pol.Validate()) // a bad value is refused below: no warning first
 		for _, k := range pol.InertWithoutWorkdir() {
+			if slices.ContainsFunc(bad, func(pe *spec.PolicyError) bool { return pe.Key == k }) {
+				continue
+			}
 			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s (--%s) does nothing without --workdir: it configures the copy-on-write layer of the workdir\n", k, strings.ReplaceAll(k, "_", "-"))
 		}
 	}

@@ -1,0 +1,66 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSandboxNewFlagsBadInput: bad values of the supervisor's and the copy-on-write layer's
+// flags are one clear line naming the key (and its flag) and what is wrong, exit 1, and leave
+// nothing behind: no state dir under --root, no layer in fs_storage, no mount.
+func TestSandboxNewFlagsBadInput(t *testing.T) {
+	requireSetup(t)
+	scratch := t.TempDir()
+	file := filepath.Join(scratch, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	storage := filepath.Join(scratch, "layers")
+	for _, c := range []struct {
+		name  string
+		flags []string
+		want  []string // substrings of stderr
+	}{
+		{"net-allow-hosts unresolvable", []string{"--net-allow-hosts", "nosuch.invalid"}, []string{"net_allow_hosts", `"nosuch.invalid" does not resolve`}},
+		{"net-allow-hosts empty", []string{"--net-allow-hosts", ""}, []string{"net_allow_hosts", "not a host name"}},
+		{"num-cpus 0", []string{"--num-cpus", "0"}, []string{"num_cpus (--num-cpus) 0", "an integer >= 1"}},
+		{"num-cpus word", []string{"--num-cpus", "two"}, []string{"--num-cpus", "two"}},
+		{"workdir missing", []string{"--workdir", "/nonexistent"}, []string{"workdir (--workdir) /nonexistent", "no such file or directory"}},
+		{"workdir a file", []string{"--workdir", file}, []string{"workdir (--workdir)", "not a directory"}},
+		{"workdir root", []string{"--workdir", "/"}, []string{"workdir"}},
+		{"workdir holds storage", []string{"--workdir", scratch, "--fs-storage", storage}, []string{"fs_storage (--fs-storage)", "must be outside the workdir"}},
+		{"max-disk word", []string{"--workdir", scratch, "--max-disk", "abc"}, []string{"--max-disk", `"abc"`}},
+		{"max-disk zero", []string{"--workdir", scratch, "--max-disk", "0"}, []string{"max_disk", "at least 1 byte"}},
+		{"on-exit", []string{"--on-exit", "maybe"}, []string{`on_exit (--on-exit) "maybe"`, "COMMIT, ABORT, KEEP"}},
+		{"on-error", []string{"--on-error", "maybe"}, []string{`on_error (--on-error) "maybe"`, "COMMIT, ABORT, KEEP"}},
+		{"format without dry-run", []string{"--format", "json"}, []string{"--format", "--dry-run"}},
+		{"format unknown", []string{"--dry-run", "--workdir", scratch, "--format", "xml"}, []string{`--format "xml"`, "text or json"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := rtWith(t, nil, sandboxArgs(c.flags, "true")...)
+			if r.code != 1 {
+				t.Errorf("exit %d, want 1; stderr %q", r.code, r.stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr %q does not contain %q", r.stderr, w)
+				}
+			}
+			checkPlainErrors(t, r.stderr)
+			if strings.Contains(r.stderr, "warning") {
+				t.Errorf("a refused policy is warned about too: %q", r.stderr)
+			}
+			if ents, _ := os.ReadDir(envFor(t).root); len(ents) > 0 {
+				t.Errorf("state left under --root: %v", ents)
+			}
+			if ents, _ := os.ReadDir(storage); len(ents) > 0 {
+				t.Errorf("layers left in fs_storage: %v", ents)
+			}
+			if m := mountsUnder(scratch); len(m) > 0 {
+				t.Errorf("mounts left: %v", m)
+			}
+		})
+	}
+}
