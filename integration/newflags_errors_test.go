@@ -31,7 +31,7 @@ func TestSandboxNewFlagsBadInput(t *testing.T) {
 		{"workdir a file", []string{"--workdir", file}, []string{"workdir (--workdir)", "not a directory"}},
 		{"workdir root", []string{"--workdir", "/"}, []string{"workdir"}},
 		{"workdir holds storage", []string{"--workdir", scratch, "--fs-storage", storage}, []string{"fs_storage (--fs-storage)", "must be outside the workdir"}},
-		{"max-disk word", []string{"--workdir", scratch, "--max-disk", "abc"}, []string{"--max-disk", `"abc"`}},
+		{"max-disk word", []string{"--workdir", scratch, "--max-disk", "abc"}, []string{"--max-disk", `"abc": not a number`}},
 		{"max-disk zero", []string{"--workdir", scratch, "--max-disk", "0"}, []string{"max_disk", "at least 1 byte"}},
 		{"on-exit", []string{"--on-exit", "maybe"}, []string{`on_exit (--on-exit) "maybe"`, "COMMIT, ABORT, KEEP"}},
 		{"on-error", []string{"--on-error", "maybe"}, []string{`on_error (--on-error) "maybe"`, "COMMIT, ABORT, KEEP"}},
