@@ -64,3 +64,43 @@ func TestSandboxNewFlagsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestUserContainerNeedsRoot: a user's create or run of a bundle (as `spec --rootless` writes
+// it) fails on its first mount with EPERM; the error says that a container needs root here and
+// points to the direct mode, and nothing is left under --root.
+func TestUserContainerNeedsRoot(t *testing.T) {
+	run, home := nobodyRunner(t, "--clear-groups")
+	bundle, state := filepath.Join(home, "bundle"), filepath.Join(home, "state")
+	if err := os.MkdirAll(filepath.Join(bundle, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{bundle, filepath.Join(bundle, "rootfs")} {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := run(t, []string{"spec", "--rootless", "--bundle", bundle}); r.code != 0 {
+		t.Fatalf("spec --rootless: exit %d: %s", r.code, r.stderr)
+	}
+	// create without a console socket needs a config without a terminal
+	cfg := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), `"terminal": true`, `"terminal": false`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range []string{"create", "run"} {
+		r := run(t, []string{"--root", state, verb, "--bundle", bundle, "u-" + verb})
+		if r.code == 0 || !strings.Contains(r.stderr, "operation not permitted (a container needs root") || !strings.Contains(r.stderr, "sandlock-runtime sandbox") {
+			t.Errorf("%s as a user: exit %d, stderr %q; want the EPERM with why and what to use instead", verb, r.code, r.stderr)
+		}
+		if ents, _ := os.ReadDir(state); len(ents) > 0 {
+			t.Errorf("%s as a user left state: %v", verb, ents)
+		}
+		if m := mountsUnder(bundle); len(m) > 0 {
+			t.Errorf("%s as a user left mounts: %v", verb, m)
+		}
+	}
+}
