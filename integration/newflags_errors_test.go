@@ -104,3 +104,35 @@ func TestUserContainerNeedsRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestCOWExecRefused: a command the policy cannot execute in a copy-on-write workdir exits
+// 126 with the one refusal line: no warning of a supervisor killed at teardown (it waited for
+// init's exit status, which the kernel gives once init is reaped), the workdir untouched, no
+// layer, state or mount left.
+func TestCOWExecRefused(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	before := snapshot(t, wd)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "-w", wd), "sh", "-c", "echo x > new")...)
+	if r.code != 126 || !strings.Contains(r.stderr, "permission denied (refused by the sandbox policy") {
+		t.Fatalf("exit %d, stderr %q; want 126 and the refusal", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "warning") || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+		t.Errorf("stderr has more than the refusal: %q", r.stderr)
+	}
+	if log, _ := os.ReadFile(envFor(t).log); strings.Contains(string(log), "still running") {
+		t.Errorf("the supervisor outlived the container (the log: %s)", log)
+	}
+	if snapshot(t, wd) != before {
+		t.Errorf("the workdir changed")
+	}
+	if l := layers(t, storage); len(l) > 0 {
+		t.Errorf("layers left: %v", l)
+	}
+	if ents, _ := os.ReadDir(envFor(t).root); len(ents) > 0 {
+		t.Errorf("state left under --root: %v", ents)
+	}
+	if m := mountsUnder(filepath.Dir(wd)); len(m) > 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+}
