@@ -20,6 +20,9 @@ PKGS=(
   umoci skopeo                       # OCI image built from the busybox rootfs (containerd tests)
   hyperfine bubblewrap strace        # benchmarks and debugging
   dbus-daemon                        # a private bus for the systemd driver's D-Bus test (lifecycle/)
+  criu                               # only answers podman's version check (docs/checkpoint.md)
+  python3 redis-server curl          # workloads of the checkpoint tests and the docs' examples
+  sqlite3 perl                       # workloads of the copy-on-write tests
 )
 
 missing=()

@@ -275,6 +275,29 @@ func TestCOWDryRun(t *testing.T) {
 	}
 }
 
+// TestCOWKeysWithoutWorkdir: max_disk and on_exit without --workdir configure no layer: the
+// command runs (its writes to fs_writable are not bounded by max_disk) and the sandbox command
+// says so on stderr, naming each key; a dry run, whose workdir is the command's directory,
+// does not.
+func TestCOWKeysWithoutWorkdir(t *testing.T) {
+	requireSetup(t)
+	dir := t.TempDir()
+	r := rtWith(t, nil, sandboxArgs([]string{"-r", "/", "-w", dir, "--max-disk", "64k", "--on-exit", "keep"},
+		"sh", "-c", "head -c 200000 /dev/zero > "+filepath.Join(dir, "big")+" && echo wrote")...)
+	if r.code != 0 || r.stdout != "wrote\n" {
+		t.Fatalf("sandbox: code %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	for _, k := range []string{"max_disk (--max-disk)", "on_exit (--on-exit)"} {
+		if !strings.Contains(r.stderr, "warning: "+k+" does nothing without --workdir") {
+			t.Errorf("stderr %q does not warn about %s", r.stderr, k)
+		}
+	}
+	r = rtWith(t, func(c *exec.Cmd) { c.Dir = dir }, sandboxArgs([]string{"--dry-run", "--max-disk", "1M", "--fs-storage", t.TempDir()}, "sh", "-c", "echo x > here")...)
+	if r.code != 0 || r.stdout != "A here\n" || strings.Contains(r.stderr, "warning") {
+		t.Errorf("--dry-run --max-disk: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestCOWMaxDisk: past max_disk every write path fails (dd: ENOSPC, fallocate: ENOSPC, a
 // store through a shared mapping: SIGBUS), while the same writes under no limit succeed.
 func TestCOWMaxDisk(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // Every shell command in README.md and docs/*.md is run as written here, or listed with why
@@ -64,8 +66,19 @@ var docCommands = map[string]docCommand{
 	"sandlock-runtime sandbox --policy untrusted.toml --no-network -- python3 job.py": {
 		files: map[string]string{"untrusted.toml": "fs_readable = [\"/\"]\n", "job.py": "print('job done')\n"},
 		out:   "job done", needTool: "python3"},
-	"sandlock-runtime check":                           {out: "POLICY FIELD"},
-	"sandlock-runtime sandbox [flags] -- CMD [ARG...]": {skip: "the synopsis, not a command"},
+	"sandlock-runtime check":                                 {out: "POLICY FIELD"},
+	"sandlock-runtime sandbox [flags] -- CMD [ARG...]":       {skip: "the synopsis, not a command"},
+	"mkdir -p /tmp/w/secret && echo key > /tmp/w/secret/key": {rewrite: tmpToScratch},
+	"sandlock-runtime sandbox -r / -w /tmp/w --fs-denied /tmp/w/secret -- sh -c 'echo ok > /tmp/w/new; cat /tmp/w/new /tmp/w/secret/key'": {
+		rewrite: tmpToScratch, code: 1, out: "ok\n", errOut: "secret/key: Permission denied"},
+	"sandlock-runtime sandbox --hostname box --num-cpus 2 -m 64M -- sh -c 'hostname; cat /etc/hostname; nproc; grep MemTotal /proc/meminfo'": {
+		out: "box\nbox\n2\nMemTotal:          65536 kB\n"},
+	"sandlock-runtime sandbox --isolate-pids -- sh -c 'kill -0 1; ls /proc/1'": {
+		code: 2, errOut: "cannot access '/proc/1': No such file or directory"},
+	"sandlock-runtime sandbox --net-allow-hosts localhost -- sh -c 'cat /etc/hosts; curl -sS http://1.1.1.1/'": {
+		code: 7, out: "127.0.0.1\tlocalhost\n", errOut: "Failed to connect to 1.1.1.1", needTool: "curl"},
+	"sandlock-runtime sandbox --port-remap -- python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 8080)); print(s.getsockname())'": {
+		out: "('127.0.0.1', 8080)", needTool: "python3"},
 	// docs/checkpoint.md
 	"sandlock-runtime checkpoint --image-path DIR [--work-path DIR] [--leave-running] ID": {skip: "the synopsis, not a command (integration/checkpoint_test.go runs it)"},
 	"sandlock-runtime restore --image-path DIR --bundle B [--detach] [--pid-file F]":      {skip: "the synopsis, not a command (integration/checkpoint_test.go runs it)"},
@@ -233,7 +246,12 @@ func runDocCommand(t *testing.T, scratch, c string, dc docCommand) {
 	}
 	if dc.needTool != "" {
 		if _, err := exec.LookPath(dc.needTool); err != nil {
-			t.Logf("not run: %q: %s is not installed here", c, dc.needTool)
+			// Not Missing: its skip would end the doc's other commands too.
+			if testreq.All() {
+				t.Errorf("%q needs %s (hack/install-deps.sh installs it; %s=all: a missing tool fails the run)", c, dc.needTool, testreq.Env)
+			} else {
+				t.Logf("not run: %q: %s is not installed here", c, dc.needTool)
+			}
 			return
 		}
 	}

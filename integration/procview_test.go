@@ -256,6 +256,21 @@ func TestMeminfoLimit(t *testing.T) {
 	t.Run("container", func(t *testing.T) {
 		check(t, runContainer(t, annotate(false, "max_memory", "48M"), "sh", "-c", script), 48<<10)
 	})
+	t.Run("page cache", func(t *testing.T) {
+		// free(1)'s buff/cache (Buffers + Cached + SReclaimable) is the host's cache, not the
+		// sandbox's: it must not exceed the sandbox's total.
+		r := rtWith(t, nil, sandboxArgs([]string{"-m", "64M"}, "sh", "-c",
+			`awk '/^MemTotal:/ {t=$2} /^Buffers:|^Cached:|^SReclaimable:/ {c+=$2} END {print t, c}' /proc/meminfo`)...)
+		f := strings.Fields(r.stdout)
+		if r.code != 0 || len(f) != 2 {
+			t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		total, _ := strconv.Atoi(f[0])
+		cache, _ := strconv.Atoi(f[1])
+		if cache > total {
+			t.Errorf("Buffers + Cached + SReclaimable = %d kB above MemTotal %d kB", cache, total)
+		}
+	})
 	t.Run("container update", func(t *testing.T) {
 		id, _, _ := runningV1(t, annotate(false, "max_memory", "48M"), "sleep", "300")
 		if _, stderr, code := rt(t, "update", "--memory", "96m", "--memory-swap", "96m", id); code != 0 {

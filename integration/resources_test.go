@@ -314,6 +314,34 @@ func TestResourcesUpdate(t *testing.T) {
 	}
 }
 
+// TestResourcesUpdateAboveMaxMemory: max_memory sets memory and memory+swap to one value, so
+// `update --memory` raising it alone is refused with what to do (not the kernel's bare EINVAL),
+// writing nothing; with --memory-swap it is applied.
+func TestResourcesUpdateAboveMaxMemory(t *testing.T) {
+	id, pid, _ := runningV1(t, withAnnotation("max_memory", `"64M"`), "sleep", "100")
+	mem := controllerDir(t, pid, "memory")
+	_, stderr, code := rt(t, "update", "--memory", "128m", id)
+	if code == 0 || !strings.Contains(stderr, "above the memory+swap limit in force, 67108864") || !strings.Contains(stderr, "--memory-swap") {
+		t.Errorf("update --memory 128m over max_memory 64M: exit %d, stderr %q; want a refusal naming memory+swap and --memory-swap", code, stderr)
+	}
+	if got := readCgroupFile(t, mem, "memory.limit_in_bytes"); got != strconv.Itoa(64<<20) {
+		t.Errorf("memory.limit_in_bytes after the refused update = %s, want %d", got, 64<<20)
+	}
+	if _, stderr, code := rt(t, "update", "--memory", "128m", "--memory-swap", "128m", id); code != 0 {
+		t.Fatalf("update --memory 128m --memory-swap 128m: exit %d: %s", code, stderr)
+	}
+	if got := readCgroupFile(t, mem, "memory.limit_in_bytes"); got != strconv.Itoa(128<<20) {
+		t.Errorf("memory.limit_in_bytes after update = %s, want %d", got, 128<<20)
+	}
+	// -1 alone lifts both, as runc does.
+	if _, stderr, code := rt(t, "update", "--memory", "-1", id); code != 0 {
+		t.Fatalf("update --memory -1: exit %d: %s", code, stderr)
+	}
+	if got := readCgroupFile(t, mem, "memory.memsw.limit_in_bytes"); len(got) < 15 {
+		t.Errorf("memory.memsw.limit_in_bytes after update --memory -1 = %s, want unlimited", got)
+	}
+}
+
 type statsEvent struct {
 	Type string `json:"type"`
 	ID   string `json:"id"`

@@ -40,13 +40,23 @@ func v1Mounts() map[string]string {
 	if err != nil {
 		return nil
 	}
+	return v1MountsOf(ms)
+}
+
+// v1MountsOf picks, for each v1 controller, the first mount of its whole hierarchy (root "/")
+// in mount order: the host's own (/sys/fs/cgroup/<ctrl>, mounted at boot). Later mounts of the
+// same hierarchy come and go (a bundle's rbind of /sys/fs/cgroup under a container's rootfs,
+// CRIU's temporary yard): a container's dirs recorded through one of them would be out of
+// reach of delete and update once it is unmounted. A bind of a subtree would map the cgroup
+// paths wrongly, so it is never taken.
+func v1MountsOf(ms []mountEntry) map[string]string {
 	out := map[string]string{}
 	for _, m := range ms {
-		if m.fstype != "cgroup" {
+		if m.fstype != "cgroup" || m.root != "/" {
 			continue
 		}
 		for _, o := range strings.Split(m.superOpts, ",") {
-			if slices.Contains(v1Known, o) {
+			if _, seen := out[o]; !seen && slices.Contains(v1Known, o) {
 				out[o] = m.point
 			}
 		}

@@ -88,7 +88,11 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "contains a character overlayfs options cannot carry (',', ':', '\\')"}
 	}
 	if isBeneath(storage, lower) || isBeneath(lower, storage) {
-		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be outside the workdir " + lower + " (and not contain it)"}
+		reason := "must be outside the workdir " + lower + " (and not contain it)"
+		if cr.policy.FSStoragePath() == "" { // the default: the caller never named it
+			reason += "; this is fs_storage's default: set fs_storage to a directory outside the workdir"
+		}
+		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: reason}
 	}
 	limit := int64(cr.policy.DiskLimit())
 	unpriv := os.Geteuid() != 0

@@ -55,8 +55,12 @@ func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	o.logger().Debugf("run %s: start took %s", c.ID, time.Since(t))
 	if err != nil {
 		cr.closeFiles()
+		// Reaped before the teardown: an embedder lives on after a failed launch, and with a
+		// copy-on-write workdir the supervisor records init's exit status (PIDFD_INFO_EXIT,
+		// which the kernel gives once init is reaped) before destroy may finish the layer;
+		// reaped after, destroy waited for the supervisor in vain and killed it with a warning.
+		killCmd(cr.init)
 		_ = cr.cont.destroy()
-		killCmd(cr.init) // reap: an embedder lives on after a failed launch
 		killCmd(cr.sup)
 		return nil, err
 	}

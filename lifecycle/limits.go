@@ -153,6 +153,12 @@ func noCgroupLimits(s *specs.Spec, r *specs.LinuxResources) error {
 	if len(ws) > 0 {
 		f = ws[0].field
 	}
+	for _, w := range ws { // named as the policy spells it when a policy field asked for it
+		if policyName(w.field) != w.field {
+			f = w.field
+			break
+		}
+	}
 	return fmt.Errorf("%s: no writable cgroup controller to enforce it (a limit needs root and a cgroup hierarchy with the controller; see `sandlock-runtime check`)", policyName(f))
 }
 

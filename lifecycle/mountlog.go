@@ -254,6 +254,7 @@ func strictlyBeneath(p, dir string) bool {
 type mountEntry struct {
 	id, parent int
 	point      string // mount point, unescaped
+	root       string // the mounted directory within its file system ("/" unless a bind of a subtree)
 	opts       string // per-mount options ("rw,nosuid,...")
 	fstype     string
 	source     string
@@ -332,6 +333,7 @@ func parseMountinfoLine(line string) (mountEntry, error) {
 	e := mountEntry{
 		id: id, parent: parent,
 		point:  unescapeMount(fields[4]),
+		root:   unescapeMount(fields[3]),
 		opts:   fields[5],
 		fstype: fields[sep+1],
 		source: unescapeMount(fields[sep+2]),

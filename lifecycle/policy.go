@@ -37,6 +37,9 @@ func policyFor(s *specs.Spec, over *spec.Policy, log Logger) (spec.Policy, error
 	if keys := unenforcedAsked(s, pol); len(keys) > 0 {
 		log.Warnf("policy fields set but not enforced by this release: %s (docs/policy.md)", strings.Join(keys, ", "))
 	}
+	if keys := pol.InertWithoutWorkdir(); len(keys) > 0 {
+		log.Warnf("policy fields set without a workdir, where they do nothing (they configure its copy-on-write layer): %s (docs/policy.md)", strings.Join(keys, ", "))
+	}
 	return pol, nil
 }
 

@@ -203,3 +203,41 @@ func TestUnitLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryUnderSwap: an update raising the memory limit of a max_memory container (memory+swap
+// = the limit) without --memory-swap is refused with what to do; with the swap, or below it, not.
+func TestMemoryUnderSwap(t *testing.T) {
+	created := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: p(int64(64 << 20)), Swap: p(int64(64 << 20))}}
+	for _, c := range []struct {
+		upd  specs.LinuxMemory
+		want string
+	}{
+		{specs.LinuxMemory{Limit: p(int64(128 << 20))}, "memory.limit: 134217728 is above the memory+swap limit in force, 67108864"},
+		{specs.LinuxMemory{Limit: p(int64(128 << 20)), Swap: p(int64(128 << 20))}, ""},
+		{specs.LinuxMemory{Limit: p(int64(128 << 20)), Swap: p(int64(-1))}, ""},
+		{specs.LinuxMemory{Limit: p(int64(32 << 20))}, ""},
+		{specs.LinuxMemory{Limit: p(int64(-1)), Swap: p(int64(-1))}, ""},
+		{specs.LinuxMemory{Limit: p(int64(-1)), Swap: p(int64(64 << 20))}, "memory.limit: none (-1) under the memory+swap limit in force, 67108864"},
+	} {
+		merged, err := mergeResources(created, &specs.LinuxResources{Memory: &c.upd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = memoryUnderSwap(merged.Memory)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("update %+v: %v, want %q", c.upd, err, c.want)
+		}
+	}
+}
+
+// TestNoCgroupLimitsNamesPolicyKey: without a writable cgroup, a limit from max_cpu is refused
+// naming max_cpu (its first write is cpu.period, which alone would not say which field asked).
+func TestNoCgroupLimitsNamesPolicyKey(t *testing.T) {
+	s := &specs.Spec{Linux: &specs.Linux{}}
+	r := resourcesFor(s, spec.Policy{MaxCPU: p(50)})
+	r.Devices = nil
+	err := noCgroupLimits(s, r)
+	if err == nil || !strings.Contains(err.Error(), "(max_cpu): no writable cgroup controller") {
+		t.Errorf("noCgroupLimits(max_cpu 50) = %v, want a refusal naming max_cpu", err)
+	}
+}

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -465,13 +466,40 @@ func TestParseMountinfoLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := mountEntry{id: 41, parent: 31, point: "/sys/fs/cgroup/with space", opts: "ro,relatime",
+	want := mountEntry{id: 41, parent: 31, point: "/sys/fs/cgroup/with space", root: "/", opts: "ro,relatime",
 		fstype: "cgroup2", source: "cgroup2", superOpts: "rw,nsdelegate"}
 	if e != want || !e.readonly() {
 		t.Errorf("got %+v, want %+v", e, want)
 	}
 	if _, err := parseMountinfoLine("1 2 3"); err == nil {
 		t.Error("malformed line: no error")
+	}
+}
+
+// TestV1MountsOf: the host's own mount of a v1 hierarchy is the one used, not a later mount of
+// the same hierarchy (a container's rbind of /sys/fs/cgroup, CRIU's yard), nor a bind of a
+// subtree.
+func TestV1MountsOf(t *testing.T) {
+	var ms []mountEntry
+	for _, line := range []string{
+		`30 25 0:26 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory`,
+		`31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:10 - cgroup cgroup rw,cpu,cpuacct`,
+		`90 80 0:27 /sandlock-runtime/x /srv/bind rw,relatime - cgroup cgroup rw,cpu,cpuacct`,
+		`91 80 0:30 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids`,
+		`200 199 0:26 / /run/c/rootfs/sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory`,
+		`201 199 0:30 / /tmp/criu.yard/pids rw,relatime - cgroup cgroup rw,pids`,
+	} {
+		e, err := parseMountinfoLine(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, e)
+	}
+	got := v1MountsOf(ms)
+	want := map[string]string{"memory": "/sys/fs/cgroup/memory", "cpu": "/sys/fs/cgroup/cpu,cpuacct",
+		"cpuacct": "/sys/fs/cgroup/cpu,cpuacct", "pids": "/sys/fs/cgroup/pids"}
+	if !maps.Equal(got, want) {
+		t.Errorf("v1MountsOf = %v, want %v", got, want)
 	}
 }
 

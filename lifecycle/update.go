@@ -42,9 +42,19 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 	}
 	noDev := *r
 	noDev.Devices = nil
+	if m := noDev.Memory; m != nil && m.Limit != nil && *m.Limit == -1 && m.Swap == nil {
+		// runc's rule: no memory limit and no swap said means no memory+swap limit either (the
+		// kernel refuses an unlimited memory under a limited memory+swap).
+		mm := *m
+		mm.Swap = ptrTo(int64(-1))
+		noDev.Memory = &mm
+	}
 	r = &noDev
 	merged, err := mergeResources(old, r)
 	if err != nil {
+		return err
+	}
+	if err := memoryUnderSwap(merged.Memory); err != nil {
 		return err
 	}
 	if err := applyUpdate(c, r, merged); err != nil {
@@ -79,6 +89,20 @@ func applyUpdate(c *Container, r, merged *specs.LinuxResources) error {
 		return err
 	}
 	return applyV1(rec.V1, swapFirstWhenRaising(ws, rec.V1.Dirs["memory"]))
+}
+
+// memoryUnderSwap refuses limits in which the memory limit exceeds the memory+swap limit (the
+// kernel's EINVAL on cgroup v1, refused on cgroup2 too): typically `update --memory` raising the
+// limit of a max_memory container, whose memory+swap create set to the same value, without
+// --memory-swap. Said before anything is written, with what to do.
+func memoryUnderSwap(m *specs.LinuxMemory) error {
+	if m == nil || m.Limit == nil || m.Swap == nil || *m.Swap <= 0 || (*m.Limit >= 0 && *m.Swap >= *m.Limit) {
+		return nil
+	}
+	if *m.Limit < 0 {
+		return fmt.Errorf("%smemory.limit: none (-1) under the memory+swap limit in force, %d; accepted: a limit <= %d, or --memory-swap -1 with it", resPrefix, *m.Swap, *m.Swap)
+	}
+	return fmt.Errorf("%smemory.limit: %d is above the memory+swap limit in force, %d (max_memory sets both); accepted: a limit <= %d, or --memory-swap with it (>= the limit, -1 for none)", resPrefix, *m.Limit, *m.Swap, *m.Swap)
 }
 
 // sameDevices accepts an update's device list only when it is the one create applied (the

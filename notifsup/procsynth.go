@@ -312,7 +312,10 @@ func hostLines(host string) int {
 	return n
 }
 
-// meminfoFor shows limit as the total memory, limit - usage as free and available.
+// meminfoFor shows limit as the total memory, limit - usage as free and available. The host's
+// page cache (Buffers, Cached, SReclaimable, ...) is not the sandbox's and would exceed its
+// total (free(1) showed a buff/cache of gigabytes under a 64M MemTotal): it shows as 0, so
+// used = total - free = the sandbox's usage.
 func meminfoFor(host string, limit, usage int64) string {
 	free := max(limit-usage, 0)
 	var b strings.Builder
@@ -323,6 +326,8 @@ func meminfoFor(host string, limit, usage int64) string {
 			l = fmt.Sprintf("%-15s %8d kB", k+":", limit/1024)
 		case "MemFree", "MemAvailable":
 			l = fmt.Sprintf("%-15s %8d kB", k+":", free/1024)
+		case "Buffers", "Cached", "SwapCached", "KReclaimable", "SReclaimable":
+			l = fmt.Sprintf("%-15s %8d kB", k+":", 0)
 		}
 		b.WriteString(l + "\n")
 	}

@@ -155,6 +155,32 @@ func TestQuietGuest(t *testing.T) {
 	}
 }
 
+// TestInertWithoutWorkdirWarned: max_disk or on_exit set without a workdir configure no layer;
+// the run goes on (a profile may set them for the runs that have a workdir), and the Logger is
+// told, so that a disk quota believed in force is not silently absent.
+func TestInertWithoutWorkdirWarned(t *testing.T) {
+	requireKernel(t)
+	rec := &recorder{}
+	p := spec.Policy{MaxDisk: spec.Ptr(spec.Size(1 << 20)), OnExit: spec.Ptr(spec.BranchKeep)}
+	sb := New(p, WithStateRoot(filepath.Join(t.TempDir(), "state")), WithLogger(rec))
+	if res, err := sb.Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil || !res.Success() {
+		t.Fatalf("Run: %+v, %v", res, err)
+	}
+	if got := strings.Join(rec.lines, "\n"); !strings.Contains(got, "without a workdir") || !strings.Contains(got, "max_disk, on_exit") {
+		t.Errorf("WithLogger got %q, want the warning naming max_disk, on_exit", rec.lines)
+	}
+	wd := t.TempDir()
+	p.Workdir = &wd
+	rec.lines = nil
+	sb = New(p, WithStateRoot(filepath.Join(t.TempDir(), "state")), WithLogger(rec), WithDir(wd))
+	if _, err := sb.Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rec.lines, "\n"); strings.Contains(got, "without a workdir") {
+		t.Errorf("with a workdir, WithLogger got %q", got)
+	}
+}
+
 // TestRunInteractiveOwnTerminal: the terminal handed on stdio works (by its fd and by its
 // /dev/pts path), another terminal of the host does not.
 func TestRunInteractiveOwnTerminal(t *testing.T) {

@@ -86,6 +86,7 @@ type field struct {
 	notYet    bool // parsed and validated, not enforced yet (docs/policy.md)
 	cow       bool // the copy-on-write workdir: overlayfs, and user namespaces without root
 	note      string
+	userNote  string // the status instead of "yes" for an unprivileged caller
 	// controller is the cgroup controller that enforces the field: its status names what
 	// enforces it on this host (v1 or cgroup2), or that nothing can.
 	controller string
@@ -131,7 +132,7 @@ var fields = map[string]field{
 	"no_coredump":         {mechanism: "RLIMIT_CORE"},
 	"fs_isolation":        {mechanism: "COW layer (NONE, BRANCHFS, OVERLAYFS: all the overlay layer)", cow: true},
 	"fs_storage":          {mechanism: "COW layer (where layers live)", cow: true},
-	"max_disk":            {mechanism: "COW layer on a tmpfs of that size (ENOSPC)", cow: true},
+	"max_disk":            {mechanism: "COW layer on a tmpfs of that size (ENOSPC)", cow: true, userNote: "yes in the direct mode (sandbox, the Go API); a user's container needs root"},
 	"on_exit":             {mechanism: "COW layer (journaled commit, abort, keep)", cow: true},
 	"on_error":            {mechanism: "COW layer (journaled commit, abort, keep)", cow: true},
 }
@@ -173,6 +174,8 @@ func (f field) status(h Host) string {
 		return "needs root (unprivileged user namespaces are off here)"
 	case f.note != "":
 		return f.note
+	case f.userNote != "" && !h.Root:
+		return f.userNote
 	}
 	return "yes"
 }

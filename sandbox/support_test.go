@@ -41,7 +41,8 @@ func TestFieldStatus(t *testing.T) {
 		{"workdir", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "yes"},
 		{"workdir", Host{LandlockABI: 7, Overlay: true}, "needs root (unprivileged user namespaces are off here)"},
 		{"on_exit", Host{LandlockABI: 7, Root: true}, "no (overlayfs missing)"},
-		{"max_disk", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "yes"},
+		{"max_disk", Host{LandlockABI: 7, Overlay: true, UserNS: true}, "yes in the direct mode (sandbox, the Go API); a user's container needs root"},
+		{"max_disk", Host{LandlockABI: 7, Overlay: true, Root: true}, "yes"},
 		{"num_cpus", Host{LandlockABI: 7, Root: true}, "yes"},
 		{"random_seed", Host{LandlockABI: 7, Root: true}, "not yet implemented"},
 	}

@@ -2,10 +2,9 @@ package spec
 
 import "slices"
 
-// notEnforced are the keys this release parses and validates but does not enforce yet: the
-// supervisor issue (determinism) and the copy-on-write
-// issue. max_memory, max_processes and max_cpu are enforced through the cgroup controllers. Set, they are reported (the sandbox command and create warn),
-// never silently dropped. docs/policy.md has the same list.
+// notEnforced are the keys this release parses and validates but does not enforce yet (the
+// determinism ones). Set, they are reported (the sandbox command and create warn), never
+// silently dropped. docs/policy.md has the same list.
 var notEnforced = []string{
 	"random_seed", "time_start", "deterministic_dirs",
 }
@@ -19,6 +18,27 @@ func (p Policy) NotEnforced() []string {
 	var out []string
 	for _, k := range p.SetKeys() {
 		if !IsEnforced(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// workdirKeys are the keys that configure the copy-on-write layer of workdir: without a
+// workdir there is no layer, and they do nothing.
+var workdirKeys = []string{"fs_isolation", "fs_storage", "max_disk", "on_exit", "on_error"}
+
+// InertWithoutWorkdir lists the keys p sets that do nothing because p has no workdir
+// (max_disk bounds the layer, not fs_writable), in PolicyKeys order: they are reported (the
+// sandbox command and create warn), so that a quota or a commit policy believed in force is
+// not silently absent.
+func (p Policy) InertWithoutWorkdir() []string {
+	if p.Workdir != nil {
+		return nil
+	}
+	var out []string
+	for _, k := range p.SetKeys() {
+		if slices.Contains(workdirKeys, k) {
 			out = append(out, k)
 		}
 	}

@@ -19,3 +19,19 @@ func TestNotEnforced(t *testing.T) {
 		}
 	}
 }
+
+func TestInertWithoutWorkdir(t *testing.T) {
+	p := Policy{FSWritable: []string{"/tmp"}, MaxDisk: ptr(Size(1 << 20)), OnExit: ptr(BranchKeep), NoUDP: ptr(true), FSStorage: ptr("/var/tmp/l")}
+	if got, want := p.InertWithoutWorkdir(), []string{"fs_storage", "max_disk", "on_exit"}; !slices.Equal(got, want) {
+		t.Errorf("InertWithoutWorkdir = %v, want %v", got, want)
+	}
+	p.Workdir = ptr("/src")
+	if got := p.InertWithoutWorkdir(); got != nil {
+		t.Errorf("with a workdir, InertWithoutWorkdir = %v, want none", got)
+	}
+	for _, k := range workdirKeys {
+		if !slices.Contains(PolicyKeys(), k) {
+			t.Errorf("workdirKeys lists %q, which is no policy key", k)
+		}
+	}
+}

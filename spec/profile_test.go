@@ -102,7 +102,7 @@ func TestParseProfileRefuses(t *testing.T) {
 		{"wrong type", "max_processes = \"64\"\n", "max_processes = 64\n",
 			[]string{"p.toml", "max_processes", "incompatible types"}},
 		{"bad size", "max_memory = \"lots\"\n", "max_memory = \"512M\"\n",
-			[]string{"p.toml", "unknown suffix"}},
+			[]string{"p.toml", "not a number"}},
 		{"bad port", "net_bind = [0]\n", "net_bind = [80, \"8000-8080\"]\n",
 			[]string{"p.toml", "port 0"}},
 		{"validation", "max_cpu = 500\n", "max_cpu = 50\n",

@@ -41,6 +41,9 @@ func ParseSize(s string) (Size, error) {
 				mult = u.mult
 			}
 		}
+		if mult == 0 && !strings.ContainsAny(t, "0123456789") { // "abc": no number to suffix
+			return 0, fmt.Errorf("size %q: not a number: %s", s, sizeAccepted)
+		}
 		if mult == 0 {
 			return 0, fmt.Errorf("size %q: unknown suffix %q: %s", s, last, sizeAccepted)
 		}

@@ -35,6 +35,8 @@ func TestParseSize(t *testing.T) {
 		{"-1G", 0, "negative"},
 		{"1P", 0, "unknown suffix 'P'"},
 		{"1MB", 0, "unknown suffix 'B'"},
+		{"abc", 0, "not a number"},
+		{"lots", 0, "not a number"},
 		{"1.5", 0, "not a number"},
 		{"G", 0, "not a number"},
 		{"1..5G", 0, "not a number"},
@@ -121,7 +123,7 @@ func TestSizeTOML(t *testing.T) {
 		{`s = 4096`, 4096, ""},
 		{`s = -1`, 0, "negative"},
 		{`s = 1.5`, 0, "size 1.5"},
-		{`s = "lots"`, 0, "unknown suffix"},
+		{`s = "lots"`, 0, "not a number"},
 	}
 	for _, tt := range tests {
 		var got struct{ S *Size }

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"os"
+
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/lifecycle"
 )
@@ -35,6 +40,15 @@ var createCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		return lifecycle.Create(options(c), createOpts(c, id))
+		return needsRootHint(lifecycle.Create(options(c), createOpts(c, id)))
 	},
+}
+
+// needsRootHint says why a user's create failed with EPERM (a mount, chroot): a container
+// needs root here (no user namespace is made for it), and what a user can do instead.
+func needsRootHint(err error) error {
+	if err == nil || os.Geteuid() == 0 || !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	return fmt.Errorf("%w (a container needs root: its mounts and chroot(2) need CAP_SYS_ADMIN and CAP_SYS_CHROOT; as a user, confine a command with `sandlock-runtime sandbox`, docs/sandbox.md)", err)
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sandlock/sandlock-runtime/lifecycle"
+	"github.com/sandlock/sandlock-runtime/spec"
 )
 
 // run runs the CLI in-process against a private state root.
@@ -123,6 +125,14 @@ func TestSandboxHelp(t *testing.T) {
 	}
 	if !strings.Contains(help, "(default: 64)") {
 		t.Errorf("max_processes' default 64 missing from help")
+	}
+	for k := range flagWhat {
+		if !slices.Contains(spec.PolicyKeys(), k) {
+			t.Errorf("flagWhat describes %s, which is not a policy key", k)
+		}
+	}
+	if !strings.Contains(help, "--workdir value") || !strings.Contains(help, "copy-on-write layer") {
+		t.Errorf("--workdir's help does not say what it does")
 	}
 	flags := map[string]bool{"--help": true}
 	for _, f := range sandboxCommand.Flags {

@@ -28,7 +28,7 @@ var runCommand = &cli.Command{
 		bundleShortcut(&o, c)
 		code, err := lifecycle.Run(options(c), o, c.Bool("detach"))
 		if err != nil {
-			return err
+			return needsRootHint(err)
 		}
 		if code != 0 {
 			return exitCode(code)

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -53,6 +54,15 @@ func runSandbox(c *cli.Context) error {
 	}
 	for _, k := range sandbox.NotEnforced(pol) {
 		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s is not enforced yet (see sandlock-runtime check)\n", k)
+	}
+	if !c.Bool("dry-run") { // a dry run's workdir defaults to the current directory
+		bad := policyErrors(pol.Validate()) // a bad value is refused below: no warning first
+		for _, k := range pol.InertWithoutWorkdir() {
+			if slices.ContainsFunc(bad, func(pe *spec.PolicyError) bool { return pe.Key == k }) {
+				continue
+			}
+			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s (--%s) does nothing without --workdir: it configures the copy-on-write layer of the workdir\n", k, strings.ReplaceAll(k, "_", "-"))
+		}
 	}
 	sb := sandbox.New(pol, sandboxOptions(c)...)
 	stop := forwardToSandbox(sb)
@@ -255,6 +265,23 @@ func policyFlags() []cli.Flag {
 	return flags
 }
 
+// flagWhat says in a few words what a key does, for --help, where the key's name alone does
+// not (the supervisor's and the copy-on-write layer's keys). docs/policy.md has the rest.
+var flagWhat = map[string]string{
+	"fs_denied":       "a path refused even under -r/-w (also inside a writable directory)",
+	"workdir":         "the directory the command works in, through a copy-on-write layer (--on-exit, --on-error)",
+	"net_allow_hosts": "a host (name or address) the command may connect or send to; others are refused",
+	"port_remap":      "virtual TCP ports: a bind of a port taken on the host lands on a free one, shown as asked",
+	"isolate_pids":    "only the sandbox's own processes in /proc and to the syscalls that take a pid",
+	"num_cpus":        "the number of CPUs the command sees (nproc, /proc/cpuinfo, sysconf)",
+	"max_memory":      "memory limit, also /proc/meminfo's MemTotal (needs root)",
+	"hostname":        "what uname, hostname and /etc/hostname say",
+	"fs_storage":      "where the workdir's layers live",
+	"max_disk":        "size bound on the workdir's layer (ENOSPC past it)",
+	"on_exit":         "COMMIT, ABORT or KEEP the workdir's layer when the command exits 0",
+	"on_error":        "COMMIT, ABORT or KEEP the workdir's layer on a failure",
+}
+
 // cliFlags picks the flag type: bools are switches (--no-udp, --no-raw-sockets=false),
 // everything else takes a value; lists and env repeat. A list's short form is a flag of its
 // own (an alias would share the value, which urfave/cli then sets twice), so -r and
@@ -262,6 +289,9 @@ func policyFlags() []cli.Flag {
 func (f policyField) cliFlags() []cli.Flag {
 	short, hasShort := shortFlags[f.key]
 	usage := "policy key " + f.key + " (docs/policy.md)"
+	if what := flagWhat[f.key]; what != "" {
+		usage = what + "; " + usage
+	}
 	def := f.defaultText()
 	switch {
 	case f.typ.Kind() == reflect.Pointer && f.typ.Elem().Kind() == reflect.Bool:

@@ -18,7 +18,7 @@ var specCommand = &cli.Command{
 	Usage: "write a starter config.json (its annotations show the sandlock keys)",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "where to write config.json"},
-		&cli.BoolFlag{Name: "rootless", Usage: "a config for an unprivileged user"},
+		&cli.BoolFlag{Name: "rootless", Usage: "a config as runc spec --rootless writes it, without the user namespace (the process runs as the caller; creating a container still needs root here)"},
 	},
 	Action: func(c *cli.Context) error {
 		path := filepath.Join(c.String("bundle"), "config.json")
