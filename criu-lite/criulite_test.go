@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // The stand-in: the test binary re-executed with CRIULITE_STANDIN=prog sets
@@ -50,7 +52,7 @@ func needRoot(t *testing.T) {
 func compile(t *testing.T, name string, extra ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("needs gcc and a static libc")
+		testreq.Missing(t, "needs gcc and a static libc (hack/install-deps.sh)")
 	}
 	bin := filepath.Join(t.TempDir(), name)
 	args := append([]string{"-static", "-O1", "-o", bin, filepath.Join("testdata", name+".c")}, extra...)
@@ -270,7 +272,7 @@ func TestUnsupportedRefused(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			fd, err := c.open()
 			if err != nil {
-				t.Skipf("%s: %v", c.name, err)
+				t.Fatalf("%s: %v", c.name, err)
 			}
 			f := os.NewFile(uintptr(fd), c.name)
 			defer f.Close()
@@ -300,7 +302,7 @@ func TestEstablishedTCPRefused(t *testing.T) {
 	needRoot(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	defer l.Close()
 	c, err := net.Dial("tcp", l.Addr().String())
@@ -391,7 +393,7 @@ func TestPythonInterpreter(t *testing.T) {
 	needRoot(t)
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("needs python3")
+		testreq.Missing(t, "needs python3 (hack/install-deps.sh)")
 	}
 	script := filepath.Join(t.TempDir(), "count.py")
 	src := "import time, sys\nd = {}\ni = 0\nwhile True:\n    d[i] = str(i) * 3\n    print(i, len(d), d[i], flush=True)\n    i += 1\n    time.sleep(0.02)\n"
@@ -462,11 +464,11 @@ func TestRedis(t *testing.T) {
 	needRoot(t)
 	rs, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("needs redis-server")
+		testreq.Missing(t, "needs redis-server (hack/install-deps.sh)")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()

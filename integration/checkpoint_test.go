@@ -35,7 +35,7 @@ func crBins(t *testing.T) string {
 		t.Skip("criu-lite is x86-64 only")
 	}
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("needs gcc and a static libc (hack/install-deps.sh)")
+		testreq.Missing(t, "needs gcc and a static libc (hack/install-deps.sh)")
 	}
 	crOnce.Do(func() {
 		crDir = filepath.Join(workDir, "criu-bin")

@@ -169,7 +169,7 @@ func cpuWant(n int) string {
 func TestNumCPUs(t *testing.T) {
 	requireSetup(t)
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("needs python3 on the host (the direct mode runs host commands)")
+		testreq.Missing(t, "needs python3 on the host (the direct mode runs host commands; hack/install-deps.sh)")
 	}
 	host := hostCPUCount(t)
 	for _, n := range []int{1, 2, host + 1} {
