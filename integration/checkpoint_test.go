@@ -19,6 +19,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 var (
