@@ -15,6 +15,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // procVictim starts a host process this test owns, with mark in its environment.
