@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
+	"golang.org/x/sys/unix"
 )
 
 // procVictim starts a host process this test owns, with mark in its environment.
