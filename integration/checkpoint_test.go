@@ -272,30 +272,7 @@ func TestCheckpointLeaveRunning(t *testing.T) {
 // TestCheckpointPipeTree: a parent and child joined by a pipe continue after the restore,
 // nothing lost or repeated in the pipe, and the child is the restored parent's child.
 func TestCheckpointPipeTree(t *testing.T) {
-	b := crBundle(t, "/bin/cr-pipes")
-	out := newOutFile(t)
-	id := newID()
-	crRun(t, id, b, out)
-	last := -1
-	for range 3 {
-		last = lineNum(t, out.line(t))
-	}
-	image := crCheckpoint(t, id)
-	waitStatus(t, id, "stopped")
-	time.Sleep(100 * time.Millisecond)
-	for _, l := range out.rest() {
-		last = lineNum(t, l)
-	}
-	rt(t, "delete", id)
-	out2 := newOutFile(t)
-	id2 := newID()
-	pid := crRestore(t, id2, b, image, out2)
-	for range 5 {
-		if n := lineNum(t, out2.line(t)); n != last+1 {
-			t.Fatalf("after the restore the pipe carried %d, want %d", n, last+1)
-		}
-		last++
-	}
+	id2, pid := checkpointContinues(t, crBundle(t, "/bin/cr-pipes"))
 	pids := psPids(t, id2)
 	if len(pids) != 2 {
 		t.Fatalf("ps after the restore: %v, want the parent and its child", pids)
@@ -305,18 +282,22 @@ func TestCheckpointPipeTree(t *testing.T) {
 			t.Fatalf("process %d's parent is %d, not the restored init %d", p, ppid, pid)
 		}
 	}
-	if _, stderr, code := rt(t, "kill", "--all", id2, "KILL"); code != 0 {
-		t.Fatalf("kill --all: %s", stderr)
-	}
-	waitStatus(t, id2, "stopped")
-	rt(t, "delete", id2)
+	killAllDelete(t, id2)
 }
 
 // TestCheckpointShellPipeline: a busybox shell pipeline of three processes (a counting loop
 // and two cats) and its two pipes. Its restore once failed placing the objects ("staging fd 5
 // landed at 7": a pipe made at the lowest free fds took a slot still to be filled).
 func TestCheckpointShellPipeline(t *testing.T) {
-	b := crBundle(t, "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done | cat | cat")
+	id2, _ := checkpointContinues(t, crBundle(t, "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done | cat | cat"))
+	killAllDelete(t, id2)
+}
+
+// checkpointContinues runs bundle b (a program printing consecutive numbers), checkpoints it,
+// restores it into a new container and checks that the numbers go on with none lost or
+// repeated. It returns the new container and its init's pid.
+func checkpointContinues(t *testing.T, b string) (string, int) {
+	t.Helper()
 	out := newOutFile(t)
 	id := newID()
 	crRun(t, id, b, out)
@@ -333,18 +314,24 @@ func TestCheckpointShellPipeline(t *testing.T) {
 	rt(t, "delete", id)
 	out2 := newOutFile(t)
 	id2 := newID()
-	crRestore(t, id2, b, image, out2)
+	pid := crRestore(t, id2, b, image, out2)
 	for range 5 {
 		if n := lineNum(t, out2.line(t)); n != last+1 {
-			t.Fatalf("after the restore the pipeline carried %d, want %d", n, last+1)
+			t.Fatalf("after the restore the output went on at %d, want %d", n, last+1)
 		}
 		last++
 	}
-	if _, stderr, code := rt(t, "kill", "--all", id2, "KILL"); code != 0 {
+	return id2, pid
+}
+
+// killAllDelete ends a container with kill --all and deletes it.
+func killAllDelete(t *testing.T, id string) {
+	t.Helper()
+	if _, stderr, code := rt(t, "kill", "--all", id, "KILL"); code != 0 {
 		t.Fatalf("kill --all: %s", stderr)
 	}
-	waitStatus(t, id2, "stopped")
-	rt(t, "delete", id2)
+	waitStatus(t, id, "stopped")
+	rt(t, "delete", id)
 }
 
 // TestRestoreRefusesBadImage: a corrupt image, a directory without one, and a truncated one
