@@ -228,15 +228,7 @@ func TestPipeBetweenProcesses(t *testing.T) {
 	for range 5 {
 		last = firstNum(t, next(t, out))
 	}
-	var child int
-	for range 100 {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		if f := strings.Fields(string(b)); len(f) == 1 {
-			child, _ = strconv.Atoi(f[0])
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	child := onlyChild(cmd.Process.Pid)
 	img := dumpSaved(t, []int{cmd.Process.Pid, child}, false)
 	_ = unix.Kill(child, unix.SIGKILL)
 	_ = cmd.Wait()
@@ -549,15 +541,7 @@ func TestSharedMemory(t *testing.T) {
 	for range 5 {
 		last = firstNum(t, next(t, out))
 	}
-	var child int
-	for range 100 {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		if f := strings.Fields(string(b)); len(f) == 1 {
-			child, _ = strconv.Atoi(f[0])
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	child := onlyChild(cmd.Process.Pid)
 	img := dumpSaved(t, []int{cmd.Process.Pid, child}, false)
 	if len(img.Shms) != 1 {
 		t.Fatalf("saved %d shared memory objects, want 1", len(img.Shms))
@@ -587,15 +571,7 @@ func TestSocketpair(t *testing.T) {
 	for range 5 {
 		last = firstNum(t, next(t, out))
 	}
-	var child int
-	for range 100 {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-		if f := strings.Fields(string(b)); len(f) == 1 {
-			child, _ = strconv.Atoi(f[0])
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	child := onlyChild(cmd.Process.Pid)
 	var img *Image
 	for i := 0; img == nil; i++ { // a message in flight fails the checkpoint: try again
 		var err error
@@ -744,4 +720,18 @@ func TestUnixListener(t *testing.T) {
 	if got := ask(); got != "served 2" {
 		t.Fatalf("after the restore: %q, want served 2", got)
 	}
+}
+
+// onlyChild waits (a second at most) for pid to have exactly one child and returns it (0 if it
+// has none by then).
+func onlyChild(pid int) int {
+	for range 100 {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if f := strings.Fields(string(b)); len(f) == 1 {
+			child, _ := strconv.Atoi(f[0])
+			return child
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return 0
 }
