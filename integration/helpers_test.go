@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
@@ -453,7 +452,7 @@ func checkNoCgroup(t *testing.T, id string) {
 
 // cgroupDirsNamed finds directories named name in the cgroup2 tree (3 levels deep).
 func cgroupDirsNamed(name string) []string {
-	mnt, err := cgroup2Mount()
+	mnt, err := mountinfo.Cgroup2()
 	if err != nil || name == "" {
 		return nil
 	}
@@ -620,69 +619,13 @@ func mountsUnder(path string) []string {
 	if p, err := filepath.EvalSymlinks(path); err == nil {
 		path = p
 	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
-		if mp == path || strings.HasPrefix(mp, path+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for space, ...).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// cgroup2Mount is where the unified hierarchy is mounted (/sys/fs/cgroup or .../unified).
-func cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		i := strings.Index(line, " - ")
-		if i < 0 {
-			continue
-		}
-		if fs := strings.Fields(line[i+3:]); len(fs) > 0 && fs[0] == "cgroup2" {
-			return unescapeMountinfo(strings.Fields(line)[4]), nil
-		}
-	}
-	return "", errors.New("no cgroup2 mount")
+	m, _ := mountinfo.Under(path)
+	return m
 }
 
 // cgroupDirOf is the cgroup2 directory of pid.
 func cgroupDirOf(pid int) (string, error) {
-	mnt, err := cgroup2Mount()
+	mnt, err := mountinfo.Cgroup2()
 	if err != nil {
 		return "", err
 	}

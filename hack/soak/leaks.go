@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 )
 
 // leaks is what is left of the run's containers at one moment.
@@ -136,29 +137,11 @@ func runtimeProcs(bin string) map[int]uint64 {
 
 // mountsUnder lists the mount points at or below dir in our mount table.
 func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
+	m, err := mountinfo.Under(dir)
 	if err != nil {
-		return []string{"mountinfo: " + err.Error()}
+		return append(m, "mountinfo: "+err.Error())
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		p := unescape(fields[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// unescape undoes mountinfo's octal escapes (space, tab, newline, backslash).
-func unescape(s string) string {
-	return strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(s)
+	return m
 }
 
 func entries(dir string) []string {
@@ -197,20 +180,4 @@ func cgroupProcs(dir string) []int {
 		}
 	}
 	return pids
-}
-
-// cgroup2Mount finds the cgroup2 hierarchy (/sys/fs/cgroup or, on hybrid hosts, .../unified).
-func cgroup2Mount() (string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		pre, post, ok := strings.Cut(l, " - ")
-		f := strings.Fields(pre)
-		if ok && len(f) >= 5 && strings.HasPrefix(post, "cgroup2 ") {
-			return unescape(f[4]), nil
-		}
-	}
-	return "", errors.New("no cgroup2 hierarchy mounted")
 }

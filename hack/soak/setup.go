@@ -10,13 +10,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
 // setup makes the work dir, the private --root and one bundle per worker, and notes the
 // runtime processes already alive (other users of the binary are not our leaks).
 func setup(c *config) error {
-	mnt, err := cgroup2Mount()
+	mnt, err := mountinfo.Cgroup2()
 	if err != nil {
 		return err
 	}
