@@ -20,6 +20,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
@@ -278,8 +279,8 @@ func TestCheckpointPipeTree(t *testing.T) {
 		t.Fatalf("ps after the restore: %v, want the parent and its child", pids)
 	}
 	for _, p := range pids {
-		if _, ppid, _ := procStat(p); p != pid && ppid != pid {
-			t.Fatalf("process %d's parent is %d, not the restored init %d", p, ppid, pid)
+		if st, _ := children.ReadStat(p); p != pid && st.PPid != pid {
+			t.Fatalf("process %d's parent is %d, not the restored init %d", p, st.PPid, pid)
 		}
 	}
 	killAllDelete(t, id2)
@@ -413,7 +414,7 @@ func sandboxCheckpoint(t *testing.T, dir string, argv []string) {
 	track(t, id)
 	cmd, files := rtCommand(t, append(append(append([]string{"sandbox", "--name", id}, readable...), "--"), argv...)...)
 	cmd.Stdout = out.f
-	if err := startOwned(cmd); err != nil {
+	if err := children.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); files[0].Close(); files[1].Close() })
@@ -432,7 +433,7 @@ func sandboxCheckpoint(t *testing.T, dir string, argv []string) {
 	track(t, id2)
 	cmd2, files2 := rtCommand(t, append(append([]string{"sandbox", "--name", id2}, readable...), "--restore", image)...)
 	cmd2.Stdout = out2.f
-	if err := startOwned(cmd2); err != nil {
+	if err := children.Start(cmd2); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd2.Process.Kill(); _ = cmd2.Wait(); files2[0].Close(); files2[1].Close() })
@@ -520,7 +521,7 @@ func TestEscapeAfterRestore(t *testing.T) {
 	}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		reapZombies()
+		children.Reap()
 		if s := mustState(t, id); s["status"] == "stopped" {
 			break
 		}

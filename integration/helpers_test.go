@@ -18,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
@@ -85,70 +86,14 @@ var idSeq atomic.Int64
 // newID returns a container ID unique within the run.
 func newID() string { return fmt.Sprintf("it%d-%d", os.Getpid(), idSeq.Add(1)) }
 
-// ---- child processes: owned ones are waited by os/exec, the rest are reaped by reapZombies ----
-
-var (
-	ownedMu sync.Mutex
-	owned   = map[int]bool{}
-)
-
-// startOwned starts cmd and records its pid (under the lock reapZombies holds, so reapZombies
-// never reaps a process os/exec is going to wait for).
-func startOwned(cmd *exec.Cmd) error {
-	ownedMu.Lock()
-	defer ownedMu.Unlock()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	owned[cmd.Process.Pid] = true
-	return nil
-}
-
-func disown(pid int) {
-	ownedMu.Lock()
-	delete(owned, pid)
-	ownedMu.Unlock()
-}
-
-// reapZombies reaps zombie children that os/exec does not own: container inits, supervisors,
-// exec proxies and whatever else was reparented to this subreaper (a shim or conmon does this).
-func reapZombies() {
-	ownedMu.Lock()
-	defer ownedMu.Unlock()
-	self := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || owned[pid] {
-			continue
-		}
-		state, ppid, ok := procStat(pid)
-		if ok && ppid == self && state == 'Z' {
-			var ws unix.WaitStatus
-			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-		}
-	}
-}
+// ---- child processes: owned ones (children.Start) are waited by os/exec, the rest are reaped by children.Reap ----
 
 // waitNoOrphans waits until no process that os/exec does not own is our child (a daemon's
 // shims or conmons reparented to us); it returns those still there after waitTimeout.
 func waitNoOrphans() []int {
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		reapZombies()
-		var left []int
-		ownedMu.Lock()
-		ents, _ := os.ReadDir("/proc")
-		for _, ent := range ents {
-			pid, err := strconv.Atoi(ent.Name())
-			if err != nil || owned[pid] {
-				continue
-			}
-			if _, ppid, ok := procStat(pid); ok && ppid == os.Getpid() {
-				left = append(left, pid)
-			}
-		}
-		ownedMu.Unlock()
+		left := children.Orphans()
 		if len(left) == 0 || time.Now().After(deadline) {
 			return left
 		}
@@ -156,36 +101,17 @@ func waitNoOrphans() []int {
 	}
 }
 
-// procStat returns the state letter and parent pid from /proc/PID/stat.
-func procStat(pid int) (state byte, ppid int, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, 0, false
-	}
-	ppid, err = strconv.Atoi(f[1])
-	return f[0][0], ppid, err == nil
-}
-
 // alive: the process exists and is not a zombie.
 func alive(pid int) bool {
-	state, _, ok := procStat(pid)
-	return ok && state != 'Z'
+	st, ok := children.ReadStat(pid)
+	return ok && st.State != 'Z'
 }
 
 // waitGone waits until none of pids exists (reaping our zombies on the way); returns the survivors.
 func waitGone(pids []int) []int {
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		reapZombies()
+		children.Reap()
 		var left []int
 		for _, p := range pids {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err == nil {
@@ -250,7 +176,7 @@ func rtWith(t *testing.T, adjust func(*exec.Cmd), args ...string) result {
 	if adjust != nil {
 		adjust(cmd)
 	}
-	r := finish(t, cmd, files, startOwned(cmd), cmdTimeout)
+	r := finish(t, cmd, files, children.Start(cmd), cmdTimeout)
 	msg := fmt.Sprintf("$ sandlock-runtime %s -> %d", strings.Join(args, " "), r.code)
 	if r.stderr != "" {
 		msg += "; stderr: " + strings.TrimSpace(r.stderr)
@@ -288,7 +214,7 @@ func finish(t *testing.T, cmd *exec.Cmd, files [2]*os.File, startErr error, time
 	if startErr != nil {
 		t.Fatalf("start %s: %v", cmd.Path, startErr)
 	}
-	defer disown(cmd.Process.Pid)
+	defer children.Disown(cmd.Process.Pid)
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	code := 0
@@ -317,7 +243,7 @@ func finish(t *testing.T, cmd *exec.Cmd, files [2]*os.File, startErr error, time
 func rtBackground(t *testing.T, args ...string) (wait func() result) {
 	t.Helper()
 	cmd, files := rtCommand(t, args...)
-	err := startOwned(cmd)
+	err := children.Start(cmd)
 	var once sync.Once
 	var r result
 	waitFor := func(timeout time.Duration) result {
@@ -550,7 +476,7 @@ func waitStatus(t *testing.T, id, want string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		reapZombies()
+		children.Reap()
 		st := mustState(t, id)
 		if st["status"] == want {
 			return st

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
@@ -101,7 +102,7 @@ func runTests(m *testing.M) int {
 		}
 	}
 	code := m.Run()
-	reapZombies()
+	children.Reap()
 	if cgParent != "" {
 		_ = os.Remove(cgParent)
 	}

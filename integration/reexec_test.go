@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sandlock/sandlock-runtime/internal/children"
 )
 
 // A Go program that uses package sandbox without calling sandbox.Reexec() first in main must
@@ -68,7 +70,7 @@ func pidsCgroup(t *testing.T, max int) string {
 			for _, p := range pids {
 				_ = syscall.Kill(p, syscall.SIGKILL)
 			}
-			reapZombies()
+			children.Reap()
 			time.Sleep(20 * time.Millisecond)
 		}
 		if err := os.Remove(dir); err != nil {
@@ -99,10 +101,10 @@ func inCgroup(t *testing.T, cg string, cmd *exec.Cmd) (string, int) {
 	wrapped := exec.Command("bash", append([]string{"-c", `echo $$ > "$0/cgroup.procs" && exec -a "$1" "$2" "${@:3}"`, cg, cmd.Args[0], cmd.Path}, cmd.Args[1:]...)...)
 	var out strings.Builder
 	wrapped.Stdout, wrapped.Stderr = &out, &out
-	if err := startOwned(wrapped); err != nil {
+	if err := children.Start(wrapped); err != nil {
 		t.Fatal(err)
 	}
-	defer disown(wrapped.Process.Pid)
+	defer children.Disown(wrapped.Process.Pid)
 	done := make(chan struct{})
 	go func() { _ = wrapped.Wait(); close(done) }()
 	select {

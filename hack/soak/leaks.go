@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 )
 
@@ -86,16 +87,16 @@ func leakedPids(c *config, baseline map[int]uint64) []leakedProc {
 	}
 	self := os.Getpid()
 	var out []leakedProc
-	for _, pid := range allPids() {
-		st, ok := readStat(pid)
-		if pid == self || !ok || st.state == 'Z' || st.state == 'X' {
+	for _, pid := range children.Pids() {
+		st, ok := children.ReadStat(pid)
+		if pid == self || !ok || st.State == 'Z' || st.State == 'X' {
 			continue
 		}
-		if start, ok := baseline[pid]; ok && start == st.start {
+		if start, ok := baseline[pid]; ok && start == st.Start {
 			continue
 		}
 		if why := procWhy(c, pid, inCg[pid]); why != "" {
-			out = append(out, leakedProc{pid, st.start, why})
+			out = append(out, leakedProc{pid, st.Start, why})
 		}
 	}
 	return out
@@ -125,10 +126,10 @@ func cmdline(pid int) string {
 // runtimeProcs returns the live processes of the runtime binary (pid -> start time).
 func runtimeProcs(bin string) map[int]uint64 {
 	m := map[int]uint64{}
-	for _, pid := range allPids() {
+	for _, pid := range children.Pids() {
 		if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); exe == bin {
-			if st, ok := readStat(pid); ok {
-				m[pid] = st.start
+			if st, ok := children.ReadStat(pid); ok {
+				m[pid] = st.Start
 			}
 		}
 	}
