@@ -345,7 +345,7 @@ func TestRestoreRefusesBadImage(t *testing.T) {
 	out.line(t)
 	image := crCheckpoint(t, id)
 	rt(t, "delete", id)
-	bad := func(name string, edit func(dir string)) {
+	bad := func(name, want string, edit func(dir string)) {
 		dir := t.TempDir()
 		for _, f := range []string{"checkpoint.json", "pages.img", "checkpoint.sha256"} {
 			if err := copyFile(filepath.Join(image, f), filepath.Join(dir, f), 0o600); err != nil {
@@ -361,20 +361,23 @@ func TestRestoreRefusesBadImage(t *testing.T) {
 		if _, _, code := rt(t, "state", id2); code == 0 {
 			t.Fatalf("%s: a container was left behind", name)
 		}
-		t.Logf("%s: %s", name, lastLogMsg(t))
+		// refused for what was done to the image, not for something else
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: refused with %q, want it to say %q", name, r.stderr, want)
+		}
 	}
-	bad("flipped byte", func(d string) {
+	bad("flipped byte", "pages.img checksum mismatch", func(d string) {
 		p := filepath.Join(d, "pages.img")
 		data, _ := os.ReadFile(p)
 		data[len(data)-10] ^= 1
 		_ = os.WriteFile(p, data, 0o600)
 	})
-	bad("truncated", func(d string) {
+	bad("truncated", "pages.img is truncated", func(d string) {
 		p := filepath.Join(d, "pages.img")
 		data, _ := os.ReadFile(p)
 		_ = os.WriteFile(p, data[:len(data)/2], 0o600)
 	})
-	bad("no image", func(d string) { _ = os.Remove(filepath.Join(d, "checkpoint.json")) })
+	bad("no image", "checkpoint.json", func(d string) { _ = os.Remove(filepath.Join(d, "checkpoint.json")) })
 }
 
 // TestSandboxCheckpointByName: a direct-mode `sandbox --name N` run (a static C counter, and
