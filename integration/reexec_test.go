@@ -43,8 +43,8 @@ func TestMissingReexecIsAnError(t *testing.T) {
 			t.Errorf("got exit %d, output %q; want 125 and the Reexec error", code, out)
 		}
 	})
-	if n := len(cgroupTasks(cg)); n != 0 {
-		t.Errorf("%d processes left in the pids cgroup", n)
+	if left, err := procsInCgroup(cg); err != nil || len(left) != 0 {
+		t.Errorf("processes left in the pids cgroup: %v (%v)", left, err)
 	}
 }
 
@@ -63,7 +63,7 @@ func pidsCgroup(t *testing.T, max int) string {
 	}
 	t.Cleanup(func() {
 		for range 50 {
-			pids := cgroupTasks(dir)
+			pids, _ := procsInCgroup(dir)
 			if len(pids) == 0 {
 				break
 			}
@@ -83,17 +83,6 @@ func pidsCgroup(t *testing.T, max int) string {
 	return dir
 }
 
-func cgroupTasks(dir string) []int {
-	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	var pids []int
-	for _, f := range strings.Fields(string(b)) {
-		if p, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, p)
-		}
-	}
-	return pids
-}
-
 // inCgroup runs cmd inside the cgroup (a shell joins it, then execs cmd) and returns its
 // combined output and exit code, killing it after 20 seconds.
 func inCgroup(t *testing.T, cg string, cmd *exec.Cmd) (string, int) {
@@ -110,7 +99,8 @@ func inCgroup(t *testing.T, cg string, cmd *exec.Cmd) (string, int) {
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
-		for _, p := range cgroupTasks(cg) {
+		left, _ := procsInCgroup(cg)
+		for _, p := range left {
 			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
 		<-done
