@@ -339,8 +339,16 @@ func TestLeaveRunningAndImageChecks(t *testing.T) {
 		t.Helper()
 		d := t.TempDir()
 		for _, n := range []string{ManifestFile, PagesFile, SumFile} {
-			b, _ := os.ReadFile(filepath.Join(dir, n))
-			_ = os.WriteFile(filepath.Join(d, n), b, 0o600)
+			b, err := os.ReadFile(filepath.Join(dir, n))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(d, n), b, 0o600)
+			}
+			if err != nil {
+				t.Fatalf("%s: copying the image: %v", name, err)
+			}
+		}
+		if _, err := Load(d); err != nil { // the copy itself is sound: a refusal is f's doing
+			t.Fatalf("%s: the unaltered copy is refused: %v", name, err)
 		}
 		f(d)
 		if _, err := Load(d); err == nil {

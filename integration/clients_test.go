@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
@@ -43,10 +44,10 @@ func runTool(t *testing.T, name string, args ...string) cmdResult {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.WaitDelay = time.Second // a daemon it starts may hold the pipes
-	if err := startOwned(cmd); err != nil {
+	if err := children.Start(cmd); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	defer disown(cmd.Process.Pid)
+	defer children.Disown(cmd.Process.Pid)
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	code := 0

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,7 +81,7 @@ state = "%[1]s/state"
 	daemon := exec.Command("containerd", "--config", filepath.Join(d, "config.toml"))
 	daemon.Stdout, daemon.Stderr = logf, logf
 	daemon.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := startOwned(daemon); err != nil {
+	if err := children.Start(daemon); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
@@ -108,7 +109,7 @@ state = "%[1]s/state"
 			_ = daemon.Process.Kill()
 			<-exited
 		}
-		disown(daemon.Process.Pid)
+		children.Disown(daemon.Process.Pid)
 		logf.Close()
 		if left := waitNoOrphans(); len(left) > 0 { // shims were reparented to us
 			t.Errorf("processes left after containerd stopped: %v", left)
@@ -451,8 +452,8 @@ func TestContainerd(t *testing.T) {
 			t.Fatalf("ctr task pause: exit %d: %s", r.code, r.stderr)
 		}
 		c.waitTask(t, "default", id, "PAUSED")
-		if st, _, _ := procStat(pid); st != 'S' && st != 'D' {
-			t.Errorf("init %d state %q while paused, want frozen (S/D)", pid, st)
+		if st, _ := children.ReadStat(pid); st.State != 'S' && st.State != 'D' {
+			t.Errorf("init %d state %q while paused, want frozen (S/D)", pid, st.State)
 		}
 		if dir, err := cgroupDirOf(pid); err == nil {
 			if b, _ := os.ReadFile(filepath.Join(dir, "cgroup.freeze")); strings.TrimSpace(string(b)) != "1" {
@@ -616,13 +617,13 @@ func (c *ctrd) events(t *testing.T) func() string {
 	}
 	cmd := exec.Command("ctr", "-a", c.sock, "events")
 	cmd.Stdout = f
-	if err := startOwned(cmd); err != nil {
+	if err := children.Start(cmd); err != nil {
 		t.Fatalf("ctr events: %v", err)
 	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		disown(cmd.Process.Pid)
+		children.Disown(cmd.Process.Pid)
 		f.Close()
 	})
 	return func() string { b, _ := os.ReadFile(f.Name()); return string(b) }

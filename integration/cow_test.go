@@ -18,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
@@ -453,7 +454,7 @@ func TestCOWCrash(t *testing.T) {
 			wd, storage := cowTree(t)
 			before := snapshot(t, wd)
 			cmd, files := rtCommand(t, sandboxArgs(cowFlags(wd, storage, "--on-error", action), "sh", "-c", "echo crash > edit; sleep 60")...)
-			if err := startOwned(cmd); err != nil {
+			if err := children.Start(cmd); err != nil {
 				t.Fatal(err)
 			}
 			var upperEdit string
@@ -716,7 +717,7 @@ func TestCOWContainerDelete(t *testing.T) {
 			create(t, id, bundle)
 			start(t, id)
 			waitStatus(t, id, "stopped")
-			reapZombies() // as the shim does on SIGCHLD: the exit status is the reaper's first
+			children.Reap() // as the shim does on SIGCHLD: the exit status is the reaper's first
 			if _, stderr, code := rt(t, "delete", id); code != 0 {
 				t.Fatalf("delete: %d %s", code, stderr)
 			}
@@ -744,7 +745,7 @@ func TestCOWNoWayAround(t *testing.T) {
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		testreq.Missing(t, "setpriv not installed (util-linux)")
 	}
-	if err := startOwned(outside); err != nil {
+	if err := children.Start(outside); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = outside.Process.Kill(); _ = outside.Wait() }()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
@@ -288,7 +289,7 @@ func runDocCommand(t *testing.T, scratch, c string, dc docCommand) {
 		files[i] = f
 	}
 	cmd.Stdout, cmd.Stderr = files[0], files[1]
-	r := finish(t, cmd, files, startOwned(cmd), cmdTimeout)
+	r := finish(t, cmd, files, children.Start(cmd), cmdTimeout)
 	t.Logf("$ %s -> %d", line, r.code)
 	if r.code != dc.code || !strings.Contains(r.stdout, dc.out) || !strings.Contains(r.stderr, dc.errOut) {
 		t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d, stdout containing %q, stderr containing %q",

@@ -28,6 +28,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
@@ -112,14 +113,14 @@ func newEscapeHost(t *testing.T) *escapeHost {
 	h := &escapeHost{scratch: t.TempDir(), hits: make(chan string, 16)}
 	h.abstract = fmt.Sprintf("sandlock-escape-%d", os.Getpid())
 	victim := exec.Command("sleep", "300")
-	if err := startOwned(victim); err != nil {
+	if err := children.Start(victim); err != nil {
 		t.Fatal(err)
 	}
 	h.victim = victim.Process.Pid
 	t.Cleanup(func() {
 		_ = victim.Process.Kill()
 		_ = victim.Wait()
-		disown(h.victim)
+		children.Disown(h.victim)
 	})
 	ln, err := net.Listen("unix", "@"+h.abstract)
 	if err != nil {
@@ -234,7 +235,7 @@ func escapeRun(t *testing.T, id string, mutate func(*specs.Spec), install func(r
 	start(t, id)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		reapZombies()
+		children.Reap()
 		if s := mustState(t, id); s["status"] == "stopped" {
 			break
 		}

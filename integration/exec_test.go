@@ -14,6 +14,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,7 +97,7 @@ func TestExecSameDomain(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exec cat /proc/self/cgroup: exit %d: %s", code, stderr)
 	}
-	mnt, _ := cgroup2Mount()
+	mnt, _ := mountinfo.Cgroup2()
 	got := ""
 	for _, line := range strings.Split(out, "\n") {
 		if rel, ok := strings.CutPrefix(line, "0::"); ok {

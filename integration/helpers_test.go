@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +18,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
+	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
@@ -86,70 +86,14 @@ var idSeq atomic.Int64
 // newID returns a container ID unique within the run.
 func newID() string { return fmt.Sprintf("it%d-%d", os.Getpid(), idSeq.Add(1)) }
 
-// ---- child processes: owned ones are waited by os/exec, the rest are reaped by reapZombies ----
-
-var (
-	ownedMu sync.Mutex
-	owned   = map[int]bool{}
-)
-
-// startOwned starts cmd and records its pid (under the lock reapZombies holds, so reapZombies
-// never reaps a process os/exec is going to wait for).
-func startOwned(cmd *exec.Cmd) error {
-	ownedMu.Lock()
-	defer ownedMu.Unlock()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	owned[cmd.Process.Pid] = true
-	return nil
-}
-
-func disown(pid int) {
-	ownedMu.Lock()
-	delete(owned, pid)
-	ownedMu.Unlock()
-}
-
-// reapZombies reaps zombie children that os/exec does not own: container inits, supervisors,
-// exec proxies and whatever else was reparented to this subreaper (a shim or conmon does this).
-func reapZombies() {
-	ownedMu.Lock()
-	defer ownedMu.Unlock()
-	self := os.Getpid()
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || owned[pid] {
-			continue
-		}
-		state, ppid, ok := procStat(pid)
-		if ok && ppid == self && state == 'Z' {
-			var ws unix.WaitStatus
-			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-		}
-	}
-}
+// ---- child processes: owned ones (children.Start) are waited by os/exec, the rest are reaped by children.Reap ----
 
 // waitNoOrphans waits until no process that os/exec does not own is our child (a daemon's
 // shims or conmons reparented to us); it returns those still there after waitTimeout.
 func waitNoOrphans() []int {
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		reapZombies()
-		var left []int
-		ownedMu.Lock()
-		ents, _ := os.ReadDir("/proc")
-		for _, ent := range ents {
-			pid, err := strconv.Atoi(ent.Name())
-			if err != nil || owned[pid] {
-				continue
-			}
-			if _, ppid, ok := procStat(pid); ok && ppid == os.Getpid() {
-				left = append(left, pid)
-			}
-		}
-		ownedMu.Unlock()
+		left := children.Orphans()
 		if len(left) == 0 || time.Now().After(deadline) {
 			return left
 		}
@@ -157,36 +101,17 @@ func waitNoOrphans() []int {
 	}
 }
 
-// procStat returns the state letter and parent pid from /proc/PID/stat.
-func procStat(pid int) (state byte, ppid int, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, 0, false
-	}
-	ppid, err = strconv.Atoi(f[1])
-	return f[0][0], ppid, err == nil
-}
-
 // alive: the process exists and is not a zombie.
 func alive(pid int) bool {
-	state, _, ok := procStat(pid)
-	return ok && state != 'Z'
+	st, ok := children.ReadStat(pid)
+	return ok && st.State != 'Z'
 }
 
 // waitGone waits until none of pids exists (reaping our zombies on the way); returns the survivors.
 func waitGone(pids []int) []int {
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		reapZombies()
+		children.Reap()
 		var left []int
 		for _, p := range pids {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err == nil {
@@ -251,7 +176,7 @@ func rtWith(t *testing.T, adjust func(*exec.Cmd), args ...string) result {
 	if adjust != nil {
 		adjust(cmd)
 	}
-	r := finish(t, cmd, files, startOwned(cmd), cmdTimeout)
+	r := finish(t, cmd, files, children.Start(cmd), cmdTimeout)
 	msg := fmt.Sprintf("$ sandlock-runtime %s -> %d", strings.Join(args, " "), r.code)
 	if r.stderr != "" {
 		msg += "; stderr: " + strings.TrimSpace(r.stderr)
@@ -289,7 +214,7 @@ func finish(t *testing.T, cmd *exec.Cmd, files [2]*os.File, startErr error, time
 	if startErr != nil {
 		t.Fatalf("start %s: %v", cmd.Path, startErr)
 	}
-	defer disown(cmd.Process.Pid)
+	defer children.Disown(cmd.Process.Pid)
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	code := 0
@@ -318,7 +243,7 @@ func finish(t *testing.T, cmd *exec.Cmd, files [2]*os.File, startErr error, time
 func rtBackground(t *testing.T, args ...string) (wait func() result) {
 	t.Helper()
 	cmd, files := rtCommand(t, args...)
-	err := startOwned(cmd)
+	err := children.Start(cmd)
 	var once sync.Once
 	var r result
 	waitFor := func(timeout time.Duration) result {
@@ -453,7 +378,7 @@ func checkNoCgroup(t *testing.T, id string) {
 
 // cgroupDirsNamed finds directories named name in the cgroup2 tree (3 levels deep).
 func cgroupDirsNamed(name string) []string {
-	mnt, err := cgroup2Mount()
+	mnt, err := mountinfo.Cgroup2()
 	if err != nil || name == "" {
 		return nil
 	}
@@ -551,7 +476,7 @@ func waitStatus(t *testing.T, id, want string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		reapZombies()
+		children.Reap()
 		st := mustState(t, id)
 		if st["status"] == want {
 			return st
@@ -620,69 +545,13 @@ func mountsUnder(path string) []string {
 	if p, err := filepath.EvalSymlinks(path); err == nil {
 		path = p
 	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
-		if mp == path || strings.HasPrefix(mp, path+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for space, ...).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// cgroup2Mount is where the unified hierarchy is mounted (/sys/fs/cgroup or .../unified).
-func cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		i := strings.Index(line, " - ")
-		if i < 0 {
-			continue
-		}
-		if fs := strings.Fields(line[i+3:]); len(fs) > 0 && fs[0] == "cgroup2" {
-			return unescapeMountinfo(strings.Fields(line)[4]), nil
-		}
-	}
-	return "", errors.New("no cgroup2 mount")
+	m, _ := mountinfo.Under(path)
+	return m
 }
 
 // cgroupDirOf is the cgroup2 directory of pid.
 func cgroupDirOf(pid int) (string, error) {
-	mnt, err := cgroup2Mount()
+	mnt, err := mountinfo.Cgroup2()
 	if err != nil {
 		return "", err
 	}

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sandlock/sandlock-runtime/internal/children"
+	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,13 +96,13 @@ func runTests(m *testing.M) int {
 	}
 	// The runtime's parent cgroup: removed at the end if this run made it (only when empty).
 	cgParent := ""
-	if mnt, err := cgroup2Mount(); err == nil {
+	if mnt, err := mountinfo.Cgroup2(); err == nil {
 		if _, err := os.Stat(filepath.Join(mnt, "sandlock-runtime")); err != nil {
 			cgParent = filepath.Join(mnt, "sandlock-runtime")
 		}
 	}
 	code := m.Run()
-	reapZombies()
+	children.Reap()
 	if cgParent != "" {
 		_ = os.Remove(cgParent)
 	}

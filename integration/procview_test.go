@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 	"golang.org/x/sys/unix"
 )
@@ -24,14 +25,14 @@ func procVictim(t *testing.T) (pid int, mark string) {
 	mark = fmt.Sprintf("SANDLOCK_VICTIM_MARK_%d", os.Getpid())
 	victim := exec.Command("sleep", "300")
 	victim.Env = append(os.Environ(), mark+"=1")
-	if err := startOwned(victim); err != nil {
+	if err := children.Start(victim); err != nil {
 		t.Fatal(err)
 	}
 	pid = victim.Process.Pid
 	t.Cleanup(func() {
 		_ = victim.Process.Kill()
 		_ = victim.Wait()
-		disown(pid)
+		children.Disown(pid)
 	})
 	return pid, mark
 }

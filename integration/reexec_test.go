@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sandlock/sandlock-runtime/internal/children"
 )
 
 // A Go program that uses package sandbox without calling sandbox.Reexec() first in main must
@@ -41,8 +43,8 @@ func TestMissingReexecIsAnError(t *testing.T) {
 			t.Errorf("got exit %d, output %q; want 125 and the Reexec error", code, out)
 		}
 	})
-	if n := len(cgroupTasks(cg)); n != 0 {
-		t.Errorf("%d processes left in the pids cgroup", n)
+	if left, err := procsInCgroup(cg); err != nil || len(left) != 0 {
+		t.Errorf("processes left in the pids cgroup: %v (%v)", left, err)
 	}
 }
 
@@ -61,14 +63,14 @@ func pidsCgroup(t *testing.T, max int) string {
 	}
 	t.Cleanup(func() {
 		for range 50 {
-			pids := cgroupTasks(dir)
+			pids, _ := procsInCgroup(dir)
 			if len(pids) == 0 {
 				break
 			}
 			for _, p := range pids {
 				_ = syscall.Kill(p, syscall.SIGKILL)
 			}
-			reapZombies()
+			children.Reap()
 			time.Sleep(20 * time.Millisecond)
 		}
 		if err := os.Remove(dir); err != nil {
@@ -81,17 +83,6 @@ func pidsCgroup(t *testing.T, max int) string {
 	return dir
 }
 
-func cgroupTasks(dir string) []int {
-	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	var pids []int
-	for _, f := range strings.Fields(string(b)) {
-		if p, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, p)
-		}
-	}
-	return pids
-}
-
 // inCgroup runs cmd inside the cgroup (a shell joins it, then execs cmd) and returns its
 // combined output and exit code, killing it after 20 seconds.
 func inCgroup(t *testing.T, cg string, cmd *exec.Cmd) (string, int) {
@@ -99,16 +90,17 @@ func inCgroup(t *testing.T, cg string, cmd *exec.Cmd) (string, int) {
 	wrapped := exec.Command("bash", append([]string{"-c", `echo $$ > "$0/cgroup.procs" && exec -a "$1" "$2" "${@:3}"`, cg, cmd.Args[0], cmd.Path}, cmd.Args[1:]...)...)
 	var out strings.Builder
 	wrapped.Stdout, wrapped.Stderr = &out, &out
-	if err := startOwned(wrapped); err != nil {
+	if err := children.Start(wrapped); err != nil {
 		t.Fatal(err)
 	}
-	defer disown(wrapped.Process.Pid)
+	defer children.Disown(wrapped.Process.Pid)
 	done := make(chan struct{})
 	go func() { _ = wrapped.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(20 * time.Second):
-		for _, p := range cgroupTasks(cg) {
+		left, _ := procsInCgroup(cg)
+		for _, p := range left {
 			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
 		<-done

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sandlock/sandlock-runtime/internal/children"
 )
 
 // linux.resources and the policy's limits (max_memory, max_processes, max_cpu) applied through
@@ -378,7 +379,7 @@ func TestResourcesEvents(t *testing.T) {
 	}
 
 	cmd, files := rtCommand(t, "events", "--interval", "200ms", id)
-	startErr := startOwned(cmd)
+	startErr := children.Start(cmd)
 	t.Cleanup(func() { // a failed test's stream: ended by the pid this test started
 		if startErr == nil && cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()

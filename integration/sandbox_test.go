@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
@@ -232,7 +233,7 @@ func nobodyRunner(t *testing.T, groupFlag string) (run func(t *testing.T, args [
 			}
 		}
 		cmd.Stdout, cmd.Stderr = files[0], files[1]
-		r := finish(t, cmd, files, startOwned(cmd), cmdTimeout)
+		r := finish(t, cmd, files, children.Start(cmd), cmdTimeout)
 		t.Logf("$ (uid 65534) sandlock-runtime %s -> %d; stderr: %s", strings.Join(args, " "), r.code, strings.TrimSpace(r.stderr))
 		return r
 	}, home

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sandlock/sandlock-runtime/internal/children"
 )
 
 // The direct mode runs on the host's /dev, whose devpts holds every terminal of the host (an
@@ -32,7 +34,7 @@ func inOwnPTY(t *testing.T, cmd *exec.Cmd) string {
 	defer master.Close()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := startOwned(cmd); err != nil {
+	if err := children.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	slave.Close()
@@ -46,7 +48,7 @@ func inOwnPTY(t *testing.T, cmd *exec.Cmd) string {
 		}
 	}
 	_ = cmd.Wait()
-	disown(cmd.Process.Pid)
+	children.Disown(cmd.Process.Pid)
 	return got.String()
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"golang.org/x/sys/unix"
 )
 
@@ -78,7 +79,7 @@ func TestSupervisorDeathKillsSandbox(t *testing.T) {
 	requireSetup(t)
 	tag := "3" + strconv.Itoa(os.Getpid()%1000+100) // a sleep length no other test uses
 	cmd, files := rtCommand(t, sandboxArgs([]string{"--hostname", "traps"}, "sh", "-c", "setsid sleep "+tag+"1 & sleep "+tag+"2")...)
-	if err := startOwned(cmd); err != nil {
+	if err := children.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan result, 1)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 )
 
 // The systemd cgroup driver (--systemd-cgroup, cgroupsPath "slice:prefix:name"): the container
@@ -20,7 +21,7 @@ import (
 func hierarchyRoots(t *testing.T) map[string]string {
 	t.Helper()
 	roots := map[string]string{}
-	if m, err := cgroup2Mount(); err == nil {
+	if m, err := mountinfo.Cgroup2(); err == nil {
 		roots["cgroup2"] = m
 	}
 	for _, c := range []string{"memory", "pids", "cpu", "cpuacct", "cpuset"} {

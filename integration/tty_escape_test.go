@@ -17,6 +17,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sandlock/sandlock-runtime/internal/children"
 )
 
 // operatorInput is what the operator "types next": it waits in the terminal's input queue.
@@ -43,14 +44,14 @@ func inTerminalSession(t *testing.T, script string) {
 		t.Fatal(err)
 	}
 	cmd.Stderr = os.Stderr
-	if err := startOwned(cmd); err != nil {
+	if err := children.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	slave.Close()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		disown(cmd.Process.Pid)
+		children.Disown(cmd.Process.Pid)
 	})
 	done := make(chan string, 1)
 	go func() {

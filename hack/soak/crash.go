@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sandlock/sandlock-runtime/internal/children"
 )
 
 // The stages of create as its state dir shows them (lifecycle/create.go, docs/design.md "State
@@ -111,12 +113,12 @@ func crashTrial(c *config, bundle, id string, delay time.Duration, errFile *os.F
 		return "none", err.Error()
 	}
 	cmd := c.rtCmd(errFile, "create", "--bundle", bundle, id)
-	if err := startOwned(cmd); err != nil {
+	if err := children.Start(cmd); err != nil {
 		return "none", err.Error()
 	}
 	time.Sleep(delay)
 	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_ = waitOwned(cmd)
+	_ = children.Wait(cmd)
 	stage = stageOf(c, id)
 	if exitCode(cmd.ProcessState) == 0 {
 		stage = "complete"

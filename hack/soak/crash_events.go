@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"golang.org/x/sys/unix"
 )
 
@@ -97,11 +98,11 @@ func eventTrial(c *config, bundle, id string, ev createEvent, errFile *os.File) 
 	}
 	defer w.close()
 	cmd := c.rtCmd(errFile, "create", "--bundle", bundle, id)
-	if err := startOwned(cmd); err != nil {
+	if err := children.Start(cmd); err != nil {
 		return false, "none", err.Error()
 	}
 	done := make(chan struct{})
-	go func() { _ = waitOwned(cmd); close(done) }()
+	go func() { _ = children.Wait(cmd); close(done) }()
 	if fired = w.wait(done, 10*time.Second); fired {
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sandlock/sandlock-runtime/internal/children"
+	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 )
 
 // leaks is what is left of the run's containers at one moment.
@@ -85,16 +87,16 @@ func leakedPids(c *config, baseline map[int]uint64) []leakedProc {
 	}
 	self := os.Getpid()
 	var out []leakedProc
-	for _, pid := range allPids() {
-		st, ok := readStat(pid)
-		if pid == self || !ok || st.state == 'Z' || st.state == 'X' {
+	for _, pid := range children.Pids() {
+		st, ok := children.ReadStat(pid)
+		if pid == self || !ok || st.State == 'Z' || st.State == 'X' {
 			continue
 		}
-		if start, ok := baseline[pid]; ok && start == st.start {
+		if start, ok := baseline[pid]; ok && start == st.Start {
 			continue
 		}
 		if why := procWhy(c, pid, inCg[pid]); why != "" {
-			out = append(out, leakedProc{pid, st.start, why})
+			out = append(out, leakedProc{pid, st.Start, why})
 		}
 	}
 	return out
@@ -124,10 +126,10 @@ func cmdline(pid int) string {
 // runtimeProcs returns the live processes of the runtime binary (pid -> start time).
 func runtimeProcs(bin string) map[int]uint64 {
 	m := map[int]uint64{}
-	for _, pid := range allPids() {
+	for _, pid := range children.Pids() {
 		if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); exe == bin {
-			if st, ok := readStat(pid); ok {
-				m[pid] = st.start
+			if st, ok := children.ReadStat(pid); ok {
+				m[pid] = st.Start
 			}
 		}
 	}
@@ -136,29 +138,11 @@ func runtimeProcs(bin string) map[int]uint64 {
 
 // mountsUnder lists the mount points at or below dir in our mount table.
 func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
+	m, err := mountinfo.Under(dir)
 	if err != nil {
-		return []string{"mountinfo: " + err.Error()}
+		return append(m, "mountinfo: "+err.Error())
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		p := unescape(fields[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// unescape undoes mountinfo's octal escapes (space, tab, newline, backslash).
-func unescape(s string) string {
-	return strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(s)
+	return m
 }
 
 func entries(dir string) []string {
@@ -197,20 +181,4 @@ func cgroupProcs(dir string) []int {
 		}
 	}
 	return pids
-}
-
-// cgroup2Mount finds the cgroup2 hierarchy (/sys/fs/cgroup or, on hybrid hosts, .../unified).
-func cgroup2Mount() (string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		pre, post, ok := strings.Cut(l, " - ")
-		f := strings.Fields(pre)
-		if ok && len(f) >= 5 && strings.HasPrefix(post, "cgroup2 ") {
-			return unescape(f[4]), nil
-		}
-	}
-	return "", errors.New("no cgroup2 hierarchy mounted")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,13 +11,15 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
+	"github.com/sandlock/sandlock-runtime/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
 // setup makes the work dir, the private --root and one bundle per worker, and notes the
 // runtime processes already alive (other users of the binary are not our leaks).
 func setup(c *config) error {
-	mnt, err := cgroup2Mount()
+	mnt, err := mountinfo.Cgroup2()
 	if err != nil {
 		return err
 	}
@@ -43,11 +46,14 @@ func bundleDir(c *config, w int) string { return filepath.Join(c.work, "b"+strco
 func makeBundle(c *config, dir string) error {
 	cmd := exec.Command(c.mkbundle, dir, "sleep", "1000")
 	cmd.Env = append(os.Environ(), "SANDLOCK_RUNTIME="+c.bin)
-	ownedMu.Lock()
-	out, err := cmd.CombinedOutput() // owned for its whole life: the reaper must not take it
-	ownedMu.Unlock()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := children.Start(cmd) // owned: the reaper must not take it
+	if err == nil {
+		err = children.Wait(cmd)
+	}
 	if err != nil {
-		return fmt.Errorf("%s %s: %w: %s", c.mkbundle, dir, err, out)
+		return fmt.Errorf("%s %s: %w: %s", c.mkbundle, dir, err, out.Bytes())
 	}
 	return nil
 }
@@ -140,7 +146,7 @@ func waitEmpty(dir string, d time.Duration) bool {
 // by pid and only while its start time is the one seen.
 func killLeaked(c *config) {
 	for _, p := range leakedPids(c, c.baseline) {
-		if st, ok := readStat(p.pid); ok && st.start == p.start {
+		if st, ok := children.ReadStat(p.pid); ok && st.Start == p.start {
 			_ = unix.Kill(p.pid, unix.SIGKILL)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"golang.org/x/sys/unix"
 )
 
@@ -70,7 +71,7 @@ func supervisorTrial(c *config, bundle, id string, errFile *os.File) (time.Durat
 	if err != nil {
 		return 0, err
 	}
-	if st, ok := readStat(supPid); !ok || st.start != supStart {
+	if st, ok := children.ReadStat(supPid); !ok || st.Start != supStart {
 		return 0, fmt.Errorf("supervisor %d is not running", supPid)
 	}
 	t := time.Now()
