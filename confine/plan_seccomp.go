@@ -18,7 +18,7 @@ func seccompPlan(p spec.Policy) (SeccompOptions, error) {
 		AllowRawSockets: !p.RawSocketsDenied(),
 		NoUDP:           p.UDPDenied(),
 		NoSCTP:          len(p.NetAllowHosts) > 0,
-		PinCPUs:         len(p.CPUCores) > 0,
+		PinCPUs:         len(p.CPUCores) > 0 || p.VisibleCPUs() > 0, // num_cpus pins too
 		OwnPIDsOnly:     p.PIDsIsolated(),
 		DenySyscalls:    p.DenySyscalls,
 		AllowSyscalls:   p.AllowSyscalls,

@@ -188,6 +188,14 @@ func TestNumCPUs(t *testing.T) {
 			t.Errorf("num_cpus 1 on a %d-CPU host: %q, want one CPU allowed", host, r.stdout)
 		}
 	})
+	t.Run("direct 1 cannot widen", func(t *testing.T) {
+		// The pin is refused from inside, as cpu_cores' is: sched_setaffinity is EPERM.
+		script := "import os\ntry:\n os.sched_setaffinity(0, range(64))\n print('widened')\nexcept PermissionError:\n print('refused')"
+		r := rtWith(t, nil, sandboxArgs([]string{"--num-cpus", "1"}, "python3", "-c", script)...)
+		if r.stdout != "refused\n" {
+			t.Errorf("num_cpus 1: sched_setaffinity from inside: %q (stderr %q), want refused", r.stdout, r.stderr)
+		}
+	})
 	t.Run("direct unset", func(t *testing.T) {
 		r := rtWith(t, nil, sandboxArgs(nil, "sh", "-c", "nproc; grep -c '^processor' /proc/cpuinfo")...)
 		if want := fmt.Sprintf("%d\n%d\n", host, host); r.stdout != want {
