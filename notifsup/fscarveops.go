@@ -73,7 +73,8 @@ func openat2Op(cc *carveCall) (carveResult, error) {
 // process's cwd, with the caller's resolve flags and never through a /proc magic link (the
 // process's own cwd and root links excepted: the view has them, see viewPath).
 func (cc *carveCall) resolveObj(o *object, path string, flags, resolve uint64) (int, error) {
-	if resolve&(unix.RESOLVE_BENEATH|unix.RESOLVE_IN_ROOT) == 0 {
+	inRoot := resolve&(unix.RESOLVE_BENEATH|unix.RESOLVE_IN_ROOT) != 0
+	if !inRoot {
 		path = cc.viewPath(path)
 	}
 	base := unix.AT_FDCWD
@@ -85,6 +86,20 @@ func (cc *carveCall) resolveObj(o *object, path string, flags, resolve uint64) (
 		if err := cc.cwd(); err != nil {
 			return -1, err
 		}
+	}
+	if w := cc.c.w; w.beneath >= 0 && !inRoot {
+		// The worker could not take the process's root (inView): the path is resolved beneath
+		// it, as resolvePath does, not from the supervisor's root (the host's workdir under
+		// the process's copy-on-write overlay).
+		w.base = base
+		if base == unix.AT_FDCWD {
+			w.base, _ = cc.t.cwdFD()
+		}
+		var err error
+		if path, err = w.beneathName(path); err != nil {
+			return -1, err
+		}
+		base, resolve = w.beneath, resolve|unix.RESOLVE_IN_ROOT
 	}
 	how := unix.OpenHow{Flags: flags | unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: (resolve | unix.RESOLVE_NO_MAGICLINKS) &^ resolveCached}
