@@ -910,4 +910,9 @@ func TestCOWCarveOnBehalf(t *testing.T) {
 	if snapshot(t, wd) != before {
 		t.Errorf("files created on behalf reached the host's workdir")
 	}
+	for _, attempt := range []string{"cat " + wd + "/secret", "cd " + wd + " && cat secret", "mv " + wd + "/secret " + wd + "/moved"} {
+		if r := run(t, sandboxArgs(flags, "sh", "-c", attempt)); r.code == 0 || strings.Contains(r.stdout, "TOPSECRET") {
+			t.Errorf("%q: got exit %d stdout %q, want it refused", attempt, r.code, r.stdout)
+		}
+	}
 }
