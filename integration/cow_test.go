@@ -888,3 +888,32 @@ func sameInCOW(t *testing.T, script string) string {
 	}
 	return wd
 }
+
+// TestCOWCarveOnBehalf: with fs_denied in the workdir, the files the supervisor creates on
+// behalf of a user's process (whose supervisor cannot chroot), named by an absolute path, are
+// made in the process's view (the layer), not in the host's workdir: aborted, nothing lands.
+func TestCOWCarveOnBehalf(t *testing.T) {
+	run, home := nobodyRunner(t, "--clear-groups")
+	wd := filepath.Join(home, "rw", "wd")
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(wd, "secret"), []byte("TOPSECRET\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = filepath.Walk(wd, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+	before := snapshot(t, wd)
+	flags := append(append([]string{}, sandboxRead...), "--workdir", wd, "--on-exit", "ABORT", "-w", wd, "--fs-denied", filepath.Join(wd, "secret"))
+	r := run(t, sandboxArgs(flags, "sh", "-c", "echo n > "+wd+"/new && mkdir "+wd+"/d && cat "+wd+"/new"))
+	if r.code != 0 || r.stdout != "n\n" {
+		t.Fatalf("code %d, %q: %s", r.code, r.stdout, r.stderr)
+	}
+	if snapshot(t, wd) != before {
+		t.Errorf("files created on behalf reached the host's workdir")
+	}
+	for _, attempt := range []string{"cat " + wd + "/secret", "cd " + wd + " && cat secret", "mv " + wd + "/secret " + wd + "/moved"} {
+		if r := run(t, sandboxArgs(flags, "sh", "-c", attempt)); r.code == 0 || strings.Contains(r.stdout, "TOPSECRET") {
+			t.Errorf("%q: got exit %d stdout %q, want it refused", attempt, r.code, r.stdout)
+		}
+	}
+}

@@ -119,3 +119,35 @@ func TestPolicyFSDeniedInWritable(t *testing.T) {
 		t.Errorf("the denied file leaked or is gone:\n%s", out)
 	}
 }
+
+// TestSandboxFSDeniedOpenat2InRoot: openat2 with RESOLVE_IN_ROOT and an absolute path, in a
+// directory holding a denied file, creates beneath the dirfd (the supervisor performs it), as
+// the kernel would, and still never reaches the denied file.
+func TestSandboxFSDeniedOpenat2InRoot(t *testing.T) {
+	requireSetup(t)
+	w := t.TempDir()
+	secret := filepath.Join(w, "secret")
+	mustDo(t, os.WriteFile(secret, []byte("TOPSECRET\n"), 0o644))
+	flags := append(append([]string{}, sandboxRead...), "-w", w, "--fs-denied", secret)
+	py := func(name string) string {
+		return `import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+how = (ctypes.c_uint64 * 3)(os.O_CREAT | os.O_RDWR, 0o644, 0x10)  # RESOLVE_IN_ROOT
+d = os.open("` + w + `", os.O_PATH | os.O_DIRECTORY)
+os.chdir("/")
+fd = libc.syscall(437, d, b"/` + name + `", how, 24)
+if fd < 0:
+    sys.exit(os.strerror(ctypes.get_errno()))
+print(os.read(fd, 100).decode(), end="")`
+	}
+	r := rtWith(t, nil, sandboxArgs(flags, "python3", "-c", py("new"))...)
+	if r.code != 0 {
+		t.Fatalf("openat2 IN_ROOT create beside the denied file: exit %d stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(w, "new")); err != nil {
+		t.Errorf("the file made beneath the dirfd: %v", err)
+	}
+	if r := rtWith(t, nil, sandboxArgs(flags, "python3", "-c", py("secret"))...); r.code == 0 || strings.Contains(r.stdout, "TOPSECRET") {
+		t.Errorf("openat2 IN_ROOT of the denied file: exit %d stdout %q, want it refused", r.code, r.stdout)
+	}
+}

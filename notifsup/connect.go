@@ -211,7 +211,9 @@ func (m *fsMeta) unixPath(w *worker, t *target, addr []byte) (*destination, erro
 		return nil, err
 	}
 	if key, err := keyOf(root); err != nil || !key.sameDir(hostRootKey) {
-		if m.connect.ImageRoot {
+		if m.connect.ImageRoot && w.beneath < 0 {
+			// The worker's root is the image's; a worker that could not take it (beneath)
+			// would resolve the copied name from the supervisor's root.
 			return &destination{name: addr, held: -1}, nil
 		}
 		return nil, unix.EPERM // only trapped where the process has the host's root

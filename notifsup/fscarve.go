@@ -97,17 +97,7 @@ func (m *carveModel) rights(p string) (read, write bool) {
 	if m.mediated(p) {
 		rules = m.cfg.Rules
 	}
-	for _, r := range rules {
-		if !within(p, r.Path) {
-			continue
-		}
-		if r.ListOnly {
-			read = read || p == r.Path
-			continue
-		}
-		read, write = true, write || r.Write
-	}
-	return read, write
+	return grants(rules, p, true)
 }
 
 // deniedName: p is a denied path or beneath a denied directory.

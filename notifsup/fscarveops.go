@@ -66,25 +66,48 @@ func openat2Op(cc *carveCall) (carveResult, error) {
 	if err != nil {
 		return notMine, err
 	}
+	if dirfd := int(int32(cc.a[0])); resolve&(unix.RESOLVE_BENEATH|unix.RESOLVE_IN_ROOT) != 0 &&
+		strings.HasPrefix(o.path, "/") && dirfd != unix.AT_FDCWD {
+		// An absolute path starts from the dirfd too (object keeps it for a relative one).
+		if o.dirfd, err = cc.t.fd(dirfd); err != nil {
+			return notMine, err
+		}
+	}
 	return cc.open(o, flags, uint32(mode), resolve)
 }
 
 // resolveObj opens path (O_PATH) as the process would name it, relative to o's dirfd or the
-// process's cwd, with the caller's resolve flags and never through a /proc magic link (the
-// process's own cwd and root links excepted: the view has them, see viewPath).
+// process's cwd (an absolute one too under RESOLVE_BENEATH or RESOLVE_IN_ROOT), with the
+// caller's resolve flags and never through a /proc magic link (the process's own cwd and root
+// links excepted: the view has them, see viewPath).
 func (cc *carveCall) resolveObj(o *object, path string, flags, resolve uint64) (int, error) {
-	if resolve&(unix.RESOLVE_BENEATH|unix.RESOLVE_IN_ROOT) == 0 {
+	inRoot := resolve&(unix.RESOLVE_BENEATH|unix.RESOLVE_IN_ROOT) != 0
+	if !inRoot {
 		path = cc.viewPath(path)
 	}
 	base := unix.AT_FDCWD
 	switch {
-	case strings.HasPrefix(path, "/"):
+	case strings.HasPrefix(path, "/") && !inRoot:
 	case o.dirfd >= 0:
 		base = o.dirfd
 	default:
 		if err := cc.cwd(); err != nil {
 			return -1, err
 		}
+	}
+	if w := cc.c.w; w.beneath >= 0 && !inRoot {
+		// The worker could not take the process's root (inView): the path is resolved beneath
+		// it, as resolvePath does, not from the supervisor's root (the host's workdir under
+		// the process's copy-on-write overlay).
+		w.base = base
+		if base == unix.AT_FDCWD {
+			w.base, _ = cc.t.cwdFD()
+		}
+		var err error
+		if path, err = w.beneathName(path); err != nil {
+			return -1, err
+		}
+		base, resolve = w.beneath, resolve|unix.RESOLVE_IN_ROOT
 	}
 	how := unix.OpenHow{Flags: flags | unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: (resolve | unix.RESOLVE_NO_MAGICLINKS) &^ resolveCached}

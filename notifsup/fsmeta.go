@@ -124,24 +124,27 @@ func (m *fsMeta) allowed(p string, write bool) bool {
 // node (the /dev/null, /dev/tty a sandbox is always given) grants using the device, not
 // changing the host's inode, so its metadata needs a writable directory above it.
 func (m *fsMeta) allowedBy(p string, write, self bool) bool {
-	for _, r := range m.rules {
-		if !self && p == r.Path {
-			continue
-		}
-		if p != r.Path && r.Path != "/" && !strings.HasPrefix(p, r.Path+"/") {
+	r, w := grants(m.rules, p, self)
+	if write {
+		return w
+	}
+	return r
+}
+
+// grants is what rules grant on the host path p, the way Landlock grants it (see allowed);
+// self: a rule on p itself counts.
+func grants(rules []FSRule, p string, self bool) (read, write bool) {
+	for _, r := range rules {
+		if !within(p, r.Path) || !self && p == r.Path {
 			continue
 		}
 		if r.ListOnly {
-			if !write && p == r.Path {
-				return true
-			}
+			read = read || p == r.Path
 			continue
 		}
-		if !write || r.Write {
-			return true
-		}
+		read, write = true, write || r.Write
 	}
-	return false
+	return read, write
 }
 
 // objArgs says where a syscall names its object: a dirfd and path, or an fd (-1 = absent).

@@ -18,18 +18,14 @@ type threadCreds struct {
 }
 
 // threadCreds are the target's credentials as a view thread takes them: its effective
-// capabilities within what the supervisor holds (none from another user namespace: they grant
-// nothing on the host's files), the supervisor's permitted set kept so they can be given back.
+// capabilities within what the supervisor holds (none from another user namespace: pinTarget
+// cleared them), the supervisor's permitted set kept so they can be given back.
 func (c creds) threadCreds() threadCreds {
 	tc := threadCreds{euid: c.euid, egid: c.egid, fsuid: c.fsuid, fsgid: c.fsgid, groups: c.groups}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	_ = unix.Capget(&hdr, &tc.caps[0])
-	eff := c.capEff
-	if eff != 0 && !sameNamespace(c.userns, "self/ns/user") {
-		eff = 0
-	}
 	for i := range tc.caps {
-		tc.caps[i].Effective = uint32(eff>>(32*i)) & tc.caps[i].Permitted
+		tc.caps[i].Effective = uint32(c.capEff>>(32*i)) & tc.caps[i].Permitted
 		tc.caps[i].Inheritable = 0
 	}
 	return tc

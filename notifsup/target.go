@@ -36,10 +36,10 @@ type creds struct {
 	ruid, rgid   uint32 // real ids: what access(2) checks
 	fsuid, fsgid uint32
 	groups       []uint32
-	capEff       uint64
-	// userns is the /proc name of the thread's user namespace: capabilities held in another
-	// namespace than the supervisor's are not lent to a worker (threadCreds).
-	userns string
+	// capEff is the effective set, 0 when the thread is in another user namespace than the
+	// supervisor's: capabilities held there grant nothing on the host's files and are not lent
+	// to a worker (threadCreds).
+	capEff uint64
 }
 
 // pinTarget reads the thread's identity and credentials and checks the notification is still
@@ -54,7 +54,10 @@ func pinTarget(listener int, req *seccomp.ScmpNotifReq, writeMem bool) (*target,
 	if err := t.parseStatus(status); err != nil {
 		return nil, err
 	}
-	t.creds.userns = t.procPath("ns/user")
+	if t.creds.capEff != 0 && !sameNamespace(t.procPath("ns/user"), "self/ns/user") {
+		// Decided before valid: once the thread is gone, its pid may name another process.
+		t.creds.capEff = 0
+	}
 	if err := t.valid(); err != nil {
 		return nil, err
 	}
