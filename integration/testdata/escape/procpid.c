@@ -16,6 +16,7 @@
 static int foreign;
 static const char *mark;
 static char fpath[64]; /* "FOREIGN" */
+static char uplink[4096]; /* argv[0]-up-FOREIGN: a symlink to /proc/FOREIGN/../../usr */
 
 /* judge_fd: an open that must fail (fd < 0); when it does not, the content decides: the
  * foreign process's is an escape. */
@@ -116,6 +117,16 @@ static void lookups(void)
 	snprintf(p, sizeof p, "/proc/self/../%d", foreign);
 	r = RAW(SYS_stat, p, &st);
 	r < 0 ? ok("stat_self_dotdot", "%s", en(-r)) : escaped("stat_self_dotdot", "uid %d", st.st_uid);
+	snprintf(p, sizeof p, "/proc/%d/../../usr", foreign); /* through the entry, back out of /proc */
+	r = RAW(SYS_stat, p, &st);
+	r < 0 ? ok("stat_dir_up", "%s", en(-r)) : escaped("stat_dir_up", "exists");
+	r = RAW(SYS_open, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r < 0 ? ok("open_dir_up", "%s", en(-r)) : escaped("open_dir_up", "exists");
+	if (r >= 0)
+		close(r);
+	/* the same through a symlink the test made next to this program: PROG-up-FOREIGN */
+	r = RAW(SYS_stat, uplink, &st);
+	r < 0 ? ok("stat_link_up", "%s", en(-r)) : escaped("stat_link_up", "exists");
 	snprintf(p, sizeof p, "/proc/%d/exe", foreign);
 	char buf[256];
 	r = RAW(SYS_readlink, p, buf, sizeof buf);
@@ -346,6 +357,7 @@ int main(int argc, char **argv)
 	}
 	foreign = atoi(argv[1]);
 	mark = argv[2];
+	snprintf(uplink, sizeof uplink, "%s-up-%d", argv[0], foreign);
 	snprintf(fpath, sizeof fpath, "%d", foreign);
 	int seconds = argc > 3 ? atoi(argv[3]) : 3;
 	opens();
