@@ -379,6 +379,7 @@ var pidSpecs = map[string]pidSpec{
 	"sched_getscheduler":    {name: "sched_getscheduler", pids: []int{0}, group: -1, which: -1},
 	"sched_getattr":         {name: "sched_getattr", pids: []int{0}, group: -1, which: -1},
 	"sched_rr_get_interval": {name: "sched_rr_get_interval", pids: []int{0}, group: -1, which: -1},
+	"get_robust_list":       {name: "get_robust_list", pids: []int{0}, group: -1, which: -1},
 	"getpriority":           {name: "getpriority", group: -1, which: 0},
 	"ioprio_get":            {name: "ioprio_get", group: -1, which: 0},
 }

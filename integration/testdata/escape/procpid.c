@@ -190,6 +190,10 @@ static void pids(void)
 	r < 0 ? ok("getpriority", "%s", en(-r)) : escaped("getpriority", "%ld", r);
 	r = RAW(SYS_tgkill, foreign, foreign, 0);
 	r < 0 ? ok("tgkill0", "%s", en(-r)) : escaped("tgkill0", "delivered");
+	void *head;
+	size_t hlen;
+	r = RAW(SYS_get_robust_list, foreign, &head, &hlen); /* EPERM would say it exists */
+	r == -ESRCH ? ok("get_robust_list", "%s", en(-r)) : escaped("get_robust_list", "%s", r < 0 ? en(-r) : "read");
 }
 
 /* own entries are the process's own, never the supervisor's */
