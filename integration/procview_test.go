@@ -44,7 +44,7 @@ var procpidNames = []string{
 	"openat_dirfd_self_dotdot", "open_via_own_fd", "openat_dirfd_self_up", "open_cwd_proc",
 	"stat_dir", "lstat_dir", "fstatat_dir", "statx_dir", "stat_self_dotdot", "stat_dir_up", "open_dir_up", "stat_link_up", "readlink_exe",
 	"readlinkat_cwd", "chdir_dir", "access_dir", "faccessat_dir", "statfs_dir", "list_proc",
-	"kill0", "pidfd_open", "getpgid", "getsid", "sched_getaffinity", "getpriority", "tgkill0", "get_robust_list",
+	"kill0", "pidfd_open", "getpgid", "getsid", "sched_getaffinity", "getpriority", "tgkill0", "get_robust_list", "capget", "capget_own",
 	"own_status", "own_environ", "own_readlink_self", "race_open", "race_dir", "race_opath", "race_stat", "race_access",
 }
 

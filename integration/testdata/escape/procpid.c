@@ -192,6 +192,13 @@ static void pids(void)
 	r < 0 ? ok("tgkill0", "%s", en(-r)) : escaped("tgkill0", "delivered");
 	void *head;
 	size_t hlen;
+	struct { unsigned int version; int pid; } ch = {0x20080522 /* v3 */, foreign};
+	unsigned int cd[6];
+	r = RAW(SYS_capget, &ch, cd);
+	r == -ESRCH ? ok("capget", "%s", en(-r)) : escaped("capget", "%s", r < 0 ? en(-r) : "read");
+	ch.pid = 0;
+	r = RAW(SYS_capget, &ch, cd);
+	r == 0 ? ok("capget_own", "read") : error("capget_own", "%s", en(-r));
 	r = RAW(SYS_get_robust_list, foreign, &head, &hlen); /* EPERM would say it exists */
 	r == -ESRCH ? ok("get_robust_list", "%s", en(-r)) : escaped("get_robust_list", "%s", r < 0 ? en(-r) : "read");
 }
