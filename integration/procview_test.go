@@ -43,9 +43,9 @@ var procpidNames = []string{
 	"open_via_self_root", "open_self_dotdot", "open_thread_self_dotdot", "open_dot_dotdot",
 	"open_dev_fd_dotdot", "openat_dirfd_proc", "openat2_dirfd_beneath", "openat2_dirfd_in_root",
 	"openat_dirfd_self_dotdot", "open_via_own_fd", "openat_dirfd_self_up", "open_cwd_proc",
-	"stat_dir", "lstat_dir", "fstatat_dir", "statx_dir", "stat_self_dotdot", "readlink_exe",
+	"stat_dir", "lstat_dir", "fstatat_dir", "statx_dir", "stat_self_dotdot", "stat_dir_up", "open_dir_up", "stat_link_up", "readlink_exe",
 	"readlinkat_cwd", "chdir_dir", "access_dir", "faccessat_dir", "statfs_dir", "list_proc",
-	"kill0", "pidfd_open", "getpgid", "getsid", "sched_getaffinity", "getpriority", "tgkill0",
+	"kill0", "pidfd_open", "getpgid", "getsid", "sched_getaffinity", "getpriority", "tgkill0", "get_robust_list", "capget", "capget_own",
 	"own_status", "own_environ", "own_readlink_self", "race_open", "race_dir", "race_opath", "race_stat", "race_access",
 }
 
@@ -60,6 +60,12 @@ func TestDirectIsolatePIDs(t *testing.T) {
 	prog := filepath.Join(bins, "procpid")
 	victim, mark := procVictim(t)
 	args := []string{prog, strconv.Itoa(victim), mark, "3"}
+	// stat_link_up's symlink, PROG-up-PID: through the host process's entry, out of /proc
+	up := prog + "-up-" + strconv.Itoa(victim)
+	if err := os.Symlink("/proc/"+strconv.Itoa(victim)+"/../../usr", up); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(up) })
 	withOwn := func(c *exec.Cmd) { c.Env = append(os.Environ(), "PROCPID_OWN=1") }
 	for _, c := range []struct {
 		name  string

@@ -379,6 +379,7 @@ var pidSpecs = map[string]pidSpec{
 	"sched_getscheduler":    {name: "sched_getscheduler", pids: []int{0}, group: -1, which: -1},
 	"sched_getattr":         {name: "sched_getattr", pids: []int{0}, group: -1, which: -1},
 	"sched_rr_get_interval": {name: "sched_rr_get_interval", pids: []int{0}, group: -1, which: -1},
+	"get_robust_list":       {name: "get_robust_list", pids: []int{0}, group: -1, which: -1},
 	"getpriority":           {name: "getpriority", group: -1, which: 0},
 	"ioprio_get":            {name: "ioprio_get", group: -1, which: 0},
 }
@@ -421,3 +422,50 @@ func (v *procView) pidHandler(s pidSpec) Handler {
 
 // atStatxSyncType is AT_STATX_SYNC_TYPE (the mask of statx's sync flags).
 const atStatxSyncType = 0x6000
+
+// capget is performed on behalf: its pid is in the process's memory (the header), so a check
+// followed by continuing would let a thread swap in a host pid, whose capabilities capget
+// reads without any permission check. The header is copied once; a pid outside the container
+// is ESRCH, as if absent; 0 is the calling thread. Only the header's version goes back (the
+// kernel's preferred one when it refused the process's), then the data.
+func (v *procView) capget(c *Call, t *target) seccomp.ScmpNotifResp {
+	a := c.Req.Data.Args
+	h, err := t.readBytes(a[0], 8)
+	if err != nil {
+		return errnoResp(unix.EFAULT)
+	}
+	hdr := unix.CapUserHeader{Version: binary.NativeEndian.Uint32(h), Pid: int32(binary.NativeEndian.Uint32(h[4:]))}
+	switch pid := int(hdr.Pid); {
+	case pid < 0:
+		return errnoResp(unix.EINVAL)
+	case pid == 0:
+		hdr.Pid = int32(c.Req.Pid)
+	case pid != int(c.Req.Pid) && !v.member(pid):
+		return v.fail(c, "capget", refuse(unix.ESRCH, "pid "+strconv.Itoa(pid), "isolate_pids"))
+	}
+	var data [2]unix.CapUserData
+	dp := &data[0]
+	if a[1] == 0 {
+		dp = nil
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_CAPGET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(dp)), 0)
+	if hdr.Version != binary.NativeEndian.Uint32(h) {
+		var ver [4]byte
+		binary.NativeEndian.PutUint32(ver[:], hdr.Version)
+		if err := t.writeBytes(a[0], ver[:]); err != nil {
+			return errnoResp(unix.EFAULT)
+		}
+	}
+	if e != 0 || a[1] == 0 {
+		return errnoResp(e)
+	}
+	n := 2
+	if hdr.Version == unix.LINUX_CAPABILITY_VERSION_1 {
+		n = 1
+	}
+	out := unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), n*int(unsafe.Sizeof(data[0])))
+	if err := t.writeBytes(a[1], out); err != nil {
+		return errnoResp(unix.EFAULT)
+	}
+	return seccomp.ScmpNotifResp{}
+}

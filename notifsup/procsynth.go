@@ -47,6 +47,9 @@ func (v *procView) wants(kind string) bool {
 // process's root: the reference objects are looked up there once per root. /etc/hostname is
 // recognised by name (the host's root only), as it may be replaced at any time.
 func (v *procView) synthKind(fd int) string {
+	if v.c.NumCPUs <= 0 && v.c.MemLimit <= 0 && v.c.EtcHostname == "" {
+		return "" // isolate_pids alone: no synthetic file, nothing to look up on each open
+	}
 	k, err := keyOf(fd)
 	if err != nil {
 		return ""

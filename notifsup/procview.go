@@ -80,6 +80,7 @@ func ProcView(c ProcViewConfig) Feature {
 		for name, s := range pidSpecs {
 			f.Handlers[name] = v.pidHandler(s)
 		}
+		f.Handlers["capget"] = pinned(true, v.capget)
 	}
 	if c.NumCPUs > 0 {
 		f.Handlers["sched_getaffinity"] = v.affinity

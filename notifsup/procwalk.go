@@ -93,13 +93,22 @@ func (e *walkErr) Error() string { return e.err.Error() }
 func (e *walkErr) Unwrap() error { return e.err }
 
 // resolve opens l (O_PATH) on a thread that has the process's view. The common case is one
-// openat2 without magic links; when that reaches /proc, crosses a magic link, or fails on a
-// path that may name the process's "self", the path is walked again component by component
-// (walk), because on the supervisor's thread /proc/self names the supervisor.
+// openat2 without symlinks; when that reaches /proc, meets a symlink, or fails on a path that
+// may name the process's "self", the path is walked again component by component (walk),
+// because on the supervisor's thread /proc/self names the supervisor. A path with ".." is
+// walked from the start.
 func (v *procView) resolve(t *target, l lookup) (resolved, error) {
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: l.resolve | unix.RESOLVE_NO_MAGICLINKS}
 	if l.nofollow {
 		how.Flags |= unix.O_NOFOLLOW
+	}
+	if v.c.HidePIDs {
+		// The kernel's walk of "/proc/PID/../.." (spelled so, or through a symlink) passes
+		// another process's entry and leaves /proc: only the walk's checkStep sees that.
+		if hasDotDot(l.path) {
+			return v.walk(t, l)
+		}
+		how.Resolve |= unix.RESOLVE_NO_SYMLINKS // a symlink met: ELOOP, walked below
 	}
 	fd, err := unix.Openat2(unix.AT_FDCWD, l.path, &how)
 	if !v.c.HidePIDs {
@@ -114,6 +123,16 @@ func (v *procView) resolve(t *target, l lookup) (resolved, error) {
 		unix.Close(fd)
 	}
 	return v.walk(t, l)
+}
+
+// hasDotDot: path has a ".." component.
+func hasDotDot(path string) bool {
+	for _, c := range strings.Split(path, "/") {
+		if c == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 func cwdOnProc() bool {

@@ -2,8 +2,6 @@ package notifsup
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"unsafe"
 
 	seccomp "github.com/seccomp/libseccomp-golang"
@@ -36,20 +34,13 @@ func uname(listener int, req *seccomp.ScmpNotifReq, hostname string) error {
 	clear(u.Nodename[:])
 	copy(u.Nodename[:len(u.Nodename)-1], hostname)
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(&u)), unsafe.Sizeof(u))
-	memfd, err := procOpen(fmt.Sprintf("%d/mem", req.Pid), unix.O_WRONLY)
-	if err != nil {
-		return err
+	t := peekTarget(listener, req)
+	t.writeMem = true
+	defer t.close()
+	if err := t.writeBytes(req.Data.Args[0], buf); err != nil {
+		return err // EFAULT for a bad or short buffer, as the real uname reports it
 	}
-	mem := os.NewFile(uintptr(memfd), "mem")
-	defer mem.Close()
-	fd := seccomp.ScmpFd(listener)
-	if err := seccomp.NotifIDValid(fd, req.ID); err != nil {
-		return err
-	}
-	if n, err := mem.WriteAt(buf, int64(req.Data.Args[0])); err != nil || n != len(buf) {
-		return unix.EFAULT // a bad or short buffer, as the real uname reports it
-	}
-	return seccomp.NotifIDValid(fd, req.ID)
+	return t.valid()
 }
 
 // errnoOf returns the errno carried by err, or EPERM when it carries none.

@@ -16,6 +16,7 @@
 static int foreign;
 static const char *mark;
 static char fpath[64]; /* "FOREIGN" */
+static char uplink[4096]; /* argv[0]-up-FOREIGN: a symlink to /proc/FOREIGN/../../usr */
 
 /* judge_fd: an open that must fail (fd < 0); when it does not, the content decides: the
  * foreign process's is an escape. */
@@ -116,6 +117,16 @@ static void lookups(void)
 	snprintf(p, sizeof p, "/proc/self/../%d", foreign);
 	r = RAW(SYS_stat, p, &st);
 	r < 0 ? ok("stat_self_dotdot", "%s", en(-r)) : escaped("stat_self_dotdot", "uid %d", st.st_uid);
+	snprintf(p, sizeof p, "/proc/%d/../../usr", foreign); /* through the entry, back out of /proc */
+	r = RAW(SYS_stat, p, &st);
+	r < 0 ? ok("stat_dir_up", "%s", en(-r)) : escaped("stat_dir_up", "exists");
+	r = RAW(SYS_open, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r < 0 ? ok("open_dir_up", "%s", en(-r)) : escaped("open_dir_up", "exists");
+	if (r >= 0)
+		close(r);
+	/* the same through a symlink the test made next to this program: PROG-up-FOREIGN */
+	r = RAW(SYS_stat, uplink, &st);
+	r < 0 ? ok("stat_link_up", "%s", en(-r)) : escaped("stat_link_up", "exists");
 	snprintf(p, sizeof p, "/proc/%d/exe", foreign);
 	char buf[256];
 	r = RAW(SYS_readlink, p, buf, sizeof buf);
@@ -179,6 +190,17 @@ static void pids(void)
 	r < 0 ? ok("getpriority", "%s", en(-r)) : escaped("getpriority", "%ld", r);
 	r = RAW(SYS_tgkill, foreign, foreign, 0);
 	r < 0 ? ok("tgkill0", "%s", en(-r)) : escaped("tgkill0", "delivered");
+	void *head;
+	size_t hlen;
+	struct { unsigned int version; int pid; } ch = {0x20080522 /* v3 */, foreign};
+	unsigned int cd[6];
+	r = RAW(SYS_capget, &ch, cd);
+	r == -ESRCH ? ok("capget", "%s", en(-r)) : escaped("capget", "%s", r < 0 ? en(-r) : "read");
+	ch.pid = 0;
+	r = RAW(SYS_capget, &ch, cd);
+	r == 0 ? ok("capget_own", "read") : error("capget_own", "%s", en(-r));
+	r = RAW(SYS_get_robust_list, foreign, &head, &hlen); /* EPERM would say it exists */
+	r == -ESRCH ? ok("get_robust_list", "%s", en(-r)) : escaped("get_robust_list", "%s", r < 0 ? en(-r) : "read");
 }
 
 /* own entries are the process's own, never the supervisor's */
@@ -346,6 +368,7 @@ int main(int argc, char **argv)
 	}
 	foreign = atoi(argv[1]);
 	mark = argv[2];
+	snprintf(uplink, sizeof uplink, "%s-up-%d", argv[0], foreign);
 	snprintf(fpath, sizeof fpath, "%d", foreign);
 	int seconds = argc > 3 ? atoi(argv[3]) : 3;
 	opens();
