@@ -1,6 +1,7 @@
 package criulite
 
 import (
+	"math"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -95,5 +96,13 @@ func TestImageCheck(t *testing.T) {
 	img.Processes[0].VMAs[0].Pages[0].Addr = 0x1800
 	if err := img.check(); err == nil {
 		t.Fatal("pages outside their mapping were accepted")
+	}
+	// Lengths whose sum with the address or offset wraps around: refused, not a panic.
+	img.Processes[0].VMAs[0].Pages[0] = Blob{Addr: math.MaxUint64 - 0xf, Off: 0, Len: 4096}
+	if err := img.check(); err == nil {
+		t.Fatal("pages whose end wraps around past their mapping were accepted")
+	}
+	if _, err := img.blob(Blob{Off: math.MaxInt64 - 10, Len: 20}); err == nil {
+		t.Fatal("a blob whose end wraps around past the pages file was accepted")
 	}
 }
