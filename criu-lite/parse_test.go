@@ -2,6 +2,7 @@ package criulite
 
 import (
 	"math"
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -104,5 +105,31 @@ func TestImageCheck(t *testing.T) {
 	}
 	if _, err := img.blob(Blob{Off: math.MaxInt64 - 10, Len: 20}); err == nil {
 		t.Fatal("a blob whose end wraps around past the pages file was accepted")
+	}
+}
+
+func TestVerifyMappedFile(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "mapped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("contents"); err != nil {
+		t.Fatal(err)
+	}
+	r := &restorer{hashes: fileHashes{}}
+	fd := int(f.Fd())
+	if err := r.verify(os.Getpid(), fd, VMA{Path: "/lib/x"}); err == nil {
+		t.Fatal("a file mapping with no saved checksum was accepted")
+	}
+	if err := r.verify(os.Getpid(), fd, VMA{Path: "/lib/x", SHA256: "00"}); err == nil {
+		t.Fatal("a file whose contents differ was accepted")
+	}
+	sum := "d1b2a59fbea7e20077af9f91b27e95e865061b270be03ff539ab3b73587882e8" // sha256("contents")
+	if err := r.verify(os.Getpid(), fd, VMA{Path: "/lib/x", SHA256: sum}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.verify(os.Getpid(), fd, VMA{Path: "/lib/x"}); err == nil {
+		t.Fatal("a second mapping of a verified path with no saved checksum was accepted")
 	}
 }

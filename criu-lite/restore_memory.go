@@ -3,6 +3,7 @@ package criulite
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -315,11 +316,15 @@ func (r *restorer) mapFile(p *rproc, v VMA, prot int) error {
 
 // verify checks that the file open at fd is the one the checkpoint mapped (once per path).
 func (r *restorer) verify(pid, fd int, v VMA) error {
-	if r.hashes[v.Path] == v.SHA256 {
+	if sum, ok := r.hashes[v.Path]; ok && sum == v.SHA256 {
 		return nil
 	}
-	var h fileHashes = map[string]string{}
-	sum, err := h.file(procPath(pid, "fd/"+strconv.Itoa(fd)))
+	f, err := os.Open(procPath(pid, "fd/"+strconv.Itoa(fd)))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sum, err := sha256Of(f)
 	if err != nil {
 		return err
 	}
