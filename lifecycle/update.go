@@ -79,10 +79,11 @@ func applyUpdate(c *Container, r, merged *specs.LinuxResources) error {
 	}
 	if len(rec.V1.Dirs) == 0 {
 		mnt := Cgroup2Mount()
-		if cgroup2Controllers(mnt) == "" {
+		offered := strings.Fields(cgroup2Controllers(mnt))
+		if len(offered) == 0 {
 			return errNoLimits
 		}
-		return applyV2(mnt, rec.Dir, v2Delta(r, merged))
+		return applyV2(mnt, rec.Dir, offered, v2Delta(r, merged))
 	}
 	ws, err := v1Writes(r)
 	if err != nil {
