@@ -132,4 +132,13 @@ func TestVerifyMappedFile(t *testing.T) {
 	if err := r.verify(os.Getpid(), fd, VMA{Path: "/lib/x"}); err == nil {
 		t.Fatal("a second mapping of a verified path with no saved checksum was accepted")
 	}
+	pr, pw, err := os.Pipe() // a pipe with a writer: hashing it would never end
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	if err := r.verify(os.Getpid(), int(pr.Fd()), VMA{Path: "/lib/x", SHA256: sum}); err == nil {
+		t.Fatal("a pipe in place of a verified mapped file was accepted")
+	}
 }
