@@ -54,18 +54,23 @@ func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	err = cr.cont.start()
 	o.logger().Debugf("run %s: start took %s", c.ID, time.Since(t))
 	if err != nil {
-		cr.closeFiles()
-		// Reaped before the teardown: an embedder lives on after a failed launch, and with a
-		// copy-on-write workdir the supervisor records init's exit status (PIDFD_INFO_EXIT,
-		// which the kernel gives once init is reaped) before destroy may finish the layer;
-		// reaped after, destroy waited for the supervisor in vain and killed it with a warning.
-		killCmd(cr.init)
-		_ = cr.cont.destroy()
-		killCmd(cr.sup)
+		cr.abortStart()
 		return nil, err
 	}
 	cr.closeFiles()
 	return cr, nil
+}
+
+// abortStart tears down a container whose start (or restore) failed after create.
+func (cr *creation) abortStart() {
+	cr.closeFiles()
+	// Reaped before the teardown: an embedder lives on after a failed launch, and with a
+	// copy-on-write workdir the supervisor records init's exit status (PIDFD_INFO_EXIT,
+	// which the kernel gives once init is reaped) before destroy may finish the layer;
+	// reaped after, destroy waited for the supervisor in vain and killed it with a warning.
+	killCmd(cr.init)
+	_ = cr.cont.destroy()
+	killCmd(cr.sup)
 }
 
 // Pid is the container's init pid: the user's program once started.

@@ -50,10 +50,7 @@ func restoreCreate(o *Options, c CreateOpts, imagePath string, relayTTY bool) (*
 	}
 	res, err := criulite.Restore(img, criulite.RestoreOpts{Pid: cr.init.Process.Pid, Start: cr.cont.start})
 	if err != nil {
-		cr.closeFiles()
-		_ = cr.cont.destroy()
-		killCmd(cr.init)
-		killCmd(cr.sup)
+		cr.abortStart()
 		return nil, fmt.Errorf("restore %s: %w", c.ID, err)
 	}
 	cr.closeFiles()
