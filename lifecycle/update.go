@@ -57,7 +57,11 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 	if err := memoryUnderSwap(merged.Memory); err != nil {
 		return err
 	}
-	if err := applyUpdate(c, r, merged); err != nil {
+	rec, ok := loadCgroupRecord(c.dir)
+	if !ok {
+		return errNoLimits
+	}
+	if err := applyUpdate(rec, r, merged); err != nil {
 		return err
 	}
 	// Written back once applied, as runc writes an update into its state: `state`, a later
@@ -65,18 +69,14 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 	if err := saveResources(c.dir, merged); err != nil {
 		return err
 	}
-	if rec, ok := loadCgroupRecord(c.dir); ok && rec.Systemd != nil {
+	if rec.Systemd != nil {
 		// systemd rewrites a unit's attributes from its properties at each daemon-reload.
 		return rec.Systemd.setUnitLimits(merged)
 	}
 	return nil
 }
 
-func applyUpdate(c *Container, r, merged *specs.LinuxResources) error {
-	rec, ok := loadCgroupRecord(c.dir)
-	if !ok {
-		return errNoLimits
-	}
+func applyUpdate(rec cgroupRecord, r, merged *specs.LinuxResources) error {
 	if len(rec.V1.Dirs) == 0 {
 		mnt := Cgroup2Mount()
 		offered := strings.Fields(cgroup2Controllers(mnt))
