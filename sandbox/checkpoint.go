@@ -220,7 +220,11 @@ func (s *Sandbox) Restore(ctx context.Context, c *Checkpoint) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := lifecycle.LaunchRestore(o, co, c.dir)
+	img, err := criulite.Load(c.dir)
+	if err != nil {
+		return nil, wrap("restore", err)
+	}
+	h, err := lifecycle.LaunchRestore(o, co, img)
 	out.w.Close()
 	errc.w.Close()
 	if err != nil {
@@ -249,7 +253,7 @@ func (s *Sandbox) RestoreInteractive(ctx context.Context, imageDir string) (int,
 	if err != nil {
 		return -1, err
 	}
-	h, err := lifecycle.LaunchRestore(o, co, imageDir)
+	h, err := lifecycle.LaunchRestore(o, co, img)
 	if err != nil {
 		return -1, wrap("restore", err)
 	}
