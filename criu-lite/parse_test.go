@@ -142,3 +142,31 @@ func TestVerifyMappedFile(t *testing.T) {
 		t.Fatal("a pipe in place of a verified mapped file was accepted")
 	}
 }
+
+func TestFillPipeRefusesOtherFiles(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "notapipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := &restorer{img: &Image{pages: []byte("saved")}}
+	if err := r.fillPipe(os.Getpid(), int(f.Fd()), Blob{Len: 5}); err == nil {
+		t.Fatal("a regular file was written as a pipe's contents")
+	}
+	if b, _ := os.ReadFile(f.Name()); len(b) != 0 {
+		t.Fatalf("the file was written: %q", b)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	if err := r.fillPipe(os.Getpid(), int(pw.Fd()), Blob{Len: 5}); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 5)
+	if n, _ := pr.Read(b); string(b[:n]) != "saved" {
+		t.Fatalf("the pipe holds %q", b[:n])
+	}
+}
