@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,6 +97,14 @@ func (h *Handle) Wait() (exitCode int, err error) {
 		h.kept = h.cr.cont.keptLayer
 	})
 	return h.code, h.err
+}
+
+// Command is the container's process.args: the command a checkpoint of it records.
+func (h *Handle) Command() []string {
+	if p := h.cr.spec.Process; p != nil {
+		return slices.Clone(p.Args)
+	}
+	return nil
 }
 
 // KeptLayer is the copy-on-write layer Wait kept (on_exit/on_error KEEP, or a commit refused

@@ -71,12 +71,8 @@ func (s *Sandbox) Checkpoint(saveFn func() ([]byte, error)) (*Checkpoint, error)
 		os.RemoveAll(dir)
 		return nil, wrap("checkpoint", err)
 	}
-	img, err := criulite.Load(dir)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, wrap("checkpoint", err)
-	}
-	return &Checkpoint{appState: state, command: img.Command, dir: dir, temp: true}, nil
+	// The command the image records, without reading back the whole image just written.
+	return &Checkpoint{appState: state, command: h.Command(), dir: dir, temp: true}, nil
 }
 
 // checkName refuses names that are not one plain path element.
