@@ -119,11 +119,9 @@ func (d *dumper) fileVMA(pid int, v *VMA, mp mapping) error {
 	key := fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 	sum, ok := d.hashes[key]
 	if !ok {
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
+		if sum, err = sha256Of(f); err != nil {
 			return err
 		}
-		sum = hex.EncodeToString(h.Sum(nil))
 		d.hashes[key] = sum
 	}
 	v.Path, v.Offset, v.Size, v.SHA256 = cp, mp.offset, st.Size, sum
@@ -134,21 +132,13 @@ func (d *dumper) fileVMA(pid int, v *VMA, mp mapping) error {
 // several times, in several processes).
 type fileHashes map[string]string
 
-func (h fileHashes) file(p string) (string, error) {
-	if s, ok := h[p]; ok {
-		return s, nil
-	}
-	f, err := os.Open(p)
-	if err != nil {
+// sha256Of is the hex SHA-256 of what r reads.
+func sha256Of(r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
 		return "", err
 	}
-	defer f.Close()
-	sum := sha256.New()
-	if _, err := io.Copy(sum, f); err != nil {
-		return "", err
-	}
-	h[p] = hex.EncodeToString(sum.Sum(nil))
-	return h[p], nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // shmVMA records a mapping of shared anonymous memory: the object is known by its inode

@@ -211,7 +211,7 @@ func (img *Image) addBlob(addr uint64, data []byte) Blob {
 }
 
 func (img *Image) blob(b Blob) ([]byte, error) {
-	if b.Off < 0 || b.Len < 0 || b.Off+b.Len > int64(len(img.pages)) {
+	if b.Off < 0 || b.Len < 0 || b.Off > int64(len(img.pages)) || b.Len > int64(len(img.pages))-b.Off {
 		return nil, fmt.Errorf("corrupt checkpoint image: a blob (%d bytes at %d) lies outside %s", b.Len, b.Off, PagesFile)
 	}
 	return img.pages[b.Off : b.Off+b.Len], nil

@@ -1,6 +1,8 @@
 package criulite
 
 import (
+	"math"
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -95,5 +97,76 @@ func TestImageCheck(t *testing.T) {
 	img.Processes[0].VMAs[0].Pages[0].Addr = 0x1800
 	if err := img.check(); err == nil {
 		t.Fatal("pages outside their mapping were accepted")
+	}
+	// Lengths whose sum with the address or offset wraps around: refused, not a panic.
+	img.Processes[0].VMAs[0].Pages[0] = Blob{Addr: math.MaxUint64 - 0xf, Off: 0, Len: 4096}
+	if err := img.check(); err == nil {
+		t.Fatal("pages whose end wraps around past their mapping were accepted")
+	}
+	if _, err := img.blob(Blob{Off: math.MaxInt64 - 10, Len: 20}); err == nil {
+		t.Fatal("a blob whose end wraps around past the pages file was accepted")
+	}
+}
+
+func TestVerifyMappedFile(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "mapped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("contents"); err != nil {
+		t.Fatal(err)
+	}
+	r := &restorer{hashes: fileHashes{}}
+	fd := int(f.Fd())
+	if err := r.verify(os.Getpid(), fd, VMA{Path: "/lib/x"}); err == nil {
+		t.Fatal("a file mapping with no saved checksum was accepted")
+	}
+	if err := r.verify(os.Getpid(), fd, VMA{Path: "/lib/x", SHA256: "00"}); err == nil {
+		t.Fatal("a file whose contents differ was accepted")
+	}
+	sum := "d1b2a59fbea7e20077af9f91b27e95e865061b270be03ff539ab3b73587882e8" // sha256("contents")
+	if err := r.verify(os.Getpid(), fd, VMA{Path: "/lib/x", SHA256: sum}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.verify(os.Getpid(), fd, VMA{Path: "/lib/x"}); err == nil {
+		t.Fatal("a second mapping of a verified path with no saved checksum was accepted")
+	}
+	pr, pw, err := os.Pipe() // a pipe with a writer: hashing it would never end
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	if err := r.verify(os.Getpid(), int(pr.Fd()), VMA{Path: "/lib/x", SHA256: sum}); err == nil {
+		t.Fatal("a pipe in place of a verified mapped file was accepted")
+	}
+}
+
+func TestFillPipeRefusesOtherFiles(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "notapipe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := &restorer{img: &Image{pages: []byte("saved")}}
+	if err := r.fillPipe(os.Getpid(), int(f.Fd()), Blob{Len: 5}); err == nil {
+		t.Fatal("a regular file was written as a pipe's contents")
+	}
+	if b, _ := os.ReadFile(f.Name()); len(b) != 0 {
+		t.Fatalf("the file was written: %q", b)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	if err := r.fillPipe(os.Getpid(), int(pw.Fd()), Blob{Len: 5}); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 5)
+	if n, _ := pr.Read(b); string(b[:n]) != "saved" {
+		t.Fatalf("the pipe holds %q", b[:n])
 	}
 }

@@ -78,7 +78,7 @@ func (img *Image) check() error {
 				return fmt.Errorf("checkpoint image: process %d has a bad mapping %#x-%#x", p.Pid, v.Start, v.End)
 			}
 			for _, b := range v.Pages {
-				if b.Addr < v.Start || b.Addr+uint64(b.Len) > v.End {
+				if b.Addr < v.Start || b.Addr > v.End || uint64(b.Len) > v.End-b.Addr {
 					return fmt.Errorf("checkpoint image: process %d has pages outside their mapping", p.Pid)
 				}
 				if _, err := img.blob(b); err != nil {

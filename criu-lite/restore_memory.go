@@ -3,6 +3,7 @@ package criulite
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -297,7 +298,8 @@ func (r *restorer) mapFile(p *rproc, v VMA, prot int) error {
 	if v.Shared && v.Prot&unix.PROT_WRITE != 0 {
 		oflags = unix.O_RDWR
 	}
-	fd, err := t.call("openat("+v.Path+")", unix.SYS_OPENAT, atFdcwd, a, uint64(oflags|unix.O_CLOEXEC), 0)
+	// O_NONBLOCK: a FIFO named by the image must not hold the process (and the restore) in open
+	fd, err := t.call("openat("+v.Path+")", unix.SYS_OPENAT, atFdcwd, a, uint64(oflags|unix.O_CLOEXEC|unix.O_NONBLOCK), 0)
 	if err != nil {
 		return err
 	}
@@ -313,13 +315,27 @@ func (r *restorer) mapFile(p *rproc, v VMA, prot int) error {
 	return err
 }
 
-// verify checks that the file open at fd is the one the checkpoint mapped (once per path).
+// verify checks that the file open at fd is the one the checkpoint mapped (contents hashed
+// once per path). Only a regular file is read: an image naming a device (/dev/zero) or a pipe
+// would otherwise keep the hash reading for ever.
 func (r *restorer) verify(pid, fd int, v VMA) error {
-	if r.hashes[v.Path] == v.SHA256 {
+	p := procPath(pid, "fd/"+strconv.Itoa(fd))
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("the file %s is not the one the checkpoint mapped (not a regular file)", v.Path)
+	}
+	if sum, ok := r.hashes[v.Path]; ok && sum == v.SHA256 {
 		return nil
 	}
-	var h fileHashes = map[string]string{}
-	sum, err := h.file(procPath(pid, "fd/"+strconv.Itoa(fd)))
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sum, err := sha256Of(f)
 	if err != nil {
 		return err
 	}

@@ -172,13 +172,23 @@ func (r *restorer) timerfd(p *rproc, o Object) (int, error) {
 	return int(fd), nil
 }
 
-// fillPipe writes a pipe's saved bytes through /proc/PID/fd (from the restorer).
+// fillPipe writes a pipe's saved bytes through /proc/PID/fd (from the restorer). The fd
+// number was read from the process's memory, and the restorer's open of it is not confined:
+// anything but a pipe there is refused, never written with the restorer's rights.
 func (r *restorer) fillPipe(pid, fd int, b Blob) error {
 	data, err := r.img.blob(b)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(procPath(pid, "fd/"+strconv.Itoa(fd)), os.O_WRONLY, 0)
+	p := procPath(pid, "fd/"+strconv.Itoa(fd))
+	var st unix.Stat_t // the process is stopped: its fd table cannot change before the open
+	if err := unix.Stat(p, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return fmt.Errorf("restoring a pipe: fd %d of process %d is not the pipe made for it", fd, pid)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}

@@ -247,9 +247,11 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	if o.SystemdCgroup && systemdBooted() {
 		cr.scope = sd // registered with systemd once init exists (startInit)
 	}
-	// Recorded before the mkdirs too, with the dirs missing now: a crash between a mkdir and
-	// the record below would leave a cgroup that delete --force cannot find (hack/soak).
-	if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: missingDirs(mnt, dir)}); err != nil {
+	// Recorded before the mkdirs, with the dirs missing now, not only in state.json at the
+	// end: delete --force after a crash of create, even between a mkdir and a record, must
+	// find the cgroup as it finds the mounts (hack/soak).
+	planned := missingDirs(mnt, dir)
+	if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: planned}); err != nil {
 		return err
 	}
 	made, err := createCgroup(mnt, dir)
@@ -259,10 +261,12 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	st := cr.cont.State
 	st.Cgroup, st.CgroupMade = dir, made
 	cr.cg = &cgroupRecord{Dir: dir, Made: made}
-	// Recorded now, not only in state.json at the end: delete --force after a crash of create
-	// must find the cgroup as it finds the mounts.
-	if err := saveCgroupRecord(cr.cont.dir, *cr.cg); err != nil {
-		return err
+	// Rewritten only when a race changed what was made (a parent made or removed meanwhile by
+	// another container): delete must remove exactly the dirs this create made.
+	if !slices.Equal(made, planned) {
+		if err := saveCgroupRecord(cr.cont.dir, *cr.cg); err != nil {
+			return err
+		}
 	}
 	cr.onFail(func() {
 		if err := killCgroup(dir); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,18 +55,23 @@ func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	err = cr.cont.start()
 	o.logger().Debugf("run %s: start took %s", c.ID, time.Since(t))
 	if err != nil {
-		cr.closeFiles()
-		// Reaped before the teardown: an embedder lives on after a failed launch, and with a
-		// copy-on-write workdir the supervisor records init's exit status (PIDFD_INFO_EXIT,
-		// which the kernel gives once init is reaped) before destroy may finish the layer;
-		// reaped after, destroy waited for the supervisor in vain and killed it with a warning.
-		killCmd(cr.init)
-		_ = cr.cont.destroy()
-		killCmd(cr.sup)
+		cr.abortStart()
 		return nil, err
 	}
 	cr.closeFiles()
 	return cr, nil
+}
+
+// abortStart tears down a container whose start (or restore) failed after create.
+func (cr *creation) abortStart() {
+	cr.closeFiles()
+	// Reaped before the teardown: an embedder lives on after a failed launch, and with a
+	// copy-on-write workdir the supervisor records init's exit status (PIDFD_INFO_EXIT,
+	// which the kernel gives once init is reaped) before destroy may finish the layer;
+	// reaped after, destroy waited for the supervisor in vain and killed it with a warning.
+	killCmd(cr.init)
+	_ = cr.cont.destroy()
+	killCmd(cr.sup)
 }
 
 // Pid is the container's init pid: the user's program once started.
@@ -91,6 +97,14 @@ func (h *Handle) Wait() (exitCode int, err error) {
 		h.kept = h.cr.cont.keptLayer
 	})
 	return h.code, h.err
+}
+
+// Command is the container's process.args: the command a checkpoint of it records.
+func (h *Handle) Command() []string {
+	if p := h.cr.spec.Process; p != nil {
+		return slices.Clone(p.Args)
+	}
+	return nil
 }
 
 // KeptLayer is the copy-on-write layer Wait kept (on_exit/on_error KEEP, or a commit refused

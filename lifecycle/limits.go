@@ -70,7 +70,7 @@ func ptrTo[T any](v T) *T { return &v }
 // in rec (saved to the state dir as each is made) for delete, and joined by init in startInit.
 func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.LinuxResources) error {
 	cr.res = r
-	if cgroup2Controllers(mnt) != "" {
+	if offered := strings.Fields(cgroup2Controllers(mnt)); len(offered) > 0 {
 		ws, err := v2Writes(r)
 		if err != nil {
 			return err
@@ -78,7 +78,7 @@ func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.Lin
 		if err := checkDevicesUnenforced(cr.spec, r.Devices); err != nil {
 			return err
 		}
-		if err := delegateV2(mnt, dir, ws); err != nil {
+		if err := delegateV2(mnt, dir, offered, ws); err != nil {
 			return err
 		}
 		return cr.applyEarly(v1Cgroup{Dirs: sameDir(ws, dir)}, ws)

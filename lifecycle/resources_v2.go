@@ -182,21 +182,21 @@ func blkioToIOWeight(w uint16) uint64 {
 	return 1 + (v-10)*9999/990
 }
 
-// applyV2 delegates the controllers r needs (and v2Always) to dir and writes r there.
-func applyV2(mnt, dir string, r *specs.LinuxResources) error {
+// applyV2 delegates the controllers r needs (and v2Always) to dir and writes r there; offered
+// is what the cgroup2 root offers.
+func applyV2(mnt, dir string, offered []string, r *specs.LinuxResources) error {
 	ws, err := v2Writes(r)
 	if err != nil {
 		return err
 	}
-	if err := delegateV2(mnt, dir, ws); err != nil {
+	if err := delegateV2(mnt, dir, offered, ws); err != nil {
 		return err
 	}
 	return applyV1(v1Cgroup{Dirs: sameDir(ws, dir)}, ws)
 }
 
 // delegateV2 enables the controllers ws writes to (and v2Always, where offered) down to dir.
-func delegateV2(mnt, dir string, ws []cgWrite) error {
-	offered := strings.Fields(cgroup2Controllers(mnt))
+func delegateV2(mnt, dir string, offered []string, ws []cgWrite) error {
 	need := v1Controllers(ws)
 	for _, c := range need {
 		if !slices.Contains(offered, c) {

@@ -17,7 +17,11 @@ type RestoreOpts struct {
 // verified before anything is created. Detached, it returns once the processes run;
 // otherwise it waits like run and returns init's exit code.
 func Restore(o *Options, c CreateOpts, ro RestoreOpts) (int, error) {
-	cr, err := restoreCreate(o, c, ro.ImagePath, !ro.Detach)
+	img, err := criulite.Load(ro.ImagePath)
+	if err != nil {
+		return -1, err
+	}
+	cr, err := restoreCreate(o, c, img, !ro.Detach)
 	if err != nil {
 		return -1, err
 	}
@@ -27,21 +31,17 @@ func Restore(o *Options, c CreateOpts, ro RestoreOpts) (int, error) {
 	return cr.wait()
 }
 
-// LaunchRestore is Launch for an image: the container runs the restored processes, and the
-// caller must Wait for it as after Launch.
-func LaunchRestore(o *Options, c CreateOpts, imagePath string) (*Handle, error) {
-	cr, err := restoreCreate(o, c, imagePath, true)
+// LaunchRestore is Launch for an image (as criulite.Load read and verified it): the container
+// runs the restored processes, and the caller must Wait for it as after Launch.
+func LaunchRestore(o *Options, c CreateOpts, img *criulite.Image) (*Handle, error) {
+	cr, err := restoreCreate(o, c, img, true)
 	if err != nil {
 		return nil, err
 	}
 	return &Handle{cr: cr}, nil
 }
 
-func restoreCreate(o *Options, c CreateOpts, imagePath string, relayTTY bool) (*creation, error) {
-	img, err := criulite.Load(imagePath)
-	if err != nil {
-		return nil, err
-	}
+func restoreCreate(o *Options, c CreateOpts, img *criulite.Image, relayTTY bool) (*creation, error) {
 	c.restore = true
 	c.restorePid = img.Processes[0].Pid
 	cr, err := create(o, c, relayTTY)
@@ -50,10 +50,7 @@ func restoreCreate(o *Options, c CreateOpts, imagePath string, relayTTY bool) (*
 	}
 	res, err := criulite.Restore(img, criulite.RestoreOpts{Pid: cr.init.Process.Pid, Start: cr.cont.start})
 	if err != nil {
-		cr.closeFiles()
-		_ = cr.cont.destroy()
-		killCmd(cr.init)
-		killCmd(cr.sup)
+		cr.abortStart()
 		return nil, fmt.Errorf("restore %s: %w", c.ID, err)
 	}
 	cr.closeFiles()

@@ -219,8 +219,8 @@ func (cr *creation) joinV1(c CreateOpts) error {
 
 // memView is the memory limit /proc/meminfo shows, and where the container's usage is read.
 func (cr *creation) memView() memView {
-	res := resourcesFor(cr.spec, cr.policy)
-	if res.Memory == nil || res.Memory.Limit == nil || *res.Memory.Limit <= 0 || cr.cg == nil {
+	res := cr.res // what setupLimits applied: set whenever cr.cg is
+	if cr.cg == nil || res == nil || res.Memory == nil || res.Memory.Limit == nil || *res.Memory.Limit <= 0 {
 		return memView{}
 	}
 	usage, limit := filepath.Join(cr.cg.Dir, "memory.current"), filepath.Join(cr.cg.Dir, "memory.max")

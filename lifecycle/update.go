@@ -57,7 +57,11 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 	if err := memoryUnderSwap(merged.Memory); err != nil {
 		return err
 	}
-	if err := applyUpdate(c, r, merged); err != nil {
+	rec, ok := loadCgroupRecord(c.dir)
+	if !ok {
+		return errNoLimits
+	}
+	if err := applyUpdate(rec, r, merged); err != nil {
 		return err
 	}
 	// Written back once applied, as runc writes an update into its state: `state`, a later
@@ -65,24 +69,21 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 	if err := saveResources(c.dir, merged); err != nil {
 		return err
 	}
-	if rec, ok := loadCgroupRecord(c.dir); ok && rec.Systemd != nil {
+	if rec.Systemd != nil {
 		// systemd rewrites a unit's attributes from its properties at each daemon-reload.
 		return rec.Systemd.setUnitLimits(merged)
 	}
 	return nil
 }
 
-func applyUpdate(c *Container, r, merged *specs.LinuxResources) error {
-	rec, ok := loadCgroupRecord(c.dir)
-	if !ok {
-		return errNoLimits
-	}
+func applyUpdate(rec cgroupRecord, r, merged *specs.LinuxResources) error {
 	if len(rec.V1.Dirs) == 0 {
 		mnt := Cgroup2Mount()
-		if cgroup2Controllers(mnt) == "" {
+		offered := strings.Fields(cgroup2Controllers(mnt))
+		if len(offered) == 0 {
 			return errNoLimits
 		}
-		return applyV2(mnt, rec.Dir, v2Delta(r, merged))
+		return applyV2(mnt, rec.Dir, offered, v2Delta(r, merged))
 	}
 	ws, err := v1Writes(r)
 	if err != nil {

@@ -71,12 +71,8 @@ func (s *Sandbox) Checkpoint(saveFn func() ([]byte, error)) (*Checkpoint, error)
 		os.RemoveAll(dir)
 		return nil, wrap("checkpoint", err)
 	}
-	img, err := criulite.Load(dir)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, wrap("checkpoint", err)
-	}
-	return &Checkpoint{appState: state, command: img.Command, dir: dir, temp: true}, nil
+	// The command the image records, without reading back the whole image just written.
+	return &Checkpoint{appState: state, command: h.Command(), dir: dir, temp: true}, nil
 }
 
 // checkName refuses names that are not one plain path element.
@@ -220,7 +216,11 @@ func (s *Sandbox) Restore(ctx context.Context, c *Checkpoint) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := lifecycle.LaunchRestore(o, co, c.dir)
+	img, err := criulite.Load(c.dir)
+	if err != nil {
+		return nil, wrap("restore", err)
+	}
+	h, err := lifecycle.LaunchRestore(o, co, img)
 	out.w.Close()
 	errc.w.Close()
 	if err != nil {
@@ -249,7 +249,7 @@ func (s *Sandbox) RestoreInteractive(ctx context.Context, imageDir string) (int,
 	if err != nil {
 		return -1, err
 	}
-	h, err := lifecycle.LaunchRestore(o, co, imageDir)
+	h, err := lifecycle.LaunchRestore(o, co, img)
 	if err != nil {
 		return -1, wrap("restore", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +38,9 @@ func TestCheckpointAPI(t *testing.T) {
 	cp, err := sb.Checkpoint(func() ([]byte, error) { return []byte("app-state-1"), nil })
 	if err != nil {
 		t.Fatalf("Checkpoint: %v", err)
+	}
+	if want := []string{"sh", "-c", script}; !slices.Equal(cp.Command(), want) {
+		t.Errorf("Checkpoint's command %q, want %q", cp.Command(), want)
 	}
 	if err := cp.Save("snap", store); err != nil {
 		t.Fatalf("Save: %v", err)
