@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # `make deps`, then run from the module cache, offline.
 TOOLS_MOD := hack/tools/go.mod
 STATICCHECK ?= $(GO) tool -modfile=$(TOOLS_MOD) staticcheck
-UNIT_PKGS := ./spec/... ./confine/... ./notifsup/... ./cowfs/... ./lifecycle/... ./sandbox/... ./cmd/... ./criu-lite/...
+UNIT_PKGS := ./internal/... ./spec/... ./confine/... ./notifsup/... ./cowfs/... ./lifecycle/... ./sandbox/... ./cmd/... ./criu-lite/...
 GOFILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './_build/*' -not -path './bin/*')
 
 export CGO_ENABLED := 1
