@@ -175,7 +175,7 @@ func cgroupPopulated(dir string) bool {
 }
 
 // waitCgroupEvent blocks until cgroup.events has key=want or timeout passes. cgroup.events
-// raises POLLPRI on every change, so this sleeps in poll, never in a loop of reads.
+// raises POLLPRI on every change, so this sleeps in poll; the first waits are short (below).
 func waitCgroupEvent(dir, key, want string, timeout time.Duration) error {
 	f, err := os.Open(filepath.Join(dir, "cgroup.events"))
 	if err != nil {
@@ -184,6 +184,7 @@ func waitCgroupEvent(dir, key, want string, timeout time.Duration) error {
 	defer f.Close()
 	deadline := time.Now().Add(timeout)
 	buf := make([]byte, 512)
+	step := firstEventStep
 	for {
 		// Read through the polled fd itself: kernfs reports a change (POLLPRI|POLLERR) until
 		// the fd that is polled reads the file again, so a read through another fd would
@@ -202,11 +203,23 @@ func waitCgroupEvent(dir, key, want string, timeout time.Duration) error {
 			return fmt.Errorf("cgroup %s: timed out waiting for %s=%s", dir, key, want)
 		}
 		fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLPRI}}
-		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+		ts := unix.NsecToTimespec(int64(min(left, step)))
+		if _, err := unix.Ppoll(fds, &ts, nil); err != nil && err != unix.EINTR {
 			return err
 		}
+		step = min(2*step, maxEventStep)
 	}
 }
+
+// The kernel sends at most one cgroup.events notification per file every 10 ms
+// (CGROUP_FILE_NOTIFY_MIN_INTV) and delays the next one until then: a container whose cgroup
+// filled up a moment ago (every short run) would see its "populated 0" 10 ms late. The file
+// itself is current, so the waits re-read it after 0.25, 0.5, 1, 2 ... ms, and only the long waits
+// rely on the notification alone.
+const (
+	firstEventStep = 250 * time.Microsecond
+	maxEventStep   = time.Hour
+)
 
 // killCgroup kills every process in the cgroup and waits until it is empty.
 func killCgroup(dir string) error {
