@@ -66,6 +66,8 @@ type creation struct {
 	res     *specs.LinuxResources // the resources applied (limits.go)
 	pinned  []pinnedHost          // net_allow_hosts, resolved once
 	direct  bool                  // CreateOpts.Direct
+	xs      *os.File              // launch: create's channel to init, for startHere (handoff.go)
+	fgStart bool                  // launch: the caller starts init over xs (handoff.go)
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -86,7 +88,7 @@ func (cr *creation) closeFiles() {
 
 // Create creates a container: init is confined and waiting for start when it returns.
 func Create(o *Options, c CreateOpts) error {
-	cr, err := create(o, c, false)
+	cr, err := create(o, c, false, false)
 	if err != nil {
 		return err
 	}
@@ -94,7 +96,9 @@ func Create(o *Options, c CreateOpts) error {
 	return nil
 }
 
-func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
+// create makes the container; startHere: the caller starts it next (launch), over the channel
+// to init that create then still holds (handoff.go).
+func create(o *Options, c CreateOpts, relayTTY, startHere bool) (*creation, error) {
 	s, iso, pol, err := loadForCreate(o.Root, c, o.logger())
 	if err != nil {
 		return nil, err
@@ -102,7 +106,7 @@ func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun, direct: c.Direct}
+	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun, direct: c.Direct, fgStart: startHere}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err

@@ -47,12 +47,12 @@ func Launch(o *Options, c CreateOpts) (*Handle, error) {
 
 // launch creates and starts; relayTTY says whether the caller relays a terminal itself.
 func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
-	cr, err := create(o, c, relayTTY)
+	cr, err := create(o, c, relayTTY, true)
 	if err != nil {
 		return nil, err
 	}
 	t := time.Now()
-	err = cr.cont.start()
+	err = cr.startHere()
 	o.logger().Debugf("run %s: start took %s", c.ID, time.Since(t))
 	if err != nil {
 		cr.abortStart()
@@ -64,6 +64,7 @@ func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 
 // abortStart tears down a container whose start (or restore) failed after create.
 func (cr *creation) abortStart() {
+	cr.dropXS()
 	cr.closeFiles()
 	// Reaped before the teardown: an embedder lives on after a failed launch, and with a
 	// copy-on-write workdir the supervisor records init's exit status (PIDFD_INFO_EXIT,
