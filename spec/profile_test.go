@@ -75,6 +75,13 @@ func TestProfileStore(t *testing.T) {
 	if _, err := ps.Load("nope"); !errors.Is(err, ErrProfileNotFound) {
 		t.Errorf("Load(nope) error %v; want ErrProfileNotFound", err)
 	}
+	// No profile at all (before make install): the error says so and where they come from,
+	// not "(available: )".
+	empty := ProfileStore{Dirs: []string{t.TempDir()}}
+	if _, err := empty.Load("minimal"); err == nil || strings.Contains(err.Error(), "available: )") ||
+		!strings.Contains(err.Error(), SystemProfileDir) {
+		t.Errorf("Load(minimal) from an empty store: %v; want it to say there are none and where make install puts them", err)
+	}
 }
 
 func TestCheckProfileName(t *testing.T) {
