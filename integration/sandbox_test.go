@@ -109,6 +109,42 @@ func TestSandboxCommand(t *testing.T) {
 	}
 }
 
+// TestNotExecutableSaysWhy: a program that is not executable by its own mode, or a directory,
+// fails with exit 126 (sandbox) and a message naming the reason, in the direct mode and in a
+// container; the policy, which allows it, is not blamed.
+func TestNotExecutableSaysWhy(t *testing.T) {
+	requireSetup(t)
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, r result, wantCode int, why string) {
+		t.Helper()
+		if r.code != wantCode || !strings.Contains(r.stderr, "permission denied ("+why+")") || strings.Contains(r.stderr, "policy") {
+			t.Errorf("exit %d, stderr %q; want %d and permission denied (%s), not blamed on the policy", r.code, r.stderr, wantCode, why)
+		}
+	}
+	t.Run("sandbox", func(t *testing.T) {
+		check(t, rtWith(t, nil, "sandbox", "--", plain), 126, "not executable: mode 0644")
+		check(t, rtWith(t, nil, "sandbox", "--", dir), 126, "is a directory")
+	})
+	t.Run("container", func(t *testing.T) {
+		for prog, why := range map[string]string{"/etc/passwd": "not executable: mode 0644", "/tmp": "is a directory"} {
+			b := newBundle(t, prog)
+			if err := os.Chmod(filepath.Join(b, "rootfs", "etc", "passwd"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			id := newID()
+			track(t, id)
+			check(t, rtWith(t, nil, "run", "--bundle", b, id), 1, why)
+			noStateLeft(t, prog, id, filepath.Join(b, "no-pid-file"))
+			checkNoCgroup(t, id)
+			checkNoMounts(t, b)
+		}
+	})
+}
+
 func TestSandboxPolicyFile(t *testing.T) {
 	requireSetup(t)
 	dir := t.TempDir()

@@ -104,6 +104,24 @@ func TestExecRefusedSaysWhy(t *testing.T) {
 	}
 }
 
+// TestExecNotExecutableNotBlamedOnPolicy: a program that its own mode or type refuses (no
+// execute bit, a directory) fails with EACCES and says so; the policy (which allows it here:
+// the whole root readable) is not blamed.
+func TestExecNotExecutableNotBlamedOnPolicy(t *testing.T) {
+	requireKernel(t)
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for prog, why := range map[string]string{plain: "not executable: mode 0644", dir: "is a directory"} {
+		_, err := newSandbox(t, spec.Policy{}).Run(ctxFor(t, 30*time.Second), []string{prog})
+		if !errors.Is(err, unix.EACCES) || !strings.Contains(err.Error(), why) || strings.Contains(err.Error(), "policy") {
+			t.Errorf("%s: got %q; want EACCES saying %q, not blaming the policy", prog, err, why)
+		}
+	}
+}
+
 // TestBadFSDeniedUnderChrootIsPolicyError: a plan the policy makes impossible (an fs_denied
 // path that cannot be resolved) is a PolicyError, not a SandboxError.
 func TestBadFSDeniedUnderChrootIsPolicyError(t *testing.T) {
