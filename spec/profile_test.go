@@ -188,7 +188,7 @@ func TestDefaultProfileStore(t *testing.T) {
 // TestParsePolicyJSONErrors: a JSON policy's errors are as good as a TOML profile's: all of
 // them, each with the key, the value, what is accepted, and close matches for a typo.
 func TestParsePolicyJSONErrors(t *testing.T) {
-	_, err := ParsePolicyJSON([]byte(`{"fs_readble": ["/usr"], "max_cpu": 500, "no_udp": "yes"}`), "p.json")
+	_, err := ParsePolicyJSON([]byte(`{"fs_readble": ["/usr"], "max_cpu": 500, "no_udp": "yes", "fs_writable": "/tmp"}`), "p.json")
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -197,6 +197,8 @@ func TestParsePolicyJSONErrors(t *testing.T) {
 		`p.json: unknown key "fs_readble" (did you mean "fs_readable"?)`,
 		`p.json: no_udp: "yes": wrong JSON type (string); accepted: true or false`,
 		`p.json: max_cpu: 500: out of range`,
+		// a JSON file cannot write a list as bare text: the message offers only JSON
+		`p.json: fs_writable: "/tmp": wrong JSON type (string); accepted: a JSON list of strings, e.g. ["/usr", "/lib"]` + "\n",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
