@@ -38,6 +38,8 @@ func TestFlagParsing(t *testing.T) {
 		{"single-dash long flag", []string{"create", "-bundle", "/nonexistent", "-no-pivot", "c1"}, "/nonexistent"},
 		{"exec --user not numeric", []string{"exec", "--user", "root", "c1", "true"}, "uid[:gid]"},
 		{"list with an unknown format", []string{"list", "--format", "xml"}, "unknown --format"},
+		{"sandbox --restore with a command", []string{"sandbox", "--restore", "/nonexistent", "--", "echo", "hi"}, "give no CMD"},
+		{"sandbox --restore with --dry-run", []string{"sandbox", "--restore", "/nonexistent", "--dry-run"}, "no --dry-run"},
 		{"list as json", []string{"list", "--format", "json"}, ""},
 		{"ps of a missing container", []string{"ps", "--format", "json", "nope"}, "does not exist"},
 		{"pause of a missing container", []string{"pause", "nope"}, "does not exist"},
@@ -155,5 +157,25 @@ func TestVersionOnce(t *testing.T) {
 	}
 	if help := runOut(t, "--help"); strings.Contains(help, "spec: ") {
 		t.Errorf("--help repeats the version block: %q", help)
+	}
+}
+
+// TestRealWritesOfDryRun: a dry run layers the workdir only; the writable paths outside it
+// (the default workdir being the current directory) are the ones the warning names.
+func TestRealWritesOfDryRun(t *testing.T) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd := "/srv/app"
+	got := realWritesOfDryRun(spec.Policy{Workdir: &wd, FSWritable: []string{"/srv/app/sub", "/srv/app", "/tmp", "/", "/srv/application"}})
+	want := [][2]string{{"/tmp", wd}, {"/", wd}, {"/srv/application", wd}}
+	if !slices.Equal(got, want) {
+		t.Errorf("workdir %s: got %v, want %v", wd, got, want)
+	}
+	got = realWritesOfDryRun(spec.Policy{FSWritable: []string{"sub", "../elsewhere"}})
+	want = [][2]string{{filepath.Join(filepath.Dir(cwd), "elsewhere"), cwd}}
+	if !slices.Equal(got, want) {
+		t.Errorf("no workdir (cwd %s): got %v, want %v", cwd, got, want)
 	}
 }

@@ -48,6 +48,10 @@ func runSandbox(c *cli.Context) error {
 	if c.NArg() == 0 && c.String("restore") == "" {
 		return fmt.Errorf("sandbox: needs a command to run: sandbox [flags] -- CMD [ARG...]")
 	}
+	if c.String("restore") != "" && (c.NArg() > 0 || c.Bool("dry-run")) {
+		return fmt.Errorf("sandbox: --restore DIR continues the command saved in DIR: give no CMD and no --dry-run (got %q)",
+			strings.Join(c.Args().Slice(), " "))
+	}
 	pol, err := sandboxPolicy(c)
 	if err != nil {
 		return err
@@ -62,6 +66,11 @@ func runSandbox(c *cli.Context) error {
 				continue
 			}
 			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s (--%s) does nothing without --workdir: it configures the copy-on-write layer of the workdir\n", k, strings.ReplaceAll(k, "_", "-"))
+		}
+	}
+	if c.Bool("dry-run") {
+		for _, w := range realWritesOfDryRun(pol) {
+			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: --dry-run: writes under %s (fs_writable) are real; only the workdir %s is written through the discarded layer\n", w[0], w[1])
 		}
 	}
 	sb := sandbox.New(pol, sandboxOptions(c)...)
@@ -92,6 +101,27 @@ func runSandbox(c *cli.Context) error {
 		return exitCode(code)
 	}
 	return nil
+}
+
+// realWritesOfDryRun lists the fs_writable paths a dry run does not cover, each with the
+// workdir ({path, workdir}): the layer is over the workdir alone (the current directory when
+// the policy has none), so a write the policy grants elsewhere lands on the host.
+func realWritesOfDryRun(pol spec.Policy) [][2]string {
+	wd, err := filepath.Abs(pol.WorkdirPath()) // "" is the current directory
+	if err != nil {
+		return nil
+	}
+	var out [][2]string
+	for _, w := range pol.FSWritable {
+		abs, err := filepath.Abs(w)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(wd, abs); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			out = append(out, [2]string{abs, wd})
+		}
+	}
+	return out
 }
 
 // flagNamed restates the policy refusals in err with the key and the flag that sets it (the
