@@ -179,3 +179,19 @@ func TestRealWritesOfDryRun(t *testing.T) {
 		t.Errorf("no workdir (cwd %s): got %v, want %v", cwd, got, want)
 	}
 }
+
+// TestSandboxUnknownFlag: a misspelt flag of sandbox is one line naming it and the flag meant,
+// without the 80-flag --help around it.
+func TestSandboxUnknownFlag(t *testing.T) {
+	var out, errb strings.Builder
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &errb
+	err := app.Run([]string{"sandlock-runtime", "--root", t.TempDir(), "sandbox", "--fs-readabel", "/usr", "--", "true"})
+	want := `sandbox: unknown flag --fs-readabel (did you mean "--fs-readable"?)`
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("got %v; want one line starting %q", err, want)
+	}
+	if strings.Contains(out.String()+errb.String(), "OPTIONS:") {
+		t.Errorf("the help was printed around the error: %q", out.String()+errb.String())
+	}
+}

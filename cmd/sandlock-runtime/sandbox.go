@@ -41,7 +41,35 @@ every GPU. Exits with CMD's exit code. See docs/sandbox.md.`,
 		&cli.BoolFlag{Name: "dry-run", Usage: "run in a copy-on-write layer over --workdir (default: the current directory) that is discarded, then list what the command changed (A/M/D PATH)"},
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "--dry-run's report: text (after the command's own output) or json (the command's output captured in it)"},
 	}, policyFlags()...),
-	Action: runSandbox,
+	Action:       runSandbox,
+	OnUsageError: sandboxUsageError,
+}
+
+// sandboxUsageError: a flag `sandbox` does not have is one line naming it and the close flag
+// names (the policy keys are many and easy to misspell), not the whole --help around it, which
+// is how runc answers its own verbs' usage errors and how the other verbs still do.
+func sandboxUsageError(c *cli.Context, err error, _ bool) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		dashed := func(n string) string {
+			if len(n) == 1 {
+				return "-" + n
+			}
+			return "--" + n
+		}
+		var names []string // long names, for a long one (a short one has too many neighbours)
+		if c.Command != nil && len(name) > 1 {
+			for _, f := range c.Command.Flags {
+				for _, n := range f.Names() {
+					if len(n) > 1 {
+						names = append(names, dashed(n))
+					}
+				}
+			}
+		}
+		msg = "unknown flag " + dashed(name) + spec.Suggest(dashed(name), names)
+	}
+	return fmt.Errorf("sandbox: %s; sandlock-runtime sandbox --help lists the flags", msg)
 }
 
 func runSandbox(c *cli.Context) error {
