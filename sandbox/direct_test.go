@@ -104,6 +104,18 @@ func TestExecRefusedSaysWhy(t *testing.T) {
 	}
 }
 
+// TestMissingChrootNamesChroot: a chroot that does not exist is refused as chroot's, not as
+// the fs_readable "/" (the default) that cannot be found under it.
+func TestMissingChrootNamesChroot(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope")
+	p := directPolicy(spec.Policy{Chroot: &missing}, "/")
+	err := checkPathsExist(p, missing)
+	var pe *spec.PolicyError
+	if !errors.As(err, &pe) || pe.Key != "chroot" || pe.Value != missing || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("got %v; want a PolicyError of chroot %s: no such file or directory", err, missing)
+	}
+}
+
 // TestExecNotExecutableNotBlamedOnPolicy: a program that its own mode or type refuses (no
 // execute bit, a directory) fails with EACCES and says so; the policy (which allows it here:
 // the whole root readable) is not blamed.
