@@ -333,6 +333,9 @@ func TestList(t *testing.T) {
 			if c["status"] != w {
 				t.Errorf("list: %s status %v, want %s", id, c["status"], w)
 			}
+			if c["owner"] != "root" { // runc's list: the user owning the state dir
+				t.Errorf("list: %s owner %q, want root", id, c["owner"])
+			}
 			delete(want, id)
 		}
 	}
