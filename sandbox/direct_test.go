@@ -104,6 +104,17 @@ func TestExecRefusedSaysWhy(t *testing.T) {
 	}
 }
 
+// TestCloseFDsFalseIsPolicyError: close_fds = false, which cannot be had, is refused as a
+// PolicyError naming the key (so the sandbox command names its flag).
+func TestCloseFDsFalseIsPolicyError(t *testing.T) {
+	requireKernel(t)
+	_, err := newSandbox(t, spec.Policy{CloseFDs: spec.Ptr(false)}).Run(ctxFor(t, 30*time.Second), []string{"true"})
+	var pe *spec.PolicyError
+	if !errors.Is(err, ErrPolicy) || !errors.As(err, &pe) || pe.Key != "close_fds" {
+		t.Errorf("got %v; want a PolicyError of close_fds", err)
+	}
+}
+
 // TestMissingChrootNamesChroot: a chroot that does not exist is refused as chroot's, not as
 // the fs_readable "/" (the default) that cannot be found under it.
 func TestMissingChrootNamesChroot(t *testing.T) {
