@@ -94,6 +94,8 @@ func sandboxCases(dir string) []sandboxCase {
 		{"-w / grants the root", []string{"-w", "/"}, []string{"sh", "-c", "echo root > " + inside + " && cat " + inside}, 0, "root\n", ""},
 		{"missing command exits 127", nil, []string{"no-such-command-xyz"}, 127, "", "sandlock-runtime: sandbox start: exec: \"no-such-command-xyz\": executable file not found in $PATH\n"},
 		{"exec refused by the policy", []string{"-r", "/etc"}, []string{"true"}, 126, "", "refused by the sandbox policy"},
+		// bwrap's and sandlock's users write -w alone: the error says fs_readable is then empty.
+		{"-w alone says fs_readable is empty", []string{"-w", dir}, []string{"true"}, 126, "", "fs_readable is empty: with -w alone"},
 	}
 }
 

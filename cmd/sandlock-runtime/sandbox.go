@@ -105,7 +105,7 @@ func runSandbox(c *cli.Context) error {
 	stop := forwardToSandbox(sb)
 	defer stop()
 	if c.Bool("dry-run") {
-		return dryRun(c, sb)
+		return readHint(pol, dryRun(c, sb))
 	}
 	if c.IsSet("format") {
 		return fmt.Errorf("sandbox: --format is the report of --dry-run, which is not set")
@@ -123,12 +123,24 @@ func runSandbox(c *cli.Context) error {
 		return &codedError{code: exitBranchConflict, err: err}
 	}
 	if err != nil {
-		return withExecCode(flagNamed(err))
+		return readHint(pol, withExecCode(flagNamed(err)))
 	}
 	if code != 0 {
 		return exitCode(code)
 	}
 	return nil
+}
+
+// readHint adds to an exec the policy refused what bwrap and sandlock users trip on: with -w
+// and no -r, fs_readable is empty and nothing but the writable paths is readable (the whole
+// root is the default only when neither list is set).
+func readHint(pol spec.Policy, err error) error {
+	var se *lifecycle.StepError
+	if err == nil || len(pol.FSReadable) > 0 || len(pol.FSWritable) == 0 ||
+		!errors.As(err, &se) || se.Step != lifecycle.StepExec || se.Errno != unix.EACCES || se.NotExecutable {
+		return err
+	}
+	return fmt.Errorf("%w; fs_readable is empty: with -w alone only the writable paths can be read (add -r /usr -r /lib ..., or -r / for the whole root, the default without -w)", err)
 }
 
 // realWritesOfDryRun lists the fs_writable paths a dry run does not cover, each with the
