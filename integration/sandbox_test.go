@@ -131,6 +131,14 @@ func TestNotExecutableSaysWhy(t *testing.T) {
 		check(t, rtWith(t, nil, "sandbox", "--", plain), 126, "not executable: mode 0644")
 		check(t, rtWith(t, nil, "sandbox", "--", dir), 126, "is a directory")
 	})
+	t.Run("the log has init's error alone", func(t *testing.T) {
+		// The supervisor, which init tells its error instead of handing it the listener,
+		// logged a second, misleading error ("init sent no seccomp listener").
+		check(t, rtWith(t, nil, "sandbox", "--", plain), 126, "not executable: mode 0644")
+		if b, _ := os.ReadFile(envFor(t).log); strings.Contains(string(b), "seccomp listener") {
+			t.Errorf("the log has the supervisor's consequence of init's failure: %s", b)
+		}
+	})
 	t.Run("container", func(t *testing.T) {
 		for prog, why := range map[string]string{"/etc/passwd": "not executable: mode 0644", "/tmp": "is a directory"} {
 			b := newBundle(t, prog)

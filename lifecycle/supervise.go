@@ -124,6 +124,11 @@ func recvListener(xs, initPidfd int) (int, error) {
 	num, ok := strings.CutPrefix(string(buf[:n]), listenerMsg)
 	fd, aerr := strconv.Atoi(num)
 	if !ok || aerr != nil {
+		if se := decodeStepErr("", buf[:n]); se.Step != "" {
+			// init failed (a missing program, a refused exec) and sent its error instead; it
+			// reported the same to create, which tells the caller: not the supervisor's to log.
+			return -1, se
+		}
 		return -1, errors.New("init sent no seccomp listener")
 	}
 	listener, err := unix.PidfdGetfd(initPidfd, fd, 0)
