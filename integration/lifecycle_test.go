@@ -384,3 +384,19 @@ func TestVersionAndFeatures(t *testing.T) {
 		t.Errorf("features advertises user namespaces, which are refused: %v", f.Linux.Namespaces)
 	}
 }
+
+// TestSecondContainerSameBundle: runc runs two containers from one bundle (each in its own
+// mount namespace); here the first one's mounts are on the rootfs, in the host's mount table,
+// so the second is refused saying why, and leaves nothing behind.
+func TestSecondContainerSameBundle(t *testing.T) {
+	_, _, bundle := running(t, nil, "sleep", "100")
+	id := newID()
+	track(t, id)
+	r := rtWith(t, nil, "run", "-d", "--bundle", bundle, id)
+	if r.code == 0 || !strings.Contains(r.stderr, "another container running from this bundle") {
+		t.Errorf("second run -d from the same bundle: exit %d, stderr %q; want a refusal naming the shared bundle", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(envFor(t).root, id)); err == nil {
+		t.Errorf("the refused container left its state dir")
+	}
+}
