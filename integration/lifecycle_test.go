@@ -400,3 +400,23 @@ func TestSecondContainerSameBundle(t *testing.T) {
 		t.Errorf("the refused container left its state dir")
 	}
 }
+
+// TestConsoleSocketWithoutTerminal: as runc, a console socket for a process without a
+// terminal is refused (create and exec), and the refused create leaves nothing.
+func TestConsoleSocketWithoutTerminal(t *testing.T) {
+	const want = "cannot use console socket if runc will not detach or allocate tty"
+	b := newBundle(t, "sleep", "100")
+	id := newID()
+	track(t, id)
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	if r := rtWith(t, nil, "create", "--bundle", b, "--console-socket", sock, id); r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("create --console-socket, terminal false: exit %d, stderr %q; want %q", r.code, r.stderr, want)
+	}
+	if _, err := os.Stat(filepath.Join(envFor(t).root, id)); err == nil {
+		t.Errorf("the refused create left its state dir")
+	}
+	rid, _, _ := running(t, nil, "sleep", "100")
+	if r := rtWith(t, nil, "exec", "--console-socket", sock, rid, "true"); r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("exec --console-socket without --tty: exit %d, stderr %q; want %q", r.code, r.stderr, want)
+	}
+}

@@ -50,6 +50,9 @@ func Exec(o *Options, e ExecOpts) (int, error) {
 	if p.Terminal && e.Detach && e.ConsoleSocket == "" {
 		return -1, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
+	if !p.Terminal && e.ConsoleSocket != "" { // runc's rule: nothing would ever reach the socket
+		return -1, errors.New("cannot use console socket if runc will not detach or allocate tty (no --tty)")
+	}
 	// Checked here too so that a bad process fails before a console is handed out; the
 	// supervisor builds the image that is applied (execImage).
 	if _, err := imageFor(p); err != nil {
