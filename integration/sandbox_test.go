@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
@@ -306,4 +309,37 @@ func TestSandboxErrorFormats(t *testing.T) {
 			t.Errorf("%v: got %v, stderr %q; want exit 127 and one line containing %q", c.global, err, errb.String(), c.want)
 		}
 	}
+}
+
+// TestSandboxEarlySignal: a SIGTERM that reaches `sandbox` while the command's sandbox is being
+// made (what `timeout` or a supervisor may send at any time) is passed on once the command
+// runs; it was dropped, and the command ran to its end (exit 0). The signal is sent when the
+// sandbox's state dir appears: `sandbox` handles signals by then, and the command does not run
+// yet (or, on a slow path, already does: the exit is 143 either way with the fix).
+func TestSandboxEarlySignal(t *testing.T) {
+	requireSetup(t)
+	root := envFor(t).root
+	cmd, files := rtCommand(t, "sandbox", "--", "sleep", "20")
+	err := children.Start(cmd)
+	if err == nil {
+		waitStateDir(t, root)
+		_ = cmd.Process.Signal(unix.SIGTERM)
+	}
+	if r := finish(t, cmd, files, err, cmdTimeout); r.code != 128+int(unix.SIGTERM) {
+		t.Errorf("sandbox sent SIGTERM early: exit %d, stderr %q; want %d (the command killed by it)", r.code, r.stderr, 128+int(unix.SIGTERM))
+	}
+}
+
+// waitStateDir waits until a container's state dir appears under root.
+func waitStateDir(t *testing.T, root string) {
+	t.Helper()
+	for deadline := time.Now().Add(cmdTimeout); time.Now().Before(deadline); time.Sleep(200 * time.Microsecond) {
+		ents, _ := os.ReadDir(root)
+		for _, e := range ents {
+			if e.IsDir() && !strings.HasPrefix(e.Name(), "#") {
+				return
+			}
+		}
+	}
+	t.Fatalf("no state dir appeared under %s", root)
 }

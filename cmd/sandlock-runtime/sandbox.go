@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -250,12 +251,31 @@ func sandboxOptions(c *cli.Context) []sandbox.Option {
 }
 
 // forwardToSandbox passes the signals a terminal or a supervisor sends us on to the command.
+// One that comes while the command is not running yet (its sandbox is being made) is kept and
+// sent once it runs: dropped, it left a `timeout`'s or a supervisor's early SIGTERM without
+// effect, and the command ran to its end.
 func forwardToSandbox(sb *sandbox.Sandbox) (stop func()) {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
 	go func() {
-		for s := range sigs {
-			_ = sb.Signal(s)
+		var pending []os.Signal
+		var retry <-chan time.Time // set while a signal waits for the command to run
+		for {
+			select {
+			case s, ok := <-sigs:
+				if !ok {
+					return
+				}
+				pending = append(pending, s)
+			case <-retry:
+			}
+			for len(pending) > 0 && sb.Signal(pending[0]) == nil {
+				pending = pending[1:]
+			}
+			retry = nil
+			if len(pending) > 0 {
+				retry = time.After(2 * time.Millisecond)
+			}
 		}
 	}()
 	return func() { signal.Stop(sigs); close(sigs) }
