@@ -343,3 +343,46 @@ func waitStateDir(t *testing.T, root string) {
 	}
 	t.Fatalf("no state dir appeared under %s", root)
 }
+
+// TestSandboxUnprivilegedExec: exec into a sandbox a user started with --name is refused,
+// saying it needs root, and the sandbox goes on. The zygote's report of a new process is a
+// sendmsg the policy traps, which an unprivileged supervisor cannot perform for it: the exec
+// used to fail with "zygote exited" and kill the sandbox (exit 137).
+func TestSandboxUnprivilegedExec(t *testing.T) {
+	asNobody, home := nobodyRunner(t, "--clear-groups")
+	root := filepath.Join(home, "state")
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-u", "XDG_RUNTIME_DIR",
+		"TMPDIR="+home, "HOME="+home, filepath.Join(home, "sandlock-runtime"), "--root", root,
+		"sandbox", "--name", "nx", "--", "sh", "-c", "while [ ! -e go ]; do sleep 0.05; done; echo survived")
+	cmd.Dir = home
+	var files [2]*os.File
+	for i := range files {
+		f, err := os.CreateTemp(home, "bg-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = f
+	}
+	cmd.Stdout, cmd.Stderr = files[0], files[1]
+	startErr := children.Start(cmd)
+	if startErr == nil {
+		for deadline := time.Now().Add(cmdTimeout); ; time.Sleep(20 * time.Millisecond) {
+			if r := asNobody(t, []string{"--root", root, "state", "nx"}); strings.Contains(r.stdout, `"running"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the named sandbox never ran")
+			}
+		}
+		r := asNobody(t, []string{"--root", root, "exec", "nx", "true"})
+		if r.code == 0 || !strings.Contains(r.stderr, "exec: needs root") {
+			t.Errorf("exec into a user's sandbox: exit %d, stderr %q; want a refusal saying it needs root", r.code, r.stderr)
+		}
+		if err := os.WriteFile(filepath.Join(home, "go"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := finish(t, cmd, files, startErr, cmdTimeout); r.code != 0 || r.stdout != "survived\n" {
+		t.Errorf("the sandbox after the refused exec: exit %d, stdout %q, stderr %q; want 0 and survived", r.code, r.stdout, r.stderr)
+	}
+}
