@@ -345,7 +345,7 @@ func waitStateDir(t *testing.T, root string) {
 }
 
 // TestSandboxUnprivilegedExec: exec into a sandbox a user started with --name is refused,
-// saying it needs root, and the sandbox goes on. The zygote's report of a new process is a
+// saying it needs root, and the sandbox goes on; ps lists its processes (init's tree). The zygote's report of a new process is a
 // sendmsg the policy traps, which an unprivileged supervisor cannot perform for it: the exec
 // used to fail with "zygote exited" and kill the sandbox (exit 137).
 func TestSandboxUnprivilegedExec(t *testing.T) {
@@ -353,7 +353,7 @@ func TestSandboxUnprivilegedExec(t *testing.T) {
 	root := filepath.Join(home, "state")
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-u", "XDG_RUNTIME_DIR",
 		"TMPDIR="+home, "HOME="+home, filepath.Join(home, "sandlock-runtime"), "--root", root,
-		"sandbox", "--name", "nx", "--", "sh", "-c", "while [ ! -e go ]; do sleep 0.05; done; echo survived")
+		"sandbox", "--name", "nx", "--", "sh", "-c", "sleep 30 & while [ ! -e go ]; do sleep 0.05; done; kill $!; echo survived")
 	cmd.Dir = home
 	var files [2]*os.File
 	for i := range files {
@@ -377,6 +377,10 @@ func TestSandboxUnprivilegedExec(t *testing.T) {
 		r := asNobody(t, []string{"--root", root, "exec", "nx", "true"})
 		if r.code == 0 || !strings.Contains(r.stderr, "exec: needs root") {
 			t.Errorf("exec into a user's sandbox: exit %d, stderr %q; want a refusal saying it needs root", r.code, r.stderr)
+		}
+		// Without a cgroup, ps lists init's tree: the shell and its background sleep.
+		if r := asNobody(t, []string{"--root", root, "ps", "--format", "json", "nx"}); strings.Count(r.stdout, ",")+1 < 2 {
+			t.Errorf("ps of a user's sandbox: %q; want init and its child", r.stdout)
 		}
 		if err := os.WriteFile(filepath.Join(home, "go"), nil, 0o644); err != nil {
 			t.Fatal(err)
