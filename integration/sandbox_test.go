@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -388,5 +389,53 @@ func TestSandboxUnprivilegedExec(t *testing.T) {
 	}
 	if r := finish(t, cmd, files, startErr, cmdTimeout); r.code != 0 || r.stdout != "survived\n" {
 		t.Errorf("the sandbox after the refused exec: exit %d, stdout %q, stderr %q; want 0 and survived", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestSandboxUnprivilegedKillAll: without a cgroup, kill --all reaches init's whole tree: a
+// background child of the command dies with it (it reached init only, and the child lived on).
+func TestSandboxUnprivilegedKillAll(t *testing.T) {
+	asNobody, home := nobodyRunner(t, "--clear-groups")
+	root := filepath.Join(home, "state")
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-u", "XDG_RUNTIME_DIR",
+		"TMPDIR="+home, "HOME="+home, filepath.Join(home, "sandlock-runtime"), "--root", root,
+		"sandbox", "--name", "nk", "--", "sh", "-c", "sleep 60 & sleep 60 & wait")
+	cmd.Dir = home
+	var files [2]*os.File
+	for i := range files {
+		f, err := os.CreateTemp(home, "bg-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = f
+	}
+	cmd.Stdout, cmd.Stderr = files[0], files[1]
+	startErr := children.Start(cmd)
+	var pids []int
+	if startErr == nil {
+		for deadline := time.Now().Add(cmdTimeout); len(pids) < 3; time.Sleep(20 * time.Millisecond) {
+			pids = nil
+			r := asNobody(t, []string{"--root", root, "ps", "--format", "json", "nk"})
+			for _, f := range strings.FieldsFunc(r.stdout, func(c rune) bool { return c < '0' || c > '9' }) {
+				if n, err := strconv.Atoi(f); err == nil {
+					pids = append(pids, n)
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ps never listed the shell and its two sleeps: %v", pids)
+			}
+		}
+		if r := asNobody(t, []string{"--root", root, "kill", "--all", "nk", "KILL"}); r.code != 0 {
+			t.Errorf("kill --all: exit %d, stderr %q", r.code, r.stderr)
+		}
+	}
+	if r := finish(t, cmd, files, startErr, cmdTimeout); r.code != 137 {
+		t.Errorf("the sandbox after kill --all KILL: exit %d, stderr %q; want 137", r.code, r.stderr)
+	}
+	if left := waitGone(pids); len(left) > 0 {
+		t.Errorf("processes of the sandbox alive after kill --all: %v", left)
+		for _, p := range left {
+			_ = unix.Kill(p, unix.SIGKILL)
+		}
 	}
 }
