@@ -30,7 +30,9 @@ var sandboxCommand = &cli.Command{
 	ArgsUsage: "[--] CMD [ARG...]",
 	Description: `Runs CMD on the host's own filesystem with the caller's environment, directory
 and uid, confined by the policy the flags, --policy FILE and --profile NAME describe (flags
-win over the file, the file over the profile). Every policy key of docs/policy.md is a flag:
+win over the file, the file over the profile). Without -r and -w the whole root is readable and
+nothing writable; with either, only the paths listed (so -w alone needs -r too, e.g. -r /).
+Every policy key of docs/policy.md is a flag:
 lists repeat the flag (numbers and ports may also be comma-separated), --gpu-devices all means
 every GPU. Exits with CMD's exit code. See docs/sandbox.md.`,
 	Flags: append([]cli.Flag{
