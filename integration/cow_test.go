@@ -274,6 +274,12 @@ func TestCOWDryRun(t *testing.T) {
 	if r.code != 0 || r.stdout != "A here\n" {
 		t.Errorf("--dry-run without a workdir: code %d, %q, %s", r.code, r.stdout, r.stderr)
 	}
+	// A dry run writes nothing for real: a writable path beside the workdir is read-only.
+	beside := t.TempDir()
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run", "-r", "/", "-w", beside), "sh", "-c", "echo x > "+beside+"/x || echo refused")...)
+	if ents, _ := os.ReadDir(beside); r.code != 0 || r.stdout != "refused\n" || len(ents) != 0 || !strings.Contains(r.stderr, "read-only in a dry run") {
+		t.Errorf("--dry-run with -w beside the workdir: code %d, %q, %s; %s holds %v", r.code, r.stdout, r.stderr, beside, ents)
+	}
 }
 
 // TestCOWKeysWithoutWorkdir: max_disk and on_exit without --workdir configure no layer: the

@@ -101,7 +101,7 @@ func runSandbox(c *cli.Context) error {
 	}
 	if c.Bool("dry-run") {
 		for _, w := range realWritesOfDryRun(pol) {
-			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: --dry-run: writes under %s (fs_writable) are real; only the workdir %s is written through the discarded layer\n", w[0], w[1])
+			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: --dry-run: %s (fs_writable) is read-only in a dry run, which writes nothing for real: only the workdir %s is writable, through the discarded layer\n", w[0], w[1])
 		}
 	}
 	sb := sandbox.New(pol, sandboxOptions(c)...)
@@ -148,7 +148,8 @@ func readHint(pol spec.Policy, err error) error {
 
 // realWritesOfDryRun lists the fs_writable paths a dry run does not cover, each with the
 // workdir ({path, workdir}): the layer is over the workdir alone (the current directory when
-// the policy has none), so a write the policy grants elsewhere lands on the host.
+// the policy has none), so create makes them read-only for the dry run (lifecycle's
+// dryRunWritable); the warning says so.
 func realWritesOfDryRun(pol spec.Policy) [][2]string {
 	wd, err := filepath.Abs(pol.WorkdirPath()) // "" is the current directory
 	if err != nil {
