@@ -19,7 +19,7 @@ var deniedSyscalls = []string{
 	// kernel code and configuration
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
 	"create_module", "bpf", "perf_event_open", "iopl", "ioperm", "uselib", "_sysctl",
-	"nfsservctl", "sysfs", "ustat", "lookup_dcookie", "quotactl", "lsm_set_self_attr",
+	"nfsservctl", "sysfs", "ustat", "lookup_dcookie", "quotactl", "quotactl_fd", "lsm_set_self_attr",
 	// other processes
 	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
 	// keys, handles, io_uring (bypasses seccomp for the ops it queues), userfaultfd
@@ -79,7 +79,10 @@ func maskedEq(arg uint, mask, v uint64) seccomp.ScmpCondition {
 // architecture is native.
 func sandlockRules(o SeccompOptions, native seccomp.ScmpArch) []rule {
 	var rs []rule
-	rs = append(rs, unconditional(deniedSyscalls, errnoAct(unix.EPERM))...)
+	// With their i386 aliases (stime, clock_settime64, clock_adjtime64, umount): a rule by
+	// name reaches only the i386 syscall of that very name, and the 64-bit-time spellings set
+	// the host's clock as well as the old ones do.
+	rs = append(rs, unconditional(withI386Names(deniedSyscalls, true), errnoAct(unix.EPERM))...)
 	// clone3 passes its flags in memory, which seccomp cannot read; libc falls back to clone.
 	rs = append(rs, rule{name: "clone3", act: errnoAct(unix.ENOSYS)})
 	rs = append(rs, cloneRules(cloneFlagsArg(native))...)

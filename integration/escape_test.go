@@ -397,6 +397,7 @@ var mainEscapeNames = []string{
 	"x64:name_to_handle_at", "i386:name_to_handle_at", "x64:io_uring_setup", "i386:io_uring_setup",
 	"x64:process_vm_readv", "i386:process_vm_readv", "x64:pidfd_getfd", "x64:reboot", "i386:reboot",
 	"x64:swapoff", "x64:pivot_root", "x64:open_tree", "x64:fsopen", "x64:move_mount",
+	"x64:quotactl_fd", "i386:quotactl_fd", "i386:stime", "i386:clock_settime64", "i386:clock_adjtime64",
 	// namespaces, mount, chroot
 	"clone3_newuser", "i386:clone3_newuser", "clone_newuser", "clone_newns", "clone_newpid", "clone_newnet",
 	"i386:clone_newuser", "clone_upper_bits_newuser", "unshare_newuser", "unshare_newns", "unshare_newnet",

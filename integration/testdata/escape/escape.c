@@ -270,6 +270,11 @@ static const struct probe probes[] = {
 	{"sethostname", 170, 74, {1, 4}, "EFAULT"},
 	{"setdomainname", 171, 121, {1, 4}, "EFAULT"},
 	{"quotactl", 179, 131, {0xffffffff, 0, 0, 0}, "ENODEV/EINVAL"},
+	{"quotactl_fd", 443, 443, {-1, 0xffffffff, 0, 0}, "EBADF"},
+	/* the i386 spellings of the clock setters under other names (64-bit time, stime) */
+	{"stime", -1, 25, {1}, "EFAULT"},
+	{"clock_settime64", -1, 404, {0, 1}, "EFAULT"},
+	{"clock_adjtime64", -1, 405, {0, 1}, "EFAULT"},
 	{"uselib", 134, 86, {1}, "EFAULT"},
 	{"sysfs", 139, 135, {99}, "EINVAL"},
 	{"ustat", 136, 62, {0, 0}, "EINVAL"},
