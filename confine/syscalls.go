@@ -54,6 +54,26 @@ var allowedPersonalities = map[uint32]bool{0x0: true, 0x8: true, 0x20000: true, 
 // ttyIoctls push input into, or reconfigure, a terminal the container may share with the host.
 var ttyIoctls = []uint64{unix.TIOCSTI, unix.TIOCLINUX}
 
+// hostFSIoctls change a whole file system through any file of it, a read-only one included,
+// with a capability (CAP_SYS_ADMIN, CAP_SYS_RESOURCE) a container may be given: the rootfs and
+// the direct mode's files lie on the host's file systems, so these are host-wide state like
+// mount(2). Freeze and thaw (every file system), shutdown (ext4, xfs, f2fs), the label, and
+// ext4's UUID, resize, boot-loader swap and journal checkpoint.
+var hostFSIoctls = []uint64{
+	0xc0045877, // FIFREEZE
+	0xc0045878, // FITHAW
+	0x8004587d, // FS_IOC_SHUTDOWN (EXT4_IOC_SHUTDOWN, XFS_IOC_GOINGDOWN)
+	0x41009432, // FS_IOC_SETFSLABEL
+	0x4008662c, // EXT4_IOC_SETFSUUID
+	0x40086610, // EXT4_IOC_RESIZE_FS
+	0x40086607, // EXT4_IOC_GROUP_EXTEND
+	0x40046607, // EXT4_IOC32_GROUP_EXTEND
+	0x40286608, // EXT4_IOC_GROUP_ADD
+	0x40246608, // EXT4_IOC32_GROUP_ADD
+	0x00006611, // EXT4_IOC_SWAP_BOOT
+	0x4004662b, // EXT4_IOC_CHECKPOINT
+}
+
 // rule is one entry of sandlock's own filter: name, action, and conditions that must all hold.
 type rule struct {
 	name  string
@@ -159,8 +179,8 @@ func cloneRules(arg uint) []rule {
 }
 
 func ioctlRules() []rule {
-	rs := make([]rule, 0, len(ttyIoctls))
-	for _, req := range ttyIoctls {
+	rs := make([]rule, 0, len(ttyIoctls)+len(hostFSIoctls))
+	for _, req := range append(slices.Clone(ttyIoctls), hostFSIoctls...) {
 		// The kernel reads the request as an unsigned int, so only the low 32 bits count.
 		rs = append(rs, rule{name: "ioctl", act: errnoAct(unix.EPERM), conds: []seccomp.ScmpCondition{maskedEq(1, 0xffffffff, req)}})
 	}

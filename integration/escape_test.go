@@ -409,6 +409,9 @@ var mainEscapeNames = []string{
 	"io_uring_setup_real", "name_to_handle_at_root", "personality_no_randomize",
 	// terminals
 	"tiocsti", "tiocsti_upper_bits", "i386:tiocsti", "tioclinux", "i386:tioclinux",
+	// ioctls that change the whole (host) file system
+	"fifreeze", "i386:fifreeze", "fithaw", "fs_ioc_shutdown", "i386:fs_ioc_shutdown", "fs_ioc_setfslabel",
+	"ext4_setfsuuid", "ext4_resize_fs", "ext4_group_extend", "ext4_group_add", "ext4_swap_boot", "ext4_checkpoint",
 	// raw sockets
 	"raw_inet", "raw_inet6", "packet_raw", "packet_dgram", "packet_upper_bits", "inet_sock_packet",
 	"i386:raw_inet", "i386:packet_raw", "i386:socketcall_packet", "i386:socketcall_raw_inet",

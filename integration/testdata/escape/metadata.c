@@ -15,6 +15,7 @@
 #include <sys/time.h>
 #include <sys/xattr.h>
 #include <linux/fs.h>
+#include <linux/fsverity.h>
 #include <utime.h>
 #include <libgen.h>
 
@@ -120,6 +121,23 @@ static void writes(const char *f)
 	struct fsxattr fx = {0};
 	ioctl(fd, FS_IOC_FSGETXATTR, &fx);
 	FDTRY("ioctl_fssetxattr", ioctl(fd, FS_IOC_FSSETXATTR, &fx));
+	/* the inode generation (chattr -v), through both of ext4's request numbers, set to the
+	 * value it has */
+	int gen = 0;
+	ioctl(fd, FS_IOC_GETVERSION, &gen);
+	FDTRY("ioctl_setversion", ioctl(fd, FS_IOC_SETVERSION, &gen));
+	FDTRY("ioctl_ext4_setversion", ioctl(fd, _IOW('f', 4, long), &gen));
+	/* fs-verity makes the file read-only for good: last. A file system without it answers
+	 * EOPNOTSUPP, which says nothing either way. */
+	if (fd >= 0) {
+		struct fsverity_enable_arg va = {.version = 1, .hash_algorithm = FS_VERITY_HASH_ALG_SHA256, .block_size = 4096};
+		long r = ioctl(fd, FS_IOC_ENABLE_VERITY, &va) < 0 ? -(long)errno : 0;
+		if (r == -EOPNOTSUPP || r == -ENOTTY)
+			ok("ioctl_enable_verity", "n/a: no fs-verity on this file system (%s)", en(-r));
+		else
+			judge("ioctl_enable_verity", r, 0);
+	} else
+		ok("ioctl_enable_verity", "n/a: the file cannot be opened for reading");
 	i386("i386_chmod", 15, (long)gpath, 0604, 0, 0, 0, 0);
 	i386("i386_chown32", 212, (long)gpath, u, g, 0, 0, 0);
 	i386("i386_chown16", 182, (long)gpath, u, g, 0, 0, 0);
