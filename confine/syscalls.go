@@ -51,8 +51,9 @@ var cloneNamespaceFlags = []uint64{
 // default profile): the query 0xffffffff, PER_LINUX, PER_LINUX32, and both with UNAME26.
 var allowedPersonalities = map[uint32]bool{0x0: true, 0x8: true, 0x20000: true, 0x20008: true, 0xffffffff: true}
 
-// ttyIoctls push input into, or reconfigure, a terminal the container may share with the host.
-var ttyIoctls = []uint64{unix.TIOCSTI, unix.TIOCLINUX}
+// ttyIoctls push input into, or reconfigure, a terminal the container may share with the host;
+// TIOCCONS (CAP_SYS_ADMIN) redirects the host's console to a terminal of the container.
+var ttyIoctls = []uint64{unix.TIOCSTI, unix.TIOCLINUX, unix.TIOCCONS}
 
 // hostFSIoctls change a whole file system through any file of it, a read-only one included,
 // with a capability (CAP_SYS_ADMIN, CAP_SYS_RESOURCE) a container may be given: the rootfs and
@@ -184,6 +185,12 @@ func ioctlRules() []rule {
 		// The kernel reads the request as an unsigned int, so only the low 32 bits count.
 		rs = append(rs, rule{name: "ioctl", act: errnoAct(unix.EPERM), conds: []seccomp.ScmpCondition{maskedEq(1, 0xffffffff, req)}})
 	}
+	// TIOCSCTTY with a non-zero argument takes a terminal that is another session's
+	// controlling terminal (CAP_SYS_ADMIN): the caller's, when it is the container's stdio,
+	// which could then be made to read the operator's input. Argument 0 (what the exec step
+	// and a session leader on a terminal of its own use) is left alone.
+	rs = append(rs, rule{name: "ioctl", act: errnoAct(unix.EPERM), conds: []seccomp.ScmpCondition{
+		maskedEq(1, 0xffffffff, unix.TIOCSCTTY), cond(2, seccomp.CompareNotEqual, 0, 0)}})
 	return rs
 }
 

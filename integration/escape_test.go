@@ -409,6 +409,7 @@ var mainEscapeNames = []string{
 	"io_uring_setup_real", "name_to_handle_at_root", "personality_no_randomize",
 	// terminals
 	"tiocsti", "tiocsti_upper_bits", "i386:tiocsti", "tioclinux", "i386:tioclinux",
+	"tioccons", "i386:tioccons", "tiocsctty_steal", "i386:tiocsctty_steal",
 	// ioctls that change the whole (host) file system
 	"fifreeze", "i386:fifreeze", "fithaw", "fs_ioc_shutdown", "i386:fs_ioc_shutdown", "fs_ioc_setfslabel",
 	"ext4_setfsuuid", "ext4_resize_fs", "ext4_group_extend", "ext4_group_add", "ext4_swap_boot", "ext4_checkpoint",

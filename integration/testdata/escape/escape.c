@@ -631,6 +631,11 @@ static void tty_attempts(void)
 		{"i386:tiocsti", int80(54, fd, TIOCSTI, (long)&sti_char, 0, 0, 0)},
 		{"tioclinux", RAW(SYS_ioctl, fd, TIOCLINUX, &tiocl_sub)},
 		{"i386:tioclinux", int80(54, fd, TIOCLINUX, (long)&tiocl_sub, 0, 0, 0)},
+		/* on fd -1: past seccomp the kernel answers EBADF, and nothing is redirected or taken */
+		{"tioccons", RAW(SYS_ioctl, -1, TIOCCONS, 0)},
+		{"i386:tioccons", int80(54, -1, TIOCCONS, 0, 0, 0, 0)},
+		{"tiocsctty_steal", RAW(SYS_ioctl, -1, TIOCSCTTY, 1)},
+		{"i386:tiocsctty_steal", int80(54, -1, TIOCSCTTY, 1, 0, 0, 0)},
 	};
 	for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) {
 		if (rs[i].r == -EPERM)
