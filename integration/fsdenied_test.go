@@ -188,18 +188,54 @@ func TestFSCarveFIFOCallerKilled(t *testing.T) {
 	if l := out.line(t); l != "killed 100" {
 		t.Fatalf("fifoleak: %q", l)
 	}
-	sup := supervisorOf(t, id)
-	threads := -1
+	if n := threadsSettle(t, supervisorOf(t, id), 50); n >= 50 {
+		t.Errorf("the supervisor holds %d threads after 100 FIFO openers were killed (want them released)", n)
+	}
+}
+
+// TestSendCallerKilled runs sendleak.c in the direct mode (where sendmsg is performed on
+// behalf): a caller killed in a send that waits for room must not leave the supervisor's thread
+// waiting (before the fix, 60 children left 60 threads while the peer kept its end open).
+func TestSendCallerKilled(t *testing.T) {
+	bins := escapeBins(t)
+	w := t.TempDir()
+	id := newID()
+	track(t, id)
+	out := newOutFile(t)
+	cmd, files := rtCommand(t, "sandbox", "--name", id, "-r", "/", "-w", w,
+		"--", filepath.Join(bins, "sendleak"), filepath.Join(w, "s"), "60")
+	cmd.Stdout = out.f
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := children.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait(); files[0].Close(); files[1].Close() })
+	if l := out.line(t); l != "killed 60" {
+		t.Fatalf("sendleak: %q", l)
+	}
+	if n := threadsSettle(t, supervisorOf(t, id), 30); n >= 30 {
+		t.Errorf("the supervisor holds %d threads after 60 senders were killed (want them released)", n)
+	}
+}
+
+// threadsSettle waits (up to 30 s) for process pid to have fewer than want threads and
+// returns how many it has.
+func threadsSettle(t *testing.T, pid, want int) int {
+	t.Helper()
+	n := -1
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", sup))
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if threads = len(ents); threads < 50 {
-			return
+		if n = len(ents); n < want {
+			break
 		}
 	}
-	t.Errorf("the supervisor holds %d threads after 100 FIFO openers were killed (want them released)", threads)
+	return n
 }
 
 // supervisorOf finds the supervisor process of the container (or named sandbox) id.
