@@ -545,7 +545,7 @@ func (c *Container) finishCOW() error {
 	switch action {
 	case cowfs.Commit:
 		err = l.Commit(detach)
-		if errors.Is(err, cowfs.ErrBranchConflict) {
+		if keepsLayer(err) {
 			if kerr := l.KeepOnDisk(detach); kerr != nil {
 				err = errors.Join(err, kerr)
 			}
@@ -559,13 +559,19 @@ func (c *Container) finishCOW() error {
 	default:
 		err = l.Remove(detach)
 	}
-	if err != nil && !errors.Is(err, cowfs.ErrBranchConflict) {
+	if err != nil && !keepsLayer(err) {
 		return err // the record stays: delete --force tries again
 	}
 	if rerr := os.Remove(filepath.Join(c.dir, cowFile)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		return errors.Join(err, rerr)
 	}
 	return err
+}
+
+// keepsLayer: a commit that landed nothing, and never will (a branch conflict, a name
+// reserved for the commit's staging), keeps the layer on disk and lets the container go.
+func keepsLayer(err error) bool {
+	return errors.Is(err, cowfs.ErrBranchConflict) || errors.Is(err, cowfs.ErrReservedName)
 }
 
 func mustJSON(v any) []byte {
