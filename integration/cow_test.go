@@ -1063,3 +1063,17 @@ func readDirNames(dir string) string {
 	}
 	return strings.Join(names, " ")
 }
+
+// TestCOWIsolatePIDs: isolate_pids' /proc views hold in the workdir's view, whose /proc is a
+// copy of the host's mount: the process reads its own entries (through /proc/self too), and
+// another process's are absent.
+func TestCOWIsolatePIDs(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	script := `head -1 /proc/self/status; grep -c . /proc/self/stat; readlink /proc/self | grep -qx "[0-9][0-9]*" && echo self-ok
+cat /proc/1/status >/dev/null 2>&1 && echo pid1-read || echo pid1-absent`
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "ABORT", "--isolate-pids"), "sh", "-c", script)...)
+	if want := "Name:\thead\n1\nself-ok\npid1-absent\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("code %d, stdout %q, want %q: %s", r.code, r.stdout, want, r.stderr)
+	}
+}

@@ -153,7 +153,9 @@ func (v *procView) procPid(fd int) (pid int, rel string, onProc bool) {
 	}
 	point, known := v.mounts.lookup(fd)
 	if !known {
-		return 0, "", false
+		if point, known = procMountPoint(name, st); !known {
+			return 0, "", false
+		}
 	}
 	rel, ok := strings.CutPrefix(name, point)
 	if !ok || (rel != "" && rel[0] != '/') {
@@ -165,6 +167,28 @@ func (v *procView) procPid(fd int) (pid int, rel string, onProc bool) {
 		return n, rel, true
 	}
 	return 0, rel, true
+}
+
+// procMountPoint finds where the host's procfs is mounted in the name of an object on it whose
+// mount is not in the host's table (a copy of it: the copy-on-write workdir's view, a
+// detached copy of the mount tree or a mount namespace): the prefix of name whose rest names
+// the same inode in the supervisor's own /proc (the same procfs instance: the device was
+// checked, and the object's open fd keeps its dentry, so the lookup finds that one).
+func procMountPoint(name string, st unix.Stat_t) (string, bool) {
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) && name[i] != '/' {
+			continue
+		}
+		rel := strings.TrimPrefix(name[i:], "/")
+		if rel == "" {
+			rel = "."
+		}
+		var s unix.Stat_t
+		if unix.Fstatat(hostProc, rel, &s, unix.AT_SYMLINK_NOFOLLOW) == nil && s.Dev == st.Dev && s.Ino == st.Ino {
+			return name[:i], true
+		}
+	}
+	return "", false
 }
 
 // isProcFS: fd is on a procfs instance.

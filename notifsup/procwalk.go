@@ -308,7 +308,9 @@ func (v *procView) checkStep(fd int) error {
 
 func (v *procView) atProcRoot(fd int) bool {
 	k, err := keyOf(fd)
-	return err == nil && k == v.procID
+	// Through whichever mount: the copy-on-write workdir's view has its own copy of the
+	// host's /proc mount, on the same procfs instance (the same pids).
+	return err == nil && k.sameDir(v.procID)
 }
 
 // magic follows the magic link comp of the /proc directory cur: only the process's own (its
