@@ -292,7 +292,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 			return err
 		}
 	}
-	return saveResources(cr.cont.dir, res)
+	return saveResources(cr.cont.dir, res, true)
 }
 
 func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
@@ -407,7 +407,7 @@ func saveSpec(dir string, s *specs.Spec) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "config.json"), b, 0o600)
+	return writeFileNew(filepath.Join(dir, "config.json"), b, 0o600)
 }
 
 // spec is the container's config.json: the one create saved when this process made the

@@ -19,10 +19,15 @@ import (
 
 const resourcesFile = "resources.json"
 
-func saveResources(dir string, r *specs.LinuxResources) error {
+// saveResources records r; first is create's write, into the fresh state dir (writeFileNew),
+// the others are update's, which readers may meet (writeFileAtomic).
+func saveResources(dir string, r *specs.LinuxResources, first bool) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
+	}
+	if first {
+		return writeFileNew(filepath.Join(dir, resourcesFile), b, 0o600)
 	}
 	return writeFileAtomic(filepath.Join(dir, resourcesFile), b, 0o600)
 }

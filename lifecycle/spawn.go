@@ -354,12 +354,17 @@ func recvJSON(f *os.File, v any) error {
 
 const seccompFile = "seccomp.json"
 
+// saveExecFilters writes nothing when there are no programs: execFilters reads a missing file
+// as none.
 func saveExecFilters(dir string, fs []confine.Filter) error {
+	if len(fs) == 0 {
+		return nil
+	}
 	b, err := json.Marshal(fs)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, seccompFile), b, 0o600)
+	return writeFileNew(filepath.Join(dir, seccompFile), b, 0o600)
 }
 
 // execFilters are the container's compiled exec-time seccomp programs (the policy's syscall

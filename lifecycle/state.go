@@ -199,6 +199,31 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
+// writeFileNew writes a file that create makes once in the container's fresh state dir and
+// nobody rewrites (config.json, supervisor.json, seccomp.json, the first resources.json): no
+// reader can meet it half-written, because each reads it only after a later step of create
+// (state.json, published last, or init's reply) or ignores an unreadable one (delete of a
+// crashed create), so it needs no temp file and rename. On ext4 those cost about 0.1 ms of
+// CPU a file. O_EXCL: a file of that name already there is an error, never overwritten.
+func writeFileNew(path string, data []byte, mode os.FileMode) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(mode.Perm()))
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	for len(data) > 0 && err == nil {
+		var n int
+		n, err = unix.Write(fd, data)
+		data = data[n:]
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &fs.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
+}
+
 // procStartTime reads field 22 of /proc/PID/stat. The second result is false when the process
 // is gone or a zombie: a zombie init counts as stopped, as in runc.
 func procStartTime(pid int) (uint64, bool) {

@@ -66,7 +66,7 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 	}
 	// Written back once applied, as runc writes an update into its state: `state`, a later
 	// partial update and the records read it.
-	if err := saveResources(c.dir, merged); err != nil {
+	if err := saveResources(c.dir, merged, false); err != nil {
 		return err
 	}
 	if rec.Systemd != nil {
