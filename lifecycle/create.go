@@ -317,7 +317,9 @@ func (cr *creation) setupMounts(o *Options, c CreateOpts) error {
 	if err := cr.etcHostsMount(); err != nil {
 		return err
 	}
-	if err := setupRootfs(st.Rootfs, cr.spec, ml.record); err != nil {
+	w := ml.writer()
+	defer w.close() // before any process of the container exists (startProcesses)
+	if err := setupRootfs(st.Rootfs, cr.spec, w.record); err != nil {
 		return err
 	}
 	st.ContainerPTS = st.Rootfs != "/" && hasMount(cr.spec, "/dev/pts", "devpts")
