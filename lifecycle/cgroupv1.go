@@ -81,44 +81,62 @@ func (v v1Cgroup) uniqueDirs() []string {
 	return out
 }
 
-// makeV1 creates the container's dir (rel, the cgroup2 path) in the hierarchies of the
-// controllers ws needs, where a missing one is an error naming the OCI field, and, with
-// joinAll, in those of v1Joined the host has. save (the state dir's record) is called before
-// the mkdirs with every dir they may make, and once they are done.
-func makeV1(rel string, ws []cgWrite, joinAll bool, save func(v1Cgroup) error) (v1Cgroup, error) {
-	v := v1Cgroup{Dirs: map[string]string{}}
+// v1Plan is what makeV1 will do: the container's dir (rel, the cgroup2 path) in the
+// hierarchies of the controllers ws needs, where a missing one is an error naming the OCI
+// field, and, with joinAll, in those of v1Joined the host has.
+type v1Plan struct {
+	rel        string
+	mounts     map[string]string
+	need, join []string
+}
+
+// planV1 plans the v1 dirs; nil when there are none to make.
+func planV1(rel string, ws []cgWrite, joinAll bool) (*v1Plan, error) {
 	if len(ws) == 0 && !joinAll {
-		return v, nil
+		return nil, nil
 	}
 	mounts := v1Mounts()
 	need := v1Controllers(ws)
 	for _, w := range ws {
 		if _, ok := mounts[w.ctrl]; !ok {
-			return v, fmt.Errorf("%s: this host has no %s cgroup controller (neither cgroup v1 nor cgroup2 offers it)", w.field, w.ctrl)
+			return nil, fmt.Errorf("%s: this host has no %s cgroup controller (neither cgroup v1 nor cgroup2 offers it)", w.field, w.ctrl)
 		}
 	}
 	join := need
 	if joinAll {
 		join = append(slices.Clone(need), v1Joined...)
 	}
-	// Recorded before the mkdirs, with the dirs missing now (as the cgroup2 dir is): a crash
-	// between a mkdir and a record cannot leave a dir that delete --force does not know of,
-	// and no dir costs a rewrite of the record.
-	if err := save(v1Cgroup{Made: plannedV1(mounts, join, rel)}); err != nil {
-		return v, err
+	return &v1Plan{rel: rel, mounts: mounts, need: need, join: join}, nil
+}
+
+// planned are the dirs makeV1 may make. The caller records them before any mkdir, with the
+// dirs missing now (as the cgroup2 dir's are, in the same write): a crash between a mkdir and
+// a record cannot leave a dir that delete --force does not know of.
+func (p *v1Plan) planned() []string {
+	if p == nil {
+		return nil
 	}
-	for _, c := range join {
-		mnt, ok := mounts[c]
+	return plannedV1(p.mounts, p.join, p.rel)
+}
+
+// makeV1 makes the planned dirs and calls save (the state dir's record) once they are done.
+func makeV1(p *v1Plan, save func(v1Cgroup) error) (v1Cgroup, error) {
+	v := v1Cgroup{Dirs: map[string]string{}}
+	if p == nil {
+		return v, nil
+	}
+	for _, c := range p.join {
+		mnt, ok := p.mounts[c]
 		if _, done := v.Dirs[c]; done || !ok {
 			continue
 		}
-		dir := filepath.Join(mnt, rel)
+		dir := filepath.Join(mnt, p.rel)
 		made, err := mkdirCgroupV1(mnt, dir, c == "cpuset")
 		v.Made = append(v.Made, made...)
 		if err == nil {
 			v.Dirs[c] = dir
 		}
-		if err != nil && slices.Contains(need, c) {
+		if err != nil && slices.Contains(p.need, c) {
 			return v, err
 		}
 	}

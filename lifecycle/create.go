@@ -247,11 +247,15 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	if o.SystemdCgroup && systemdBooted() {
 		cr.scope = sd // registered with systemd once init exists (startInit)
 	}
-	// Recorded before the mkdirs, with the dirs missing now, not only in state.json at the
-	// end: delete --force after a crash of create, even between a mkdir and a record, must
-	// find the cgroup as it finds the mounts (hack/soak).
-	planned := missingDirs(mnt, dir)
-	if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: planned}); err != nil {
+	lp, err := cr.planLimits(mnt, dir, res)
+	if err != nil {
+		return err
+	}
+	// Recorded before the mkdirs, with the dirs missing now (cgroup2's and the v1 ones), not
+	// only in state.json at the end: delete --force after a crash of create, even between a
+	// mkdir and a record, must find the cgroup as it finds the mounts (hack/soak).
+	planned, plannedV1 := missingDirs(mnt, dir), v1Cgroup{Made: lp.v1.planned()}
+	if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: planned, V1: plannedV1}); err != nil {
 		return err
 	}
 	made, err := createCgroup(mnt, dir)
@@ -264,7 +268,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	// Rewritten only when a race changed what was made (a parent made or removed meanwhile by
 	// another container): delete must remove exactly the dirs this create made.
 	if !slices.Equal(made, planned) {
-		if err := saveCgroupRecord(cr.cont.dir, *cr.cg); err != nil {
+		if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: made, V1: plannedV1}); err != nil {
 			return err
 		}
 	}
@@ -277,7 +281,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 		}
 		removeCgroups(cr.cg.Made)
 	})
-	if err := cr.setupLimits(mnt, dir, cr.cg, res); err != nil {
+	if err := cr.setupLimits(mnt, dir, cr.cg, res, lp); err != nil {
 		return err
 	}
 	if sd != nil && cr.scope == nil {
