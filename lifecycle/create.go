@@ -66,6 +66,8 @@ type creation struct {
 	res     *specs.LinuxResources // the resources applied (limits.go)
 	pinned  []pinnedHost          // net_allow_hosts, resolved once
 	direct  bool                  // CreateOpts.Direct
+	// launching: create is followed at once by start in this process (launch)
+	launching bool
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -95,6 +97,10 @@ func Create(o *Options, c CreateOpts) error {
 }
 
 func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
+	return createFor(o, c, relayTTY, false)
+}
+
+func createFor(o *Options, c CreateOpts, relayTTY, launching bool) (*creation, error) {
 	s, iso, pol, err := loadForCreate(o.Root, c, o.logger())
 	if err != nil {
 		return nil, err
@@ -102,7 +108,7 @@ func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun, direct: c.Direct}
+	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun, direct: c.Direct, launching: launching}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err
@@ -368,9 +374,9 @@ func (cr *creation) setupStdio(o *Options, c CreateOpts) error {
 }
 
 // finish runs the create-time hooks, then publishes state.json and the pid-file: only a
-// complete container is ever visible to callers as created.
+// complete container is ever visible to callers as created (or, published at start, as
+// started).
 func (cr *creation) finish(o *Options, c CreateOpts) error {
-	st := cr.cont.State
 	hs := cr.spec.Hooks
 	ost := cr.cont.ociState(specs.StateCreated)
 	if hs != nil {
@@ -389,15 +395,33 @@ func (cr *creation) finish(o *Options, c CreateOpts) error {
 		return err
 	}
 	cr.cont.spec = cr.spec // run and the direct mode start and clean up without reading it back
+	if cr.publishAtStart() {
+		return nil
+	}
+	return cr.publish(c.PidFile)
+}
+
+// publish writes state.json, then the pid-file.
+func (cr *creation) publish(pidFile string) error {
 	if err := cr.cont.save(); err != nil {
 		return err
 	}
-	if c.PidFile != "" {
-		if err := writeFileAtomic(absPath(c.PidFile), []byte(strconv.Itoa(st.Pid)), 0o644); err != nil {
+	if pidFile != "" {
+		if err := writeFileAtomic(absPath(pidFile), []byte(strconv.Itoa(cr.cont.State.Pid)), 0o644); err != nil {
 			return fmt.Errorf("pid-file: %w", err)
 		}
 	}
 	return nil
+}
+
+// publishAtStart: a container that create starts at once (run, the direct mode, the Go API)
+// and that has no hooks is published once, as started, right before the start (launch):
+// state.json written once instead of twice (a file made and renamed, 0.1-1 ms on a busy
+// ext4). Nobody can tell: before that, the state dir without state.json reads as "creating"
+// (delete --force undoes it from the cgroup record and the mount log, as after a crash), and
+// no hook runs that could look in between.
+func (cr *creation) publishAtStart() bool {
+	return cr.launching && cr.spec.Hooks == nil
 }
 
 func absPath(p string) string {

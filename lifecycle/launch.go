@@ -47,12 +47,18 @@ func Launch(o *Options, c CreateOpts) (*Handle, error) {
 
 // launch creates and starts; relayTTY says whether the caller relays a terminal itself.
 func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
-	cr, err := create(o, c, relayTTY)
+	cr, err := createFor(o, c, relayTTY, true)
 	if err != nil {
 		return nil, err
 	}
 	t := time.Now()
-	err = cr.cont.start()
+	if cr.publishAtStart() {
+		cr.cont.State.Started = true
+		err = cr.publish(c.PidFile)
+	}
+	if err == nil {
+		err = cr.cont.start()
+	}
 	o.logger().Debugf("run %s: start took %s", c.ID, time.Since(t))
 	if err != nil {
 		cr.abortStart()
