@@ -302,7 +302,8 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 			return err
 		}
 	}
-	return saveResources(cr.cont.dir, res, true)
+	cr.cont.State.Resources = res // in state.json (resources_record.go)
+	return nil
 }
 
 func (cr *creation) setupMounts(o *Options, c CreateOpts) error {

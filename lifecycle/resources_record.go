@@ -11,23 +11,21 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// <state>/resources.json is the container's linux.resources as in force: what create applied
-// (the config's with the policy's limits laid over it, the device rules as applied), and after
-// each `update` the same with the update's fields merged in, as runc writes an update back into
-// its state. `state` prints it, and a later partial update is completed from it (cgroup2's
-// memory.swap.max and cpu.max each need two OCI fields).
+// The container's linux.resources as in force: what create applied (the config's with the
+// policy's limits laid over it, the device rules as applied; state.json's "resources"), and
+// after each `update` the same with the update's fields merged in (<state>/resources.json,
+// which then wins), as runc writes an update back into its state. `state` prints it, and a
+// later partial update is completed from it (cgroup2's memory.swap.max and cpu.max each need
+// two OCI fields). create's go in state.json, written anyway, rather than a file of their own:
+// each file made in the state dir costs 0.1-1 ms on ext4 (docs/performance.md).
 
 const resourcesFile = "resources.json"
 
-// saveResources records r; first is create's write, into the fresh state dir (writeFileNew),
-// the others are update's, which readers may meet (writeFileAtomic).
-func saveResources(dir string, r *specs.LinuxResources, first bool) error {
+// saveResources records r as `update` merged it.
+func saveResources(dir string, r *specs.LinuxResources) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
-	}
-	if first {
-		return writeFileNew(filepath.Join(dir, resourcesFile), b, 0o600)
 	}
 	return writeFileAtomic(filepath.Join(dir, resourcesFile), b, 0o600)
 }
@@ -35,16 +33,21 @@ func saveResources(dir string, r *specs.LinuxResources, first bool) error {
 // Resources is the container's linux.resources as in force now (nil for a container created
 // before they were recorded, or without any).
 func (c *Container) Resources() *specs.LinuxResources {
-	r, err := loadResources(c.dir)
+	r, err := c.loadResources()
 	if err != nil {
 		return nil
 	}
 	return r
 }
 
-func loadResources(dir string) (*specs.LinuxResources, error) {
-	b, err := os.ReadFile(filepath.Join(dir, resourcesFile))
+// loadResources reads what `update` wrote last, else what create applied.
+func (c *Container) loadResources() (*specs.LinuxResources, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, resourcesFile))
 	if errors.Is(err, fs.ErrNotExist) {
+		if c.State != nil && c.State.Resources != nil {
+			r := *c.State.Resources
+			return &r, nil
+		}
 		return &specs.LinuxResources{}, nil
 	}
 	if err != nil {

@@ -81,6 +81,8 @@ type State struct {
 	Isolation     spec.Isolation    `json:"isolation"`
 	ProcessConfig *specs.Process    `json:"process,omitempty"`
 	PolicyRlimits []confine.Rlimit  `json:"policyRlimits,omitempty"` // the policy's limits (exec leaves those resources alone)
+	// Resources are the linux.resources create applied (resources_record.go).
+	Resources *specs.LinuxResources `json:"resources,omitempty"`
 }
 
 // Container is a container found in the state root.

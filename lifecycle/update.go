@@ -33,7 +33,7 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 		return err
 	}
 	defer unlock()
-	old, err := loadResources(c.dir)
+	old, err := c.loadResources()
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 	}
 	// Written back once applied, as runc writes an update into its state: `state`, a later
 	// partial update and the records read it.
-	if err := saveResources(c.dir, merged, false); err != nil {
+	if err := saveResources(c.dir, merged); err != nil {
 		return err
 	}
 	if rec.Systemd != nil {
