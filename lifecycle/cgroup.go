@@ -273,11 +273,7 @@ type cgroupRecord struct {
 	Slices bool `json:"slices,omitempty"`
 }
 
-func saveCgroupRecord(stateDir string, r cgroupRecord) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
+func writeCgroupRecord(stateDir string, b []byte) error {
 	return writeFileAtomic(filepath.Join(stateDir, "cgroup"), b, 0o600)
 }
 

@@ -119,6 +119,21 @@ func (p *v1Plan) planned() []string {
 	return plannedV1(p.mounts, p.join, p.rel)
 }
 
+// expected is the v1 record once every planned dir is made: each controller's dir, and the
+// dirs planned.
+func (p *v1Plan) expected() v1Cgroup {
+	if p == nil {
+		return v1Cgroup{}
+	}
+	v := v1Cgroup{Dirs: map[string]string{}, Made: p.planned()}
+	for _, c := range p.join {
+		if mnt, ok := p.mounts[c]; ok {
+			v.Dirs[c] = filepath.Join(mnt, p.rel)
+		}
+	}
+	return v
+}
+
 // makeV1 makes the planned dirs and calls save (the state dir's record) once they are done.
 func makeV1(p *v1Plan, save func(v1Cgroup) error) (v1Cgroup, error) {
 	v := v1Cgroup{Dirs: map[string]string{}}

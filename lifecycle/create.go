@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,7 @@ type creation struct {
 	direct  bool                  // CreateOpts.Direct
 	// launching: create is followed at once by start in this process (launch)
 	launching bool
+	cgSaved   []byte // the cgroup record as last written (saveCgroup)
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -260,8 +262,12 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	// Recorded before the mkdirs, with the dirs missing now (cgroup2's and the v1 ones), not
 	// only in state.json at the end: delete --force after a crash of create, even between a
 	// mkdir and a record, must find the cgroup as it finds the mounts (hack/soak).
-	planned, plannedV1 := missingDirs(mnt, dir), v1Cgroup{Made: lp.v1.planned()}
-	if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: planned, V1: plannedV1}); err != nil {
+	// What is recorded is what the record will say once every mkdir went as planned (the v1
+	// dirs each controller gets included: delete takes a dir not made yet for one already
+	// removed), so that in the common case the record made after the mkdirs is the same and
+	// is not written again (saveCgroup).
+	planned, plannedV1 := missingDirs(mnt, dir), lp.v1.expected()
+	if err := cr.saveCgroup(cgroupRecord{Dir: dir, Made: planned, V1: plannedV1}); err != nil {
 		return err
 	}
 	made, err := createCgroup(mnt, dir)
@@ -274,7 +280,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	// Rewritten only when a race changed what was made (a parent made or removed meanwhile by
 	// another container): delete must remove exactly the dirs this create made.
 	if !slices.Equal(made, planned) {
-		if err := saveCgroupRecord(cr.cont.dir, cgroupRecord{Dir: dir, Made: made, V1: plannedV1}); err != nil {
+		if err := cr.saveCgroup(cgroupRecord{Dir: dir, Made: made, V1: plannedV1}); err != nil {
 			return err
 		}
 	}
@@ -298,11 +304,27 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 			return err
 		}
 		cr.cg.Slices = true
-		if err := saveCgroupRecord(cr.cont.dir, *cr.cg); err != nil {
+		if err := cr.saveCgroup(*cr.cg); err != nil {
 			return err
 		}
 	}
 	cr.cont.State.Resources = res // in state.json (resources_record.go)
+	return nil
+}
+
+// saveCgroup writes the cgroup record unless it says what the last one create wrote says.
+func (cr *creation) saveCgroup(r cgroupRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if cr.cgSaved != nil && bytes.Equal(b, cr.cgSaved) {
+		return nil
+	}
+	if err := writeCgroupRecord(cr.cont.dir, b); err != nil {
+		return err
+	}
+	cr.cgSaved = b
 	return nil
 }
 

@@ -112,7 +112,7 @@ func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.Lin
 	}
 	save := func(v v1Cgroup) error {
 		rec.V1 = v
-		return saveCgroupRecord(cr.cont.dir, *rec)
+		return cr.saveCgroup(*rec)
 	}
 	v, err := makeV1(lp.v1, save)
 	rec.V1 = v
