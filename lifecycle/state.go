@@ -181,12 +181,18 @@ func (c *Container) OCIState() specs.State {
 
 // writeFileAtomic writes through a temp file and rename so readers never see a partial file;
 // the pid-file contract (read whole, Atoi) depends on it.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+// The temp file is removed only when something failed: a removal after the rename was an
+// unlink and an rmdir that fail, at each of the state dir's writes.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
