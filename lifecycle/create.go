@@ -70,6 +70,7 @@ type creation struct {
 	// launching: create is followed at once by start in this process (launch)
 	launching bool
 	cgSaved   []byte // the cgroup record as last written (saveCgroup)
+	cgMount   string // the cgroup2 mount the cgroup is in ("" without a cgroup)
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -276,6 +277,7 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 	}
 	st := cr.cont.State
 	st.Cgroup, st.CgroupMade = dir, made
+	cr.cgMount = mnt
 	cr.cg = &cgroupRecord{Dir: dir, Made: made}
 	// Rewritten only when a race changed what was made (a parent made or removed meanwhile by
 	// another container): delete must remove exactly the dirs this create made.

@@ -291,6 +291,9 @@ func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error 
 	}
 	args = append(args, "supervise", "--state-dir", cr.cont.dir, "--init-pid", strconv.Itoa(st.Pid),
 		"--cgroup", st.Cgroup, "--hostname", st.Hostname)
+	if cr.cgMount != "" {
+		args = append(args, "--cgroup-mount", cr.cgMount) // saves the supervisor a mountinfo read
+	}
 	if st.Isolation.IsolateSignals {
 		args = append(args, "--kill-on-init-exit")
 	}
