@@ -165,8 +165,17 @@ func undoMounts(paths []string) error {
 			first = err
 		}
 	}
-	for i := len(paths) - 1; i >= 0; i-- {
-		if err := detach(paths[i]); err != nil {
+	todo := paths
+	if len(paths) > 1 && safeToDetach(paths[0]) && allStrictlyBeneath(paths[1:], paths[0]) {
+		// The first record is the root bound onto itself (rootfsMounter.bindRootSelf, for
+		// root.readonly), and every later one lies beneath it, so it was made inside that bind
+		// (its lookup went through the top mount there): the bind's detach takes them all.
+		// Each unmount waits for the kernel (an expedited RCU grace period as its namespace
+		// lock is released), and runc's default config has 17 mounts: 1-8 ms of delete.
+		todo = paths[:1]
+	}
+	for i := len(todo) - 1; i >= 0; i-- {
+		if err := detach(todo[i]); err != nil {
 			keep(err)
 		}
 	}
@@ -274,6 +283,16 @@ func mountsBeneath(dirs []string) ([]string, error) {
 // isBeneath reports whether p is dir or inside it (lexically).
 func isBeneath(p, dir string) bool {
 	return p == dir || strictlyBeneath(p, dir)
+}
+
+func allStrictlyBeneath(paths []string, dir string) bool {
+	dir = filepath.Clean(dir)
+	for _, p := range paths {
+		if !strictlyBeneath(filepath.Clean(p), dir) {
+			return false
+		}
+	}
+	return true
 }
 
 func strictlyBeneath(p, dir string) bool {
