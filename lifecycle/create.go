@@ -310,7 +310,11 @@ func (cr *creation) setupCgroup(o *Options, c CreateOpts) error {
 			return err
 		}
 	}
-	cr.cont.State.Resources = res // in state.json (resources_record.go)
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	cr.cont.State.Resources = b // in state.json (resources_record.go)
 	return nil
 }
 

@@ -44,11 +44,13 @@ func (c *Container) Resources() *specs.LinuxResources {
 func (c *Container) loadResources() (*specs.LinuxResources, error) {
 	b, err := os.ReadFile(filepath.Join(c.dir, resourcesFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		if c.State != nil && c.State.Resources != nil {
-			r := *c.State.Resources
-			return &r, nil
+		var r specs.LinuxResources
+		if c.State != nil && len(c.State.Resources) > 0 {
+			if err := json.Unmarshal(c.State.Resources, &r); err != nil {
+				return nil, fmt.Errorf("state.json resources: %w", err)
+			}
 		}
-		return &specs.LinuxResources{}, nil
+		return &r, nil
 	}
 	if err != nil {
 		return nil, err

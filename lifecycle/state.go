@@ -81,8 +81,9 @@ type State struct {
 	Isolation     spec.Isolation    `json:"isolation"`
 	ProcessConfig *specs.Process    `json:"process,omitempty"`
 	PolicyRlimits []confine.Rlimit  `json:"policyRlimits,omitempty"` // the policy's limits (exec leaves those resources alone)
-	// Resources are the linux.resources create applied (resources_record.go).
-	Resources *specs.LinuxResources `json:"resources,omitempty"`
+	// Resources are the linux.resources create applied (resources_record.go), kept encoded:
+	// only `state` and `update` decode them, not every command that loads the container.
+	Resources json.RawMessage `json:"resources,omitempty"`
 }
 
 // Container is a container found in the state root.
