@@ -11,7 +11,7 @@
  *
  *   oom_score_adj, /dev/null, chroot, look up the program, check cwd, personality, THP,
  *   the policy's rlimits, no_new_privs, landlock_restrict_self, seccomp (the first program
- *   with the listener), its fd number -> supervisor (xs), which takes it (pidfd_getfd), fork
+ *   with the listener), its fd number -> create (xs), which takes it (pidfd_getfd), fork
  *   the zygote, {zygotePid} -> create (replies by write: the filter may trap sendmsg),
  *   wait for "go" on xs, fds marked close-on-exec, the C exec step (sl_apply_and_exec).
  *
@@ -401,19 +401,17 @@ static int sli_seccomp(int initpipe, const struct sli_cfg *c)
 	return listener;
 }
 
-/* sli_hand_listener is lifecycle's handOverListener: the fd number goes to the supervisor as
- * text (sendmsg, which could carry the fd, is trapped by the filter just loaded and nobody
- * answers yet), which takes the listener with pidfd_getfd and says "taken". Yama
- * (ptrace_scope 1) lets only ancestors do that: init names any process its ptracer for the
- * hand-over, and no one once it is done. */
+/* sli_hand_listener is lifecycle's handOverListener: the fd number goes to create as text
+ * (sendmsg, which could carry the fd, is trapped by the filter just loaded and nobody answers
+ * yet), which takes the listener with pidfd_getfd (as init's parent, which Yama allows), hands
+ * it to the supervisor and says "taken" (lifecycle/handoff.go). */
 static void sli_hand_listener(int initpipe, int xs, int listener)
 {
 	char msg[32], ack[16];
 	struct sl_msg m;
 	ssize_t n;
-	int e = 0, ptracer;
+	int e = 0;
 
-	ptracer = syscall(SYS_prctl, PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0) == 0;
 	sl_msg_init(&m, msg, sizeof msg);
 	sl_msg_str(&m, "listener ");
 	sl_msg_uint(&m, (uint64_t)listener);
@@ -426,8 +424,6 @@ static void sli_hand_listener(int initpipe, int xs, int listener)
 		if (n != 5 || memcmp(ack, "taken", 5))
 			e = -1;
 	}
-	if (ptracer)
-		syscall(SYS_prctl, PR_SET_PTRACER, 0, 0, 0, 0);
 	close(listener); /* the container must never hold its own listener */
 	if (e > 0)
 		sli_step_fail(initpipe, "notif", "hand listener to supervisor", e);

@@ -917,3 +917,47 @@ func TestCOWCarveOnBehalf(t *testing.T) {
 		}
 	}
 }
+
+// TestCOWNoNamespace: as root the workdir's overlay costs no namespace. The sandbox's process
+// and a container's are in the host's mount and user namespaces, see the layer at the
+// workdir's path (a file made there is read back), while the host's mount table (pid 1's, read
+// from inside while the sandbox runs) has no overlay at the workdir.
+func TestCOWNoNamespace(t *testing.T) {
+	requireSetup(t)
+	host := nsIDs(t, "self")
+	script := `readlink /proc/self/ns/mnt /proc/self/ns/user; echo in-layer > %[1]s/made; cat %[1]s/made
+grep -c " %[1]s " /proc/1/mountinfo || true`
+	wd, storage := cowTree(t)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "ABORT"), "sh", "-c", fmt.Sprintf(script, wd))...)
+	if want := host + "in-layer\n0\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("sandbox: code %d, stdout %q, want %q: %s", r.code, r.stdout, want, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(wd, "made")); !os.IsNotExist(err) {
+		t.Errorf("the aborted layer reached the workdir: %v", err)
+	}
+	storage = filepath.Join(t.TempDir(), "layers")
+	bundle := newBundleWith(t, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+	}, "sh", "-c", "readlink /proc/self/ns/mnt; readlink /proc/self/ns/user; echo in-layer > /data/made; cat /data/made")
+	if err := os.MkdirAll(filepath.Join(bundle, "rootfs", "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = rtWith(t, nil, "run", "--bundle", bundle, newID())
+	if want := host + "in-layer\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("container: code %d, stdout %q, want %q: %s", r.code, r.stdout, want, r.stderr)
+	}
+}
+
+// nsIDs is readlink's output for the mount and user namespaces of /proc/PID.
+func nsIDs(t *testing.T, pid string) string {
+	t.Helper()
+	var out string
+	for _, ns := range []string{"mnt", "user"} {
+		l, err := os.Readlink("/proc/" + pid + "/ns/" + ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out += l + "\n"
+	}
+	return out
+}

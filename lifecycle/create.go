@@ -67,10 +67,10 @@ type creation struct {
 	res     *specs.LinuxResources // the resources applied (limits.go)
 	pinned  []pinnedHost          // net_allow_hosts, resolved once
 	direct  bool                  // CreateOpts.Direct
-	// launching: create is followed at once by start in this process (launch)
-	launching bool
-	cgSaved   []byte // the cgroup record as last written (saveCgroup)
-	cgMount   string // the cgroup2 mount the cgroup is in ("" without a cgroup)
+	xs      *os.File              // launch: create's channel to init, for startHere (handoff.go)
+	fgStart bool                  // launch: the caller starts init over xs (handoff.go)
+	cgSaved []byte                // the cgroup record as last written (saveCgroup)
+	cgMount string                // the cgroup2 mount the cgroup is in ("" without a cgroup)
 }
 
 func (cr *creation) onFail(f func()) { cr.undo = append(cr.undo, f) }
@@ -91,7 +91,7 @@ func (cr *creation) closeFiles() {
 
 // Create creates a container: init is confined and waiting for start when it returns.
 func Create(o *Options, c CreateOpts) error {
-	cr, err := create(o, c, false)
+	cr, err := create(o, c, false, false)
 	if err != nil {
 		return err
 	}
@@ -99,11 +99,9 @@ func Create(o *Options, c CreateOpts) error {
 	return nil
 }
 
-func create(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
-	return createFor(o, c, relayTTY, false)
-}
-
-func createFor(o *Options, c CreateOpts, relayTTY, launching bool) (*creation, error) {
+// create makes the container; startHere: the caller starts it next (launch), over the channel
+// to init that create then still holds (handoff.go).
+func create(o *Options, c CreateOpts, relayTTY, startHere bool) (*creation, error) {
 	s, iso, pol, err := loadForCreate(o.Root, c, o.logger())
 	if err != nil {
 		return nil, err
@@ -111,7 +109,7 @@ func createFor(o *Options, c CreateOpts, relayTTY, launching bool) (*creation, e
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
-	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun, direct: c.Direct, launching: launching}
+	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun, direct: c.Direct, fgStart: startHere}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()
 		return nil, err
@@ -450,7 +448,7 @@ func (cr *creation) publish(pidFile string) error {
 // (delete --force undoes it from the cgroup record and the mount log, as after a crash), and
 // no hook runs that could look in between.
 func (cr *creation) publishAtStart() bool {
-	return cr.launching && cr.spec.Hooks == nil
+	return cr.fgStart && cr.spec.Hooks == nil
 }
 
 func absPath(p string) string {

@@ -255,20 +255,15 @@ func checkCwd(cwd string) error {
 	return nil
 }
 
-// handOverListener tells the supervisor the listener's fd number (a plain write: sendmsg, which
-// could carry the fd, is trapped by the filter just loaded and nobody answers yet), waits until
-// the supervisor has taken it with pidfd_getfd, and closes it.
+// handOverListener tells create the listener's fd number (a plain write: sendmsg, which could
+// carry the fd, is trapped by the filter just loaded and nobody answers yet), waits until create
+// has taken it with pidfd_getfd (as init's parent, which Yama allows) and handed it to the
+// supervisor (handoff.go), and closes it.
 func handOverListener(xs *os.File, listener int) error {
 	if listener < 0 {
 		return errors.New("seccomp: no notification listener")
 	}
 	defer unix.Close(listener) // the container must never hold its own listener
-	// pidfd_getfd asks ptrace access, and Yama (ptrace_scope 1) gives it to ancestors only:
-	// the supervisor is init's sibling. Init names any process its ptracer for the hand-over,
-	// and no one once it is done (EINVAL without Yama: nothing to do).
-	if unix.Prctl(unix.PR_SET_PTRACER, prSetPtracerAny, 0, 0, 0) == nil {
-		defer unix.Prctl(unix.PR_SET_PTRACER, 0, 0, 0, 0)
-	}
 	if _, err := unix.Write(int(xs.Fd()), []byte(listenerMsg+strconv.Itoa(listener))); err != nil {
 		return fmt.Errorf("hand listener to supervisor: %w", err)
 	}
@@ -280,10 +275,7 @@ func handOverListener(xs *os.File, listener int) error {
 	return nil
 }
 
-// prSetPtracerAny is PR_SET_PTRACER_ANY, (unsigned long)-1.
-const prSetPtracerAny = ^uintptr(0)
-
-// The listener hand-over's messages on the init-supervisor socket (SOCK_SEQPACKET).
+// The listener hand-over's messages on xs (SOCK_SEQPACKET).
 const (
 	listenerMsg   = "listener "
 	listenerTaken = "taken"

@@ -47,7 +47,7 @@ func Launch(o *Options, c CreateOpts) (*Handle, error) {
 
 // launch creates and starts; relayTTY says whether the caller relays a terminal itself.
 func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
-	cr, err := createFor(o, c, relayTTY, true)
+	cr, err := create(o, c, relayTTY, true)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 		err = cr.publish(c.PidFile)
 	}
 	if err == nil {
-		err = cr.cont.start()
+		err = cr.startHere()
 	}
 	o.logger().Debugf("run %s: start took %s", c.ID, time.Since(t))
 	if err != nil {
@@ -70,6 +70,7 @@ func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 
 // abortStart tears down a container whose start (or restore) failed after create.
 func (cr *creation) abortStart() {
+	cr.dropXS()
 	cr.closeFiles()
 	// Reaped before the teardown: an embedder lives on after a failed launch, and with a
 	// copy-on-write workdir the supervisor records init's exit status (PIDFD_INFO_EXIT,

@@ -54,7 +54,8 @@ func (cr *creation) startProcesses(o *Options, c CreateOpts) error {
 // channels are the fds create wires between init, the zygote and the supervisor.
 type channels struct {
 	initC, initX *os.File // initpipe: create <-> init
-	xsX, xsS     *os.File // init <-> supervisor
+	xsX, xsS     *os.File // init <-> create, then the supervisor (handoff.go)
+	hoC, hoS     *os.File // create -> supervisor: the listener and xs (handoff.go)
 	zsZ, zsS     *os.File // zygote <-> supervisor
 	kill         *os.File // cgroup.kill for the zygote (nil without a cgroup)
 	cgdir        *os.File // cgroup dir for CLONE_INTO_CGROUP
@@ -79,6 +80,9 @@ func newChannels(dir string, st *State) (ch *channels, err error) {
 		return ch, err
 	}
 	if ch.zsZ, ch.zsS, err = socketpair(); err != nil {
+		return ch, err
+	}
+	if ch.hoC, ch.hoS, err = socketpair(); err != nil {
 		return ch, err
 	}
 	if ch.readyR, ch.readyW, err = os.Pipe(); err != nil {
@@ -108,12 +112,13 @@ func closeFiles(fs ...*os.File) {
 	}
 }
 
-func (ch *channels) closeParentCopies() { closeFiles(ch.initC, ch.readyR) }
+// closeParentCopies closes create's ends (those the creation did not take: handoff.go).
+func (ch *channels) closeParentCopies() { closeFiles(ch.initC, ch.readyR, ch.xsS, ch.hoC, ch.pidfd) }
 
 func (ch *channels) closeChildCopies() {
-	closeFiles(ch.initX, ch.xsX, ch.xsS, ch.zsZ, ch.zsS, ch.kill, ch.cgdir, ch.ctl, ch.readyW, ch.pidfd)
-	ch.initX, ch.xsX, ch.xsS, ch.zsZ, ch.zsS, ch.kill, ch.cgdir, ch.ctl, ch.readyW, ch.pidfd =
-		nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
+	closeFiles(ch.initX, ch.xsX, ch.zsZ, ch.zsS, ch.hoS, ch.kill, ch.cgdir, ch.ctl, ch.readyW)
+	ch.initX, ch.xsX, ch.zsZ, ch.zsS, ch.hoS, ch.kill, ch.cgdir, ch.ctl, ch.readyW =
+		nil, nil, nil, nil, nil, nil, nil, nil, nil
 }
 
 // fdArgs appends files to ExtraFiles and returns "--NAME=FD" flags naming their fd numbers in
@@ -297,7 +302,7 @@ func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error 
 	if st.Isolation.IsolateSignals {
 		args = append(args, "--kill-on-init-exit")
 	}
-	cmd.Args = append(args, fdArgs(cmd, "fd-xs", ch.xsS, "fd-zs", ch.zsS, "fd-ctl", ch.ctl,
+	cmd.Args = append(args, fdArgs(cmd, "fd-handoff", ch.hoS, "fd-zs", ch.zsS, "fd-ctl", ch.ctl,
 		"fd-pidfd", ch.pidfd, "fd-ready", ch.readyW)...)
 	// Its own session, stdio on /dev/null: it must hold no copy of the container's stdio and
 	// must not get the caller's terminal signals.
@@ -313,9 +318,10 @@ func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error 
 }
 
 func (cr *creation) awaitReady(ch *channels, logStep func(string)) error {
+	terr := cr.takeListener(ch)
 	var r initReply
 	if err := recvJSON(ch.initC, &r); err != nil {
-		return fmt.Errorf("init: %w", err)
+		return fmt.Errorf("init: %w", errors.Join(err, terr))
 	}
 	if r.Err != nil {
 		return r.Err
@@ -323,8 +329,14 @@ func (cr *creation) awaitReady(ch *channels, logStep func(string)) error {
 	if r.Error != "" {
 		return errors.New(r.Error)
 	}
+	if terr != nil { // init confined itself, yet its listener did not come
+		return &StepError{Step: StepNotif, Msg: terr.Error()}
+	}
 	cr.cont.State.ZygotePid = r.ZygotePid
 	logStep("init confined")
+	if cr.fgStart {
+		return nil // launch starts init itself: nothing waits for the supervisor (handoff.go)
+	}
 	b := make([]byte, 1)
 	if n, _ := ch.readyR.Read(b); n != 1 {
 		return &StepError{Step: StepNotif, Msg: "supervisor exited during create (see the --log file)"}

@@ -2,10 +2,7 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +23,7 @@ type SuperviseArgs struct {
 	// to look it up (a mountinfo read).
 	CgroupMount string
 	Hostname    string
+	HandOff     int // create's channel: the listener and xs come over it (handoff.go)
 	XS, ZS      int // init, zygote channels
 	Ctl         int // listening control socket
 	InitPidfd   int
@@ -70,10 +68,14 @@ func Supervise(a SuperviseArgs) error {
 		pending: map[uint32]pendingSpawn{}, exits: map[int]chan int{},
 		zygoteOut: make(chan struct{}),
 	}
-	listener, err := recvListener(a.XS, a.InitPidfd)
+	listener, xs, started, err := recvHandoff(a.HandOff)
 	if err != nil {
+		// Nobody can answer the container's trapped calls: it must not run on.
+		s.killContainer(err.Error())
 		return err
 	}
+	unix.Close(a.HandOff)
+	s.a.XS, s.started = xs, started
 	ready := os.NewFile(uintptr(a.Ready), "ready")
 	_, _ = ready.Write([]byte{1})
 	ready.Close()
@@ -118,30 +120,6 @@ func (s *supervisor) hostname() string {
 	}
 	h, _ := os.Hostname()
 	return h
-}
-
-// recvListener takes the listener whose fd number init names, out of init (pidfd_getfd), and
-// tells init it may close its own.
-func recvListener(xs, initPidfd int) (int, error) {
-	buf := make([]byte, 64)
-	n, err := unix.Read(xs, buf)
-	if err != nil {
-		return -1, fmt.Errorf("receive listener: %w", err)
-	}
-	num, ok := strings.CutPrefix(string(buf[:n]), listenerMsg)
-	fd, aerr := strconv.Atoi(num)
-	if !ok || aerr != nil {
-		return -1, errors.New("init sent no seccomp listener")
-	}
-	listener, err := unix.PidfdGetfd(initPidfd, fd, 0)
-	if err != nil {
-		return -1, fmt.Errorf("take the seccomp listener from init: %w", err)
-	}
-	if _, err := unix.Write(xs, []byte(listenerTaken)); err != nil {
-		unix.Close(listener)
-		return -1, fmt.Errorf("receive listener: %w", err)
-	}
-	return listener, nil
 }
 
 // waitInit blocks until init exits, then lets the zygote drain: no new exec once init is gone.

@@ -143,8 +143,9 @@ type worker struct {
 }
 
 // rootKey names a root directory: its inode and the mount it is seen through, so that the
-// same directory in another mount namespace (the copy-on-write workdir's, lifecycle/cow.go)
-// is another root, resolved through that namespace's mounts.
+// same directory seen through other mounts (the copy-on-write workdir's view: a detached copy
+// of the mount tree, or a mount namespace; lifecycle/cow.go) is another root, resolved through
+// those mounts.
 type rootKey struct{ dev, ino, mnt uint64 }
 
 // sameDir: the same directory, through whichever mount.

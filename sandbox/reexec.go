@@ -129,7 +129,7 @@ func runReexec(args []string) error {
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fds := map[string]*int{}
-	for _, n := range []string{"fd-init", "fd-xs", "fd-zs", "fd-kill", "fd-ctl", "fd-pidfd", "fd-ready", "fd-conn"} {
+	for _, n := range []string{"fd-init", "fd-xs", "fd-zs", "fd-kill", "fd-ctl", "fd-pidfd", "fd-ready", "fd-conn", "fd-handoff"} {
 		fds[n] = fs.Int(n, -1, "")
 	}
 	var sa lifecycle.SuperviseArgs
@@ -156,7 +156,7 @@ func dispatch(cmd string, fd map[string]*int, sa lifecycle.SuperviseArgs) error 
 	case "init":
 		return lifecycle.Init(lifecycle.InitFDs{Init: *fd["fd-init"], XS: *fd["fd-xs"], ZS: *fd["fd-zs"], Kill: *fd["fd-kill"]})
 	case "supervise":
-		sa.XS, sa.ZS, sa.Ctl, sa.InitPidfd, sa.Ready = *fd["fd-xs"], *fd["fd-zs"], *fd["fd-ctl"], *fd["fd-pidfd"], *fd["fd-ready"]
+		sa.HandOff, sa.ZS, sa.Ctl, sa.InitPidfd, sa.Ready = *fd["fd-handoff"], *fd["fd-zs"], *fd["fd-ctl"], *fd["fd-pidfd"], *fd["fd-ready"]
 		return lifecycle.Supervise(sa)
 	case "exec-proxy":
 		lifecycle.ExecProxy(*fd["fd-conn"], *fd["fd-pidfd"])
