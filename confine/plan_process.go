@@ -74,6 +74,9 @@ func (s ProcessSettings) applyCPUs() error {
 		want.Set(c)
 	}
 	if err := unix.SchedSetaffinity(0, &want); err != nil {
+		if err == unix.EINVAL { // none of them is a CPU this thread may run on
+			return fmt.Errorf("cpu_cores %v: sched_setaffinity: %w (none of these CPUs is online here, or in this cgroup's cpuset)", s.CPUs, err)
+		}
 		return fmt.Errorf("cpu_cores %v: sched_setaffinity: %w", s.CPUs, err)
 	}
 	if err := unix.SchedGetaffinity(0, &got); err != nil {

@@ -1,9 +1,11 @@
 package confine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -96,5 +98,24 @@ func TestProcessPlan(t *testing.T) {
 	}
 	if s, _ := processPlan(spec.Policy{}); len(s.Rlimits) != 0 || s.NoASLR || s.NoTHP || s.CPUs != nil {
 		t.Errorf("empty policy sets %+v", s)
+	}
+}
+
+// TestCPUCoresNoSuchCPU: cpu_cores naming only CPUs the host does not have says so, not a
+// bare EINVAL. The thread is locked and its affinity put back, in case the host has CPU 1000.
+func TestCPUCoresNoSuchCPU(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var before unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &before); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.SchedSetaffinity(0, &before) }()
+	if before.IsSet(1000) {
+		t.Skip("this host has a CPU 1000")
+	}
+	err := ProcessSettings{CPUs: []int{1000}}.applyCPUs()
+	if err == nil || !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "none of these CPUs is online here") {
+		t.Errorf("got %v; want EINVAL saying none of the CPUs is online", err)
 	}
 }

@@ -138,8 +138,8 @@ static void out_uint(struct sli_out *o, uint64_t v)
 	out_raw(o, t + i);
 }
 
-/* out_steperr writes a lifecycle.StepError. */
-static void out_steperr(struct sli_out *o, const char *step, int err, const char *msg)
+/* out_steperr writes a lifecycle.StepError (notexec: its NotExecutable). */
+static void out_steperr(struct sli_out *o, const char *step, int err, const char *msg, int notexec)
 {
 	out_raw(o, "{\"step\":");
 	out_str(o, step);
@@ -149,21 +149,28 @@ static void out_steperr(struct sli_out *o, const char *step, int err, const char
 	}
 	out_raw(o, ",\"msg\":");
 	out_str(o, msg);
+	if (notexec)
+		out_raw(o, ",\"not_executable\":true");
 	out_raw(o, "}");
 }
 
-/* sli_fail reports a failure before create returned (an initReply) and exits. */
-static void __attribute__((noreturn)) sli_fail(int initpipe, const char *step, int err, const char *msg)
+/* sli_fail_x reports a failure before create returned (an initReply) and exits. */
+static void __attribute__((noreturn)) sli_fail_x(int initpipe, const char *step, int err, const char *msg, int notexec)
 {
 	static struct sli_out o;
 
 	out_raw(&o, "{\"error\":");
 	out_str(&o, msg);
 	out_raw(&o, ",\"err\":");
-	out_steperr(&o, step, err, msg);
+	out_steperr(&o, step, err, msg, notexec);
 	out_raw(&o, "}");
 	(void)!write(initpipe, o.b, o.n);
 	_exit(1);
+}
+
+static void __attribute__((noreturn)) sli_fail(int initpipe, const char *step, int err, const char *msg)
+{
+	sli_fail_x(initpipe, step, err, msg, 0);
 }
 
 /* ---- the config ---- */
@@ -241,8 +248,9 @@ static int sli_parse(size_t len, struct sli_cfg *c)
 
 /* ---- the steps ---- */
 
-/* sli_stat_exec is Go's isExecutable: 0, or the errno and whether stat itself failed. */
-static int sli_stat_exec(const char *p, int *statfailed)
+/* sli_stat_exec is Go's isExecutable: 0, or the errno and whether stat itself failed; *mode is
+ * the file's mode when stat worked (a directory, or no execute bit, is the EACCES). */
+static int sli_stat_exec(const char *p, int *statfailed, mode_t *mode)
 {
 	struct stat st;
 
@@ -251,9 +259,27 @@ static int sli_stat_exec(const char *p, int *statfailed)
 		*statfailed = 1;
 		return errno;
 	}
+	*mode = st.st_mode;
 	if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111))
 		return EACCES;
 	return 0;
+}
+
+/* sli_fail_mode is Go's modeError: the program's own type or mode refused it, not the policy
+ * (lifecycle.StepError.NotExecutable); m holds "exec: \"PROG\"". */
+static void __attribute__((noreturn)) sli_fail_mode(int initpipe, struct sl_msg *m, const char *msg, mode_t mode)
+{
+	char oct[6] = {'0', '0', '0', '0', ')', 0};
+
+	if (S_ISDIR(mode)) {
+		sl_msg_str(m, ": permission denied (is a directory)");
+	} else {
+		for (int i = 3; i > 0; i--) /* the permission bits, as Go's %04o of Perm() */
+			oct[i] = (char)('0' + ((mode >> (3 * (3 - i))) & 7));
+		sl_msg_str(m, ": permission denied (not executable: mode ");
+		sl_msg_str(m, oct);
+	}
+	sli_fail_x(initpipe, "exec", EACCES, msg, 1);
 }
 
 /* sli_lookpath is lifecycle's lookPath: the program must be there at create. */
@@ -264,13 +290,16 @@ static void sli_lookpath(int initpipe, const struct sli_cfg *c)
 	const char *p = *c->path ? c->path : sli_default_path;
 	size_t nlen = strlen(c->program);
 	int sf, e;
+	mode_t mode = 0;
 
 	sl_msg_init(&m, msg, sizeof msg);
 	sl_msg_str(&m, "exec: ");
 	sl_msg_quote(&m, c->program);
 	if (strchr(c->program, '/')) {
-		if (!(e = sli_stat_exec(c->program, &sf)))
+		if (!(e = sli_stat_exec(c->program, &sf, &mode)))
 			return;
+		if (!sf)
+			sli_fail_mode(initpipe, &m, msg, mode);
 		if (sf) {
 			sl_msg_str(&m, ": stat ");
 			sl_msg_str(&m, c->program);
@@ -291,7 +320,7 @@ static void sli_lookpath(int initpipe, const struct sli_cfg *c)
 			}
 			full[dlen] = '/';
 			memcpy(full + dlen + 1, c->program, nlen + 1);
-			if (!sli_stat_exec(full, &sf))
+			if (!sli_stat_exec(full, &sf, &mode))
 				return;
 		}
 		if (!*end)
@@ -436,7 +465,7 @@ static void __attribute__((noreturn)) sli_exec_fail(int xs, int err, const char 
 {
 	static struct sli_out o;
 
-	out_steperr(&o, "exec", err, msg);
+	out_steperr(&o, "exec", err, msg, 0);
 	(void)!write(xs, o.b, o.n);
 	_exit(1);
 }

@@ -19,7 +19,7 @@ var deniedSyscalls = []string{
 	// kernel code and configuration
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
 	"create_module", "bpf", "perf_event_open", "iopl", "ioperm", "uselib", "_sysctl",
-	"nfsservctl", "sysfs", "ustat", "lookup_dcookie", "quotactl", "lsm_set_self_attr",
+	"nfsservctl", "sysfs", "ustat", "lookup_dcookie", "quotactl", "quotactl_fd", "lsm_set_self_attr",
 	// other processes
 	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kcmp",
 	// keys, handles, io_uring (bypasses seccomp for the ops it queues), userfaultfd
@@ -51,8 +51,29 @@ var cloneNamespaceFlags = []uint64{
 // default profile): the query 0xffffffff, PER_LINUX, PER_LINUX32, and both with UNAME26.
 var allowedPersonalities = map[uint32]bool{0x0: true, 0x8: true, 0x20000: true, 0x20008: true, 0xffffffff: true}
 
-// ttyIoctls push input into, or reconfigure, a terminal the container may share with the host.
-var ttyIoctls = []uint64{unix.TIOCSTI, unix.TIOCLINUX}
+// ttyIoctls push input into, or reconfigure, a terminal the container may share with the host;
+// TIOCCONS (CAP_SYS_ADMIN) redirects the host's console to a terminal of the container.
+var ttyIoctls = []uint64{unix.TIOCSTI, unix.TIOCLINUX, unix.TIOCCONS}
+
+// hostFSIoctls change a whole file system through any file of it, a read-only one included,
+// with a capability (CAP_SYS_ADMIN, CAP_SYS_RESOURCE) a container may be given: the rootfs and
+// the direct mode's files lie on the host's file systems, so these are host-wide state like
+// mount(2). Freeze and thaw (every file system), shutdown (ext4, xfs, f2fs), the label, and
+// ext4's UUID, resize, boot-loader swap and journal checkpoint.
+var hostFSIoctls = []uint64{
+	0xc0045877, // FIFREEZE
+	0xc0045878, // FITHAW
+	0x8004587d, // FS_IOC_SHUTDOWN (EXT4_IOC_SHUTDOWN, XFS_IOC_GOINGDOWN)
+	0x41009432, // FS_IOC_SETFSLABEL
+	0x4008662c, // EXT4_IOC_SETFSUUID
+	0x40086610, // EXT4_IOC_RESIZE_FS
+	0x40086607, // EXT4_IOC_GROUP_EXTEND
+	0x40046607, // EXT4_IOC32_GROUP_EXTEND
+	0x40286608, // EXT4_IOC_GROUP_ADD
+	0x40246608, // EXT4_IOC32_GROUP_ADD
+	0x00006611, // EXT4_IOC_SWAP_BOOT
+	0x4004662b, // EXT4_IOC_CHECKPOINT
+}
 
 // rule is one entry of sandlock's own filter: name, action, and conditions that must all hold.
 type rule struct {
@@ -79,7 +100,10 @@ func maskedEq(arg uint, mask, v uint64) seccomp.ScmpCondition {
 // architecture is native.
 func sandlockRules(o SeccompOptions, native seccomp.ScmpArch) []rule {
 	var rs []rule
-	rs = append(rs, unconditional(deniedSyscalls, errnoAct(unix.EPERM))...)
+	// With their i386 aliases (stime, clock_settime64, clock_adjtime64, umount): a rule by
+	// name reaches only the i386 syscall of that very name, and the 64-bit-time spellings set
+	// the host's clock as well as the old ones do.
+	rs = append(rs, unconditional(withI386Names(deniedSyscalls, true), errnoAct(unix.EPERM))...)
 	// clone3 passes its flags in memory, which seccomp cannot read; libc falls back to clone.
 	rs = append(rs, rule{name: "clone3", act: errnoAct(unix.ENOSYS)})
 	rs = append(rs, cloneRules(cloneFlagsArg(native))...)
@@ -156,11 +180,17 @@ func cloneRules(arg uint) []rule {
 }
 
 func ioctlRules() []rule {
-	rs := make([]rule, 0, len(ttyIoctls))
-	for _, req := range ttyIoctls {
+	rs := make([]rule, 0, len(ttyIoctls)+len(hostFSIoctls))
+	for _, req := range append(slices.Clone(ttyIoctls), hostFSIoctls...) {
 		// The kernel reads the request as an unsigned int, so only the low 32 bits count.
 		rs = append(rs, rule{name: "ioctl", act: errnoAct(unix.EPERM), conds: []seccomp.ScmpCondition{maskedEq(1, 0xffffffff, req)}})
 	}
+	// TIOCSCTTY with a non-zero argument takes a terminal that is another session's
+	// controlling terminal (CAP_SYS_ADMIN): the caller's, when it is the container's stdio,
+	// which could then be made to read the operator's input. Argument 0 (what the exec step
+	// and a session leader on a terminal of its own use) is left alone.
+	rs = append(rs, rule{name: "ioctl", act: errnoAct(unix.EPERM), conds: []seccomp.ScmpCondition{
+		maskedEq(1, 0xffffffff, unix.TIOCSCTTY), cond(2, seccomp.CompareNotEqual, 0, 0)}})
 	return rs
 }
 

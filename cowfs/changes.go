@@ -1,7 +1,6 @@
 package cowfs
 
 import (
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -292,5 +291,3 @@ func isOpaque(p string) bool {
 	}
 	return false
 }
-
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

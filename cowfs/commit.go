@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -60,6 +61,9 @@ func (l *Layer) Commit(unmount Unmount) error {
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", l.Dir, err)
 	}
+	if err := reservedNames(ops); err != nil {
+		return fmt.Errorf("commit %s: %w", l.Dir, err)
+	}
 	if err := l.conflicts(ops); err != nil {
 		return err
 	}
@@ -74,6 +78,20 @@ func (l *Layer) Commit(unmount Unmount) error {
 		}
 	}
 	return l.Remove(unmount)
+}
+
+// ErrReservedName: the layer made a name in the workdir that only a commit's staging
+// directory may have (a forged one would be replayed by the next Recover).
+var ErrReservedName = errors.New("the layer made a name reserved for the commit's staging (" + stagePrefix + "*)")
+
+// reservedNames refuses a commit that would land a staging directory's name in the workdir.
+func reservedNames(ops []op) error {
+	for _, o := range ops {
+		if strings.HasPrefix(strings.SplitN(o.Rel, "/", 2)[0], stagePrefix) {
+			return fmt.Errorf("%w: %s", ErrReservedName, o.Rel)
+		}
+	}
+	return nil
 }
 
 // conflicts: every path a step replaces or removes must be unchanged since the layer's birth
@@ -169,8 +187,26 @@ func crashPoint(name string) {
 
 // apply runs a decided commit's journal: each step is a rename, redone or skipped after a
 // crash (a staged entry that is gone was moved in place already).
+//
+// The journal and the staged entries are read back from the workdir, which others may write
+// (the sandbox itself, through a later commit of names it made there, or anyone the host lets
+// write the directory): a staging directory found by Recover may be forged. So every path is
+// resolved from the workdir's descriptor one checked component at a time, beneath it, never
+// through a symlink or into another mount (openBeneath), and each step is a renameat of single
+// names between those descriptors: a journal can move the workdir's own entries, never reach
+// past it.
 func apply(workdir, stage string) error {
-	b, err := os.ReadFile(filepath.Join(stage, journalFile))
+	wfd, err := unix.Open(workdir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(wfd)
+	sfd, err := openBeneath(wfd, filepath.Base(stage), unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return fmt.Errorf("staging %s: %w", stage, err)
+	}
+	defer unix.Close(sfd)
+	b, err := readBeneath(sfd, journalFile)
 	if err != nil {
 		return err
 	}
@@ -178,55 +214,114 @@ func apply(workdir, stage string) error {
 	if err := json.Unmarshal(b, &ops); err != nil {
 		return fmt.Errorf("journal %s: %w", stage, err)
 	}
-	trash := filepath.Join(stage, "trash")
-	if err := os.Mkdir(trash, 0o700); err != nil && !os.IsExist(err) {
+	if err := unix.Mkdirat(sfd, "trash", 0o700); err != nil && err != unix.EEXIST {
 		return err
 	}
+	tfd, err := openBeneath(sfd, "trash", unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
 	for i, o := range ops {
-		if err := applyOne(workdir, stage, trash, i, o); err != nil {
-			return err
+		if err := applyOne(wfd, sfd, tfd, i, o); err != nil {
+			return fmt.Errorf("journal %s, step %d (%s): %w", stage, i, o.Rel, err)
 		}
 	}
-	dfd, err := unix.Open(workdir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err == nil {
+	if dfd, err := unix.Open(workdir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 		_ = unix.Syncfs(dfd)
 		unix.Close(dfd)
 	}
 	return removeAll(stage)
 }
 
-func applyOne(workdir, stage, trash string, i int, o op) error {
+func applyOne(wfd, sfd, tfd, i int, o op) error {
 	if !filepath.IsLocal(o.Rel) {
 		return fmt.Errorf("journal: bad path %q", o.Rel)
 	}
-	target := filepath.Join(workdir, o.Rel)
-	old := filepath.Join(trash, strconv.Itoa(i))
+	name, parent := filepath.Base(o.Rel), filepath.Dir(o.Rel)
+	staged := strconv.Itoa(i)
 	if o.Remove {
-		return renameIfExists(target, old)
-	}
-	src := filepath.Join(stage, strconv.Itoa(i))
-	sst, ok := lstat(src)
-	if !ok {
-		return nil // done before a crash
-	}
-	if tst, exists := lstat(target); exists {
-		if tst.Mode&unix.S_IFMT == unix.S_IFDIR || sst.Mode&unix.S_IFMT == unix.S_IFDIR {
-			if err := os.Rename(target, old); err != nil {
-				return err
-			}
+		pfd, err := openBeneath(wfd, parent, unix.O_PATH|unix.O_DIRECTORY)
+		if err == unix.ENOENT {
+			return nil // gone already
 		}
-	} else if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return err
-	}
-	return os.Rename(src, target) // a file over a file: atomically
-}
-
-func renameIfExists(from, to string) error {
-	err := os.Rename(from, to)
-	if err != nil && isNotExist(err) {
+		if err != nil {
+			return err
+		}
+		defer unix.Close(pfd)
+		if err := unix.Renameat(pfd, name, tfd, staged); err != nil && err != unix.ENOENT {
+			return err
+		}
 		return nil
 	}
-	return err
+	var sst unix.Stat_t
+	if err := unix.Fstatat(sfd, staged, &sst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil // done before a crash
+	}
+	pfd, err := mkdirAllBeneath(wfd, parent)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+	var tst unix.Stat_t
+	if unix.Fstatat(pfd, name, &tst, unix.AT_SYMLINK_NOFOLLOW) == nil &&
+		(tst.Mode&unix.S_IFMT == unix.S_IFDIR || sst.Mode&unix.S_IFMT == unix.S_IFDIR) {
+		if err := unix.Renameat(pfd, name, tfd, staged); err != nil {
+			return err
+		}
+	}
+	return unix.Renameat(sfd, staged, pfd, name) // a file over a file: atomically
+}
+
+// beneathOnly confines a resolution to the directory it starts from: no "..", absolute path,
+// symlink or magic link, no other mount.
+const beneathOnly = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
+
+// openBeneath opens rel beneath the directory dir (beneathOnly).
+func openBeneath(dir int, rel string, flags int) (int, error) {
+	for {
+		fd, err := unix.Openat2(dir, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Resolve: beneathOnly})
+		if err != unix.EINTR && err != unix.EAGAIN {
+			return fd, err
+		}
+	}
+}
+
+// readBeneath reads the regular file name in the directory dir.
+func readBeneath(dir int, name string) ([]byte, error) {
+	fd, err := openBeneath(dir, name, unix.O_RDONLY)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// mkdirAllBeneath opens the directory rel beneath dir, making what is missing of it one
+// component at a time (beneathOnly: a symlink on the way is refused, not followed).
+func mkdirAllBeneath(dir int, rel string) (int, error) {
+	cur, err := unix.Dup(dir)
+	if err != nil {
+		return -1, err
+	}
+	if rel == "." {
+		return cur, nil
+	}
+	for _, c := range strings.Split(rel, "/") {
+		next, err := openBeneath(cur, c, unix.O_PATH|unix.O_DIRECTORY)
+		if err == unix.ENOENT {
+			if err = unix.Mkdirat(cur, c, 0o755); err == nil || err == unix.EEXIST {
+				next, err = openBeneath(cur, c, unix.O_PATH|unix.O_DIRECTORY)
+			}
+		}
+		unix.Close(cur)
+		if err != nil {
+			return -1, fmt.Errorf("%s: %w", rel, err)
+		}
+		cur = next
+	}
+	return cur, nil
 }
 
 // lockDir takes the workdir's commit lock: an exclusive flock on the directory itself.

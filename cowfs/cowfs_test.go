@@ -117,7 +117,14 @@ func TestCrashMidCommit(t *testing.T) {
 		if err := os.Mkdir(trash, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := applyOne(l.Workdir, stage, trash, 0, ops[0]); err != nil {
+		fds := make([]int, 3)
+		for i, d := range []string{l.Workdir, stage, trash} {
+			if fds[i], err = unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fds[i])
+		}
+		if err := applyOne(fds[0], fds[1], fds[2], 0, ops[0]); err != nil {
 			t.Fatal(err)
 		}
 		if err := Recover(l.Workdir); err != nil {
@@ -219,5 +226,48 @@ func TestWorkdirGone(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(l.Workdir); len(ents) != 0 {
 		t.Errorf("the commit wrote into the new directory: %v", ents)
+	}
+}
+
+// TestRecoverForgedJournal: a staging directory planted in the workdir (by the sandbox, whose
+// new names a commit lands there, or by anyone who may write it) is replayed by the next
+// Recover, which runs as the runtime: its steps must stay inside the workdir. Before the fix
+// a step through a symlink in the workdir moved a file into the directory it pointed to, and
+// a removal moved a file from there into the staging's trash (then deleted with it).
+func TestRecoverForgedJournal(t *testing.T) {
+	base := t.TempDir()
+	wd, outside := filepath.Join(base, "wd"), filepath.Join(base, "outside")
+	write(t, outside, map[string]string{"victim": "v"})
+	stage := filepath.Join(wd, stagePrefix+"forged")
+	write(t, stage, map[string]string{stageMark: "", "0": "pwned", "2": "pwned",
+		journalFile: `[{"rel":"lnk/pwned"},{"remove":true,"rel":"lnk/victim"},{"rel":"lnk/sub/pwned"}]`})
+	if err := os.Symlink(outside, filepath.Join(wd, "lnk")); err != nil {
+		t.Fatal(err)
+	}
+	err := Recover(wd)
+	if err == nil {
+		t.Errorf("Recover replayed a journal whose steps pass a symlink")
+	}
+	for _, p := range []string{"pwned", "sub"} {
+		if _, err := os.Lstat(filepath.Join(outside, p)); err == nil {
+			t.Errorf("the forged journal made %s outside the workdir", p)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "victim")); err != nil || string(b) != "v" {
+		t.Errorf("the forged journal removed a file outside the workdir: %v", err)
+	}
+}
+
+// TestCommitRefusesStagingNames: a layer that made a name only a commit's staging directory
+// may have is not committed (the next Recover would replay it).
+func TestCommitRefusesStagingNames(t *testing.T) {
+	l := fakeLayer(t)
+	write(t, l.Upper(), map[string]string{stagePrefix + "x/" + stageMark: "", stagePrefix + "x/" + journalFile: "[]"})
+	err := l.Commit(nil)
+	if !errors.Is(err, ErrReservedName) {
+		t.Fatalf("commit of a layer with %sx: %v, want ErrReservedName", stagePrefix, err)
+	}
+	if _, err := os.Lstat(filepath.Join(l.Workdir, stagePrefix+"x")); err == nil {
+		t.Errorf("the staging name landed in the workdir")
 	}
 }

@@ -274,6 +274,12 @@ func TestCOWDryRun(t *testing.T) {
 	if r.code != 0 || r.stdout != "A here\n" {
 		t.Errorf("--dry-run without a workdir: code %d, %q, %s", r.code, r.stdout, r.stderr)
 	}
+	// A dry run writes nothing for real: a writable path beside the workdir is read-only.
+	beside := t.TempDir()
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run", "-r", "/", "-w", beside), "sh", "-c", "echo x > "+beside+"/x || echo refused")...)
+	if ents, _ := os.ReadDir(beside); r.code != 0 || r.stdout != "refused\n" || len(ents) != 0 || !strings.Contains(r.stderr, "read-only in a dry run") {
+		t.Errorf("--dry-run with -w beside the workdir: code %d, %q, %s; %s holds %v", r.code, r.stdout, r.stderr, beside, ents)
+	}
 }
 
 // TestCOWKeysWithoutWorkdir: max_disk and on_exit without --workdir configure no layer: the
@@ -960,4 +966,100 @@ func nsIDs(t *testing.T, pid string) string {
 		out += l + "\n"
 	}
 	return out
+}
+
+// plantStaging is a script that makes, in the workdir DIR, what a crashed commit leaves: a
+// staging directory with its mark, a journal and a staged file, the journal's steps passing
+// a symlink (lnk) to OUTSIDE: one moves the staged file there, one moves OUTSIDE/victim out.
+func plantStaging(dir, outside string) string {
+	st := dir + "/.sandlock-commit-evil"
+	return fmt.Sprintf(`ln -s %[2]s %[1]s/lnk && mkdir %[3]s && : > %[3]s/sandlock-stage &&
+echo pwned > %[3]s/0 && echo '[{"rel":"lnk/pwned"},{"remove":true,"rel":"lnk/victim"}]' > %[3]s/journal &&
+(echo x > %[2]s/direct) 2>/dev/null; true`, dir, outside, st)
+}
+
+// checkOutside fails the test when a planted journal reached OUTSIDE.
+func checkOutside(t *testing.T, outside string) {
+	t.Helper()
+	for _, n := range []string{"pwned", "direct"} {
+		if _, err := os.Lstat(filepath.Join(outside, n)); err == nil {
+			t.Errorf("ESCAPED: %s/%s was made outside the workdir, where the sandbox may not write", outside, n)
+		}
+	}
+	if readOr(t, filepath.Join(outside, "victim")) != "victim\n" {
+		t.Errorf("ESCAPED: %s/victim was removed by a journal planted in the workdir", outside)
+	}
+}
+
+// TestCOWForgedStaging: the sandbox plants, through its layer, a staging directory whose
+// journal passes a symlink to a directory it may not write; the commit would land it in the
+// workdir, and the next layer made over the workdir replays it as the runtime (Recover). The
+// commit refuses the reserved name, and a replayed journal never leaves the workdir. Before the
+// fix the second run moved a file into OUTSIDE and removed OUTSIDE/victim, as root.
+func TestCOWForgedStaging(t *testing.T) {
+	requireSetup(t)
+	outsideDir := func(t *testing.T) string {
+		o := filepath.Join(t.TempDir(), "outside")
+		if err := os.MkdirAll(o, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(o, "victim"), []byte("victim\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	t.Run("sandbox", func(t *testing.T) {
+		wd, storage := cowTree(t)
+		outside := outsideDir(t)
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", plantStaging(wd, outside))...)
+		if r.code == 0 && !strings.Contains(readDirNames(wd), ".sandlock-commit-evil") {
+			t.Errorf("the run succeeded, yet its layer did not land")
+		}
+		if r.code != 0 && !strings.Contains(r.stderr, "reserved") {
+			t.Errorf("code %d, want a refusal naming the reserved name: %s", r.code, r.stderr)
+		}
+		r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "ABORT"), "true")...) // replays what landed
+		if r.code != 0 {
+			t.Errorf("second run: code %d: %s", r.code, r.stderr)
+		}
+		checkOutside(t, outside)
+	})
+	t.Run("planted by another writer", func(t *testing.T) {
+		// Another writer of the workdir (a sandbox without a layer that may write it, its
+		// owner): no layer guards it, the replay must.
+		wd, storage := cowTree(t)
+		outside := outsideDir(t)
+		if out, err := exec.Command("sh", "-c", plantStaging(wd, outside)).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		_ = os.Remove(filepath.Join(outside, "direct")) // the host may write there
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "ABORT"), "true")...)
+		if r.code == 0 {
+			t.Errorf("a journal through a symlink was replayed without a word")
+		}
+		checkOutside(t, outside)
+	})
+	t.Run("container", func(t *testing.T) {
+		storage := filepath.Join(t.TempDir(), "layers")
+		outside := outsideDir(t)
+		bundle := newBundleWith(t, func(s *specs.Spec) {
+			s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+		}, "sh", "-c", plantStaging("/data", outside))
+		data := filepath.Join(bundle, "rootfs", "data")
+		if err := os.MkdirAll(data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_ = rtWith(t, nil, "run", "--bundle", bundle, newID())
+		_ = rtWith(t, nil, "run", "--bundle", bundle, newID()) // its create replays what landed
+		checkOutside(t, outside)
+	})
+}
+
+func readDirNames(dir string) string {
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return strings.Join(names, " ")
 }

@@ -397,6 +397,7 @@ var mainEscapeNames = []string{
 	"x64:name_to_handle_at", "i386:name_to_handle_at", "x64:io_uring_setup", "i386:io_uring_setup",
 	"x64:process_vm_readv", "i386:process_vm_readv", "x64:pidfd_getfd", "x64:reboot", "i386:reboot",
 	"x64:swapoff", "x64:pivot_root", "x64:open_tree", "x64:fsopen", "x64:move_mount",
+	"x64:quotactl_fd", "i386:quotactl_fd", "i386:stime", "i386:clock_settime64", "i386:clock_adjtime64",
 	// namespaces, mount, chroot
 	"clone3_newuser", "i386:clone3_newuser", "clone_newuser", "clone_newns", "clone_newpid", "clone_newnet",
 	"i386:clone_newuser", "clone_upper_bits_newuser", "unshare_newuser", "unshare_newns", "unshare_newnet",
@@ -408,6 +409,10 @@ var mainEscapeNames = []string{
 	"io_uring_setup_real", "name_to_handle_at_root", "personality_no_randomize",
 	// terminals
 	"tiocsti", "tiocsti_upper_bits", "i386:tiocsti", "tioclinux", "i386:tioclinux",
+	"tioccons", "i386:tioccons", "tiocsctty_steal", "i386:tiocsctty_steal",
+	// ioctls that change the whole (host) file system
+	"fifreeze", "i386:fifreeze", "fithaw", "fs_ioc_shutdown", "i386:fs_ioc_shutdown", "fs_ioc_setfslabel",
+	"ext4_setfsuuid", "ext4_resize_fs", "ext4_group_extend", "ext4_group_add", "ext4_swap_boot", "ext4_checkpoint",
 	// raw sockets
 	"raw_inet", "raw_inet6", "packet_raw", "packet_dgram", "packet_upper_bits", "inet_sock_packet",
 	"i386:raw_inet", "i386:packet_raw", "i386:socketcall_packet", "i386:socketcall_raw_inet",

@@ -1,10 +1,16 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sandlock/sandlock-runtime/internal/children"
 )
 
 // TestSandboxFSDeniedInWritable: `sandbox -w W --fs-denied W/secret`: files beside the secret
@@ -150,4 +156,108 @@ print(os.read(fd, 100).decode(), end="")`
 	if r := rtWith(t, nil, sandboxArgs(flags, "python3", "-c", py("secret"))...); r.code == 0 || strings.Contains(r.stdout, "TOPSECRET") {
 		t.Errorf("openat2 IN_ROOT of the denied file: exit %d stdout %q, want it refused", r.code, r.stdout)
 	}
+}
+
+// TestFSCarveFIFOCallerKilled runs fifoleak.c: FIFO opens in a carved directory wait on
+// threads of the supervisor, which is outside the container's cgroup; a caller killed in the
+// open must not leave its thread waiting for ever (before the fix, 100 children left 100
+// threads, past any max_processes).
+func TestFSCarveFIFOCallerKilled(t *testing.T) {
+	bins := escapeBins(t)
+	w := filepath.Join(t.TempDir(), "w")
+	if err := os.MkdirAll(w, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w, "secret"), []byte("s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := newID()
+	track(t, id)
+	out := newOutFile(t)
+	cmd, files := rtCommand(t, "sandbox", "--name", id, "-r", "/", "-w", w, "--fs-denied", filepath.Join(w, "secret"),
+		"--", filepath.Join(bins, "fifoleak"), filepath.Join(w, "p"), "100")
+	cmd.Stdout = out.f
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := children.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait(); files[0].Close(); files[1].Close() })
+	if l := out.line(t); l != "killed 100" {
+		t.Fatalf("fifoleak: %q", l)
+	}
+	if n := threadsSettle(t, supervisorOf(t, id), 50); n >= 50 {
+		t.Errorf("the supervisor holds %d threads after 100 FIFO openers were killed (want them released)", n)
+	}
+}
+
+// TestSendCallerKilled runs sendleak.c in the direct mode (where sendmsg is performed on
+// behalf): a caller killed in a send that waits for room must not leave the supervisor's thread
+// waiting (before the fix, 60 children left 60 threads while the peer kept its end open).
+func TestSendCallerKilled(t *testing.T) {
+	bins := escapeBins(t)
+	w := t.TempDir()
+	id := newID()
+	track(t, id)
+	out := newOutFile(t)
+	cmd, files := rtCommand(t, "sandbox", "--name", id, "-r", "/", "-w", w,
+		"--", filepath.Join(bins, "sendleak"), filepath.Join(w, "s"), "60")
+	cmd.Stdout = out.f
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := children.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait(); files[0].Close(); files[1].Close() })
+	if l := out.line(t); l != "killed 60" {
+		t.Fatalf("sendleak: %q", l)
+	}
+	if n := threadsSettle(t, supervisorOf(t, id), 30); n >= 30 {
+		t.Errorf("the supervisor holds %d threads after 60 senders were killed (want them released)", n)
+	}
+}
+
+// threadsSettle waits (up to 30 s) for process pid to have fewer than want threads and
+// returns how many it has.
+func threadsSettle(t *testing.T, pid, want int) int {
+	t.Helper()
+	n := -1
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n = len(ents); n < want {
+			break
+		}
+	}
+	return n
+}
+
+// supervisorOf finds the supervisor process of the container (or named sandbox) id.
+func supervisorOf(t *testing.T, id string) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if err != nil {
+				continue
+			}
+			args := strings.Split(string(b), "\x00")
+			if slices.Contains(args, "supervise") && strings.Contains(string(b), "/"+id+"\x00") {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no supervisor found for %s", id)
+	return 0
 }

@@ -372,6 +372,9 @@ func TestList(t *testing.T) {
 			if c["status"] != w {
 				t.Errorf("list: %s status %v, want %s", id, c["status"], w)
 			}
+			if c["owner"] != "root" { // runc's list: the user owning the state dir
+				t.Errorf("list: %s owner %q, want root", id, c["owner"])
+			}
 			delete(want, id)
 		}
 	}
@@ -418,5 +421,41 @@ func TestVersionAndFeatures(t *testing.T) {
 	}
 	if slices.Contains(f.Linux.Namespaces, "user") {
 		t.Errorf("features advertises user namespaces, which are refused: %v", f.Linux.Namespaces)
+	}
+}
+
+// TestSecondContainerSameBundle: runc runs two containers from one bundle (each in its own
+// mount namespace); here the first one's mounts are on the rootfs, in the host's mount table,
+// so the second is refused saying why, and leaves nothing behind.
+func TestSecondContainerSameBundle(t *testing.T) {
+	_, _, bundle := running(t, nil, "sleep", "100")
+	id := newID()
+	track(t, id)
+	r := rtWith(t, nil, "run", "-d", "--bundle", bundle, id)
+	if r.code == 0 || !strings.Contains(r.stderr, "another container running from this bundle") {
+		t.Errorf("second run -d from the same bundle: exit %d, stderr %q; want a refusal naming the shared bundle", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(envFor(t).root, id)); err == nil {
+		t.Errorf("the refused container left its state dir")
+	}
+}
+
+// TestConsoleSocketWithoutTerminal: as runc, a console socket for a process without a
+// terminal is refused (create and exec), and the refused create leaves nothing.
+func TestConsoleSocketWithoutTerminal(t *testing.T) {
+	const want = "cannot use console socket if runc will not detach or allocate tty"
+	b := newBundle(t, "sleep", "100")
+	id := newID()
+	track(t, id)
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	if r := rtWith(t, nil, "create", "--bundle", b, "--console-socket", sock, id); r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("create --console-socket, terminal false: exit %d, stderr %q; want %q", r.code, r.stderr, want)
+	}
+	if _, err := os.Stat(filepath.Join(envFor(t).root, id)); err == nil {
+		t.Errorf("the refused create left its state dir")
+	}
+	rid, _, _ := running(t, nil, "sleep", "100")
+	if r := rtWith(t, nil, "exec", "--console-socket", sock, rid, "true"); r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("exec --console-socket without --tty: exit %d, stderr %q; want %q", r.code, r.stderr, want)
 	}
 }

@@ -140,6 +140,15 @@ func TestEscapeMetadataSandbox(t *testing.T) {
 	t.Run("read fs_denied", func(t *testing.T) { expectAll(t, run(denied, "read", denF, denL), "ok") })
 	t.Run("write inside fs_writable", func(t *testing.T) { expectAll(t, run(nil, "write", inF), "ESCAPED") })
 	t.Run("read inside fs_writable", func(t *testing.T) { expectAll(t, run(nil, "read", inF, inL), "ESCAPED") })
+	// With a copy-on-write workdir the process is in a mount namespace of its own, whose
+	// mounts have IDs the host's table lacks: the fd spellings were taken for pipes there and
+	// changed the host file (fchmod, fchown, futimens, fsetxattr, the flag ioctls).
+	cow := []string{"--workdir", filepath.Join(base, "cow"), "--fs-storage", filepath.Join(base, "layers"), "--on-exit", "ABORT"}
+	cowF, _ := metadataTargets(t, filepath.Join(base, "cow"))
+	t.Run("write outside fs_writable in a copy-on-write workdir", func(t *testing.T) {
+		expectAll(t, run(append(append([]string{}, readable...), cow...), "write", outF), "ok")
+	})
+	t.Run("write inside the copy-on-write workdir", func(t *testing.T) { expectAll(t, run(cow, "write", cowF), "ESCAPED") })
 	var st unix.Stat_t
 	if err := unix.Stat(outF, &st); err != nil || st.Mode&0o7777 != 0o644 {
 		t.Errorf("the file outside fs_writable changed: mode %o, %v", st.Mode&0o7777, err)
@@ -170,6 +179,7 @@ func TestEscapeMetadataContainer(t *testing.T) {
 				{"read outside fs_readable", `["/escape"]`, []string{"read", "/victim/f", "/victim/l"}, "ok"},
 				{"write fs_denied", `["/escape"]`, []string{"write", "/tmp/secret/f"}, "ok"},
 				{"read fs_denied", `["/escape"]`, []string{"read", "/tmp/secret/f", "/tmp/secret/l"}, "ok"},
+				{"write outside fs_writable in a workdir", `["/escape", "/victim"]`, []string{"write", "/victim/f"}, "ok"},
 				{"write inside fs_writable", `["/escape"]`, []string{"write", "/tmp/f"}, "ESCAPED"},
 				{"read inside fs_writable", `["/escape"]`, []string{"read", "/tmp/f", "/tmp/l"}, "ESCAPED"},
 			} {
@@ -180,6 +190,11 @@ func TestEscapeMetadataContainer(t *testing.T) {
 					}
 					if strings.Contains(c.name, "fs_denied") {
 						ann["io.sandlock.fs_denied"] = `["/tmp/secret"]`
+					}
+					if strings.Contains(c.name, "workdir") { // a copy-on-write workdir: a mount namespace
+						ann["io.sandlock.workdir"] = "/tmp"
+						ann["io.sandlock.fs_storage"] = filepath.Join(t.TempDir(), "layers")
+						ann["io.sandlock.on_exit"] = "ABORT"
 					}
 					mutate := chain(caps.set, func(s *specs.Spec) { s.Annotations = ann })
 					install := func(rootfs string) {

@@ -144,6 +144,32 @@ func TestResourcesMemoryLimit(t *testing.T) {
 	}
 }
 
+// TestMemoryLimitTooLowToStart: a memory limit too low for init to start fails create with
+// runc's hint (OOM-killed, memory limit too low?) instead of a bare "exited before it was
+// ready", in a container and in a sandbox, and leaves nothing behind.
+func TestMemoryLimitTooLowToStart(t *testing.T) {
+	const want = "OOM-killed (memory limit too low?)"
+	r := runContainer(t, withResources(specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64p(100 << 10)}}), "true")
+	if r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("run under a 100K limit: exit %d, stderr %q; want a failure saying %q", r.code, r.stderr, want)
+	}
+	sr := rtWith(t, nil, "sandbox", "-m", "100K", "--", "true")
+	if sr.code != 1 || !strings.Contains(sr.stderr, want) {
+		t.Errorf("sandbox -m 100K: exit %d, stderr %q; want 1 and %q", sr.code, sr.stderr, want)
+	}
+	if left, _ := os.ReadDir(envFor(t).root); len(left) > 0 {
+		var names []string
+		for _, e := range left {
+			if !strings.HasPrefix(e.Name(), "#") { // the runtime's caches
+				names = append(names, e.Name())
+			}
+		}
+		if len(names) > 0 {
+			t.Errorf("state left under the root: %v", names)
+		}
+	}
+}
+
 // A fork bomb (setsid'd children included) stops at the limit; the host is unharmed: the bomb is
 // bounded by the limit under test and by its own loop count, and delete --force ends it. The
 // bomb waits for /tmp/go, so the test reads the container's cgroup while init surely lives; it

@@ -4,8 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
@@ -94,6 +98,8 @@ func sandboxCases(dir string) []sandboxCase {
 		{"-w / grants the root", []string{"-w", "/"}, []string{"sh", "-c", "echo root > " + inside + " && cat " + inside}, 0, "root\n", ""},
 		{"missing command exits 127", nil, []string{"no-such-command-xyz"}, 127, "", "sandlock-runtime: sandbox start: exec: \"no-such-command-xyz\": executable file not found in $PATH\n"},
 		{"exec refused by the policy", []string{"-r", "/etc"}, []string{"true"}, 126, "", "refused by the sandbox policy"},
+		// bwrap's and sandlock's users write -w alone: the error says fs_readable is then empty.
+		{"-w alone says fs_readable is empty", []string{"-w", dir}, []string{"true"}, 126, "", "fs_readable is empty: with -w alone"},
 	}
 }
 
@@ -107,6 +113,50 @@ func TestSandboxCommand(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "sandbox-outside")); err == nil {
 		t.Errorf("the refused write created its file")
 	}
+}
+
+// TestNotExecutableSaysWhy: a program that is not executable by its own mode, or a directory,
+// fails with exit 126 (sandbox) and a message naming the reason, in the direct mode and in a
+// container; the policy, which allows it, is not blamed.
+func TestNotExecutableSaysWhy(t *testing.T) {
+	requireSetup(t)
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, r result, wantCode int, why string) {
+		t.Helper()
+		if r.code != wantCode || !strings.Contains(r.stderr, "permission denied ("+why+")") || strings.Contains(r.stderr, "policy") {
+			t.Errorf("exit %d, stderr %q; want %d and permission denied (%s), not blamed on the policy", r.code, r.stderr, wantCode, why)
+		}
+	}
+	t.Run("sandbox", func(t *testing.T) {
+		check(t, rtWith(t, nil, "sandbox", "--", plain), 126, "not executable: mode 0644")
+		check(t, rtWith(t, nil, "sandbox", "--", dir), 126, "is a directory")
+	})
+	t.Run("the log has init's error alone", func(t *testing.T) {
+		// The supervisor, which init tells its error instead of handing it the listener,
+		// logged a second, misleading error ("init sent no seccomp listener").
+		check(t, rtWith(t, nil, "sandbox", "--", plain), 126, "not executable: mode 0644")
+		if b, _ := os.ReadFile(envFor(t).log); strings.Contains(string(b), "seccomp listener") {
+			t.Errorf("the log has the supervisor's consequence of init's failure: %s", b)
+		}
+	})
+	t.Run("container", func(t *testing.T) {
+		for prog, why := range map[string]string{"/etc/passwd": "not executable: mode 0644", "/tmp": "is a directory"} {
+			b := newBundle(t, prog)
+			if err := os.Chmod(filepath.Join(b, "rootfs", "etc", "passwd"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			id := newID()
+			track(t, id)
+			check(t, rtWith(t, nil, "run", "--bundle", b, id), 1, why)
+			noStateLeft(t, prog, id, filepath.Join(b, "no-pid-file"))
+			checkNoCgroup(t, id)
+			checkNoMounts(t, b)
+		}
+	})
 }
 
 func TestSandboxPolicyFile(t *testing.T) {
@@ -258,6 +308,134 @@ func TestSandboxErrorFormats(t *testing.T) {
 		ee, _ := err.(*exec.ExitError)
 		if ee == nil || ee.ExitCode() != 127 || !strings.Contains(errb.String(), c.want) || strings.Count(errb.String(), "\n") != 1 {
 			t.Errorf("%v: got %v, stderr %q; want exit 127 and one line containing %q", c.global, err, errb.String(), c.want)
+		}
+	}
+}
+
+// TestSandboxEarlySignal: a SIGTERM that reaches `sandbox` while the command's sandbox is being
+// made (what `timeout` or a supervisor may send at any time) is passed on once the command
+// runs; it was dropped, and the command ran to its end (exit 0). The signal is sent when the
+// sandbox's state dir appears: `sandbox` handles signals by then, and the command does not run
+// yet (or, on a slow path, already does: the exit is 143 either way with the fix).
+func TestSandboxEarlySignal(t *testing.T) {
+	requireSetup(t)
+	root := envFor(t).root
+	cmd, files := rtCommand(t, "sandbox", "--", "sleep", "20")
+	err := children.Start(cmd)
+	if err == nil {
+		waitStateDir(t, root)
+		_ = cmd.Process.Signal(unix.SIGTERM)
+	}
+	if r := finish(t, cmd, files, err, cmdTimeout); r.code != 128+int(unix.SIGTERM) {
+		t.Errorf("sandbox sent SIGTERM early: exit %d, stderr %q; want %d (the command killed by it)", r.code, r.stderr, 128+int(unix.SIGTERM))
+	}
+}
+
+// waitStateDir waits until a container's state dir appears under root.
+func waitStateDir(t *testing.T, root string) {
+	t.Helper()
+	for deadline := time.Now().Add(cmdTimeout); time.Now().Before(deadline); time.Sleep(200 * time.Microsecond) {
+		ents, _ := os.ReadDir(root)
+		for _, e := range ents {
+			if e.IsDir() && !strings.HasPrefix(e.Name(), "#") {
+				return
+			}
+		}
+	}
+	t.Fatalf("no state dir appeared under %s", root)
+}
+
+// TestSandboxUnprivilegedExec: exec into a sandbox a user started with --name is refused,
+// saying it needs root, and the sandbox goes on; ps lists its processes (init's tree). The zygote's report of a new process is a
+// sendmsg the policy traps, which an unprivileged supervisor cannot perform for it: the exec
+// used to fail with "zygote exited" and kill the sandbox (exit 137).
+func TestSandboxUnprivilegedExec(t *testing.T) {
+	asNobody, home := nobodyRunner(t, "--clear-groups")
+	root := filepath.Join(home, "state")
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-u", "XDG_RUNTIME_DIR",
+		"TMPDIR="+home, "HOME="+home, filepath.Join(home, "sandlock-runtime"), "--root", root,
+		"sandbox", "--name", "nx", "--", "sh", "-c", "sleep 30 & while [ ! -e go ]; do sleep 0.05; done; kill $!; echo survived")
+	cmd.Dir = home
+	var files [2]*os.File
+	for i := range files {
+		f, err := os.CreateTemp(home, "bg-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = f
+	}
+	cmd.Stdout, cmd.Stderr = files[0], files[1]
+	startErr := children.Start(cmd)
+	if startErr == nil {
+		for deadline := time.Now().Add(cmdTimeout); ; time.Sleep(20 * time.Millisecond) {
+			if r := asNobody(t, []string{"--root", root, "state", "nx"}); strings.Contains(r.stdout, `"running"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the named sandbox never ran")
+			}
+		}
+		r := asNobody(t, []string{"--root", root, "exec", "nx", "true"})
+		if r.code == 0 || !strings.Contains(r.stderr, "exec: needs root") {
+			t.Errorf("exec into a user's sandbox: exit %d, stderr %q; want a refusal saying it needs root", r.code, r.stderr)
+		}
+		// Without a cgroup, ps lists init's tree: the shell and its background sleep.
+		if r := asNobody(t, []string{"--root", root, "ps", "--format", "json", "nx"}); strings.Count(r.stdout, ",")+1 < 2 {
+			t.Errorf("ps of a user's sandbox: %q; want init and its child", r.stdout)
+		}
+		if err := os.WriteFile(filepath.Join(home, "go"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := finish(t, cmd, files, startErr, cmdTimeout); r.code != 0 || r.stdout != "survived\n" {
+		t.Errorf("the sandbox after the refused exec: exit %d, stdout %q, stderr %q; want 0 and survived", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestSandboxUnprivilegedKillAll: without a cgroup, kill --all reaches init's whole tree: a
+// background child of the command dies with it (it reached init only, and the child lived on).
+func TestSandboxUnprivilegedKillAll(t *testing.T) {
+	asNobody, home := nobodyRunner(t, "--clear-groups")
+	root := filepath.Join(home, "state")
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-u", "XDG_RUNTIME_DIR",
+		"TMPDIR="+home, "HOME="+home, filepath.Join(home, "sandlock-runtime"), "--root", root,
+		"sandbox", "--name", "nk", "--", "sh", "-c", "sleep 60 & sleep 60 & wait")
+	cmd.Dir = home
+	var files [2]*os.File
+	for i := range files {
+		f, err := os.CreateTemp(home, "bg-*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[i] = f
+	}
+	cmd.Stdout, cmd.Stderr = files[0], files[1]
+	startErr := children.Start(cmd)
+	var pids []int
+	if startErr == nil {
+		for deadline := time.Now().Add(cmdTimeout); len(pids) < 3; time.Sleep(20 * time.Millisecond) {
+			pids = nil
+			r := asNobody(t, []string{"--root", root, "ps", "--format", "json", "nk"})
+			for _, f := range strings.FieldsFunc(r.stdout, func(c rune) bool { return c < '0' || c > '9' }) {
+				if n, err := strconv.Atoi(f); err == nil {
+					pids = append(pids, n)
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ps never listed the shell and its two sleeps: %v", pids)
+			}
+		}
+		if r := asNobody(t, []string{"--root", root, "kill", "--all", "nk", "KILL"}); r.code != 0 {
+			t.Errorf("kill --all: exit %d, stderr %q", r.code, r.stderr)
+		}
+	}
+	if r := finish(t, cmd, files, startErr, cmdTimeout); r.code != 137 {
+		t.Errorf("the sandbox after kill --all KILL: exit %d, stderr %q; want 137", r.code, r.stderr)
+	}
+	if left := waitGone(pids); len(left) > 0 {
+		t.Errorf("processes of the sandbox alive after kill --all: %v", left)
+		for _, p := range left {
+			_ = unix.Kill(p, unix.SIGKILL)
 		}
 	}
 }

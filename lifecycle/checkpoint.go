@@ -42,7 +42,7 @@ func (c *Container) checkpoint(co CheckpointOpts) error {
 		return errors.New("checkpoint: --image-path is required")
 	}
 	if c.State.Cgroup == "" {
-		return errors.New("checkpoint needs the container's cgroup2 directory (to freeze it), and this container has none")
+		return errors.New("checkpoint needs the container's cgroup2 directory (to freeze it), and this container has none (it was created without a writable cgroup: checkpoint needs root)")
 	}
 	root, err := os.Readlink("/proc/" + strconv.Itoa(c.State.Pid) + "/root")
 	if err != nil {

@@ -147,12 +147,37 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 			return err
 		}
 	}
+	if c.DryRun {
+		var readOnly []string
+		cr.policy.FSWritable, readOnly = dryRunWritable(cr.policy.FSWritable, wd)
+		cr.policy.FSReadable = append(slices.Clone(cr.policy.FSReadable), readOnly...)
+	}
 	// The layer is the process's to write: the workdir is writable whatever the lists say
 	// (with neither list, the whole root already is).
 	if len(cr.policy.FSReadable)+len(cr.policy.FSWritable) > 0 && !slices.Contains(cr.policy.FSWritable, wd) {
 		cr.policy.FSWritable = append(slices.Clone(cr.policy.FSWritable), wd)
 	}
 	return nil
+}
+
+// dryRunWritable is fs_writable for a dry run, which writes nothing for real (the seed's
+// "discard all writes"): only the workdir goes through the discarded layer, so a writable path
+// outside it becomes readable only (it stays readable: fs_writable implies reading), and a
+// write there is refused (EACCES) instead of landing on the host. Paths beneath the workdir
+// stay writable: they are in the layer.
+func dryRunWritable(writable []string, wd string) (keep, readOnly []string) {
+	for _, w := range writable {
+		p := w
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(wd, p) // the direct mode's relative paths are the workdir's
+		}
+		if isBeneath(p, wd) {
+			keep = append(keep, w)
+		} else {
+			readOnly = append(readOnly, w)
+		}
+	}
+	return keep, readOnly
 }
 
 // cowLower resolves the workdir inside the root as the process will see it, to a host path.
@@ -524,7 +549,7 @@ func (c *Container) finishCOW() error {
 	switch action {
 	case cowfs.Commit:
 		err = l.Commit(detach)
-		if errors.Is(err, cowfs.ErrBranchConflict) {
+		if keepsLayer(err) {
 			if kerr := l.KeepOnDisk(detach); kerr != nil {
 				err = errors.Join(err, kerr)
 			}
@@ -538,13 +563,19 @@ func (c *Container) finishCOW() error {
 	default:
 		err = l.Remove(detach)
 	}
-	if err != nil && !errors.Is(err, cowfs.ErrBranchConflict) {
+	if err != nil && !keepsLayer(err) {
 		return err // the record stays: delete --force tries again
 	}
 	if rerr := os.Remove(filepath.Join(c.dir, cowFile)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		return errors.Join(err, rerr)
 	}
 	return err
+}
+
+// keepsLayer: a commit that landed nothing, and never will (a branch conflict, a name
+// reserved for the commit's staging), keeps the layer on disk and lets the container go.
+func keepsLayer(err error) bool {
+	return errors.Is(err, cowfs.ErrBranchConflict) || errors.Is(err, cowfs.ErrReservedName)
 }
 
 func mustJSON(v any) []byte {

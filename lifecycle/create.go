@@ -109,6 +109,9 @@ func create(o *Options, c CreateOpts, relayTTY, startHere bool) (*creation, erro
 	if s.Process.Terminal && c.ConsoleSocket == "" && !relayTTY {
 		return nil, errors.New("cannot allocate tty if runc will detach without setting console socket")
 	}
+	if !s.Process.Terminal && c.ConsoleSocket != "" { // runc's rule: nothing would ever reach the socket
+		return nil, errors.New("cannot use console socket if runc will not detach or allocate tty (process.terminal is false)")
+	}
 	cr := &creation{spec: s, policy: pol, log: o.logger(), dryRun: c.DryRun, direct: c.Direct, fgStart: startHere}
 	if err := cr.build(o, c, iso); err != nil {
 		cr.rollback()

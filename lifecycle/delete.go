@@ -69,7 +69,7 @@ func (c *Container) destroy() error {
 		supDone <- err
 	}
 	cowErr := c.finishCOW()
-	if cowErr != nil && !errors.Is(cowErr, cowfs.ErrBranchConflict) && !errors.Is(cowErr, cowfs.ErrLost) {
+	if cowErr != nil && !keepsLayer(cowErr) && !errors.Is(cowErr, cowfs.ErrLost) {
 		errs = append(errs, cowErr)
 		cowErr = nil
 	}

@@ -43,12 +43,22 @@ func Exec(o *Options, e ExecOpts) (int, error) {
 	if err := check("exec", e.ID, c.Status()); err != nil {
 		return -1, err
 	}
+	if os.Geteuid() != 0 {
+		// The zygote reports the new process with sendmsg, which a sandbox's policy traps
+		// (unix sockets by path) like any process's; a supervisor without CAP_SYS_PTRACE cannot
+		// perform it for the zygote, which is not dumpable, so the zygote would fail, and with
+		// it the whole sandbox. Refused before anything is asked of it.
+		return -1, errors.New("exec: needs root (a sandbox started without root cannot be exec'd into: its zygote's report of the new process is trapped by the policy and the supervisor cannot act for it without root)")
+	}
 	p, err := c.execProcess(e)
 	if err != nil {
 		return -1, err
 	}
 	if p.Terminal && e.Detach && e.ConsoleSocket == "" {
 		return -1, errors.New("cannot allocate tty if runc will detach without setting console socket")
+	}
+	if !p.Terminal && e.ConsoleSocket != "" { // runc's rule: nothing would ever reach the socket
+		return -1, errors.New("cannot use console socket if runc will not detach or allocate tty (no --tty)")
 	}
 	// Checked here too so that a bad process fails before a console is handed out; the
 	// supervisor builds the image that is applied (execImage).

@@ -121,6 +121,9 @@ func recvHandoff(fd int) (listener, xs int, started bool, err error) {
 	if err != nil {
 		return -1, -1, false, fmt.Errorf("receive the seccomp listener: %w", err)
 	}
+	if n == 0 && oobn == 0 { // create's hang-up: it failed, and says so to its caller
+		return -1, -1, false, &StepError{Step: StepNotif, Msg: "create ended before it handed over the seccomp listener"}
+	}
 	var fds []int
 	if msgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); perr == nil {
 		for _, m := range msgs {

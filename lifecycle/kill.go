@@ -62,14 +62,55 @@ func (c *Container) signalAll(sig unix.Signal) error {
 	return nil
 }
 
-// signalTracked is the fallback without a writable cgroup: it reaches init only (and with
-// SIGKILL the zygote). docs/design.md states what is weaker.
+// signalTracked is the fallback without a writable cgroup: init and its descendants, found
+// through /proc/PID/task/TID/children, parents first (the zygote is not signalled but its
+// children, exec'd processes, are; with SIGKILL it is killed too). For SIGKILL the tree is
+// stopped top-down first and killed after, so that no killed parent's children are reparented
+// out of reach. A process that already left init's tree is not reached (docs/design.md).
 func (c *Container) signalTracked(sig unix.Signal) error {
-	if err := c.signalInit(sig); err != nil && sig != unix.SIGKILL {
-		return err
+	zygote := c.State.ZygotePid
+	fd, err := pidfdOf(c.State.Pid, c.State.PidStart)
+	if err != nil {
+		if sig == unix.SIGKILL && zygote > 0 {
+			_ = unix.Kill(zygote, sig)
+			return nil
+		}
+		return ErrNotRunning
 	}
-	if sig == unix.SIGKILL && c.State.ZygotePid > 0 {
-		_ = unix.Kill(c.State.ZygotePid, sig)
+	defer unix.Close(fd)
+	walk := sig
+	if sig == unix.SIGKILL {
+		walk = unix.SIGSTOP
+	}
+	// init through its pidfd: its pid is verified to be the container's; the walk starts only
+	// once it is signalled, so its children are the container's.
+	if err := unix.PidfdSendSignal(fd, walk, nil, 0); err != nil {
+		return fmt.Errorf("signal init: %w", err)
+	}
+	var found []int
+	queue := nextGeneration(c.State.Pid, walk)
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if p == zygote { // runtime machinery: its children are the container's
+			queue = append(queue, procChildren(p)...)
+			continue
+		}
+		if unix.Kill(p, walk) != nil {
+			continue
+		}
+		found = append(found, p)
+		queue = append(queue, nextGeneration(p, walk)...)
+	}
+	if sig != unix.SIGKILL {
+		return nil
+	}
+	_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+	for _, p := range found {
+		_ = unix.Kill(p, unix.SIGKILL)
+	}
+	if zygote > 0 {
+		_ = unix.Kill(zygote, unix.SIGKILL)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -36,7 +35,10 @@ func policyFor(s *specs.Spec, over *spec.Policy, log Logger) (spec.Policy, error
 	}
 	if !pol.FDsClosed() {
 		// Refused, not ignored: only fds 0-2 and --preserve-fds ever reach the container.
-		return pol, errors.New("close_fds: false is not supported: fds above 2 are always closed (pass fds with --preserve-fds); accepted: true")
+		// A PolicyError, so that the sandbox command names its flag and the Go API's
+		// errors.As(err, *PolicyError) holds.
+		return pol, &spec.PolicyError{Key: "close_fds", Value: "false", Reason: "not supported: fds above 2 never reach the sandbox " +
+			"(a container is given more with create/run --preserve-fds); accepted: true"}
 	}
 	if keys := unenforcedAsked(s, pol); len(keys) > 0 {
 		log.Warnf("policy fields set but not enforced by this release: %s (docs/policy.md)", strings.Join(keys, ", "))
@@ -117,7 +119,7 @@ func hidePIDs(s *specs.Spec, pol spec.Policy, rootfs string, log Logger) {
 
 // hostnameFile shows the container's hostname in /proc/sys/kernel/hostname too (uname is
 // answered by the supervisor): Go's os.Hostname and others read that file first. A read-only
-// bind over the container's own /proc entry of a file holding the name (hostnameSource);
+// bind over the container's own /proc entry of a file holding the name (cachedFile);
 // image mode only.
 func (cr *creation) hostnameFile() error {
 	st := cr.cont.State

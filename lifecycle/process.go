@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -92,6 +93,11 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 func lookPath(name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		if err := isExecutable(name); err != nil {
+			var me *modeError
+			if errors.As(err, &me) {
+				return "", &StepError{Step: StepExec, Errno: unix.EACCES, NotExecutable: true,
+					Msg: fmt.Sprintf("exec: %q: permission denied (%s)", name, me.why)}
+			}
 			return "", fmt.Errorf("exec: %q: %w", name, err)
 		}
 		return name, nil
@@ -114,13 +120,26 @@ func lookPath(name string, env []string) (string, error) {
 	return "", &StepError{Step: StepExec, Errno: unix.ENOENT, Msg: fmt.Sprintf("exec: %q: executable file not found in $PATH", name)}
 }
 
+// isExecutable is nil for a file execve may run; a directory or a file without an execute bit
+// is a *modeError: the program's own fault, whatever the policy (the policy's refusal comes
+// later, from execve under Landlock).
 func isExecutable(p string) error {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return err
 	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return unix.EACCES // "permission denied", as execve would say
+	switch {
+	case fi.IsDir():
+		return &modeError{"is a directory"}
+	case fi.Mode()&0o111 == 0:
+		return &modeError{fmt.Sprintf("not executable: mode %04o", fi.Mode().Perm())}
 	}
 	return nil
 }
+
+// modeError is a program that cannot be executed because of its type or mode (EACCES, as
+// execve would say).
+type modeError struct{ why string }
+
+func (e *modeError) Error() string { return "permission denied (" + e.why + ")" }
+func (e *modeError) Unwrap() error { return unix.EACCES }

@@ -22,7 +22,7 @@ func Pids(o *Options, id string) ([]int, error) {
 		if c.Status() == Stopped {
 			return []int{}, nil
 		}
-		return []int{c.State.Pid}, nil
+		return treePids(c.State.Pid, c.State.ZygotePid), nil
 	}
 	pids, err := cgroupProcs(c.State.Cgroup)
 	if err != nil {
@@ -35,6 +35,26 @@ func Pids(o *Options, id string) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// treePids is what a container without a cgroup has (docs/design.md, "without a cgroup"):
+// init and its descendants, the zygote left out (its children, the exec'd processes, kept).
+// A process that left init's tree (setsid and a double fork) is not found, as for pause.
+func treePids(init, zygote int) []int {
+	out := []int{}
+	seen := map[int]bool{}
+	for queue := []int{init}; len(queue) > 0; queue = queue[1:] {
+		p := queue[0]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if p != zygote {
+			out = append(out, p)
+		}
+		queue = append(queue, procChildren(p)...)
+	}
+	return out
 }
 
 // PsTable runs ps(1) with psArgs (default -ef) and keeps the header and the container's rows,

@@ -139,6 +139,13 @@ func cleanDest(dest string) string {
 // mountOne makes one entry of s.Mounts and names it in any error.
 func (r *rootfsMounter) mountOne(m specs.Mount) error {
 	kind, err := r.doMount(m)
+	if errors.Is(err, unix.EBUSY) {
+		// What runc users hit by running a second container from the same bundle: without a
+		// mount namespace the first one's mounts are in the host's mount table, on this rootfs.
+		return fmt.Errorf("mount %s on %s: %w (is another container running from this bundle? "+
+			"its mounts are in the host's mount table, so a rootfs serves one container at a time: "+
+			"give each container its own bundle, or delete the other first)", mountTypeName(m), m.Destination, err)
+	}
 	if err != nil {
 		return fmt.Errorf("mount %s on %s: %w", mountTypeName(m), m.Destination, err)
 	}

@@ -321,7 +321,10 @@ func (cr *creation) awaitReady(ch *channels, logStep func(string)) error {
 	terr := cr.takeListener(ch)
 	var r initReply
 	if err := recvJSON(ch.initC, &r); err != nil {
-		return fmt.Errorf("init: %w", errors.Join(err, terr))
+		if cr.oomKilled() {
+			return fmt.Errorf("init: %w: it was OOM-killed (memory limit too low?)", err)
+		}
+		return fmt.Errorf("init: %w", err)
 	}
 	if r.Err != nil {
 		return r.Err
@@ -343,6 +346,20 @@ func (cr *creation) awaitReady(ch *channels, logStep func(string)) error {
 	}
 	logStep("supervisor ready")
 	return nil
+}
+
+// oomKilled: the container's memory cgroup has OOM-killed a process (memory.events on
+// cgroup2, memory.oom_control on v1, whose oom_kill counts the kills): init dying before it was
+// ready under a memory limit too low to start it says so, as runc does.
+func (cr *creation) oomKilled() bool {
+	if cr.cg == nil {
+		return false
+	}
+	file := filepath.Join(cr.cg.Dir, "memory.events")
+	if d, ok := cr.cg.V1.Dirs["memory"]; ok {
+		file = filepath.Join(d, "memory.oom_control")
+	}
+	return readKeyed(file)["oom_kill"] > 0
 }
 
 func sendJSON(f *os.File, v any) error {

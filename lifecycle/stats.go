@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -90,7 +91,7 @@ func ContainerStats(o *Options, id string) (*Stats, error) {
 	}
 	rec, ok := loadCgroupRecord(c.dir)
 	if !ok {
-		return nil, errNoLimits
+		return nil, errors.New("events: this container has no cgroup, where its statistics are read (it was created without a writable cgroup: without root); --denied works")
 	}
 	if len(rec.V1.Dirs) > 0 {
 		return v1Stats(rec.V1.Dirs), nil

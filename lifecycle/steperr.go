@@ -17,6 +17,10 @@ type StepError struct {
 	Errno syscall.Errno `json:"errno,omitempty"`
 	// Msg is the one-line message, without the step's process-internal prefixes.
 	Msg string `json:"msg"`
+	// NotExecutable: the program was found but its own type or mode forbids executing it (a
+	// directory, no execute bit), seen before the policy applies: an EACCES that is not the
+	// policy's refusal.
+	NotExecutable bool `json:"not_executable,omitempty"`
 }
 
 // The steps a StepError names.

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -70,8 +71,14 @@ func Supervise(a SuperviseArgs) error {
 	}
 	listener, xs, started, err := recvHandoff(a.HandOff)
 	if err != nil {
-		// Nobody can answer the container's trapped calls: it must not run on.
-		s.killContainer(err.Error())
+		// Nobody can answer the container's trapped calls: it must not run on. A create that
+		// gave up (its hang-up) reports why itself and undoes the container: nothing to log.
+		var se *StepError
+		if errors.As(err, &se) {
+			s.killQuietly()
+		} else {
+			s.killContainer(err.Error())
+		}
 		return err
 	}
 	unix.Close(a.HandOff)
@@ -158,6 +165,10 @@ func (s *supervisor) waitEmpty() {
 // killContainer is the last resort when part of the supervision is gone.
 func (s *supervisor) killContainer(why string) {
 	logrus.Errorf("container %s: %s: killing every process of the container", s.a.StateDir, why)
+	s.killQuietly()
+}
+
+func (s *supervisor) killQuietly() {
 	if s.a.Cgroup != "" {
 		_ = cgroupWrite(s.a.Cgroup, "cgroup.kill", "1")
 		return

@@ -13,7 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var errNoLimits = errors.New("this container has no cgroup controllers to change (it was created without a writable cgroup)")
+var errNoLimits = errors.New("this container has no cgroup controllers to change: it was created without a writable cgroup, " +
+	"or it is a sandbox (sandbox --name), which joins only the controllers of the limits it was started with (-m, --max-processes, --max-cpu)")
 
 // Update changes the resource limits of a created, running or paused container: only the
 // fields r sets are written, into the controllers the container joined at create.

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	seccomp "github.com/seccomp/libseccomp-golang"
 
@@ -609,12 +610,49 @@ func (c *Call) openFIFO(path int, flags uint64, cloexec bool, tc threadCreds) {
 		if err != nil || tc.assume(tc.sameIDs(own)) != nil {
 			return errnoResp(unix.EPERM)
 		}
+		done, released := make(chan struct{}), make(chan struct{})
+		go func() { c.releaseFIFO(path, flags, done); close(released) }()
 		fd, err := unix.Openat(hostProc, "thread-self/fd/"+strconv.Itoa(path),
 			int(flags&^(unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW))|unix.O_CLOEXEC, 0)
+		close(done)
+		<-released // path stays open until the watcher is done with it
 		if err != nil {
 			return errnoResp(errnoOf(err))
 		}
 		defer unix.Close(fd)
 		return c.InjectFD(fd, cloexec)
 	})
+}
+
+// fifoReleasePoll is how often a waiting FIFO open asks whether its caller is still there.
+const fifoReleasePoll = 100 * time.Millisecond
+
+// releaseFIFO ends the wait of openFIFO's open when the call it is made for is gone (the
+// process was killed in it): otherwise the supervisor's thread waited for the other end for
+// ever, and a process that opened FIFOs in children it then killed made the supervisor, which
+// is outside the container's cgroup and its pids limit, hold a thread for each (300 children,
+// 300 threads). The other end is opened without waiting, and closed at once: the waiting open
+// returns, its fd is closed when it cannot be installed. path is the checked O_PATH fd, which
+// openFIFO keeps open until this returns.
+func (c *Call) releaseFIFO(path int, flags uint64, done <-chan struct{}) {
+	tick := time.NewTicker(fifoReleasePoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		if seccomp.NotifIDValid(seccomp.ScmpFd(c.Listener), c.Req.ID) == nil {
+			continue
+		}
+		other := unix.O_WRONLY // a reader waits for a writer
+		if flags&unix.O_ACCMODE == unix.O_WRONLY {
+			other = unix.O_RDONLY // a writer waits for a reader
+		}
+		if fd, err := unix.Openat(hostProc, "self/fd/"+strconv.Itoa(path), other|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+			unix.Close(fd)
+		}
+		return
+	}
 }

@@ -247,7 +247,7 @@ func (m *fsMeta) check(w *worker, t *target, fd int, write, fdBased bool) error 
 	}
 	name = strings.TrimSuffix(name, " (deleted)")
 	mnt, known := m.mountsFrom(w).lookup(fd)
-	if fdBased && !known {
+	if fdBased && !known && unnamed(fd) {
 		return nil
 	}
 	var sfs unix.Statfs_t
@@ -271,6 +271,16 @@ func (m *fsMeta) check(w *worker, t *target, fd int, write, fdBased bool) error 
 		return refuse(unix.EACCES, name, ruleFor(write)) // as the process names it
 	}
 	return nil
+}
+
+// unnamed: fd's file has no name left in any directory (a memfd, a SysV segment, an unlinked
+// file), so what is done to it reaches only those who hold it open. A mount the host's table
+// lacks is not enough to tell an internal one: in a copy-on-write workdir's mount namespace
+// every mount has an ID of its own, and every host file reached through them was taken for a
+// memfd and changed (fchmod, fchown, futimens, fsetxattr, the flag ioctls).
+func unnamed(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Nlink == 0
 }
 
 // isDevice: fd is open on a character or block device node.

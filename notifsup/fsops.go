@@ -3,6 +3,7 @@ package notifsup
 import (
 	"encoding/binary"
 	"runtime"
+	"slices"
 	"strconv"
 	"unsafe"
 
@@ -64,17 +65,33 @@ var metaReadOps = map[string]metaOp{
 	"readlinkat": {obj: objArgs{dir: 0, path: 1, fd: -1, flags: -1, nofollow: true}, prepare: readlinkOp(2), selfLink: answerLink(2)},
 }
 
-// The inode-flag ioctls (chattr): FS_IOC_SETFLAGS in both sizes and FS_IOC_FSSETXATTR.
+// The ioctls that change an inode through any open file, a read-only one included, with no
+// Landlock right to ask for: the inode flags (chattr: FS_IOC_SETFLAGS in both sizes,
+// FS_IOC_FSSETXATTR), the inode generation (FS_IOC_SETVERSION in both sizes: chattr -v),
+// fs-verity (which makes a file read-only for good) and an encryption policy on an empty
+// directory (which then takes only files made with its key).
 const (
-	fsIocSetflags   = 0x40086602
-	fsIoc32Setflags = 0x40046602
-	fsIocFssetxattr = 0x401c5820
+	fsIocSetflags         = 0x40086602
+	fsIoc32Setflags       = 0x40046602
+	fsIocFssetxattr       = 0x401c5820
+	fsIocSetversion       = 0x40087602
+	fsIoc32Setversion     = 0x40047602
+	ext4IocSetversion     = 0x40086604 // ext4's own number for the same
+	ext4Ioc32Setversion   = 0x40046604
+	fsIocEnableVerity     = 0x40806685
+	fsIocSetEncryptPolicy = 0x800c6613
 )
 
 var ioctlOps = map[uint32]metaOp{
-	fsIocSetflags:   {obj: fdOnly(0), prepare: ioctlOp(fsIocSetflags, 4)}, // the kernel reads an int
-	fsIoc32Setflags: {obj: fdOnly(0), prepare: ioctlOp(fsIoc32Setflags, 4)},
-	fsIocFssetxattr: {obj: fdOnly(0), prepare: ioctlOp(fsIocFssetxattr, 28)}, // struct fsxattr
+	fsIocSetflags:         {obj: fdOnly(0), prepare: ioctlOp(fsIocSetflags, 4)}, // the kernel reads an int
+	fsIoc32Setflags:       {obj: fdOnly(0), prepare: ioctlOp(fsIoc32Setflags, 4)},
+	fsIocFssetxattr:       {obj: fdOnly(0), prepare: ioctlOp(fsIocFssetxattr, 28)}, // struct fsxattr
+	fsIocSetversion:       {obj: fdOnly(0), prepare: ioctlOp(fsIocSetversion, 4)},  // an int, whatever the name says
+	fsIoc32Setversion:     {obj: fdOnly(0), prepare: ioctlOp(fsIoc32Setversion, 4)},
+	ext4IocSetversion:     {obj: fdOnly(0), prepare: ioctlOp(ext4IocSetversion, 4)},
+	ext4Ioc32Setversion:   {obj: fdOnly(0), prepare: ioctlOp(ext4Ioc32Setversion, 4)},
+	fsIocEnableVerity:     {obj: fdOnly(0), prepare: enableVerityOp},
+	fsIocSetEncryptPolicy: {obj: fdOnly(0), prepare: encryptPolicyOp},
 }
 
 func chmodOp(modeArg int) func(*target, []uint64) (action, error) {
@@ -165,6 +182,8 @@ func readUtimbuf(t *target, addr uint64) ([]unix.Timespec, error) {
 }
 
 func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
+func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
 
 // xattrArgs is the kernel's struct xattr_args (the *xattrat syscalls).
 type xattrArgs struct {
@@ -304,6 +323,71 @@ func ioctlOp(req uint32, size int) func(*target, []uint64) (action, error) {
 			return 0, errnoErr(unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(&arg[0]))))
 		}, nil
 	}
+}
+
+// fs-verity's struct fsverity_enable_arg: 128 bytes holding two pointers into the caller's
+// memory (the salt, at most 32 bytes, and a signature, at most 16128), which the supervisor
+// copies and points at its own copies: the kernel reads them from the caller of the ioctl.
+const (
+	verityArgSize = 128
+	veritySaltMax = 32
+	veritySigMax  = 16128
+)
+
+func enableVerityOp(t *target, a []uint64) (action, error) {
+	arg, err := t.readBytes(a[2], verityArgSize)
+	if err != nil {
+		return nil, err
+	}
+	saltSize, sigSize := le32(arg[12:]), le32(arg[24:])
+	if saltSize > veritySaltMax || sigSize > veritySigMax {
+		return nil, unix.EMSGSIZE // the kernel's answer, before it reads either
+	}
+	salt, err := t.readBytes(le64(arg[16:]), int(saltSize))
+	if err != nil {
+		return nil, err
+	}
+	sig, err := t.readBytes(le64(arg[32:]), int(sigSize))
+	if err != nil {
+		return nil, err
+	}
+	return func(fd int, _ bool) (uint64, error) {
+		mine := slices.Clone(arg)
+		binary.LittleEndian.PutUint64(mine[16:], uint64(addrOf(salt)))
+		binary.LittleEndian.PutUint64(mine[32:], uint64(addrOf(sig)))
+		err := errnoErr(unix.Syscall(unix.SYS_IOCTL, uintptr(fd), fsIocEnableVerity, uintptr(unsafe.Pointer(&mine[0]))))
+		runtime.KeepAlive(salt)
+		runtime.KeepAlive(sig)
+		return 0, err
+	}, nil
+}
+
+// addrOf is the address of b's first byte, 0 for an empty slice (the kernel reads nothing).
+func addrOf(b []byte) uintptr {
+	if len(b) == 0 {
+		return 0
+	}
+	return uintptr(unsafe.Pointer(&b[0]))
+}
+
+// encryptPolicyOp: the kernel reads the policy's version byte, then the policy of that
+// version (v1: 12 bytes, v2: 24); other versions it refuses (EINVAL) before anything else.
+func encryptPolicyOp(t *target, a []uint64) (action, error) {
+	v, err := t.readBytes(a[2], 1)
+	if err != nil {
+		return nil, err
+	}
+	size := map[byte]int{0: 12, 2: 24}[v[0]]
+	if size == 0 {
+		return nil, unix.EINVAL
+	}
+	arg, err := t.readBytes(a[2], size)
+	if err != nil {
+		return nil, err
+	}
+	return func(fd int, _ bool) (uint64, error) {
+		return 0, errnoErr(unix.Syscall(unix.SYS_IOCTL, uintptr(fd), fsIocSetEncryptPolicy, uintptr(unsafe.Pointer(&arg[0]))))
+	}, nil
 }
 
 // answerBuffer is the supervisor's buffer for a syscall that fills the caller's buffer of

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"time"
 	"unsafe"
 
 	seccomp "github.com/seccomp/libseccomp-golang"
@@ -300,11 +301,48 @@ func (j *sendJob) run() seccomp.ScmpNotifResp {
 			if err := j.t.enterView(tc); err != nil {
 				return j.answer(err, refused)
 			}
-			return j.answer(j.sendSome(0), refused)
+			return j.answer(j.sendWaiting(), refused)
 		})
 		return seccomp.ScmpNotifResp{}
 	}
 	return j.answer(err, refused)
+}
+
+// sendWaitPoll is how long a blocked send waits for room before it asks again whether its
+// caller is still there.
+const sendWaitPoll = 100 * time.Millisecond
+
+// sendWaiting sends the rest as a blocking send would (until the socket's SO_SNDTIMEO, if it
+// has one), but waits for room with poll and gives up once the call is gone: a blocking send
+// made on the supervisor's thread waited for ever when its caller was killed and the peer never
+// read (the supervisor is outside the container's cgroup: a thread held past max_processes for
+// each such caller).
+func (j *sendJob) sendWaiting() error {
+	var deadline time.Time
+	if tv, err := unix.GetsockoptTimeval(j.s.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO); err == nil && (tv.Sec != 0 || tv.Usec != 0) {
+		deadline = time.Now().Add(time.Duration(tv.Sec)*time.Second + time.Duration(tv.Usec)*time.Microsecond)
+	}
+	ready := false
+	for {
+		err := j.sendSome(unix.MSG_DONTWAIT)
+		if !errors.Is(err, unix.EAGAIN) {
+			return err
+		}
+		if j.t.valid() != nil {
+			return unix.EINTR // nobody is waiting for the answer any more
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return err // the socket's send timeout, as the kernel answers it
+		}
+		if ready {
+			// poll found room, the send none: a datagram's peer is full, which poll on an
+			// unconnected socket does not tell.
+			time.Sleep(sendWaitPoll / 10)
+		}
+		fds := []unix.PollFd{{Fd: int32(j.s.fd), Events: unix.POLLOUT}}
+		n, _ := unix.Poll(fds, int(sendWaitPoll/time.Millisecond))
+		ready = n > 0
+	}
 }
 
 // needsView: the send must be made in the process's view and with its credentials. A unix

@@ -113,3 +113,27 @@ func requireRoot(t *testing.T) {
 		t.Skip("not root: the copy-on-write tests of this package run as root (integration/ covers a user)")
 	}
 }
+
+// TestDryRunWritesNothingOutside: a dry run discards all writes, so a path the policy makes
+// writable beside the workdir is read-only for it: the write fails (EACCES) and the host
+// directory stays empty, while the workdir's own write is listed.
+func TestDryRunWritesNothingOutside(t *testing.T) {
+	requireKernel(t)
+	requireRoot(t)
+	wd := cowWorkdir(t)
+	beside := t.TempDir()
+	p := cowPolicy(t, wd, "")
+	p.FSReadable = []string{"/"}
+	p.FSWritable = []string{beside}
+	res, err := newSandbox(t, p).DryRun(ctxFor(t, 30*time.Second),
+		[]string{"sh", "-c", "echo a > new; echo b > " + beside + "/x || echo refused"})
+	if err != nil {
+		t.Fatalf("DryRun: %v", err)
+	}
+	if want := []Change{{Kind: "A", Path: "new"}}; !slices.Equal(res.Changes, want) || string(res.Stdout) != "refused\n" {
+		t.Errorf("got %+v (stdout %q), want %+v and the write beside refused", res.Changes, res.Stdout, want)
+	}
+	if ents, _ := os.ReadDir(beside); len(ents) != 0 {
+		t.Errorf("a dry run wrote %s for real: %v", beside, ents)
+	}
+}

@@ -104,6 +104,47 @@ func TestExecRefusedSaysWhy(t *testing.T) {
 	}
 }
 
+// TestCloseFDsFalseIsPolicyError: close_fds = false, which cannot be had, is refused as a
+// PolicyError naming the key (so the sandbox command names its flag).
+func TestCloseFDsFalseIsPolicyError(t *testing.T) {
+	requireKernel(t)
+	_, err := newSandbox(t, spec.Policy{CloseFDs: spec.Ptr(false)}).Run(ctxFor(t, 30*time.Second), []string{"true"})
+	var pe *spec.PolicyError
+	if !errors.Is(err, ErrPolicy) || !errors.As(err, &pe) || pe.Key != "close_fds" {
+		t.Errorf("got %v; want a PolicyError of close_fds", err)
+	}
+}
+
+// TestMissingChrootNamesChroot: a chroot that does not exist is refused as chroot's, not as
+// the fs_readable "/" (the default) that cannot be found under it.
+func TestMissingChrootNamesChroot(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope")
+	p := directPolicy(spec.Policy{Chroot: &missing}, "/")
+	err := checkPathsExist(p, missing)
+	var pe *spec.PolicyError
+	if !errors.As(err, &pe) || pe.Key != "chroot" || pe.Value != missing || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("got %v; want a PolicyError of chroot %s: no such file or directory", err, missing)
+	}
+}
+
+// TestExecNotExecutableNotBlamedOnPolicy: a program that its own mode or type refuses (no
+// execute bit, a directory) fails with EACCES and says so; the policy (which allows it here:
+// the whole root readable) is not blamed.
+func TestExecNotExecutableNotBlamedOnPolicy(t *testing.T) {
+	requireKernel(t)
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for prog, why := range map[string]string{plain: "not executable: mode 0644", dir: "is a directory"} {
+		_, err := newSandbox(t, spec.Policy{}).Run(ctxFor(t, 30*time.Second), []string{prog})
+		if !errors.Is(err, unix.EACCES) || !strings.Contains(err.Error(), why) || strings.Contains(err.Error(), "policy") {
+			t.Errorf("%s: got %q; want EACCES saying %q, not blaming the policy", prog, err, why)
+		}
+	}
+}
+
 // TestBadFSDeniedUnderChrootIsPolicyError: a plan the policy makes impossible (an fs_denied
 // path that cannot be resolved) is a PolicyError, not a SandboxError.
 func TestBadFSDeniedUnderChrootIsPolicyError(t *testing.T) {

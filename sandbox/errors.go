@@ -209,10 +209,11 @@ func classify(err error) kind {
 }
 
 // explain adds what a bare errno does not say: an exec refused with EACCES under a policy was
-// refused by the policy (Landlock), not by the file's mode.
+// refused by the policy (Landlock), unless the program's own type or mode refused it (a
+// directory, no execute bit: NotExecutable, and its message says which).
 func explain(err error) error {
 	var se *lifecycle.StepError
-	if errors.As(err, &se) && se.Step == lifecycle.StepExec && se.Errno == unix.EACCES {
+	if errors.As(err, &se) && se.Step == lifecycle.StepExec && se.Errno == unix.EACCES && !se.NotExecutable {
 		return fmt.Errorf("%w (refused by the sandbox policy: fs_readable must cover the program, its interpreter and libraries)", err)
 	}
 	return err

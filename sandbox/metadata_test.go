@@ -49,3 +49,30 @@ done 2>/dev/null; true`
 		t.Errorf("the file outside fs_writable changed: %v %v", st.Mode(), err)
 	}
 }
+
+// TestMetadataByFDInWorkdir: with a copy-on-write workdir the process is in a mount namespace
+// of its own; a metadata change through its own fd (/proc/self/fd/N, which the supervisor
+// performs on that fd) of a host file it may only read is refused there too. It changed the
+// host file before (the namespace's mounts were unknown to the supervisor and taken for a
+// memfd's).
+func TestMetadataByFDInWorkdir(t *testing.T) {
+	requireKernel(t)
+	requireRoot(t)
+	outside := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(outside, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := cowPolicy(t, cowWorkdir(t), "ABORT")
+	script := `exec 3<"$1"; chmod 4777 /proc/self/fd/3 && echo chmod; touch -d 2001-01-01 /proc/self/fd/3 && echo touch; true`
+	res, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script, "sh", outside})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Stdout) != 0 {
+		t.Errorf("got %q, want every change refused", res.Stdout)
+	}
+	st, err := os.Stat(outside)
+	if err != nil || st.Mode().Perm() != 0o644 || st.Mode()&os.ModeSetuid != 0 || st.ModTime().Year() == 2001 {
+		t.Errorf("ESCAPED: the host file changed: %v %v", st.Mode(), err)
+	}
+}

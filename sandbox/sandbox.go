@@ -300,7 +300,8 @@ func (s *Sandbox) stateRoot() (string, error) {
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("state root %s: must be a directory owned by uid %d with mode 0700", dir, os.Geteuid())
+		return "", fmt.Errorf("state root %s: must be a directory owned by uid %d with mode 0700; "+
+			"give one that is (sandlock-runtime --root DIR, WithStateRoot in Go)", dir, os.Geteuid())
 	}
 	return dir, nil
 }

@@ -80,6 +80,15 @@ func absPaths(paths []string, cwd string) []string {
 // An image may lack a path a shared policy lists, so containers skip it; here the paths are
 // the user's own, and a typo skipped in silence would surface later as a bare EACCES.
 func checkPathsExist(p spec.Policy, root string) error {
+	if c := p.ChrootPath(); c != "" {
+		// The root itself first: every path below would fail with its error, each blamed on
+		// its own key (fs_readable's default "/" included) instead of chroot.
+		fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &spec.PolicyError{Key: "chroot", Value: c, Reason: err.Error()}
+		}
+		unix.Close(fd)
+	}
 	var errs []error
 	for _, l := range []struct {
 		key   string

@@ -24,6 +24,7 @@ func TestLoadBundleErrors(t *testing.T) {
 		{"no process", `{"ociVersion":"1.0.0","root":{"path":"rootfs"}}`, []string{"config.json: process: missing"}},
 		{"no args", `{"ociVersion":"1.0.0","process":{"cwd":"/"},"root":{"path":"rootfs"}}`, []string{"config.json: process.args: empty"}},
 		{"no root", `{"ociVersion":"1.0.0","process":{"args":["sh"],"cwd":"/"}}`, []string{"config.json: root: missing"}},
+		{"relative cwd", `{"ociVersion":"1.0.0","process":{"args":["sh"],"cwd":"tmp"},"root":{"path":"rootfs"}}`, []string{`config.json: process.cwd: "tmp": not an absolute path`}},
 		{"empty root path", `{"ociVersion":"1.0.0","process":{"args":["sh"],"cwd":"/"},"root":{}}`, []string{"config.json: root.path: empty"}},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // ParsePolicyJSON decodes a JSON policy file, an object with the policy keys of
@@ -32,7 +33,7 @@ func ParsePolicyJSON(data []byte, source string) (Policy, error) {
 		value := string(bytes.TrimSpace(raw[key]))
 		v, err := decodeAnnotation(f, value)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", source, &PolicyError{Key: key, Value: value, Reason: err.Error()}))
+			errs = append(errs, fmt.Errorf("%s: %w", source, &PolicyError{Key: key, Value: value, Reason: jsonOnly.Replace(err.Error())}))
 			continue
 		}
 		pv.Field(f.index).Set(v)
@@ -45,6 +46,10 @@ func ParsePolicyJSON(data []byte, source string) (Policy, error) {
 	}
 	return p, nil
 }
+
+// jsonOnly drops from an annotation's "accepted: ..." the spellings a JSON file cannot use:
+// in the file every value is JSON, so a string is never the bare text of a list.
+var jsonOnly = strings.NewReplacer(", or the items separated by spaces", "", ", or the bare text", "")
 
 // jsonSyntax says where a JSON syntax error is, as line:column.
 func jsonSyntax(data []byte, err error) string {

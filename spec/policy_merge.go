@@ -157,6 +157,10 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// Suggest formats the close matches of s among candidates for an error message:
+// ` (did you mean "a" or "b"?)`, or "" when none is close.
+func Suggest(s string, candidates []string) string { return suggest(s, candidates) }
+
 // suggest formats close matches for an error message: ` (did you mean "a" or "b"?)`.
 func suggest(s string, candidates []string) string {
 	m := closeMatches(s, candidates)

@@ -96,8 +96,11 @@ func (ps ProfileStore) Path(name string) (string, error) {
 		return path, nil
 	}
 	avail, _ := ps.List()
-	return "", fmt.Errorf("profile %q: %w in %s (available: %s)", name, ErrProfileNotFound,
-		strings.Join(ps.Dirs, ", "), strings.Join(avail, ", "))
+	have := "available: " + strings.Join(avail, ", ")
+	if len(avail) == 0 { // say why there are none, rather than an empty list
+		have = "no profiles there; make install puts the shipped ones in " + SystemProfileDir
+	}
+	return "", fmt.Errorf("profile %q: %w in %s (%s)", name, ErrProfileNotFound, strings.Join(ps.Dirs, ", "), have)
 }
 
 // Load reads and validates profile name (see Path and ParseProfile).

@@ -75,6 +75,13 @@ func TestProfileStore(t *testing.T) {
 	if _, err := ps.Load("nope"); !errors.Is(err, ErrProfileNotFound) {
 		t.Errorf("Load(nope) error %v; want ErrProfileNotFound", err)
 	}
+	// No profile at all (before make install): the error says so and where they come from,
+	// not "(available: )".
+	empty := ProfileStore{Dirs: []string{t.TempDir()}}
+	if _, err := empty.Load("minimal"); err == nil || strings.Contains(err.Error(), "available: )") ||
+		!strings.Contains(err.Error(), SystemProfileDir) {
+		t.Errorf("Load(minimal) from an empty store: %v; want it to say there are none and where make install puts them", err)
+	}
 }
 
 func TestCheckProfileName(t *testing.T) {
@@ -181,7 +188,7 @@ func TestDefaultProfileStore(t *testing.T) {
 // TestParsePolicyJSONErrors: a JSON policy's errors are as good as a TOML profile's: all of
 // them, each with the key, the value, what is accepted, and close matches for a typo.
 func TestParsePolicyJSONErrors(t *testing.T) {
-	_, err := ParsePolicyJSON([]byte(`{"fs_readble": ["/usr"], "max_cpu": 500, "no_udp": "yes"}`), "p.json")
+	_, err := ParsePolicyJSON([]byte(`{"fs_readble": ["/usr"], "max_cpu": 500, "no_udp": "yes", "fs_writable": "/tmp"}`), "p.json")
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -190,6 +197,8 @@ func TestParsePolicyJSONErrors(t *testing.T) {
 		`p.json: unknown key "fs_readble" (did you mean "fs_readable"?)`,
 		`p.json: no_udp: "yes": wrong JSON type (string); accepted: true or false`,
 		`p.json: max_cpu: 500: out of range`,
+		// a JSON file cannot write a list as bare text: the message offers only JSON
+		`p.json: fs_writable: "/tmp": wrong JSON type (string); accepted: a JSON list of strings, e.g. ["/usr", "/lib"]` + "\n",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)

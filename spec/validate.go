@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 
@@ -23,6 +24,8 @@ func checkRequired(s *specs.Spec) error {
 		return errors.New("process: missing")
 	case len(s.Process.Args) == 0:
 		return errors.New("process.args: empty: nothing to run")
+	case s.Process.Cwd != "" && !path.IsAbs(s.Process.Cwd): // "" is "/", as it always was here
+		return fmt.Errorf("process.cwd: %q: not an absolute path; accepted: an absolute path in the container, such as \"/\" (the runtime spec requires one)", s.Process.Cwd)
 	case s.Root == nil:
 		return errors.New("root: missing")
 	case s.Root.Path == "":

@@ -20,7 +20,7 @@ func globalFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "debug", Usage: "debug logging"},
 		&cli.BoolFlag{Name: "systemd-cgroup", Usage: "systemd cgroup driver: cgroupsPath is slice:prefix:name, the container is a scope in that slice (registered with systemd over D-Bus when systemd runs)"},
 		&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for compatibility (true|false|auto)"},
-		&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted, no meaning: checkpoint and restore are not implemented"},
+		&cli.StringFlag{Name: "criu", Hidden: true, Usage: "accepted, no meaning: checkpoint and restore use criu-lite, no CRIU binary"},
 	}
 }
 

@@ -3,6 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -28,26 +32,50 @@ var listCommand = &cli.Command{
 			}
 			return nil
 		}
+		root := options(c).Root
 		switch c.String("format") {
 		case "json":
 			docs := []containerState{}
 			for _, cont := range cs {
-				docs = append(docs, stateDoc(cont))
+				docs = append(docs, listDoc(root, cont))
 			}
 			return printJSON(docs)
 		case "table":
-			return listTable(cs)
+			return listTable(root, cs)
 		}
 		return fmt.Errorf("list: unknown --format %q: want table or json", c.String("format"))
 	},
 }
 
-func listTable(cs []*lifecycle.Container) error {
+func listTable(root string, cs []*lifecycle.Container) error {
 	w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
 	fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
 	for _, cont := range cs {
-		d := stateDoc(cont)
+		d := listDoc(root, cont)
 		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", d.ID, d.Pid, d.Status, d.Bundle, d.Created, d.Owner)
 	}
 	return w.Flush()
+}
+
+// listDoc is a container as list shows it: its state, with the owner runc's list gives (the
+// user owning the container's state dir; "#UID" when that uid has no name).
+func listDoc(root string, cont *lifecycle.Container) containerState {
+	d := stateDoc(cont)
+	if d.Owner != "" {
+		return d
+	}
+	fi, err := os.Stat(filepath.Join(root, cont.ID()))
+	if err != nil {
+		return d
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return d
+	}
+	uid := strconv.FormatUint(uint64(st.Uid), 10)
+	d.Owner = "#" + uid
+	if u, err := user.LookupId(uid); err == nil {
+		d.Owner = u.Username
+	}
+	return d
 }

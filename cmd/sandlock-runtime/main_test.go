@@ -38,6 +38,8 @@ func TestFlagParsing(t *testing.T) {
 		{"single-dash long flag", []string{"create", "-bundle", "/nonexistent", "-no-pivot", "c1"}, "/nonexistent"},
 		{"exec --user not numeric", []string{"exec", "--user", "root", "c1", "true"}, "uid[:gid]"},
 		{"list with an unknown format", []string{"list", "--format", "xml"}, "unknown --format"},
+		{"sandbox --restore with a command", []string{"sandbox", "--restore", "/nonexistent", "--", "echo", "hi"}, "give no CMD"},
+		{"sandbox --restore with --dry-run", []string{"sandbox", "--restore", "/nonexistent", "--dry-run"}, "no --dry-run"},
 		{"list as json", []string{"list", "--format", "json"}, ""},
 		{"ps of a missing container", []string{"ps", "--format", "json", "nope"}, "does not exist"},
 		{"pause of a missing container", []string{"pause", "nope"}, "does not exist"},
@@ -155,5 +157,41 @@ func TestVersionOnce(t *testing.T) {
 	}
 	if help := runOut(t, "--help"); strings.Contains(help, "spec: ") {
 		t.Errorf("--help repeats the version block: %q", help)
+	}
+}
+
+// TestRealWritesOfDryRun: a dry run layers the workdir only; the writable paths outside it
+// (the default workdir being the current directory) are the ones the warning names.
+func TestRealWritesOfDryRun(t *testing.T) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd := "/srv/app"
+	got := realWritesOfDryRun(spec.Policy{Workdir: &wd, FSWritable: []string{"/srv/app/sub", "/srv/app", "/tmp", "/", "/srv/application"}})
+	want := [][2]string{{"/tmp", wd}, {"/", wd}, {"/srv/application", wd}}
+	if !slices.Equal(got, want) {
+		t.Errorf("workdir %s: got %v, want %v", wd, got, want)
+	}
+	got = realWritesOfDryRun(spec.Policy{FSWritable: []string{"sub", "../elsewhere"}})
+	want = [][2]string{{filepath.Join(filepath.Dir(cwd), "elsewhere"), cwd}}
+	if !slices.Equal(got, want) {
+		t.Errorf("no workdir (cwd %s): got %v, want %v", cwd, got, want)
+	}
+}
+
+// TestSandboxUnknownFlag: a misspelt flag of sandbox is one line naming it and the flag meant,
+// without the 80-flag --help around it.
+func TestSandboxUnknownFlag(t *testing.T) {
+	var out, errb strings.Builder
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &errb
+	err := app.Run([]string{"sandlock-runtime", "--root", t.TempDir(), "sandbox", "--fs-readabel", "/usr", "--", "true"})
+	want := `sandbox: unknown flag --fs-readabel (did you mean "--fs-readable"?)`
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("got %v; want one line starting %q", err, want)
+	}
+	if strings.Contains(out.String()+errb.String(), "OPTIONS:") {
+		t.Errorf("the help was printed around the error: %q", out.String()+errb.String())
 	}
 }

@@ -16,14 +16,13 @@ var profileCommand = &cli.Command{
 $XDG_CONFIG_HOME/sandlock/profiles (~/.config/sandlock/profiles), the user's winning on a
 name clash. A container selects one with the annotation io.sandlock.profile: NAME.
 See docs/policy.md.`,
-	Flags: []cli.Flag{
-		&cli.StringSliceFlag{Name: "dir", Usage: "search `DIR` instead of the default directories (repeatable; later ones win)"},
-	},
+	Flags: []cli.Flag{profileDirFlag()},
 	Subcommands: []*cli.Command{
 		{
 			Name:      "list",
 			Usage:     "print the profile names, one a line",
 			ArgsUsage: " ",
+			Flags:     []cli.Flag{profileDirFlag()},
 			Action: func(c *cli.Context) error {
 				if c.Args().Present() {
 					return fmt.Errorf("profile list: takes no arguments")
@@ -47,6 +46,7 @@ See docs/policy.md.`,
 			Name:      "show",
 			Usage:     "print profile NAME merged with the defaults, as TOML",
 			ArgsUsage: "NAME",
+			Flags:     []cli.Flag{profileDirFlag()},
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return fmt.Errorf("profile show: needs exactly one profile NAME")
@@ -66,7 +66,15 @@ See docs/policy.md.`,
 	},
 }
 
-// profileStore is the store `profile` searches: --dir (given on `profile`) or the defaults.
+// profileDirFlag is --dir, on `profile` and on each of its subcommands: `profile list --dir D`
+// is how people type it (and how `sandbox --profile N --dir D` reads), `profile --dir D list`
+// how the urfave/cli layout would have it; both work.
+func profileDirFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "dir", Usage: "search `DIR` instead of the default directories (repeatable; later ones win)"}
+}
+
+// profileStore is the store `profile` searches: --dir (given on the subcommand, else on
+// `profile`) or the defaults.
 func profileStore(c *cli.Context) spec.ProfileStore {
 	for _, ctx := range c.Lineage() {
 		if dirs := ctx.StringSlice("dir"); len(dirs) > 0 {

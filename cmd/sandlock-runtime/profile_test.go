@@ -18,6 +18,8 @@ func TestProfileCommand(t *testing.T) {
 		{"show merges with the defaults", []string{"profile", "--dir", dir, "show", "minimal"},
 			[]string{"max_processes = 16\n", "no_raw_sockets = true\n", "close_fds = true\n", `on_error = "ABORT"`, "[env]\n"}, ""},
 		{"show keeps gpu_devices = []", []string{"profile", "--dir", dir, "show", "build"}, []string{"gpu_devices = []\n"}, ""},
+		{"list --dir after the subcommand", []string{"profile", "list", "--dir", dir}, []string{"build\nminimal\nweb-scraper\n"}, ""},
+		{"show --dir after the subcommand", []string{"profile", "show", "--dir", dir, "minimal"}, []string{"max_processes = 16\n"}, ""},
 		{"show a missing profile", []string{"profile", "--dir", dir, "show", "nope"}, nil, "available: build, minimal, web-scraper"},
 		{"show refuses a path", []string{"profile", "--dir", dir, "show", "../x"}, nil, "'/'"},
 		{"show needs a name", []string{"profile", "show"}, nil, "exactly one profile NAME"},

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
@@ -29,7 +30,9 @@ var sandboxCommand = &cli.Command{
 	ArgsUsage: "[--] CMD [ARG...]",
 	Description: `Runs CMD on the host's own filesystem with the caller's environment, directory
 and uid, confined by the policy the flags, --policy FILE and --profile NAME describe (flags
-win over the file, the file over the profile). Every policy key of docs/policy.md is a flag:
+win over the file, the file over the profile). Without -r and -w the whole root is readable and
+nothing writable; with either, only the paths listed (so -w alone needs -r too, e.g. -r /).
+Every policy key of docs/policy.md is a flag:
 lists repeat the flag (numbers and ports may also be comma-separated), --gpu-devices all means
 every GPU. Exits with CMD's exit code. See docs/sandbox.md.`,
 	Flags: append([]cli.Flag{
@@ -41,12 +44,44 @@ every GPU. Exits with CMD's exit code. See docs/sandbox.md.`,
 		&cli.BoolFlag{Name: "dry-run", Usage: "run in a copy-on-write layer over --workdir (default: the current directory) that is discarded, then list what the command changed (A/M/D PATH)"},
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "--dry-run's report: text (after the command's own output) or json (the command's output captured in it)"},
 	}, policyFlags()...),
-	Action: runSandbox,
+	Action:       runSandbox,
+	OnUsageError: sandboxUsageError,
+}
+
+// sandboxUsageError: a flag `sandbox` does not have is one line naming it and the close flag
+// names (the policy keys are many and easy to misspell), not the whole --help around it, which
+// is how runc answers its own verbs' usage errors and how the other verbs still do.
+func sandboxUsageError(c *cli.Context, err error, _ bool) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		dashed := func(n string) string {
+			if len(n) == 1 {
+				return "-" + n
+			}
+			return "--" + n
+		}
+		var names []string // long names, for a long one (a short one has too many neighbours)
+		if c.Command != nil && len(name) > 1 {
+			for _, f := range c.Command.Flags {
+				for _, n := range f.Names() {
+					if len(n) > 1 {
+						names = append(names, dashed(n))
+					}
+				}
+			}
+		}
+		msg = "unknown flag " + dashed(name) + spec.Suggest(dashed(name), names)
+	}
+	return fmt.Errorf("sandbox: %s; sandlock-runtime sandbox --help lists the flags", msg)
 }
 
 func runSandbox(c *cli.Context) error {
 	if c.NArg() == 0 && c.String("restore") == "" {
 		return fmt.Errorf("sandbox: needs a command to run: sandbox [flags] -- CMD [ARG...]")
+	}
+	if c.String("restore") != "" && (c.NArg() > 0 || c.Bool("dry-run")) {
+		return fmt.Errorf("sandbox: --restore DIR continues the command saved in DIR: give no CMD and no --dry-run (got %q)",
+			strings.Join(c.Args().Slice(), " "))
 	}
 	pol, err := sandboxPolicy(c)
 	if err != nil {
@@ -64,11 +99,16 @@ func runSandbox(c *cli.Context) error {
 			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s (--%s) does nothing without --workdir: it configures the copy-on-write layer of the workdir\n", k, strings.ReplaceAll(k, "_", "-"))
 		}
 	}
+	if c.Bool("dry-run") {
+		for _, w := range realWritesOfDryRun(pol) {
+			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: --dry-run: %s (fs_writable) is read-only in a dry run, which writes nothing for real: only the workdir %s is writable, through the discarded layer\n", w[0], w[1])
+		}
+	}
 	sb := sandbox.New(pol, sandboxOptions(c)...)
 	stop := forwardToSandbox(sb)
 	defer stop()
 	if c.Bool("dry-run") {
-		return dryRun(c, sb)
+		return readHint(pol, dryRun(c, sb))
 	}
 	if c.IsSet("format") {
 		return fmt.Errorf("sandbox: --format is the report of --dry-run, which is not set")
@@ -86,12 +126,46 @@ func runSandbox(c *cli.Context) error {
 		return &codedError{code: exitBranchConflict, err: err}
 	}
 	if err != nil {
-		return withExecCode(flagNamed(err))
+		return readHint(pol, withExecCode(flagNamed(err)))
 	}
 	if code != 0 {
 		return exitCode(code)
 	}
 	return nil
+}
+
+// readHint adds to an exec the policy refused what bwrap and sandlock users trip on: with -w
+// and no -r, fs_readable is empty and nothing but the writable paths is readable (the whole
+// root is the default only when neither list is set).
+func readHint(pol spec.Policy, err error) error {
+	var se *lifecycle.StepError
+	if err == nil || len(pol.FSReadable) > 0 || len(pol.FSWritable) == 0 ||
+		!errors.As(err, &se) || se.Step != lifecycle.StepExec || se.Errno != unix.EACCES || se.NotExecutable {
+		return err
+	}
+	return fmt.Errorf("%w; fs_readable is empty: with -w alone only the writable paths can be read (add -r /usr -r /lib ..., or -r / for the whole root, the default without -w)", err)
+}
+
+// realWritesOfDryRun lists the fs_writable paths a dry run does not cover, each with the
+// workdir ({path, workdir}): the layer is over the workdir alone (the current directory when
+// the policy has none), so create makes them read-only for the dry run (lifecycle's
+// dryRunWritable); the warning says so.
+func realWritesOfDryRun(pol spec.Policy) [][2]string {
+	wd, err := filepath.Abs(pol.WorkdirPath()) // "" is the current directory
+	if err != nil {
+		return nil
+	}
+	var out [][2]string
+	for _, w := range pol.FSWritable {
+		abs, err := filepath.Abs(w)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(wd, abs); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			out = append(out, [2]string{abs, wd})
+		}
+	}
+	return out
 }
 
 // flagNamed restates the policy refusals in err with the key and the flag that sets it (the
@@ -180,12 +254,31 @@ func sandboxOptions(c *cli.Context) []sandbox.Option {
 }
 
 // forwardToSandbox passes the signals a terminal or a supervisor sends us on to the command.
+// One that comes while the command is not running yet (its sandbox is being made) is kept and
+// sent once it runs: dropped, it left a `timeout`'s or a supervisor's early SIGTERM without
+// effect, and the command ran to its end.
 func forwardToSandbox(sb *sandbox.Sandbox) (stop func()) {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
 	go func() {
-		for s := range sigs {
-			_ = sb.Signal(s)
+		var pending []os.Signal
+		var retry <-chan time.Time // set while a signal waits for the command to run
+		for {
+			select {
+			case s, ok := <-sigs:
+				if !ok {
+					return
+				}
+				pending = append(pending, s)
+			case <-retry:
+			}
+			for len(pending) > 0 && sb.Signal(pending[0]) == nil {
+				pending = pending[1:]
+			}
+			retry = nil
+			if len(pending) > 0 {
+				retry = time.After(2 * time.Millisecond)
+			}
 		}
 	}()
 	return func() { signal.Stop(sigs); close(sigs) }

@@ -270,6 +270,11 @@ static const struct probe probes[] = {
 	{"sethostname", 170, 74, {1, 4}, "EFAULT"},
 	{"setdomainname", 171, 121, {1, 4}, "EFAULT"},
 	{"quotactl", 179, 131, {0xffffffff, 0, 0, 0}, "ENODEV/EINVAL"},
+	{"quotactl_fd", 443, 443, {-1, 0xffffffff, 0, 0}, "EBADF"},
+	/* the i386 spellings of the clock setters under other names (64-bit time, stime) */
+	{"stime", -1, 25, {1}, "EFAULT"},
+	{"clock_settime64", -1, 404, {0, 1}, "EFAULT"},
+	{"clock_adjtime64", -1, 405, {0, 1}, "EFAULT"},
 	{"uselib", 134, 86, {1}, "EFAULT"},
 	{"sysfs", 139, 135, {99}, "EINVAL"},
 	{"ustat", 136, 62, {0, 0}, "EINVAL"},
@@ -626,6 +631,11 @@ static void tty_attempts(void)
 		{"i386:tiocsti", int80(54, fd, TIOCSTI, (long)&sti_char, 0, 0, 0)},
 		{"tioclinux", RAW(SYS_ioctl, fd, TIOCLINUX, &tiocl_sub)},
 		{"i386:tioclinux", int80(54, fd, TIOCLINUX, (long)&tiocl_sub, 0, 0, 0)},
+		/* on fd -1: past seccomp the kernel answers EBADF, and nothing is redirected or taken */
+		{"tioccons", RAW(SYS_ioctl, -1, TIOCCONS, 0)},
+		{"i386:tioccons", int80(54, -1, TIOCCONS, 0, 0, 0, 0)},
+		{"tiocsctty_steal", RAW(SYS_ioctl, -1, TIOCSCTTY, 1)},
+		{"i386:tiocsctty_steal", int80(54, -1, TIOCSCTTY, 1, 0, 0, 0)},
 	};
 	for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++) {
 		if (rs[i].r == -EPERM)
@@ -637,6 +647,43 @@ static void tty_attempts(void)
 		close(s);
 	if (m >= 0)
 		close(m);
+}
+
+/* ---------- ioctls that change a whole (host) file system ---------- */
+
+/* Each is tried on a /proc file: procfs freezes, thaws and shuts down nothing and has no label,
+ * so a request that gets past seccomp gets the kernel's ENOTTY (or, for freeze and thaw,
+ * EOPNOTSUPP/EINVAL with CAP_SYS_ADMIN, EPERM without it: the CAP_SYS_ADMIN and privileged
+ * runs settle those). On the rootfs' own file system they would freeze, shut down, relabel or
+ * resize the host's disk. */
+static void fs_ioctl_attempts(void)
+{
+	static const struct {
+		const char *name;
+		unsigned long req;
+	} reqs[] = {
+		{"fifreeze", 0xc0045877}, {"fithaw", 0xc0045878}, {"fs_ioc_shutdown", 0x8004587d},
+		{"fs_ioc_setfslabel", 0x41009432}, {"ext4_setfsuuid", 0x4008662c},
+		{"ext4_resize_fs", 0x40086610}, {"ext4_group_extend", 0x40086607},
+		{"ext4_group_add", 0x40286608}, {"ext4_swap_boot", 0x6611}, {"ext4_checkpoint", 0x4004662b},
+	};
+	static char buf[512];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		error("fs_ioctls", "open /proc/self/stat: %s", en(errno));
+		return;
+	}
+	for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++)
+		for (int abi = 0; abi < 2; abi++) {
+			char name[64];
+			snprintf(name, sizeof name, "%s%s", abi ? "i386:" : "", reqs[i].name);
+			long r = abi ? int80(54, fd, reqs[i].req, (long)buf, 0, 0, 0) : RAW(SYS_ioctl, fd, reqs[i].req, buf);
+			if (r == -EPERM)
+				ok(name, "EPERM");
+			else
+				escaped(name, "%s: reached the file system", r == 0 ? "0" : en(-r));
+		}
+	close(fd);
 }
 
 /* ---------- sockets ---------- */
@@ -888,6 +935,7 @@ int main(void)
 	attempt("personality_no_randomize", do_personality, NULL);
 
 	tty_attempts();
+	fs_ioctl_attempts();
 	raw_socket_attempts();
 	if (sig_isolated) {
 		signal_attempts();
