@@ -488,24 +488,52 @@ func ttyMajor(maj, min uint32) bool {
 // apart, on the open file. /dev/pts counts as a file here so that / and /dev stay listable
 // (carver.dir keeps READ_DIR above denied files): the names of the ptys are no secret.
 func HideHostTerminals(rules []PathRule) ([]PathRule, error) {
-	return carveAll(rules, terminalsDenied())
+	return carveAll(rules, terminalsDenied(readDevDir("/dev")))
 }
 
-// terminalsDenied are /dev/pts and the terminal devices of /dev.
-func terminalsDenied() []deniedPath {
+// terminalsDenied are /dev/pts and the terminal devices of /dev (dev: its entries).
+func terminalsDenied(dev []devEntry) []deniedPath {
 	denied := []deniedPath{{path: "/dev/pts"}}
-	ents, _ := os.ReadDir("/dev")
-	for _, e := range ents {
-		if e.Type()&fs.ModeCharDevice == 0 {
-			continue
-		}
-		var st unix.Stat_t
-		p := filepath.Join("/dev", e.Name())
-		if unix.Lstat(p, &st) == nil && ttyMajor(unix.Major(st.Rdev), unix.Minor(st.Rdev)) {
-			denied = append(denied, deniedPath{path: p})
+	for _, e := range dev {
+		if e.mode == unix.S_IFCHR && ttyMajor(unix.Major(e.rdev), unix.Minor(e.rdev)) {
+			denied = append(denied, deniedPath{path: e.path})
 		}
 	}
 	return denied
+}
+
+// devEntry is an entry of a /dev directory; mode and rdev are set for a device node (mode 0
+// when it could not be read: it vanished).
+type devEntry struct {
+	path      string
+	dir, link bool
+	mode      uint32 // S_IFCHR or S_IFBLK
+	rdev      uint64
+}
+
+// readDevDir lists dir, in name order, with the type and number of each device node, read
+// with an fstatat relative to dir: the direct mode's two carvings (terminals, other devices)
+// share one pass over the host's /dev, which has a hundred nodes or more.
+func readDevDir(dir string) []devEntry {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	ents, _ := f.ReadDir(-1)
+	slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	out := make([]devEntry, 0, len(ents))
+	for _, e := range ents {
+		d := devEntry{path: filepath.Join(dir, e.Name()), dir: e.IsDir(), link: e.Type()&fs.ModeSymlink != 0}
+		if e.Type()&(fs.ModeCharDevice|fs.ModeDevice) != 0 {
+			var st unix.Stat_t
+			if unix.Fstatat(int(f.Fd()), e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+				d.mode, d.rdev = st.Mode&unix.S_IFMT, st.Rdev
+			}
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // ---- the host's devices (direct mode) ----
@@ -533,13 +561,14 @@ func HideHostDevices(rules []PathRule) ([]PathRule, error) {
 	}
 	// One carving for everything: carving already carved rules would turn a list-only rule
 	// into read rules on each entry.
-	denied := terminalsDenied()
+	dev := readDevDir("/dev")
+	denied := terminalsDenied(dev)
 	for _, d := range hostIPCDirs {
 		if _, err := os.Lstat(d); err == nil && !explicit[d] && !explicitBelow(explicit, d) {
 			denied = append(denied, listOnly(d)...)
 		}
 	}
-	denied = append(denied, hostDeviceNodes("/dev", explicit, 0)...)
+	denied = append(denied, hostDeviceNodes(dev, explicit, 0)...)
 	return carveAll(rules, denied)
 }
 
@@ -556,27 +585,28 @@ func listOnly(dir string) []deniedPath {
 	return out
 }
 
-// hostDeviceNodes lists the device nodes under dir (a few levels down: /dev/input/event0,
-// /dev/bus/usb/001/002) that are neither harmless nor granted by a rule of their own.
-func hostDeviceNodes(dir string, explicit map[string]bool, depth int) []deniedPath {
-	ents, err := os.ReadDir(dir)
-	if err != nil || depth > 3 {
+// hostDeviceNodes lists the device nodes under a directory of entries ents (a few levels
+// down: /dev/input/event0, /dev/bus/usb/001/002) that are neither harmless nor granted by a
+// rule of their own.
+func hostDeviceNodes(ents []devEntry, explicit map[string]bool, depth int) []deniedPath {
+	if depth > 3 {
 		return nil
 	}
 	var out []deniedPath
 	for _, e := range ents {
-		p := filepath.Join(dir, e.Name())
+		p := e.path
 		switch {
-		case p == "/dev/pts" || slices.Contains(hostIPCDirs, p) || e.Type()&fs.ModeSymlink != 0:
-		case e.IsDir():
-			out = append(out, hostDeviceNodes(p, explicit, depth+1)...)
-		case e.Type()&(fs.ModeCharDevice|fs.ModeDevice) != 0:
-			var st unix.Stat_t
-			if unix.Lstat(p, &st) != nil || explicit[p] {
+		case p == "/dev/pts" || slices.Contains(hostIPCDirs, p) || e.link:
+		case e.dir:
+			if depth < 3 {
+				out = append(out, hostDeviceNodes(readDevDir(p), explicit, depth+1)...)
+			}
+		case e.mode != 0:
+			if explicit[p] {
 				continue
 			}
-			mode := st.Mode & unix.S_IFMT
-			maj, min := unix.Major(st.Rdev), unix.Minor(st.Rdev)
+			mode := e.mode
+			maj, min := unix.Major(e.rdev), unix.Minor(e.rdev)
 			if mode == unix.S_IFCHR && (harmlessDevices[[2]uint32{maj, min}] || ttyMajor(maj, min) || maj == 5) {
 				continue // harmless, or a terminal (HideHostTerminals has dealt with those)
 			}

@@ -69,6 +69,45 @@ func TestRunKilledBySignal(t *testing.T) {
 	})
 }
 
+// A signal sent to `run` in the foreground goes to the container's process (runc's
+// behaviour): here a shell that exits 7 on SIGTERM, so the run's exit code says it got it.
+func TestRunForwardsSignals(t *testing.T) {
+	b := newBundle(t, "sh", "-c", "trap 'exit 7' TERM; touch /tmp/trapped; while :; do sleep 0.05; done")
+	id := newID()
+	track(t, id)
+	wait := rtBackground(t, "run", "--bundle", b, id)
+	waitExists(t, id)
+	st := waitStatus(t, id, "running")
+	pid, _ := st["pid"].(float64)
+	rootfs := filepath.Join(b, "rootfs")
+	deadline := time.Now().Add(waitTimeout)
+	for { // the trap is set once the shell made the file
+		if _, err := os.Stat(filepath.Join(rootfs, "tmp", "trapped")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the container's shell never set its trap")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// `run` is the parent of the container's init.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", int(pid)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	var ppid int
+	if _, err := fmt.Sscan(f[1], &ppid); err != nil || ppid <= 1 {
+		t.Fatalf("parent of init %d: %q", int(pid), f)
+	}
+	if err := unix.Kill(ppid, unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if r := wait(); r.code != 7 {
+		t.Fatalf("run after a SIGTERM to it: exit %d, want 7 (the container's trap): %s", r.code, r.stderr)
+	}
+}
+
 func TestCreateStartState(t *testing.T) {
 	b := newBundle(t, "sh", "-c", "touch /tmp/started; exec sleep 100")
 	id := newID()

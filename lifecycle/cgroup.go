@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -20,18 +21,36 @@ import (
 // works on the v1 "hybrid" hosts where cgroup2 owns no controllers; resource limits use the
 // controllers where the host has them (limits.go, cgroupv1.go, resources_v2.go).
 
-// Cgroup2Mount returns where the cgroup2 hierarchy is mounted ("" when it is not).
+// Cgroup2Mount returns where the cgroup2 hierarchy is mounted ("" when it is not). The answer
+// is kept for the process while that path still holds a cgroup2 file system: create asks
+// twice (its cgroup, the container's cgroup mount), and mountinfo, which it reads, grows by 17
+// lines with every running container.
 func Cgroup2Mount() string {
+	cg2Mount.Lock()
+	defer cg2Mount.Unlock()
+	if m := cg2Mount.point; m != "" {
+		var st unix.Statfs_t
+		if unix.Statfs(m, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			return m
+		}
+	}
+	cg2Mount.point = ""
 	ms, err := readMountinfoOf("cgroup2", true)
 	if err != nil {
 		return ""
 	}
 	for _, m := range ms {
 		if m.fstype == "cgroup2" {
+			cg2Mount.point = m.point
 			return m.point
 		}
 	}
 	return ""
+}
+
+var cg2Mount struct {
+	sync.Mutex
+	point string
 }
 
 // cgroupDirFor maps the spec's cgroupsPath to a directory in the cgroup2 tree (the v1
@@ -273,11 +292,7 @@ type cgroupRecord struct {
 	Slices bool `json:"slices,omitempty"`
 }
 
-func saveCgroupRecord(stateDir string, r cgroupRecord) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
+func writeCgroupRecord(stateDir string, b []byte) error {
 	return writeFileAtomic(filepath.Join(stateDir, "cgroup"), b, 0o600)
 }
 

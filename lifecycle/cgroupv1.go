@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -81,44 +82,77 @@ func (v v1Cgroup) uniqueDirs() []string {
 	return out
 }
 
-// makeV1 creates the container's dir (rel, the cgroup2 path) in the hierarchies of the
-// controllers ws needs, where a missing one is an error naming the OCI field, and, with
-// joinAll, in those of v1Joined the host has. save (the state dir's record) is called before
-// the mkdirs with every dir they may make, and once they are done.
-func makeV1(rel string, ws []cgWrite, joinAll bool, save func(v1Cgroup) error) (v1Cgroup, error) {
-	v := v1Cgroup{Dirs: map[string]string{}}
+// v1Plan is what makeV1 will do: the container's dir (rel, the cgroup2 path) in the
+// hierarchies of the controllers ws needs, where a missing one is an error naming the OCI
+// field, and, with joinAll, in those of v1Joined the host has.
+type v1Plan struct {
+	rel        string
+	mounts     map[string]string
+	need, join []string
+}
+
+// planV1 plans the v1 dirs; nil when there are none to make.
+func planV1(rel string, ws []cgWrite, joinAll bool) (*v1Plan, error) {
 	if len(ws) == 0 && !joinAll {
-		return v, nil
+		return nil, nil
 	}
 	mounts := v1Mounts()
 	need := v1Controllers(ws)
 	for _, w := range ws {
 		if _, ok := mounts[w.ctrl]; !ok {
-			return v, fmt.Errorf("%s: this host has no %s cgroup controller (neither cgroup v1 nor cgroup2 offers it)", w.field, w.ctrl)
+			return nil, fmt.Errorf("%s: this host has no %s cgroup controller (neither cgroup v1 nor cgroup2 offers it)", w.field, w.ctrl)
 		}
 	}
 	join := need
 	if joinAll {
 		join = append(slices.Clone(need), v1Joined...)
 	}
-	// Recorded before the mkdirs, with the dirs missing now (as the cgroup2 dir is): a crash
-	// between a mkdir and a record cannot leave a dir that delete --force does not know of,
-	// and no dir costs a rewrite of the record.
-	if err := save(v1Cgroup{Made: plannedV1(mounts, join, rel)}); err != nil {
-		return v, err
+	return &v1Plan{rel: rel, mounts: mounts, need: need, join: join}, nil
+}
+
+// planned are the dirs makeV1 may make. The caller records them before any mkdir, with the
+// dirs missing now (as the cgroup2 dir's are, in the same write): a crash between a mkdir and
+// a record cannot leave a dir that delete --force does not know of.
+func (p *v1Plan) planned() []string {
+	if p == nil {
+		return nil
 	}
-	for _, c := range join {
-		mnt, ok := mounts[c]
+	return plannedV1(p.mounts, p.join, p.rel)
+}
+
+// expected is the v1 record once every planned dir is made: each controller's dir, and the
+// dirs planned.
+func (p *v1Plan) expected() v1Cgroup {
+	if p == nil {
+		return v1Cgroup{}
+	}
+	v := v1Cgroup{Dirs: map[string]string{}, Made: p.planned()}
+	for _, c := range p.join {
+		if mnt, ok := p.mounts[c]; ok {
+			v.Dirs[c] = filepath.Join(mnt, p.rel)
+		}
+	}
+	return v
+}
+
+// makeV1 makes the planned dirs and calls save (the state dir's record) once they are done.
+func makeV1(p *v1Plan, save func(v1Cgroup) error) (v1Cgroup, error) {
+	v := v1Cgroup{Dirs: map[string]string{}}
+	if p == nil {
+		return v, nil
+	}
+	for _, c := range p.join {
+		mnt, ok := p.mounts[c]
 		if _, done := v.Dirs[c]; done || !ok {
 			continue
 		}
-		dir := filepath.Join(mnt, rel)
+		dir := filepath.Join(mnt, p.rel)
 		made, err := mkdirCgroupV1(mnt, dir, c == "cpuset")
 		v.Made = append(v.Made, made...)
 		if err == nil {
 			v.Dirs[c] = dir
 		}
-		if err != nil && slices.Contains(need, c) {
+		if err != nil && slices.Contains(p.need, c) {
 			return v, err
 		}
 	}
@@ -213,26 +247,30 @@ func joinV1(v v1Cgroup, pid int) error {
 }
 
 // writeCgroupFile writes val to an existing control file (never creating one: a missing file
-// means the kernel does not offer that setting).
+// means the kernel does not offer that setting). With plain syscalls: an os.File of a cgroup
+// file (pollable, kernfs) is registered with the runtime's poller and deregistered at close,
+// three syscalls and the poller's work more for each of the 20-odd writes of a create.
 func writeCgroupFile(dir, file, val string) error {
 	p := filepath.Join(dir, file)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
-	if err == nil {
-		_, err = f.WriteString(val)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("write %q to %s: %w", val, p, unwrapPathErr(err))
+	if err := writeControlFile(p, val); err != nil {
+		return fmt.Errorf("write %q to %s: %w", val, p, err)
 	}
 	return nil
 }
 
-func unwrapPathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
+// writeControlFile writes val to the existing file p in one write(2), as the kernel's control
+// files take it; the error is the bare errno.
+func writeControlFile(p, val string) error {
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	n, err := unix.Write(fd, []byte(val))
+	if err == nil && n != len(val) {
+		err = io.ErrShortWrite
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
 	}
 	return err
 }

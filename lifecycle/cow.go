@@ -425,8 +425,12 @@ func (cr *creation) holdCOWFS(o *Options, c CreateOpts) error {
 	return nil
 }
 
-// recordExit writes the exit code for destroy's choice between on_exit and on_error.
+// recordExit writes the exit code for destroy's choice between on_exit and on_error; only a
+// copy-on-write workdir has that choice (exitCode's one reader).
 func (c *Container) recordExit(code int) {
+	if !c.hasCOW() {
+		return
+	}
 	_ = writeFileAtomic(filepath.Join(c.dir, exitFile), []byte(strconv.Itoa(code)), 0o600)
 }
 

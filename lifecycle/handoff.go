@@ -100,9 +100,11 @@ func (cr *creation) startHere() error {
 		return decodeStepErr(StepExec, buf[:n])
 	}
 	c := cr.cont
-	c.State.Started = true
-	if err := c.save(); err != nil {
-		return err
+	if !c.State.Started { // published as started already (publishAtStart)
+		c.State.Started = true
+		if err := c.save(); err != nil {
+			return err
+		}
 	}
 	if s, err := c.loadSpec(); err == nil && s.Hooks != nil {
 		runHooksWarn("poststart", s.Hooks.Poststart, c.ociState(specs.StateRunning))

@@ -52,7 +52,13 @@ func launch(o *Options, c CreateOpts, relayTTY bool) (*creation, error) {
 		return nil, err
 	}
 	t := time.Now()
-	err = cr.startHere()
+	if cr.publishAtStart() {
+		cr.cont.State.Started = true
+		err = cr.publish(c.PidFile)
+	}
+	if err == nil {
+		err = cr.startHere()
+	}
 	o.logger().Debugf("run %s: start took %s", c.ID, time.Since(t))
 	if err != nil {
 		cr.abortStart()

@@ -65,12 +65,35 @@ func samePtr[T comparable](a, b *T) bool { return b != nil && *a == *b }
 
 func ptrTo[T any](v T) *T { return &v }
 
+// limitsPlan is where the container's limits go: the cgroup2 controllers the host offers, or
+// else (a hybrid host) the v1 dirs to make, planned before the cgroup2 dir is made so that a
+// single record lists every dir create may make (setupCgroup).
+type limitsPlan struct {
+	offered []string // cgroup2 controllers; none on a hybrid host
+	v1      *v1Plan
+}
+
+func (cr *creation) planLimits(mnt, dir string, r *specs.LinuxResources) (limitsPlan, error) {
+	if offered := strings.Fields(cgroup2Controllers(mnt)); len(offered) > 0 {
+		return limitsPlan{offered: offered}, nil
+	}
+	ws, err := v1Writes(r)
+	if err != nil {
+		return limitsPlan{}, err
+	}
+	// The direct mode joins only the controllers its limits need: nobody runs `update` or
+	// reads the statistics of a sandbox, and each join is a migration that costs the start
+	// 5-15 ms on a hybrid host (an RCU grace period).
+	p, err := planV1(strings.TrimPrefix(dir, mnt), ws, !cr.direct)
+	return limitsPlan{v1: p}, err
+}
+
 // setupLimits creates what the container's limits need beside its cgroup2 dir and writes them,
 // except pids.max (see lateLimits). On a hybrid host that is a dir per v1 controller, recorded
-// in rec (saved to the state dir as each is made) for delete, and joined by init in startInit.
-func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.LinuxResources) error {
+// in rec (saved to the state dir once made) for delete, and joined by init in startInit.
+func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.LinuxResources, lp limitsPlan) error {
 	cr.res = r
-	if offered := strings.Fields(cgroup2Controllers(mnt)); len(offered) > 0 {
+	if offered := lp.offered; len(offered) > 0 {
 		ws, err := v2Writes(r)
 		if err != nil {
 			return err
@@ -89,12 +112,9 @@ func (cr *creation) setupLimits(mnt, dir string, rec *cgroupRecord, r *specs.Lin
 	}
 	save := func(v v1Cgroup) error {
 		rec.V1 = v
-		return saveCgroupRecord(cr.cont.dir, *rec)
+		return cr.saveCgroup(*rec)
 	}
-	// The direct mode joins only the controllers its limits need: nobody runs `update` or
-	// reads the statistics of a sandbox, and each join is a migration that costs the start
-	// 5-15 ms on a hybrid host (an RCU grace period).
-	v, err := makeV1(strings.TrimPrefix(dir, mnt), ws, !cr.direct, save)
+	v, err := makeV1(lp.v1, save)
 	rec.V1 = v
 	if err != nil {
 		return err

@@ -658,3 +658,50 @@ func TestPrivateMqueue(t *testing.T) {
 		}
 	}
 }
+
+// The root bind's single detach (undoMounts) takes the container's mounts and nothing of the
+// caller's, also where the caller has a mount of its own at a path the container mounts over
+// (rootfs/proc here): detaching each record after the bind would reach that one.
+func TestUndoMountsOneDetachSparesCallerMounts(t *testing.T) {
+	requireRoot(t)
+	rootfs, log := newRootfs(t)
+	callers := []string{rootfs, filepath.Join(rootfs, "proc"), filepath.Join(rootfs, "dev")}
+	for _, p := range callers {
+		mustMountTmpfs(t, p)
+	}
+	t.Cleanup(func() {
+		for i := len(callers) - 1; i >= 0; i-- {
+			_ = unix.Unmount(callers[i], unix.MNT_DETACH)
+		}
+	})
+	s := &specs.Spec{
+		Root: &specs.Root{Readonly: true},
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs"},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm"},
+		},
+	}
+	if err := setupRootfs(rootfs, s, log.record); err != nil {
+		t.Fatalf("setupRootfs: %v", err)
+	}
+	paths, err := log.list()
+	if err != nil || len(paths) != 4 || paths[0] != rootfs {
+		t.Fatalf("mount log %q (%v), want the rootfs bind first", paths, err)
+	}
+	if err := undoMounts(paths); err != nil {
+		t.Fatalf("undoMounts: %v", err)
+	}
+	for _, p := range callers {
+		if e, ok := topMount(t, p); !ok || e.fstype != "tmpfs" {
+			t.Errorf("caller's mount at %s: %+v (mounted %v), want it kept", p, e, ok)
+		}
+	}
+	if e, ok := topMount(t, filepath.Join(rootfs, "dev", "shm")); ok {
+		t.Errorf("/dev/shm still mounted: %+v", e)
+	}
+	left, err := mountsBeneath([]string{rootfs})
+	if err != nil || len(left) != 2 {
+		t.Errorf("mounts beneath the rootfs after undo: %q (%v), want the caller's /dev and /proc only", left, err)
+	}
+}

@@ -296,6 +296,9 @@ func (cr *creation) startSupervisor(exe string, o *Options, ch *channels) error 
 	}
 	args = append(args, "supervise", "--state-dir", cr.cont.dir, "--init-pid", strconv.Itoa(st.Pid),
 		"--cgroup", st.Cgroup, "--hostname", st.Hostname)
+	if cr.cgMount != "" {
+		args = append(args, "--cgroup-mount", cr.cgMount) // saves the supervisor a mountinfo read
+	}
 	if st.Isolation.IsolateSignals {
 		args = append(args, "--kill-on-init-exit")
 	}
@@ -383,12 +386,17 @@ func recvJSON(f *os.File, v any) error {
 
 const seccompFile = "seccomp.json"
 
+// saveExecFilters writes nothing when there are no programs: execFilters reads a missing file
+// as none.
 func saveExecFilters(dir string, fs []confine.Filter) error {
+	if len(fs) == 0 {
+		return nil
+	}
 	b, err := json.Marshal(fs)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, seccompFile), b, 0o600)
+	return writeFileNew(filepath.Join(dir, seccompFile), b, 0o600)
 }
 
 // execFilters are the container's compiled exec-time seccomp programs (the policy's syscall

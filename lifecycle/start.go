@@ -25,9 +25,11 @@ func (c *Container) start() error {
 	if _, _, err := request(fd, ctlMsg{Op: "start"}); err != nil {
 		return err
 	}
-	c.State.Started = true
-	if err := c.save(); err != nil {
-		return err
+	if !c.State.Started { // published as started already (publishAtStart)
+		c.State.Started = true
+		if err := c.save(); err != nil {
+			return err
+		}
 	}
 	if s, err := c.loadSpec(); err == nil && s.Hooks != nil {
 		runHooksWarn("poststart", s.Hooks.Poststart, c.ociState(specs.StateRunning))

@@ -81,6 +81,9 @@ type State struct {
 	Isolation     spec.Isolation    `json:"isolation"`
 	ProcessConfig *specs.Process    `json:"process,omitempty"`
 	PolicyRlimits []confine.Rlimit  `json:"policyRlimits,omitempty"` // the policy's limits (exec leaves those resources alone)
+	// Resources are the linux.resources create applied (resources_record.go), kept encoded:
+	// only `state` and `update` decode them, not every command that loads the container.
+	Resources json.RawMessage `json:"resources,omitempty"`
 }
 
 // Container is a container found in the state root.
@@ -179,12 +182,18 @@ func (c *Container) OCIState() specs.State {
 
 // writeFileAtomic writes through a temp file and rename so readers never see a partial file;
 // the pid-file contract (read whole, Atoi) depends on it.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+// The temp file is removed only when something failed: a removal after the rename was an
+// unlink and an rmdir that fail, at each of the state dir's writes.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
@@ -197,6 +206,31 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// writeFileNew writes a file that create makes once in the container's fresh state dir and
+// nobody rewrites (config.json, supervisor.json, seccomp.json, the first resources.json): no
+// reader can meet it half-written, because each reads it only after a later step of create
+// (state.json, published last, or init's reply) or ignores an unreadable one (delete of a
+// crashed create), so it needs no temp file and rename. On ext4 those cost about 0.1 ms of
+// CPU a file. O_EXCL: a file of that name already there is an error, never overwritten.
+func writeFileNew(path string, data []byte, mode os.FileMode) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(mode.Perm()))
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	for len(data) > 0 && err == nil {
+		var n int
+		n, err = unix.Write(fd, data)
+		data = data[n:]
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &fs.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
 }
 
 // procStartTime reads field 22 of /proc/PID/stat. The second result is false when the process

@@ -17,15 +17,18 @@ import (
 
 // SuperviseArgs are the supervisor's flags: the fds create hands over and what they mean.
 type SuperviseArgs struct {
-	StateDir  string
-	InitPid   int
-	Cgroup    string
-	Hostname  string
-	HandOff   int // create's channel: the listener and xs come over it (handoff.go)
-	XS, ZS    int // init, zygote channels
-	Ctl       int // listening control socket
-	InitPidfd int
-	Ready     int
+	StateDir string
+	InitPid  int
+	Cgroup   string
+	// CgroupMount is where the cgroup2 hierarchy of Cgroup is mounted, as create found it; ""
+	// to look it up (a mountinfo read).
+	CgroupMount string
+	Hostname    string
+	HandOff     int // create's channel: the listener and xs come over it (handoff.go)
+	XS, ZS      int // init, zygote channels
+	Ctl         int // listening control socket
+	InitPidfd   int
+	Ready       int
 	// KillOnInitExit ends every process of the container when init exits, as the kernel
 	// does when the init of a PID namespace dies: the stand-in for a requested pid namespace.
 	KillOnInitExit bool
@@ -57,8 +60,12 @@ type pendingSpawn struct {
 
 // Supervise runs the supervisor until the container's last process is gone.
 func Supervise(a SuperviseArgs) error {
+	mnt := a.CgroupMount
+	if mnt == "" {
+		mnt = Cgroup2Mount()
+	}
 	s := &supervisor{
-		a: a, cgMount: Cgroup2Mount(), zygoteOK: true,
+		a: a, cgMount: mnt, zygoteOK: true,
 		pending: map[uint32]pendingSpawn{}, exits: map[int]chan int{},
 		zygoteOut: make(chan struct{}),
 	}

@@ -200,7 +200,7 @@ func saveSupervisorConfig(dir string, c supervisorConfig) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, supervisorFile), b, 0o600)
+	return writeFileNew(filepath.Join(dir, supervisorFile), b, 0o600)
 }
 
 func loadSupervisorConfig(dir string) (supervisorConfig, error) {

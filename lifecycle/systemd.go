@@ -242,7 +242,7 @@ func (cr *creation) registerScope(pid int) error {
 	rec.Made = ownOnly(rec.Made, []string{rec.Dir})
 	rec.V1.Made = ownOnly(rec.V1.Made, rec.V1.uniqueDirs())
 	cr.cont.State.CgroupMade = rec.Made
-	if err := saveCgroupRecord(cr.cont.dir, *rec); err != nil {
+	if err := cr.saveCgroup(*rec); err != nil {
 		return err
 	}
 	// systemd wrote the unit's attributes when it started it (accounting on, its defaults for

@@ -34,7 +34,7 @@ func Update(o *Options, id string, r *specs.LinuxResources) error {
 		return err
 	}
 	defer unlock()
-	old, err := loadResources(c.dir)
+	old, err := c.loadResources()
 	if err != nil {
 		return err
 	}

@@ -136,6 +136,7 @@ func runReexec(args []string) error {
 	fs.StringVar(&sa.StateDir, "state-dir", "", "")
 	fs.IntVar(&sa.InitPid, "init-pid", 0, "")
 	fs.StringVar(&sa.Cgroup, "cgroup", "", "")
+	fs.StringVar(&sa.CgroupMount, "cgroup-mount", "", "")
 	fs.StringVar(&sa.Hostname, "hostname", "", "")
 	fs.BoolVar(&sa.KillOnInitExit, "kill-on-init-exit", false, "")
 	var co lifecycle.CheckpointOpts
