@@ -173,9 +173,21 @@ func TestFSCarveFIFOCallerKilled(t *testing.T) {
 	}
 	id := newID()
 	track(t, id)
+	if l := startHeld(t, "sandbox", "--name", id, "-r", "/", "-w", w, "--fs-denied", filepath.Join(w, "secret"),
+		"--", filepath.Join(bins, "fifoleak"), filepath.Join(w, "p"), "100"); l != "killed 100" {
+		t.Fatalf("fifoleak: %q", l)
+	}
+	if n := threadsSettle(t, supervisorOf(t, id), 50); n >= 50 {
+		t.Errorf("the supervisor holds %d threads after 100 FIFO openers were killed (want them released)", n)
+	}
+}
+
+// startHeld runs the runtime with args in the background, its stdin held open until the test
+// ends (the probe waits on it before it exits), and returns the first line it prints.
+func startHeld(t *testing.T, args ...string) string {
+	t.Helper()
 	out := newOutFile(t)
-	cmd, files := rtCommand(t, "sandbox", "--name", id, "-r", "/", "-w", w, "--fs-denied", filepath.Join(w, "secret"),
-		"--", filepath.Join(bins, "fifoleak"), filepath.Join(w, "p"), "100")
+	cmd, files := rtCommand(t, args...)
 	cmd.Stdout = out.f
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -185,12 +197,7 @@ func TestFSCarveFIFOCallerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait(); files[0].Close(); files[1].Close() })
-	if l := out.line(t); l != "killed 100" {
-		t.Fatalf("fifoleak: %q", l)
-	}
-	if n := threadsSettle(t, supervisorOf(t, id), 50); n >= 50 {
-		t.Errorf("the supervisor holds %d threads after 100 FIFO openers were killed (want them released)", n)
-	}
+	return out.line(t)
 }
 
 // TestSendCallerKilled runs sendleak.c in the direct mode (where sendmsg is performed on
@@ -201,19 +208,8 @@ func TestSendCallerKilled(t *testing.T) {
 	w := t.TempDir()
 	id := newID()
 	track(t, id)
-	out := newOutFile(t)
-	cmd, files := rtCommand(t, "sandbox", "--name", id, "-r", "/", "-w", w,
-		"--", filepath.Join(bins, "sendleak"), filepath.Join(w, "s"), "60")
-	cmd.Stdout = out.f
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := children.Start(cmd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait(); files[0].Close(); files[1].Close() })
-	if l := out.line(t); l != "killed 60" {
+	if l := startHeld(t, "sandbox", "--name", id, "-r", "/", "-w", w,
+		"--", filepath.Join(bins, "sendleak"), filepath.Join(w, "s"), "60"); l != "killed 60" {
 		t.Fatalf("sendleak: %q", l)
 	}
 	if n := threadsSettle(t, supervisorOf(t, id), 30); n >= 30 {

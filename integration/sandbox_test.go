@@ -352,20 +352,7 @@ func waitStateDir(t *testing.T, root string) {
 func TestSandboxUnprivilegedExec(t *testing.T) {
 	asNobody, home := nobodyRunner(t, "--clear-groups")
 	root := filepath.Join(home, "state")
-	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-u", "XDG_RUNTIME_DIR",
-		"TMPDIR="+home, "HOME="+home, filepath.Join(home, "sandlock-runtime"), "--root", root,
-		"sandbox", "--name", "nx", "--", "sh", "-c", "sleep 30 & while [ ! -e go ]; do sleep 0.05; done; kill $!; echo survived")
-	cmd.Dir = home
-	var files [2]*os.File
-	for i := range files {
-		f, err := os.CreateTemp(home, "bg-*")
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[i] = f
-	}
-	cmd.Stdout, cmd.Stderr = files[0], files[1]
-	startErr := children.Start(cmd)
+	cmd, files, startErr := startNobodySandbox(t, home, root, "nx", "sleep 30 & while [ ! -e go ]; do sleep 0.05; done; kill $!; echo survived")
 	if startErr == nil {
 		for deadline := time.Now().Add(cmdTimeout); ; time.Sleep(20 * time.Millisecond) {
 			if r := asNobody(t, []string{"--root", root, "state", "nx"}); strings.Contains(r.stdout, `"running"`) {
@@ -392,14 +379,14 @@ func TestSandboxUnprivilegedExec(t *testing.T) {
 	}
 }
 
-// TestSandboxUnprivilegedKillAll: without a cgroup, kill --all reaches init's whole tree: a
-// background child of the command dies with it (it reached init only, and the child lived on).
-func TestSandboxUnprivilegedKillAll(t *testing.T) {
-	asNobody, home := nobodyRunner(t, "--clear-groups")
-	root := filepath.Join(home, "state")
+// startNobodySandbox starts `sandbox --name NAME -- sh -c SCRIPT` as nobody (the copy of the
+// binary nobodyRunner made in home), with its state under root, in the background: finish
+// collects it.
+func startNobodySandbox(t *testing.T, home, root, name, script string) (*exec.Cmd, [2]*os.File, error) {
+	t.Helper()
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-u", "XDG_RUNTIME_DIR",
 		"TMPDIR="+home, "HOME="+home, filepath.Join(home, "sandlock-runtime"), "--root", root,
-		"sandbox", "--name", "nk", "--", "sh", "-c", "sleep 60 & sleep 60 & wait")
+		"sandbox", "--name", name, "--", "sh", "-c", script)
 	cmd.Dir = home
 	var files [2]*os.File
 	for i := range files {
@@ -410,7 +397,15 @@ func TestSandboxUnprivilegedKillAll(t *testing.T) {
 		files[i] = f
 	}
 	cmd.Stdout, cmd.Stderr = files[0], files[1]
-	startErr := children.Start(cmd)
+	return cmd, files, children.Start(cmd)
+}
+
+// TestSandboxUnprivilegedKillAll: without a cgroup, kill --all reaches init's whole tree: a
+// background child of the command dies with it (it reached init only, and the child lived on).
+func TestSandboxUnprivilegedKillAll(t *testing.T) {
+	asNobody, home := nobodyRunner(t, "--clear-groups")
+	root := filepath.Join(home, "state")
+	cmd, files, startErr := startNobodySandbox(t, home, root, "nk", "sleep 60 & sleep 60 & wait")
 	var pids []int
 	if startErr == nil {
 		for deadline := time.Now().Add(cmdTimeout); len(pids) < 3; time.Sleep(20 * time.Millisecond) {

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -86,30 +85,11 @@ func (cr *creation) dropXS() {
 // the startContainer hooks and execs; EOF on xs, close-on-exec in init, means the program
 // runs), as the supervisor's start would have.
 func (cr *creation) startHere() error {
-	xs := int(cr.xs.Fd())
 	defer cr.dropXS()
-	if err := unix.Send(xs, []byte("go"), 0); err != nil {
-		return fmt.Errorf("signal init: %w", err)
+	if err := goInit(int(cr.xs.Fd())); err != nil {
+		return err
 	}
-	buf := make([]byte, 4096)
-	n, _, err := unix.Recvfrom(xs, buf, 0)
-	if err != nil {
-		return fmt.Errorf("start: %w", err)
-	}
-	if n > 0 {
-		return decodeStepErr(StepExec, buf[:n])
-	}
-	c := cr.cont
-	if !c.State.Started { // published as started already (publishAtStart)
-		c.State.Started = true
-		if err := c.save(); err != nil {
-			return err
-		}
-	}
-	if s, err := c.loadSpec(); err == nil && s.Hooks != nil {
-		runHooksWarn("poststart", s.Hooks.Poststart, c.ociState(specs.StateRunning))
-	}
-	return nil
+	return cr.cont.markStarted()
 }
 
 // recvHandoff is the supervisor's side of handOff: the listener, xs (-1 when launch starts

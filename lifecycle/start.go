@@ -25,6 +25,11 @@ func (c *Container) start() error {
 	if _, _, err := request(fd, ctlMsg{Op: "start"}); err != nil {
 		return err
 	}
+	return c.markStarted()
+}
+
+// markStarted records a started container and runs its poststart hooks.
+func (c *Container) markStarted() error {
 	if !c.State.Started { // published as started already (publishAtStart)
 		c.State.Started = true
 		if err := c.save(); err != nil {

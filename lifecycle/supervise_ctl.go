@@ -278,16 +278,26 @@ func (s *supervisor) start() error {
 	}
 	s.started = true // from here a second start is refused
 	s.mu.Unlock()
-	if err := unix.Send(s.a.XS, []byte("go"), 0); err != nil {
-		return s.failedStart(fmt.Errorf("signal init: %w", err))
+	if err := goInit(s.a.XS); err != nil {
+		return s.failedStart(err)
+	}
+	return nil
+}
+
+// goInit tells init, waiting on xs, to run the startContainer hooks and exec the program, and
+// returns how that went: init's end of xs is close-on-exec, so EOF means the program runs,
+// while a failure on the way (a hook, a drop step, execve) arrives as text first.
+func goInit(xs int) error {
+	if err := unix.Send(xs, []byte("go"), 0); err != nil {
+		return fmt.Errorf("signal init: %w", err)
 	}
 	buf := make([]byte, 4096)
-	n, _, err := unix.Recvfrom(s.a.XS, buf, 0)
+	n, _, err := unix.Recvfrom(xs, buf, 0)
 	if err != nil {
-		return s.failedStart(fmt.Errorf("start: %w", err))
+		return fmt.Errorf("start: %w", err)
 	}
 	if n > 0 {
-		return s.failedStart(decodeStepErr(StepExec, buf[:n]))
+		return decodeStepErr(StepExec, buf[:n])
 	}
 	return nil
 }
