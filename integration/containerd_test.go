@@ -244,6 +244,15 @@ func containerPids(t *testing.T, pid, zygote int) []int {
 
 // shimPids are the containerd-shim-runc-v2 processes serving id (-id ID on their command line).
 func shimPids(id string) []int {
+	return pidsByCmdline(func(args []string) bool {
+		i := slices.Index(args, "-id")
+		return strings.HasSuffix(args[0], "containerd-shim-runc-v2") && i >= 0 && i+1 < len(args) && args[i+1] == id
+	})
+}
+
+// pidsByCmdline lists the host's processes whose command line (its NUL-separated words)
+// match says yes to.
+func pidsByCmdline(match func(args []string) bool) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, ent := range ents {
@@ -252,14 +261,10 @@ func shimPids(id string) []int {
 			continue
 		}
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil {
+		if err != nil || len(b) == 0 {
 			continue
 		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || !strings.HasSuffix(args[0], "containerd-shim-runc-v2") {
-			continue
-		}
-		if i := slices.Index(args, "-id"); i >= 0 && i+1 < len(args) && args[i+1] == id {
+		if match(strings.Split(string(b), "\x00")) {
 			out = append(out, pid)
 		}
 	}

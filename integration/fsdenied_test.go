@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -238,20 +237,11 @@ func threadsSettle(t *testing.T, pid, want int) int {
 func supervisorOf(t *testing.T, id string) int {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if err != nil {
-				continue
-			}
-			args := strings.Split(string(b), "\x00")
-			if slices.Contains(args, "supervise") && strings.Contains(string(b), "/"+id+"\x00") {
-				return pid
-			}
+		pids := pidsByCmdline(func(args []string) bool {
+			return slices.Contains(args, "supervise") && strings.Contains(strings.Join(args, "\x00"), "/"+id+"\x00")
+		})
+		if len(pids) > 0 {
+			return pids[0]
 		}
 	}
 	t.Fatalf("no supervisor found for %s", id)
