@@ -393,7 +393,13 @@ static void z_setup(int ctl, int killfd, int nullfd, uintptr_t drop, size_t drop
 	z.ctl = ctl;
 	z.killfd = killfd;
 	z.init = getppid();
-	if (syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+	/* Not dumpable: the container's processes, whose uid it may share, must not reach its
+	 * memory through /proc. Except without root: then the supervisor, the same user without
+	 * CAP_SYS_PTRACE, must read its memory and take its fds to perform the sendmsg of its
+	 * reports (the policy traps sendmsg there), and the processes of the sandbox, the same
+	 * user, gain nothing (no ptrace, no process_vm_*, no pidfd_getfd: seccomp; no write to
+	 * /proc/PID/mem unless the policy makes /proc writable). */
+	if (geteuid() == 0 && syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		_exit(1);
 	for (int i = 0; i < 3; i++)
 		if (dup2(nullfd, i) < 0)
