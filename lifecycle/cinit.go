@@ -23,7 +23,7 @@ import (
 // useCInit: nothing of this container needs the Go init. startContainer hooks run programs
 // with the OCI state on stdin, the privileged user namespace is set up by Go's clone,
 // cpu_cores and num_cpus set the affinity with Go's CPU sets, and the copy-on-write workdir is
-// mounted by init in its own mount namespace before the Landlock rules are opened there.
+// put in init's own view (cow.go) before the Landlock rules are opened there.
 func (cr *creation) useCInit() bool {
 	if cr.policy.IsPrivileged() || len(cr.policy.CPUCores) > 0 || cr.policy.VisibleCPUs() > 0 || cr.cow != nil {
 		return false
