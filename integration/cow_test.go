@@ -287,7 +287,7 @@ func TestCOWDryRun(t *testing.T) {
 	}
 	defer os.Remove(link)
 	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run", "-r", "/", "-w", link), "sh", "-c", "echo x > "+link+"/x || echo refused")...)
-	if ents, _ := os.ReadDir(beside); r.code != 0 || r.stdout != "refused\n" || len(ents) != 0 {
+	if ents, _ := os.ReadDir(beside); r.code != 0 || r.stdout != "refused\n" || len(ents) != 0 || !strings.Contains(r.stderr, "read-only in a dry run") {
 		t.Errorf("--dry-run with -w a symlink in the workdir to beside it: code %d, %q, %s; %s holds %v", r.code, r.stdout, r.stderr, beside, ents)
 	}
 }
