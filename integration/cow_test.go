@@ -280,6 +280,16 @@ func TestCOWDryRun(t *testing.T) {
 	if ents, _ := os.ReadDir(beside); r.code != 0 || r.stdout != "refused\n" || len(ents) != 0 || !strings.Contains(r.stderr, "read-only in a dry run") {
 		t.Errorf("--dry-run with -w beside the workdir: code %d, %q, %s; %s holds %v", r.code, r.stdout, r.stderr, beside, ents)
 	}
+	// Nor through a symlink in the workdir to a directory beside it.
+	link := filepath.Join(wd, "out")
+	if err := os.Symlink(beside, link); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(link)
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run", "-r", "/", "-w", link), "sh", "-c", "echo x > "+link+"/x || echo refused")...)
+	if ents, _ := os.ReadDir(beside); r.code != 0 || r.stdout != "refused\n" || len(ents) != 0 || !strings.Contains(r.stderr, "read-only in a dry run") {
+		t.Errorf("--dry-run with -w a symlink in the workdir to beside it: code %d, %q, %s; %s holds %v", r.code, r.stdout, r.stderr, beside, ents)
+	}
 }
 
 // TestCOWKeysWithoutWorkdir: max_disk and on_exit without --workdir configure no layer: the

@@ -149,7 +149,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	}
 	if c.DryRun {
 		var readOnly []string
-		cr.policy.FSWritable, readOnly = dryRunWritable(cr.policy.FSWritable, wd)
+		cr.policy.FSWritable, readOnly = dryRunWritable(cr.policy.FSWritable, wd, cr.cont.State.Rootfs, lower)
 		cr.policy.FSReadable = append(slices.Clone(cr.policy.FSReadable), readOnly...)
 	}
 	// The layer is the process's to write: the workdir is writable whatever the lists say
@@ -164,14 +164,21 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 // "discard all writes"): only the workdir goes through the discarded layer, so a writable path
 // outside it becomes readable only (it stays readable: fs_writable implies reading), and a
 // write there is refused (EACCES) instead of landing on the host. Paths beneath the workdir
-// stay writable: they are in the layer.
-func dryRunWritable(writable []string, wd string) (keep, readOnly []string) {
+// stay writable: they are in the layer. Each is judged by the object it reaches, resolved in
+// root as the Landlock plan resolves it, against lower (the workdir's host path): a symlink
+// beneath the workdir to a directory outside it would otherwise stay writable, and the dry
+// run write there for real. A path missing from root grants nothing either way.
+func dryRunWritable(writable []string, wd, root, lower string) (keep, readOnly []string) {
 	for _, w := range writable {
 		p := w
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(wd, p) // the direct mode's relative paths are the workdir's
 		}
-		if isBeneath(p, wd) {
+		beneath := isBeneath(p, wd)
+		if host, err := hostPathIn(root, p, 0); err == nil {
+			beneath = isBeneath(host, lower)
+		}
+		if beneath {
 			keep = append(keep, w)
 		} else {
 			readOnly = append(readOnly, w)
@@ -185,21 +192,10 @@ func cowLower(root, wd string) (string, error) {
 	if !filepath.IsAbs(wd) {
 		return "", errors.New("must be an absolute path")
 	}
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(rfd)
-	rel := strings.TrimPrefix(filepath.Clean(wd), "/")
-	if rel == "" {
+	if strings.TrimPrefix(filepath.Clean(wd), "/") == "" {
 		return "", errors.New("cannot be the root itself")
 	}
-	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
-	host, err := os.Readlink(fdPath(fd))
+	host, err := hostPathIn(root, wd, unix.O_DIRECTORY)
 	if err != nil {
 		return "", err
 	}
@@ -207,6 +203,26 @@ func cowLower(root, wd string) (string, error) {
 		return "", errors.New("contains a character overlayfs options cannot carry (',', ':', '\\')")
 	}
 	return host, nil
+}
+
+// hostPathIn is the host path of the object container path p reaches inside root (symlinks
+// stay inside root: RESOLVE_IN_ROOT); flags are added to O_PATH (O_DIRECTORY).
+func hostPathIn(root, p string, flags int) (string, error) {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(rfd)
+	rel := strings.TrimPrefix(filepath.Clean(p), "/")
+	if rel == "" {
+		rel = "."
+	}
+	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{Flags: uint64(unix.O_PATH | unix.O_CLOEXEC | flags), Resolve: unix.RESOLVE_IN_ROOT})
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	return os.Readlink(fdPath(fd))
 }
 
 // mountLayerTmpfs puts the layer's upper and work directories on a tmpfs of max_disk bytes.

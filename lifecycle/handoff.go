@@ -31,19 +31,25 @@ const (
 // takeListener answers init's handover on xs and hands the listener on at once: init may make
 // trapped calls before it reports to create (a Go init's runtime does), which only the
 // supervisor answers. Init failing before the handover (its error is on initpipe) shows here
-// as a hang-up.
-func (cr *creation) takeListener(ch *channels) error {
+// as a hang-up (errNoListener). Failing after that, it hangs up xs: init, waiting for
+// "taken", then fails instead of waiting forever with create waiting on initpipe.
+func (cr *creation) takeListener(ch *channels) (err error) {
 	xs, pidfd := int(ch.xsS.Fd()), int(ch.pidfd.Fd())
 	buf := make([]byte, 64)
 	n, err := unix.Read(xs, buf)
 	if err != nil {
-		return fmt.Errorf("receive listener: %w", err)
+		return fmt.Errorf("%w: %w", errNoListener, err)
 	}
 	num, ok := strings.CutPrefix(string(buf[:max(n, 0)]), listenerMsg)
 	fd, aerr := strconv.Atoi(num)
 	if !ok || aerr != nil {
-		return errors.New("init sent no seccomp listener")
+		return errNoListener
 	}
+	defer func() {
+		if err != nil {
+			_ = unix.Shutdown(xs, unix.SHUT_RDWR)
+		}
+	}()
 	listener, err := unix.PidfdGetfd(pidfd, fd, 0)
 	if err != nil {
 		return fmt.Errorf("take the seccomp listener from init: %w", err)
@@ -57,6 +63,10 @@ func (cr *creation) takeListener(ch *channels) error {
 	}
 	return nil
 }
+
+// errNoListener: init named no listener (it failed before the hand-over, and says why on
+// initpipe).
+var errNoListener = errors.New("init sent no seccomp listener")
 
 // handOff gives the supervisor the listener, and xs unless launch starts init itself (then
 // the creation keeps xs for startHere).

@@ -326,6 +326,9 @@ func (cr *creation) awaitReady(ch *channels, logStep func(string)) error {
 		}
 		return fmt.Errorf("init: %w", err)
 	}
+	if terr != nil && !errors.Is(terr, errNoListener) { // init's failure is create's hang-up
+		return &StepError{Step: StepNotif, Msg: terr.Error()}
+	}
 	if r.Err != nil {
 		return r.Err
 	}

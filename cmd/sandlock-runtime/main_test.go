@@ -178,6 +178,20 @@ func TestRealWritesOfDryRun(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("no workdir (cwd %s): got %v, want %v", cwd, got, want)
 	}
+	// A symlink in the workdir to a directory outside it is read-only in a dry run too.
+	base := t.TempDir()
+	wd = filepath.Join(base, "wd")
+	if err := os.Mkdir(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(wd, "out")
+	if err := os.Symlink(base, out); err != nil {
+		t.Fatal(err)
+	}
+	got = realWritesOfDryRun(spec.Policy{Workdir: &wd, FSWritable: []string{out}})
+	if want = [][2]string{{out, wd}}; !slices.Equal(got, want) {
+		t.Errorf("a symlink in the workdir to outside it: got %v, want %v", got, want)
+	}
 }
 
 // TestSandboxUnknownFlag: a misspelt flag of sandbox is one line naming it and the flag meant,

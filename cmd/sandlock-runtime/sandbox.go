@@ -155,13 +155,22 @@ func realWritesOfDryRun(pol spec.Policy) [][2]string {
 	if err != nil {
 		return nil
 	}
+	// Judged by what a path reaches, as create judges it (a symlink in the workdir to
+	// outside it is read-only too).
+	resolved := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return p
+	}
+	wdR := resolved(wd)
 	var out [][2]string
 	for _, w := range pol.FSWritable {
 		abs, err := filepath.Abs(w)
 		if err != nil {
 			continue
 		}
-		if rel, err := filepath.Rel(wd, abs); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		if rel, err := filepath.Rel(wdR, resolved(abs)); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 			out = append(out, [2]string{abs, wd})
 		}
 	}
