@@ -33,6 +33,7 @@ func (cr *creation) startProcesses(o *Options, c CreateOpts) error {
 		return err
 	}
 	defer ch.closeParentCopies()
+	defer ch.closeChildCopies() // a failed start of init or the supervisor leaves them here
 	t := time.Now()
 	if err := cr.startInit(exe, c, ch); err != nil {
 		return err
