@@ -87,21 +87,7 @@ func (c *Container) signalTracked(sig unix.Signal) error {
 	if err := unix.PidfdSendSignal(fd, walk, nil, 0); err != nil {
 		return fmt.Errorf("signal init: %w", err)
 	}
-	var found []int
-	queue := nextGeneration(c.State.Pid, walk)
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		if p == zygote { // runtime machinery: its children are the container's
-			queue = append(queue, procChildren(p)...)
-			continue
-		}
-		if unix.Kill(p, walk) != nil {
-			continue
-		}
-		found = append(found, p)
-		queue = append(queue, nextGeneration(p, walk)...)
-	}
+	found := signalDescendants(c.State.Pid, zygote, walk)
 	if sig != unix.SIGKILL {
 		return nil
 	}

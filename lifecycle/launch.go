@@ -209,11 +209,23 @@ func signalTree(init *os.Process, sig unix.Signal) []int {
 	if init.Signal(sig) != nil {
 		return nil
 	}
-	done := []int{init.Pid}
-	queue := nextGeneration(init.Pid, sig)
+	return append([]int{init.Pid}, signalDescendants(init.Pid, 0, sig)...)
+}
+
+// signalDescendants signals the descendants of init, signalled already by the caller (through
+// its pidfd, so its children are the container's), parents before children, and returns the
+// pids it signalled (see signalTree). zygote (0: none) is runtime machinery: it is not
+// signalled, its children (exec'd processes) are.
+func signalDescendants(init, zygote int, sig unix.Signal) []int {
+	var done []int
+	queue := nextGeneration(init, sig)
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
+		if p == zygote {
+			queue = append(queue, procChildren(p)...)
+			continue
+		}
 		if unix.Kill(p, sig) != nil {
 			continue
 		}
