@@ -88,13 +88,12 @@ func (c *Container) signalTracked(sig unix.Signal) error {
 		return fmt.Errorf("signal init: %w", err)
 	}
 	found := signalDescendants(c.State.Pid, zygote, walk)
+	defer found.close()
 	if sig != unix.SIGKILL {
 		return nil
 	}
 	_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
-	for _, p := range found {
-		_ = unix.Kill(p, unix.SIGKILL)
-	}
+	found.signal(unix.SIGKILL)
 	if zygote > 0 {
 		_ = unix.Kill(zygote, unix.SIGKILL)
 	}
