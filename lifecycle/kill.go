@@ -71,8 +71,8 @@ func (c *Container) signalTracked(sig unix.Signal) error {
 	zygote := c.State.ZygotePid
 	fd, err := pidfdOf(c.State.Pid, c.State.PidStart)
 	if err != nil {
-		if sig == unix.SIGKILL && zygote > 0 {
-			_ = unix.Kill(zygote, sig)
+		if sig == unix.SIGKILL {
+			c.killZygote()
 			return nil
 		}
 		return ErrNotRunning
@@ -94,8 +94,19 @@ func (c *Container) signalTracked(sig unix.Signal) error {
 	}
 	_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
 	found.signal(unix.SIGKILL)
-	if zygote > 0 {
-		_ = unix.Kill(zygote, unix.SIGKILL)
-	}
+	c.killZygote()
 	return nil
+}
+
+// killZygote kills the zygote if it is still the process create recorded: once init is gone
+// (a stopped container's delete, containerd's kill --all after init's exit) the zygote may be
+// long gone too and its pid someone else's.
+func (c *Container) killZygote() {
+	if c.State.ZygotePid <= 0 {
+		return
+	}
+	if fd, err := pidfdOf(c.State.ZygotePid, c.State.ZygoteStart); err == nil {
+		_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		unix.Close(fd)
+	}
 }

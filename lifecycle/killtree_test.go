@@ -64,3 +64,32 @@ func TestSignalDescendantsSkipsZygote(t *testing.T) {
 		t.Error("the zygote was signalled")
 	}
 }
+
+// TestKillZygoteChecksStart: delete of a stopped container without a cgroup (init gone) kills
+// the recorded zygote only if it is still the process create saw: a pid taken by another
+// process since (here a sleep of ours, with another start time) survives.
+func TestKillZygoteChecksStart(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	start, _ := procStartTime(cmd.Process.Pid)
+	c := &Container{State: &State{Pid: 0, ZygotePid: cmd.Process.Pid, ZygoteStart: start + 1}}
+	if err := c.signalTracked(unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 { // a SIGKILL lands once the sleep is scheduled
+		if _, alive := procStartTime(cmd.Process.Pid); !alive {
+			t.Fatal("a process that took the zygote's pid was killed")
+		}
+		unix.Nanosleep(&unix.Timespec{Nsec: 1e6}, nil)
+	}
+	c.State.ZygoteStart = start
+	if err := c.signalTracked(unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Error("the zygote create recorded lived on")
+	}
+}

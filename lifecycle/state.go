@@ -68,6 +68,7 @@ type State struct {
 	SupPid        int               `json:"supervisorPid"`
 	SupStart      uint64            `json:"supervisorStartTime"`
 	ZygotePid     int               `json:"zygotePid"`
+	ZygoteStart   uint64            `json:"zygoteStartTime,omitempty"`
 	Bundle        string            `json:"bundle"`
 	Rootfs        string            `json:"rootfs"`
 	Created       time.Time         `json:"created"`
