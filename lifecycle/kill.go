@@ -71,8 +71,8 @@ func (c *Container) signalTracked(sig unix.Signal) error {
 	zygote := c.State.ZygotePid
 	fd, err := pidfdOf(c.State.Pid, c.State.PidStart)
 	if err != nil {
-		if sig == unix.SIGKILL && zygote > 0 {
-			_ = unix.Kill(zygote, sig)
+		if sig == unix.SIGKILL {
+			c.killZygote()
 			return nil
 		}
 		return ErrNotRunning
@@ -87,30 +87,26 @@ func (c *Container) signalTracked(sig unix.Signal) error {
 	if err := unix.PidfdSendSignal(fd, walk, nil, 0); err != nil {
 		return fmt.Errorf("signal init: %w", err)
 	}
-	var found []int
-	queue := nextGeneration(c.State.Pid, walk)
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		if p == zygote { // runtime machinery: its children are the container's
-			queue = append(queue, procChildren(p)...)
-			continue
-		}
-		if unix.Kill(p, walk) != nil {
-			continue
-		}
-		found = append(found, p)
-		queue = append(queue, nextGeneration(p, walk)...)
-	}
+	found := signalDescendants(c.State.Pid, zygote, walk)
+	defer found.close()
 	if sig != unix.SIGKILL {
 		return nil
 	}
 	_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
-	for _, p := range found {
-		_ = unix.Kill(p, unix.SIGKILL)
-	}
-	if zygote > 0 {
-		_ = unix.Kill(zygote, unix.SIGKILL)
-	}
+	found.signal(unix.SIGKILL)
+	c.killZygote()
 	return nil
+}
+
+// killZygote kills the zygote if it is still the process create recorded: once init is gone
+// (a stopped container's delete, containerd's kill --all after init's exit) the zygote may be
+// long gone too and its pid someone else's.
+func (c *Container) killZygote() {
+	if c.State.ZygotePid <= 0 {
+		return
+	}
+	if fd, err := pidfdOf(c.State.ZygotePid, c.State.ZygoteStart); err == nil {
+		_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		unix.Close(fd)
+	}
 }

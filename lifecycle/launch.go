@@ -167,9 +167,12 @@ func (h *Handle) Kill() error {
 		if h.cr.cont.State.Cgroup != "" {
 			return killCgroup(h.cr.cont.State.Cgroup)
 		}
-		for _, pid := range signalTree(h.cr.init.Process, unix.SIGSTOP) {
-			_ = unix.Kill(pid, unix.SIGKILL)
+		below, ok := signalTree(h.cr.init.Process, unix.SIGSTOP)
+		if ok {
+			_ = h.cr.init.Process.Signal(unix.SIGKILL)
 		}
+		below.signal(unix.SIGKILL)
+		below.close()
 		return nil
 	})
 }
@@ -193,34 +196,113 @@ func (h *Handle) freeze(on bool) error {
 		if on {
 			sig = unix.SIGSTOP
 		}
-		if len(signalTree(h.cr.init.Process, sig)) == 0 {
+		below, ok := signalTree(h.cr.init.Process, sig)
+		below.close()
+		if !ok {
 			return ErrNotRunning
 		}
 		return nil
 	})
 }
 
-// signalTree signals pid and its descendants, parents before children, and returns the
-// pids it signalled. With SIGSTOP it waits for each to stop before reading its children, so
-// a stopped parent forks nobody behind the walk; Kill stops the tree this way before killing
-// it, because a killed parent's children are reparented out of reach.
-func signalTree(init *os.Process, sig unix.Signal) []int {
+// signalTree signals init and its descendants, parents before children, and returns the
+// descendants it signalled; ok is false when init is gone. With SIGSTOP it waits for each to
+// stop before reading its children, so a stopped parent forks nobody behind the walk; Kill
+// stops the tree this way before killing it, because a killed parent's children are
+// reparented out of reach.
+func signalTree(init *os.Process, sig unix.Signal) (below pidfds, ok bool) {
 	// init through its pidfd: once Wait has reaped it, its pid may be someone else's.
 	if init.Signal(sig) != nil {
-		return nil
+		return nil, false
 	}
-	done := []int{init.Pid}
-	queue := nextGeneration(init.Pid, sig)
+	return signalDescendants(init.Pid, 0, sig), true
+}
+
+// pidfds are processes of a walked tree, each held by a pidfd: a pid read from a children
+// file can be reaped and reused by anyone before it is signalled (a child of a process that
+// is not stopped, or of one that ignores SIGCHLD, is reaped at once), and a process killed
+// at the end of kill --all's walk was stopped long before.
+type pidfds []int
+
+func (p pidfds) signal(sig unix.Signal) {
+	for _, fd := range p {
+		_ = unix.PidfdSendSignal(fd, sig, nil, 0)
+	}
+}
+
+func (p pidfds) close() {
+	for _, fd := range p {
+		unix.Close(fd)
+	}
+}
+
+// signalDescendants signals the descendants of init, signalled already by the caller (through
+// its pidfd, so its children are the container's), parents before children, and returns the
+// processes it signalled (see signalTree), for the caller to close. zygote (0: none) is
+// runtime machinery: it is not signalled, its children (exec'd processes) are.
+func signalDescendants(init, zygote int, sig unix.Signal) pidfds {
+	type child struct{ pid, parent int }
+	generation := func(parent int, kids []int) []child {
+		out := make([]child, len(kids))
+		for i, k := range kids {
+			out[i] = child{k, parent}
+		}
+		return out
+	}
+	var done pidfds
+	queue := generation(init, nextGeneration(init, sig))
 	for len(queue) > 0 {
-		p := queue[0]
+		c := queue[0]
 		queue = queue[1:]
-		if unix.Kill(p, sig) != nil {
+		fd, ok := childPidfd(c.parent, c.pid)
+		if !ok {
 			continue
 		}
-		done = append(done, p)
-		queue = append(queue, nextGeneration(p, sig)...)
+		if c.pid == zygote {
+			unix.Close(fd)
+			queue = append(queue, generation(c.pid, procChildren(c.pid))...)
+			continue
+		}
+		if unix.PidfdSendSignal(fd, sig, nil, 0) != nil {
+			unix.Close(fd)
+			continue
+		}
+		done = append(done, fd)
+		queue = append(queue, generation(c.pid, nextGeneration(c.pid, sig))...)
 	}
 	return done
+}
+
+// childPidfd opens a pidfd for pid if it is still a child of parent: the pidfd pins the
+// process whose parent was checked, so a pid reused since it was listed is never signalled.
+func childPidfd(parent, pid int) (int, bool) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1, false
+	}
+	if procPPid(pid) != parent {
+		unix.Close(fd)
+		return -1, false
+	}
+	return fd, true
+}
+
+// procPPid reads field 4 of /proc/PID/stat (the parent's tgid), 0 when pid is gone.
+func procPPid(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	pp, _ := strconv.Atoi(f[1])
+	return pp
 }
 
 // nextGeneration waits for a stopping process to stop, then lists its children.

@@ -1,9 +1,6 @@
 package lifecycle
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,7 +8,6 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -119,54 +115,21 @@ func hidePIDs(s *specs.Spec, pol spec.Policy, rootfs string, log Logger) {
 
 // hostnameFile shows the container's hostname in /proc/sys/kernel/hostname too (uname is
 // answered by the supervisor): Go's os.Hostname and others read that file first. A read-only
-// bind over the container's own /proc entry of a file holding the name (cachedFile);
-// image mode only.
+// bind of a file in the state dir over the container's own /proc entry; image mode only. The
+// file goes with the state dir: a cache of such files shared between containers would keep
+// one for every hostname ever run (containerd and docker name each container's host after
+// its id) until the next reboot.
 func (cr *creation) hostnameFile() error {
 	st := cr.cont.State
 	if st.Hostname == "" || st.Rootfs == "/" || !hasMount(cr.spec, "/proc", "proc") {
 		return nil
 	}
-	content := []byte(st.Hostname + "\n")
-	src, ok := cachedFile("hostname", content)
-	if !ok {
-		src = filepath.Join(cr.cont.dir, "hostname")
-		if err := os.WriteFile(src, content, 0o444); err != nil {
-			return err
-		}
+	src := filepath.Join(cr.cont.dir, "hostname")
+	if err := os.WriteFile(src, []byte(st.Hostname+"\n"), 0o444); err != nil {
+		return err
 	}
 	cr.spec.Mounts = append(cr.spec.Mounts, specs.Mount{
 		Destination: "/proc/sys/kernel/hostname", Type: "bind", Source: src, Options: []string{"bind", "ro"},
 	})
 	return nil
-}
-
-// cachedFile returns a read-only file holding content in the runtime's cache (DefaultRoot,
-// beside the seccomp cache), made by the first container that needs it and shared by every
-// later one: the hostname file was a file made and removed for each container, 0.1-1 ms on a
-// busy ext4 (docs/performance.md). The cache is used only where it is this user's alone (the
-// root dir and the cache dir owned by the effective uid, no access for group or others), so
-// nobody else can have put or can swap a file there, and a file is used only if it holds
-// content; ok is false otherwise, and the caller makes its own.
-func cachedFile(kind string, content []byte) (path string, ok bool) {
-	root := DefaultRoot()
-	dir := filepath.Join(root, "#"+kind+"-cache")
-	sum := sha256.Sum256(content)
-	p := filepath.Join(dir, hex.EncodeToString(sum[:16]))
-	if b, err := os.ReadFile(p); err == nil && bytes.Equal(b, content) && privateDir(root) && privateDir(dir) {
-		return p, true
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil || !privateDir(root) || !privateDir(dir) {
-		return "", false
-	}
-	if err := writeFileAtomic(p, content, 0o444); err != nil {
-		return "", false
-	}
-	return p, true
-}
-
-// privateDir: dir is a directory (not a link) of the effective uid, closed to group and others.
-func privateDir(dir string) bool {
-	var st unix.Stat_t
-	return unix.Lstat(dir, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR &&
-		int(st.Uid) == os.Geteuid() && st.Mode&0o077 == 0
 }

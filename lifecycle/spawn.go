@@ -340,6 +340,9 @@ func (cr *creation) awaitReady(ch *channels, logStep func(string)) error {
 		return &StepError{Step: StepNotif, Msg: terr.Error()}
 	}
 	cr.cont.State.ZygotePid = r.ZygotePid
+	if r.ZygotePid > 0 { // init's child, alive: init waits for start
+		cr.cont.State.ZygoteStart, _ = procStartTime(r.ZygotePid)
+	}
 	logStep("init confined")
 	if cr.fgStart {
 		return nil // launch starts init itself: nothing waits for the supervisor (handoff.go)

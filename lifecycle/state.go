@@ -68,6 +68,7 @@ type State struct {
 	SupPid        int               `json:"supervisorPid"`
 	SupStart      uint64            `json:"supervisorStartTime"`
 	ZygotePid     int               `json:"zygotePid"`
+	ZygoteStart   uint64            `json:"zygoteStartTime,omitempty"`
 	Bundle        string            `json:"bundle"`
 	Rootfs        string            `json:"rootfs"`
 	Created       time.Time         `json:"created"`
@@ -219,9 +220,11 @@ func writeFileNew(path string, data []byte, mode os.FileMode) error {
 	if err != nil {
 		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	for len(data) > 0 && err == nil {
+	for len(data) > 0 {
 		var n int
-		n, err = unix.Write(fd, data)
+		if n, err = unix.Write(fd, data); err != nil { // n is -1 then
+			break
+		}
 		data = data[n:]
 	}
 	if cerr := unix.Close(fd); err == nil {

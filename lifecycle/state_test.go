@@ -3,9 +3,12 @@ package lifecycle
 import (
 	"errors"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestCheckTransitions(t *testing.T) {
@@ -175,5 +178,26 @@ func TestExitCode(t *testing.T) {
 	}
 	if got := exitCode(9); got != 137 {
 		t.Errorf("SIGKILL: got %d, want 137", got)
+	}
+}
+
+// TestWriteFileNewWriteError: a write that fails (here past RLIMIT_FSIZE: EFBIG after the
+// first byte) is create's error, not a panic on the -1 write(2) returns.
+func TestWriteFileNewWriteError(t *testing.T) {
+	signal.Ignore(unix.SIGXFSZ)
+	defer signal.Reset(unix.SIGXFSZ)
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: 1, Max: old.Max}); err != nil {
+		t.Fatal(err)
+	}
+	err := writeFileNew(filepath.Join(t.TempDir(), "config.json"), []byte("{}\n"), 0o600)
+	if rerr := unix.Setrlimit(unix.RLIMIT_FSIZE, &old); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if !errors.Is(err, unix.EFBIG) {
+		t.Fatalf("writeFileNew past the file size limit: %v, want EFBIG", err)
 	}
 }

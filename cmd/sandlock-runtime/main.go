@@ -18,24 +18,16 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func init() {
-	// The re-executed init confines the calling thread and execs from it; it must be the main
-	// thread, locked before anything else runs (package sandbox locks it too, for embedders).
-	// main unlocks it again for the CLI's own commands (see main).
-	runtime.LockOSThread()
-}
-
 func init() { cli.VersionPrinter = printVersion }
 
 func main() {
 	if sandbox.Reexec() { // the runtime's own init, supervisor and exec proxy: served there
 		return
 	}
-	// The CLI's commands need no particular thread (nothing they do is per-thread state that
-	// must outlive a call), and a locked main goroutine is expensive: each time it blocks (a
-	// wait, a channel, a blocking syscall) the scheduler hands its P to another thread and
-	// wakes this one back with futexes, about 0.8 ms of CPU per `run` (perf, issue 12).
-	runtime.UnlockOSThread()
+	// The main thread is locked only for the re-executed commands (package sandbox's init):
+	// the CLI's commands need no particular thread, and a locked main goroutine is expensive:
+	// each time it blocks (a wait, a channel, a blocking syscall) the scheduler hands its P to
+	// another thread and wakes this one back with futexes, about 0.8 ms of CPU per `run`.
 	app := newApp()
 	if err := app.Run(os.Args); err != nil {
 		fail(err)
