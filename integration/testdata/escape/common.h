@@ -184,6 +184,19 @@ static __attribute__((unused)) void attempt(const char *name, int (*fn)(const ch
 }
 
 /* env or die */
+/* killed_and_hold ends the leak probes (fifoleak, sendleak): "killed N" on stdout, then it
+ * waits for stdin to close while the test counts the supervisor's threads. */
+static __attribute__((unused)) int killed_and_hold(int n)
+{
+	char buf[64];
+	int m = snprintf(buf, sizeof buf, "killed %d\n", n);
+	if (write(1, buf, m) < 0)
+		return 3;
+	while (read(0, buf, sizeof buf) > 0)
+		;
+	return 0;
+}
+
 static __attribute__((unused)) long envnum(const char *k)
 {
 	const char *v = getenv(k);
