@@ -152,6 +152,10 @@ type objArgs struct {
 	dir, path, fd, flags int
 	nofollow             bool // the l* variants
 	nullPathIsFD         bool // utimensat: a NULL path means dirfd itself
+	// nofollowBit, when set, is the bit of the flags argument that means "do not follow"
+	// (inotify_add_watch's IN_DONT_FOLLOW in its mask), instead of AT_SYMLINK_NOFOLLOW; such
+	// flags have no AT_EMPTY_PATH.
+	nofollowBit uint32
 }
 
 // metaOp is one syscall: where its object is, and how to prepare the operation (reading the

@@ -37,7 +37,9 @@ const pathMax = 4096
 func (t *target) object(spec objArgs, a []uint64) (*object, error) {
 	o := &object{fd: -1, dirfd: -1, nofollow: spec.nofollow}
 	var flags uint32
-	if spec.flags >= 0 {
+	if spec.flags >= 0 && spec.nofollowBit != 0 {
+		o.nofollow = o.nofollow || uint32(a[spec.flags])&spec.nofollowBit != 0
+	} else if spec.flags >= 0 {
 		flags = uint32(a[spec.flags])
 		o.nofollow = o.nofollow || flags&unix.AT_SYMLINK_NOFOLLOW != 0
 	}

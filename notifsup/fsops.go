@@ -63,6 +63,32 @@ var metaReadOps = map[string]metaOp{
 	"flistxattr": {obj: fdOnly(0), prepare: listxattrOp(1)},
 	"readlink":   {obj: pathOnly(0, true), prepare: readlinkOp(1), selfLink: answerLink(1)},
 	"readlinkat": {obj: objArgs{dir: 0, path: 1, fd: -1, flags: -1, nofollow: true}, prepare: readlinkOp(2), selfLink: answerLink(2)},
+	// Landlock has no hook on inotify marks: a watch reports the names created, opened and
+	// removed in a directory the process may not read (an fs_denied one, a host directory
+	// outside fs_readable). The watch is added on behalf, on the object resolved and checked
+	// for reading, to the process's own inotify instance.
+	"inotify_add_watch": {obj: objArgs{dir: -1, path: 1, fd: -1, flags: 2, nofollowBit: unix.IN_DONT_FOLLOW}, prepare: inotifyAddWatchOp},
+}
+
+// inotifyAddWatchOp adds the watch to the process's inotify fd (a[0]) on the resolved object,
+// through its /proc/thread-self/fd link: inotify_add_watch has no dirfd, so the worker's
+// working directory becomes the host's /proc (nothing after it is resolved relative to the
+// working directory: inView sets it again for every call that needs it). IN_DONT_FOLLOW was
+// applied by the resolution; here the magic link must be followed to reach the object.
+func inotifyAddWatchOp(t *target, a []uint64) (action, error) {
+	ino, err := t.fd(int(int32(a[0])))
+	if err != nil {
+		return nil, err
+	}
+	t.held = append(t.held, ino)
+	mask := uint32(a[2]) &^ unix.IN_DONT_FOLLOW
+	return func(fd int, _ bool) (uint64, error) {
+		if err := unix.Fchdir(hostProc); err != nil {
+			return 0, err
+		}
+		wd, err := unix.InotifyAddWatch(ino, "thread-self/fd/"+strconv.Itoa(fd), mask)
+		return uint64(wd), err
+	}, nil
 }
 
 // The ioctls that change an inode through any open file, a read-only one included, with no

@@ -28,6 +28,7 @@ type target struct {
 	mem       *os.File
 	root, cwd int // O_PATH
 	pidfd     int
+	held      []int // the process's fds a handler took for this call (pidfd_getfd)
 }
 
 // creds are the thread's credentials as the kernel would check them for a file operation.
@@ -147,7 +148,7 @@ func (t *target) close() {
 	if t.mem != nil {
 		t.mem.Close()
 	}
-	for _, fd := range []int{t.root, t.cwd, t.pidfd} {
+	for _, fd := range append([]int{t.root, t.cwd, t.pidfd}, t.held...) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
