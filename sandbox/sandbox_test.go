@@ -19,6 +19,9 @@ func TestMain(m *testing.M) {
 	if Reexec() {
 		return
 	}
+	if dir := os.Getenv(watchHelperEnv); dir != "" {
+		os.Exit(watchHelper(dir))
+	}
 	os.Exit(m.Run())
 }
 
