@@ -25,7 +25,7 @@ var devprocNames = []string{
 	"sys_module_param_w", "sys_cgroup_w",
 }
 
-var inotifyNames = []string{"inotify_denied", "inotify_denied_dot", "inotify_denied_opath",
+var inotifyNames = []string{"inotify_denied", "i386:inotify_denied", "inotify_denied_dot", "inotify_denied_opath",
 	"inotify_denied_symlink", "inotify_allowed"}
 
 var devprocMaskNames = []string{

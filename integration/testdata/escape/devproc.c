@@ -12,7 +12,8 @@
  *   inotify_denied{,_dot,_opath,_symlink}        inotify_add_watch on an fs_denied directory
  *                                                (ESC_DENIED) by name, through /proc/self/fd
  *                                                of an O_PATH fd and a symlink; inotify_allowed:
- *                                                a watch on the scratch dir reports a creation
+ *                                                a watch on the scratch dir reports a creation;
+ *                                                i386:inotify_denied through int 0x80
  * Harmless if they succeed: opens are never followed by a write, reads are of 0 or a few
  * bytes of a file we never print, nodes are made under /escape/mnt (or ESC_SCRATCH) and
  * removed. ESC_HOSTPROC=1 (the direct mode: the host's /proc, by design) skips the masks. */
@@ -168,6 +169,14 @@ static void inotify_denied(const char *dir, const char *scratch)
 		ok("inotify_denied_opath", "open O_PATH %s: %s", dir, en(errno));
 	else
 		watch_refused("inotify_denied_opath", in, p);
+	/* i386 entry: the path in a global (below 4 GiB, -no-pie) */
+	static char dir32[512];
+	snprintf(dir32, sizeof dir32, "%s", dir);
+	long r = int80(292 /* i386 inotify_add_watch */, in, (long)dir32, IN_ALL_EVENTS, 0, 0, 0);
+	if (r >= 0)
+		escaped("i386:inotify_denied", "watching %s", dir);
+	else
+		ok("i386:inotify_denied", "inotify_add_watch %s: %s", dir, en(-r));
 	snprintf(p, sizeof p, "%s/link-to-denied", scratch);
 	unlink(p);
 	if (symlink(dir, p) < 0)
