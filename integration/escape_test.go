@@ -778,3 +778,45 @@ func mustDo(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// nonetEscapeNames are nonet.c's attempts: no_network leaves AF_UNIX only, and the host's
+// abstract unix sockets out of reach (a network namespace would hide them).
+var nonetEscapeNames = []string{
+	"nonet_families", "nonet_socketpair", "nonet_unix_socketpair_works", "i386:nonet_socket",
+	"i386:nonet_socketcall", "i386:nonet_socketpair", "nonet_abstract_connect", "nonet_abstract_sendto",
+	"nonet_abstract_sendmsg", "nonet_abstract_sendmmsg", "nonet_io_uring",
+}
+
+// TestEscapeNoNetwork: no_network means no network at all, the host's abstract unix sockets
+// included, through a container with a network namespace but no ipc namespace (docker's
+// --ipc=host) and through `sandbox --no-network`. The host's abstract listeners must see
+// nothing; the container's own abstract sockets still work.
+func TestEscapeNoNetwork(t *testing.T) {
+	bins := escapeBins(t)
+	t.Run("container", func(t *testing.T) {
+		h := newEscapeHost(t)
+		id := newID()
+		out := escapeRun(t, id, withoutNamespace(specs.IPCNamespace), nil, "/escape/nonet", h.abstract, "own")
+		got := escapeVerdicts(t, out, 1)
+		requireOK(t, got, nonetEscapeNames...)
+		requireOK(t, got, "nonet_own_abstract_works")
+		h.check(t)
+		if t.Failed() {
+			t.Logf("escape program output:\n%s", out)
+		}
+	})
+	t.Run("sandbox", func(t *testing.T) {
+		h := newEscapeHost(t)
+		args := sandboxArgs([]string{"--no-network"}, filepath.Join(bins, "nonet"), h.abstract)
+		if hostI386(t) != "" {
+			args = append([]string{"--env", "ESC_NO_I386=1"}, args...)
+		}
+		r := rtWith(t, nil, args...)
+		got := escapeVerdicts(t, r.stdout, 1)
+		requireOK(t, got, nonetEscapeNames...)
+		h.check(t)
+		if t.Failed() {
+			t.Logf("output:\n%s%s", r.stdout, r.stderr)
+		}
+	})
+}
