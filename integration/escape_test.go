@@ -820,3 +820,60 @@ func TestEscapeNoNetwork(t *testing.T) {
 		}
 	})
 }
+
+// netportsEscapeNames are netports.c's attempts on a port outside net_connect and net_bind.
+var netportsEscapeNames = []string{
+	"ports_connect4", "ports_connect_mapped6", "ports_fastopen_sendto4", "ports_fastopen_sendto6",
+	"ports_fastopen_sendmsg4", "ports_mptcp_connect4", "ports_mptcp_connect6", "ports_mptcp_fastopen",
+	"ports_bind4", "ports_bind_mapped6", "ports_bind_zero", "ports_bind_zero6", "ports_mptcp_bind",
+}
+
+// TestEscapeNetPorts: net_connect and net_bind hold for every way to a TCP connection: IPv4,
+// IPv4-mapped IPv6, TCP fast open (sendto/sendmsg with MSG_FASTOPEN), MPTCP (not TCP to
+// Landlock: its bind went around net_bind), port 0; in a container on the host's network and
+// through `sandbox`. The test's listener must see no connection.
+func TestEscapeNetPorts(t *testing.T) {
+	bins := escapeBins(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	n := 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			n++
+			mu.Unlock()
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	check := func(t *testing.T, out string) {
+		got := escapeVerdicts(t, out, 1)
+		requireOK(t, got, netportsEscapeNames...)
+		mu.Lock()
+		defer mu.Unlock()
+		if n != 0 {
+			t.Errorf("the listener on port %s outside net_connect accepted %d connections", port, n)
+		}
+		if t.Failed() {
+			t.Logf("output:\n%s", out)
+		}
+	}
+	t.Run("container", func(t *testing.T) {
+		mutate := chain(withoutNamespace(specs.NetworkNamespace), func(s *specs.Spec) {
+			s.Annotations = map[string]string{"io.sandlock.net_connect": "1", "io.sandlock.net_bind": "1"}
+		})
+		check(t, escapeRun(t, newID(), mutate, nil, "/escape/netports", port))
+	})
+	t.Run("sandbox", func(t *testing.T) {
+		r := rtWith(t, nil, sandboxArgs([]string{"--net-connect", "1", "--net-bind", "1"}, filepath.Join(bins, "netports"), port)...)
+		check(t, r.stdout+r.stderr)
+	})
+}
