@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,5 +85,57 @@ func TestNoNetworkAbstractGoAPI(t *testing.T) {
 				t.Errorf("the control did not reach @%s", name)
 			}
 		})
+	}
+}
+
+// listenEnv makes the test binary, run inside a sandbox, listen on the port it names (bound
+// first) and on a socket never bound, and print both results (TestMain).
+const listenEnv = "SANDLOCK_TEST_LISTEN"
+
+func listenBoth(port string) int {
+	ln, err := net.Listen("tcp4", "127.0.0.1:"+port)
+	if err != nil {
+		fmt.Println("bound:", err)
+	} else {
+		fmt.Println("bound: ok")
+		ln.Close()
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		err = syscall.Listen(fd, 1)
+	}
+	if err != nil {
+		fmt.Println("unbound:", err)
+	} else {
+		sa, _ := syscall.Getsockname(fd)
+		fmt.Println("unbound: listening on", sa.(*syscall.SockaddrInet4).Port)
+	}
+	return 0
+}
+
+// TestNetBindListenGoAPI: under spec.Policy{NetBind}, a listen on the listed port works and a
+// listen on a socket never bound (which would serve on an ephemeral port) is refused.
+func TestNetBindListenGoAPI(t *testing.T) {
+	requireKernel(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0") // a port free now
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := hostPolicy(t)
+	p.FSReadable = append(p.FSReadable, self)
+	p.NetBind = []spec.Port{{Lo: uint16(port), Hi: uint16(port)}}
+	p.Env = map[string]string{listenEnv: strconv.Itoa(port)}
+	res, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "bound: ok\nunbound: permission denied\n"; string(res.Stdout) != want {
+		t.Errorf("stdout %q (stderr %q), want %q", res.Stdout, res.Stderr, want)
 	}
 }

@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if name := os.Getenv(dialAbstractEnv); name != "" {
 		os.Exit(dialAbstract(name))
 	}
+	if port := os.Getenv(listenEnv); port != "" {
+		os.Exit(listenBoth(port))
+	}
 	os.Exit(m.Run())
 }
 

@@ -1,7 +1,8 @@
 /* net_connect / net_bind (Landlock TCP port rules) through every spelling: connect by IPv4,
  * by an IPv4-mapped IPv6 address, TCP fast open (sendto/sendmsg with MSG_FASTOPEN, which
- * connects without connect(2)), MPTCP (a TCP socket of another protocol number), a connect
- * after a bind to an allowed port; bind to a denied port, to port 0, through MPTCP and IPv6.
+ * connects without connect(2)), MPTCP (a TCP socket of another protocol number); bind to a
+ * denied port, to port 0, through MPTCP and IPv6; listen on a socket never bound (the kernel
+ * would bind an ephemeral port).
  * Usage: netports DENIED_PORT (a port the test listens on at 127.0.0.1, outside both lists).
  * The lists must not contain DENIED_PORT; net_bind must not be empty. */
 #include "common.h"
@@ -89,7 +90,25 @@ int main(int argc, char **argv)
 	one("ports_bind_zero", AF_INET, 0, 0, BIND);
 	one("ports_bind_zero6", AF_INET6, 0, 0, BIND);
 	one("ports_mptcp_bind", AF_INET, IPPROTO_MPTCP, p + 1, BIND);
-	/* an unbound socket connected to a denied port gets an ephemeral port: the connect is
-	 * still checked on the destination */
+	/* listen(2) on a socket never bound binds an ephemeral port and serves on it */
+	int fams[] = {AF_INET, AF_INET6};
+	const char *names[] = {"ports_listen_unbound4", "ports_listen_unbound6"};
+	for (int i = 0; i < 2; i++) {
+		int s = socket(fams[i], SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0) {
+			error(names[i], "socket: %s", en(errno));
+			continue;
+		}
+		struct sockaddr_storage ss;
+		socklen_t l = sizeof ss;
+		if (listen(s, 1) == 0) {
+			getsockname(s, (struct sockaddr *)&ss, &l);
+			escaped(names[i], "listening on ephemeral port %d", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+		} else if (errno == EACCES || errno == EPERM)
+			ok(names[i], "%s", en(errno));
+		else
+			error(names[i], "%s (EACCES expected)", en(errno));
+		close(s);
+	}
 	return finish();
 }
