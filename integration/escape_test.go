@@ -827,7 +827,7 @@ var netportsEscapeNames = []string{
 	"ports_connect4", "ports_connect_mapped6", "ports_fastopen_sendto4", "ports_fastopen_sendto6",
 	"ports_fastopen_sendmsg4", "ports_mptcp_connect4", "ports_mptcp_connect6", "ports_mptcp_fastopen",
 	"ports_bind4", "ports_bind_mapped6", "ports_bind_zero", "ports_bind_zero6", "ports_mptcp_bind",
-	"ports_listen_unbound4", "ports_listen_unbound6",
+	"ports_listen_unbound4", "ports_listen_unbound6", "ports_bind_unspec",
 }
 
 // TestEscapeNetPorts: net_connect and net_bind hold for every way to a TCP connection: IPv4,

@@ -90,6 +90,16 @@ int main(int argc, char **argv)
 	one("ports_bind_zero", AF_INET, 0, 0, BIND);
 	one("ports_bind_zero6", AF_INET6, 0, 0, BIND);
 	one("ports_mptcp_bind", AF_INET, IPPROTO_MPTCP, p + 1, BIND);
+	/* AF_UNSPEC with INADDR_ANY is an AF_INET bind to the kernel (a compatibility path) */
+	int u = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in ua = {.sin_family = AF_UNSPEC, .sin_port = htons(p + 1), .sin_addr.s_addr = htonl(INADDR_ANY)};
+	if (bind(u, (struct sockaddr *)&ua, sizeof ua) == 0)
+		escaped("ports_bind_unspec", "port %d bound through AF_UNSPEC", p + 1);
+	else if (errno == EACCES || errno == EPERM)
+		ok("ports_bind_unspec", "%s", en(errno));
+	else
+		error("ports_bind_unspec", "%s (EACCES expected)", en(errno));
+	close(u);
 	/* listen(2) on a socket never bound binds an ephemeral port and serves on it */
 	int fams[] = {AF_INET, AF_INET6};
 	const char *names[] = {"ports_listen_unbound4", "ports_listen_unbound6"};
