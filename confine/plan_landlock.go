@@ -30,7 +30,10 @@ func landlockPlan(p spec.Policy, base LandlockConfig, root string) (LandlockConf
 	c := base
 	c.DenyTCP = c.DenyTCP || p.NetworkDenied()
 	c.ScopeSignal = c.ScopeSignal || p.SignalsIsolated()
-	c.ScopeAbstractUnix = c.ScopeAbstractUnix || p.IPCIsolated()
+	// no_network scopes abstract unix sockets too: they live in the network namespace, so
+	// the network namespace no_network stands for hides the host's (containerd's shim, X11,
+	// D-Bus) even without an ipc namespace or isolate_ipc.
+	c.ScopeAbstractUnix = c.ScopeAbstractUnix || p.IPCIsolated() || p.NetworkDenied()
 	if err := checkPolicyABI(p, LandlockABI()); err != nil {
 		return c, err
 	}

@@ -17,11 +17,13 @@ func seccompPlan(p spec.Policy) (SeccompOptions, error) {
 		NotifyUname:     true,
 		AllowRawSockets: !p.RawSocketsDenied(),
 		NoUDP:           p.UDPDenied(),
-		NoSCTP:          len(p.NetAllowHosts) > 0,
-		PinCPUs:         len(p.CPUCores) > 0 || p.VisibleCPUs() > 0, // num_cpus pins too
-		OwnPIDsOnly:     p.PIDsIsolated(),
-		DenySyscalls:    p.DenySyscalls,
-		AllowSyscalls:   p.AllowSyscalls,
+		// SCTP and MPTCP reach ports Landlock's TCP rules do not see (seccomp.go)
+		NoSCTP:         len(p.NetAllowHosts)+len(p.NetBind)+len(p.NetConnect) > 0,
+		NoUntrackedTCP: len(p.NetBind)+len(p.NetConnect) > 0,
+		PinCPUs:        len(p.CPUCores) > 0 || p.VisibleCPUs() > 0, // num_cpus pins too
+		OwnPIDsOnly:    p.PIDsIsolated(),
+		DenySyscalls:   p.DenySyscalls,
+		AllowSyscalls:  p.AllowSyscalls,
 	}
 	if err := CheckSyscallNames("deny_syscalls", o.DenySyscalls); err != nil {
 		return o, err

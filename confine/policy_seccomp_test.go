@@ -51,6 +51,16 @@ var scPolicyCases = []scPolicyCase{
 		"tcp":       sock(unix.AF_INET, unix.SOCK_STREAM, 0), "unix-dgram": sock(unix.AF_UNIX, unix.SOCK_DGRAM, 0),
 	}, want: map[string]string{"udp": "EPERM", "udp6": "EPERM", "udp-flags": "EPERM", "udp-high": "EPERM",
 		"ping": "EPERM", "type0-udp": "ESOCKTNOSUPPORT", "tcp": "ok", "unix-dgram": "ok"}},
+	{name: "untracked tcp", opts: SeccompOptions{NoUntrackedTCP: true, NoSCTP: true}, checks: map[string]func() error{
+		"mptcp":     sock(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP),
+		"mptcp6":    sock(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP),
+		"smc-inet":  sock(unix.AF_INET, unix.SOCK_STREAM, ipprotoSMC),
+		"af-smc":    sock(unix.AF_SMC, unix.SOCK_STREAM, 0),
+		"tcp":       sock(unix.AF_INET, unix.SOCK_STREAM, 0),
+		"tcp6":      sock(unix.AF_INET6, unix.SOCK_STREAM, unix.IPPROTO_TCP),
+		"unix-strm": sock(unix.AF_UNIX, unix.SOCK_STREAM, 0),
+	}, want: map[string]string{"mptcp": "EPROTONOSUPPORT", "mptcp6": "EPROTONOSUPPORT", "smc-inet": "EPROTONOSUPPORT",
+		"af-smc": "EAFNOSUPPORT", "tcp": "ok", "tcp6": "ok", "unix-strm": "ok"}},
 	{name: "deny_syscalls", opts: SeccompOptions{DenySyscalls: []string{"getcwd", "clone3", "uname"}}, checks: map[string]func() error{
 		"getcwd": getcwd, "getppid": func() error { return rawSys(unix.SYS_GETPPID) },
 		"clone3": func() error { return rawSys(unix.SYS_CLONE3, 0, 0) },
@@ -175,4 +185,23 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestSeccompPlanPortLists: a net_bind or net_connect list refuses the sockets that carry TCP
+// around Landlock's TCP port rules (MPTCP, SMC, SCTP); without a list they stay.
+func TestSeccompPlanPortLists(t *testing.T) {
+	port := []spec.Port{{Lo: 443, Hi: 443}}
+	for _, c := range []struct {
+		name string
+		p    spec.Policy
+		want bool
+	}{{"net_bind", spec.Policy{NetBind: port}, true}, {"net_connect", spec.Policy{NetConnect: port}, true}, {"none", spec.Policy{}, false}} {
+		o, err := seccompPlan(c.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.NoUntrackedTCP != c.want || o.NoSCTP != c.want {
+			t.Errorf("%s: NoUntrackedTCP %v, NoSCTP %v, want %v", c.name, o.NoUntrackedTCP, o.NoSCTP, c.want)
+		}
+	}
 }

@@ -36,6 +36,12 @@ type SeccompOptions struct {
 	// means SCTP): under net_allow_hosts, since SCTP reaches addresses without connect(2) or an
 	// address the supervisor sees (setsockopt SCTP_SOCKOPT_CONNECTX, sendmsg's association).
 	NoSCTP bool `json:",omitempty"`
+	// NoUntrackedTCP refuses the stream sockets that carry TCP but are not TCP to Landlock,
+	// whose port rules check protocol IPPROTO_TCP only: MPTCP and SMC (IPPROTO_MPTCP and
+	// IPPROTO_SMC on AF_INET and AF_INET6: EPROTONOSUPPORT, what a kernel without them says, so
+	// programs fall back to TCP; AF_SMC: EAFNOSUPPORT). Under a net_bind or net_connect list,
+	// which such a socket would bind or connect around.
+	NoUntrackedTCP bool `json:",omitempty"`
 	// PinCPUs refuses sched_setaffinity, so that the cpu_cores affinity cannot be widened.
 	PinCPUs bool
 	// OwnPIDsOnly (isolate_pids) lets the syscalls that act on another process by pid

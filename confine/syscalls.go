@@ -210,7 +210,7 @@ func socketRules(o SeccompOptions) []rule {
 	var rs []rule
 	// socketcall goes first: libseccomp also writes i386 "socket" rules as socketcall rules
 	// (call number in arg0), and refuses (EEXIST) an unconditional rule added after them.
-	if o.NoNetwork || !o.AllowRawSockets || o.NoUDP || o.NoSCTP {
+	if o.NoNetwork || !o.AllowRawSockets || o.NoUDP || o.NoSCTP || o.NoUntrackedTCP {
 		rs = append(rs, rule{name: "socketcall", act: eperm})
 	}
 	if o.NoNetwork {
@@ -243,8 +243,21 @@ func socketRules(o SeccompOptions) []rule {
 				maskedEq(0, 0xffffffff, fam), maskedEq(2, 0xffffffff, unix.IPPROTO_SCTP)}})
 		}
 	}
+	if o.NoUntrackedTCP && !o.NoNetwork {
+		for _, fam := range []uint64{unix.AF_INET, unix.AF_INET6} {
+			for _, proto := range []uint64{unix.IPPROTO_MPTCP, ipprotoSMC} {
+				rs = append(rs, rule{name: "socket", act: errnoAct(unix.EPROTONOSUPPORT), conds: []seccomp.ScmpCondition{
+					maskedEq(0, 0xffffffff, fam), maskedEq(2, 0xffffffff, proto)}})
+			}
+		}
+		rs = append(rs, rule{name: "socket", act: errnoAct(unix.EAFNOSUPPORT), conds: []seccomp.ScmpCondition{
+			maskedEq(0, 0xffffffff, unix.AF_SMC)}})
+	}
 	return rs
 }
+
+// ipprotoSMC is SMC over an AF_INET/AF_INET6 socket (Linux 6.11, include/uapi/linux/in.h).
+const ipprotoSMC = 256
 
 // ipType refuses socket(family, typ[|flags], ...); the type's low 4 bits (SOCK_TYPE_MASK) are
 // the type, the rest SOCK_NONBLOCK and SOCK_CLOEXEC.

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -777,4 +778,198 @@ func mustDo(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// nonetEscapeNames are nonet.c's attempts: no_network leaves AF_UNIX only, and the host's
+// abstract unix sockets out of reach (a network namespace would hide them).
+var nonetEscapeNames = []string{
+	"nonet_families", "nonet_socketpair", "nonet_unix_socketpair_works", "i386:nonet_socket",
+	"i386:nonet_socketcall", "i386:nonet_socketpair", "nonet_abstract_connect", "nonet_abstract_sendto",
+	"nonet_abstract_sendmsg", "nonet_abstract_sendmmsg", "nonet_io_uring",
+}
+
+// TestEscapeNoNetwork: no_network means no network at all, the host's abstract unix sockets
+// included, through a container with a network namespace but no ipc namespace (docker's
+// --ipc=host) and through `sandbox --no-network`. The host's abstract listeners must see
+// nothing; the container's own abstract sockets still work.
+func TestEscapeNoNetwork(t *testing.T) {
+	bins := escapeBins(t)
+	t.Run("container", func(t *testing.T) {
+		h := newEscapeHost(t)
+		id := newID()
+		out := escapeRun(t, id, withoutNamespace(specs.IPCNamespace), nil, "/escape/nonet", h.abstract, "own")
+		got := escapeVerdicts(t, out, 1)
+		requireOK(t, got, nonetEscapeNames...)
+		requireOK(t, got, "nonet_own_abstract_works")
+		h.check(t)
+		if t.Failed() {
+			t.Logf("escape program output:\n%s", out)
+		}
+	})
+	t.Run("sandbox", func(t *testing.T) {
+		h := newEscapeHost(t)
+		args := sandboxArgs([]string{"--no-network"}, filepath.Join(bins, "nonet"), h.abstract)
+		if hostI386(t) != "" {
+			args = append([]string{"--env", "ESC_NO_I386=1"}, args...)
+		}
+		r := rtWith(t, nil, args...)
+		got := escapeVerdicts(t, r.stdout, 1)
+		requireOK(t, got, nonetEscapeNames...)
+		h.check(t)
+		if t.Failed() {
+			t.Logf("output:\n%s%s", r.stdout, r.stderr)
+		}
+	})
+}
+
+// netportsEscapeNames are netports.c's attempts on a port outside net_connect and net_bind.
+var netportsEscapeNames = []string{
+	"ports_connect4", "ports_connect_mapped6", "ports_fastopen_sendto4", "ports_fastopen_sendto6",
+	"ports_fastopen_sendmsg4", "ports_mptcp_connect4", "ports_mptcp_connect6", "ports_mptcp_fastopen",
+	"ports_bind4", "ports_bind_mapped6", "ports_bind_zero", "ports_bind_zero6", "ports_mptcp_bind",
+	"ports_listen_unbound4", "ports_listen_unbound6", "ports_bind_unspec",
+}
+
+// TestEscapeNetPorts: net_connect and net_bind hold for every way to a TCP connection: IPv4,
+// IPv4-mapped IPv6, TCP fast open (sendto/sendmsg with MSG_FASTOPEN), MPTCP (not TCP to
+// Landlock: its bind went around net_bind), port 0; in a container on the host's network and
+// through `sandbox`. The test's listener must see no connection.
+func TestEscapeNetPorts(t *testing.T) {
+	bins := escapeBins(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	n := 0
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			n++
+			mu.Unlock()
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	check := func(t *testing.T, out string) {
+		got := escapeVerdicts(t, out, 1)
+		requireOK(t, got, netportsEscapeNames...)
+		mu.Lock()
+		defer mu.Unlock()
+		if n != 0 {
+			t.Errorf("the listener on port %s outside net_connect accepted %d connections", port, n)
+		}
+		if t.Failed() {
+			t.Logf("output:\n%s", out)
+		}
+	}
+	t.Run("container", func(t *testing.T) {
+		mutate := chain(withoutNamespace(specs.NetworkNamespace), func(s *specs.Spec) {
+			s.Annotations = map[string]string{"io.sandlock.net_connect": "1", "io.sandlock.net_bind": "1"}
+		})
+		check(t, escapeRun(t, newID(), mutate, nil, "/escape/netports", port))
+	})
+	t.Run("sandbox", func(t *testing.T) {
+		r := rtWith(t, nil, sandboxArgs([]string{"--net-connect", "1", "--net-bind", "1"}, filepath.Join(bins, "netports"), port)...)
+		check(t, r.stdout+r.stderr)
+	})
+}
+
+// limitsEscapeNames are limits.c's attempts.
+var limitsEscapeNames = []string{
+	"sigio_setown", "sigio_setown_pgrp", "sigqueueinfo_host", "tgsigqueueinfo_host",
+	"cgroup_root_procs", "cgroup_own_pids_max", "cgroup_mkdir", "clone3_into_cgroup",
+	"nofile_setrlimit", "nofile_prlimit", "i386:nofile_setrlimit",
+}
+
+// TestEscapeLimits: a container with max_processes, max_open_files, a pid namespace
+// (isolate_signals) and every capability the test holds cannot signal a host process through
+// a file's owner (F_SETOWN, F_SETOWN_EX to a process group) or a queued signal, leave its
+// cgroup (the host's cgroup2 tree is mounted read-only; clone3 is ENOSYS), nor raise
+// RLIMIT_NOFILE above max_open_files. The host process is a shell of the test's that records
+// SIGURG in a file, which must stay empty; unconfined, the same program fills it.
+func TestEscapeLimits(t *testing.T) {
+	bins := escapeBins(t)
+	t.Run("unconfined", func(t *testing.T) {
+		pid, caught := sigCatcher(t)
+		c := exec.Command(filepath.Join(bins, "limits"))
+		c.Env = append(os.Environ(), "ESC_CATCHER="+strconv.Itoa(pid), "ESC_NO_CGROUP=1")
+		_, _ = c.Output()
+		deadline := time.Now().Add(10 * time.Second)
+		for caught() == "" && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if caught() == "" {
+			t.Fatal("unconfined, the catcher recorded no SIGURG: the attempts prove nothing")
+		}
+	})
+	t.Run("container", func(t *testing.T) {
+		pid, caught := sigCatcher(t)
+		mutate := chain(withEnv([]string{"ESC_CATCHER=" + strconv.Itoa(pid)}), withAllCaps, func(s *specs.Spec) {
+			s.Annotations = map[string]string{"io.sandlock.max_processes": "32", "io.sandlock.max_open_files": "256"}
+		})
+		out := escapeRun(t, newID(), mutate, nil, "/escape/limits")
+		got := escapeVerdicts(t, out, 1)
+		requireOK(t, got, limitsEscapeNames...)
+		time.Sleep(500 * time.Millisecond) // the catcher's trap runs between its sleeps
+		if c := caught(); c != "" {
+			t.Errorf("the host catcher received SIGURG from the container: %q", c)
+		}
+		if t.Failed() {
+			t.Logf("escape program output:\n%s", out)
+		}
+	})
+}
+
+// TestEscapeLimitsSandbox: the same attempts through `sandbox --isolate-signals
+// --max-processes --max-open-files` (root, no capabilities, nothing writable).
+func TestEscapeLimitsSandbox(t *testing.T) {
+	bins := escapeBins(t)
+	pid, caught := sigCatcher(t)
+	flags := []string{"--isolate-signals", "--max-processes", "32", "--max-open-files", "256",
+		"--env", "ESC_CATCHER=" + strconv.Itoa(pid)}
+	if hostI386(t) != "" {
+		flags = append(flags, "--env", "ESC_NO_I386=1")
+	}
+	r := rtWith(t, nil, sandboxArgs(flags, filepath.Join(bins, "limits"))...)
+	got := escapeVerdicts(t, r.stdout, 1)
+	requireOK(t, got, limitsEscapeNames...)
+	time.Sleep(500 * time.Millisecond) // the catcher's trap runs between its sleeps
+	if c := caught(); c != "" {
+		t.Errorf("the host catcher received SIGURG from the sandbox: %q", c)
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s%s", r.stdout, r.stderr)
+	}
+}
+
+// sigCatcher starts a host shell of the test's, leader of its own process group, that records
+// each SIGURG in a file; it returns its pid and a reader of that file.
+func sigCatcher(t *testing.T) (int, func() string) {
+	t.Helper()
+	marker := filepath.Join(t.TempDir(), "caught")
+	catcher := exec.Command("sh", "-c", `trap 'echo urg >> "$0"' URG; : > "$0.ready"; while :; do sleep 0.1; done`, marker)
+	catcher.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := children.Start(catcher); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = catcher.Process.Kill()
+		_ = catcher.Wait()
+		children.Disown(catcher.Process.Pid)
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(marker + ".ready"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the catcher shell did not set its trap")
+		}
+	}
+	return catcher.Process.Pid, func() string { b, _ := os.ReadFile(marker); return string(b) }
 }

@@ -22,7 +22,7 @@ func landlockFor(rootfs string, s *specs.Spec, iso spec.Isolation) confine.Landl
 	c := confine.LandlockConfig{
 		DenyTCP:           iso.NoNetwork,
 		ScopeSignal:       iso.IsolateSignals,
-		ScopeAbstractUnix: iso.IsolateIPC,
+		ScopeAbstractUnix: iso.IsolateIPC || iso.NoNetwork, // abstract sockets live in the network namespace
 	}
 	rootRW := s.Root == nil || !s.Root.Readonly
 	c.Paths = append(c.Paths, confine.PathRule{Path: rootfs, Write: rootRW, Exec: true})

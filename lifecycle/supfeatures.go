@@ -29,6 +29,9 @@ type supervisorConfig struct {
 	Pinned []pinnedHost `json:"pinned,omitempty"`
 	// PortRemap: port_remap, the TCP ports the container binds are virtual (notifsup.PortMap).
 	PortRemap bool `json:"portRemap,omitempty"`
+	// ListenBound: net_bind is a list, so listen(2) on an unbound TCP socket (an ephemeral
+	// port no list can name) is refused (notifsup.ListenBound).
+	ListenBound bool `json:"listenBound,omitempty"`
 
 	dir string // the state dir, where the supervisor records the port map (not saved)
 }
@@ -48,6 +51,7 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 	c := supervisorConfig{Hostname: hostname, FS: notifsup.FSMetaConfig{Reads: readsRestricted(pol, plan.Landlock.Paths)}}
 	restrict, addrs, hosts := netHostsConfig(pol, pinned)
 	c.PortRemap = pol.PortRemapEnabled()
+	c.ListenBound = len(plan.Landlock.BindTCP) > 0
 	if rootfs == "/" || restrict || c.PortRemap {
 		// The host's file system (direct mode, host mode): its listening unix sockets are a
 		// path away, and Landlock does not govern reaching them. net_allow_hosts: every IP
@@ -191,6 +195,9 @@ func (c supervisorConfig) features() []notifsup.Feature {
 	if c.Proc.Active() {
 		// Before FSMeta: its readlink answers what reaches /proc, FSMeta's the rest.
 		fs = append(fs, notifsup.ProcView(c.Proc))
+	}
+	if c.ListenBound {
+		fs = append(fs, notifsup.ListenBound())
 	}
 	return append(fs, notifsup.FSMeta(c.FS))
 }

@@ -9,6 +9,7 @@
 // ConnectConfig, connect(2), sendto(2), sendmsg(2) and sendmmsg(2) performed on behalf to the
 // destinations the path rules and net_allow_hosts allow; with a PortMap, port_remap's bind,
 // getsockname and getpeername), Files (opens of named paths answered with a sealed memfd:
-// HostsFile, ProcNetFiles). Every handle on a target is pinned by SECCOMP_IOCTL_NOTIF_ID_VALID (target.go); no
+// HostsFile, ProcNetFiles), ListenBound (net_bind: listen(2) on a TCP socket never bound is
+// refused, the others performed on the process's socket). Every handle on a target is pinned by SECCOMP_IOCTL_NOTIF_ID_VALID (target.go); no
 // handler answers CONTINUE; refusals of the policy are reported through WithAudit.
 package notifsup

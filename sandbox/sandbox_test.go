@@ -22,6 +22,12 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(watchHelperEnv); dir != "" {
 		os.Exit(watchHelper(dir))
 	}
+	if name := os.Getenv(dialAbstractEnv); name != "" {
+		os.Exit(dialAbstract(name))
+	}
+	if port := os.Getenv(listenEnv); port != "" {
+		os.Exit(listenBoth(port))
+	}
 	os.Exit(m.Run())
 }
 

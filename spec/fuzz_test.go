@@ -146,7 +146,7 @@ func addAnnotations(s *specs.Spec, b []byte) {
 // landlockFor): the rootfs, writable unless root.readonly.
 func baseRules(s *specs.Spec, iso spec.Isolation, rootfs string) confine.LandlockConfig {
 	return confine.LandlockConfig{
-		DenyTCP: iso.NoNetwork, ScopeSignal: iso.IsolateSignals, ScopeAbstractUnix: iso.IsolateIPC,
+		DenyTCP: iso.NoNetwork, ScopeSignal: iso.IsolateSignals, ScopeAbstractUnix: iso.IsolateIPC || iso.NoNetwork,
 		Paths: []confine.PathRule{{Path: rootfs, Write: s.Root == nil || !s.Root.Readonly, Exec: true}},
 	}
 }
