@@ -89,6 +89,30 @@ func next(t *testing.T, ch chan string) string {
 	return ""
 }
 
+// drainNums reads what a stopped program printed until its output closed: the last number, or
+// last when it printed nothing more.
+func drainNums(t *testing.T, out chan string, last int) int {
+	t.Helper()
+	for l := range out {
+		last = firstNum(t, l)
+	}
+	return last
+}
+
+// countsOn checks that the restored program goes on counting from last, n lines, and returns
+// where it got to.
+func countsOn(t *testing.T, out chan string, last, n int, what string) int {
+	t.Helper()
+	for range n {
+		got := firstNum(t, next(t, out))
+		if got != last+1 {
+			t.Fatalf("after the restore the %s went %d -> %d", what, last, got)
+		}
+		last = got
+	}
+	return last
+}
+
 func firstNum(t *testing.T, l string) int {
 	t.Helper()
 	n, err := strconv.Atoi(strings.Fields(l)[0])
@@ -168,9 +192,7 @@ func TestCounterContinues(t *testing.T) {
 	}
 	img := dumpSaved(t, []int{cmd.Process.Pid}, false)
 	_ = cmd.Wait()
-	for l := range out { // what it printed before the checkpoint stopped it
-		last = firstNum(t, l)
-	}
+	last = drainNums(t, out, last) // what it printed before the checkpoint stopped it
 	_, out2, _ := restoreInto(t, img, bin)
 	got := firstNum(t, next(t, out2))
 	if got != last+1 {
@@ -232,9 +254,7 @@ func TestPipeBetweenProcesses(t *testing.T) {
 	img := dumpSaved(t, []int{cmd.Process.Pid, child}, false)
 	_ = unix.Kill(child, unix.SIGKILL)
 	_ = cmd.Wait()
-	for l := range out {
-		last = firstNum(t, l)
-	}
+	last = drainNums(t, out, last)
 	_, out2, res := restoreInto(t, img, bin)
 	for i := range 10 {
 		n := firstNum(t, next(t, out2))
@@ -414,9 +434,7 @@ func TestPythonInterpreter(t *testing.T) {
 	}
 	img := dumpSaved(t, []int{cmd.Process.Pid}, false)
 	_ = cmd.Wait()
-	for l := range out {
-		last = firstNum(t, l)
-	}
+	last = drainNums(t, out, last)
 	// the stand-in execs python3 itself (the same binary), with the script's path as argv
 	// ignored: the restored memory is what runs
 	_, out2, _ := restoreInto(t, img, py)
@@ -556,18 +574,10 @@ func TestSharedMemory(t *testing.T) {
 	}
 	_ = unix.Kill(child, unix.SIGKILL)
 	_ = cmd.Wait()
-	for l := range out {
-		last = firstNum(t, l)
-	}
+	last = drainNums(t, out, last)
 	_, out2, res := restoreInto(t, img, bin)
 	defer func() { _ = unix.Kill(res.Pids[child], unix.SIGKILL) }()
-	for range 5 {
-		n := firstNum(t, next(t, out2))
-		if n != last+1 {
-			t.Fatalf("after the restore the shared counter went %d -> %d", last, n)
-		}
-		last = n
-	}
+	last = countsOn(t, out2, last, 5, "shared counter")
 }
 
 // TestSocketpair: a parent and child talking over a unix socketpair go on after the restore.
@@ -590,18 +600,10 @@ func TestSocketpair(t *testing.T) {
 	}
 	_ = unix.Kill(child, unix.SIGKILL)
 	_ = cmd.Wait()
-	for l := range out {
-		last = firstNum(t, l)
-	}
+	last = drainNums(t, out, last)
 	_, out2, res := restoreInto(t, img, bin)
 	defer func() { _ = unix.Kill(res.Pids[child], unix.SIGKILL) }()
-	for range 5 {
-		n := firstNum(t, next(t, out2))
-		if n != last+1 {
-			t.Fatalf("after the restore the pair carried %d after %d", n, last)
-		}
-		last = n
-	}
+	countsOn(t, out2, last, 5, "pair")
 }
 
 // TestTimerfdSignalfd: a timerfd keeps ticking after the restore (the count goes on), a
@@ -617,17 +619,9 @@ func TestTimerfdSignalfd(t *testing.T) {
 	}
 	img := dumpSaved(t, []int{cmd.Process.Pid}, false)
 	_ = cmd.Wait()
-	for l := range out {
-		last = firstNum(t, l)
-	}
+	last = drainNums(t, out, last)
 	_, out2, res := restoreInto(t, img, bin)
-	for range 3 {
-		n := firstNum(t, next(t, out2))
-		if n != last+1 {
-			t.Fatalf("after the restore the timer count went %d -> %d", last, n)
-		}
-		last = n
-	}
+	countsOn(t, out2, last, 3, "timer count")
 	if err := unix.Kill(res.Pids[cmd.Process.Pid], unix.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
@@ -662,9 +656,7 @@ func TestGoProgram(t *testing.T) {
 	}
 	img := dumpSaved(t, []int{cmd.Process.Pid}, false)
 	_ = cmd.Wait()
-	for l := range out {
-		last = firstNum(t, l)
-	}
+	last = drainNums(t, out, last)
 	_, out2, _ := restoreInto(t, img, bin)
 	for range 20 {
 		l := next(t, out2)
