@@ -577,7 +577,7 @@ func TestSharedMemory(t *testing.T) {
 	last = drainNums(t, out, last)
 	_, out2, res := restoreInto(t, img, bin)
 	defer func() { _ = unix.Kill(res.Pids[child], unix.SIGKILL) }()
-	last = countsOn(t, out2, last, 5, "shared counter")
+	countsOn(t, out2, last, 5, "shared counter")
 }
 
 // TestSocketpair: a parent and child talking over a unix socketpair go on after the restore.
