@@ -6,7 +6,6 @@ package integration
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -507,18 +506,7 @@ func TestEscapeAfterRestore(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("restore: %s%s", r.stderr, lastLogMsg(t))
 	}
-	var st struct {
-		SupervisorPid int `json:"supervisorPid"`
-		ZygotePid     int `json:"zygotePid"`
-	}
-	sb, err := os.ReadFile(filepath.Join(envFor(t).root, id, "state.json"))
-	if err != nil || json.Unmarshal(sb, &st) != nil || st.SupervisorPid <= 0 {
-		t.Fatalf("state.json: no supervisor pid: %v %s", err, sb)
-	}
-	pids := fmt.Sprintf("sup=%d zygote=%d\n", st.SupervisorPid, st.ZygotePid)
-	if err := os.WriteFile(filepath.Join(rootfs, "escape", "pids"), []byte(pids), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tellEscapePids(t, id, rootfs)
 	if _, err := in2W.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}

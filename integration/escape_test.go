@@ -221,18 +221,7 @@ func escapeRun(t *testing.T, id string, mutate func(*specs.Spec), install func(r
 	if r.code != 0 {
 		t.Fatalf("create %s: exit %d: %s%s", id, r.code, r.stderr, lastLogMsg(t))
 	}
-	var st struct {
-		SupervisorPid int `json:"supervisorPid"`
-		ZygotePid     int `json:"zygotePid"`
-	}
-	sb, err := os.ReadFile(filepath.Join(envFor(t).root, id, "state.json"))
-	if err != nil || json.Unmarshal(sb, &st) != nil || st.SupervisorPid <= 0 {
-		t.Fatalf("state.json: no supervisor pid: %v %s", err, sb)
-	}
-	pids := fmt.Sprintf("sup=%d zygote=%d\n", st.SupervisorPid, st.ZygotePid)
-	if err := os.WriteFile(filepath.Join(rootfs, "escape", "pids"), []byte(pids), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tellEscapePids(t, id, rootfs)
 	start(t, id)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -972,4 +961,22 @@ func sigCatcher(t *testing.T) (int, func() string) {
 		}
 	}
 	return catcher.Process.Pid, func() string { b, _ := os.ReadFile(marker); return string(b) }
+}
+
+// tellEscapePids writes the container's supervisor and zygote pids (from its state.json) to
+// rootfs/escape/pids, where escape.c reads the processes it must not reach.
+func tellEscapePids(t *testing.T, id, rootfs string) {
+	t.Helper()
+	var st struct {
+		SupervisorPid int `json:"supervisorPid"`
+		ZygotePid     int `json:"zygotePid"`
+	}
+	sb, err := os.ReadFile(filepath.Join(envFor(t).root, id, "state.json"))
+	if err != nil || json.Unmarshal(sb, &st) != nil || st.SupervisorPid <= 0 {
+		t.Fatalf("state.json: no supervisor pid: %v %s", err, sb)
+	}
+	pids := fmt.Sprintf("sup=%d zygote=%d\n", st.SupervisorPid, st.ZygotePid)
+	if err := os.WriteFile(filepath.Join(rootfs, "escape", "pids"), []byte(pids), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
