@@ -940,6 +940,9 @@ func TestCOWCarveOnBehalf(t *testing.T) {
 // from inside while the sandbox runs) has no overlay at the workdir.
 func TestCOWNoNamespace(t *testing.T) {
 	requireSetup(t)
+	if !detachedAttach(t) {
+		t.Skip("kernel lacks move_mount into a detached mount tree (Linux 6.15): root's workdir takes a mount namespace there")
+	}
 	host := nsIDs(t, "self")
 	script := `readlink /proc/self/ns/mnt /proc/self/ns/user; echo in-layer > %[1]s/made; cat %[1]s/made
 grep -c " %[1]s " /proc/1/mountinfo || true`
@@ -1086,4 +1089,33 @@ cat /proc/1/status >/dev/null 2>&1 && echo pid1-read || echo pid1-absent`
 	if want := "Name:\thead\n1\nself-ok\npid1-absent\n"; r.code != 0 || r.stdout != want {
 		t.Errorf("code %d, stdout %q, want %q: %s", r.code, r.stdout, want, r.stderr)
 	}
+}
+
+// detachedAttach probes what root's workdir view needs: attaching a mount (a tmpfs) to a
+// detached copy of a directory's mount tree.
+func detachedAttach(t *testing.T) bool {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "m"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(tree)
+	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fs)
+	if unix.FsconfigCreate(fs) != nil {
+		return false
+	}
+	m, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(m)
+	return unix.MoveMount(m, "", tree, "m", unix.MOVE_MOUNT_F_EMPTY_PATH) == nil
 }

@@ -316,7 +316,15 @@ func cowNeedsNamespace(privileged bool) bool { return os.Geteuid() != 0 || privi
 // later mounts and unmounts still reach it (slave).
 func (m *cowMount) mount() error {
 	if m.Detached {
-		return m.mountDetached()
+		err := m.mountDetached()
+		if !errors.Is(err, errNoDetachedAttach) {
+			return err
+		}
+		// A kernel before 6.15 cannot attach a mount to a detached tree: root's init takes
+		// the namespace way instead (a mount namespace of its own, as a user's does).
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("cow: %w, and no mount namespace either: %w", errNoDetachedAttach, err)
+		}
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return fmt.Errorf("cow: private mount namespace: %w", err)
@@ -378,7 +386,10 @@ func (m *cowMount) mountDetached() error {
 	defer unix.Close(ovl)
 	rel := strings.TrimPrefix(m.Lower, "/")
 	if err := unix.MoveMount(ovl, "", tree, rel, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("cow: attach the overlay at %s in the copy of the mount tree (needs Linux 6.15 or later): %w", m.Lower, err)
+		if err == unix.EINVAL {
+			return errNoDetachedAttach
+		}
+		return fmt.Errorf("cow: attach the overlay at %s in the copy of the mount tree: %w", m.Lower, err)
 	}
 	if err := unix.Fchdir(tree); err != nil {
 		return fmt.Errorf("cow: enter the copy of the mount tree: %w", err)
@@ -388,6 +399,10 @@ func (m *cowMount) mountDetached() error {
 	}
 	return unix.Chdir("/")
 }
+
+// errNoDetachedAttach: move_mount refuses to attach to a detached tree (EINVAL before Linux
+// 6.15); mount falls back to a mount namespace.
+var errNoDetachedAttach = errors.New("the kernel cannot attach a mount to a detached mount tree (Linux 6.15 or later)")
 
 // overlayFD makes the overlay as a detached mount (fsopen, fsconfig, fsmount).
 func (m *cowMount) overlayFD() (int, error) {
