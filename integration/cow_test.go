@@ -934,15 +934,15 @@ func TestCOWCarveOnBehalf(t *testing.T) {
 	}
 }
 
-// TestCOWNoNamespace: as root the workdir's overlay costs no namespace. The sandbox's process
-// and a container's are in the host's mount and user namespaces, see the layer at the
-// workdir's path (a file made there is read back), while the host's mount table (pid 1's, read
-// from inside while the sandbox runs) has no overlay at the workdir.
+// TestCOWNoNamespace: the workdir's overlay costs no mount namespace. The sandbox's process
+// (root's, a user's, privileged's) and a container's are in the host's mount namespace, see
+// the layer at the workdir's path (a file made there is read back), while the host's mount
+// table (pid 1's, read from inside while the sandbox runs) has no overlay at the workdir.
+// Root's stays in the host's user namespace too; a user's is in one that maps it to itself
+// (chroot's capability, there) and holds no capability. On a kernel before 6.15 root's view
+// is made by the helper (no move_mount into a detached tree): the same checks hold.
 func TestCOWNoNamespace(t *testing.T) {
 	requireSetup(t)
-	if !detachedAttach(t) {
-		t.Skip("kernel lacks move_mount into a detached mount tree (Linux 6.15): root's workdir takes a mount namespace there")
-	}
 	host := nsIDs(t, "self")
 	script := `readlink /proc/self/ns/mnt /proc/self/ns/user; echo in-layer > %[1]s/made; cat %[1]s/made
 grep -c " %[1]s " /proc/1/mountinfo || true`
@@ -953,6 +953,15 @@ grep -c " %[1]s " /proc/1/mountinfo || true`
 	}
 	if _, err := os.Stat(filepath.Join(wd, "made")); !os.IsNotExist(err) {
 		t.Errorf("the aborted layer reached the workdir: %v", err)
+	}
+	helper := func(cmd *exec.Cmd) { cmd.Env = append(os.Environ(), "SANDLOCK_COW_TEST_TREE=helper") }
+	r = rtWith(t, helper, sandboxArgs(cowFlags(wd, storage), "sh", "-c", fmt.Sprintf(script, wd))...)
+	if want := host + "in-layer\n0\n"; r.code != 0 || r.stdout != want || readOr(t, filepath.Join(wd, "made")) != "in-layer\n" {
+		t.Errorf("sandbox, the helper's way (kernels before 6.15): code %d, stdout %q, want %q, and the commit: %s", r.code, r.stdout, want, r.stderr)
+	}
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "ABORT", "--privileged"), "sh", "-c", "rm made; "+fmt.Sprintf(script, wd))...)
+	if mnt := strings.SplitN(host, "\n", 2)[0] + "\n"; r.code != 0 || !strings.HasPrefix(r.stdout, mnt) || !strings.HasSuffix(r.stdout, "in-layer\n0\n") {
+		t.Errorf("privileged: code %d, stdout %q, want the mount namespace %q: %s", r.code, r.stdout, mnt, r.stderr)
 	}
 	storage = filepath.Join(t.TempDir(), "layers")
 	bundle := newBundleWith(t, func(s *specs.Spec) {
@@ -965,6 +974,26 @@ grep -c " %[1]s " /proc/1/mountinfo || true`
 	if want := host + "in-layer\n"; r.code != 0 || r.stdout != want {
 		t.Errorf("container: code %d, stdout %q, want %q: %s", r.code, r.stdout, want, r.stderr)
 	}
+	t.Run("user", func(t *testing.T) {
+		run, home := nobodyRunner(t, "--clear-groups")
+		wd := filepath.Join(home, "rw", "wd")
+		if err := os.MkdirAll(wd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_ = filepath.Walk(filepath.Join(home, "rw"), func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, 65534, 65534) })
+		r := run(t, sandboxArgs([]string{"--workdir", wd, "--on-exit", "ABORT"}, "sh", "-c",
+			fmt.Sprintf(script, wd)+"; grep CapEff /proc/self/status; cat /proc/self/uid_map"))
+		lines := strings.Split(r.stdout, "\n")
+		mnt := strings.SplitN(host, "\n", 2)[0]
+		if r.code != 0 || len(lines) < 6 || lines[0] != mnt || lines[1] == strings.Split(host, "\n")[1] ||
+			lines[2] != "in-layer" || lines[3] != "0" || !strings.HasSuffix(lines[4], "0000000000000000") ||
+			strings.Join(strings.Fields(lines[5]), " ") != "65534 65534 1" {
+			t.Errorf("user: code %d, stdout %q, want the mount namespace %q, a user namespace of its own mapping 65534 only, no capability: %s", r.code, r.stdout, mnt, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(wd, "made")); !os.IsNotExist(err) {
+			t.Errorf("the aborted layer reached the workdir: %v", err)
+		}
+	})
 }
 
 // nsIDs is readlink's output for the mount and user namespaces of /proc/PID.
@@ -1089,33 +1118,4 @@ cat /proc/1/status >/dev/null 2>&1 && echo pid1-read || echo pid1-absent`
 	if want := "Name:\thead\n1\nself-ok\npid1-absent\n"; r.code != 0 || r.stdout != want {
 		t.Errorf("code %d, stdout %q, want %q: %s", r.code, r.stdout, want, r.stderr)
 	}
-}
-
-// detachedAttach probes what root's workdir view needs: attaching a mount (a tmpfs) to a
-// detached copy of a directory's mount tree.
-func detachedAttach(t *testing.T) bool {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "m"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	tree, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(tree)
-	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fs)
-	if unix.FsconfigCreate(fs) != nil {
-		return false
-	}
-	m, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(m)
-	return unix.MoveMount(m, "", tree, "m", unix.MOVE_MOUNT_F_EMPTY_PATH) == nil
 }

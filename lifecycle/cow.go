@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -22,9 +21,9 @@ import (
 )
 
 // The copy-on-write workdir (docs/design.md, "The copy-on-write workdir"). create makes the
-// layer (cowfs) and records it in <state>/cow.json before anything of it exists; init puts an
-// overlay of it at the workdir's path in its own view (root: a detached copy of the mount tree
-// as its root, no namespace; a user: a mount namespace of its own); destroy, which every way out runs (Handle.Wait,
+// layer (cowfs) and records it in <state>/cow.json before anything of it exists; create makes a
+// detached copy of the mount tree with the overlay at the workdir's path (cowtree.go) and init
+// makes it its root, in the host's mount namespace; destroy, which every way out runs (Handle.Wait,
 // run, delete, delete --force after a crash), decides the layer's fate from the exit status
 // recorded in <state>/exit (absent: unknown, an error) and the policy's on_exit / on_error.
 
@@ -32,8 +31,6 @@ import (
 type cowMount struct {
 	Lower, Upper, Work string
 	UserXattr          bool // unprivileged: in a user namespace, user.* xattrs
-	// Detached: root's way, without a namespace (mount).
-	Detached bool `json:",omitempty"`
 	// Tmpfs, when set, is where init mounts the tmpfs of max_disk (TmpfsSize bytes) before
 	// making Upper and Work on it: an unprivileged caller's, in the sandbox's namespaces.
 	Tmpfs     string `json:",omitempty"`
@@ -129,8 +126,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return err
 	}
 	cr.onFail(func() { _ = l.Remove(detach) })
-	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns,
-		Detached: !cowNeedsNamespace(cr.policy.IsPrivileged())}
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns}
 	switch {
 	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
 		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {
@@ -274,169 +270,10 @@ func mountRecorded(stateDir, target string, mount func() error) error {
 	return ml.record(target)
 }
 
-// cowNamespaces gives an unprivileged (or privileged) init the namespaces its overlay needs: a
-// mount namespace inside a user namespace that maps the caller's ids to themselves
-// (privileged maps them to 0). Root needs none: init attaches the overlay to a detached copy
-// of the mount tree and makes that its root (cowMount.mount).
-func cowNamespaces(a *syscall.SysProcAttr, privileged bool) {
-	if !cowNeedsNamespace(privileged) {
-		return
-	}
-	a.Cloneflags |= syscall.CLONE_NEWNS
-	if privileged {
-		return
-	}
-	a.Cloneflags |= syscall.CLONE_NEWUSER
-	a.UidMappings = []syscall.SysProcIDMap{{ContainerID: os.Geteuid(), HostID: os.Geteuid(), Size: 1}}
-	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: os.Getegid(), HostID: os.Getegid(), Size: 1}}
-	a.GidMappingsEnableSetgroups = false
-	// init runs as the caller (no uid 0 in this namespace), so execve would drop the
-	// namespace's capabilities; it keeps the ones overlayfs needs of its mounter (whose
-	// credentials it uses for every later copy-up and whiteout) as ambient capabilities until
-	// it has mounted the overlay (mount clears them; the program's execve as a non-root uid
-	// then leaves it none).
-	a.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH,
-		unix.CAP_FOWNER, unix.CAP_CHOWN, unix.CAP_MKNOD, unix.CAP_FSETID, unix.CAP_SETPCAP}
-}
-
-// cowNeedsNamespace: copying the host's mount tree (open_tree OPEN_TREE_CLONE) needs
-// CAP_SYS_ADMIN over the host's mount namespace, which only root has; a user, or a
-// privileged policy's user namespace, mounts the overlay in a mount namespace of its own.
-func cowNeedsNamespace(privileged bool) bool { return os.Geteuid() != 0 || privileged }
-
-// mount runs in init before Landlock opens its paths and before the chroot into the rootfs.
-// As root (Detached), without any namespace: the overlay is attached to a detached copy of
-// the whole mount tree (open_tree OPEN_TREE_CLONE|AT_RECURSIVE, then move_mount into it,
-// Linux 6.15+), and init chroots into that copy. Init and everything forked from it (the
-// zygote, every exec) see the overlay at the workdir's path, with the kernel's semantics for
-// everything; every other process of the host sees the workdir itself, and nothing is added
-// to the host's mount table: the copy lives as long as a process has its root in it, and goes
-// with the container's last process. In a namespace of its own (a user's, privileged): the
-// overlay is mounted over the workdir there; nothing propagates to the host, while the host's
-// later mounts and unmounts still reach it (slave).
-func (m *cowMount) mount() error {
-	if m.Detached {
-		err := m.mountDetached()
-		if !errors.Is(err, errNoDetachedAttach) {
-			return err
-		}
-		// A kernel before 6.15 cannot attach a mount to a detached tree: root's init takes
-		// the namespace way instead (a mount namespace of its own, as a user's does).
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			return fmt.Errorf("cow: %w, and no mount namespace either: %w", errNoDetachedAttach, err)
-		}
-	}
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
-		return fmt.Errorf("cow: private mount namespace: %w", err)
-	}
-	if m.Tmpfs != "" {
-		data := fmt.Sprintf("size=%d,mode=0700", m.TmpfsSize)
-		if err := unix.Mount("sandlock-cow", m.Tmpfs, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
-			return fmt.Errorf("cow: max_disk: mount tmpfs: %w", err)
-		}
-		for _, d := range []string{m.Upper, m.Work} {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				return fmt.Errorf("cow: %w", err)
-			}
-		}
-	}
-	opts := ""
-	for _, o := range m.options() {
-		opts += "," + o[0]
-		if o[1] != "" {
-			opts += "=" + o[1]
-		}
-	}
-	if err := unix.Mount("sandlock-cow", m.Lower, "overlay", 0, opts[1:]); err != nil {
-		return fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
-	}
-	// The ambient capability of an unprivileged init must not reach the program.
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return fmt.Errorf("cow: clear ambient capabilities: %w", err)
-	}
-	return nil
-}
-
-// options are the overlay's mount options (name, value; a flag has no value). index and
-// metacopy off: every upper file is whole (no metadata-only copy-ups). A renamed directory is
-// a redirect to its lower path (root only: userxattr mounts cannot have them, and renaming a
-// lower directory there fails with EXDEV, which mv handles by copying); cowfs merges it when
-// it commits.
-func (m *cowMount) options() [][2]string {
-	o := [][2]string{{"lowerdir", m.Lower}, {"upperdir", m.Upper}, {"workdir", m.Work},
-		{"index", "off"}, {"metacopy", "off"}, {"xino", "off"}}
-	if m.UserXattr {
-		return append(o, [2]string{"userxattr", ""}, [2]string{"redirect_dir", "nofollow"}) // "off" may mean follow, which userxattr refuses
-	}
-	return append(o, [2]string{"redirect_dir", "on"}) // renaming a directory of the lower works (no EXDEV)
-}
-
-// mountDetached is mount for root (see mount). The copy is taken after create's mounts (the
-// rootfs's, a max_disk tmpfs), so it holds them all.
-func (m *cowMount) mountDetached() error {
-	tree, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-	if err != nil {
-		return fmt.Errorf("cow: copy the mount tree: %w", err)
-	}
-	defer unix.Close(tree)
-	ovl, err := m.overlayFD()
-	if err != nil {
-		return err
-	}
-	defer unix.Close(ovl)
-	rel := strings.TrimPrefix(m.Lower, "/")
-	if err := unix.MoveMount(ovl, "", tree, rel, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		if err == unix.EINVAL {
-			return errNoDetachedAttach
-		}
-		return fmt.Errorf("cow: attach the overlay at %s in the copy of the mount tree: %w", m.Lower, err)
-	}
-	if err := unix.Fchdir(tree); err != nil {
-		return fmt.Errorf("cow: enter the copy of the mount tree: %w", err)
-	}
-	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("cow: enter the copy of the mount tree: %w", err)
-	}
-	return unix.Chdir("/")
-}
-
-// errNoDetachedAttach: move_mount refuses to attach to a detached tree (EINVAL before Linux
-// 6.15); mount falls back to a mount namespace.
-var errNoDetachedAttach = errors.New("the kernel cannot attach a mount to a detached mount tree (Linux 6.15 or later)")
-
-// overlayFD makes the overlay as a detached mount (fsopen, fsconfig, fsmount).
-func (m *cowMount) overlayFD() (int, error) {
-	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return -1, fmt.Errorf("cow: overlayfs: %w", err)
-	}
-	defer unix.Close(fs)
-	if err := unix.FsconfigSetString(fs, "source", "sandlock-cow"); err != nil {
-		return -1, fmt.Errorf("cow: overlayfs source: %w", err)
-	}
-	for _, o := range m.options() {
-		set := func() error { return unix.FsconfigSetString(fs, o[0], o[1]) }
-		if o[1] == "" {
-			set = func() error { return unix.FsconfigSetFlag(fs, o[0]) }
-		}
-		if err := set(); err != nil {
-			return -1, fmt.Errorf("cow: overlayfs option %s=%s: %w", o[0], o[1], err)
-		}
-	}
-	if err := unix.FsconfigCreate(fs); err != nil {
-		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
-	}
-	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
-	}
-	return fd, nil
-}
-
-// holdCOWFS opens, once init has mounted it, the tmpfs of an unprivileged max_disk layer
-// through init's root (in its mount namespace): the descriptor keeps the tmpfs, and with it
-// the layer, alive after the sandbox's namespaces are gone, until destroy has carried out the
-// layer's action.
+// holdCOWFS opens the tmpfs of an unprivileged max_disk layer (mounted by the tree's helper in
+// its namespace, so reachable only through the tree) through init's root: the descriptor keeps
+// the tmpfs, and with it the layer, alive after the sandbox's last process is gone, until
+// destroy has carried out the layer's action.
 func (cr *creation) holdCOWFS(o *Options, c CreateOpts) error {
 	if cr.cow == nil || cr.cow.Tmpfs == "" {
 		return nil

@@ -50,10 +50,10 @@ done 2>/dev/null; true`
 	}
 }
 
-// TestMetadataByFDInWorkdir: with a copy-on-write workdir the process is in a mount namespace
-// of its own; a metadata change through its own fd (/proc/self/fd/N, which the supervisor
+// TestMetadataByFDInWorkdir: with a copy-on-write workdir the process's root is a detached
+// copy of the mount tree (it was a mount namespace of its own); a metadata change through its own fd (/proc/self/fd/N, which the supervisor
 // performs on that fd) of a host file it may only read is refused there too. It changed the
-// host file before (the namespace's mounts were unknown to the supervisor and taken for a
+// host file before (the view's mounts were unknown to the supervisor and taken for a
 // memfd's).
 func TestMetadataByFDInWorkdir(t *testing.T) {
 	requireKernel(t)

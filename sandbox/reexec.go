@@ -22,7 +22,7 @@ import (
 
 const reexecArgv0 = "sandlock-runtime"
 
-var reexecCommands = []string{"init", "supervise", "exec-proxy", "checkpoint-helper"}
+var reexecCommands = []string{"init", "supervise", "exec-proxy", "checkpoint-helper", "cow-tree"}
 
 func init() {
 	if isReexec(os.Args) {
@@ -129,7 +129,7 @@ func runReexec(args []string) error {
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fds := map[string]*int{}
-	for _, n := range []string{"fd-init", "fd-xs", "fd-zs", "fd-kill", "fd-ctl", "fd-pidfd", "fd-ready", "fd-conn", "fd-handoff"} {
+	for _, n := range []string{"fd-init", "fd-xs", "fd-zs", "fd-kill", "fd-ctl", "fd-pidfd", "fd-ready", "fd-conn", "fd-handoff", "fd-cow"} {
 		fds[n] = fs.Int(n, -1, "")
 	}
 	var sa lifecycle.SuperviseArgs
@@ -142,11 +142,15 @@ func runReexec(args []string) error {
 	var co lifecycle.CheckpointOpts
 	fs.StringVar(&co.ImagePath, "image-path", "", "")
 	fs.BoolVar(&co.LeaveRunning, "leave-running", false, "")
+	cow := fs.String("cow", "", "")
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
-	if cmd == "checkpoint-helper" {
+	switch cmd {
+	case "checkpoint-helper":
 		return lifecycle.CheckpointHelper(sa.StateDir, co)
+	case "cow-tree":
+		return lifecycle.COWTree(*fds["fd-conn"], *cow)
 	}
 	return dispatch(cmd, fds, sa)
 }
@@ -154,7 +158,7 @@ func runReexec(args []string) error {
 func dispatch(cmd string, fd map[string]*int, sa lifecycle.SuperviseArgs) error {
 	switch cmd {
 	case "init":
-		return lifecycle.Init(lifecycle.InitFDs{Init: *fd["fd-init"], XS: *fd["fd-xs"], ZS: *fd["fd-zs"], Kill: *fd["fd-kill"]})
+		return lifecycle.Init(lifecycle.InitFDs{Init: *fd["fd-init"], XS: *fd["fd-xs"], ZS: *fd["fd-zs"], Kill: *fd["fd-kill"], COW: *fd["fd-cow"]})
 	case "supervise":
 		sa.HandOff, sa.ZS, sa.Ctl, sa.InitPidfd, sa.Ready = *fd["fd-handoff"], *fd["fd-zs"], *fd["fd-ctl"], *fd["fd-pidfd"], *fd["fd-ready"]
 		return lifecycle.Supervise(sa)
