@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,6 +15,26 @@ import (
 type linkMap map[[2]uint64]string
 
 func newLinkMap() linkMap { return linkMap{} }
+
+// CopyInto copies every entry of directory src into directory dst (which exists) as CopyTree
+// does, hard links among them kept, and with every extended attribute (the overlay's
+// redirects, the program's own): a checkpoint's copy of a layer's upper directory, and a
+// restore's seeding of a new layer from it. A device node (other than a whiteout) is refused:
+// a restore must not give the sandbox a device an image names.
+func CopyInto(src, dst string) error {
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	c := &copier{links: newLinkMap(), allXattrs: true}
+	for _, e := range ents {
+		if err := c.tree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			return err
+		}
+	}
+	c.xattrs(src, dst) // an opaque upper root
+	return nil
+}
 
 // CopyTree copies src (a file, symlink, directory tree, or whiteout) to dst, which must not
 // exist: contents, modes, ownership (when permitted), times, the overlay's opaque marks, and
@@ -26,9 +47,10 @@ func CopyTree(src, dst string, links linkMap) error {
 // of copied (a commit's staging, when the layer is on the workdir's file system: no data
 // moves, and the layer keeps its own name for each file until the commit is decided).
 type copier struct {
-	links   linkMap
-	linkDev uint64
-	canLink bool
+	links     linkMap
+	linkDev   uint64
+	canLink   bool
+	allXattrs bool // CopyInto's: every attribute, of every entry, and no device nodes
 }
 
 func (c *copier) tree(src, dst string) error {
@@ -51,7 +73,7 @@ func (c *copier) tree(src, dst string) error {
 				return err
 			}
 		}
-		copyXattrs(src, dst)
+		c.xattrs(src, dst)
 	case unix.S_IFREG:
 		if c.canLink && st.Dev == c.linkDev {
 			err := os.Link(src, dst) // the same inode: contents, mode, owner, times, links
@@ -79,9 +101,16 @@ func (c *copier) tree(src, dst string) error {
 			return err
 		}
 	default: // whiteouts, fifos, devices
+		isDev := st.Mode&unix.S_IFMT == unix.S_IFBLK || (st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev != 0)
+		if c.allXattrs && isDev {
+			return fmt.Errorf("copy %s: a device node", src)
+		}
 		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
+	}
+	if c.allXattrs && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		c.xattrs(src, dst)
 	}
 	return copyMeta(dst, &st)
 }
@@ -116,6 +145,25 @@ func copyMeta(dst string, st *unix.Stat_t) error {
 	}
 	ts := []unix.Timespec{st.Atim, st.Mtim}
 	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// xattrs copies the overlay's opaque marks (a commit's copy), or every attribute (CopyInto's).
+func (c *copier) xattrs(src, dst string) {
+	if !c.allXattrs {
+		copyXattrs(src, dst)
+		return
+	}
+	buf := make([]byte, 64*1024)
+	n, err := unix.Llistxattr(src, buf)
+	if err != nil || n <= 0 {
+		return
+	}
+	val := make([]byte, 64*1024)
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if v, err := unix.Lgetxattr(src, name, val); err == nil {
+			_ = unix.Lsetxattr(dst, name, val[:v], 0)
+		}
+	}
 }
 
 func copyXattrs(src, dst string) {
