@@ -109,6 +109,9 @@ func (m *cowMount) treeFromHelper(exe string) (*os.File, error) {
 	err = cmd.Start()
 	theirs.Close()
 	if err != nil {
+		if m.UserXattr && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EACCES)) {
+			return nil, fmt.Errorf("cow: the workdir's view needs a user namespace for a user (or privileged), and this host refuses one (user.max_user_namespaces, kernel.unprivileged_userns_clone, an AppArmor restriction): %w", err)
+		}
 		return nil, fmt.Errorf("cow: start the tree's helper: %w", err)
 	}
 	tree, rerr := recvTree(int(mine.Fd()))
