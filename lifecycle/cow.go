@@ -35,6 +35,8 @@ type cowMount struct {
 	// making Upper and Work on it: an unprivileged caller's, in the sandbox's namespaces.
 	Tmpfs     string `json:",omitempty"`
 	TmpfsSize int64  `json:",omitempty"`
+	// Storage is fs_storage (its real path), read-only in the sandbox's view.
+	Storage string `json:",omitempty"`
 }
 
 // cowRecord is <state>/cow.json.
@@ -126,7 +128,11 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return err
 	}
 	cr.onFail(func() { _ = l.Remove(detach) })
-	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns}
+	realStorage, err := filepath.EvalSymlinks(storage)
+	if err != nil {
+		return err
+	}
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage}
 	switch {
 	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
 		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {

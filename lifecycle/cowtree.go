@@ -151,6 +151,14 @@ func (m *cowMount) treeInNamespace() (int, error) {
 	if err := unix.Mount("sandlock-cow", m.Lower, "overlay", 0, m.optionString()); err != nil {
 		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
 	}
+	if m.Storage != "" {
+		if err := unix.Mount(m.Storage, m.Storage, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return -1, fmt.Errorf("cow: fs_storage %s: %w", m.Storage, err)
+		}
+		if err := readOnlyTree(unix.AT_FDCWD, m.Storage, 0); err != nil {
+			return -1, err
+		}
+	}
 	tree, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
 		return -1, fmt.Errorf("cow: copy the mount tree: %w", err)
@@ -262,7 +270,45 @@ func (m *cowMount) attachDetached() (int, error) {
 		}
 		return -1, fmt.Errorf("cow: attach the overlay at %s in the copy of the mount tree: %w", m.Lower, err)
 	}
+	if err := m.storageReadOnlyIn(tree); err != nil {
+		unix.Close(tree)
+		return -1, err
+	}
 	return tree, nil
+}
+
+// storageReadOnlyIn covers fs_storage in the copy of the tree with a read-only copy of itself
+// (its mounts, a max_disk tmpfs, included). The layers there are the runtime's record of what
+// to do at the end (meta.json: the workdir, the action, dry run) and the content it commits:
+// a sandbox allowed to write fs_storage (fs_writable above it, or no list at all) rewrote its
+// own meta.json to another directory and COMMIT, and the runtime, as root, landed the layer
+// there, past ABORT, a dry run and every rule (TestEscapeCOWStorage). The overlay is not
+// affected: it writes its upper directory through a private mount of its own.
+func (m *cowMount) storageReadOnlyIn(tree int) error {
+	if m.Storage == "" {
+		return nil
+	}
+	st, err := unix.OpenTree(unix.AT_FDCWD, m.Storage, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return fmt.Errorf("cow: fs_storage %s: copy: %w", m.Storage, err)
+	}
+	defer unix.Close(st)
+	if err := readOnlyTree(st, "", unix.AT_EMPTY_PATH); err != nil {
+		return err
+	}
+	if err := unix.MoveMount(st, "", tree, strings.TrimPrefix(m.Storage, "/"), unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("cow: fs_storage %s: attach read-only in the copy of the mount tree: %w", m.Storage, err)
+	}
+	return nil
+}
+
+// readOnlyTree makes the mount at dirfd/path and every mount under it read-only.
+func readOnlyTree(dirfd int, path string, flags int) error {
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(dirfd, path, uint(flags|unix.AT_RECURSIVE), attr); err != nil {
+		return fmt.Errorf("cow: fs_storage read-only in the sandbox's view: %w", err)
+	}
+	return nil
 }
 
 // errNoDetachedAttach: move_mount refuses to attach to a detached tree (EINVAL before Linux
