@@ -87,7 +87,10 @@ func (c *copier) tree(src, dst string) error {
 }
 
 // CopyFile copies the contents of the regular file src into a new file dst (mode 0600, which
-// must not exist); the caller gives it its metadata.
+// must not exist); the caller gives it its metadata. Only the data of src is copied, its holes
+// stay holes: a sparse file takes on dst the blocks it took on src. A copy that wrote the holes
+// as zeros turned a max_disk layer's `truncate -s 1T f` (no block on the tmpfs) into a terabyte
+// written to the host's disk at commit or keep (TestEscapeCOWSparse).
 func CopyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -98,11 +101,53 @@ func CopyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil { // copy_file_range/sendfile underneath
+	if err := copyData(in, out); err != nil {
 		out.Close()
 		return err
 	}
 	return out.Close()
+}
+
+// copyData copies the data extents of in (SEEK_DATA, SEEK_HOLE) to the same offsets of out,
+// then gives out in's size; the whole file where the file system cannot tell its holes.
+func copyData(in, out *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(in.Fd()), &st); err != nil {
+		return err
+	}
+	for off := int64(0); off < st.Size; {
+		data, err := unix.Seek(int(in.Fd()), off, unix.SEEK_DATA)
+		if err == unix.ENXIO {
+			break // only a hole from off to the end
+		}
+		if err == unix.EINVAL && off == 0 { // no SEEK_DATA here: all of it is data
+			return copyRange(in, out, 0, st.Size)
+		}
+		if err != nil {
+			return err
+		}
+		hole, err := unix.Seek(int(in.Fd()), data, unix.SEEK_HOLE)
+		if err != nil {
+			return err
+		}
+		if err := copyRange(in, out, data, hole-data); err != nil {
+			return err
+		}
+		off = hole
+	}
+	return out.Truncate(st.Size)
+}
+
+// copyRange copies n bytes at off of in to off of out (copy_file_range or splice underneath).
+func copyRange(in, out *os.File, off, n int64) error {
+	if _, err := in.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := out.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	_, err := io.Copy(out, io.LimitReader(in, n))
+	return err
 }
 
 // copyMeta gives dst src's ownership (root only; otherwise it stays the caller's), mode and

@@ -1,6 +1,7 @@
 package cowfs
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -269,5 +270,41 @@ func TestCommitRefusesStagingNames(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(l.Workdir, stagePrefix+"x")); err == nil {
 		t.Errorf("the staging name landed in the workdir")
+	}
+}
+
+// TestCopyFileKeepsHoles: a sparse file's copy takes the blocks of its data, not its size,
+// and reads back the same (holes as zeros).
+func TestCopyFileKeepsHoles(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("head"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("tail"), 32<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := CopyFile(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dst, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != 64<<20 || st.Blocks*512 > 1<<20 {
+		t.Errorf("copy: size %d, %d bytes allocated; want 64 MiB in at most 1 MiB of blocks", st.Size, st.Blocks*512)
+	}
+	a, _ := os.ReadFile(src)
+	b, _ := os.ReadFile(dst)
+	if !bytes.Equal(a, b) {
+		t.Errorf("the copy reads back differently")
 	}
 }

@@ -134,3 +134,69 @@ func TestEscapeCOWStorage(t *testing.T) {
 		checkVictim(t, victim, r.stdout)
 	})
 }
+
+// sparseScript makes, under max_disk 1M, files of 64 MiB that take (almost) no block: a
+// truncate, a byte written past a hole, a hole punched in written data.
+const sparseScript = `truncate -s 64M trunc && dd if=/dev/zero of=seek bs=1 count=1 seek=64M 2>/dev/null && printf data > small && echo made`
+
+// allocated is the bytes of disk the regular files under dir take, and their total size.
+func allocated(t *testing.T, dir string) (blocks, size int64) {
+	t.Helper()
+	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			var st unix.Stat_t
+			if unix.Stat(p, &st) == nil {
+				blocks += st.Blocks * 512
+				size += st.Size
+			}
+		}
+		return nil
+	})
+	return blocks, size
+}
+
+// TestEscapeCOWSparse: max_disk bounds the layer's tmpfs, where a sparse file takes no block;
+// the commit (and a kept layer's copy to disk) wrote the holes out as zeros, so `truncate -s
+// 64M` under --max-disk 1M put 64 MiB on the host's disk (a terabyte as easily). Now the copy
+// keeps the holes: what lands takes the blocks the layer took. As root and as a user.
+func TestEscapeCOWSparse(t *testing.T) {
+	requireSetup(t)
+	check := func(t *testing.T, what, dir string) {
+		t.Helper()
+		blocks, size := allocated(t, dir)
+		if size < 128<<20 {
+			t.Errorf("%s: %d bytes of files, want the sparse files' 128 MiB (the run did not make them?)", what, size)
+		}
+		if blocks > 1<<20 {
+			t.Errorf("ESCAPED: %s takes %d bytes of the host's disk, past max_disk 1M", what, blocks)
+		}
+	}
+	t.Run("root", func(t *testing.T) {
+		wd, storage := cowTree(t)
+		r := rtWith(t, func(c *exec.Cmd) { c.Dir = wd }, sandboxArgs(cowFlags(wd, storage, "--max-disk", "1M"), "sh", "-c", sparseScript)...)
+		if r.code != 0 || r.stdout != "made\n" {
+			t.Fatalf("code %d, %q: %s", r.code, r.stdout, r.stderr)
+		}
+		check(t, "the committed workdir", wd)
+		r = rtWith(t, func(c *exec.Cmd) { c.Dir = wd }, sandboxArgs(cowFlags(wd, storage, "--max-disk", "1M", "--on-exit", "KEEP"), "sh", "-c", "rm trunc seek && "+sparseScript)...)
+		if r.code != 0 || len(layers(t, storage)) != 1 {
+			t.Fatalf("keep: code %d, layers %v: %s", r.code, layers(t, storage), r.stderr)
+		}
+		check(t, "the kept layer", layers(t, storage)[0])
+	})
+	t.Run("user", func(t *testing.T) {
+		run, home := nobodyRunner(t, "--clear-groups")
+		wd := filepath.Join(home, "rw", "wd")
+		if err := os.MkdirAll(wd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(wd, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		r := run(t, sandboxArgs([]string{"--workdir", wd, "--max-disk", "1M"}, "sh", "-c", "cd "+wd+" && "+sparseScript))
+		if r.code != 0 || r.stdout != "made\n" {
+			t.Fatalf("code %d, %q: %s", r.code, r.stdout, r.stderr)
+		}
+		check(t, "the committed workdir", wd)
+	})
+}
