@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -199,4 +200,60 @@ func TestEscapeCOWSparse(t *testing.T) {
 		}
 		check(t, "the committed workdir", wd)
 	})
+}
+
+// inodeScript makes up to 1000 directories and 1000 empty files (no block on a tmpfs; a
+// directory takes a 4 KiB block on the host's disk once committed), printing how many it made.
+const inodeScript = `i=0; while [ $i -lt 1000 ]; do mkdir d$i 2>/dev/null && true 2>/dev/null >f$i || break; i=$((i+1)); done; echo $i`
+
+// TestEscapeCOWInodes: max_disk bounded the tmpfs' blocks, not its inodes (by default half the
+// host's RAM in pages): directories and empty files took nothing of the limit, and the commit
+// landed them all on the host's disk (1000 directories under --max-disk 256K: 4 MiB of
+// directory blocks, and as easily millions of inodes). The tmpfs now has one inode per 4 KiB of
+// the limit. As root and as a user.
+func TestEscapeCOWInodes(t *testing.T) {
+	requireSetup(t)
+	check := func(t *testing.T, r result, wd string) {
+		t.Helper()
+		n, err := strconv.Atoi(strings.TrimSpace(r.stdout))
+		if r.code != 0 || err != nil {
+			t.Fatalf("code %d, %q: %s", r.code, r.stdout, r.stderr)
+		}
+		ents, _ := os.ReadDir(wd)
+		if n > 64 || len(ents) > 128 {
+			t.Errorf("ESCAPED: %d directories and files made under --max-disk 256K, %d landed in the workdir (%d bytes of it on disk)", 2*n, len(ents), du(t, wd))
+		}
+	}
+	t.Run("root", func(t *testing.T) {
+		wd, storage := filepath.Join(t.TempDir(), "wd"), filepath.Join(t.TempDir(), "layers")
+		if err := os.MkdirAll(wd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r := rtWith(t, func(c *exec.Cmd) { c.Dir = wd }, sandboxArgs(cowFlags(wd, storage, "--max-disk", "256K"), "sh", "-c", inodeScript)...)
+		check(t, r, wd)
+	})
+	t.Run("user", func(t *testing.T) {
+		run, home := nobodyRunner(t, "--clear-groups")
+		wd := filepath.Join(home, "rw", "wd")
+		if err := os.MkdirAll(wd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(wd, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		check(t, run(t, sandboxArgs([]string{"--workdir", wd, "--max-disk", "256K"}, "sh", "-c", "cd "+wd+" && "+inodeScript)), wd)
+	})
+}
+
+// du is the bytes of disk the entries under dir take (their blocks).
+func du(t *testing.T, dir string) int64 {
+	var n int64
+	_ = filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		var st unix.Stat_t
+		if err == nil && unix.Lstat(p, &st) == nil {
+			n += st.Blocks * 512
+		}
+		return nil
+	})
+	return n
 }

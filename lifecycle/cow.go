@@ -231,12 +231,21 @@ func hostPathIn(root, p string, flags int) (string, error) {
 func mountLayerTmpfs(stateDir string, l *cowfs.Layer) error {
 	p := l.FSDir()
 	return mountRecorded(stateDir, p, func() error {
-		data := fmt.Sprintf("size=%d,mode=0700", l.MaxDisk)
-		if err := unix.Mount("sandlock-cow", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+		if err := unix.Mount("sandlock-cow", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, layerTmpfsData(l.MaxDisk)); err != nil {
 			return fmt.Errorf("max_disk: mount tmpfs: %w", err)
 		}
 		return nil
 	})
+}
+
+// layerTmpfsData is the mount data of max_disk's tmpfs of size bytes. Its inodes are bounded
+// too, one per 4 KiB of the limit (what an empty directory takes on ext4): tmpfs counts no
+// block for a directory, an empty file or a short symlink, and its default inode count is half
+// the host's RAM in pages, so `--max-disk 64K` made 3000 files of long names (and as easily
+// millions), which the commit landed on the host's disk as 676 KiB of directory blocks and
+// inodes (TestEscapeCOWInodes). At least 64: the upper and work directories and a few entries.
+func layerTmpfsData(size int64) string {
+	return fmt.Sprintf("size=%d,nr_inodes=%d,mode=0700", size, max(size/4096, 64))
 }
 
 // pinWorkdir bind-mounts the workdir at pin (delete undoes it with the other mounts, after the

@@ -138,8 +138,7 @@ func (m *cowMount) treeInNamespace() (int, error) {
 		return -1, fmt.Errorf("cow: private mount namespace: %w", err)
 	}
 	if m.Tmpfs != "" {
-		data := fmt.Sprintf("size=%d,mode=0700", m.TmpfsSize)
-		if err := unix.Mount("sandlock-cow", m.Tmpfs, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+		if err := unix.Mount("sandlock-cow", m.Tmpfs, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, layerTmpfsData(m.TmpfsSize)); err != nil {
 			return -1, fmt.Errorf("cow: max_disk: mount tmpfs: %w", err)
 		}
 		for _, d := range []string{m.Upper, m.Work} {
