@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -126,7 +127,8 @@ func (l *Layer) stage(stage string, ops []op) error {
 	if err := os.WriteFile(filepath.Join(stage, stageMark), nil, 0o600); err != nil {
 		return err
 	}
-	cp := &copier{links: newLinkMap()}
+	l.stageWait()
+	cp := &copier{links: newLinkMap(), root: l.Upper()}
 	var sst, ust unix.Stat_t
 	if unix.Stat(stage, &sst) == nil && unix.Stat(l.Upper(), &ust) == nil && sst.Dev == ust.Dev {
 		cp.canLink, cp.linkDev = true, ust.Dev
@@ -177,6 +179,25 @@ func (l *Layer) stage(stage string, ops []op) error {
 // tests of crash recovery (integration TestCOWCrashMidCommit): "staged" (before the journal)
 // or "journal" (after it, before any rename).
 const crashTestEnv = "SANDLOCK_COW_TEST_CRASH"
+
+// stageWaitEnv names an entry the commit waits for in the upper directory (10 s at most) once
+// its staging directory exists, for the test of a layer changed while it is committed
+// (integration TestEscapeCOWCommitRace: a process that outlived the sandbox sees the staging
+// directory appear, swaps a directory of the upper for a symlink, then makes the entry).
+const stageWaitEnv = "SANDLOCK_COW_TEST_STAGE_WAIT"
+
+func (l *Layer) stageWait() {
+	name := os.Getenv(stageWaitEnv)
+	if name == "" {
+		return
+	}
+	for range 1000 {
+		if _, err := os.Lstat(filepath.Join(l.Upper(), name)); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 func crashPoint(name string) {
 	if os.Getenv(crashTestEnv) == name {

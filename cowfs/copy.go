@@ -19,13 +19,14 @@ func newLinkMap() linkMap { return linkMap{} }
 // exist: contents, modes, ownership (when permitted), times, the overlay's opaque marks, and
 // hard links among the copied files (through links). Whiteouts are kept as they are.
 func CopyTree(src, dst string, links linkMap) error {
-	return (&copier{links: links}).tree(src, dst)
+	return (&copier{links: links, root: src}).tree(src, dst)
 }
 
 // copier copies trees; with linkDev set, regular files on that device are hard-linked instead
 // of copied (a commit's staging, when the layer is on the workdir's file system: no data
 // moves, and the layer keeps its own name for each file until the commit is decided).
 type copier struct {
+	root    string // the tree the sources are read from, beneath it (beneath.go)
 	links   linkMap
 	linkDev uint64
 	canLink bool
@@ -33,16 +34,17 @@ type copier struct {
 
 func (c *copier) tree(src, dst string) error {
 	links := c.links
-	var st unix.Stat_t
-	if err := unix.Lstat(src, &st); err != nil {
-		return err
+	sp, ok := lstatIn(c.root, src)
+	if !ok {
+		return fmt.Errorf("copy %s: gone, or not beneath %s without a symlink", src, c.root)
 	}
+	st := *sp
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		if err := os.Mkdir(dst, 0o700); err != nil {
 			return err
 		}
-		ents, err := os.ReadDir(src)
+		ents, err := readDirIn(c.root, src)
 		if err != nil {
 			return err
 		}
@@ -51,10 +53,10 @@ func (c *copier) tree(src, dst string) error {
 				return err
 			}
 		}
-		copyXattrs(src, dst)
+		c.copyXattrs(src, dst)
 	case unix.S_IFREG:
 		if c.canLink && st.Dev == c.linkDev {
-			err := os.Link(src, dst) // the same inode: contents, mode, owner, times, links
+			err := linkIn(c.root, src, dst) // the same inode: contents, mode, owner, times, links
 			if !errors.Is(err, unix.EXDEV) {
 				return err
 			}
@@ -64,14 +66,14 @@ func (c *copier) tree(src, dst string) error {
 		if prev, ok := links[key]; ok && st.Nlink > 1 {
 			return os.Link(prev, dst)
 		}
-		if err := CopyFile(src, dst); err != nil {
+		if err := copyFileIn(c.root, src, dst); err != nil {
 			return err
 		}
 		if st.Nlink > 1 {
 			links[key] = dst
 		}
 	case unix.S_IFLNK:
-		target, err := os.Readlink(src)
+		target, err := readlinkIn(c.root, src)
 		if err != nil {
 			return err
 		}
@@ -97,6 +99,11 @@ func CopyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
+	return copyInto(in, dst)
+}
+
+// copyInto copies the data of in into a new file dst (mode 0600, which must not exist).
+func copyInto(in *os.File, dst string) error {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -163,11 +170,10 @@ func copyMeta(dst string, st *unix.Stat_t) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-func copyXattrs(src, dst string) {
+func (c *copier) copyXattrs(src, dst string) {
 	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
-		buf := make([]byte, 8)
-		if n, err := unix.Lgetxattr(src, name, buf); err == nil {
-			_ = unix.Lsetxattr(dst, name, buf[:n], 0)
+		if v := dirXattrIn(c.root, src, name); v != "" {
+			_ = unix.Lsetxattr(dst, name, []byte(v), 0)
 		}
 	}
 }
@@ -175,7 +181,7 @@ func copyXattrs(src, dst string) {
 // mergeCopy copies a merged directory (a renamed one: lowerDir under upperDir) to dst as
 // overlayfs shows it, without the overlay's own marks.
 func (c *copier) mergeCopy(lowerDir, upperDir, lowerRoot, dst string) error {
-	m, err := merged(lowerDir, upperDir, lowerRoot)
+	m, err := merged(lowerDir, upperDir, lowerRoot, c.root)
 	if err != nil {
 		return err
 	}
@@ -185,20 +191,20 @@ func (c *copier) mergeCopy(lowerDir, upperDir, lowerRoot, dst string) error {
 	for n, src := range m {
 		d := filepath.Join(dst, n)
 		switch {
-		case src.upper != "" && isDirPath(src.upper):
+		case src.upper != "" && isDirIn(c.root, src.upper):
 			err = c.mergeCopy(src.lower, src.upper, lowerRoot, d)
 		case src.upper != "":
 			err = c.tree(src.upper, d)
 		default:
-			err = (&copier{links: c.links}).tree(src.lower, d) // the workdir's own files: copied
+			err = (&copier{links: c.links, root: lowerRoot}).tree(src.lower, d) // the workdir's own files: copied
 		}
 		if err != nil {
 			return err
 		}
 	}
-	var st unix.Stat_t
-	if err := unix.Lstat(upperDir, &st); err != nil {
-		return err
+	st, ok := lstatIn(c.root, upperDir)
+	if !ok {
+		return fmt.Errorf("copy %s: gone, or not beneath %s without a symlink", upperDir, c.root)
 	}
-	return copyMeta(dst, &st)
+	return copyMeta(dst, st)
 }

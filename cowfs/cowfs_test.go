@@ -3,6 +3,7 @@ package cowfs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -306,5 +307,42 @@ func TestCopyFileKeepsHoles(t *testing.T) {
 	b, _ := os.ReadFile(dst)
 	if !bytes.Equal(a, b) {
 		t.Errorf("the copy reads back differently")
+	}
+}
+
+// TestReadsStayBeneath: a directory of the upper that became a symlink after the diff saw it
+// (a process of the sandbox still running during the commit) is not followed: staging it
+// fails, and nothing of the symlink's target is copied or linked.
+func TestReadsStayBeneath(t *testing.T) {
+	base := t.TempDir()
+	upper, lower, outside, stage := filepath.Join(base, "upper"), filepath.Join(base, "lower"), filepath.Join(base, "outside"), filepath.Join(base, "stage")
+	for _, d := range []string{upper, lower, outside, stage} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(outside, "key"), []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(upper, "d")); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	_ = unix.Stat(stage, &st)
+	for _, canLink := range []bool{false, true} {
+		dst := filepath.Join(stage, fmt.Sprint(canLink))
+		cp := &copier{links: newLinkMap(), root: upper, canLink: canLink, linkDev: st.Dev}
+		if err := cp.mergeCopy("", filepath.Join(upper, "d"), lower, dst); err == nil {
+			t.Errorf("canLink %v: staging a directory that is a symlink now succeeded", canLink)
+		}
+		if _, err := os.Stat(filepath.Join(dst, "key")); err == nil {
+			t.Errorf("canLink %v: the symlink's target was copied into the staging", canLink)
+		}
+		if err := cp.tree(filepath.Join(upper, "d", "key"), dst+"-file"); err == nil {
+			t.Errorf("canLink %v: a file reached through a symlink of the upper was copied", canLink)
+		}
+	}
+	if _, ops, err := diff(upper, lower); err != nil || len(ops) != 1 || ops[0].Dir {
+		t.Errorf("diff: the symlink d is one new entry, not a directory: %+v, %v", ops, err)
 	}
 }

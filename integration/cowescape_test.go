@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -256,4 +257,93 @@ func du(t *testing.T, dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// TestEscapeCOWCommitRace: a user's sandbox has no cgroup, so a process that leaves its tree
+// (setsid and a double fork) outlives it and can change the layer, through its overlay, while
+// the runtime commits it. The commit read the upper by path: a directory its diff had seen was
+// a symlink by the time it was staged, and the runtime hard-linked the files of a directory the
+// sandbox could not read (its Landlock rules) into the workdir, for the next run to read. The
+// commit now resolves every path of the layer beneath it without a symlink (cowfs/beneath.go).
+// Deterministic: the commit's test hook waits, once its staging directory exists, for the
+// survivor's `go` (testdata/escape/cowrace.c).
+func TestEscapeCOWCommitRace(t *testing.T) {
+	bins := escapeBins(t)
+	run, home := nobodyRunner(t, "--clear-groups")
+	prog := filepath.Join(home, "cowrace")
+	if err := copyFile(filepath.Join(bins, "cowrace"), prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wd, secret := filepath.Join(home, "rw", "wd"), filepath.Join(home, "secret")
+	for _, d := range []string{wd, secret} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(secret, "key"), []byte("TOPSECRET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{wd, secret, filepath.Join(secret, "key")} {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("SANDLOCK_COW_TEST_STAGE_WAIT", "go")
+	ro := []string{"-r", "/usr", "-r", "/bin", "-r", "/lib", "-r", prog}
+	if _, err := os.Stat("/lib64"); err == nil {
+		ro = append(ro, "-r", "/lib64")
+	}
+	r := run(t, sandboxArgs(append(ro, "--workdir", wd), "sh", "-c",
+		"cat "+secret+"/key 2>/dev/null && echo secret-readable; "+prog+" "+wd+" "+secret+" 20"))
+	if strings.Contains(r.stdout, "secret-readable") {
+		t.Fatalf("the sandbox can read %s: the test proves nothing", secret)
+	}
+	// The survivor made `go` (or gave up) before the commit went on; the run has returned.
+	var leaked []string
+	_ = filepath.Walk(wd, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), "TOPSECRET") {
+				leaked = append(leaked, p)
+			}
+		}
+		return nil
+	})
+	if len(leaked) > 0 {
+		t.Errorf("ESCAPED: the commit landed the unreadable %s/key in the workdir: %v (run: code %d, %s)", secret, leaked, r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "exchange done, go made") {
+		t.Errorf("the survivor did not change the layer during the commit (the test proves nothing): %s", r.stderr)
+	}
+}
+
+// TestEscapeCOWMainSuite: escape.c's main attempts (fds, the listener, /proc/PID/root and cwd of
+// host processes, the supervisor and the zygote, mount and chroot, ptrace, namespaces, the
+// syscall probes) from a container whose root is the workdir's view (a detached copy of the
+// mount tree, the overlay at /escape), with default capabilities and with all of them: the view
+// must add no way out (a descriptor of the tree left open, a root outside it).
+func TestEscapeCOWMainSuite(t *testing.T) {
+	escapeBins(t)
+	for _, c := range []struct {
+		name string
+		caps func(*specs.Spec)
+		env  []string
+	}{{"default caps", nil, nil}, {"every capability", chain(withAllCaps, withoutNamespace(specs.NetworkNamespace)), []string{"ESC_PRIV=1"}}} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newEscapeHost(t)
+			id := newID()
+			env := append(append(h.env(id, t), "ESC_SIGNALS=1", "ESC_IPC=1"), c.env...)
+			storage := filepath.Join(t.TempDir(), "layers")
+			wd := func(s *specs.Spec) {
+				s.Annotations = map[string]string{"io.sandlock.workdir": "/escape", "io.sandlock.fs_storage": storage}
+			}
+			out := escapeRun(t, id, chain(withEnv(env), c.caps, wd), nil, "/escape/escape")
+			got := escapeVerdicts(t, out, 1)
+			requireOK(t, got, mainEscapeNames...)
+			requireOK(t, got, signalEscapeNames...)
+			h.check(t)
+			if t.Failed() {
+				t.Logf("escape program output:\n%s", out)
+			}
+		})
+	}
 }
