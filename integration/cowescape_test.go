@@ -347,3 +347,26 @@ func TestEscapeCOWMainSuite(t *testing.T) {
 		})
 	}
 }
+
+// TestEscapeCOWStorageInWorkdir: fs_storage must be outside the workdir; the check compared
+// the paths as written, so a symlink on fs_storage's way (made by anyone who could write
+// there, a sandbox of an earlier run included) put the layers inside the workdir they
+// protect, in the sandbox's view through its lower. Now the resolved path is checked too:
+// refused, nothing made.
+func TestEscapeCOWStorageInWorkdir(t *testing.T) {
+	requireSetup(t)
+	wd, _ := cowTree(t)
+	base := t.TempDir()
+	lnk := filepath.Join(base, "lnk")
+	if err := os.Symlink(wd, lnk); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, wd)
+	r := rtWith(t, nil, sandboxArgs([]string{"--workdir", wd, "--fs-storage", filepath.Join(lnk, "layers")}, "sh", "-c", "echo x > "+wd+"/x")...)
+	if r.code == 0 || !strings.Contains(r.stderr, "must be outside the workdir") {
+		t.Errorf("fs_storage through a symlink into the workdir: code %d, %s; want a refusal", r.code, r.stderr)
+	}
+	if snapshot(t, wd) != before {
+		t.Errorf("the refused run left something in the workdir: %s", readDirNames(wd))
+	}
+}

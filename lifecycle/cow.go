@@ -88,7 +88,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if strings.ContainsAny(storage, ",:\\\n") {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "contains a character overlayfs options cannot carry (',', ':', '\\')"}
 	}
-	if isBeneath(storage, lower) || isBeneath(lower, storage) {
+	if real := realPrefix(storage); isBeneath(storage, lower) || isBeneath(lower, storage) || isBeneath(real, lower) || isBeneath(lower, real) {
 		reason := "must be outside the workdir " + lower + " (and not contain it)"
 		if cr.policy.FSStoragePath() == "" { // the default: the caller never named it
 			reason += "; this is fs_storage's default: set fs_storage to a directory outside the workdir"
@@ -160,6 +160,21 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		cr.policy.FSWritable = append(slices.Clone(cr.policy.FSWritable), wd)
 	}
 	return nil
+}
+
+// realPrefix is p with the symlinks of its longest existing prefix resolved (fs_storage may
+// not exist yet): a symlink on the way must not put the layers inside the workdir.
+func realPrefix(p string) string {
+	rest := ""
+	for q := filepath.Clean(p); ; q = filepath.Dir(q) {
+		if r, err := filepath.EvalSymlinks(q); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if q == "/" || q == "." {
+			return p
+		}
+		rest = filepath.Join(filepath.Base(q), rest)
+	}
 }
 
 // dryRunWritable is fs_writable for a dry run, which writes nothing for real (the seed's
