@@ -370,3 +370,58 @@ func TestEscapeCOWStorageInWorkdir(t *testing.T) {
 		t.Errorf("the refused run left something in the workdir: %s", readDirNames(wd))
 	}
 }
+
+// hideUnder mounts an unbindable tmpfs (holding `over`) on dir, which holds `under`: what the
+// host hides there. Unmounted at the end of the test.
+func hideUnder(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "under"), []byte("hidden\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("esc-hide", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := unix.Mount("", dir, "", unix.MS_UNBINDABLE, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "over"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEscapeCOWUnbindable: root's copy of the mount tree (open_tree, recursive) leaves
+// unbindable mounts out, so the workdir's view showed what the host hid under one (a tmpfs
+// over a directory, made unbindable): the directory's own files. Root takes the helper's way
+// when the host has an unbindable mount (its namespace keeps every mount). The direct mode and
+// a container.
+func TestEscapeCOWUnbindable(t *testing.T) {
+	requireSetup(t)
+	const script = "ls %s | tr '\\n' ' '"
+	t.Run("sandbox", func(t *testing.T) {
+		wd, storage := cowTree(t)
+		hidden := filepath.Join(t.TempDir(), "hidden")
+		hideUnder(t, hidden)
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--on-exit", "ABORT"), "sh", "-c", fmt.Sprintf(script, hidden))...)
+		if r.code != 0 || r.stdout != "over " {
+			t.Errorf("ESCAPED? code %d, the view lists %q in %s, want the host's %q: %s", r.code, r.stdout, hidden, "over ", r.stderr)
+		}
+	})
+	t.Run("container", func(t *testing.T) {
+		storage := filepath.Join(t.TempDir(), "layers")
+		bundle := newBundleWith(t, func(s *specs.Spec) {
+			s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+		}, "sh", "-c", fmt.Sprintf(script, "/hidden"))
+		if err := os.MkdirAll(filepath.Join(bundle, "rootfs", "data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		hideUnder(t, filepath.Join(bundle, "rootfs", "hidden"))
+		r := rtWith(t, nil, "run", "--bundle", bundle, newID())
+		if r.code != 0 || r.stdout != "over " {
+			t.Errorf("ESCAPED? code %d, the container lists %q in /hidden, want the host's %q: %s", r.code, r.stdout, "over ", r.stderr)
+		}
+	})
+}

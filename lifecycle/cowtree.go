@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -30,7 +31,7 @@ import (
 
 // makeTree returns create's descriptor of the workdir's view for init.
 func (m *cowMount) makeTree(exe string, privileged bool) (*os.File, error) {
-	if os.Geteuid() == 0 && !privileged && os.Getenv(treeTestEnv) != "helper" {
+	if os.Geteuid() == 0 && !privileged && os.Getenv(treeTestEnv) != "helper" && !hostHasUnbindable() {
 		fd, err := m.attachDetached()
 		if err == nil {
 			return os.NewFile(uintptr(fd), "cow-tree"), nil
@@ -40,6 +41,25 @@ func (m *cowMount) makeTree(exe string, privileged bool) (*os.File, error) {
 		}
 	}
 	return m.treeFromHelper(exe)
+}
+
+// hostHasUnbindable: a mount of the host's table is unbindable. open_tree's recursive copy
+// leaves unbindable mounts out, so root's own copy of the tree showed what such a mount hid (a
+// tmpfs over a directory, made unbindable: the directory's own files, TestEscapeCOWUnbindable).
+// The helper's way keeps them: its new mount namespace copies every mount, and making that
+// namespace private makes them bindable before the copy. mountinfo unreadable: the helper too.
+func hostHasUnbindable() bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, _, _ := strings.Cut(line, " - ")
+		if f := strings.Fields(pre); len(f) > 6 && slices.Contains(f[6:], "unbindable") {
+			return true
+		}
+	}
+	return false
 }
 
 // treeTestEnv=helper makes root take the helper's way, as on a kernel before 6.15, for the
