@@ -425,3 +425,73 @@ func TestEscapeCOWUnbindable(t *testing.T) {
 		}
 	})
 }
+
+// restrictedWorkdir mounts a tmpfs with nosuid,nodev,noexec on dir (unmounted at the end of
+// the test) holding an executable script and a device node (/dev/zero's numbers) readable by
+// all: what that mount forbids to run and to open.
+func restrictedWorkdir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("esc-noexec", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=1m,mode=0777"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/bin/sh\necho executed\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(dir, "zero"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 5))); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Chmod(filepath.Join(dir, "zero"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restrictedScript runs the workdir's script, a copy of it made in the layer, and reads the
+// device node: each must fail as on the host's mount.
+const restrictedScript = `cd %s; ./run.sh 2>/dev/null; cp run.sh new.sh && ./new.sh 2>/dev/null; head -c 1 zero >/dev/null 2>&1 && echo device-opened; echo done`
+
+// TestEscapeCOWMountFlags: the overlay at the workdir is a mount of its own, made without the
+// workdir mount's nosuid, nodev and noexec: in the view, a program on a noexec mount ran (a new
+// one too), a device node on a nodev mount opened (root), a setuid bit on a nosuid mount
+// counted. The overlay now keeps them. Root (both ways of making the view), a user, and a
+// container whose workdir is a volume mounted nosuid,nodev,noexec.
+func TestEscapeCOWMountFlags(t *testing.T) {
+	requireSetup(t)
+	check := func(t *testing.T, r result) {
+		t.Helper()
+		if r.stdout != "done\n" {
+			t.Errorf("ESCAPED: code %d, stdout %q (want only done: no program run, no device opened on a nosuid,nodev,noexec workdir): %s", r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, way := range []string{"root", "root helper"} {
+		t.Run(way, func(t *testing.T) {
+			wd := filepath.Join(t.TempDir(), "wd")
+			restrictedWorkdir(t, wd)
+			r := rtWith(t, func(c *exec.Cmd) {
+				if way == "root helper" {
+					c.Env = append(os.Environ(), "SANDLOCK_COW_TEST_TREE=helper")
+				}
+			}, sandboxArgs(cowFlags(wd, filepath.Join(t.TempDir(), "layers"), "--on-exit", "ABORT"), "sh", "-c", fmt.Sprintf(restrictedScript, wd))...)
+			check(t, r)
+		})
+	}
+	t.Run("user", func(t *testing.T) {
+		run, home := nobodyRunner(t, "--clear-groups")
+		wd := filepath.Join(home, "rw", "wd")
+		restrictedWorkdir(t, wd)
+		check(t, run(t, sandboxArgs([]string{"--workdir", wd, "--on-exit", "ABORT"}, "sh", "-c", fmt.Sprintf(restrictedScript, wd))))
+	})
+	t.Run("container", func(t *testing.T) {
+		vol := filepath.Join(t.TempDir(), "vol")
+		restrictedWorkdir(t, vol)
+		storage := filepath.Join(t.TempDir(), "layers")
+		bundle := newBundleWith(t, func(s *specs.Spec) {
+			s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage, "io.sandlock.on_exit": "ABORT"}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: vol, Options: []string{"rbind", "nosuid", "nodev", "noexec"}})
+		}, "sh", "-c", fmt.Sprintf(restrictedScript, "/data"))
+		check(t, rtWith(t, nil, "run", "--bundle", bundle, newID()))
+	})
+}

@@ -37,6 +37,9 @@ type cowMount struct {
 	TmpfsSize int64  `json:",omitempty"`
 	// Storage is fs_storage (its real path), read-only in the sandbox's view.
 	Storage string `json:",omitempty"`
+	// Attr is what the overlay keeps of the workdir's own mount (MOUNT_ATTR_NOSUID, NODEV,
+	// NOEXEC, NOSYMFOLLOW): the view must not lift them.
+	Attr uint64 `json:",omitempty"`
 }
 
 // cowRecord is <state>/cow.json.
@@ -132,7 +135,11 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if err != nil {
 		return err
 	}
-	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage}
+	attr, err := lowerMountAttr(lower)
+	if err != nil {
+		return err
+	}
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage, Attr: attr}
 	switch {
 	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
 		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {
@@ -160,6 +167,40 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		cr.policy.FSWritable = append(slices.Clone(cr.policy.FSWritable), wd)
 	}
 	return nil
+}
+
+// lowerMountAttr is the restrictions of the workdir's own mount the overlay over it must keep:
+// the overlay is a mount of its own, made without them, so a workdir on a noexec, nodev or
+// nosuid mount (a volume, /tmp, a user's removable disk) had programs run, device nodes opened
+// and setuid bits honoured in the view (TestEscapeCOWMountFlags).
+func lowerMountAttr(lower string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(lower, &st); err != nil {
+		return 0, fmt.Errorf("cow: workdir %s: %w", lower, err)
+	}
+	var attr uint64
+	for _, f := range [][2]uint64{{unix.ST_NOSUID, unix.MOUNT_ATTR_NOSUID}, {unix.ST_NODEV, unix.MOUNT_ATTR_NODEV},
+		{unix.ST_NOEXEC, unix.MOUNT_ATTR_NOEXEC}, {stNoSymfollow, unix.MOUNT_ATTR_NOSYMFOLLOW}} {
+		if uint64(st.Flags)&f[0] != 0 {
+			attr |= f[1]
+		}
+	}
+	return attr, nil
+}
+
+// stNoSymfollow is statfs' ST_NOSYMFOLLOW (Linux 5.10), which x/sys/unix does not name.
+const stNoSymfollow = 0x2000
+
+// attrMountFlags is attr (MOUNT_ATTR_*) as mount(2) flags.
+func attrMountFlags(attr uint64) uintptr {
+	var fl uintptr
+	for _, f := range [][2]uint64{{unix.MOUNT_ATTR_NOSUID, unix.MS_NOSUID}, {unix.MOUNT_ATTR_NODEV, unix.MS_NODEV},
+		{unix.MOUNT_ATTR_NOEXEC, unix.MS_NOEXEC}, {unix.MOUNT_ATTR_NOSYMFOLLOW, unix.MS_NOSYMFOLLOW}} {
+		if attr&f[0] != 0 {
+			fl |= uintptr(f[1])
+		}
+	}
+	return fl
 }
 
 // realPrefix is p with the symlinks of its longest existing prefix resolved (fs_storage may

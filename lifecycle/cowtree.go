@@ -167,7 +167,7 @@ func (m *cowMount) treeInNamespace() (int, error) {
 			}
 		}
 	}
-	if err := unix.Mount("sandlock-cow", m.Lower, "overlay", 0, m.optionString()); err != nil {
+	if err := unix.Mount("sandlock-cow", m.Lower, "overlay", attrMountFlags(m.Attr), m.optionString()); err != nil {
 		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
 	}
 	if m.Storage != "" {
@@ -356,7 +356,7 @@ func (m *cowMount) overlayFD() (int, error) {
 	if err := unix.FsconfigCreate(fs); err != nil {
 		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
 	}
-	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
+	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(m.Attr)) // the workdir mount's nosuid, nodev, noexec
 	if err != nil {
 		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
 	}
