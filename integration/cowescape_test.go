@@ -495,3 +495,54 @@ func TestEscapeCOWMountFlags(t *testing.T) {
 		check(t, rtWith(t, nil, "run", "--bundle", bundle, newID()))
 	})
 }
+
+// TestEscapeCOWSubmount: overlayfs reads its lower directory on the workdir's own file system,
+// under any mount: a tmpfs mounted over a directory inside the workdir was gone in the view and
+// the sandbox read what it hid (and a commit of a change there failed midway, leaving a journal
+// for every later create to trip on). A workdir with a mount beneath it is refused, nothing
+// made: the direct mode (root and a user) and a container with a volume under its workdir.
+func TestEscapeCOWSubmount(t *testing.T) {
+	requireSetup(t)
+	check := func(t *testing.T, r result, wd string) {
+		t.Helper()
+		if r.code == 0 || strings.Contains(r.stdout, "hidden") || !strings.Contains(r.stderr, "mounted beneath it") {
+			t.Errorf("ESCAPED? code %d, stdout %q, want a refusal naming the mount: %s", r.code, r.stdout, r.stderr)
+		}
+		if ents, _ := filepath.Glob(filepath.Join(wd, ".sandlock-commit-*")); len(ents) > 0 {
+			t.Errorf("a commit left %v", ents)
+		}
+	}
+	t.Run("root", func(t *testing.T) {
+		wd, storage := cowTree(t)
+		hideUnder(t, filepath.Join(wd, "sub"))
+		r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "cat "+wd+"/sub/under; echo x > "+wd+"/sub/under")...)
+		check(t, r, wd)
+		if len(layers(t, storage)) > 0 {
+			t.Errorf("a refused run left a layer: %v", layers(t, storage))
+		}
+	})
+	t.Run("user", func(t *testing.T) {
+		run, home := nobodyRunner(t, "--clear-groups")
+		wd := filepath.Join(home, "rw", "wd")
+		hideUnder(t, filepath.Join(wd, "sub"))
+		if err := os.Chown(wd, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		check(t, run(t, sandboxArgs([]string{"--workdir", wd}, "sh", "-c", "cat "+wd+"/sub/under")), wd)
+	})
+	t.Run("container", func(t *testing.T) {
+		vol := t.TempDir()
+		storage := filepath.Join(t.TempDir(), "layers")
+		bundle := newBundleWith(t, func(s *specs.Spec) {
+			s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data/sub", Type: "bind", Source: vol, Options: []string{"rbind"}})
+		}, "sh", "-c", "cat /data/sub/under")
+		if err := os.MkdirAll(filepath.Join(bundle, "rootfs", "data", "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bundle, "rootfs", "data", "sub", "under"), []byte("hidden\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		check(t, rtWith(t, nil, "run", "--bundle", bundle, newID()), filepath.Join(bundle, "rootfs", "data"))
+	})
+}

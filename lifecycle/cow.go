@@ -81,6 +81,9 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if err != nil {
 		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
 	}
+	if err := noMountBeneath(lower); err != nil {
+		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
+	}
 	storage := cr.policy.FSStoragePath()
 	if storage == "" {
 		storage = DefaultCOWStorage()
@@ -201,6 +204,24 @@ func attrMountFlags(attr uint64) uintptr {
 		}
 	}
 	return fl
+}
+
+// noMountBeneath refuses a workdir with a mount point beneath it. overlayfs reads its lower
+// directory on the lower's own file system, under any mount: in the view such a mount was gone
+// and the directory beneath it showed what the mount hides (a tmpfs over a directory, the
+// rootfs' own directory under a volume), and a commit of a change there failed midway, leaving
+// a journal that every later create over the workdir tripped on (TestEscapeCOWSubmount).
+func noMountBeneath(lower string) error {
+	ms, err := readMountinfo()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if strictlyBeneath(m.point, lower) {
+			return fmt.Errorf("a file system is mounted beneath it, at %s: the copy-on-write layer covers one directory of one file system", m.point)
+		}
+	}
+	return nil
 }
 
 // realPrefix is p with the symlinks of its longest existing prefix resolved (fs_storage may
