@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -110,12 +111,33 @@ func (l *Layer) conflicts(ops []op) error {
 		}
 		if st.Ctim.Nano() >= l.Start {
 			bad = append(bad, o.Rel)
+		} else if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			bad = append(bad, l.changedBeneath(o.Rel)...)
 		}
 	}
 	if len(bad) > 0 {
 		return &ConflictError{Paths: bad}
 	}
 	return nil
+}
+
+// changedBeneath lists the entries under the workdir's directory rel changed since the
+// layer's birth. A step that removes or replaces a directory removes everything under it: a
+// change made there by another branch meanwhile (a file edited in place, which leaves the
+// directory's own ctime alone) was lost without a conflict (TestEscapeCOWLostUpdate).
+func (l *Layer) changedBeneath(rel string) []string {
+	var bad []string
+	root := filepath.Join(l.Workdir, rel)
+	_ = filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return nil
+		}
+		if st, ok := lstat(p); ok && st.Ctim.Nano() >= l.Start {
+			bad = append(bad, filepath.Join(rel, relTo(root, p)))
+		}
+		return nil
+	})
+	return bad
 }
 
 func (l *Layer) stage(stage string, ops []op) error {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -545,4 +546,47 @@ func TestEscapeCOWSubmount(t *testing.T) {
 		}
 		check(t, rtWith(t, nil, "run", "--bundle", bundle, newID()), filepath.Join(bundle, "rootfs", "data"))
 	})
+}
+
+// TestEscapeCOWLostUpdate: two branches of one workdir. A removes a directory (or removes it and
+// makes it again) and waits; B edits a file deep under it in place and commits; then A commits.
+// The conflict check looked at the directory's own ctime only, which an in-place edit beneath
+// leaves alone: A's commit removed B's change without a word. Now every entry under a directory
+// a step removes or replaces is checked: A gets the branch conflict (exit 75), its layer is
+// kept, B's change stays.
+func TestEscapeCOWLostUpdate(t *testing.T) {
+	requireSetup(t)
+	for name, a := range map[string]string{"removed": "rm -r sub", "replaced": "rm -r sub && mkdir sub && echo a > sub/a"} {
+		t.Run(name, func(t *testing.T) {
+			wd, storage := cowTree(t)
+			gate := t.TempDir()
+			done := make(chan result, 1)
+			go func() {
+				done <- rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "-r", "/", "-w", gate), "sh", "-c",
+					"cd "+wd+" && "+a+" && touch "+gate+"/ready && while [ ! -e "+gate+"/go ]; do sleep 0.05; done")...)
+			}()
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if _, err := os.Stat(filepath.Join(gate, "ready")); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("branch A never got ready")
+				}
+			}
+			r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "echo b >> "+wd+"/sub/deep/x")...)
+			if r.code != 0 {
+				t.Fatalf("branch B: code %d: %s", r.code, r.stderr)
+			}
+			if err := os.WriteFile(filepath.Join(gate, "go"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ra := <-done
+			if got := readOr(t, filepath.Join(wd, "sub", "deep", "x")); got != "x\nb\n" {
+				t.Errorf("ESCAPED: branch B's committed edit of sub/deep/x is gone (%q) after branch A's commit (code %d: %s)", got, ra.code, ra.stderr)
+			}
+			if ra.code != 75 || !strings.Contains(ra.stderr, "sub/deep/x") {
+				t.Errorf("branch A: code %d, want the branch conflict (75) naming sub/deep/x: %s", ra.code, ra.stderr)
+			}
+		})
+	}
 }
