@@ -590,3 +590,34 @@ func TestEscapeCOWLostUpdate(t *testing.T) {
 		})
 	}
 }
+
+// TestEscapeCOWUserCaps: a user's init holds CAP_SYS_CHROOT (and CAP_SETPCAP), in a user
+// namespace mapping it to itself, to enter the workdir's view. The program had none, but the
+// zygote, forked after the chroot and never exec'd, kept CAP_SYS_CHROOT in its permitted and
+// effective sets for the whole run. Now it goes right after the chroot: no process of the
+// sandbox holds it (the program holds nothing at all).
+func TestEscapeCOWUserCaps(t *testing.T) {
+	run, home := nobodyRunner(t, "--clear-groups")
+	wd := filepath.Join(home, "rw", "wd")
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(wd, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	script := `grep -h -E '^Cap(Inh|Prm|Eff|Amb)' /proc/$$/status; for z in $(cat /proc/$$/task/$$/children); do grep -h '^CapEff' /proc/$z/status 2>/dev/null | sed "s/^/child /"; done`
+	r := run(t, sandboxArgs([]string{"--workdir", wd, "--on-exit", "ABORT"}, "sh", "-c", script))
+	if r.code != 0 || !strings.Contains(r.stdout, "child CapEff") {
+		t.Fatalf("code %d, %q (want the program's capabilities and the zygote's): %s", r.code, r.stdout, r.stderr)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		f := strings.Fields(l)
+		v, err := strconv.ParseUint(f[len(f)-1], 16, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if v&(1<<unix.CAP_SYS_CHROOT) != 0 || !strings.HasPrefix(l, "child") && v != 0 {
+			t.Errorf("ESCAPED: %q: a process of the sandbox holds a capability (CAP_SYS_CHROOT: bit 18)", l)
+		}
+	}
+}

@@ -221,7 +221,8 @@ func (m *cowMount) enter(tree int) error {
 }
 
 // dropAmbient clears the ambient and inheritable capabilities an unprivileged init was given
-// for the chroot: they must not reach the program.
+// for the chroot, and CAP_SYS_CHROOT itself: they must not reach the program, nor stay with the
+// zygote.
 func dropAmbient() error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("cow: clear ambient capabilities: %w", err)
@@ -235,8 +236,12 @@ func dropAmbient() error {
 		return fmt.Errorf("cow: capget: %w", err)
 	}
 	data[0].Inheritable, data[1].Inheritable = 0, 0
+	// chroot's capability served its one purpose: the zygote, which never execs, would keep it
+	// for the whole run (CAP_SETPCAP stays for the bounding set's drop in the exec step).
+	data[0].Permitted &^= 1 << unix.CAP_SYS_CHROOT
+	data[0].Effective &^= 1 << unix.CAP_SYS_CHROOT
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("cow: clear inheritable capabilities: %w", err)
+		return fmt.Errorf("cow: clear inheritable capabilities and chroot's: %w", err)
 	}
 	return nil
 }
