@@ -150,7 +150,10 @@ func (l *Layer) stage(stage string, ops []op) error {
 		return err
 	}
 	l.stageWait()
-	cp := &copier{links: newLinkMap(), root: l.Upper()}
+	cp := &copier{links: newLinkMap(), root: l.Upper(), ovlXattrs: "trusted.overlay."}
+	if l.UserXattr {
+		cp.ovlXattrs = "user.overlay."
+	}
 	var sst, ust unix.Stat_t
 	if unix.Stat(stage, &sst) == nil && unix.Stat(l.Upper(), &ust) == nil && sst.Dev == ust.Dev {
 		cp.canLink, cp.linkDev = true, ust.Dev

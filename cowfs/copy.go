@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +28,9 @@ func CopyTree(src, dst string, links linkMap) error {
 // moves, and the layer keeps its own name for each file until the commit is decided).
 type copier struct {
 	root    string // the tree the sources are read from, beneath it (beneath.go)
+	// ovlXattrs is the prefix of the overlay's own extended attributes ("trusted.overlay." or,
+	// in a user namespace, "user.overlay."), taken off the files a commit links in.
+	ovlXattrs string
 	links   linkMap
 	linkDev uint64
 	canLink bool
@@ -57,6 +61,9 @@ func (c *copier) tree(src, dst string) error {
 	case unix.S_IFREG:
 		if c.canLink && st.Dev == c.linkDev {
 			err := linkIn(c.root, src, dst) // the same inode: contents, mode, owner, times, links
+			if err == nil {
+				return c.stripOverlayXattrs(dst)
+			}
 			if !errors.Is(err, unix.EXDEV) {
 				return err
 			}
@@ -168,6 +175,29 @@ func copyMeta(dst string, st *unix.Stat_t) error {
 	}
 	ts := []unix.Timespec{st.Atim, st.Mtim}
 	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// stripOverlayXattrs takes the overlay's own extended attributes off a file linked from the
+// upper directory: its copy-up marks (trusted.overlay.origin, a handle of the workdir's file it
+// was copied from) would otherwise land in the workdir, and mean something to an overlay that
+// later uses the directory as a layer. Nothing else of the file changes.
+func (c *copier) stripOverlayXattrs(dst string) error {
+	if c.ovlXattrs == "" {
+		return nil
+	}
+	buf := make([]byte, 64*1024)
+	n, err := unix.Llistxattr(dst, buf)
+	if err != nil {
+		return nil // no xattrs here (or none readable): nothing of the overlay's either
+	}
+	for _, name := range strings.Split(string(buf[:n]), "\x00") {
+		if strings.HasPrefix(name, c.ovlXattrs) {
+			if err := unix.Lremovexattr(dst, name); err != nil {
+				return fmt.Errorf("%s: remove %s: %w", dst, name, err)
+			}
+		}
+	}
+	return nil
 }
 
 func (c *copier) copyXattrs(src, dst string) {

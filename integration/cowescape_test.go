@@ -621,3 +621,33 @@ func TestEscapeCOWUserCaps(t *testing.T) {
 		}
 	}
 }
+
+// TestEscapeCOWOverlayXattrs: a commit links the upper's files into the workdir (the same
+// inode, when the layer is on the workdir's file system), and with them the overlay's own
+// extended attributes: trusted.overlay.origin, a file handle of the workdir file a modified
+// file was copied up from, landed on the host's file, where an overlay later using the
+// directory as a layer would take it for its own. They are taken off what lands.
+func TestEscapeCOWOverlayXattrs(t *testing.T) {
+	requireSetup(t)
+	wd := filepath.Join(t.TempDir(), "wd")
+	storage := filepath.Join(filepath.Dir(wd), "layers") // the workdir's file system: linked
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(wd, "edit"), []byte("e\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "cd "+wd+" && echo more >> edit && echo n > new")...)
+	if r.code != 0 || readOr(t, filepath.Join(wd, "edit")) != "e\nmore\n" {
+		t.Fatalf("code %d, edit %q: %s", r.code, readOr(t, filepath.Join(wd, "edit")), r.stderr)
+	}
+	for _, n := range []string{"edit", "new"} {
+		buf := make([]byte, 4096)
+		k, _ := unix.Llistxattr(filepath.Join(wd, n), buf)
+		for _, x := range strings.Split(string(buf[:max(k, 0)]), "\x00") {
+			if strings.Contains(x, ".overlay.") {
+				t.Errorf("ESCAPED: the overlay's %s landed on the workdir's %s", x, n)
+			}
+		}
+	}
+}
