@@ -27,13 +27,13 @@ func CopyTree(src, dst string, links linkMap) error {
 // of copied (a commit's staging, when the layer is on the workdir's file system: no data
 // moves, and the layer keeps its own name for each file until the commit is decided).
 type copier struct {
-	root    string // the tree the sources are read from, beneath it (beneath.go)
+	root string // the tree the sources are read from, beneath it (beneath.go)
 	// ovlXattrs is the prefix of the overlay's own extended attributes ("trusted.overlay." or,
 	// in a user namespace, "user.overlay."), taken off the files a commit links in.
 	ovlXattrs string
-	links   linkMap
-	linkDev uint64
-	canLink bool
+	links     linkMap
+	linkDev   uint64
+	canLink   bool
 }
 
 func (c *copier) tree(src, dst string) error {
