@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -268,7 +269,13 @@ func removeAll(dir string) error {
 	}
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if d != nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
+			// Through a descriptor opened beneath dir without a symlink: a staging directory
+			// in a workdir others write may have an entry swapped for a symlink meanwhile, and
+			// a chmod by path would follow it (as root).
+			if fd, err := openIn(dir, p, unix.O_PATH|unix.O_DIRECTORY); err == nil {
+				_ = unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), 0o700)
+				unix.Close(fd)
+			}
 		}
 		return nil
 	})
