@@ -651,3 +651,64 @@ func TestEscapeCOWOverlayXattrs(t *testing.T) {
 		}
 	}
 }
+
+// TestEscapeCOWTreeSwap: create resolves the workdir once, then makes the view; a component of
+// the workdir's path swapped for a symlink in between (by anyone who can write a parent of it:
+// a user whose directory root runs a sandbox over) was followed when the overlay was made and
+// attached. An absolute symlink on a path into the detached copy of the tree resolves from the
+// mounter's root, so the overlay landed in the host's own mount table, on the symlink's target
+// (here a stand-in for /etc, with the user's directory as its lower). Now every path create
+// mounts by is opened without a symlink and checked against the layer's record: the run fails,
+// nothing is mounted. Deterministic: create's test hook waits for the swap.
+func TestEscapeCOWTreeSwap(t *testing.T) {
+	requireSetup(t)
+	base := t.TempDir()
+	parent, victim := filepath.Join(base, "p"), filepath.Join(base, "v")
+	wd := filepath.Join(parent, "etc")
+	for _, d := range []string{wd, filepath.Join(victim, "etc")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(wd, "passwd"), []byte("the user's\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, "etc", "passwd"), []byte("the host's\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, m := range mountsUnder(victim) {
+			_ = unix.Unmount(m, unix.MNT_DETACH)
+		}
+	})
+	gate := filepath.Join(base, "go")
+	done := make(chan result, 1)
+	go func() {
+		done <- rtWith(t, func(c *exec.Cmd) { c.Env = append(os.Environ(), "SANDLOCK_COW_TEST_TREE_WAIT="+gate) },
+			sandboxArgs(cowFlags(wd, filepath.Join(base, "layers"), "--on-exit", "ABORT"), "sh", "-c", "cat "+wd+"/passwd")...)
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(gate + ".waiting"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("create never reached the view")
+		}
+	}
+	if err := os.Rename(parent, parent+".real"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, parent); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if ms := mountsUnder(victim); len(ms) > 0 {
+		t.Errorf("ESCAPED: the overlay was attached in the host's mount table at %v (the run: code %d, %q)", ms, r.code, r.stdout)
+	}
+	if r.code == 0 {
+		t.Errorf("the run went on over a workdir path changed during create: %q", r.stdout)
+	}
+}

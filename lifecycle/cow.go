@@ -37,6 +37,10 @@ type cowMount struct {
 	TmpfsSize int64  `json:",omitempty"`
 	// Storage is fs_storage (its real path), read-only in the sandbox's view.
 	Storage string `json:",omitempty"`
+	// LowerDev and LowerIno identify Lower (the layer's record): the overlay is made of that
+	// directory and attached on it, or not at all (cowtree.go, openChecked).
+	LowerDev uint64 `json:",omitempty"`
+	LowerIno uint64 `json:",omitempty"`
 	// Attr is what the overlay keeps of the workdir's own mount (MOUNT_ATTR_NOSUID, NODEV,
 	// NOEXEC, NOSYMFOLLOW): the view must not lift them.
 	Attr uint64 `json:",omitempty"`
@@ -142,7 +146,8 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if err != nil {
 		return err
 	}
-	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage, Attr: attr}
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage, Attr: attr,
+		LowerDev: l.WorkdirDev, LowerIno: l.WorkdirIno}
 	switch {
 	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
 		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {
