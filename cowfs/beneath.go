@@ -38,16 +38,21 @@ func openIn(root, p string, flags int) (int, error) {
 
 // lstatIn is lstat of p beneath root.
 func lstatIn(root, p string) (*unix.Stat_t, bool) {
+	st, err := lstatInErr(root, p)
+	return st, err == nil
+}
+
+func lstatInErr(root, p string) (*unix.Stat_t, error) {
 	fd, err := openIn(root, p, unix.O_PATH)
 	if err != nil {
-		return nil, false
+		return nil, err
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil {
-		return nil, false
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
 	}
-	return &st, true
+	return &st, nil
 }
 
 func isDirIn(root, p string) bool {

@@ -33,10 +33,12 @@ func (l *Layer) Changes() ([]Change, error) {
 	if err := l.Reachable(); err != nil {
 		return nil, err
 	}
-	if err := l.checkWorkdir(); err != nil {
+	wd, done, err := l.openWorkdir()
+	if err != nil {
 		return nil, err
 	}
-	cs, _, err := diff(l.Upper(), l.Workdir)
+	defer done()
+	cs, _, err := diff(l.Upper(), wd)
 	return cs, err
 }
 
@@ -65,9 +67,12 @@ func (d *differ) walk(upper, lower, rel string, hidden bool) error {
 	}
 	for _, e := range ents {
 		p := filepath.Join(rel, e.Name())
-		ust, ok := lstatIn(upper, filepath.Join(upper, p))
-		if !ok {
-			return fmt.Errorf("%s: gone, or not beneath %s without a symlink", p, upper)
+		ust, err := lstatInErr(upper, filepath.Join(upper, p))
+		if err == unix.ENOENT {
+			continue // gone since the listing (a process of the sandbox still running): nothing to land
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w (or not beneath %s without a symlink)", p, err, upper)
 		}
 		lst, inLower := lstatIn(lower, filepath.Join(lower, p))
 		if err := d.entry(upper, lower, p, ust, lst, inLower, hidden); err != nil {

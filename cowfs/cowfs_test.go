@@ -111,7 +111,7 @@ func TestCrashMidCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
-		if err := l.stage(stage, ops); err != nil {
+		if err := l.stage(l.Workdir, stage, ops); err != nil {
 			t.Fatal(err)
 		}
 		// The crash: the first step applied, not the rest.
@@ -141,7 +141,7 @@ func TestCrashMidCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
-		if err := l.stage(stage, ops); err != nil {
+		if err := l.stage(l.Workdir, stage, ops); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Remove(filepath.Join(stage, journalFile)); err != nil { // not yet written

@@ -262,19 +262,16 @@ func du(t *testing.T, dir string) int64 {
 
 // TestEscapeCOWCommitRace: a user's sandbox has no cgroup, so a process that leaves its tree
 // (setsid and a double fork) outlives it and can change the layer, through its overlay, while
-// the runtime commits it. The commit read the upper by path: a directory its diff had seen was
-// a symlink by the time it was staged, and the runtime hard-linked the files of a directory the
-// sandbox could not read (its Landlock rules) into the workdir, for the next run to read. The
-// commit now resolves every path of the layer beneath it without a symlink (cowfs/beneath.go).
-// Deterministic: the commit's test hook waits, once its staging directory exists, for the
-// survivor's `go` (testdata/escape/cowrace.c).
+// the runtime commits it; it can tell when (the overlay lists the workdir again after each change
+// of the upper, so the commit's staging directory shows). The commit read the upper by path: a
+// directory its diff had seen was a symlink by the time it was staged, and the runtime
+// hard-linked the files of a directory the sandbox could not read (its Landlock rules) into the
+// workdir, for the next run to read. The commit now resolves every path of the layer beneath
+// it without a symlink (cowfs/beneath.go). Deterministic: the commit's test hook waits, once its
+// staging directory exists, for `go` in the upper, and the test makes the survivor's move
+// itself (RENAME_EXCHANGE of the directory and the symlink, in the upper), then `go`.
 func TestEscapeCOWCommitRace(t *testing.T) {
-	bins := escapeBins(t)
 	run, home := nobodyRunner(t, "--clear-groups")
-	prog := filepath.Join(home, "cowrace")
-	if err := copyFile(filepath.Join(bins, "cowrace"), prog, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	wd, secret := filepath.Join(home, "rw", "wd"), filepath.Join(home, "secret")
 	for _, d := range []string{wd, secret} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -289,17 +286,39 @@ func TestEscapeCOWCommitRace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	storage := filepath.Join(home, "layers")
 	t.Setenv("SANDLOCK_COW_TEST_STAGE_WAIT", "go")
-	ro := []string{"-r", "/usr", "-r", "/bin", "-r", "/lib", "-r", prog}
+	ro := []string{"-r", "/usr", "-r", "/bin", "-r", "/lib"}
 	if _, err := os.Stat("/lib64"); err == nil {
 		ro = append(ro, "-r", "/lib64")
 	}
-	r := run(t, sandboxArgs(append(ro, "--workdir", wd), "sh", "-c",
-		"cat "+secret+"/key 2>/dev/null && echo secret-readable; "+prog+" "+wd+" "+secret+" 20"))
+	done := make(chan result, 1)
+	go func() {
+		done <- run(t, sandboxArgs(append(ro, "--workdir", wd, "--fs-storage", storage), "sh", "-c",
+			"cat "+secret+"/key 2>/dev/null && echo secret-readable; cd "+wd+" && mkdir d && : > d/own && ln -s "+secret+" s"))
+	}()
+	var staged bool
+	for deadline := time.Now().Add(60 * time.Second); !staged; time.Sleep(10 * time.Millisecond) {
+		m, _ := filepath.Glob(filepath.Join(wd, ".sandlock-commit-*", "sandlock-stage"))
+		staged = len(m) > 0
+		if !staged && time.Now().After(deadline) {
+			t.Fatal("the commit never made its staging directory")
+		}
+	}
+	uppers, _ := filepath.Glob(filepath.Join(storage, "*", "upper"))
+	if len(uppers) != 1 {
+		t.Fatalf("layers: %v", uppers)
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(uppers[0], "d"), unix.AT_FDCWD, filepath.Join(uppers[0], "s"), unix.RENAME_EXCHANGE); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(uppers[0], "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
 	if strings.Contains(r.stdout, "secret-readable") {
 		t.Fatalf("the sandbox can read %s: the test proves nothing", secret)
 	}
-	// The survivor made `go` (or gave up) before the commit went on; the run has returned.
 	var leaked []string
 	_ = filepath.Walk(wd, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && fi.Mode().IsRegular() {
@@ -311,9 +330,6 @@ func TestEscapeCOWCommitRace(t *testing.T) {
 	})
 	if len(leaked) > 0 {
 		t.Errorf("ESCAPED: the commit landed the unreadable %s/key in the workdir: %v (run: code %d, %s)", secret, leaked, r.code, r.stderr)
-	}
-	if !strings.Contains(r.stderr, "exchange done, go made") {
-		t.Errorf("the survivor did not change the layer during the commit (the test proves nothing): %s", r.stderr)
 	}
 }
 
@@ -710,5 +726,53 @@ func TestEscapeCOWTreeSwap(t *testing.T) {
 	}
 	if r.code == 0 {
 		t.Errorf("the run went on over a workdir path changed during create: %q", r.stdout)
+	}
+}
+
+// TestEscapeCOWCommitSwap: the commit checked the workdir's identity by path, then went by the
+// path again for its lock, its staging directory and its renames. A parent of the workdir
+// swapped for a symlink after the check (by anyone who can write it) made the runtime stage and
+// land the layer in the directory the symlink named, as root. Now the commit opens the workdir
+// once, checks that descriptor, and works through it: the layer lands in the workdir it was
+// made over, nothing in the other. Deterministic: the commit's test hook waits for the swap.
+func TestEscapeCOWCommitSwap(t *testing.T) {
+	requireSetup(t)
+	base := t.TempDir()
+	parent, victim := filepath.Join(base, "p"), filepath.Join(base, "v")
+	wd := filepath.Join(parent, "wd")
+	for _, d := range []string{wd, filepath.Join(victim, "wd")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gate := filepath.Join(base, "go")
+	done := make(chan result, 1)
+	go func() {
+		done <- rtWith(t, func(c *exec.Cmd) { c.Env = append(os.Environ(), "SANDLOCK_COW_TEST_COMMIT_WAIT="+gate) },
+			sandboxArgs(cowFlags(wd, filepath.Join(base, "layers")), "sh", "-c", "echo pwned > "+wd+"/pwned")...)
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(gate + ".waiting"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the commit never started")
+		}
+	}
+	if err := os.Rename(parent, parent+".real"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, parent); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if got := readDirNames(filepath.Join(victim, "wd")); got != "" {
+		t.Errorf("ESCAPED: the commit landed in %s/wd, the directory the swapped parent named: %s (code %d: %s)", victim, got, r.code, r.stderr)
+	}
+	if got := readOr(t, filepath.Join(parent+".real", "wd", "pwned")); got != "pwned\n" {
+		t.Errorf("the layer did not land in its own workdir: %q (code %d: %s)", got, r.code, r.stderr)
 	}
 }
