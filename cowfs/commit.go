@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,35 +48,38 @@ func (l *Layer) Commit(unmount Unmount) error {
 	if err := l.Reachable(); err != nil {
 		return err
 	}
-	if err := l.checkWorkdir(); err != nil {
+	wd, done, err := l.openWorkdir() // every step below goes through this one directory
+	if err != nil {
 		return err
 	}
-	lock, err := lockDir(l.Workdir)
+	defer done()
+	testWait(commitWaitEnv)
+	lock, err := lockDir(wd)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(lock)
-	if err := recoverLocked(l.Workdir); err != nil {
+	if err := recoverLocked(wd); err != nil {
 		return err
 	}
-	_, ops, err := diff(l.Upper(), l.Workdir)
+	_, ops, err := diff(l.Upper(), wd)
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", l.Dir, err)
 	}
 	if err := reservedNames(ops); err != nil {
 		return fmt.Errorf("commit %s: %w", l.Dir, err)
 	}
-	if err := l.conflicts(ops); err != nil {
+	if err := l.conflicts(wd, ops); err != nil {
 		return err
 	}
 	if len(ops) > 0 {
-		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
-		if err := l.stage(stage, ops); err != nil {
+		stage := filepath.Join(wd, stagePrefix+l.ID)
+		if err := l.stage(wd, stage, ops); err != nil {
 			_ = removeAll(stage)
 			return fmt.Errorf("commit %s: %w", l.Dir, err)
 		}
-		if err := apply(l.Workdir, stage); err != nil {
-			return fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, stage)
+		if err := apply(wd, stage); err != nil {
+			return fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, filepath.Join(l.Workdir, stagePrefix+l.ID))
 		}
 	}
 	return l.Remove(unmount)
@@ -96,10 +101,10 @@ func reservedNames(ops []op) error {
 
 // conflicts: every path a step replaces or removes must be unchanged since the layer's birth
 // (ctime, which no one can set, before Start); so must the directory of a new path.
-func (l *Layer) conflicts(ops []op) error {
+func (l *Layer) conflicts(wd string, ops []op) error {
 	var bad []string
 	for _, o := range ops {
-		p := filepath.Join(l.Workdir, o.Rel)
+		p := filepath.Join(wd, o.Rel)
 		st, ok := lstat(p)
 		if !ok {
 			if o.Remove {
@@ -109,6 +114,8 @@ func (l *Layer) conflicts(ops []op) error {
 		}
 		if st.Ctim.Nano() >= l.Start {
 			bad = append(bad, o.Rel)
+		} else if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			bad = append(bad, l.changedBeneath(wd, o.Rel)...)
 		}
 	}
 	if len(bad) > 0 {
@@ -117,7 +124,26 @@ func (l *Layer) conflicts(ops []op) error {
 	return nil
 }
 
-func (l *Layer) stage(stage string, ops []op) error {
+// changedBeneath lists the entries under the workdir's directory rel changed since the
+// layer's birth. A step that removes or replaces a directory removes everything under it: a
+// change made there by another branch meanwhile (a file edited in place, which leaves the
+// directory's own ctime alone) was lost without a conflict (TestEscapeCOWLostUpdate).
+func (l *Layer) changedBeneath(wd, rel string) []string {
+	var bad []string
+	root := filepath.Join(wd, rel)
+	_ = filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return nil
+		}
+		if st, ok := lstat(p); ok && st.Ctim.Nano() >= l.Start {
+			bad = append(bad, filepath.Join(rel, relTo(root, p)))
+		}
+		return nil
+	})
+	return bad
+}
+
+func (l *Layer) stage(wd, stage string, ops []op) error {
 	if err := os.Mkdir(stage, 0o700); err != nil {
 		return err
 	}
@@ -126,7 +152,11 @@ func (l *Layer) stage(stage string, ops []op) error {
 	if err := os.WriteFile(filepath.Join(stage, stageMark), nil, 0o600); err != nil {
 		return err
 	}
-	cp := &copier{links: newLinkMap()}
+	l.stageWait()
+	cp := &copier{links: newLinkMap(), root: l.Upper(), ovlXattrs: "trusted.overlay."}
+	if l.UserXattr {
+		cp.ovlXattrs = "user.overlay."
+	}
 	var sst, ust unix.Stat_t
 	if unix.Stat(stage, &sst) == nil && unix.Stat(l.Upper(), &ust) == nil && sst.Dev == ust.Dev {
 		cp.canLink, cp.linkDev = true, ust.Dev
@@ -140,9 +170,9 @@ func (l *Layer) stage(stage string, ops []op) error {
 		if o.Dir {
 			from := ""
 			if o.Lower != "" {
-				from = filepath.Join(l.Workdir, o.Lower)
+				from = filepath.Join(wd, o.Lower)
 			}
-			err = cp.mergeCopy(from, filepath.Join(l.Upper(), o.Rel), l.Workdir, dst)
+			err = cp.mergeCopy(from, filepath.Join(l.Upper(), o.Rel), wd, dst)
 		} else {
 			err = cp.tree(filepath.Join(l.Upper(), o.Rel), dst)
 		}
@@ -177,6 +207,44 @@ func (l *Layer) stage(stage string, ops []op) error {
 // tests of crash recovery (integration TestCOWCrashMidCommit): "staged" (before the journal)
 // or "journal" (after it, before any rename).
 const crashTestEnv = "SANDLOCK_COW_TEST_CRASH"
+
+// stageWaitEnv names an entry the commit waits for in the upper directory (10 s at most) once
+// its staging directory exists, for the test of a layer changed while it is committed
+// (integration TestEscapeCOWCommitRace: a process that outlived the sandbox sees the staging
+// directory appear, swaps a directory of the upper for a symlink, then makes the entry).
+const stageWaitEnv = "SANDLOCK_COW_TEST_STAGE_WAIT"
+
+// commitWaitEnv names a file whose name + ".waiting" the commit makes once it has opened and
+// checked the workdir, then waits (10 s at most) for the file itself: for the test of a
+// workdir's parent swapped during a commit (integration TestEscapeCOWCommitSwap).
+const commitWaitEnv = "SANDLOCK_COW_TEST_COMMIT_WAIT"
+
+func testWait(env string) {
+	f := os.Getenv(env)
+	if f == "" {
+		return
+	}
+	_ = os.WriteFile(f+".waiting", nil, 0o600)
+	for range 1000 {
+		if _, err := os.Stat(f); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (l *Layer) stageWait() {
+	name := os.Getenv(stageWaitEnv)
+	if name == "" {
+		return
+	}
+	for range 1000 {
+		if _, err := os.Lstat(filepath.Join(l.Upper(), name)); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 func crashPoint(name string) {
 	if os.Getenv(crashTestEnv) == name {

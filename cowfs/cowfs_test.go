@@ -1,7 +1,9 @@
 package cowfs
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,7 +112,7 @@ func TestCrashMidCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
-		if err := l.stage(stage, ops); err != nil {
+		if err := l.stage(l.Workdir, stage, ops); err != nil {
 			t.Fatal(err)
 		}
 		// The crash: the first step applied, not the rest.
@@ -140,7 +142,7 @@ func TestCrashMidCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
-		if err := l.stage(stage, ops); err != nil {
+		if err := l.stage(l.Workdir, stage, ops); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Remove(filepath.Join(stage, journalFile)); err != nil { // not yet written
@@ -308,5 +310,78 @@ func TestCopyInto(t *testing.T) {
 	}
 	if err := CopyInto(up, t.TempDir()); err == nil || !strings.Contains(err.Error(), "device node") {
 		t.Errorf("a copy with a block device node: %v, want it refused", err)
+	}
+}
+
+// TestCopyFileKeepsHoles: a sparse file's copy takes the blocks of its data, not its size,
+// and reads back the same (holes as zeros).
+func TestCopyFileKeepsHoles(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("head"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("tail"), 32<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := CopyFile(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dst, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != 64<<20 || st.Blocks*512 > 1<<20 {
+		t.Errorf("copy: size %d, %d bytes allocated; want 64 MiB in at most 1 MiB of blocks", st.Size, st.Blocks*512)
+	}
+	a, _ := os.ReadFile(src)
+	b, _ := os.ReadFile(dst)
+	if !bytes.Equal(a, b) {
+		t.Errorf("the copy reads back differently")
+	}
+}
+
+// TestReadsStayBeneath: a directory of the upper that became a symlink after the diff saw it
+// (a process of the sandbox still running during the commit) is not followed: staging it
+// fails, and nothing of the symlink's target is copied or linked.
+func TestReadsStayBeneath(t *testing.T) {
+	base := t.TempDir()
+	upper, lower, outside, stage := filepath.Join(base, "upper"), filepath.Join(base, "lower"), filepath.Join(base, "outside"), filepath.Join(base, "stage")
+	for _, d := range []string{upper, lower, outside, stage} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(outside, "key"), []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(upper, "d")); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	_ = unix.Stat(stage, &st)
+	for _, canLink := range []bool{false, true} {
+		dst := filepath.Join(stage, fmt.Sprint(canLink))
+		cp := &copier{links: newLinkMap(), root: upper, canLink: canLink, linkDev: st.Dev}
+		if err := cp.mergeCopy("", filepath.Join(upper, "d"), lower, dst); err == nil {
+			t.Errorf("canLink %v: staging a directory that is a symlink now succeeded", canLink)
+		}
+		if _, err := os.Stat(filepath.Join(dst, "key")); err == nil {
+			t.Errorf("canLink %v: the symlink's target was copied into the staging", canLink)
+		}
+		if err := cp.tree(filepath.Join(upper, "d", "key"), dst+"-file"); err == nil {
+			t.Errorf("canLink %v: a file reached through a symlink of the upper was copied", canLink)
+		}
+	}
+	if _, ops, err := diff(upper, lower); err != nil || len(ops) != 1 || ops[0].Dir {
+		t.Errorf("diff: the symlink d is one new entry, not a directory: %+v, %v", ops, err)
 	}
 }

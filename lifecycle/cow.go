@@ -35,6 +35,15 @@ type cowMount struct {
 	// making Upper and Work on it: an unprivileged caller's, in the sandbox's namespaces.
 	Tmpfs     string `json:",omitempty"`
 	TmpfsSize int64  `json:",omitempty"`
+	// Storage is fs_storage (its real path), read-only in the sandbox's view.
+	Storage string `json:",omitempty"`
+	// LowerDev and LowerIno identify Lower (the layer's record): the overlay is made of that
+	// directory and attached on it, or not at all (cowtree.go, openChecked).
+	LowerDev uint64 `json:",omitempty"`
+	LowerIno uint64 `json:",omitempty"`
+	// Attr is what the overlay keeps of the workdir's own mount (MOUNT_ATTR_NOSUID, NODEV,
+	// NOEXEC, NOSYMFOLLOW): the view must not lift them.
+	Attr uint64 `json:",omitempty"`
 }
 
 // cowRecord is <state>/cow.json.
@@ -78,6 +87,9 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if err != nil {
 		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
 	}
+	if err := noMountBeneath(lower); err != nil {
+		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
+	}
 	storage := cr.policy.FSStoragePath()
 	if storage == "" {
 		storage = DefaultCOWStorage()
@@ -88,7 +100,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if strings.ContainsAny(storage, ",:\\\n") {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "contains a character overlayfs options cannot carry (',', ':', '\\')"}
 	}
-	if isBeneath(storage, lower) || isBeneath(lower, storage) {
+	if real := realPrefix(storage); isBeneath(storage, lower) || isBeneath(lower, storage) || isBeneath(real, lower) || isBeneath(lower, real) {
 		reason := "must be outside the workdir " + lower + " (and not contain it)"
 		if cr.policy.FSStoragePath() == "" { // the default: the caller never named it
 			reason += "; this is fs_storage's default: set fs_storage to a directory outside the workdir"
@@ -128,7 +140,16 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return err
 	}
 	cr.onFail(func() { _ = l.Remove(detach) })
-	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns}
+	realStorage, err := filepath.EvalSymlinks(storage)
+	if err != nil {
+		return err
+	}
+	attr, err := lowerMountAttr(lower)
+	if err != nil {
+		return err
+	}
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage, Attr: attr,
+		LowerDev: l.WorkdirDev, LowerIno: l.WorkdirIno}
 	switch {
 	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
 		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {
@@ -176,6 +197,73 @@ func checkRestoreWorkdir(wd string, c CreateOpts) error {
 		return &spec.PolicyError{Key: "workdir", Value: "", Reason: "the checkpoint image holds the copy-on-write layer of workdir " + c.restoreWorkdir + ": restore it with the same workdir (--workdir, or io.sandlock.workdir)"}
 	}
 	return &spec.PolicyError{Key: "workdir", Value: wd, Reason: "the checkpoint image holds the copy-on-write layer of workdir " + c.restoreWorkdir + ", not this one"}
+}
+
+// lowerMountAttr is the restrictions of the workdir's own mount the overlay over it must keep:
+// the overlay is a mount of its own, made without them, so a workdir on a noexec, nodev or
+// nosuid mount (a volume, /tmp, a user's removable disk) had programs run, device nodes opened
+// and setuid bits honoured in the view (TestEscapeCOWMountFlags).
+func lowerMountAttr(lower string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(lower, &st); err != nil {
+		return 0, fmt.Errorf("cow: workdir %s: %w", lower, err)
+	}
+	var attr uint64
+	for _, f := range [][2]uint64{{unix.ST_NOSUID, unix.MOUNT_ATTR_NOSUID}, {unix.ST_NODEV, unix.MOUNT_ATTR_NODEV},
+		{unix.ST_NOEXEC, unix.MOUNT_ATTR_NOEXEC}, {stNoSymfollow, unix.MOUNT_ATTR_NOSYMFOLLOW}} {
+		if uint64(st.Flags)&f[0] != 0 {
+			attr |= f[1]
+		}
+	}
+	return attr, nil
+}
+
+// stNoSymfollow is statfs' ST_NOSYMFOLLOW (Linux 5.10), which x/sys/unix does not name.
+const stNoSymfollow = 0x2000
+
+// attrMountFlags is attr (MOUNT_ATTR_*) as mount(2) flags.
+func attrMountFlags(attr uint64) uintptr {
+	var fl uintptr
+	for _, f := range [][2]uint64{{unix.MOUNT_ATTR_NOSUID, unix.MS_NOSUID}, {unix.MOUNT_ATTR_NODEV, unix.MS_NODEV},
+		{unix.MOUNT_ATTR_NOEXEC, unix.MS_NOEXEC}, {unix.MOUNT_ATTR_NOSYMFOLLOW, unix.MS_NOSYMFOLLOW}} {
+		if attr&f[0] != 0 {
+			fl |= uintptr(f[1])
+		}
+	}
+	return fl
+}
+
+// noMountBeneath refuses a workdir with a mount point beneath it. overlayfs reads its lower
+// directory on the lower's own file system, under any mount: in the view such a mount was gone
+// and the directory beneath it showed what the mount hides (a tmpfs over a directory, the
+// rootfs' own directory under a volume), and a commit of a change there failed midway, leaving
+// a journal that every later create over the workdir tripped on (TestEscapeCOWSubmount).
+func noMountBeneath(lower string) error {
+	ms, err := readMountinfo()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if strictlyBeneath(m.point, lower) {
+			return fmt.Errorf("a file system is mounted beneath it, at %s: the copy-on-write layer covers one directory of one file system", m.point)
+		}
+	}
+	return nil
+}
+
+// realPrefix is p with the symlinks of its longest existing prefix resolved (fs_storage may
+// not exist yet): a symlink on the way must not put the layers inside the workdir.
+func realPrefix(p string) string {
+	rest := ""
+	for q := filepath.Clean(p); ; q = filepath.Dir(q) {
+		if r, err := filepath.EvalSymlinks(q); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if q == "/" || q == "." {
+			return p
+		}
+		rest = filepath.Join(filepath.Base(q), rest)
+	}
 }
 
 // dryRunWritable is fs_writable for a dry run, which writes nothing for real (the seed's
@@ -247,12 +335,21 @@ func hostPathIn(root, p string, flags int) (string, error) {
 func mountLayerTmpfs(stateDir string, l *cowfs.Layer) error {
 	p := l.FSDir()
 	return mountRecorded(stateDir, p, func() error {
-		data := fmt.Sprintf("size=%d,mode=0700", l.MaxDisk)
-		if err := unix.Mount("sandlock-cow", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+		if err := unix.Mount("sandlock-cow", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, layerTmpfsData(l.MaxDisk)); err != nil {
 			return fmt.Errorf("max_disk: mount tmpfs: %w", err)
 		}
 		return nil
 	})
+}
+
+// layerTmpfsData is the mount data of max_disk's tmpfs of size bytes. Its inodes are bounded
+// too, one per 4 KiB of the limit (what an empty directory takes on ext4): tmpfs counts no
+// block for a directory, an empty file or a short symlink, and its default inode count is half
+// the host's RAM in pages, so `--max-disk 64K` made 3000 files of long names (and as easily
+// millions), which the commit landed on the host's disk as 676 KiB of directory blocks and
+// inodes (TestEscapeCOWInodes). At least 64: the upper and work directories and a few entries.
+func layerTmpfsData(size int64) string {
+	return fmt.Sprintf("size=%d,nr_inodes=%d,mode=0700", size, max(size/4096, 64))
 }
 
 // pinWorkdir bind-mounts the workdir at pin (delete undoes it with the other mounts, after the
