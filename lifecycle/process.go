@@ -63,6 +63,16 @@ func imageFor(p *specs.Process) (*confine.ProcessImage, error) {
 	return img, nil
 }
 
+// neverGranted are capabilities no process of a container gets, whatever config.json asks.
+// CAP_SYS_PTRACE: ptrace, process_vm_* and pidfd_getfd are denied by seccomp anyway, so all it
+// would still grant is ptrace-mode access through /proc (mem, environ, fd) past the checks that
+// keep the zygote out. The zygote is in the container's Landlock domain (which therefore lets
+// such access through), holds the capabilities the runtime started with and none of the
+// exec-time seccomp programs; only its not being dumpable guards its /proc/PID/mem, and
+// CAP_SYS_PTRACE overrides that: a container given it (podman --cap-add SYS_PTRACE) opened the
+// zygote's memory for writing (docs/security.md, escape.c proc_mem_zygote).
+const neverGranted = uint64(1) << unix.CAP_SYS_PTRACE
+
 func capsFor(c *specs.LinuxCapabilities) (confine.Caps, error) {
 	var caps confine.Caps
 	if c == nil {
@@ -81,7 +91,7 @@ func capsFor(c *specs.LinuxCapabilities) (confine.Caps, error) {
 		if err != nil {
 			return caps, fmt.Errorf("process.capabilities: %w", err)
 		}
-		*s.dst = m
+		*s.dst = m &^ neverGranted
 	}
 	return caps, nil
 }
