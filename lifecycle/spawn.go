@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -246,7 +248,7 @@ func (cr *creation) memView() memView {
 
 func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	st, s := cr.cont.State, cr.spec
-	plan, err := confine.PlanFor(cr.policy, landlockFor(st.Rootfs, s, st.Isolation), st.Rootfs)
+	plan, err := cr.plan(c)
 	if err != nil {
 		return initConfig{}, stepErr(StepPolicy, err)
 	}
@@ -451,4 +453,47 @@ func privilegedUserns(a *syscall.SysProcAttr, p *specs.Process) error {
 	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 	a.GidMappingsEnableSetgroups = false
 	return nil
+}
+
+// plan is the container's confinement plan. In the direct mode the runtime's own directories
+// are denied to the sandbox (as fs_denied) when a writable rule reaches them: the state root
+// (this sandbox's state dir, and its neighbours': config.json with its hooks, the mount log,
+// the audit log) and the default root, which holds the compiled seccomp programs every later
+// create of this user loads (cacheDir). Found by the fourth escape pass: `sandbox -w /run`
+// replaced a cached program with one that allows every call, and the next sandbox of the
+// same policy (and every container of the host) ran without sandlock's filter.
+func (cr *creation) plan(c CreateOpts) (confine.Plan, error) {
+	st, s := cr.cont.State, cr.spec
+	base := landlockFor(st.Rootfs, s, st.Isolation)
+	plan, err := confine.PlanFor(cr.policy, base, st.Rootfs)
+	if err != nil || !c.Direct {
+		return plan, err
+	}
+	var hide []string
+	for _, d := range []string{filepath.Dir(cr.cont.dir), DefaultRoot()} {
+		if !slices.Contains(hide, d) && writableBy(plan.Landlock.Paths, d) {
+			// it must exist to be denied by inode, and the runtime makes it anyway
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return plan, fmt.Errorf("%s is writable under the policy and cannot be made: %w", d, err)
+			}
+			hide = append(hide, d)
+		}
+	}
+	if len(hide) == 0 {
+		return plan, nil
+	}
+	cr.log.Debugf("create %s: the runtime's directories denied to the sandbox: %v", c.ID, hide)
+	pol := cr.policy.Clone()
+	pol.FSDenied = append(pol.FSDenied, hide...)
+	return confine.PlanFor(pol, base, st.Rootfs)
+}
+
+// writableBy: a rule grants writing dir or a directory above it.
+func writableBy(rules []confine.PathRule, dir string) bool {
+	for _, r := range rules {
+		if r.Write && (r.Path == "/" || dir == r.Path || strings.HasPrefix(dir, strings.TrimSuffix(r.Path, "/")+"/")) {
+			return true
+		}
+	}
+	return false
 }
