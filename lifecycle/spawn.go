@@ -472,8 +472,11 @@ func (cr *creation) plan(c CreateOpts) (confine.Plan, error) {
 	var hide []string
 	for _, d := range []string{filepath.Dir(cr.cont.dir), DefaultRoot()} {
 		if !slices.Contains(hide, d) && writableBy(plan.Landlock.Paths, d) {
-			// it must exist to be denied by inode, and the runtime makes it anyway
-			if err := os.MkdirAll(d, 0o700); err != nil {
+			// it must exist to be denied by inode, and the runtime makes it anyway; where the
+			// runtime's user may not make it, neither may the sandbox (the same user)
+			if err := os.MkdirAll(d, 0o700); errors.Is(err, fs.ErrPermission) {
+				continue
+			} else if err != nil {
 				return plan, fmt.Errorf("%s is writable under the policy and cannot be made: %w", d, err)
 			}
 			hide = append(hide, d)
