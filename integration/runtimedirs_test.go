@@ -13,28 +13,37 @@ import (
 // later create of the same user loads (a sandbox with -w /run replaced one with a program that
 // allows everything, and the next sandbox ran without sandlock's filter); the state root holds
 // the sandbox's own state (config.json, whose poststop hooks delete runs, the mount log, the
-// audit log). The probes only create files of their own; before the fix they were created
-// (and are removed here).
+// audit log), as are the sandboxes' default state root when this one keeps its state elsewhere.
+// The probes only create empty files of their own; before the fix they were created (and are
+// removed here).
 func TestSandboxRuntimeDirsHidden(t *testing.T) {
 	requireSetup(t)
 	t.Run("root, -w /run", func(t *testing.T) {
-		cache := filepath.Join("/run/sandlock-runtime", "#seccomp-cache")
-		probe := filepath.Join(cache, "escape-probe-"+strconv.Itoa(os.Getpid())+".json")
-		t.Cleanup(func() { os.Remove(probe) })
+		// The test's runtime keeps this sandbox's state under its own --root: the cache and
+		// the sandboxes' default root (/run/sandlock-sandbox) are someone else's.
+		name := "escape-probe-" + strconv.Itoa(os.Getpid())
+		cache := filepath.Join("/run/sandlock-runtime", "#seccomp-cache", name+".json")
+		states := filepath.Join("/run/sandlock-sandbox", name)
+		if err := os.MkdirAll("/run/sandlock-sandbox", 0o700); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(cache); os.Remove(states) })
 		script := `echo '["BgAAAAAA/38="]' > "$1" && echo WROTE; ls /run/sandlock-runtime >/dev/null 2>&1 && echo LISTED
-for d in /run/sandlock-sandbox/*/; do echo x >> "$d/config.json" 2>/dev/null && echo STATE; done; true`
-		out, _, code := rt(t, sandboxArgs([]string{"-r", "/", "-w", "/run"}, "sh", "-c", script, "sh", probe)...)
+true > "$2" && echo STATE; true`
+		out, _, code := rt(t, sandboxArgs([]string{"-r", "/", "-w", "/run"}, "sh", "-c", script, "sh", cache, states)...)
 		if code != 0 || out != "" {
 			t.Errorf("the runtime's directories from a sandbox with -w /run: exit %d, %q; want nothing written or listed", code, out)
 		}
-		if _, err := os.Stat(probe); err == nil {
-			t.Errorf("%s was created from the sandbox", probe)
+		for _, p := range []string{cache, states} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("%s was created from the sandbox", p)
+			}
 		}
 	})
 	t.Run("uid 65534, -w HOME (the state root under TMPDIR)", func(t *testing.T) {
 		asNobody, home := nobodyRunner(t, "--clear-groups")
 		script := `ls "$HOME/sandlock-sandbox-65534" >/dev/null 2>&1 && echo LISTED
-for d in "$HOME"/sandlock-sandbox-65534/*/; do echo x >> "$d/config.json" 2>/dev/null && echo STATE; done
+for d in "$HOME"/sandlock-sandbox-65534/*/; do true > "$d/escape-probe" 2>/dev/null && echo STATE; done
 echo ok > "$HOME/beside" && cat "$HOME/beside"`
 		r := asNobody(t, sandboxArgs([]string{"-r", "/", "-w", home}, "sh", "-c", script))
 		if r.code != 0 || strings.TrimSpace(r.stdout) != "ok" {

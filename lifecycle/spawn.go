@@ -458,8 +458,8 @@ func privilegedUserns(a *syscall.SysProcAttr, p *specs.Process) error {
 // plan is the container's confinement plan. In the direct mode the runtime's own directories
 // are denied to the sandbox (as fs_denied) when a writable rule reaches them: the state root
 // (this sandbox's state dir, and its neighbours': config.json with its hooks, the mount log,
-// the audit log) and the default root, which holds the compiled seccomp programs every later
-// create of this user loads (cacheDir). Found by the fourth escape pass: `sandbox -w /run`
+// the audit log), the default root, which holds the compiled seccomp programs every later
+// create of this user loads (cacheDir), and the sandboxes' default state roots. Found by the fourth escape pass: `sandbox -w /run`
 // replaced a cached program with one that allows every call, and the next sandbox of the
 // same policy (and every container of the host) ran without sandlock's filter.
 func (cr *creation) plan(c CreateOpts) (confine.Plan, error) {
@@ -470,17 +470,23 @@ func (cr *creation) plan(c CreateOpts) (confine.Plan, error) {
 		return plan, err
 	}
 	var hide []string
-	for _, d := range []string{filepath.Dir(cr.cont.dir), DefaultRoot()} {
-		if !slices.Contains(hide, d) && writableBy(plan.Landlock.Paths, d) {
-			// it must exist to be denied by inode, and the runtime makes it anyway; where the
-			// runtime's user may not make it, neither may the sandbox (the same user)
+	for i, d := range append([]string{filepath.Dir(cr.cont.dir), DefaultRoot()}, SandboxStateRoots()...) {
+		if slices.Contains(hide, d) || !writableBy(plan.Landlock.Paths, d) {
+			continue
+		}
+		// It must exist to be denied by inode: the two this create uses are made (the runtime
+		// makes them anyway; where the runtime's user may not, neither may the sandbox, the
+		// same user), the other sandboxes' roots only hidden where they exist.
+		if i < 2 {
 			if err := os.MkdirAll(d, 0o700); errors.Is(err, fs.ErrPermission) {
 				continue
 			} else if err != nil {
 				return plan, fmt.Errorf("%s is writable under the policy and cannot be made: %w", d, err)
 			}
-			hide = append(hide, d)
+		} else if _, err := os.Lstat(d); err != nil {
+			continue
 		}
+		hide = append(hide, d)
 	}
 	if len(hide) == 0 {
 		return plan, nil
@@ -499,4 +505,19 @@ func writableBy(rules []confine.PathRule, dir string) bool {
 		}
 	}
 	return false
+}
+
+// SandboxStateRoots are where the direct mode keeps its sandboxes' state by default, the one in
+// use first (package sandbox's DefaultStateRoot): /run/sandlock-sandbox for root;
+// $XDG_RUNTIME_DIR/sandlock-sandbox, else $TMPDIR/sandlock-sandbox-UID, for a user, who may
+// have run sandboxes with either.
+func SandboxStateRoots() []string {
+	if os.Geteuid() == 0 {
+		return []string{"/run/sandlock-sandbox"}
+	}
+	tmp := filepath.Join(os.TempDir(), fmt.Sprintf("sandlock-sandbox-%d", os.Geteuid()))
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return []string{filepath.Join(d, "sandlock-sandbox"), tmp}
+	}
+	return []string{tmp}
 }
