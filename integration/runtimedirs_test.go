@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // TestSandboxRuntimeDirsHidden: a sandbox whose writable rules reach the runtime's own
@@ -50,4 +52,32 @@ echo ok > "$HOME/beside" && cat "$HOME/beside"`
 			t.Errorf("the sandbox's state root from the sandbox: exit %d, %q, stderr %q; want only ok", r.code, r.stdout, r.stderr)
 		}
 	})
+}
+
+// TestEscapeRuntimeDirsInBind: a container whose writable bind mount holds the runtime's state
+// root (`-v /run:/run`) must not write its own state dir (config.json, whose poststop hooks
+// `delete` runs as root, the mount log it unmounts) through it; the rest of the bind stays
+// writable.
+func TestEscapeRuntimeDirsInBind(t *testing.T) {
+	requireSetup(t)
+	id := newID()
+	root := envFor(t).root
+	host := filepath.Dir(root)
+	probe := filepath.Join(root, id, "escape-probe")
+	beside := filepath.Join(host, "beside-"+id)
+	t.Cleanup(func() { os.Remove(probe); os.Remove(beside) })
+	in := "/hostdir/" + filepath.Base(root)
+	script := `true > "$1/$2/escape-probe" && echo STATE; ls "$1" >/dev/null 2>&1 && echo LISTED
+true > "/hostdir/beside-$2" && echo beside`
+	b := newBundleWith(t, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/hostdir", Type: "bind", Source: host, Options: []string{"rbind", "rw"}})
+	}, "sh", "-c", script, "sh", in, id)
+	track(t, id)
+	out, stderr, code := rt(t, "run", "--bundle", b, id)
+	if code != 0 || out != "beside\n" {
+		t.Errorf("the state root through a writable bind: exit %d, %q, %s; want only beside", code, out, stderr)
+	}
+	if _, err := os.Stat(probe); err == nil {
+		t.Errorf("%s was created from the container", probe)
+	}
 }

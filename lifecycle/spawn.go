@@ -466,8 +466,11 @@ func (cr *creation) plan(c CreateOpts) (confine.Plan, error) {
 	st, s := cr.cont.State, cr.spec
 	base := landlockFor(st.Rootfs, s, st.Isolation)
 	plan, err := confine.PlanFor(cr.policy, base, st.Rootfs)
-	if err != nil || !c.Direct {
+	if err != nil {
 		return plan, err
+	}
+	if !c.Direct {
+		return cr.hideInBinds(plan, base)
 	}
 	var hide []string
 	for i, d := range append([]string{filepath.Dir(cr.cont.dir), DefaultRoot()}, SandboxStateRoots()...) {
@@ -492,6 +495,46 @@ func (cr *creation) plan(c CreateOpts) (confine.Plan, error) {
 		return plan, nil
 	}
 	cr.log.Debugf("create %s: the runtime's directories denied to the sandbox: %v", c.ID, hide)
+	pol := cr.policy.Clone()
+	pol.FSDenied = append(pol.FSDenied, hide...)
+	return confine.PlanFor(pol, base, st.Rootfs)
+}
+
+// hideInBinds denies a container the runtime's directories that a writable bind mount brings
+// into its rootfs (`-v /run:/run`): the same files as in the direct mode, by their path in
+// the container. Host mode (root.path /) shares the host's tree on purpose and is left as it
+// is.
+func (cr *creation) hideInBinds(plan confine.Plan, base confine.LandlockConfig) (confine.Plan, error) {
+	st := cr.cont.State
+	if st.Rootfs == "/" {
+		return plan, nil
+	}
+	var hide []string
+	for _, m := range cr.spec.Mounts {
+		if !slices.Contains(m.Options, "bind") && !slices.Contains(m.Options, "rbind") || slices.Contains(m.Options, "ro") {
+			continue
+		}
+		src, err := filepath.EvalSymlinks(m.Source)
+		if err != nil || !filepath.IsAbs(src) {
+			continue
+		}
+		for _, d := range append([]string{filepath.Dir(cr.cont.dir), DefaultRoot()}, SandboxStateRoots()...) {
+			rel, err := filepath.Rel(src, d)
+			if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+				continue
+			}
+			inside := filepath.Join(m.Destination, rel)
+			if _, err := os.Lstat(d); err != nil || slices.Contains(hide, inside) ||
+				!writableBy(plan.Landlock.Paths, filepath.Join(st.Rootfs, inside)) {
+				continue
+			}
+			hide = append(hide, inside)
+		}
+	}
+	if len(hide) == 0 {
+		return plan, nil
+	}
+	cr.log.Debugf("create %s: the runtime's directories denied in its bind mounts: %v", cr.cont.ID(), hide)
 	pol := cr.policy.Clone()
 	pol.FSDenied = append(pol.FSDenied, hide...)
 	return confine.PlanFor(pol, base, st.Rootfs)
