@@ -2,12 +2,16 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sandlock/sandlock-runtime/internal/children"
+	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
 // TestSandboxRuntimeDirsHidden: a sandbox whose writable rules reach the runtime's own
@@ -42,14 +46,31 @@ true > "$2" && echo STATE; true`
 			}
 		}
 	})
-	t.Run("uid 65534, -w HOME (the state root under TMPDIR)", func(t *testing.T) {
-		asNobody, home := nobodyRunner(t, "--clear-groups")
-		script := `ls "$HOME/sandlock-sandbox-65534" >/dev/null 2>&1 && echo LISTED
-for d in "$HOME"/sandlock-sandbox-65534/*/; do true > "$d/escape-probe" 2>/dev/null && echo STATE; done
+	t.Run("uid 65534, -w HOME (XDG_RUNTIME_DIR under it)", func(t *testing.T) {
+		home := nobodyHome(t)
+		xdg := filepath.Join(home, "xdg")
+		if err := os.MkdirAll(xdg, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(xdg, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		script := `ls "$1/sandlock-runtime" "$1/sandlock-sandbox" >/dev/null 2>&1 && echo LISTED
+true > "$1/sandlock-runtime/probe" && echo CACHE
+for d in "$1"/sandlock-sandbox/*/; do true > "$d/escape-probe" 2>/dev/null && echo STATE; done
 echo ok > "$HOME/beside" && cat "$HOME/beside"`
-		r := asNobody(t, sandboxArgs([]string{"-r", "/", "-w", home}, "sh", "-c", script))
+		r := asNobodyWithEnv(t, home, []string{"XDG_RUNTIME_DIR=" + xdg},
+			sandboxArgs([]string{"-r", "/", "-w", home}, "sh", "-c", script, "sh", xdg))
 		if r.code != 0 || strings.TrimSpace(r.stdout) != "ok" {
-			t.Errorf("the sandbox's state root from the sandbox: exit %d, %q, stderr %q; want only ok", r.code, r.stdout, r.stderr)
+			t.Errorf("the runtime's directories under XDG_RUNTIME_DIR from the sandbox: exit %d, %q, stderr %q; want only ok", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("uid 65534, -w TMPDIR: not carved, unix sockets bind", func(t *testing.T) {
+		home := nobodyHome(t)
+		script := `python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1]); print("bound")' "$HOME/s.sock"`
+		r := asNobodyWithEnv(t, home, nil, sandboxArgs([]string{"-r", "/", "-w", home}, "sh", "-c", script))
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "bound" {
+			t.Errorf("bind in the writable TMPDIR: exit %d, %q, stderr %q; want bound", r.code, r.stdout, r.stderr)
 		}
 	})
 }
@@ -80,4 +101,28 @@ true > "/hostdir/beside-$2" && echo beside`
 	if _, err := os.Stat(probe); err == nil {
 		t.Errorf("%s was created from the container", probe)
 	}
+}
+
+// asNobodyWithEnv runs the runtime copied into home (nobodyHome) as uid 65534, with HOME and
+// TMPDIR home, no XDG_RUNTIME_DIR unless env sets one, and env.
+func asNobodyWithEnv(t *testing.T, home string, env []string, args []string) result {
+	t.Helper()
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		testreq.Missing(t, "setpriv not installed (util-linux): cannot run as an unprivileged user")
+	}
+	full := append([]string{"--reuid=65534", "--regid=65534", "--clear-groups",
+		"env", "-u", "XDG_RUNTIME_DIR", "TMPDIR=" + home, "HOME=" + home}, env...)
+	cmd := exec.Command(setpriv, append(append(full, filepath.Join(home, "sandlock-runtime")), args...)...)
+	cmd.Dir = home
+	files := [2]*os.File{}
+	for i := range files {
+		if files[i], err = os.CreateTemp(home, "stdio-*"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd.Stdout, cmd.Stderr = files[0], files[1]
+	r := finish(t, cmd, files, children.Start(cmd), cmdTimeout)
+	t.Logf("$ (uid 65534) %s sandlock-runtime %s -> %d; stderr: %s", strings.Join(env, " "), strings.Join(args, " "), r.code, strings.TrimSpace(r.stderr))
+	return r
 }

@@ -474,7 +474,11 @@ func (cr *creation) plan(c CreateOpts) (confine.Plan, error) {
 	}
 	var hide []string
 	for i, d := range append([]string{filepath.Dir(cr.cont.dir), DefaultRoot()}, SandboxStateRoots()...) {
-		if slices.Contains(hide, d) || !writableBy(plan.Landlock.Paths, d) {
+		if slices.Contains(hide, d) || !writableBy(plan.Landlock.Paths, d) || d == tmpStateRoot() {
+			// A user's fallback under $TMPDIR is left writable: hiding it would carve the
+			// common `-w /tmp`, where a carved directory refuses bind(2) of a unix socket,
+			// and what the sandbox could rewrite there is its own record (the hooks and
+			// the mounts delete acts on are create's, in memory; a user unmounts nothing).
 			continue
 		}
 		// It must exist to be denied by inode: the two this create uses are made (the runtime
@@ -558,9 +562,16 @@ func SandboxStateRoots() []string {
 	if os.Geteuid() == 0 {
 		return []string{"/run/sandlock-sandbox"}
 	}
-	tmp := filepath.Join(os.TempDir(), fmt.Sprintf("sandlock-sandbox-%d", os.Geteuid()))
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return []string{filepath.Join(d, "sandlock-sandbox"), tmp}
+		return []string{filepath.Join(d, "sandlock-sandbox"), tmpStateRoot()}
 	}
-	return []string{tmp}
+	return []string{tmpStateRoot()}
+}
+
+// tmpStateRoot is a user's fallback state root, under $TMPDIR ("" for root, who has none).
+func tmpStateRoot() string {
+	if os.Geteuid() == 0 {
+		return ""
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("sandlock-sandbox-%d", os.Geteuid()))
 }
