@@ -16,6 +16,26 @@ type linkMap map[[2]uint64]string
 
 func newLinkMap() linkMap { return linkMap{} }
 
+// CopyInto copies every entry of directory src into directory dst (which exists) as CopyTree
+// does, read beneath src, hard links among them kept, and with every extended attribute (the
+// overlay's redirects, the program's own): a checkpoint's copy of a layer's upper directory,
+// and a restore's seeding of a new layer from it. A device node (other than a whiteout) is
+// refused: a restore must not give the sandbox a device an image names.
+func CopyInto(src, dst string) error {
+	ents, err := readDirIn(src, src)
+	if err != nil {
+		return err
+	}
+	c := &copier{links: newLinkMap(), root: src, allXattrs: true}
+	for _, e := range ents {
+		if err := c.tree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			return err
+		}
+	}
+	c.copyXattrs(src, dst) // an opaque upper root
+	return nil
+}
+
 // CopyTree copies src (a file, symlink, directory tree, or whiteout) to dst, which must not
 // exist: contents, modes, ownership (when permitted), times, the overlay's opaque marks, and
 // hard links among the copied files (through links). Whiteouts are kept as they are.
@@ -34,6 +54,7 @@ type copier struct {
 	links     linkMap
 	linkDev   uint64
 	canLink   bool
+	allXattrs bool // CopyInto's: every attribute, of every entry, and no device nodes
 }
 
 func (c *copier) tree(src, dst string) error {
@@ -88,9 +109,16 @@ func (c *copier) tree(src, dst string) error {
 			return err
 		}
 	default: // whiteouts, fifos, devices
+		isDev := st.Mode&unix.S_IFMT == unix.S_IFBLK || (st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev != 0)
+		if c.allXattrs && isDev {
+			return fmt.Errorf("copy %s: a device node", src)
+		}
 		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
+	}
+	if c.allXattrs && st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		c.allXattrsOf(src, dst)
 	}
 	return copyMeta(dst, &st)
 }
@@ -200,7 +228,33 @@ func (c *copier) stripOverlayXattrs(dst string) error {
 	return nil
 }
 
+// allXattrsOf copies every extended attribute of src (read beneath the copier's root, through
+// its descriptor) to dst: CopyInto's.
+func (c *copier) allXattrsOf(src, dst string) {
+	fd, err := openIn(c.root, src, unix.O_PATH)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	p := fmt.Sprintf("/proc/self/fd/%d", fd)
+	buf := make([]byte, 64*1024)
+	n, err := unix.Listxattr(p, buf)
+	if err != nil || n <= 0 {
+		return
+	}
+	val := make([]byte, 64*1024)
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if v, err := unix.Getxattr(p, name, val); err == nil {
+			_ = unix.Lsetxattr(dst, name, val[:v], 0)
+		}
+	}
+}
+
 func (c *copier) copyXattrs(src, dst string) {
+	if c.allXattrs {
+		c.allXattrsOf(src, dst)
+		return
+	}
 	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
 		if v := dirXattrIn(c.root, src, name); v != "" {
 			_ = unix.Lsetxattr(dst, name, []byte(v), 0)

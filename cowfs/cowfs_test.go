@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -271,6 +272,44 @@ func TestCommitRefusesStagingNames(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(l.Workdir, stagePrefix+"x")); err == nil {
 		t.Errorf("the staging name landed in the workdir")
+	}
+}
+
+// TestCopyInto: a checkpoint's copy of an upper directory keeps whiteouts, opaque marks,
+// redirects and the program's own xattrs, and hard links; a device node is refused.
+func TestCopyInto(t *testing.T) {
+	l := fakeLayer(t)
+	up := l.Upper()
+	if err := os.Link(filepath.Join(up, "edit"), filepath.Join(up, "edit2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(filepath.Join(up, "newdir"), "trusted.overlay.redirect", []byte("/old"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(filepath.Join(up, "newdir", "f"), "user.mine", []byte("v"), 0); err != nil {
+		t.Skipf("no user xattrs on %s: %v", up, err)
+	}
+	dst := t.TempDir()
+	if err := CopyInto(up, dst); err != nil {
+		t.Fatal(err)
+	}
+	var a, b unix.Stat_t
+	if unix.Lstat(filepath.Join(dst, "edit"), &a) != nil || unix.Lstat(filepath.Join(dst, "edit2"), &b) != nil || a.Ino != b.Ino {
+		t.Errorf("the hard link edit/edit2 is not one file in the copy")
+	}
+	if st, ok := lstat(filepath.Join(dst, "gone")); !ok || !isWhiteout(st) {
+		t.Errorf("the whiteout gone was not copied as one")
+	}
+	for p, attr := range map[string]string{"opq": "trusted.overlay.opaque", "newdir": "trusted.overlay.redirect", "newdir/f": "user.mine"} {
+		if _, err := unix.Lgetxattr(filepath.Join(dst, p), attr, make([]byte, 64)); err != nil {
+			t.Errorf("%s lost %s: %v", p, attr, err)
+		}
+	}
+	if err := unix.Mknod(filepath.Join(up, "disk"), unix.S_IFBLK|0o600, int(unix.Mkdev(7, 0))); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyInto(up, t.TempDir()); err == nil || !strings.Contains(err.Error(), "device node") {
+		t.Errorf("a copy with a block device node: %v, want it refused", err)
 	}
 }
 

@@ -49,6 +49,8 @@ type cowMount struct {
 // cowRecord is <state>/cow.json.
 type cowRecord struct {
 	Layer string `json:"layer"`
+	// Workdir is the policy's workdir, as the container sees it (a checkpoint names it).
+	Workdir string `json:"workdir,omitempty"`
 	// Pin is a bind mount of the workdir in the state dir (a container's, as root): the
 	// directory stays reachable for the commit at delete even when the caller has unmounted
 	// the container's rootfs by then (podman does, before it calls delete).
@@ -78,8 +80,8 @@ func DefaultCOWStorage() string {
 // setupCOW makes the layer of the policy's workdir, if it has one.
 func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	wd := cr.policy.WorkdirPath()
-	if wd == "" {
-		return nil
+	if err := checkRestoreWorkdir(wd, c); err != nil || wd == "" {
+		return err
 	}
 	lower, err := cowLower(cr.cont.State.Rootfs, wd)
 	if err != nil {
@@ -117,7 +119,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return fmt.Errorf("workdir %s: finishing an interrupted commit: %w", lower, err)
 	}
 	dir := filepath.Join(storage, c.ID)
-	rec := cowRecord{Layer: dir}
+	rec := cowRecord{Layer: dir, Workdir: wd}
 	if cr.cont.State.Rootfs != "/" && !unpriv {
 		rec.Pin = filepath.Join(cr.cont.dir, "cow-workdir")
 	}
@@ -164,6 +166,14 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 			return err
 		}
 	}
+	if c.restoreLayer != "" {
+		if l.UserTmpfs {
+			return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10), Reason: "a restore of a layer onto a user's max_disk tmpfs is not supported: restore as root, or without max_disk"}
+		}
+		if err := cowfs.CopyInto(c.restoreLayer, l.Upper()); err != nil {
+			return fmt.Errorf("restore: the image's copy-on-write layer: %w", err)
+		}
+	}
 	if c.DryRun {
 		var readOnly []string
 		cr.policy.FSWritable, readOnly = dryRunWritable(cr.policy.FSWritable, wd, cr.cont.State.Rootfs, lower)
@@ -175,6 +185,18 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		cr.policy.FSWritable = append(slices.Clone(cr.policy.FSWritable), wd)
 	}
 	return nil
+}
+
+// checkRestoreWorkdir: an image that holds a layer restores only into a container with the
+// same workdir (its processes' files are there).
+func checkRestoreWorkdir(wd string, c CreateOpts) error {
+	if c.restoreWorkdir == "" || filepath.Clean(wd) == filepath.Clean(c.restoreWorkdir) {
+		return nil
+	}
+	if wd == "" {
+		return &spec.PolicyError{Key: "workdir", Value: "", Reason: "the checkpoint image holds the copy-on-write layer of workdir " + c.restoreWorkdir + ": restore it with the same workdir (--workdir, or io.sandlock.workdir)"}
+	}
+	return &spec.PolicyError{Key: "workdir", Value: wd, Reason: "the checkpoint image holds the copy-on-write layer of workdir " + c.restoreWorkdir + ", not this one"}
 }
 
 // lowerMountAttr is the restrictions of the workdir's own mount the overlay over it must keep:
@@ -449,16 +471,9 @@ func (c *Container) hasCOW() bool {
 
 // cowLayer opens the container's layer; nil without one (or when it was never made).
 func (c *Container) cowLayer() (*cowfs.Layer, error) {
-	b, err := os.ReadFile(filepath.Join(c.dir, cowFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	r, err := c.cowRecord()
+	if r == nil || err != nil {
 		return nil, err
-	}
-	var r cowRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", cowFile, err)
 	}
 	l, err := cowfs.Open(r.Layer)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -476,6 +491,34 @@ func (c *Container) cowLayer() (*cowfs.Layer, error) {
 		}
 	}
 	return l, err
+}
+
+// cowRecord reads <state>/cow.json; nil without one.
+func (c *Container) cowRecord() (*cowRecord, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, cowFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r cowRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", cowFile, err)
+	}
+	return &r, nil
+}
+
+// cowWorkdir is the policy's workdir of a container with a layer.
+func (c *Container) cowWorkdir() (string, error) {
+	r, err := c.cowRecord()
+	if err == nil && (r == nil || r.Workdir == "") {
+		err = errors.New("the container's copy-on-write record names no workdir")
+	}
+	if err != nil {
+		return "", err
+	}
+	return r.Workdir, nil
 }
 
 // COWChanges lists what the container's layer changed (a dry run's answer); nil without one.

@@ -30,6 +30,43 @@ import (
 //     privileged), which mounts the overlay there, copies its tree and sends the copy back. The
 //     helper exits at once; its namespaces go with it, the copy stays.
 
+type treeResult struct {
+	tree *os.File
+	err  error
+}
+
+// startTree makes the workdir's view while init starts (a user's helper is a second exec of
+// the runtime: in parallel with init's, it costs the start little); sendTree hands it to init
+// after its configuration.
+func (cr *creation) startTree(exe string) {
+	cr.tree = make(chan treeResult, 1)
+	privileged := cr.policy.IsPrivileged()
+	go func() {
+		f, err := cr.cow.makeTree(exe, privileged)
+		cr.tree <- treeResult{f, err}
+	}()
+	cr.onFail(func() {
+		if r, ok := <-cr.tree; ok && r.tree != nil {
+			r.tree.Close()
+		}
+	})
+}
+
+// sendTree waits for the view and sends it to init, which waits for it after its
+// configuration (cowMount.enter).
+func (cr *creation) sendTree(initC *os.File) error {
+	if cr.tree == nil {
+		return nil
+	}
+	r := <-cr.tree
+	close(cr.tree)
+	if r.err != nil {
+		return stepErr(StepCOW, r.err)
+	}
+	defer r.tree.Close() // init has its copy
+	return sendMsg(int(initC.Fd()), ctlMsg{Op: "tree"}, int(r.tree.Fd()))
+}
+
 // makeTree returns create's descriptor of the workdir's view for init.
 func (m *cowMount) makeTree(exe string, privileged bool) (*os.File, error) {
 	treeTestWait()
@@ -113,6 +150,9 @@ func (m *cowMount) treeFromHelper(exe string) (*os.File, error) {
 	err = cmd.Start()
 	theirs.Close()
 	if err != nil {
+		if m.UserXattr && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EACCES)) {
+			return nil, fmt.Errorf("cow: the workdir's view needs a user namespace for a user (or privileged), and this host refuses one (user.max_user_namespaces, kernel.unprivileged_userns_clone, an AppArmor restriction): %w", err)
+		}
 		return nil, fmt.Errorf("cow: start the tree's helper: %w", err)
 	}
 	tree, rerr := recvTree(int(mine.Fd()))
@@ -226,10 +266,16 @@ func (m *cowMount) optionString(lower string) string {
 // the copy of the tree becomes init's root (and so the root of the zygote and every exec).
 // A user's init holds CAP_SYS_CHROOT for this alone, in a user namespace mapping it to
 // itself; the capability goes before anything else runs.
-func (m *cowMount) enter(tree int) error {
-	if tree < 0 {
-		return errors.New("cow: no tree from create")
+func (m *cowMount) enter(initPipe *os.File) error {
+	msg, fds, err := recvMsg(int(initPipe.Fd()))
+	if err == nil && (msg.Op != "tree" || len(fds) != 1) {
+		closeAll(fds)
+		err = fmt.Errorf("got %q with %d descriptors", msg.Op, len(fds))
 	}
+	if err != nil {
+		return fmt.Errorf("cow: the workdir's view from create: %w", err)
+	}
+	tree := fds[0]
 	defer unix.Close(tree)
 	if err := unix.Fchdir(tree); err != nil {
 		return fmt.Errorf("cow: enter the copy of the mount tree: %w", err)

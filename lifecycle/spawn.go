@@ -143,20 +143,15 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	for i := 0; i < c.PreserveFDs; i++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	var tree *os.File
 	if cr.cow != nil {
-		var err error
-		if tree, err = cr.cow.makeTree(exe, cr.policy.IsPrivileged()); err != nil {
-			return stepErr(StepCOW, err)
-		}
-		defer tree.Close() // init has its copy
+		cr.startTree(exe)
 	}
 	useC := cr.useCInit()
 	if useC {
 		cmd.Args = cInitArgs(cmd, ch.initX, ch.xsX, ch.zsZ, ch.kill)
 	} else {
 		cmd.Args = append([]string{"sandlock-runtime", "init"},
-			fdArgs(cmd, "fd-init", ch.initX, "fd-xs", ch.xsX, "fd-zs", ch.zsZ, "fd-kill", ch.kill, "fd-cow", tree)...)
+			fdArgs(cmd, "fd-init", ch.initX, "fd-xs", ch.xsX, "fd-zs", ch.zsZ, "fd-kill", ch.kill)...)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = cr.stdio[0], cr.stdio[1], cr.stdio[2]
 	pidfd := -1
@@ -216,7 +211,10 @@ func (cr *creation) configureInit(c CreateOpts, ch *channels) error {
 	if useC {
 		return cr.sendCInit(ic, ch.initC)
 	}
-	return sendJSON(ch.initC, ic)
+	if err := sendJSON(ch.initC, ic); err != nil {
+		return err
+	}
+	return cr.sendTree(ch.initC)
 }
 
 func (cr *creation) joinV1(c CreateOpts) error {
