@@ -5,7 +5,10 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,6 +18,17 @@ import (
 type Change struct {
 	Kind string `json:"kind"`
 	Path string `json:"path"`
+}
+
+// DisplayPath is a path of the layer as a report shows it: as it is when every character is
+// printable, quoted (Go syntax, escapes for the rest) otherwise. The sandbox names the files:
+// a name with a newline forged lines of a dry run's report, and terminal escapes in one erased
+// the real lines on the operator's terminal (TestEscapeCOWDryRunReport).
+func DisplayPath(p string) string {
+	if utf8.ValidString(p) && !strings.ContainsFunc(p, func(r rune) bool { return !unicode.IsPrint(r) }) && !strings.HasPrefix(p, "\"") {
+		return p
+	}
+	return strconv.Quote(p)
 }
 
 // op is one step of a commit: replace Rel in the workdir with the upper's copy (a whole

@@ -23,7 +23,11 @@ var ErrBranchConflict = errors.New("branch conflict: the workdir changed under t
 type ConflictError struct{ Paths []string }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%v: %s", ErrBranchConflict, strings.Join(e.Paths, ", "))
+	shown := make([]string, len(e.Paths))
+	for i, p := range e.Paths {
+		shown[i] = DisplayPath(p)
+	}
+	return fmt.Sprintf("%v: %s", ErrBranchConflict, strings.Join(shown, ", "))
 }
 
 // Is makes errors.Is(err, ErrBranchConflict) hold.

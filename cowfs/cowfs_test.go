@@ -385,3 +385,16 @@ func TestReadsStayBeneath(t *testing.T) {
 		t.Errorf("diff: the symlink d is one new entry, not a directory: %+v, %v", ops, err)
 	}
 }
+
+// TestDisplayPath: printable paths as they are; anything else (control characters, invalid
+// UTF-8, a leading quote) quoted, so that one change is one line of plain text.
+func TestDisplayPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"a/b c.txt": "a/b c.txt", "été": "été", "x\nD y": `"x\nD y"`, "\x1b[2K": `"\x1b[2K"`,
+		"bad\xff": `"bad\xff"`, `"q"`: `"\"q\""`, "tab\there": `"tab\there"`,
+	} {
+		if got := DisplayPath(in); got != want {
+			t.Errorf("DisplayPath(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -776,3 +776,25 @@ func TestEscapeCOWCommitSwap(t *testing.T) {
 		t.Errorf("the layer did not land in its own workdir: %q (code %d: %s)", got, r.code, r.stderr)
 	}
 }
+
+// TestEscapeCOWDryRunReport: a dry run's text report printed the layer's paths as they are,
+// and the sandbox names them: a file named with a newline added a forged line ("D fake"), and
+// one named with terminal escapes (cursor up, erase line) erased the real line before it on
+// the operator's terminal, hiding a deletion the run made. Paths that are not all printable
+// are quoted now: one line per change, no control character.
+func TestEscapeCOWDryRunReport(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	script := `cd ` + wd + ` && rm gone && printf x > "$(printf 'n\033[1A\033[2Kx')" && printf y > "$(printf 'y\nD fake')"`
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run"), "sh", "-c", script)...)
+	if r.code != 0 {
+		t.Fatalf("code %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != 3 || lines[0] != "D gone" {
+		t.Errorf("ESCAPED: the report has %d lines, want 3 (D gone, and the two new files): %q", len(lines), r.stdout)
+	}
+	if strings.ContainsFunc(r.stdout, func(c rune) bool { return c < 0x20 && c != '\n' || c == 0x7f }) {
+		t.Errorf("ESCAPED: the report carries control characters from the sandbox's file names: %q", r.stdout)
+	}
+}
