@@ -6,6 +6,8 @@ import (
 
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 )
 
 // PathRule grants access beneath one path. Read access is always granted; Write adds every
@@ -252,7 +254,7 @@ func openRulePath(p PathRule) (int, error) {
 		return unix.Open(p.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	}
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS}
-	return unix.Openat2(unix.AT_FDCWD, p.Path, &how)
+	return openat2.Open(unix.AT_FDCWD, p.Path, &how)
 }
 
 func pathRights(p PathRule) uint64 {

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
 
@@ -171,7 +172,7 @@ func resolveIn(root, p string) (string, error) {
 	if rel == "" {
 		rel = "." // the root itself: openat2 refuses an empty path
 	}
-	fd, err := unix.Openat2(rfd, rel, &how)
+	fd, err := openat2.Open(rfd, rel, &how)
 	if err != nil {
 		return "", err
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 )
 
 // ErrBranchConflict: another branch (or anyone else) changed, since this layer was made, a
@@ -352,7 +354,7 @@ const beneathOnly = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOL
 // openBeneath opens rel beneath the directory dir (beneathOnly).
 func openBeneath(dir int, rel string, flags int) (int, error) {
 	for {
-		fd, err := unix.Openat2(dir, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Resolve: beneathOnly})
+		fd, err := openat2.Open(dir, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Resolve: beneathOnly})
 		if err != unix.EINTR && err != unix.EAGAIN {
 			return fd, err
 		}

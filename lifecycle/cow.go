@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/cowfs"
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
 
@@ -323,7 +324,7 @@ func hostPathIn(root, p string, flags int) (string, error) {
 	if rel == "" {
 		rel = "."
 	}
-	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{Flags: uint64(unix.O_PATH | unix.O_CLOEXEC | flags), Resolve: unix.RESOLVE_IN_ROOT})
+	fd, err := openat2.Open(rfd, rel, &unix.OpenHow{Flags: uint64(unix.O_PATH | unix.O_CLOEXEC | flags), Resolve: unix.RESOLVE_IN_ROOT})
 	if err != nil {
 		return "", err
 	}

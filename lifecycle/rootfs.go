@@ -12,6 +12,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
 
@@ -483,7 +484,7 @@ func fdPath(fd int) string {
 func openInRoot(rootfd int, p string, flags uint64) (int, error) {
 	how := unix.OpenHow{Flags: flags | unix.O_CLOEXEC, Resolve: resolveInRoot}
 	for try := 0; ; try++ {
-		fd, err := unix.Openat2(rootfd, p, &how)
+		fd, err := openat2.Open(rootfd, p, &how)
 		// EAGAIN: a rename raced the lookup; the kernel asks for a retry rather than
 		// risk a path outside the root.
 		if errors.Is(err, unix.EAGAIN) && try < 32 {

@@ -9,6 +9,8 @@ import (
 	seccomp "github.com/seccomp/libseccomp-golang"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 )
 
 // The path syscalls FSCarve mediates, by the x86_64 ABI (args are the syscall's arguments).
@@ -112,7 +114,7 @@ func (cc *carveCall) resolveObj(o *object, path string, flags, resolve uint64) (
 	}
 	how := unix.OpenHow{Flags: flags | unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: (resolve | unix.RESOLVE_NO_MAGICLINKS) &^ resolveCached}
-	fd, err := unix.Openat2(base, path, &how)
+	fd, err := openat2.Open(base, path, &how)
 	if err != nil {
 		return -1, err
 	}

@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 )
 
 // threadCreds are what a view thread borrows: every id (real, effective, saved, file-system),
@@ -187,7 +189,7 @@ func (w *worker) resolvePath(path string, nofollow bool) (int, error) {
 		dir = w.beneath
 		how.Resolve |= unix.RESOLVE_IN_ROOT
 	}
-	fd, err := unix.Openat2(dir, name, &how)
+	fd, err := openat2.Open(dir, name, &how)
 	if err == unix.ELOOP && strings.HasPrefix(path, "/proc/") {
 		return -1, unix.EACCES // a magic link the supervisor will not follow for the process
 	}

@@ -11,6 +11,8 @@ import (
 
 	seccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 )
 
 // The files shown synthetic, by the path the process names them in its own view. They are
@@ -76,7 +78,7 @@ func (v *procView) synthKind(fd int) string {
 				continue
 			}
 			how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
-			rfd, err := unix.Openat2(unix.AT_FDCWD, p, &how)
+			rfd, err := openat2.Open(unix.AT_FDCWD, p, &how)
 			if err != nil {
 				continue
 			}

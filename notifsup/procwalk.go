@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 )
 
 // lookup is a path a process named, copied out of its memory once.
@@ -110,7 +112,7 @@ func (v *procView) resolve(t *target, l lookup) (resolved, error) {
 		}
 		how.Resolve |= unix.RESOLVE_NO_SYMLINKS // a symlink met: ELOOP, walked below
 	}
-	fd, err := unix.Openat2(unix.AT_FDCWD, l.path, &how)
+	fd, err := openat2.Open(unix.AT_FDCWD, l.path, &how)
 	if !v.c.HidePIDs {
 		return resolved{fd: fd}, err
 	}

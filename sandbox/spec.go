@@ -14,6 +14,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
 
@@ -115,7 +116,7 @@ func existsIn(root, path string) error {
 	if rel == "" {
 		rel = "."
 	}
-	fd, err := unix.Openat2(rfd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+	fd, err := openat2.Open(rfd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
 	if err != nil {
 		return err
 	}
