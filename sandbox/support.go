@@ -118,7 +118,7 @@ var fields = map[string]field{
 	"num_cpus":            {mechanism: "supervisor (/proc/cpuinfo, /proc/stat, /sys CPU lists, sched_getaffinity)"},
 	"deny_syscalls":       {mechanism: "seccomp"},
 	"allow_syscalls":      {mechanism: "seccomp"},
-	"random_seed":         {mechanism: "supervisor (getrandom)", notYet: true},
+	"random_seed":         {mechanism: "supervisor (getrandom, random devices, /proc/sys/kernel/random/{uuid,boot_id})"},
 	"time_start":          {mechanism: "supervisor (clock)", notYet: true},
 	"no_randomize_memory": {mechanism: "personality"},
 	"no_huge_pages":       {mechanism: "prctl(PR_SET_THP_DISABLE)"},

@@ -1,0 +1,170 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// random_seed and deterministic_dirs through every front door: testdata/escape/determinism.c
+// prints what it reads of each source, and two runs are compared.
+
+// determinismOut runs the determinism program in the sandbox with flags and returns its
+// lines by name.
+func determinismOut(t *testing.T, flags []string, args ...string) map[string]string {
+	t.Helper()
+	prog := filepath.Join(escapeBins(t), "determinism")
+	env := func(c *exec.Cmd) {}
+	if hostI386(t) != "" {
+		env = func(c *exec.Cmd) { c.Env = append(os.Environ(), "ESC_NO_I386=1") }
+	}
+	r := rtWith(t, env, sandboxArgs(flags, append([]string{prog}, args...)...)...)
+	if r.code != 0 {
+		t.Fatalf("determinism %v: exit %d stdout %q stderr %q", args, r.code, r.stdout, r.stderr)
+	}
+	return nameLines(r.stdout)
+}
+
+func nameLines(out string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		name, rest, _ := strings.Cut(l, " ")
+		m[name] = rest
+	}
+	return m
+}
+
+// randomSources are the lines of `determinism random`; refused are those the kernel refuses
+// (bad flags), which say so under any seed.
+var randomSources = []string{
+	"getrandom_0", "getrandom_nonblock", "getrandom_random", "getrandom_insecure", "getrandom_random_nonblock",
+	"getrandom_insecure_nonblock", "getrandom_big", "i386_getrandom",
+	"open_urandom", "open_random", "openat_urandom", "openat2_random", "openat_dirfd", "open_dotdot", "open_symlink",
+	"reopen_proc_self_fd", "reopen_dev_fd", "urandom_second_read", "urandom_256k_tail", "uuid", "boot_id",
+}
+
+var randomRefused = map[string]string{"getrandom_random_insecure": "err EINVAL", "getrandom_badflag": "err EINVAL"}
+
+// TestRandomSeedSandbox: with random_seed every source (getrandom with each flag, its i386
+// number, each open spelling of /dev/urandom and /dev/random, uuid, boot_id) reads the same
+// bytes in two runs, and other bytes under another seed; without it, two runs differ (the
+// control: a source the feature missed would pass the first check only by luck).
+func TestRandomSeedSandbox(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "rnd")
+	if err := os.Symlink("/dev/urandom", link); err != nil {
+		t.Fatal(err)
+	}
+	flags := func(seed string) []string {
+		f := append([]string{}, sandboxRead...)
+		f = append(f, "-r", escapeBins(t), "-r", filepath.Dir(link))
+		if seed != "" {
+			f = append(f, "--random-seed", seed)
+		}
+		return f
+	}
+	a := determinismOut(t, flags("42"), "random", link)
+	b := determinismOut(t, flags("42"), "random", link)
+	c := determinismOut(t, flags("-42"), "random", link)
+	u1 := determinismOut(t, flags(""), "random", link)
+	u2 := determinismOut(t, flags(""), "random", link)
+	for _, name := range randomSources {
+		if a[name] == "n/a" {
+			t.Logf("%s: not applicable here (%s)", name, hostI386(t))
+			continue
+		}
+		switch {
+		case a[name] == "" || strings.HasPrefix(a[name], "err"):
+			t.Errorf("%s: got %q, want bytes", name, a[name])
+		case a[name] != b[name]:
+			t.Errorf("%s: seed 42 read %s then %s, want the same bytes", name, a[name], b[name])
+		case a[name] == c[name]:
+			t.Errorf("%s: seeds 42 and -42 both read %s", name, a[name])
+		case name == "boot_id" && u1[name] == a[name]:
+			t.Errorf("boot_id: the host's %s under a seed", a[name]) // the host's is fixed until reboot
+		case name != "boot_id" && u1[name] == u2[name]:
+			t.Errorf("%s: without a seed two runs read %s (the control)", name, u1[name])
+		}
+	}
+	for name, want := range randomRefused {
+		if a[name] != want || u1[name] != want {
+			t.Errorf("%s: got %q (seeded) and %q (unseeded), want %q", name, a[name], u1[name], want)
+		}
+	}
+	if a["open_urandom"] == a["openat_urandom"] || a["getrandom_0"] == a["getrandom_nonblock"] {
+		t.Errorf("two opens or two calls read the same bytes: %v", a)
+	}
+}
+
+// TestRandomSeedShell: busybox's `head -c 32 /dev/urandom | od -x`, in the sandbox and in a
+// container (annotation io.sandlock.random_seed).
+func TestRandomSeedShell(t *testing.T) {
+	requireSetup(t)
+	script := "head -c 32 /dev/urandom | od -x; head -c 8 /dev/random | od -x"
+	sandboxRun := func(seed string) string {
+		flags := append([]string{}, sandboxRead...)
+		if seed != "" {
+			flags = append(flags, "--random-seed", seed)
+		}
+		r := rtWith(t, nil, sandboxArgs(flags, "busybox", "sh", "-c", script)...)
+		if r.code != 0 || len(r.stdout) < 40 {
+			t.Fatalf("sandbox: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+		}
+		return r.stdout
+	}
+	containerRun := func(seed string) string {
+		var mutate func(*specs.Spec)
+		if seed != "" {
+			mutate = annotate(false, "random_seed", seed)
+		}
+		b := newBundleWith(t, mutate, "sh", "-c", script)
+		id := newID()
+		track(t, id)
+		out, stderr, code := rt(t, "run", "--bundle", b, id)
+		if code != 0 || len(out) < 40 {
+			t.Fatalf("container: exit %d stdout %q stderr %q", code, out, stderr)
+		}
+		return out
+	}
+	for name, run := range map[string]func(string) string{"sandbox": sandboxRun, "container": containerRun} {
+		t.Run(name, func(t *testing.T) {
+			a, b, c := run("7"), run("7"), run("8")
+			if a != b {
+				t.Errorf("seed 7 printed\n%s\nthen\n%s", a, b)
+			}
+			if a == c {
+				t.Errorf("seeds 7 and 8 both printed\n%s", a)
+			}
+			if u1, u2 := run(""), run(""); u1 == u2 {
+				t.Errorf("without a seed two runs printed\n%s", u1)
+			}
+		})
+	}
+}
+
+// TestRandomSeedRefused: the seeded stream stands for a read of the device, so it is given
+// only where the process could read the device itself: fs_denied on /dev/urandom still
+// refuses every spelling of it, and /proc's uuid outside fs_readable stays unreadable.
+func TestRandomSeedRefused(t *testing.T) {
+	requireSetup(t)
+	link := filepath.Join(t.TempDir(), "rnd")
+	if err := os.Symlink("/dev/urandom", link); err != nil {
+		t.Fatal(err)
+	}
+	script := "head -c 4 /dev/urandom && echo URANDOM; head -c 4 " + link + " && echo LINK; " +
+		"cat /proc/sys/kernel/random/uuid && echo UUID; head -c 4 /dev/random >/dev/null && echo RANDOM"
+	flags := []string{"-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", "/bin", "-r", filepath.Dir(link),
+		"--fs-denied", "/dev/urandom", "--random-seed", "3"}
+	r := rtWith(t, nil, sandboxArgs(flags, "sh", "-c", script)...)
+	for _, bad := range []string{"URANDOM", "LINK", "UUID"} {
+		if strings.Contains(r.stdout, bad) {
+			t.Errorf("%s was read under fs_denied / without /proc: stdout %q stderr %q", bad, r.stdout, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stdout, "RANDOM") || strings.Count(r.stderr, "Permission denied") < 3 {
+		t.Errorf("want /dev/random readable and three refusals (EACCES): stdout %q stderr %q", r.stdout, r.stderr)
+	}
+}
