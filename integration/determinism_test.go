@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -167,4 +170,156 @@ func TestRandomSeedRefused(t *testing.T) {
 	if !strings.Contains(r.stdout, "RANDOM") || strings.Count(r.stderr, "Permission denied") < 3 {
 		t.Errorf("want /dev/random readable and three refusals (EACCES): stdout %q stderr %q", r.stdout, r.stderr)
 	}
+}
+
+// scrambled makes a directory whose entries are created out of order (names with bytes
+// above 0x7f, digits, capitals, long ones that fill a small buffer) and returns it with the
+// sorted listing (bytewise, "." and ".." included).
+func scrambled(t *testing.T) (dir string, sorted []string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "scrambled")
+	names := []string{"zeta", "alpha", "Mid", "10", "9", "_under", "beta", "\u00e9t\u00e9", "aaa", "a-longer-name-xy", "B", "0"}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sorted = append([]string{".", ".."}, names...)
+	slices.Sort(sorted)
+	return dir, sorted
+}
+
+// scratchDir is a writable directory holding a..f, for the listing changed half-way.
+func scratchDir(t *testing.T) string {
+	t.Helper()
+	d := filepath.Join(t.TempDir(), "scratch")
+	if err := os.Mkdir(d, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"c", "f", "a", "e", "b", "d"} {
+		if err := os.WriteFile(filepath.Join(d, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// TestDeterministicDirsSandbox: with deterministic_dirs every listing is sorted by name: a
+// buffer of one entry at a time (getdents64, the old getdents, the i386 getdents64), readdir,
+// seekdir to a position telldir gave, rewinddir, lseek to 0; a buffer too small for one entry
+// is EINVAL; a listing changed half-way goes on with the directory as it was at its start and
+// shows the change after a rewind. Without the field the same directory lists unsorted (the
+// control: the test would not notice a broken feature otherwise).
+func TestDeterministicDirsSandbox(t *testing.T) {
+	dir, sorted := scrambled(t)
+	want := strings.Join(sorted, ",")
+	scratch := scratchDir(t)
+	flags := append(append([]string{}, sandboxRead...), "-r", escapeBins(t), "-r", dir, "-w", filepath.Dir(scratch))
+	got := determinismOut(t, append(flags, "--deterministic-dirs"), "dirs", dir, scratch)
+	for _, name := range []string{"getdents64_tiny", "getdents64_relist", "getdents_tiny", "i386_getdents64", "readdir"} {
+		if got[name] == "n/a" {
+			t.Logf("%s: not applicable here (%s)", name, hostI386(t))
+			continue
+		}
+		if got[name] != want {
+			t.Errorf("%s: got %q, want %q", name, got[name], want)
+		}
+	}
+	for name, w := range map[string]string{
+		"getdents64_too_small": "err EINVAL", "seekdir_fourth": sorted[3], "rewinddir_first": sorted[0],
+		"changed_first": ".,..,a,b", "changed_rest": "c,d,e,f", "changed_after_rewind": ".,..,0new,a,b,c,d,e",
+	} {
+		if got[name] != w {
+			t.Errorf("%s: got %q, want %q", name, got[name], w)
+		}
+	}
+	plain := determinismOut(t, flags, "dirs", dir)
+	if plain["getdents64_tiny"] == want || plain["readdir"] == want {
+		t.Errorf("without deterministic_dirs the listing is sorted already (%q): the test proves nothing here", plain["readdir"])
+	}
+}
+
+// TestDeterministicDirsLs: `ls -f` (no sorting of its own) prints the directory sorted, twice
+// the same, in the sandbox, through the Go API's front door's flags; with isolate_pids too,
+// /proc lists sorted and still without a host process (the features chain).
+func TestDeterministicDirsLs(t *testing.T) {
+	requireSetup(t)
+	dir, sorted := scrambled(t)
+	want := strings.Join(sorted, "\n") + "\n"
+	for i := 0; i < 2; i++ {
+		r := rtWith(t, nil, sandboxArgs(append(append([]string{}, sandboxRead...), "-r", dir, "--deterministic-dirs"), "ls", "-f", dir)...)
+		if r.code != 0 || r.stdout != want {
+			t.Errorf("ls -f: exit %d, got %q, want %q (stderr %q)", r.code, r.stdout, want, r.stderr)
+		}
+	}
+	r := rtWith(t, nil, sandboxArgs(append(append([]string{}, sandboxRead...), "-r", dir), "ls", "-f", dir)...)
+	if r.stdout == want {
+		t.Errorf("without deterministic_dirs ls -f printed the sorted order already: the test proves nothing here")
+	}
+	victim, _ := procVictim(t)
+	r = rtWith(t, nil, sandboxArgs([]string{"--deterministic-dirs", "--isolate-pids"}, "ls", "-f", "/proc")...)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || !slices.IsSorted(lines) || len(lines) < 10 {
+		t.Errorf("ls -f /proc: exit %d, got %q, want it sorted (stderr %q)", r.code, lines, r.stderr)
+	}
+	if slices.Contains(lines, strconv.Itoa(victim)) {
+		t.Errorf("ls -f /proc listed the host process %d under isolate_pids", victim)
+	}
+}
+
+// TestDeterministicDirsContainer: busybox find (readdir order) in a container, with the
+// annotation and without (the control), and in a copy-on-write workdir where some entries are
+// the lower directory's and some made in the layer.
+func TestDeterministicDirsContainer(t *testing.T) {
+	requireSetup(t)
+	names := []string{"zeta", "alpha", "Mid", "10", "9", "beta", "aaa", "B"}
+	sorted := append([]string{}, names...)
+	slices.Sort(sorted)
+	want := "/d\n/d/" + strings.Join(sorted, "\n/d/") + "\n"
+	run := func(ann map[string]string) string {
+		mutate := func(s *specs.Spec) {
+			if s.Annotations == nil {
+				s.Annotations = map[string]string{}
+			}
+			maps.Copy(s.Annotations, ann)
+		}
+		b := newBundleWith(t, mutate, "find", "/d")
+		if err := os.Mkdir(filepath.Join(b, "rootfs", "d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if err := os.WriteFile(filepath.Join(b, "rootfs", "d", n), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		id := newID()
+		track(t, id)
+		out, stderr, code := rt(t, "run", "--bundle", b, id)
+		if code != 0 {
+			t.Fatalf("find: exit %d stderr %q", code, stderr)
+		}
+		return out
+	}
+	if got := run(map[string]string{"io.sandlock.deterministic_dirs": "true"}); got != want {
+		t.Errorf("with deterministic_dirs: got %q, want %q", got, want)
+	}
+	if got := run(nil); got == want {
+		t.Errorf("without deterministic_dirs find printed the sorted order already: the test proves nothing here")
+	}
+	t.Run("cow workdir", func(t *testing.T) {
+		wd, storage := t.TempDir(), t.TempDir()
+		for _, n := range []string{"m", "c", "x"} {
+			if err := os.WriteFile(filepath.Join(wd, n), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		flags := append(append([]string{}, sandboxRead...), cowFlags(wd, storage, "--deterministic-dirs", "--on-exit", "abort")...)
+		r := rtWith(t, nil, sandboxArgs(flags, "sh", "-c", "cd "+wd+" && touch z a n && rm c && ls -f .")...)
+		if w := ".\n..\na\nm\nn\nx\nz\n"; r.code != 0 || r.stdout != w {
+			t.Errorf("ls -f in the workdir: exit %d, got %q, want %q (stderr %q)", r.code, r.stdout, w, r.stderr)
+		}
+	})
 }

@@ -34,6 +34,8 @@ type supervisorConfig struct {
 	ListenBound bool `json:"listenBound,omitempty"`
 	// RandomSeed: random_seed, the seed of the randomness the process reads (notifsup.RandomSeed).
 	RandomSeed *int64 `json:"randomSeed,omitempty"`
+	// SortDirs: deterministic_dirs, every listing sorted by name (notifsup.SortedDirs).
+	SortDirs bool `json:"sortDirs,omitempty"`
 
 	dir string // the state dir, where the supervisor records the port map (not saved)
 }
@@ -57,6 +59,7 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 	if seed, ok := pol.Seed(); ok {
 		c.RandomSeed = &seed
 	}
+	c.SortDirs = pol.DirsSorted()
 	if rootfs == "/" || restrict || c.PortRemap {
 		// The host's file system (direct mode, host mode): its listening unix sockets are a
 		// path away, and Landlock does not govern reaching them. net_allow_hosts: every IP
@@ -208,7 +211,12 @@ func (c supervisorConfig) features() []notifsup.Feature {
 	if c.ListenBound {
 		fs = append(fs, notifsup.ListenBound())
 	}
-	return append(fs, notifsup.FSMeta(c.FS))
+	fs = append(fs, notifsup.FSMeta(c.FS))
+	if c.SortDirs {
+		// First for getdents: it lists every directory, with the others' views applied.
+		fs = append(notifsup.SortedDirs(fs), fs...)
+	}
+	return fs
 }
 
 func saveSupervisorConfig(dir string, c supervisorConfig) error {

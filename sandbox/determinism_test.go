@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -31,5 +33,32 @@ func TestRandomSeedAPI(t *testing.T) {
 	}
 	if u1, u2 := run(nil), run(nil); bytes.Equal(u1, u2) {
 		t.Errorf("without a seed two runs printed %q", u1)
+	}
+}
+
+// TestDeterministicDirsAPI: spec.Policy.DeterministicDirs through the Go API: `ls -f` of a
+// directory created out of order prints it sorted; without the field it does not (the control).
+func TestDeterministicDirsAPI(t *testing.T) {
+	requireKernel(t)
+	p, dir := hostPolicy(t)
+	for _, n := range []string{"k", "b", "z", "a", "M", "0"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(sorted bool) string {
+		p.DeterministicDirs = &sorted
+		r, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"ls", "-f", dir})
+		if err != nil || !r.Success() {
+			t.Fatalf("run: %v %+v", err, r)
+		}
+		return string(r.Stdout)
+	}
+	want := ".\n..\n0\nM\na\nb\nk\nz\n"
+	if got := run(true); got != want {
+		t.Errorf("ls -f with deterministic_dirs: got %q, want %q", got, want)
+	}
+	if got := run(false); got == want {
+		t.Errorf("ls -f without deterministic_dirs printed the sorted order already: the test proves nothing here")
 	}
 }

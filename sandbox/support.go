@@ -122,7 +122,7 @@ var fields = map[string]field{
 	"time_start":          {mechanism: "supervisor (clock)", notYet: true},
 	"no_randomize_memory": {mechanism: "personality"},
 	"no_huge_pages":       {mechanism: "prctl(PR_SET_THP_DISABLE)"},
-	"deterministic_dirs":  {mechanism: "supervisor (getdents)", notYet: true},
+	"deterministic_dirs":  {mechanism: "supervisor (getdents, getdents64: every listing sorted by name)"},
 	"hostname":            {mechanism: "supervisor (uname; /etc/hostname in the direct mode)"},
 	"clean_env":           {mechanism: "process setup"},
 	"env":                 {mechanism: "process setup"},

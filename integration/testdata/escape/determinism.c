@@ -5,6 +5,12 @@
  *   determinism random [SYMLINK]   getrandom with each flag, the i386 getrandom (unless
  *                                  ESC_NO_I386=1), every open spelling of the random devices
  *                                  (SYMLINK: a link to /dev/urandom), uuid and boot_id
+ *   determinism dirs DIR [SCRATCH] listings of DIR, one line each, "NAME n1,n2,...":
+ *                                  getdents64 and getdents with a buffer of one entry, the
+ *                                  i386 getdents64, readdir, seekdir to a telldir position,
+ *                                  rewinddir, lseek 0; with SCRATCH (a writable directory
+ *                                  holding a..f), a listing changed half-way (f
+ *                                  removed, 0new added)
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -108,6 +114,100 @@ static void opens(const char *link)
 	hex("boot_id", n);
 }
 
+static char names[1 << 16];
+static unsigned char dbuf[48]; /* one short entry at a time; below 4 GiB for int 0x80 */
+
+static void add(const char *name)
+{
+	if (names[0])
+		strcat(names, ",");
+	strcat(names, name);
+}
+
+/* rawlist lists fd from where it is with the raw syscall nr and a buffer of size bytes. */
+static void rawlist(const char *label, long nr, int fd, size_t size, int d64, int i386)
+{
+	names[0] = 0;
+	for (;;) {
+		long n = i386 ? int80(nr, fd, (long)dbuf, size, 0, 0, 0) : syscall(nr, fd, dbuf, size);
+		if (i386 && n < 0) {
+			errno = -n;
+			n = -1;
+		}
+		if (n < 0) {
+			printf("%s err %s\n", label, strerrorname_np(errno));
+			return;
+		}
+		if (n == 0)
+			break;
+		for (long off = 0; off < n;) {
+			unsigned short reclen = *(unsigned short *)(dbuf + off + 16);
+			add((char *)dbuf + off + (d64 ? 19 : 18));
+			off += reclen;
+		}
+	}
+	printf("%s %s\n", label, names);
+}
+
+static void dirs(const char *dir, const char *scratch)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	rawlist("getdents64_tiny", SYS_getdents64, fd, sizeof dbuf, 1, 0);
+	lseek(fd, 0, SEEK_SET);
+	rawlist("getdents64_relist", SYS_getdents64, fd, sizeof dbuf, 1, 0);
+	lseek(fd, 0, SEEK_SET);
+	rawlist("getdents64_too_small", SYS_getdents64, fd, 8, 1, 0);
+	lseek(fd, 0, SEEK_SET);
+	rawlist("getdents_tiny", SYS_getdents, fd, sizeof dbuf, 0, 0);
+	lseek(fd, 0, SEEK_SET);
+	if (no_i386)
+		printf("i386_getdents64 n/a\n");
+	else
+		rawlist("i386_getdents64", 220 /* i386 getdents64 */, fd, sizeof dbuf, 1, 1);
+	close(fd);
+
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	long at3 = -1;
+	names[0] = 0;
+	for (int i = 0; (e = readdir(d)); i++) {
+		add(e->d_name);
+		if (i == 2)
+			at3 = telldir(d);
+	}
+	printf("readdir %s\n", names);
+	seekdir(d, at3);
+	e = readdir(d);
+	printf("seekdir_fourth %s\n", e ? e->d_name : "(end)");
+	rewinddir(d);
+	e = readdir(d);
+	printf("rewinddir_first %s\n", e ? e->d_name : "(end)");
+	closedir(d);
+
+	if (!scratch)
+		return;
+	/* Changed half-way: after two calls, f is removed and 0new added; the listing goes on. */
+	fd = open(scratch, O_RDONLY | O_DIRECTORY);
+	names[0] = 0;
+	for (int i = 0; i < 2; i++) {
+		long n = syscall(SYS_getdents64, fd, dbuf, sizeof dbuf);
+		for (long off = 0; off < n; off += *(unsigned short *)(dbuf + off + 16))
+			add((char *)dbuf + off + 19);
+	}
+	char p[4096];
+	snprintf(p, sizeof p, "%s/f", scratch);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/0new", scratch);
+	close(open(p, O_CREAT | O_WRONLY, 0644));
+	char first[sizeof names];
+	strcpy(first, names);
+	rawlist("changed_rest", SYS_getdents64, fd, sizeof dbuf, 1, 0);
+	printf("changed_first %s\n", first);
+	lseek(fd, 0, SEEK_SET);
+	rawlist("changed_after_rewind", SYS_getdents64, fd, sizeof dbuf, 1, 0);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -116,6 +216,10 @@ int main(int argc, char **argv)
 		opens(argc >= 3 ? argv[2] : NULL);
 		return 0;
 	}
-	fprintf(stderr, "usage: determinism random [SYMLINK]\n");
+	if (argc >= 3 && strcmp(argv[1], "dirs") == 0) {
+		dirs(argv[2], argc >= 4 ? argv[3] : NULL);
+		return 0;
+	}
+	fprintf(stderr, "usage: determinism random [SYMLINK] | dirs DIR [SCRATCH]\n");
 	return 2;
 }
