@@ -46,7 +46,7 @@ func nameLines(out string) map[string]string {
 var randomSources = []string{
 	"getrandom_0", "getrandom_nonblock", "getrandom_random", "getrandom_insecure", "getrandom_random_nonblock",
 	"getrandom_insecure_nonblock", "getrandom_big", "i386_getrandom",
-	"open_urandom", "open_random", "openat_urandom", "openat2_random", "openat_dirfd", "open_dotdot", "open_symlink",
+	"open_urandom", "open_random", "openat_urandom", "openat2_random", "openat_dirfd", "open_dotdot", "open_relative", "open_relative_dotdot", "open_symlink",
 	"reopen_proc_self_fd", "reopen_dev_fd", "urandom_second_read", "urandom_256k_tail", "uuid", "boot_id",
 }
 

@@ -126,7 +126,7 @@ func (r *randomSeed) getrandom(c *Call, t *target) seccomp.ScmpNotifResp {
 // change, which is safe here because the handler makes no access decision by it: losing the
 // race gives the real device (randomness not seeded), never more access.
 func (r *randomSeed) openHandler(s openSpec) Handler {
-	return pinned(false, func(c *Call, t *target) seccomp.ScmpNotifResp {
+	full := pinned(false, func(c *Call, t *target) seccomp.ScmpNotifResp {
 		a := c.Req.Data.Args
 		o, err := r.decodeOpen(t, s, a)
 		if err != nil {
@@ -147,6 +147,66 @@ func (r *randomSeed) openHandler(s openSpec) Handler {
 		defer unix.Close(fd)
 		return c.InjectFD(fd, o.flags&unix.O_CLOEXEC != 0) // a failed injection fails the call
 	})
+	return func(c *Call) seccomp.ScmpNotifResp {
+		if !maybeRandom(c, s) {
+			return NotMine()
+		}
+		return full(c)
+	}
+}
+
+// maybeRandom is the quick look that spares most opens the full handling (the process's
+// credentials and view taken, the object checked): false when the open cannot read a random
+// source. A write-only, O_PATH or O_DIRECTORY open is decided by its flags (registers). A read
+// of an absolute path, or of a relative one from the cwd, is resolved from the thread's root
+// (RESOLVE_IN_ROOT) or cwd (RESOLVE_BENEATH: what leaves it is judged in full) through its
+// /proc links, without magic links: a missing file or one that is no random source is false.
+// Everything else, and every other failure, goes to the full handling. Like every NotMine of
+// this feature, a wrong false costs the seeding, never access.
+func maybeRandom(c *Call, s openSpec) bool {
+	a := c.Req.Data.Args
+	if s.flags >= 0 {
+		f := uint32(a[s.flags])
+		if f&unix.O_ACCMODE == unix.O_WRONLY || f&(unix.O_PATH|unix.O_DIRECTORY) != 0 {
+			return false
+		}
+	} else if s.how < 0 {
+		return false // creat: write-only
+	}
+	t := peekTarget(c.Listener, c.Req)
+	defer t.close()
+	path, err := t.readString(a[s.path], pathMax)
+	if err != nil || path == "" || strings.HasPrefix(path, "/proc/") || strings.HasPrefix(path, "/dev/fd/") {
+		return true
+	}
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_MAGICLINKS}
+	base := "root"
+	if path[0] == '/' {
+		how.Resolve |= unix.RESOLVE_IN_ROOT
+		path = strings.TrimLeft(path, "/")
+		if path == "" {
+			path = "."
+		}
+	} else if s.dir < 0 || int32(a[s.dir]) == unix.AT_FDCWD {
+		base = "cwd"
+		how.Resolve |= unix.RESOLVE_BENEATH
+	} else {
+		return true // a dirfd: the full handling copies it
+	}
+	dir, err := procOpen(t.procPath(base), unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(dir)
+	fd, err := unix.Openat2(dir, path, &how)
+	if err == unix.ENOENT || err == unix.ENOTDIR {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	defer unix.Close(fd)
+	return randomKind(fd) != 0
 }
 
 // randomOpen is an open copied out of the process.

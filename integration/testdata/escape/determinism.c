@@ -81,6 +81,13 @@ static void opens(const char *link)
 	readfd("openat_dirfd", openat(dev, "urandom", O_RDONLY));
 	close(dev);
 	readfd("open_dotdot", open("/dev/../dev/./urandom", O_RDWR));
+	char cwd[4096];
+	if (getcwd(cwd, sizeof cwd) && chdir("/dev") == 0) {
+		readfd("open_relative", open("urandom", O_RDONLY));
+		readfd("open_relative_dotdot", open("../dev/random", O_RDONLY));
+		if (chdir(cwd) != 0)
+			perror("chdir");
+	}
 	if (link)
 		readfd("open_symlink", open(link, O_RDONLY));
 	int p = open("/dev/urandom", O_PATH);
