@@ -214,7 +214,7 @@ func (c supervisorConfig) features() []notifsup.Feature {
 	fs = append(fs, notifsup.FSMeta(c.FS))
 	if c.SortDirs {
 		// First for getdents: it lists every directory, with the others' views applied.
-		fs = append(notifsup.SortedDirs(fs), fs...)
+		fs = append([]notifsup.Feature{notifsup.SortedDirs(fs)}, fs...)
 	}
 	return fs
 }

@@ -57,27 +57,43 @@ type sortedDirs struct {
 
 // SortedDirs (deterministic_dirs) lists every directory for the process, sorted by name,
 // applying what the other features change in listings (declare it before them: it answers
-// every getdents, so theirs are never asked). getdents64 has one layout on every ABI and is
-// decoded on all of them; the old getdents only natively (elsewhere it is refused).
-func SortedDirs(others []Feature) []Feature {
+// every getdents, so theirs are never asked), on every ABI: getdents64 has one layout
+// everywhere, the old getdents the native one or the 32-bit compat one (i386, arm, s390).
+func SortedDirs(others []Feature) Feature {
 	s := &sortedDirs{snaps: map[uint32]*dirSnapshot{}}
 	for _, f := range others {
 		if f.listing != nil {
 			s.views = append(s.views, f.listing)
 		}
 	}
-	return []Feature{
-		{Name: "sorted-dirs", AllArches: true, Handlers: map[string]Handler{"getdents64": pinned(true, s.handler(true))}},
-		{Name: "sorted-dirs-old", Handlers: map[string]Handler{"getdents": pinned(true, s.handler(false))}},
-	}
+	return Feature{Name: "sorted-dirs", AllArches: true, Handlers: map[string]Handler{
+		"getdents64": pinned(true, s.handler(layout64)),
+		"getdents":   pinned(true, s.handler(layoutOld)),
+	}}
 }
+
+// direntLayout is a record layout of the getdents syscalls.
+type direntLayout int
+
+const (
+	layout64     direntLayout = iota // linux_dirent64, every ABI
+	layoutOld                        // linux_dirent: unsigned long d_ino, d_off
+	layoutCompat                     // compat_linux_dirent: u32 d_ino, d_off
+)
+
+// compat32 are the ABIs whose old getdents has 32-bit fields.
+var compat32 = map[seccomp.ScmpArch]bool{seccomp.ArchX86: true, seccomp.ArchARM: true, seccomp.ArchS390: true}
 
 // handler performs the listing on behalf of the process, on its own open file (pidfd_getfd):
 // never CONTINUE, since the fd number is the process's to change between a check and the
 // kernel's call.
-func (s *sortedDirs) handler(d64 bool) func(c *Call, t *target) seccomp.ScmpNotifResp {
+func (s *sortedDirs) handler(layout direntLayout) func(c *Call, t *target) seccomp.ScmpNotifResp {
 	return func(c *Call, t *target) seccomp.ScmpNotifResp {
 		a := c.Req.Data.Args
+		layout := layout
+		if layout == layoutOld && compat32[c.Req.Data.Arch] {
+			layout = layoutCompat
+		}
 		fd, err := t.fd(int(int32(a[0])))
 		if err != nil {
 			return errnoResp(errnoOf(err))
@@ -94,7 +110,7 @@ func (s *sortedDirs) handler(d64 bool) func(c *Call, t *target) seccomp.ScmpNoti
 				edits = append(edits, edit)
 			}
 		}
-		out, err := s.list(fd, int(uint32(a[2])), d64, edits)
+		out, err := s.list(fd, int(uint32(a[2])), layout, edits)
 		if err != nil {
 			return errnoResp(errnoOf(err))
 		}
@@ -117,7 +133,7 @@ type listed struct {
 }
 
 // list makes the answer to a listing of fd into a buffer of count bytes.
-func (s *sortedDirs) list(fd, count int, d64 bool, edits []func([]byte) []byte) (listed, error) {
+func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byte) []byte) (listed, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return listed{next: -1}, err
@@ -143,18 +159,21 @@ func (s *sortedDirs) list(fd, count int, d64 bool, edits []func([]byte) []byte) 
 		}
 		id, snap = s.keep(dir, ents)
 	}
-	return pack(snap.ents, id, idx, count, d64)
+	return pack(snap.ents, id, idx, count, layout)
 }
 
 // pack serves the entries from index idx that fit in count bytes.
-func pack(ents []dent, id uint32, idx, count int, d64 bool) (listed, error) {
+func pack(ents []dent, id uint32, idx, count int, layout direntLayout) (listed, error) {
 	if idx >= len(ents) {
 		return listed{next: cookie(id, len(ents))}, nil
 	}
 	var out []byte
 	i := idx
 	for ; i < len(ents); i++ {
-		rec := encodeDirent(ents[i], cookie(id, i+1), d64)
+		rec := encodeDirent(ents[i], cookie(id, i+1), layout)
+		if rec == nil {
+			return listed{next: -1}, unix.EOVERFLOW // an inode number past 32 bits, as the kernel says
+		}
 		if len(out)+len(rec) > count {
 			break
 		}
@@ -168,27 +187,36 @@ func pack(ents []dent, id uint32, idx, count int, d64 bool) (listed, error) {
 
 func cookie(id uint32, idx int) int64 { return int64(id)<<cookieIdxBits | int64(idx) }
 
-// encodeDirent is e as a linux_dirent64 record (d64) or an old linux_dirent one (the type in
-// the record's last byte), with off as d_off.
-func encodeDirent(e dent, off int64, d64 bool) []byte {
-	nameOff := 18
-	if d64 {
-		nameOff = 19
+// encodeDirent is e as a record of layout with off as d_off (nil: its inode number does not
+// fit). The old layouts have the type in the record's last byte.
+func encodeDirent(e dent, off int64, layout direntLayout) []byte {
+	switch layout {
+	case layout64:
+		r := make([]byte, (19+len(e.name)+1+7)&^7)
+		binary.NativeEndian.PutUint64(r[0:], e.ino)
+		binary.NativeEndian.PutUint64(r[8:], uint64(off))
+		binary.NativeEndian.PutUint16(r[16:], uint16(len(r)))
+		r[18] = e.typ
+		copy(r[19:], e.name)
+		return r
+	case layoutCompat:
+		if e.ino > 1<<32-1 {
+			return nil
+		}
+		r := make([]byte, (10+len(e.name)+2+3)&^3)
+		binary.NativeEndian.PutUint32(r[0:], uint32(e.ino))
+		binary.NativeEndian.PutUint32(r[4:], uint32(off))
+		binary.NativeEndian.PutUint16(r[8:], uint16(len(r)))
+		copy(r[10:], e.name)
+		r[len(r)-1] = e.typ
+		return r
 	}
-	reclen := (nameOff + len(e.name) + 1 + 7) &^ 7
-	if !d64 {
-		reclen = (nameOff + len(e.name) + 2 + 7) &^ 7
-	}
-	r := make([]byte, reclen)
+	r := make([]byte, (18+len(e.name)+2+7)&^7)
 	binary.NativeEndian.PutUint64(r[0:], e.ino)
 	binary.NativeEndian.PutUint64(r[8:], uint64(off))
-	binary.NativeEndian.PutUint16(r[16:], uint16(reclen))
-	copy(r[nameOff:], e.name)
-	if d64 {
-		r[18] = e.typ
-	} else {
-		r[reclen-1] = e.typ
-	}
+	binary.NativeEndian.PutUint16(r[16:], uint16(len(r)))
+	copy(r[18:], e.name)
+	r[len(r)-1] = e.typ
 	return r
 }
 

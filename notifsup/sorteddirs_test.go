@@ -11,10 +11,10 @@ import (
 // d_off the cookie of the next entry; a buffer too small for one is EINVAL; the end is empty.
 func TestPackCookies(t *testing.T) {
 	ents := []dent{{1, unix.DT_DIR, "."}, {2, unix.DT_DIR, ".."}, {3, unix.DT_REG, "a"}, {4, unix.DT_REG, "bb"}}
-	for _, d64 := range []bool{true, false} {
+	for _, layout := range []direntLayout{layout64, layoutOld} {
 		var names []string
 		for idx := 0; ; {
-			out, err := pack(ents, 7, idx, 30, d64)
+			out, err := pack(ents, 7, idx, 30, layout)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -22,7 +22,7 @@ func TestPackCookies(t *testing.T) {
 				break
 			}
 			nameOff := 18
-			if d64 {
+			if layout == layout64 {
 				nameOff = 19
 			}
 			eachDirent(out.data, nameOff, func(rec []byte, name string) {
@@ -37,11 +37,18 @@ func TestPackCookies(t *testing.T) {
 			}
 		}
 		if want := []string{".", "..", "a", "bb"}; !slices.Equal(names, want) {
-			t.Errorf("d64=%v: got %v, want %v", d64, names, want)
+			t.Errorf("layout %d: got %v, want %v", layout, names, want)
 		}
 	}
-	if _, err := pack(ents, 1, 0, 20, true); err != unix.EINVAL {
+	if _, err := pack(ents, 1, 0, 20, layout64); err != unix.EINVAL {
 		t.Errorf("a buffer of 20 bytes: got %v, want EINVAL", err)
+	}
+	// compat_linux_dirent: u32 d_ino, u32 d_off, u16 d_reclen, the name, the type last.
+	if r := encodeDirent(dent{ino: 5, typ: unix.DT_REG, name: "ab"}, 9, layoutCompat); len(r) != 16 || r[0] != 5 || r[4] != 9 || r[8] != 16 || string(r[10:12]) != "ab" || r[12] != 0 || r[15] != unix.DT_REG {
+		t.Errorf("compat record %v", r)
+	}
+	if encodeDirent(dent{ino: 1 << 32, name: "x"}, 1, layoutCompat) != nil {
+		t.Errorf("an inode past 32 bits encoded in a compat record")
 	}
 	if cookie(maxListing, maxSortedEntries) > 1<<31-1 {
 		t.Errorf("cookies exceed 31 bits")

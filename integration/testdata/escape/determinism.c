@@ -6,8 +6,8 @@
  *                                  ESC_NO_I386=1), every open spelling of the random devices
  *                                  (SYMLINK: a link to /dev/urandom), uuid and boot_id
  *   determinism dirs DIR [SCRATCH] listings of DIR, one line each, "NAME n1,n2,...":
- *                                  getdents64 and getdents with a buffer of one entry, the
- *                                  i386 getdents64, readdir, seekdir to a telldir position,
+ *                                  getdents64 and getdents with a small buffer, the i386
+ *                                  getdents64 and getdents, readdir, seekdir to a telldir position,
  *                                  rewinddir, lseek 0; with SCRATCH (a writable directory
  *                                  holding a..f), a listing changed half-way (f
  *                                  removed, 0new added)
@@ -132,7 +132,7 @@ static void add(const char *name)
 }
 
 /* rawlist lists fd from where it is with the raw syscall nr and a buffer of size bytes. */
-static void rawlist(const char *label, long nr, int fd, size_t size, int d64, int i386)
+static void rawlist(const char *label, long nr, int fd, size_t size, int nameoff, int i386)
 {
 	names[0] = 0;
 	for (;;) {
@@ -148,8 +148,9 @@ static void rawlist(const char *label, long nr, int fd, size_t size, int d64, in
 		if (n == 0)
 			break;
 		for (long off = 0; off < n;) {
-			unsigned short reclen = *(unsigned short *)(dbuf + off + 16);
-			add((char *)dbuf + off + (d64 ? 19 : 18));
+			/* d_reclen just before the name, but for linux_dirent64 (its type between) */
+			unsigned short reclen = *(unsigned short *)(dbuf + off + (nameoff == 19 ? 16 : nameoff - 2));
+			add((char *)dbuf + off + nameoff);
 			off += reclen;
 		}
 	}
@@ -159,18 +160,21 @@ static void rawlist(const char *label, long nr, int fd, size_t size, int d64, in
 static void dirs(const char *dir, const char *scratch)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	rawlist("getdents64_tiny", SYS_getdents64, fd, sizeof dbuf, 1, 0);
+	rawlist("getdents64_tiny", SYS_getdents64, fd, sizeof dbuf, 19, 0);
 	lseek(fd, 0, SEEK_SET);
-	rawlist("getdents64_relist", SYS_getdents64, fd, sizeof dbuf, 1, 0);
+	rawlist("getdents64_relist", SYS_getdents64, fd, sizeof dbuf, 19, 0);
 	lseek(fd, 0, SEEK_SET);
-	rawlist("getdents64_too_small", SYS_getdents64, fd, 8, 1, 0);
+	rawlist("getdents64_too_small", SYS_getdents64, fd, 8, 19, 0);
 	lseek(fd, 0, SEEK_SET);
-	rawlist("getdents_tiny", SYS_getdents, fd, sizeof dbuf, 0, 0);
+	rawlist("getdents_tiny", SYS_getdents, fd, sizeof dbuf, 18, 0);
 	lseek(fd, 0, SEEK_SET);
-	if (no_i386)
-		printf("i386_getdents64 n/a\n");
-	else
-		rawlist("i386_getdents64", 220 /* i386 getdents64 */, fd, sizeof dbuf, 1, 1);
+	if (no_i386) {
+		printf("i386_getdents64 n/a\ni386_getdents n/a\n");
+	} else {
+		rawlist("i386_getdents64", 220 /* i386 getdents64 */, fd, sizeof dbuf, 19, 1);
+		lseek(fd, 0, SEEK_SET);
+		rawlist("i386_getdents", 141 /* i386 getdents: compat_linux_dirent */, fd, sizeof dbuf, 10, 1);
+	}
 	close(fd);
 
 	DIR *d = opendir(dir);
@@ -208,10 +212,10 @@ static void dirs(const char *dir, const char *scratch)
 	close(open(p, O_CREAT | O_WRONLY, 0644));
 	char first[sizeof names];
 	strcpy(first, names);
-	rawlist("changed_rest", SYS_getdents64, fd, sizeof dbuf, 1, 0);
+	rawlist("changed_rest", SYS_getdents64, fd, sizeof dbuf, 19, 0);
 	printf("changed_first %s\n", first);
 	lseek(fd, 0, SEEK_SET);
-	rawlist("changed_after_rewind", SYS_getdents64, fd, sizeof dbuf, 1, 0);
+	rawlist("changed_after_rewind", SYS_getdents64, fd, sizeof dbuf, 19, 0);
 	close(fd);
 }
 
