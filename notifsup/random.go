@@ -66,7 +66,7 @@ type randomSeed struct {
 // from seeded streams: getrandom(2), on every ABI (its arguments are registers of the same
 // meaning everywhere), and the opens for reading of the random devices (char 1:8, 1:9, by
 // any name that reaches them: a symlink, a node of another name, /proc/self/fd/N, /dev/fd/N)
-// and of /proc/sys/kernel/random/uuid and boot_id. fs are the policy's path rules: a stream
+// and of /proc/sys/kernel/random/uuid and boot_id. /dev/hwrng (char 10:183) counts as one. fs are the policy's path rules: a stream
 // is given only for an open the process could make itself (see docs/security.md).
 //
 // The opens are native only: the handlers of the i386 and x32 forms are not declared, so
@@ -305,8 +305,8 @@ func readable(fd int) (uint64, error) {
 	return uint64(randomKind(fd)), nil
 }
 
-// randomKind says which random source fd is on: a random device (char 1:8 or 1:9, whatever
-// its name), the uuid or boot_id file of procfs, or none (0).
+// randomKind says which random source fd is on: a random device (char 1:8 random, 1:9
+// urandom, 10:183 hwrng, whatever its name), the uuid or boot_id file of procfs, or none (0).
 func randomKind(fd int) byte {
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil {
@@ -314,7 +314,8 @@ func randomKind(fd int) byte {
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFCHR:
-		if unix.Major(st.Rdev) == 1 && (unix.Minor(st.Rdev) == 8 || unix.Minor(st.Rdev) == 9) {
+		maj, mnr := unix.Major(st.Rdev), unix.Minor(st.Rdev)
+		if maj == 1 && (mnr == 8 || mnr == 9) || maj == 10 && mnr == 183 { // random, urandom, hwrng
 			return streamDevice
 		}
 	case unix.S_IFREG:
