@@ -243,8 +243,9 @@ func TestDeterministicDirsSandbox(t *testing.T) {
 }
 
 // TestDeterministicDirsLs: `ls -f` (no sorting of its own) prints the directory sorted, twice
-// the same, in the sandbox, through the Go API's front door's flags; with isolate_pids too,
-// /proc lists sorted and still without a host process (the features chain).
+// the same, in the sandbox; with isolate_pids, /proc lists sorted and still without a host
+// process, and with num_cpus the CPU directory shows the CPUs asked for, sorted (the features
+// chain).
 func TestDeterministicDirsLs(t *testing.T) {
 	requireSetup(t)
 	dir, sorted := scrambled(t)
@@ -267,6 +268,18 @@ func TestDeterministicDirsLs(t *testing.T) {
 	}
 	if slices.Contains(lines, strconv.Itoa(victim)) {
 		t.Errorf("ls -f /proc listed the host process %d under isolate_pids", victim)
+	}
+	// num_cpus' view of the CPU directory, then sorted: cpu0..cpu2 whatever the host has.
+	r = rtWith(t, nil, sandboxArgs([]string{"--deterministic-dirs", "--num-cpus", "3"}, "ls", "-f", "/sys/devices/system/cpu")...)
+	lines = strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var cpus []string
+	for _, l := range lines {
+		if len(l) > 3 && strings.HasPrefix(l, "cpu") && l[3] >= '0' && l[3] <= '9' {
+			cpus = append(cpus, l)
+		}
+	}
+	if r.code != 0 || !slices.IsSorted(lines) || !slices.Equal(cpus, []string{"cpu0", "cpu1", "cpu2"}) {
+		t.Errorf("ls -f /sys/devices/system/cpu with num_cpus 3: exit %d, got %q, want it sorted with cpu0..cpu2 (stderr %q)", r.code, lines, r.stderr)
 	}
 }
 
