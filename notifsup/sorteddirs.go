@@ -115,6 +115,7 @@ func (s *sortedDirs) handler(layout direntLayout) func(c *Call, t *target) secco
 			return errnoResp(errnoOf(err))
 		}
 		if err := t.writeBytes(a[1], out.data); err != nil {
+			_, _ = unix.Seek(fd, out.from, unix.SEEK_SET) // nothing was read
 			return errnoResp(unix.EFAULT)
 		}
 		if out.next >= 0 {
@@ -126,24 +127,28 @@ func (s *sortedDirs) handler(layout direntLayout) func(c *Call, t *target) secco
 	}
 }
 
-// listed is one answer: the records, and the position after them (-1: unchanged).
+// listed is one answer: the records, the position after them (-1: unchanged) and the one
+// before.
 type listed struct {
-	data []byte
-	next int64
+	data       []byte
+	next, from int64
 }
 
 // list makes the answer to a listing of fd into a buffer of count bytes.
 func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byte) []byte) (listed, error) {
 	var st unix.Stat_t
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_PATH != 0 {
+		return listed{next: -1}, unix.EBADF // an O_PATH file, as getdents says
+	}
 	if err := unix.Fstat(fd, &st); err != nil {
 		return listed{next: -1}, err
 	}
-	pos, err := unix.Seek(fd, 0, unix.SEEK_CUR)
-	if err != nil {
-		return listed{next: -1}, err // an O_PATH file: EBADF, as getdents says
-	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return listed{next: -1}, unix.ENOTDIR
+	}
+	pos, err := unix.Seek(fd, 0, unix.SEEK_CUR)
+	if err != nil {
+		return listed{next: -1}, err
 	}
 	if pos < 0 || pos > 1<<31-1 {
 		return listed{next: -1}, nil // not a position a listing gave: the end
@@ -159,7 +164,12 @@ func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byt
 		}
 		id, snap = s.keep(dir, ents)
 	}
-	return pack(snap.ents, id, idx, count, layout)
+	out, err := pack(snap.ents, id, idx, count, layout)
+	out.from = pos
+	if err != nil || out.next < 0 {
+		_, _ = unix.Seek(fd, pos, unix.SEEK_SET) // the snapshot's read moved it
+	}
+	return out, err
 }
 
 // pack serves the entries from index idx that fit in count bytes.

@@ -165,6 +165,7 @@ static void dirs(const char *dir, const char *scratch)
 	rawlist("getdents64_relist", SYS_getdents64, fd, sizeof dbuf, 19, 0);
 	lseek(fd, 0, SEEK_SET);
 	rawlist("getdents64_too_small", SYS_getdents64, fd, 8, 19, 0);
+	rawlist("getdents64_after_too_small", SYS_getdents64, fd, sizeof dbuf, 19, 0); /* from 0 still */
 	lseek(fd, 0, SEEK_SET);
 	rawlist("getdents_tiny", SYS_getdents, fd, sizeof dbuf, 18, 0);
 	lseek(fd, 0, SEEK_SET);
