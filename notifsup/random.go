@@ -64,10 +64,11 @@ type randomSeed struct {
 
 // RandomSeed (random_seed) answers every source of kernel randomness the process can read
 // from seeded streams: getrandom(2), on every ABI (its arguments are registers of the same
-// meaning everywhere), and the opens for reading of the random devices (char 1:8, 1:9, by
-// any name that reaches them: a symlink, a node of another name, /proc/self/fd/N, /dev/fd/N)
-// and of /proc/sys/kernel/random/uuid and boot_id. /dev/hwrng (char 10:183) counts as one. fs are the policy's path rules: a stream
-// is given only for an open the process could make itself (see docs/security.md).
+// meaning everywhere), and the opens for reading of the random devices (char 1:8, 1:9 and
+// 10:183 hwrng, by any name that reaches them: a symlink, a node of another name,
+// /proc/self/fd/N, /dev/fd/N) and of /proc/sys/kernel/random/uuid and boot_id. fs are the
+// policy's path rules: a stream is given only for an open the process could make itself (see
+// docs/security.md).
 //
 // The opens are native only: the handlers of the i386 and x32 forms are not declared, so
 // those are refused (EPERM) when another feature does not decode them.
@@ -97,7 +98,7 @@ func (r *randomSeed) getrandom(c *Call, t *target) seccomp.ScmpNotifResp {
 	if flags&^(grndNonblock|grndRandom|grndInsecure) != 0 || flags&(grndRandom|grndInsecure) == grndRandom|grndInsecure {
 		return errnoResp(unix.EINVAL)
 	}
-	if c.Req.Data.Arch != seccomp.ArchAMD64 && c.Req.Data.Arch != seccomp.ArchARM64 {
+	if compat32[c.Req.Data.Arch] {
 		n = uint64(uint32(n)) // a 32-bit size_t
 	}
 	n = min(n, maxGetrandom)
