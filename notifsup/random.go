@@ -70,14 +70,15 @@ type randomSeed struct {
 // policy's path rules: a stream is given only for an open the process could make itself (see
 // docs/security.md).
 //
-// The opens are native only: the handlers of the i386 and x32 forms are not declared, so
-// those are refused (EPERM) when another feature does not decode them.
+// Every handler decodes every ABI (the open arguments are registers of one meaning, open_how
+// has one layout): an i386 open of another file goes on to the next feature, and is refused
+// where a feature that decodes only the native opens traps them too (resolve).
 func RandomSeed(seed int64, fs FSMetaConfig) []Feature {
 	r := &randomSeed{seed: seed, getrand: rand.NewChaCha8(streamKey(seed, streamGetrandom, 0)), m: &fsMeta{given: fs.Rules}}
 	if fs.Carve != nil {
 		r.m.carve = newCarveModel(*fs.Carve, fs.Rules)
 	}
-	opens := Feature{Name: "random-devices", Handlers: map[string]Handler{},
+	opens := Feature{Name: "random-devices", AllArches: true, Handlers: map[string]Handler{},
 		Start: func() { r.m.rules = canonicalRules(r.m.given) }}
 	for name, s := range openSpecs {
 		opens.Handlers[name] = r.openHandler(s)
