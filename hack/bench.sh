@@ -18,6 +18,9 @@
 #            without `--fs-denied W/secret` (which has the supervisor mediate every path syscall in
 #            W, notifsup.FSCarve): `tar -x` of TAR_FILES small files into W, then `find` + `cat` of
 #            them all; median of 3 runs each, and the ratio.
+#   determinism the same tar -x + find/cat workload under `sandbox -w W`, plain, with
+#            --random-seed (the supervisor sees every open) and with --deterministic-dirs (it lists
+#            every directory); median of 3 runs each, and the ratios to plain.
 #   cow      the copy-on-write workdir: untar COW_FILES small files and build a small C project
 #            with make, in `sandbox` on a plain writable directory vs in a COW workdir (run only,
 #            on_exit ABORT; and with its commit); and the commit of COMMIT_FILES new files alone
@@ -36,7 +39,7 @@ ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 BIN=$(readlink -f "${SANDLOCK_RUNTIME:-$ROOT/bin/sandlock-runtime}")
 BASE=${BENCH_BASELINE:+$(readlink -f "$BENCH_BASELINE")}   # optional: an older sandlock-runtime
 OUT=${BENCH_OUT:-/tmp/sandlock-bench}
-ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor fsdenied cow}
+ONLY=${BENCH_ONLY:-latency phases clients memory redis supervisor fsdenied determinism cow}
 RUNS=${RUNS:-60}               # hyperfine runs per command and round (latency)
 LAT_ROUNDS=${LAT_ROUNDS:-2}
 CLIENT_RUNS=${CLIENT_RUNS:-10}
@@ -431,6 +434,33 @@ if want fsdenied; then
 fi
 
 # ---------------------------------------------------------------------------------------------
+# random_seed and deterministic_dirs: opens and listings answered by the supervisor
+if want determinism; then
+  section "== determinism: tar -x + find/cat of $TAR_FILES files in W, -w W plain, --random-seed 1, --deterministic-dirs"
+  mkdir -p "$W/det/src" "$W/det/w"
+  for i in $(seq "$TAR_FILES"); do echo "$i" > "$W/det/src/f$i"; done
+  tar -C "$W/det" -cf "$W/det/tar.tar" src
+  DT=("$BIN" sandbox -r /usr -r /lib -r /lib64 -r /bin -r "$W/det/tar.tar" -w "$W/det/w")
+  for mode in plain random_seed deterministic_dirs; do
+    extra=()
+    [ $mode = random_seed ] && extra=(--random-seed 1)
+    [ $mode = deterministic_dirs ] && extra=(--deterministic-dirs)
+    for i in 1 2 3; do
+      rm -rf "$W/det/w/src"
+      t0=$(date +%s%N)
+      "${DT[@]}" "${extra[@]}" -- sh -c "tar -C '$W/det/w' -xf '$W/det/tar.tar' && find '$W/det/w/src' -type f -exec cat {} + >/dev/null"
+      echo $(( ($(date +%s%N) - t0) / 1000000 ))
+    done | sort -n | sed -n 2p | sed "s/^/$mode\t/"
+  done > "$W/det/raw.tsv"
+  plain=$(bench_get "$W/det/raw.tsv" plain)
+  for mode in random_seed deterministic_dirs; do
+    printf 'tar_x_find_cat_%s_files_ms\t%s\t%s\t%s\n' "$TAR_FILES" "$mode" "$plain" "$(bench_get "$W/det/raw.tsv" $mode)"
+  done > "$OUT/determinism.tsv"
+  sed 's/^/  /' "$OUT/determinism.tsv" | tee -a "$LOG"
+  rm -rf "$W/det"
+fi
+
+# ---------------------------------------------------------------------------------------------
 # 5: redis
 COW_FILES=${COW_FILES:-2000}
 COMMIT_FILES=${COMMIT_FILES:-10000}
@@ -615,6 +645,14 @@ fi
     echo "| workload | off | on | on / off |"
     echo "|---|---:|---:|---:|"
     while IFS=$'\t' read -r k b s; do echo "| $k | $b | $s | $(bench_ratio "$s" "$b") |"; done < "$OUT/fsdenied.tsv"
+  fi
+  if [ -f "$OUT/determinism.tsv" ]; then
+    echo
+    echo "## random_seed and deterministic_dirs: \`sandbox -w W\` plain vs with the field (ms, medians)"
+    echo
+    echo "| workload | field | plain | with | with / plain |"
+    echo "|---|---|---:|---:|---:|"
+    while IFS=$'\t' read -r k f b s; do echo "| $k | $f | $b | $s | $(bench_ratio "$s" "$b") |"; done < "$OUT/determinism.tsv"
   fi
   if [ -f "$OUT/cow.tsv" ]; then
     K=$OUT/cow.tsv

@@ -32,6 +32,10 @@ type supervisorConfig struct {
 	// ListenBound: net_bind is a list, so listen(2) on an unbound TCP socket (an ephemeral
 	// port no list can name) is refused (notifsup.ListenBound).
 	ListenBound bool `json:"listenBound,omitempty"`
+	// RandomSeed: random_seed, the seed of the randomness the process reads (notifsup.RandomSeed).
+	RandomSeed *int64 `json:"randomSeed,omitempty"`
+	// SortDirs: deterministic_dirs, every listing sorted by name (notifsup.SortedDirs).
+	SortDirs bool `json:"sortDirs,omitempty"`
 
 	dir string // the state dir, where the supervisor records the port map (not saved)
 }
@@ -52,6 +56,10 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 	restrict, addrs, hosts := netHostsConfig(pol, pinned)
 	c.PortRemap = pol.PortRemapEnabled()
 	c.ListenBound = len(plan.Landlock.BindTCP) > 0
+	if seed, ok := pol.Seed(); ok {
+		c.RandomSeed = &seed
+	}
+	c.SortDirs = pol.DirsSorted()
 	if rootfs == "/" || restrict || c.PortRemap {
 		// The host's file system (direct mode, host mode): its listening unix sockets are a
 		// path away, and Landlock does not govern reaching them. net_allow_hosts: every IP
@@ -178,6 +186,10 @@ func readsRestricted(pol spec.Policy, rules []confine.PathRule) bool {
 // declared to the filter.
 func (c supervisorConfig) features() []notifsup.Feature {
 	fs := []notifsup.Feature{notifsup.UnameFeature(c.Hostname)}
+	if c.RandomSeed != nil {
+		// First of the openers: it claims only opens that reach a random source.
+		fs = append(fs, notifsup.RandomSeed(*c.RandomSeed, c.FS)...)
+	}
 	// The synthetic files first: each claims only the exact paths it shows (a wrong answer
 	// there shows a file, it grants nothing), so a feature below never opens the real one.
 	if c.Hosts != "" {
@@ -199,7 +211,12 @@ func (c supervisorConfig) features() []notifsup.Feature {
 	if c.ListenBound {
 		fs = append(fs, notifsup.ListenBound())
 	}
-	return append(fs, notifsup.FSMeta(c.FS))
+	fs = append(fs, notifsup.FSMeta(c.FS))
+	if c.SortDirs {
+		// First for getdents: it lists every directory, with the others' views applied.
+		fs = append([]notifsup.Feature{notifsup.SortedDirs(fs)}, fs...)
+	}
+	return fs
 }
 
 func saveSupervisorConfig(dir string, c supervisorConfig) error {

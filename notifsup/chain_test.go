@@ -50,3 +50,37 @@ func TestResolveChainsFeatures(t *testing.T) {
 		t.Fatalf("resp %+v, want ENOENT from the second feature", resp)
 	}
 }
+
+// A compat form decoded by one feature and trapped natively only by another: what the decoding
+// feature leaves is refused, never continued past the one that could not decode it.
+func TestResolveCompatUndecodedRefused(t *testing.T) {
+	native, _ := seccomp.GetNativeArch()
+	compat := compatArches[native]
+	if len(compat) == 0 {
+		t.Skip("no compat ABI on this arch")
+	}
+	pass := func(*Call) seccomp.ScmpNotifResp { return NotMine() }
+	decoding := Feature{Name: "decodes", AllArches: true, Handlers: map[string]Handler{"openat": pass, "getrandom": pass}}
+	nativeOnly := Feature{Name: "native", Handlers: map[string]Handler{"openat": pass}}
+	table, err := resolve([]Feature{decoding, nativeOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		arch    seccomp.ScmpArch
+		name    string
+		refused bool
+	}{{native, "openat", false}, {compat[0], "openat", true}, {compat[0], "getrandom", false}} {
+		nr, err := seccomp.GetSyscallFromNameByArch(c.name, c.arch)
+		if err != nil || nr < 0 {
+			continue
+		}
+		h := table[key{reportedArch(c.arch), nr}]
+		if h == nil {
+			t.Fatalf("%v %s: no handler", c.arch, c.name)
+		}
+		if resp := h(&Call{}); (resp.Error == int32(unix.EPERM)) != c.refused || (!c.refused && !IsNotMine(resp)) {
+			t.Errorf("%v %s: resp %+v, want refused %v", c.arch, c.name, resp, c.refused)
+		}
+	}
+}

@@ -23,7 +23,14 @@ type Feature struct {
 	// Start, when set, runs once in the supervisor before the first notification, on a
 	// thread with the supervisor's own root (the workers may have taken a process's).
 	Start func()
+	// listing, when set, is what the feature changes in directory listings (linux_dirent64
+	// records): SortedDirs, which then lists every directory, applies it.
+	listing listingView
 }
+
+// listingView says what a feature changes in the listing of the directory open on fd (nil:
+// nothing), or the refusal of the listing.
+type listingView func(c *Call, t *target, fd int) (func([]byte) []byte, error)
 
 // Syscalls are the names this feature needs trapped (ioctl excluded: see IoctlRequests).
 func (f Feature) Syscalls() []string {

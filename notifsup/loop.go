@@ -117,14 +117,23 @@ func init() {
 }
 
 // resolve maps each feature's handler names to syscall numbers: of the native arch, and of
-// every compat arch a filter covers for the features that decode those ABIs too.
+// every compat arch a filter covers for the features that decode those ABIs too. A compat
+// chain whose syscall another feature traps natively only (without decoding the compat
+// forms) ends with a refusal: what every decoding feature leaves is refused, as it would be
+// with none of them, never continued past the feature that could not decode it.
 func resolve(features []Feature) (map[key]Handler, error) {
 	chains := map[key][]Handler{}
 	native, err := seccomp.GetNativeArch()
 	if err != nil {
 		return nil, fmt.Errorf("notifsup: native arch: %w", err)
 	}
-	table := map[key]Handler{}
+	nativeOnly := map[string]bool{}
+	for _, f := range features {
+		for name := range f.handlers() {
+			nativeOnly[name] = nativeOnly[name] || !f.AllArches
+		}
+	}
+	compat := map[key]string{} // the compat keys, by name
 	for _, f := range features {
 		arches := []seccomp.ScmpArch{native}
 		if f.AllArches {
@@ -138,14 +147,25 @@ func resolve(features []Feature) (map[key]Handler, error) {
 				}
 				k := key{reportedArch(a), nr}
 				chains[k] = append(chains[k], h)
+				if a != native {
+					compat[k] = name
+				}
 			}
 		}
 	}
+	table := map[key]Handler{}
 	for k, hs := range chains {
+		if name, ok := compat[k]; ok && nativeOnly[name] {
+			hs = append(hs, refuseUndecoded)
+		}
 		table[k] = chain(hs)
 	}
 	return table, nil
 }
+
+// refuseUndecoded ends a compat chain (see resolve): EPERM, what a syscall without a handler
+// gets.
+func refuseUndecoded(*Call) seccomp.ScmpNotifResp { return errnoResp(unix.EPERM) }
 
 // notMineFlag marks NotMine's response; it is never sent (answer turns it into a continue).
 const notMineFlag = 1 << 31

@@ -248,19 +248,11 @@ func (v *procView) getdentsHandler(nr uintptr, nameOff int) Handler {
 			return errnoResp(errnoOf(err))
 		}
 		defer unix.Close(fd)
-		var edit func([]byte) []byte
+		edit, mine, err := v.listEdit(t, fd, nameOff, nr == unix.SYS_GETDENTS64)
 		switch {
-		case v.c.NumCPUs > 0 && v.isCPUDir(t, fd):
-			edit = func(b []byte) []byte { return cpuDirents(b, nameOff, v.c.NumCPUs, nr == unix.SYS_GETDENTS64) }
-		case v.c.HidePIDs && isProcFS(fd):
-			pid, rel, ok := v.procPid(fd)
-			if !ok || (pid != 0 && !v.member(pid)) {
-				return v.fail(c, "getdents", refuse(unix.ENOENT, "/proc/"+rel, "isolate_pids"))
-			}
-			if rel == "" {
-				edit = func(b []byte) []byte { return v.filterPids(b, nameOff) }
-			}
-		case !v.c.HidePIDs:
+		case err != nil:
+			return v.fail(c, "getdents", err)
+		case !mine:
 			return NotMine()
 		}
 		count := min(int(uint32(a[2])), 1<<18)
@@ -292,6 +284,28 @@ func (v *procView) getdentsHandler(nr uintptr, nameOff int) Handler {
 			}
 		}
 	})
+}
+
+// listEdit decides on a listing of the directory open on fd (records of linux_dirent64 when
+// d64, else linux_dirent, the name at nameOff): the edit this view makes to them (nil: none),
+// or the refusal. mine is false when the view has nothing to do with the listing (no
+// HidePIDs, not the CPU directory): the kernel may list it.
+func (v *procView) listEdit(t *target, fd, nameOff int, d64 bool) (edit func([]byte) []byte, mine bool, err error) {
+	switch {
+	case v.c.NumCPUs > 0 && v.isCPUDir(t, fd):
+		return func(b []byte) []byte { return cpuDirents(b, nameOff, v.c.NumCPUs, d64) }, true, nil
+	case v.c.HidePIDs && isProcFS(fd):
+		pid, rel, ok := v.procPid(fd)
+		if !ok || (pid != 0 && !v.member(pid)) {
+			return nil, true, refuse(unix.ENOENT, "/proc/"+rel, "isolate_pids")
+		}
+		if rel == "" {
+			return func(b []byte) []byte { return v.filterPids(b, nameOff) }, true, nil
+		}
+	case !v.c.HidePIDs:
+		return nil, false, nil
+	}
+	return nil, true, nil
 }
 
 // trimDirents keeps the whole records of b that fit in count and moves the directory's offset

@@ -88,6 +88,10 @@ func ProcView(c ProcViewConfig) Feature {
 	if c.HidePIDs || c.NumCPUs > 0 {
 		f.Handlers["getdents64"] = v.getdentsHandler(unix.SYS_GETDENTS64, 19)
 		f.Handlers["getdents"] = v.getdentsHandler(sysGetdents, 18)
+		f.listing = func(c *Call, t *target, fd int) (func([]byte) []byte, error) {
+			edit, _, err := v.listEdit(t, fd, 19, true)
+			return edit, err
+		}
 	}
 	return f
 }

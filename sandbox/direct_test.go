@@ -175,8 +175,7 @@ func TestQuietGuest(t *testing.T) {
 	var global strings.Builder
 	logrus.SetOutput(&global)
 	t.Cleanup(func() { logrus.SetOutput(os.Stderr) })
-	seed := int64(7) // random_seed is not enforced yet: create warns about it
-	p := spec.Policy{RandomSeed: &seed}
+	p := spec.Policy{MaxDisk: spec.Ptr(spec.Size(1 << 20))} // without a workdir: create warns about it
 	if _, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +187,8 @@ func TestQuietGuest(t *testing.T) {
 	if _, err := sb.Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.lines) == 0 || !strings.Contains(strings.Join(rec.lines, "\n"), "random_seed") {
-		t.Errorf("WithLogger got %q, want the random_seed warning", rec.lines)
+	if len(rec.lines) == 0 || !strings.Contains(strings.Join(rec.lines, "\n"), "max_disk") {
+		t.Errorf("WithLogger got %q, want the max_disk warning", rec.lines)
 	}
 	if global.Len() != 0 {
 		t.Errorf("the global logger got %q", global.String())

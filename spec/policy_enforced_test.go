@@ -6,8 +6,11 @@ import (
 )
 
 func TestNotEnforced(t *testing.T) {
-	p := Policy{FSReadable: []string{"/usr"}, NumCPUs: ptr(2), MaxDisk: ptr(Size(1 << 20)), RandomSeed: ptr(int64(3)), NoUDP: ptr(true), MaxMemory: ptr(Size(1 << 20))}
-	if got, want := p.NotEnforced(), []string{"random_seed"}; !slices.Equal(got, want) {
+	// Every determinism key set: those this release does not enforce are reported.
+	p := Policy{FSReadable: []string{"/usr"}, NumCPUs: ptr(2), MaxDisk: ptr(Size(1 << 20)), RandomSeed: ptr(int64(3)), NoUDP: ptr(true), MaxMemory: ptr(Size(1 << 20)),
+		TimeStart: ptr("1704067200"), DeterministicDirs: ptr(true)}
+	want := slices.DeleteFunc(p.SetKeys(), IsEnforced)
+	if got := p.NotEnforced(); !slices.Equal(got, want) || len(got) != len(notEnforced) || slices.Contains(got, "random_seed") {
 		t.Errorf("NotEnforced = %v, want %v", got, want)
 	}
 	if (Policy{}).NotEnforced() != nil {

@@ -382,6 +382,10 @@ var flagWhat = map[string]string{
 	"max_disk":        "size bound on the workdir's layer (ENOSPC past it)",
 	"on_exit":         "COMMIT, ABORT or KEEP the workdir's layer when the command exits 0",
 	"on_error":        "COMMIT, ABORT or KEEP the workdir's layer on a failure",
+
+	// determinism
+	"random_seed":        "seed of getrandom, /dev/urandom, /dev/random and /proc's uuid: the same bytes in every run",
+	"deterministic_dirs": "every directory lists sorted by name, the same in every run",
 }
 
 // cliFlags picks the flag type: bools are switches (--no-udp, --no-raw-sockets=false),
