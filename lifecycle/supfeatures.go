@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -32,6 +33,8 @@ type supervisorConfig struct {
 	// ListenBound: net_bind is a list, so listen(2) on an unbound TCP socket (an ephemeral
 	// port no list can name) is refused (notifsup.ListenBound).
 	ListenBound bool `json:"listenBound,omitempty"`
+	// TimeStart: time_start, in unix nanoseconds (notifsup.TimeShift).
+	TimeStart *int64 `json:"timeStart,omitempty"`
 
 	dir string // the state dir, where the supervisor records the port map (not saved)
 }
@@ -52,6 +55,10 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 	restrict, addrs, hosts := netHostsConfig(pol, pinned)
 	c.PortRemap = pol.PortRemapEnabled()
 	c.ListenBound = len(plan.Landlock.BindTCP) > 0
+	if t, ok := pol.StartTime(); ok {
+		ns := t.UnixNano()
+		c.TimeStart = &ns
+	}
 	if rootfs == "/" || restrict || c.PortRemap {
 		// The host's file system (direct mode, host mode): its listening unix sockets are a
 		// path away, and Landlock does not govern reaching them. net_allow_hosts: every IP
@@ -198,6 +205,9 @@ func (c supervisorConfig) features() []notifsup.Feature {
 	}
 	if c.ListenBound {
 		fs = append(fs, notifsup.ListenBound())
+	}
+	if c.TimeStart != nil {
+		fs = append(fs, notifsup.TimeShift(time.Unix(0, *c.TimeStart)))
 	}
 	return append(fs, notifsup.FSMeta(c.FS))
 }

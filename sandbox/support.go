@@ -119,7 +119,7 @@ var fields = map[string]field{
 	"deny_syscalls":       {mechanism: "seccomp"},
 	"allow_syscalls":      {mechanism: "seccomp"},
 	"random_seed":         {mechanism: "supervisor (getrandom)", notYet: true},
-	"time_start":          {mechanism: "supervisor (clock)", notYet: true},
+	"time_start":          {mechanism: "supervisor (wall-clock reads and absolute timers; the vDSO's clock functions rewritten at each exec, x86_64)"},
 	"no_randomize_memory": {mechanism: "personality"},
 	"no_huge_pages":       {mechanism: "prctl(PR_SET_THP_DISABLE)"},
 	"deterministic_dirs":  {mechanism: "supervisor (getdents)", notYet: true},

@@ -6,7 +6,7 @@ import "slices"
 // determinism ones). Set, they are reported (the sandbox command and create warn), never
 // silently dropped. docs/policy.md has the same list.
 var notEnforced = []string{
-	"random_seed", "time_start", "deterministic_dirs",
+	"random_seed", "deterministic_dirs",
 }
 
 // IsEnforced reports whether this release enforces policy key k.
