@@ -28,6 +28,9 @@ type timeShift struct {
 	start  time.Time
 	once   sync.Once
 	offset int64 // nanoseconds
+	// coarse is CLOCK_REALTIME_COARSE's own offset: that clock lags CLOCK_REALTIME by up to a
+	// tick, and shifted by the same offset its first reads would come before time_start.
+	coarse int64
 }
 
 // TimeShift is time_start: the wall clocks the sandbox reads start at start. Every way a
@@ -57,11 +60,23 @@ func TimeShift(start time.Time) Feature {
 // off is the offset, fixed at the first call.
 func (s *timeShift) off() int64 {
 	s.once.Do(func() {
-		var now unix.Timespec
+		var now, coarse unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_REALTIME_COARSE, &coarse)
 		_ = unix.ClockGettime(unix.CLOCK_REALTIME, &now)
 		s.offset = s.start.UnixNano() - now.Nano()
+		s.coarse = s.start.UnixNano() - coarse.Nano()
 	})
 	return s.offset
+}
+
+// offFor is the offset of clock id: CLOCK_TAI keeps its distance to CLOCK_REALTIME (the
+// leap seconds), CLOCK_REALTIME_COARSE has its own (see coarse).
+func (s *timeShift) offFor(id int32) int64 {
+	off := s.off()
+	if id == unix.CLOCK_REALTIME_COARSE {
+		return s.coarse
+	}
+	return off
 }
 
 func shiftedClock(arg uint64) (int32, bool) {
@@ -71,7 +86,7 @@ func shiftedClock(arg uint64) (int32, bool) {
 
 // now reads clock id and shifts it.
 func (s *timeShift) now(id int32) (int64, error) {
-	off := s.off() // first: fixed after the read, the first answer would be before start
+	off := s.offFor(id) // first: fixed after the read, the first answer would be before start
 	var ts unix.Timespec
 	if err := unix.ClockGettime(id, &ts); err != nil {
 		return 0, err
