@@ -261,8 +261,13 @@ func timerClock(tid uint32, id int) (int32, bool) {
 	if err != nil {
 		return 0, false
 	}
+	return parseTimerClock(string(b), id)
+}
+
+// parseTimerClock finds timer id's "ClockID:" in /proc/PID/timers.
+func parseTimerClock(timers string, id int) (int32, bool) {
 	cur := -1
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(timers, "\n") {
 		k, v, _ := strings.Cut(line, ":")
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		switch {

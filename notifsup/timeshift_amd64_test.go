@@ -1,0 +1,71 @@
+package notifsup
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+func TestTimeBytes(t *testing.T) {
+	for _, c := range []struct {
+		ns, unit, sec, frac int64
+	}{
+		{1_500_000_000, 1, 1, 500_000_000},
+		{1_500_000_000, 1e3, 1, 500_000},
+		{-1, 1, -1, 999_999_999}, // before 1970: seconds rounded down, fraction positive
+		{-1_000_000_000, 1, -1, 0},
+	} {
+		b := timeBytes(c.ns, c.unit)
+		sec, frac := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
+		if sec != c.sec || frac != c.frac {
+			t.Errorf("timeBytes(%d, %d): got %d.%d, want %d.%d", c.ns, c.unit, sec, frac, c.sec, c.frac)
+		}
+	}
+	if ts := timespecOf(-1); ts.Sec != -1 || ts.Nsec != 999_999_999 {
+		t.Errorf("timespecOf(-1): got %+v", ts)
+	}
+}
+
+func TestSatAdd(t *testing.T) {
+	if got := satAdd(1<<63-10, 100); got != 1<<63-1 {
+		t.Errorf("got %d, want the maximum", got)
+	}
+	if got := satAdd(-1<<63+10, -100); got != -1<<63 {
+		t.Errorf("got %d, want the minimum", got)
+	}
+	if got := satAdd(5, -7); got != -2 {
+		t.Errorf("got %d, want -2", got)
+	}
+}
+
+func TestParseTimerClock(t *testing.T) {
+	const timers = "ID: 0\nsignal: 14/0000000000000000\nnotify: signal/pid.12\nClockID: 1\n" +
+		"ID: 3\nsignal: 10/0000000000000000\nnotify: signal/pid.12\nClockID: 0\n"
+	for _, c := range []struct {
+		id   int
+		want int32
+		ok   bool
+	}{{0, 1, true}, {3, 0, true}, {7, 0, false}} {
+		got, ok := parseTimerClock(timers, c.id)
+		if got != c.want || ok != c.ok {
+			t.Errorf("timer %d: got %d, %v; want %d, %v", c.id, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestVDSOStub(t *testing.T) {
+	// mov eax, 228; syscall; ret
+	want := []byte{0xb8, 0xe4, 0, 0, 0, 0x0f, 0x05, 0xc3}
+	if got := vdsoStub(228); string(got) != string(want) {
+		t.Errorf("got % x, want % x", got, want)
+	}
+}
+
+func TestHostVDSOLayout(t *testing.T) {
+	l, err := hostVDSO()
+	if err != nil {
+		t.Skipf("no vDSO in this process: %v", err)
+	}
+	if len(l.offs) != len(vdsoFuncs) || l.size == 0 {
+		t.Fatalf("got %+v", l)
+	}
+}
