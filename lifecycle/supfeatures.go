@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,6 +57,9 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 	c.PortRemap = pol.PortRemapEnabled()
 	c.ListenBound = len(plan.Landlock.BindTCP) > 0
 	if t, ok := pol.StartTime(); ok {
+		if !notifsup.VDSOPatched {
+			return c, errors.New("time_start: the vDSO's clocks are rewritten on x86_64 only: here they would read the host's time")
+		}
 		ns := t.UnixNano()
 		c.TimeStart = &ns
 	}
