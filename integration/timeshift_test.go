@@ -130,6 +130,11 @@ func TestTimeStartSandbox(t *testing.T) {
 	r = rtWith(t, nil, "sandbox", "--time-start", strconv.Itoa(y2k), "--", filepath.Join(bins, "goclock"))
 	checkVirtual(t, r.stdout, y2k, "self/go")
 
+	if date, err := exec.LookPath("date"); err == nil { // coreutils: a dynamic glibc program
+		r = rtWith(t, nil, "sandbox", "--time-start", strconv.Itoa(y2k), "--", date, "+%s")
+		checkVirtual(t, "date "+r.stdout, y2k, "self/date")
+	}
+
 	r = rtWith(t, nil, "sandbox", "--time-start", strconv.Itoa(y2k), "--", "busybox", "sh", "-c", "date +%s; sleep 2; date +%s")
 	f := strings.Fields(r.stdout)
 	if len(f) != 2 {
@@ -178,7 +183,7 @@ func atoi64(s string) int64 {
 // (the programs copied into the rootfs) and busybox date see time_start, sleeps wake right.
 func TestTimeStartContainer(t *testing.T) {
 	bins := timeshiftBins(t)
-	run := func(args ...string) result {
+	bundle := func(args ...string) string {
 		t.Helper()
 		b := newBundleWith(t, annotate(false, "time_start", "2000-01-01T00:00:00Z"), args...)
 		for _, p := range []string{"clocks", "goclock"} {
@@ -186,9 +191,13 @@ func TestTimeStartContainer(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		return b
+	}
+	run := func(args ...string) result {
+		t.Helper()
 		id := newID()
 		track(t, id)
-		return rtWith(t, nil, "run", "--bundle", b, id)
+		return rtWith(t, nil, "run", "--bundle", bundle(args...), id)
 	}
 	r := run("/bin/clocks", "family")
 	if r.code != 0 {
@@ -198,4 +207,15 @@ func TestTimeStartContainer(t *testing.T) {
 	r = run("/bin/sh", "-c", "/bin/goclock; echo date $(date +%s)")
 	checkVirtual(t, r.stdout, y2k, "self/go", "self/date")
 	checkSleeps(t, run("/bin/clocks", "sleep"))
+
+	// A process exec'd into the running container (through the zygote, not from init).
+	id := newID()
+	track(t, id)
+	create(t, id, bundle("sleep", "100"))
+	start(t, id)
+	out, stderr, code := rt(t, "exec", id, "/bin/clocks", "read")
+	if code != 0 {
+		t.Fatalf("exec clocks read: exit %d: %s%s", code, out, stderr)
+	}
+	checkVirtual(t, out, y2k, "self/vdso_clock_gettime", "self/sys_time")
 }

@@ -154,6 +154,8 @@ func vdsoHandlers(s *timeShift) map[string]Handler {
 		"arch_prctl": func(c *Call) seccomp.ScmpNotifResp {
 			s.off() // the first program's start: its clock starts at time_start from here
 			if err := patchVDSO(c); err != nil {
+				// In the audit, so that a program that cannot start says why.
+				c.report("arch_prctl", refuse(unix.EPERM, "the vDSO's clock functions: "+err.Error(), "time_start"))
 				return errnoResp(unix.EPERM)
 			}
 			return NotMine()
