@@ -2,7 +2,8 @@
  * (integration/timeshift_test.go). Built static with gcc at test time.
  *
  *   clocks read    one line per spelling: "NAME SECONDS", or "NAME refused ERRNO" when the
- *                  call failed, or "NAME n/a" (an i386 call on a host without an i386 entry)
+ *                  call failed, or "NAME n/a" (an i386 call on a host without an i386 entry,
+ *                  the vsyscall page where the kernel does not map it)
  *   clocks family  read, then the same from a forked child and from an exec of itself
  *   clocks sleep   absolute deadlines one second ahead on CLOCK_REALTIME: clock_nanosleep,
  *                  timerfd_settime, timer_settime; "NAME waited MS" (monotonic milliseconds) */
@@ -77,6 +78,32 @@ static void read_i386(void)
 	out("i386_time", r, t32);
 }
 
+/* read_vsyscall calls the legacy vsyscall page's time and gettimeofday at their fixed
+ * addresses, when the kernel maps it executable (vsyscall=xonly or emulate: the kernel
+ * emulates the call, seccomp included). */
+static void read_vsyscall(void)
+{
+	char line[256];
+	int mapped = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+	while (f && fgets(line, sizeof line, f))
+		if (strstr(line, "[vsyscall]") && strstr(line, "x"))
+			mapped = 1;
+	if (f)
+		fclose(f);
+	if (!mapped) {
+		printf("vsyscall_time n/a\nvsyscall_gettimeofday n/a\n");
+		return;
+	}
+	time_t (*vtime)(time_t *) = (time_t (*)(time_t *))0xffffffffff600400UL;
+	int (*vgtod)(struct timeval *, void *) = (int (*)(struct timeval *, void *))0xffffffffff600000UL;
+	struct timeval tv = {0};
+	long t = vtime(NULL);
+	out("vsyscall_time", t < 0 ? t : 0, t);
+	long r = vgtod(&tv, NULL);
+	out("vsyscall_gettimeofday", r, tv.tv_sec);
+}
+
 static void read_all(void)
 {
 	struct timespec ts;
@@ -106,6 +133,7 @@ static void read_all(void)
 	out("sys_gettimeofday", r, tv.tv_sec);
 	r = sys_ret(syscall(SYS_time, &t));
 	out("sys_time", r < 0 ? r : 0, t);
+	read_vsyscall();
 	read_i386();
 	fflush(stdout);
 }
