@@ -187,9 +187,9 @@ func atoi64(s string) int64 {
 // (the programs copied into the rootfs) and busybox date see time_start, sleeps wake right.
 func TestTimeStartContainer(t *testing.T) {
 	bins := timeshiftBins(t)
-	bundle := func(args ...string) string {
+	bundle := func(start string, args ...string) string {
 		t.Helper()
-		b := newBundleWith(t, annotate(false, "time_start", "2000-01-01T00:00:00Z"), args...)
+		b := newBundleWith(t, annotate(false, "time_start", start), args...)
 		for _, p := range []string{"clocks", "goclock"} {
 			if err := copyFile(filepath.Join(bins, p), filepath.Join(b, "rootfs", "bin", p), 0o755); err != nil {
 				t.Fatal(err)
@@ -201,7 +201,7 @@ func TestTimeStartContainer(t *testing.T) {
 		t.Helper()
 		id := newID()
 		track(t, id)
-		return rtWith(t, nil, "run", "--bundle", bundle(args...), id)
+		return rtWith(t, nil, "run", "--bundle", bundle("2000-01-01T00:00:00Z", args...), id)
 	}
 	r := run("/bin/clocks", "family")
 	if r.code != 0 {
@@ -212,10 +212,11 @@ func TestTimeStartContainer(t *testing.T) {
 	checkVirtual(t, r.stdout, y2k, "self/go", "self/date")
 	checkSleeps(t, run("/bin/clocks", "sleep"))
 
-	// A process exec'd into the running container (through the zygote, not from init).
+	// A process exec'd into the running container (through the zygote, not from init); the
+	// annotation in unix seconds, written bare.
 	id := newID()
 	track(t, id)
-	create(t, id, bundle("sleep", "100"))
+	create(t, id, bundle(strconv.Itoa(y2k), "sleep", "100"))
 	start(t, id)
 	out, stderr, code := rt(t, "exec", id, "/bin/clocks", "read")
 	if code != 0 {

@@ -179,7 +179,12 @@ func (s *timeShift) clockNanosleep(c *Call) seccomp.ScmpNotifResp {
 		return errnoResp(unix.EINVAL)
 	}
 	if id == unix.CLOCK_REALTIME_ALARM {
-		id = unix.CLOCK_REALTIME // the process may not wake the machine: slept as a plain deadline
+		// The kernel lets only CAP_WAKE_ALARM sleep on it: so does this. Slept as a plain
+		// deadline (the supervisor does not wake the machine).
+		if !hasCap(c, unix.CAP_WAKE_ALARM) {
+			return errnoResp(unix.EPERM)
+		}
+		id = unix.CLOCK_REALTIME
 	}
 	deadline := satAdd(sec*1e9+nsec, -s.off()) // the host's clock
 	listener, nid := c.Listener, c.Req.ID
@@ -188,6 +193,17 @@ func (s *timeShift) clockNanosleep(c *Call) seccomp.ScmpNotifResp {
 		return seccomp.ScmpNotifResp{}
 	})
 	return seccomp.ScmpNotifResp{}
+}
+
+// hasCap reports whether the calling thread has capability cap in effect (in the supervisor's
+// user namespace: see creds.capEff).
+func hasCap(c *Call, cap uint) bool {
+	t, err := pinTarget(c.Listener, c.Req, false)
+	if err != nil {
+		return false
+	}
+	defer t.close()
+	return t.creds.capEff&(1<<cap) != 0
 }
 
 // sleepCheck bounds how long an on-behalf sleep goes on after its process is gone.
@@ -252,6 +268,7 @@ func (s *timeShift) unshiftInPlace(c *Call, addr uint64) seccomp.ScmpNotifResp {
 	if err := t.valid(); err != nil {
 		return errnoResp(errnoOf(err))
 	}
+	// Continue: safe, see timerSettime (only when the process's own timer fires is at stake).
 	return seccomp.ScmpNotifResp{Flags: seccomp.NotifRespFlagContinue}
 }
 
