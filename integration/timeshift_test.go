@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandlock/sandlock-runtime/internal/children"
 	"github.com/sandlock/sandlock-runtime/internal/testreq"
 )
 
@@ -223,4 +224,51 @@ func TestTimeStartContainer(t *testing.T) {
 		t.Fatalf("exec clocks read: exit %d: %s%s", code, out, stderr)
 	}
 	checkVirtual(t, out, y2k, "self/vdso_clock_gettime", "self/sys_time")
+}
+
+// TestTimeStartRestore: a `sandbox --name --time-start` run checkpointed and restored with
+// `sandbox --time-start --restore` reads time_start again (the clock starts over), through
+// the vDSO of the restored process, not the host's time.
+func TestTimeStartRestore(t *testing.T) {
+	bins := timeshiftBins(t)
+	crBins(t) // criu-lite's requirements (x86-64, gcc)
+	start := strconv.Itoa(y2k)
+	out := newOutFile(t)
+	id := newID()
+	track(t, id)
+	cmd, files := rtCommand(t, "sandbox", "--name", id, "--time-start", start, "--", filepath.Join(bins, "clocks"), "tick")
+	cmd.Stdout = out.f
+	if err := children.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); files[0].Close(); files[1].Close() })
+	checkTick(t, out.line(t))
+	image := crCheckpoint(t, id)
+	_ = cmd.Wait()
+
+	out2 := newOutFile(t)
+	id2 := newID()
+	track(t, id2)
+	cmd2, files2 := rtCommand(t, "sandbox", "--name", id2, "--time-start", start, "--restore", image)
+	cmd2.Stdout = out2.f
+	if err := children.Start(cmd2); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd2.Process.Kill(); _ = cmd2.Wait(); files2[0].Close(); files2[1].Close() })
+	for range 3 {
+		checkTick(t, out2.line(t))
+	}
+	if _, stderr, code := rt(t, "kill", id2, "KILL"); code != 0 {
+		t.Fatalf("kill: %s", stderr)
+	}
+	_ = cmd2.Wait()
+}
+
+// checkTick: a "N SECONDS" line of clocks tick is time_start or a little later.
+func checkTick(t *testing.T, l string) {
+	t.Helper()
+	f := strings.Fields(l)
+	if len(f) != 2 || atoi64(f[1]) < y2k || atoi64(f[1]) > y2k+slack {
+		t.Errorf("clocks tick printed %q, want N and a time in [%d, %d] (host time %d)", l, y2k, y2k+slack, time.Now().Unix())
+	}
 }

@@ -6,7 +6,9 @@
  *                  the vsyscall page where the kernel does not map it)
  *   clocks family  read, then the same from a forked child and from an exec of itself
  *   clocks sleep   absolute deadlines one second ahead on CLOCK_REALTIME: clock_nanosleep,
- *                  timerfd_settime, timer_settime; "NAME waited MS" (monotonic milliseconds) */
+ *                  timerfd_settime, timer_settime; "NAME waited MS" (monotonic milliseconds)
+ *   clocks tick    forever, every 50 ms: "N SECONDS" (clock_gettime(CLOCK_REALTIME), the vDSO),
+ *                  for the checkpoint and restore test */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -190,12 +192,21 @@ static void sleeps(void)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: clocks read|family|sleep\n");
+		fprintf(stderr, "usage: clocks read|family|sleep|tick\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "read")) {
 		read_all();
 		return 0;
+	}
+	if (!strcmp(argv[1], "tick")) {
+		for (long i = 0;; i++) {
+			struct timespec t, nap = {0, 50000000};
+			clock_gettime(CLOCK_REALTIME, &t);
+			printf("%ld %ld\n", i, (long)t.tv_sec);
+			fflush(stdout);
+			nanosleep(&nap, NULL);
+		}
 	}
 	if (!strcmp(argv[1], "sleep")) {
 		sleeps();
