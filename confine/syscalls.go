@@ -142,7 +142,25 @@ var notifyConds = map[string][][]seccomp.ScmpCondition{
 	"clock_nanosleep": wallClocks([]seccomp.ScmpCondition{maskedEq(1, timerAbstime, timerAbstime)}),
 	"timer_settime":   {{maskedEq(1, timerAbstime, timerAbstime)}},
 	"timerfd_settime": {{maskedEq(1, timerAbstime, timerAbstime)}},
+	// futex's absolute timeouts on CLOCK_REALTIME, a timeout given (the command's low 7 bits
+	// and FUTEX_CLOCK_REALTIME compared, FUTEX_PRIVATE_FLAG either way): WAIT_BITSET and
+	// WAIT_REQUEUE_PI with the flag, LOCK_PI (always that clock), LOCK_PI2 with the flag. The
+	// hot futex calls (WAIT, WAKE, a WAIT_BITSET on CLOCK_MONOTONIC) stay in the kernel.
+	"futex": {
+		{maskedEq(1, futexCmdClock, futexClockRT|9), cond(3, seccomp.CompareNotEqual, 0, 0)},
+		{maskedEq(1, futexCmdClock, futexClockRT|11), cond(3, seccomp.CompareNotEqual, 0, 0)},
+		{maskedEq(1, futexCmd, 6), cond(3, seccomp.CompareNotEqual, 0, 0)},
+		{maskedEq(1, futexCmdClock, futexClockRT|13), cond(3, seccomp.CompareNotEqual, 0, 0)},
+	},
+	"futex_waitv": {{maskedEq(4, 0xffffffff, unix.CLOCK_REALTIME), cond(3, seccomp.CompareNotEqual, 0, 0)}},
 }
+
+// The futex op's command bits and FUTEX_CLOCK_REALTIME.
+const (
+	futexCmd      = 0x7f
+	futexClockRT  = 0x100
+	futexCmdClock = futexCmd | futexClockRT
+)
 
 // timerAbstime is TIMER_ABSTIME (and TFD_TIMER_ABSTIME): a deadline on the timer's clock.
 const timerAbstime = 1

@@ -54,7 +54,7 @@ func timeshiftBins(t *testing.T) string {
 			return
 		}
 		src := filepath.Join(repoRoot, "integration", "testdata", "timeshift")
-		if out, err := exec.Command("gcc", "-static", "-no-pie", "-O1", "-o", filepath.Join(tsDir, "clocks"), filepath.Join(src, "clocks.c")).CombinedOutput(); err != nil {
+		if out, err := exec.Command("gcc", "-static", "-no-pie", "-O1", "-pthread", "-o", filepath.Join(tsDir, "clocks"), filepath.Join(src, "clocks.c")).CombinedOutput(); err != nil {
 			tsErr = fmt.Errorf("gcc clocks.c: %v\n%s", err, out)
 			return
 		}
@@ -170,12 +170,15 @@ func TestTimeStartSandbox(t *testing.T) {
 func checkSleeps(t *testing.T, r result) {
 	t.Helper()
 	reads := clockReads(r.stdout)
-	for _, k := range []string{"clock_nanosleep", "timerfd_settime", "timer_settime"} {
+	for _, k := range []string{"clock_nanosleep", "timerfd_settime", "timer_settime", "cond_timedwait", "sem_timedwait"} {
 		v := reads["self/"+k]
 		ms, ok := strings.CutPrefix(v, "waited ")
 		if !ok || atoi64(ms) < 900 {
 			t.Errorf("%s to a deadline a second ahead: got %q, want waited >= 900 ms (stdout %q, stderr %q)", k, v, r.stdout, r.stderr)
 		}
+	}
+	if v := reads["self/cond_retry"]; v != "timedout" {
+		t.Errorf("pthread_cond_timedwait again with the same past deadline: got %q, want timedout (stdout %q, stderr %q)", v, r.stdout, r.stderr)
 	}
 }
 

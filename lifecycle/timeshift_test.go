@@ -13,7 +13,7 @@ import (
 // rewrite); without it none of them is trapped (a sandbox without the field keeps its clock
 // reads in the vDSO).
 func TestTimeStartTrapped(t *testing.T) {
-	names := []string{"clock_gettime", "gettimeofday", "time", "clock_nanosleep", "timer_settime", "timerfd_settime", "arch_prctl"}
+	names := []string{"clock_gettime", "gettimeofday", "time", "clock_nanosleep", "timer_settime", "timerfd_settime", "futex", "futex_waitv", "arch_prctl"}
 	for _, c := range []struct {
 		name string
 		pol  spec.Policy

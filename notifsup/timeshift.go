@@ -28,6 +28,8 @@ type timeShift struct {
 	start  time.Time
 	once   sync.Once
 	offset int64 // nanoseconds
+	// written: the deadlines translated in the processes' own structs (unshiftInPlace).
+	written writtenDeadlines
 	// coarse is CLOCK_REALTIME_COARSE's own offset: that clock lags CLOCK_REALTIME by up to a
 	// tick, and shifted by the same offset its first reads would come before time_start.
 	coarse int64
@@ -37,8 +39,8 @@ type timeShift struct {
 // 64-bit program reads them is answered by the supervisor: clock_gettime on the wall clocks,
 // gettimeofday and time as syscalls, and the same functions of the vDSO, which every exec's
 // first arch_prctl rewrites into those syscalls (vdso_amd64.go). Absolute deadlines on the
-// wall clocks are translated back (clock_nanosleep slept on behalf, timer_settime and
-// timerfd_settime). adjtimex and clock_adjtime are refused in every sandbox already. The
+// wall clocks are translated back (clock_nanosleep slept on behalf, timerfd_settime set on
+// behalf, timer_settime and the CLOCK_REALTIME futex waits in place). adjtimex and clock_adjtime are refused in every sandbox already. The
 // i386 forms are refused (EPERM; their time64 variants ENOSYS), and so is i386's
 // set_thread_area: a 32-bit program, whose vDSO is not patched, cannot start.
 func TimeShift(start time.Time) Feature {
@@ -50,6 +52,8 @@ func TimeShift(start time.Time) Feature {
 		"clock_nanosleep": s.clockNanosleep,
 		"timer_settime":   s.timerSettime,
 		"timerfd_settime": pinned(true, s.timerfdSettime),
+		"futex":           s.futex,
+		"futex_waitv":     s.futexWaitv,
 	}
 	for name, h := range vdsoHandlers(s) {
 		hs[name] = h
@@ -232,9 +236,8 @@ func sleepUntil(id int32, deadline int64, pending func() bool) {
 // timerSettime translates the absolute it_value of a POSIX timer on a wall clock into the
 // host's clock, in the process's struct, and lets the kernel set the timer. A POSIX timer
 // belongs to the process, so the supervisor cannot set it on its behalf; the struct is
-// rewritten in place instead (a process that reuses the same itimerspec for a second
-// absolute timer_settime without recomputing it sees its deadline shifted twice: the
-// documented limit). Continue is safe: no property rests on what the kernel reads; a thread
+// rewritten in place instead (unshiftInPlace: a struct passed again with the value written is
+// not translated twice). Continue is safe: no property rests on what the kernel reads; a thread
 // that rewrites the struct in between only sets its own timer to another time.
 func (s *timeShift) timerSettime(c *Call) seccomp.ScmpNotifResp {
 	if c.Req.Data.Args[1]&unix.TIMER_ABSTIME == 0 || c.Req.Data.Args[2] == 0 {
@@ -247,8 +250,11 @@ func (s *timeShift) timerSettime(c *Call) seccomp.ScmpNotifResp {
 	return s.unshiftInPlace(c, c.Req.Data.Args[2]+16)
 }
 
-// unshiftInPlace subtracts the offset from the timespec at addr (an absolute it_value, 0 =
-// disarm left alone) and continues the call (see timerSettime for why that is safe).
+// unshiftInPlace subtracts the offset from the timespec at addr (an absolute deadline, 0 =
+// disarm left alone) and continues the call (see timerSettime for why that is safe). A struct
+// that holds the very deadline this thread had written into it last (a wait retried with the
+// same struct after a spurious wake-up, EINTR or a timeout loop) is passed on as it is:
+// translated once, never twice.
 func (s *timeShift) unshiftInPlace(c *Call, addr uint64) seccomp.ScmpNotifResp {
 	t := peekTarget(c.Listener, c.Req)
 	t.writeMem = true
@@ -261,6 +267,10 @@ func (s *timeShift) unshiftInPlace(c *Call, addr uint64) seccomp.ScmpNotifResp {
 	if (sec == 0 && nsec == 0) || nsec < 0 || nsec >= 1e9 {
 		return NotMine() // disarm, or EINVAL from the kernel
 	}
+	k := writtenKey{tid: c.Req.Pid, addr: addr}
+	if s.written.has(k, sec*1e9+nsec) {
+		return NotMine() // already the host's deadline
+	}
 	ns := satAdd(sec*1e9+nsec, -s.off())
 	if err := t.writeBytes(addr, timeBytes(ns, 1)); err != nil {
 		return errnoResp(errnoOf(err))
@@ -268,8 +278,78 @@ func (s *timeShift) unshiftInPlace(c *Call, addr uint64) seccomp.ScmpNotifResp {
 	if err := t.valid(); err != nil {
 		return errnoResp(errnoOf(err))
 	}
+	ts := timespecOf(ns)
+	s.written.put(k, ts.Nano())
 	// Continue: safe, see timerSettime (only when the process's own timer fires is at stake).
 	return seccomp.ScmpNotifResp{Flags: seccomp.NotifRespFlagContinue}
+}
+
+// writtenKey is a deadline struct of a thread.
+type writtenKey struct {
+	tid  uint32
+	addr uint64
+}
+
+// writtenDeadlines remembers the last deadline written into each struct (see unshiftInPlace).
+// It is forgotten whole when it grows past writtenMax (threads come and go).
+type writtenDeadlines struct {
+	mu sync.Mutex
+	m  map[writtenKey]int64
+}
+
+const writtenMax = 4096
+
+func (w *writtenDeadlines) has(k writtenKey, ns int64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v, ok := w.m[k]
+	return ok && v == ns
+}
+
+func (w *writtenDeadlines) put(k writtenKey, ns int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil || len(w.m) >= writtenMax {
+		w.m = map[writtenKey]int64{}
+	}
+	w.m[k] = ns
+}
+
+// futex: the absolute timeouts on CLOCK_REALTIME (FUTEX_WAIT_BITSET and FUTEX_WAIT_REQUEUE_PI
+// with FUTEX_CLOCK_REALTIME: pthread_cond_timedwait on its default clock, sem_timedwait;
+// FUTEX_LOCK_PI always; FUTEX_LOCK_PI2 with the flag), the only futex calls the filter sends
+// (confine's conditions). A futex is the process's memory: no one else can wait on it, so the
+// timeout is translated in place (unshiftInPlace). Anything else continues: decided on
+// registers.
+func (s *timeShift) futex(c *Call) seccomp.ScmpNotifResp {
+	if !futexRealtimeDeadline(uint32(c.Req.Data.Args[1])) || c.Req.Data.Args[3] == 0 {
+		return NotMine()
+	}
+	return s.unshiftInPlace(c, c.Req.Data.Args[3])
+}
+
+// futexRealtimeDeadline: futex op takes an absolute timeout on CLOCK_REALTIME.
+func futexRealtimeDeadline(op uint32) bool {
+	const clockRT, cmdMask = 0x100, 0x7f
+	cmd := op & cmdMask
+	return cmd == futexLockPI || (op&clockRT != 0 && (cmd == futexWaitBitset || cmd == futexWaitRequeuePI || cmd == futexLockPI2))
+}
+
+// The futex commands with an absolute timeout (linux/futex.h; x/sys/unix defines none).
+const (
+	futexLockPI        = 6
+	futexWaitBitset    = 9
+	futexWaitRequeuePI = 11
+	futexLockPI2       = 13
+)
+
+// futexWaitv: futex_waitv's timeout is absolute, on the clock its last argument names; on
+// CLOCK_REALTIME it is translated in place like futex's.
+func (s *timeShift) futexWaitv(c *Call) seccomp.ScmpNotifResp {
+	if int32(uint32(c.Req.Data.Args[4])) != unix.CLOCK_REALTIME || c.Req.Data.Args[3] == 0 {
+		return NotMine()
+	}
+	return s.unshiftInPlace(c, c.Req.Data.Args[3])
 }
 
 // timerClock reads the clock of POSIX timer id from /proc/TID/timers.

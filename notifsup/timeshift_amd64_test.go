@@ -69,3 +69,43 @@ func TestHostVDSOLayout(t *testing.T) {
 		t.Fatalf("got %+v", l)
 	}
 }
+
+func TestFutexRealtimeDeadline(t *testing.T) {
+	const private, clockRT = 0x80, 0x100
+	for _, c := range []struct {
+		op   uint32
+		want bool
+	}{
+		{0, false},                                  // FUTEX_WAIT: relative
+		{0 | clockRT | private, false},              // FUTEX_WAIT: relative even with the flag
+		{futexWaitBitset | private, false},          // CLOCK_MONOTONIC
+		{futexWaitBitset | clockRT | private, true}, // pthread_cond_timedwait
+		{futexWaitRequeuePI | clockRT, true},
+		{futexLockPI | private, true}, // always CLOCK_REALTIME
+		{futexLockPI2 | private, false},
+		{futexLockPI2 | clockRT, true},
+		{1, false}, // FUTEX_WAKE
+	} {
+		if got := futexRealtimeDeadline(c.op); got != c.want {
+			t.Errorf("op %#x: got %v, want %v", c.op, got, c.want)
+		}
+	}
+}
+
+func TestWrittenDeadlines(t *testing.T) {
+	var w writtenDeadlines
+	k := writtenKey{tid: 1, addr: 0x1000}
+	if w.has(k, 5) {
+		t.Fatal("empty: has a deadline")
+	}
+	w.put(k, 5)
+	if !w.has(k, 5) || w.has(k, 6) || w.has(writtenKey{tid: 2, addr: 0x1000}, 5) {
+		t.Error("has: wrong answer after put(tid 1, 0x1000, 5)")
+	}
+	for i := range writtenMax + 1 {
+		w.put(writtenKey{tid: 3, addr: uint64(i)}, 1)
+	}
+	if len(w.m) > writtenMax {
+		t.Errorf("%d entries kept, want at most %d", len(w.m), writtenMax)
+	}
+}

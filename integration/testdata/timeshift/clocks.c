@@ -6,11 +6,17 @@
  *                  the vsyscall page where the kernel does not map it)
  *   clocks family  read, then the same from a forked child and from an exec of itself
  *   clocks sleep   absolute deadlines one second ahead on CLOCK_REALTIME: clock_nanosleep,
- *                  timerfd_settime, timer_settime; "NAME waited MS" (monotonic milliseconds)
+ *                  timerfd_settime, timer_settime, pthread_cond_timedwait and sem_timedwait
+ *                  (futex); "NAME waited MS" (monotonic milliseconds); then the condition
+ *                  variable waited on again with the same, past, deadline: "cond_retry
+ *                  timedout" (a deadline translated twice would wait for years: alarm(60)
+ *                  ends the program then)
  *   clocks tick    forever, every 50 ms: "N SECONDS" (clock_gettime(CLOCK_REALTIME), the vDSO),
  *                  for the checkpoint and restore test */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -186,11 +192,32 @@ static void sleeps(void)
 		printf("timer_settime refused %d\n", errno);
 	else
 		printf("timer_settime waited %ld\n", now_ms() - t0);
+
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER; /* CLOCK_REALTIME: futex WAIT_BITSET|CLOCK_REALTIME */
+	pthread_mutex_lock(&mu);
+	t0 = now_ms();
+	d = one_second_ahead();
+	while ((r = pthread_cond_timedwait(&cv, &mu, &d)) == 0)
+		;
+	printf("cond_timedwait %s %ld\n", r == ETIMEDOUT ? "waited" : "refused", r == ETIMEDOUT ? now_ms() - t0 : r);
+	r = pthread_cond_timedwait(&cv, &mu, &d);
+	printf("cond_retry %s\n", r == ETIMEDOUT ? "timedout" : "refused");
+	pthread_mutex_unlock(&mu);
+
+	sem_t sem;
+	sem_init(&sem, 0, 0);
+	t0 = now_ms();
+	d = one_second_ahead();
+	while ((r = sem_timedwait(&sem, &d)) < 0 && errno == EINTR)
+		;
+	printf("sem_timedwait %s %ld\n", r < 0 && errno == ETIMEDOUT ? "waited" : "refused", now_ms() - t0);
 	fflush(stdout);
 }
 
 int main(int argc, char **argv)
 {
+	setvbuf(stdout, NULL, _IOLBF, 0); /* every line out before a hang or a kill */
 	if (argc < 2) {
 		fprintf(stderr, "usage: clocks read|family|sleep|tick\n");
 		return 2;
@@ -209,6 +236,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!strcmp(argv[1], "sleep")) {
+		alarm(60);
 		sleeps();
 		return 0;
 	}
