@@ -177,6 +177,9 @@ func checkSleeps(t *testing.T, r result) {
 			t.Errorf("%s to a deadline a second ahead: got %q, want waited >= 900 ms (stdout %q, stderr %q)", k, v, r.stdout, r.stderr)
 		}
 	}
+	if v := reads["self/nanosleep_signal"]; !strings.HasPrefix(v, "interrupted") {
+		t.Errorf("a caught signal during an absolute clock_nanosleep: got %q, want interrupted (EINTR)", v)
+	}
 	if v := reads["self/cond_retry"]; v != "timedout" {
 		t.Errorf("pthread_cond_timedwait again with the same past deadline: got %q, want timedout (stdout %q, stderr %q)", v, r.stdout, r.stderr)
 	}

@@ -161,12 +161,12 @@ func (s *timeShift) time(c *Call) seccomp.ScmpNotifResp {
 
 // clockNanosleep sleeps on behalf of the process until its absolute deadline on a wall clock,
 // translated to the host's clock. The deadline is read once; the process keeps its own
-// timespec unchanged (a loop that retries the same deadline after EINTR stays right). The
-// supervisor cannot change the call's arguments, so the sleep is its own: a goroutine that
-// wakes at the deadline, or notices the notification withdrawn (the process killed) within
-// sleepCheck. A caught signal does not end it early (the listener is WAIT_KILLABLE_RECV: once
-// received, only a fatal signal interrupts the call). A relative sleep, or one on another
-// clock, never comes here (the filter's conditions).
+// timespec unchanged (a loop that retries the same deadline after EINTR, or adds its period
+// to it, stays right). The supervisor cannot change the call's arguments, so the sleep is its
+// own: a goroutine that wakes at the deadline, or within sleepCheck of the notification
+// withdrawn (the process killed) or of a signal the thread catches (EINTR: the listener is
+// WAIT_KILLABLE_RECV, so the kernel itself would only interrupt the call for a fatal one). A
+// relative sleep, or one on another clock, never comes here (the filter's conditions).
 func (s *timeShift) clockNanosleep(c *Call) seccomp.ScmpNotifResp {
 	id, ok := shiftedClock(c.Req.Data.Args[0])
 	if !ok || c.Req.Data.Args[1]&unix.TIMER_ABSTIME == 0 {
@@ -191,10 +191,21 @@ func (s *timeShift) clockNanosleep(c *Call) seccomp.ScmpNotifResp {
 		id = unix.CLOCK_REALTIME
 	}
 	deadline := satAdd(sec*1e9+nsec, -s.off()) // the host's clock
-	listener, nid := c.Listener, c.Req.ID
+	listener, nid, tid := c.Listener, c.Req.ID, int(c.Req.Pid)
 	c.Defer(func() seccomp.ScmpNotifResp {
-		sleepUntil(id, deadline, func() bool { return seccomp.NotifIDValid(seccomp.ScmpFd(listener), nid) == nil })
-		return seccomp.ScmpNotifResp{}
+		// Stop early: the notification withdrawn (the process killed), or a signal the
+		// thread catches is waiting (EINTR, as the kernel's clock_nanosleep answers after a
+		// handler, SA_RESTART or not: the process retries with its unchanged deadline).
+		stop := func() (bool, unix.Errno) {
+			if seccomp.NotifIDValid(seccomp.ScmpFd(listener), nid) != nil {
+				return true, 0
+			}
+			if caughtSignalPending(tid) {
+				return true, unix.EINTR
+			}
+			return false, 0
+		}
+		return errnoResp(sleepUntil(id, deadline, stop))
 	})
 	return seccomp.ScmpNotifResp{}
 }
@@ -210,27 +221,56 @@ func hasCap(c *Call, cap uint) bool {
 	return t.creds.capEff&(1<<cap) != 0
 }
 
-// sleepCheck bounds how long an on-behalf sleep goes on after its process is gone.
-const sleepCheck = 250 * time.Millisecond
+// sleepCheck bounds how long an on-behalf sleep goes on after its process is gone or a signal
+// it catches arrived.
+const sleepCheck = 100 * time.Millisecond
 
 // sleepUntil sleeps until clock id reads deadline (nanoseconds), re-reading the clock after
-// each step so that a step of the host's clock is followed, and stops early when pending
-// says the call is no longer waited for.
-func sleepUntil(id int32, deadline int64, pending func() bool) {
+// each step so that a step of the host's clock is followed; stop, asked after each step,
+// ends it early with its errno.
+func sleepUntil(id int32, deadline int64, stop func() (bool, unix.Errno)) unix.Errno {
 	for {
 		var now unix.Timespec
 		if unix.ClockGettime(id, &now) != nil {
-			return
+			return 0
 		}
 		left := time.Duration(deadline - now.Nano())
 		if left <= 0 {
-			return
+			return 0
 		}
 		time.Sleep(min(left, sleepCheck))
-		if !pending() {
-			return
+		if done, e := stop(); done {
+			return e
 		}
 	}
+}
+
+// caughtSignalPending: thread tid has a signal pending, for it or its process, that it does
+// not block and has a handler for (/proc/TID/status). An ignored or default-action signal is
+// left alone: a fatal one ends the call anyway (WAIT_KILLABLE_RECV), the others would not
+// interrupt the kernel's sleep either (a stop is delayed to the deadline: the limit).
+func caughtSignalPending(tid int) bool {
+	b, err := procRead(strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return false
+	}
+	var pnd, blk, cgt uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "SigPnd", "ShdPnd":
+			pnd |= n
+		case "SigBlk":
+			blk = n
+		case "SigCgt":
+			cgt = n
+		}
+	}
+	return pnd&^blk&cgt != 0
 }
 
 // timerSettime translates the absolute it_value of a POSIX timer on a wall clock into the

@@ -7,7 +7,9 @@
  *   clocks family  read, then the same from a forked child and from an exec of itself
  *   clocks sleep   absolute deadlines one second ahead on CLOCK_REALTIME: clock_nanosleep,
  *                  timerfd_settime, timer_settime, pthread_cond_timedwait and sem_timedwait
- *                  (futex); "NAME waited MS" (monotonic milliseconds); then the condition
+ *                  (futex); "NAME waited MS" (monotonic milliseconds); a caught signal
+ *                  during an absolute sleep 30 s ahead: "nanosleep_signal interrupted MS";
+ *                  then the condition
  *                  variable waited on again with the same, past, deadline: "cond_retry
  *                  timedout" (a deadline translated twice would wait for years: alarm(60)
  *                  ends the program then)
@@ -161,6 +163,11 @@ static struct timespec one_second_ahead(void)
 	return d;
 }
 
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
 static void sleeps(void)
 {
 	long t0 = now_ms();
@@ -169,6 +176,22 @@ static void sleeps(void)
 	while ((r = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &d, NULL)) == EINTR)
 		;
 	printf("clock_nanosleep %s %ld\n", r ? "refused" : "waited", r ? r : now_ms() - t0);
+
+	/* a caught signal ends an absolute sleep with EINTR, as in the kernel */
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+	sigaction(SIGUSR2, &sa, NULL);
+	pid_t kid = fork();
+	if (kid == 0) {
+		sleep(1);
+		kill(getppid(), SIGUSR2);
+		_exit(0);
+	}
+	t0 = now_ms();
+	d = one_second_ahead();
+	d.tv_sec += 29;
+	r = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &d, NULL);
+	printf("nanosleep_signal %s %ld\n", r == EINTR ? "interrupted" : "completed", now_ms() - t0);
+	waitpid(kid, NULL, 0);
 
 	t0 = now_ms();
 	int fd = timerfd_create(CLOCK_REALTIME, 0);
