@@ -251,11 +251,13 @@ func sleepUntil(id int32, deadline int64, stop func() (bool, unix.Errno)) unix.E
 // interrupt the kernel's sleep either (a stop is delayed to the deadline: the limit).
 func caughtSignalPending(tid int) bool {
 	b, err := procRead(strconv.Itoa(tid) + "/status")
-	if err != nil {
-		return false
-	}
+	return err == nil && caughtPendingIn(string(b))
+}
+
+// caughtPendingIn reads caughtSignalPending's answer from a /proc/TID/status text.
+func caughtPendingIn(status string) bool {
 	var pnd, blk, cgt uint64
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(status, "\n") {
 		k, v, _ := strings.Cut(line, ":")
 		n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
 		if err != nil {

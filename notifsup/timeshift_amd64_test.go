@@ -109,3 +109,27 @@ func TestWrittenDeadlines(t *testing.T) {
 		t.Errorf("%d entries kept, want at most %d", len(w.m), writtenMax)
 	}
 }
+
+func TestCaughtPendingIn(t *testing.T) {
+	const usr2 = "0000000000000800" // bit 11: SIGUSR2 (12)
+	status := func(pnd, shd, blk, cgt string) string {
+		return "Name:\tx\nSigQ:\t1/100\nSigPnd:\t" + pnd + "\nShdPnd:\t" + shd + "\nSigBlk:\t" + blk +
+			"\nSigIgn:\t0000000000000000\nSigCgt:\t" + cgt + "\n"
+	}
+	const zero = "0000000000000000"
+	for _, c := range []struct {
+		name   string
+		status string
+		want   bool
+	}{
+		{"caught, pending for the thread", status(usr2, zero, zero, usr2), true},
+		{"caught, pending for the process", status(zero, usr2, zero, usr2), true},
+		{"blocked", status(usr2, zero, usr2, usr2), false},
+		{"not caught (default action)", status(usr2, zero, zero, zero), false},
+		{"nothing pending", status(zero, zero, zero, usr2), false},
+	} {
+		if got := caughtPendingIn(c.status); got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+}
