@@ -22,8 +22,8 @@ var ShiftedClocks = []int32{unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE, uni
 
 // timeShift answers the wall-clock reads of the sandbox with the host's clock plus offset:
 // time_start minus the host's time when the sandbox's program started (its first trapped
-// call, the vDSO patch of its first exec), so its clock starts at time_start and advances at
-// the host's speed.
+// call: the vDSO rewrite at its first arch_prctl), so its clock starts at time_start and
+// advances at the host's speed.
 type timeShift struct {
 	start  time.Time
 	once   sync.Once
@@ -40,9 +40,10 @@ type timeShift struct {
 // gettimeofday and time as syscalls, and the same functions of the vDSO, which every exec's
 // first arch_prctl rewrites into those syscalls (vdso_amd64.go). Absolute deadlines on the
 // wall clocks are translated back (clock_nanosleep slept on behalf, timerfd_settime set on
-// behalf, timer_settime and the CLOCK_REALTIME futex waits in place). adjtimex and clock_adjtime are refused in every sandbox already. The
-// i386 forms are refused (EPERM; their time64 variants ENOSYS), and so is i386's
-// set_thread_area: a 32-bit program, whose vDSO is not patched, cannot start.
+// behalf, timer_settime and the CLOCK_REALTIME futex waits in place). adjtimex and
+// clock_adjtime are refused in every sandbox already. The i386 forms are refused (EPERM;
+// their time64 variants ENOSYS), and so is i386's set_thread_area: a 32-bit program, whose
+// vDSO is not patched, cannot start.
 func TimeShift(start time.Time) Feature {
 	s := &timeShift{start: start}
 	hs := map[string]Handler{
