@@ -37,8 +37,8 @@ var (
 	tsErr  error
 )
 
-// timeshiftBins builds clocks (gcc -static -no-pie: the i386 calls pass buffers below 4 GiB)
-// and goclock once.
+// timeshiftBins builds clocks (gcc -static -no-pie: the i386 calls pass buffers below 4 GiB),
+// clocks-musl (musl-gcc -static, when musl-tools is installed) and goclock once.
 func timeshiftBins(t *testing.T) string {
 	t.Helper()
 	requireSetup(t)
@@ -57,6 +57,12 @@ func timeshiftBins(t *testing.T) string {
 		if out, err := exec.Command("gcc", "-static", "-no-pie", "-O1", "-pthread", "-o", filepath.Join(tsDir, "clocks"), filepath.Join(src, "clocks.c")).CombinedOutput(); err != nil {
 			tsErr = fmt.Errorf("gcc clocks.c: %v\n%s", err, out)
 			return
+		}
+		if musl, err := exec.LookPath("musl-gcc"); err == nil {
+			if out, err := exec.Command(musl, "-static", "-O1", "-pthread", "-o", filepath.Join(tsDir, "clocks-musl"), filepath.Join(src, "clocks.c")).CombinedOutput(); err != nil {
+				tsErr = fmt.Errorf("musl-gcc clocks.c: %v\n%s", err, out)
+				return
+			}
 		}
 		gb := exec.Command("go", "build", "-o", filepath.Join(tsDir, "goclock"), "./integration/testdata/timeshift/goclock")
 		gb.Dir, gb.Env = repoRoot, append(os.Environ(), "CGO_ENABLED=0")
@@ -152,6 +158,15 @@ func TestTimeStartSandbox(t *testing.T) {
 
 	r = rtWith(t, nil, "sandbox", "--time-start", strconv.Itoa(y2k), "--", clocks, "sleep")
 	checkSleeps(t, r)
+
+	// musl's libc reads the vDSO its own way: the same reads and deadlines.
+	if musl := filepath.Join(bins, "clocks-musl"); fileExists(musl) {
+		r = rtWith(t, nil, "sandbox", "--time-start", strconv.Itoa(y2k), "--", musl, "family")
+		checkVirtual(t, r.stdout, y2k, familyReads...)
+		checkSleeps(t, rtWith(t, nil, "sandbox", "--time-start", strconv.Itoa(y2k), "--", musl, "sleep"))
+	} else {
+		defer testreq.Missing(t, "the musl build of clocks.c needs musl-gcc (apt-get install musl-tools; hack/install-deps.sh)")
+	}
 
 	r = rtWith(t, nil, "sandbox", "--", clocks, "read")
 	now := time.Now().Unix()
@@ -277,4 +292,9 @@ func checkTick(t *testing.T, l string) {
 	if len(f) != 2 || atoi64(f[1]) < y2k || atoi64(f[1]) > y2k+slack {
 		t.Errorf("clocks tick printed %q, want N and a time in [%d, %d] (host time %d)", l, y2k, y2k+slack, time.Now().Unix())
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
