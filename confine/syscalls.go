@@ -128,11 +128,56 @@ func sandlockRules(o SeccompOptions, native seccomp.ScmpArch) []rule {
 }
 
 // notifyConds narrow what is sent to the supervisor by register arguments, which the process
-// cannot change after the filter has looked: sendto without an address (a NULL pointer) sends
-// to the socket's connected peer, decided at connect, so the supervisor has nothing to decide
-// (notifsup's sendto handler passes such a call on anyway).
-var notifyConds = map[string][]seccomp.ScmpCondition{
-	"sendto": {cond(4, seccomp.CompareNotEqual, 0, 0)},
+// cannot change after the filter has looked: a syscall is sent when one of its condition sets
+// holds (each set is ANDed). sendto without an address (a NULL pointer) sends to the socket's
+// connected peer, decided at connect, so the supervisor has nothing to decide (notifsup's
+// sendto handler passes such a call on anyway). The clock calls go to the supervisor only on
+// the wall clocks time_start shifts (WallClocks): CLOCK_MONOTONIC, read by the Go
+// runtime on every scheduling decision, stays in the kernel. A clockid is an int: the kernel
+// reads the low 32 bits, so the filter compares those (an id with high bits set is the same
+// clock to the kernel).
+var notifyConds = map[string][][]seccomp.ScmpCondition{
+	"sendto":          {{cond(4, seccomp.CompareNotEqual, 0, 0)}},
+	"clock_gettime":   wallClocks(nil),
+	"clock_nanosleep": wallClocks([]seccomp.ScmpCondition{maskedEq(1, timerAbstime, timerAbstime)}),
+	"timer_settime":   {{maskedEq(1, timerAbstime, timerAbstime)}},
+	"timerfd_settime": {{maskedEq(1, timerAbstime, timerAbstime)}},
+	// futex's absolute timeouts on CLOCK_REALTIME, a timeout given (the command's low 7 bits
+	// and FUTEX_CLOCK_REALTIME compared, FUTEX_PRIVATE_FLAG either way): WAIT_BITSET and
+	// WAIT_REQUEUE_PI with the flag, LOCK_PI (always that clock), LOCK_PI2 with the flag. The
+	// hot futex calls (WAIT, WAKE, a WAIT_BITSET on CLOCK_MONOTONIC) stay in the kernel.
+	"futex": {
+		{maskedEq(1, futexCmdClock, futexClockRT|9), cond(3, seccomp.CompareNotEqual, 0, 0)},
+		{maskedEq(1, futexCmdClock, futexClockRT|11), cond(3, seccomp.CompareNotEqual, 0, 0)},
+		{maskedEq(1, futexCmd, 6), cond(3, seccomp.CompareNotEqual, 0, 0)},
+		{maskedEq(1, futexCmdClock, futexClockRT|13), cond(3, seccomp.CompareNotEqual, 0, 0)},
+	},
+	"futex_waitv": {{maskedEq(4, 0xffffffff, unix.CLOCK_REALTIME), cond(3, seccomp.CompareNotEqual, 0, 0)}},
+}
+
+// The futex op's command bits and FUTEX_CLOCK_REALTIME.
+const (
+	futexCmd      = 0x7f
+	futexClockRT  = 0x100
+	futexCmdClock = futexCmd | futexClockRT
+)
+
+// timerAbstime is TIMER_ABSTIME (and TFD_TIMER_ABSTIME): a deadline on the timer's clock.
+const timerAbstime = 1
+
+// WallClocks are the clock ids that read the wall clock: CLOCK_REALTIME, _COARSE, _ALARM and
+// CLOCK_TAI (notifsup.ShiftedClocks, the ones time_start shifts; a lifecycle test keeps the
+// two lists equal).
+var WallClocks = []int32{unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE, unix.CLOCK_REALTIME_ALARM, unix.CLOCK_TAI}
+
+// wallClocks are condition sets matching the clock ids of WallClocks in argument 0, each with
+// the extra conditions.
+func wallClocks(extra []seccomp.ScmpCondition) [][]seccomp.ScmpCondition {
+	var sets [][]seccomp.ScmpCondition
+	for _, id := range WallClocks {
+		sets = append(sets, append([]seccomp.ScmpCondition{maskedEq(0, 0xffffffff, uint64(id))}, extra...))
+	}
+	return sets
 }
 
 // notifyRules send o.Notify and o.NotifyIoctls to the supervisor. uname is NotifyUname's.
@@ -142,7 +187,13 @@ func notifyRules(o SeccompOptions) []rule {
 		if n == "uname" && o.NotifyUname {
 			continue
 		}
-		rs = append(rs, rule{name: n, act: seccomp.ActNotify, conds: notifyConds[n]})
+		sets := notifyConds[n]
+		if sets == nil {
+			sets = [][]seccomp.ScmpCondition{nil}
+		}
+		for _, conds := range sets {
+			rs = append(rs, rule{name: n, act: seccomp.ActNotify, conds: conds})
+		}
 		for _, alias := range i386Aliases[n] {
 			rs = append(rs, rule{name: alias, act: errnoAct(unix.ENOSYS)})
 		}

@@ -225,7 +225,12 @@ func (r *restorer) moveSpecials(p *rproc, cur []mapping) error {
 			return err
 		}
 	}
-	return nil
+	// The first arch_prctl of a program image, made for the fresh program, which stopped at
+	// its exec before making one: a supervisor that rewrites each image's vDSO there (the
+	// time_start feature, notifsup/vdso_amd64.go) rewrites this one, now at the saved address.
+	// ARCH_GET_FS changes nothing (the thread's registers are restored later anyway).
+	_, err := p.t.call("arch_prctl(ARCH_GET_FS)", unix.SYS_ARCH_PRCTL, archGetFS, r.data())
+	return err
 }
 
 func (r *restorer) mapVMA(p *rproc, v VMA) error {
@@ -345,3 +350,6 @@ func (r *restorer) verify(pid, fd int, v VMA) error {
 	r.hashes[v.Path] = sum
 	return nil
 }
+
+// archGetFS is ARCH_GET_FS (asm/prctl.h), which x/sys/unix does not define.
+const archGetFS = 0x1003

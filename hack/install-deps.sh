@@ -23,6 +23,7 @@ PKGS=(
   criu                               # only answers podman's version check (docs/checkpoint.md)
   python3 redis-server curl          # workloads of the checkpoint tests and the docs' examples
   sqlite3 perl                       # workloads of the copy-on-write tests
+  musl-tools                         # musl-gcc: the musl build of the time_start test program
 )
 
 missing=()

@@ -678,6 +678,13 @@ var podmanCases = []struct {
 		defer pm.checkGone(t, id, nil)
 		pmWantOut(t, "podman run --workdir /tmp pwd", r, 0, "/tmp")
 	}},
+	// time_start through podman: busybox date reads 2000-01-01 (plus the seconds it takes).
+	{"time-start", func(t *testing.T, pm *podmanEnv) {
+		r, id := pm.runCID(t, "--rm", "--annotation", "io.sandlock.time_start=946684800", pm.image, "sh", "-c",
+			"d=$(date +%s); if [ $d -ge 946684800 ] && [ $d -le 946685100 ]; then echo y2k; else echo $d; fi")
+		defer pm.checkGone(t, id, nil)
+		pmWantOut(t, "podman run --annotation io.sandlock.time_start=946684800 date", r, 0, "y2k")
+	}},
 	// docs/podman.md, "Passing a sandlock policy": lists with spaces, since --annotation
 	// splits at commas; the CSV-quoted JSON spelling works too.
 	{"annotations", func(t *testing.T, pm *podmanEnv) {

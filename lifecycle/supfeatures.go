@@ -2,11 +2,13 @@ package lifecycle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -36,6 +38,8 @@ type supervisorConfig struct {
 	RandomSeed *int64 `json:"randomSeed,omitempty"`
 	// SortDirs: deterministic_dirs, every listing sorted by name (notifsup.SortedDirs).
 	SortDirs bool `json:"sortDirs,omitempty"`
+	// TimeStart: time_start, in unix nanoseconds (notifsup.TimeShift).
+	TimeStart *int64 `json:"timeStart,omitempty"`
 
 	dir string // the state dir, where the supervisor records the port map (not saved)
 }
@@ -60,6 +64,13 @@ func supervisorPlan(pol spec.Policy, plan *confine.Plan, hostname, rootfs string
 		c.RandomSeed = &seed
 	}
 	c.SortDirs = pol.DirsSorted()
+	if t, ok := pol.StartTime(); ok {
+		if !notifsup.VDSOPatched {
+			return c, errors.New("time_start: the vDSO's clocks are rewritten on x86_64 only: here they would read the host's time")
+		}
+		ns := t.UnixNano()
+		c.TimeStart = &ns
+	}
 	if rootfs == "/" || restrict || c.PortRemap {
 		// The host's file system (direct mode, host mode): its listening unix sockets are a
 		// path away, and Landlock does not govern reaching them. net_allow_hosts: every IP
@@ -210,6 +221,9 @@ func (c supervisorConfig) features() []notifsup.Feature {
 	}
 	if c.ListenBound {
 		fs = append(fs, notifsup.ListenBound())
+	}
+	if c.TimeStart != nil {
+		fs = append(fs, notifsup.TimeShift(time.Unix(0, *c.TimeStart)))
 	}
 	fs = append(fs, notifsup.FSMeta(c.FS))
 	if c.SortDirs {

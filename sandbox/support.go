@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -90,6 +91,7 @@ type field struct {
 	// controller is the cgroup controller that enforces the field: its status names what
 	// enforces it on this host (v1 or cgroup2), or that nothing can.
 	controller string
+	amd64Only  bool // enforced on x86_64 only (create refuses it elsewhere)
 }
 
 // fields says, for every key of spec.Policy, what enforces it in this release. Keep it in step
@@ -119,7 +121,7 @@ var fields = map[string]field{
 	"deny_syscalls":       {mechanism: "seccomp"},
 	"allow_syscalls":      {mechanism: "seccomp"},
 	"random_seed":         {mechanism: "supervisor (getrandom, random devices, /proc/sys/kernel/random/{uuid,boot_id})"},
-	"time_start":          {mechanism: "supervisor (clock)", notYet: true},
+	"time_start":          {mechanism: "supervisor (wall-clock reads and absolute deadlines; the vDSO's clock functions rewritten at each exec)", amd64Only: true},
 	"no_randomize_memory": {mechanism: "personality"},
 	"no_huge_pages":       {mechanism: "prctl(PR_SET_THP_DISABLE)"},
 	"deterministic_dirs":  {mechanism: "supervisor (getdents, getdents64: every listing sorted by name)"},
@@ -156,6 +158,8 @@ func (f field) status(h Host) string {
 		return f.note
 	case f.notYet:
 		return "not yet implemented"
+	case f.amd64Only && runtime.GOARCH != "amd64":
+		return "no (x86_64 only)"
 	case h.LandlockABI < minLandlockABI:
 		return "no (Landlock ABI " + strconv.Itoa(minLandlockABI) + " needed)"
 	case f.minABI > h.LandlockABI:

@@ -100,6 +100,13 @@ func decodeAnnotation(f policyField, value string) (reflect.Value, error) {
 		return target.Elem(), nil
 	}
 	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Value == "number" && f.key == "time_start" {
+		// time_start's unix seconds are a number written bare (`io.sandlock.time_start:
+		// 1704067200`, the form docs/policy.md gives): its text, which ParseTimeStart reads.
+		// Other string fields keep refusing a number (a hostname 123 is likely a mistake).
+		text := strings.TrimSpace(value)
+		return reflect.ValueOf(&text), nil
+	}
 	if errors.As(err, &typeErr) {
 		return reflect.Value{}, fmt.Errorf("wrong JSON type (%s); accepted: %s", typeErr.Value, typeDesc(f.typ))
 	}

@@ -55,6 +55,9 @@ func TestParseAnnotations(t *testing.T) {
 			Hostname: ptr("box"), Workdir: ptr("/work"), FSIsolation: ptr("OVERLAYFS"),
 			TimeStart: ptr("2024-01-01T00:00:00Z"), MaxMemory: ptr(Size(3 << 29)),
 		}},
+		{"time_start's unix seconds written bare", map[string]string{
+			"io.sandlock.time_start": `1704067200.5`,
+		}, Policy{TimeStart: ptr("1704067200.5")}},
 		{"null leaves a field unset", map[string]string{"io.sandlock.max_cpu": `null`, "io.sandlock.fs_readable": `null`}, Policy{}},
 		{"no annotations", nil, Policy{}},
 	}

@@ -5,9 +5,7 @@ import "slices"
 // notEnforced are the keys this release parses and validates but does not enforce yet (the
 // determinism ones). Set, they are reported (the sandbox command and create warn), never
 // silently dropped. docs/policy.md has the same list.
-var notEnforced = []string{
-	"time_start",
-}
+var notEnforced = []string{}
 
 // IsEnforced reports whether this release enforces policy key k.
 func IsEnforced(k string) bool { return !slices.Contains(notEnforced, k) }
