@@ -509,20 +509,26 @@ func TestCOWCrash(t *testing.T) {
 
 // TestCOWContainer: io.sandlock.workdir names a directory inside a container; the container's
 // writes there land at exit (COMMIT) or not at all (on_error ABORT), and nothing stays mounted.
+// Under root.readonly (the default of `spec` and `runc spec`) the workdir is writable all the
+// same, the rest of the root is not, and the commit lands in the host directory.
 func TestCOWContainer(t *testing.T) {
 	requireSetup(t)
+	const commit = "echo new > /data/new && rm /data/old && echo more >> /data/kept && ln /data/new /data/link"
 	for _, c := range []struct {
 		name, script string
 		code         int
 		committed    bool
+		readonly     bool
 	}{
-		{"commit", "echo new > /data/new && rm /data/old && echo more >> /data/kept && ln /data/new /data/link", 0, true},
-		{"abort on error", "echo new > /data/new && rm /data/old; exit 5", 5, false},
+		{"commit", commit, 0, true, false},
+		{"abort on error", "echo new > /data/new && rm /data/old; exit 5", 5, false, false},
+		{"commit under root.readonly", "if echo x > /outside; then exit 9; fi; " + commit, 0, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			storage := filepath.Join(t.TempDir(), "layers")
 			bundle := newBundleWith(t, func(s *specs.Spec) {
 				s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+				s.Root.Readonly = c.readonly
 			}, "sh", "-c", c.script)
 			data := filepath.Join(bundle, "rootfs", "data")
 			for name, body := range map[string]string{"old": "old\n", "kept": "kept\n"} {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/cowfs"
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -156,6 +157,18 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	return nil
 }
 
+// cowWritable adds the workdir's layer to the rules a container without fs lists gets from its
+// root (landlockFor): under root.readonly (runc's and our `spec` default) the rootfs-wide rule
+// is read-only, and the workdir, whose writes all go to the layer, would refuse them (EACCES).
+// With fs lists, setupCOW has put the workdir in fs_writable already.
+func cowWritable(base confine.LandlockConfig, cow *cowMount) confine.LandlockConfig {
+	if cow == nil {
+		return base
+	}
+	base.Paths = append(slices.Clone(base.Paths), confine.PathRule{Path: cow.Lower, Write: true, Exec: true})
+	return base
+}
+
 // dryRunWritable is fs_writable for a dry run, which writes nothing for real (the seed's
 // "discard all writes"): only the workdir goes through the discarded layer, so a writable path
 // outside it becomes readable only (it stays readable: fs_writable implies reading), and a
@@ -233,8 +246,8 @@ func mountLayerTmpfs(stateDir string, l *cowfs.Layer) error {
 	})
 }
 
-// pinWorkdir bind-mounts the workdir at pin (delete undoes it with the other mounts, after the
-// layer's action).
+// pinWorkdir bind-mounts the workdir at pin, writable (delete undoes it with the other mounts,
+// after the layer's action).
 func pinWorkdir(stateDir, lower, pin string) error {
 	src, err := unix.Open(lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -244,6 +257,12 @@ func pinWorkdir(stateDir, lower, pin string) error {
 	return mountRecorded(stateDir, pin, func() error {
 		if err := unix.Mount(fdPath(src), pin, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("cow: pin the workdir: %w", err)
+		}
+		// A bind takes the read-only flag of the mount it is made from: root.readonly's bind
+		// of the rootfs, made before. The commit writes the workdir through the pin; the
+		// container never sees it (the state dir), so it is made writable again.
+		if err := unix.MountSetattr(-1, pin, 0, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return fmt.Errorf("cow: pin the workdir: make it writable: %w", err)
 		}
 		return nil
 	})

@@ -246,7 +246,7 @@ func (cr *creation) memView() memView {
 
 func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	st, s := cr.cont.State, cr.spec
-	plan, err := confine.PlanFor(cr.policy, landlockFor(st.Rootfs, s, st.Isolation), st.Rootfs)
+	plan, err := confine.PlanFor(cr.policy, cowWritable(landlockFor(st.Rootfs, s, st.Isolation), cr.cow), st.Rootfs)
 	if err != nil {
 		return initConfig{}, stepErr(StepPolicy, err)
 	}
