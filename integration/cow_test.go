@@ -874,8 +874,15 @@ func TestCOWBranchConflictRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := second()
-	if r.code != 75 || !strings.Contains(r.stderr, "branch conflict") || !strings.Contains(r.stderr, "edit") || !strings.Contains(r.stderr, "kept the copy-on-write layer") {
-		t.Errorf("second: code %d, %q; want 75, a branch conflict on edit and where its layer is", r.code, r.stderr)
+	ls := layers(t, storage)
+	if len(ls) != 1 {
+		t.Fatalf("layers %v, want the refused one", ls)
+	}
+	// One line: the conflict, the path, where the layer is and what to do with it.
+	want := "sandlock-runtime: sandbox run: branch conflict: the workdir changed under this layer's paths since the layer was made: edit; nothing landed, the layer is kept in " +
+		ls[0] + " (sandlock-runtime cow diff|commit|abort " + ls[0] + ")\n"
+	if r.code != 75 || r.stderr != want {
+		t.Errorf("second: code %d, stderr\n%q\nwant 75 and\n%q", r.code, r.stderr, want)
 	}
 	if got := readOr(t, filepath.Join(wd, "edit")); got != "first\n" {
 		t.Errorf("edit = %q, want the first's", got)

@@ -440,7 +440,7 @@ func (c *Container) finishCOW() error {
 			if kerr := l.KeepOnDisk(detach); kerr != nil {
 				err = errors.Join(err, kerr)
 			}
-			err = fmt.Errorf("%w; the layer is kept in %s", err, l.Dir)
+			err = fmt.Errorf("%w; nothing landed, the layer is kept in %s", err, l.Dir)
 			c.keptLayer = l.Dir
 		}
 	case cowfs.Keep:

@@ -281,7 +281,7 @@ func (s *Sandbox) wait(ctx context.Context, h *lifecycle.Handle) (int, error) {
 	if killed {
 		return code, newError(kindChild, "run", errors.Join(ctx.Err(), err))
 	}
-	return code, wrap("wait", err)
+	return code, wrap("run", err)
 }
 
 // stateRoot makes sure the private state root exists, is a directory we own and nobody else

@@ -119,7 +119,13 @@ func runSandbox(c *cli.Context) error {
 	} else {
 		code, err = sb.RunInteractive(context.Background(), c.Args().Slice())
 	}
-	for _, l := range sb.KeptLayers() {
+	kept := sb.KeptLayers()
+	if sandbox.IsBranchConflict(err) && len(kept) > 0 {
+		// The error names the layer: one line says it all, with what to do next.
+		l := kept[len(kept)-1]
+		return &codedError{code: exitBranchConflict, err: fmt.Errorf("%w (sandlock-runtime cow diff|commit|abort %s)", err, l)}
+	}
+	for _, l := range kept {
 		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: kept the copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)\n", l, l)
 	}
 	if sandbox.IsBranchConflict(err) {
