@@ -41,11 +41,24 @@ const (
 // in the workdir, syncs it, writes the journal (the list of steps) and syncs it: from there
 // the commit is decided, and applying it is a series of idempotent renames that Recover
 // finishes after a crash. A crash before the journal leaves a staging directory without one,
-// which Recover removes: the workdir is as before. Then the layer is removed.
+// which Recover removes: the workdir is as before. Then the layer is removed. Every failure
+// before the journal is an ErrNotLanded (the workdir as it was, the layer whole).
 func (l *Layer) Commit(unmount Unmount) error {
 	if err := l.Reachable(); err != nil {
 		return err
 	}
+	if err := l.prepare(); err != nil {
+		if ld, ok := err.(landed); ok {
+			return ld.err
+		}
+		return notLanded{err}
+	}
+	return l.Remove(unmount)
+}
+
+// prepare is Commit up to and including the apply of the journal; a failure of the apply is a
+// landed.
+func (l *Layer) prepare() error {
 	if err := l.checkWorkdir(); err != nil {
 		return err
 	}
@@ -67,18 +80,38 @@ func (l *Layer) Commit(unmount Unmount) error {
 	if err := l.conflicts(ops); err != nil {
 		return err
 	}
-	if len(ops) > 0 {
-		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
-		if err := l.stage(stage, ops); err != nil {
-			_ = removeAll(stage)
-			return fmt.Errorf("commit %s: %w", l.Dir, err)
-		}
-		if err := apply(l.Workdir, stage); err != nil {
-			return fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, stage)
-		}
+	if len(ops) == 0 {
+		return nil
 	}
-	return l.Remove(unmount)
+	stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
+	if err := l.stage(stage, ops); err != nil {
+		_ = removeAll(stage)
+		return fmt.Errorf("commit %s: %w", l.Dir, err)
+	}
+	if err := apply(l.Workdir, stage); err != nil {
+		return landed{fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, stage)}
+	}
+	return nil
 }
+
+// ErrNotLanded: a commit failed before its journal was written (a branch conflict, or the
+// staging copy refused: a read-only or full workdir, a permission): the workdir is as it was
+// and the layer whole, to be kept for `cow diff|commit|abort` rather than retried for ever.
+var ErrNotLanded = errors.New("nothing of the layer landed")
+
+// notLanded marks a failure of Commit before the journal; its message is the cause's.
+type notLanded struct{ err error }
+
+func (e notLanded) Error() string        { return e.err.Error() }
+func (e notLanded) Unwrap() error        { return e.err }
+func (e notLanded) Is(target error) bool { return target == ErrNotLanded }
+
+// landed is a failure of the apply, after the journal: the commit is decided, and the next
+// Recover finishes it (Commit returns the cause, never as ErrNotLanded).
+type landed struct{ err error }
+
+func (e landed) Error() string { return e.err.Error() }
+func (e landed) Unwrap() error { return e.err }
 
 // ErrReservedName: the layer made a name in the workdir that only a commit's staging
 // directory may have (a forged one would be replayed by the next Recover).

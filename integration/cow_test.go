@@ -892,6 +892,47 @@ func TestCOWBranchConflictRun(t *testing.T) {
 	}
 }
 
+// TestCOWCommitRefused: a commit the workdir refuses (here a read-only mount of it: the
+// sandbox's writes went to its layer, the staging copy cannot) lands nothing, keeps the layer
+// and says so in one line; the run's state goes with it (it used to stay, and every delete
+// --force retried the same commit and failed).
+func TestCOWCommitRefused(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	if err := unix.Mount(wd, wd, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(wd, unix.MNT_DETACH) })
+	if err := unix.Mount("", wd, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, wd)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "echo new > edit")...)
+	ls := layers(t, storage)
+	if len(ls) != 1 {
+		t.Fatalf("layers %v, want the refused one kept", ls)
+	}
+	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "read-only file system; nothing landed, the layer is kept in "+ls[0]+
+		" (sandlock-runtime cow diff|commit|abort "+ls[0]+")") {
+		t.Errorf("code %d, stderr %q; want 1 and one line: the cause, nothing landed, where the layer is kept", r.code, r.stderr)
+	}
+	if snapshot(t, wd) != before {
+		t.Errorf("the refused commit changed the workdir")
+	}
+	if out, _, _ := rt(t, "list", "-q"); out != "" {
+		t.Errorf("state left behind: %q", out)
+	}
+	if out, stderr, code := rt(t, "cow", "diff", ls[0]); code != 0 || out != "M edit\n" {
+		t.Errorf("cow diff of the kept layer: %d %q %s", code, out, stderr)
+	}
+	if err := unix.Unmount(wd, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := rt(t, "cow", "commit", ls[0]); code != 0 || readOr(t, filepath.Join(wd, "edit")) != "new\n" {
+		t.Errorf("cow commit once the workdir is writable: %d %s", code, stderr)
+	}
+}
+
 // sameInCOW runs script with sh in a fresh directory, then in a sandbox with a fresh COW
 // workdir (committed at the end), and fails the test unless both succeed with the same output
 // (stdout and stderr outside, stdout inside). It returns the workdir.

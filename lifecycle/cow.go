@@ -459,10 +459,12 @@ func (c *Container) finishCOW() error {
 	return err
 }
 
-// keepsLayer: a commit that landed nothing, and never will (a branch conflict, a name
-// reserved for the commit's staging), keeps the layer on disk and lets the container go.
+// keepsLayer: a commit that landed nothing (a branch conflict, a name reserved for the
+// commit's staging, a workdir that refuses the staging copy: read-only, full, gone) keeps the
+// layer on disk and lets the container go: retried by every delete, it would fail the same way
+// and leave the container's state behind for ever.
 func keepsLayer(err error) bool {
-	return errors.Is(err, cowfs.ErrBranchConflict) || errors.Is(err, cowfs.ErrReservedName)
+	return errors.Is(err, cowfs.ErrNotLanded) || errors.Is(err, cowfs.ErrBranchConflict) || errors.Is(err, cowfs.ErrReservedName)
 }
 
 func mustJSON(v any) []byte {

@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/cowfs"
 	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/sandbox"
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -120,10 +121,15 @@ func runSandbox(c *cli.Context) error {
 		code, err = sb.RunInteractive(context.Background(), c.Args().Slice())
 	}
 	kept := sb.KeptLayers()
-	if sandbox.IsBranchConflict(err) && len(kept) > 0 {
-		// The error names the layer: one line says it all, with what to do next.
+	if errors.Is(err, cowfs.ErrNotLanded) && len(kept) > 0 {
+		// The error names the layer (a branch conflict, or a commit the workdir refused): one
+		// line says it all, with what to do next.
 		l := kept[len(kept)-1]
-		return &codedError{code: exitBranchConflict, err: fmt.Errorf("%w (sandlock-runtime cow diff|commit|abort %s)", err, l)}
+		err = fmt.Errorf("%w (sandlock-runtime cow diff|commit|abort %s)", err, l)
+		if sandbox.IsBranchConflict(err) {
+			return &codedError{code: exitBranchConflict, err: err}
+		}
+		return err
 	}
 	for _, l := range kept {
 		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: kept the copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)\n", l, l)
