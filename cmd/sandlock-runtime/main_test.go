@@ -30,6 +30,8 @@ func TestFlagParsing(t *testing.T) {
 	}{
 		{"state of a missing container", []string{"state", "nope"}, "container does not exist"},
 		{"start needs an id", []string{"start"}, "exactly one container ID"},
+		{"a flag after the id", []string{"delete", "c1", "--force"}, "--force after the container ID: flags go before it (sandlock-runtime delete [flags] ID)"},
+		{"two ids", []string{"state", "a", "b"}, "needs exactly one container ID, got 2 arguments"},
 		{"kill with a bad signal", []string{"kill", "nope", "SIGNOPE"}, "SIGNOPE"},
 		{"kill --all of a missing container", []string{"kill", "--all", "nope", "9"}, "does not exist"},
 		{"delete --force of a missing container", []string{"delete", "--force", "nope"}, ""},
