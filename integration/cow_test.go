@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -561,6 +562,47 @@ func TestCOWContainer(t *testing.T) {
 				t.Errorf("layer left: %v", layers(t, storage))
 			}
 		})
+	}
+}
+
+// TestCOWLayerByID: a container's kept layer is found by `cow list` and named by its id; a
+// layer whose container still has state is listed as in use and refused to commit and abort
+// (its delete decides it).
+func TestCOWLayerByID(t *testing.T) {
+	requireSetup(t)
+	storage := filepath.Join(t.TempDir(), "layers")
+	bundle := newBundleWith(t, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage, "io.sandlock.on_exit": "KEEP"}
+	}, "sh", "-c", "echo new > /data/new")
+	if err := os.MkdirAll(filepath.Join(bundle, "rootfs", "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kept, live := newID(), newID()
+	if r := rtWith(t, nil, "run", "--bundle", bundle, kept); r.code != 0 {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	if _, stderr, code := rt(t, "create", "--bundle", bundle, live); code != 0 {
+		t.Fatalf("create: %d %s", code, stderr)
+	}
+	t.Cleanup(func() { rt(t, "delete", "--force", live) })
+	out, stderr, code := rt(t, "cow", "list", "--fs-storage", storage)
+	if code != 0 || !regexp.MustCompile(`(?m)^`+kept+` +\S+ +kept +`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^`+live+` +\S+ +in use \(`).MatchString(out) {
+		t.Errorf("cow list: %d %q %s; want %s kept and %s in use", code, out, stderr, kept, live)
+	}
+	if out, stderr, code := rt(t, "cow", "diff", "--fs-storage", storage, kept); code != 0 || out != "A new\n" {
+		t.Errorf("cow diff by id: %d %q %s", code, out, stderr)
+	}
+	for _, verb := range []string{"abort", "commit"} {
+		if _, stderr, code := rt(t, "cow", verb, "--fs-storage", storage, live); code == 0 || !strings.Contains(stderr, "still has state") {
+			t.Errorf("cow %s of a layer whose container exists: %d %s; want a refusal", verb, code, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(storage, live, "upper")); err != nil {
+		t.Errorf("the live layer was touched: %v", err)
+	}
+	if _, stderr, code := rt(t, "cow", "commit", "--fs-storage", storage, kept); code != 0 || readOr(t, filepath.Join(bundle, "rootfs", "data", "new")) != "new\n" {
+		t.Errorf("cow commit by id: %d %s", code, stderr)
 	}
 }
 
