@@ -108,6 +108,25 @@ func TestBranchConflictAPI(t *testing.T) {
 	}
 }
 
+// TestRelativeFSStorage: fs_storage given relative is the caller's directory's (WithDir), as a
+// relative workdir is, not the workdir's (where it could never be: it must be outside it).
+func TestRelativeFSStorage(t *testing.T) {
+	requireKernel(t)
+	requireRoot(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "wd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := spec.Policy{Workdir: spec.Ptr("wd"), FSStorage: spec.Ptr("layers"), OnExit: spec.Ptr(spec.BranchKeep)}
+	sb := New(p, WithStateRoot(filepath.Join(t.TempDir(), "state")), WithDir(dir))
+	if res, err := sb.Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", "echo x > wd/new"}); err != nil || !res.Success() {
+		t.Fatalf("Run: %+v, %v", res, err)
+	}
+	if k := sb.KeptLayers(); len(k) != 1 || filepath.Dir(k[0]) != filepath.Join(dir, "layers") {
+		t.Errorf("KeptLayers %v, want one in %s", k, filepath.Join(dir, "layers"))
+	}
+}
+
 func requireRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("not root: the copy-on-write tests of this package run as root (integration/ covers a user)")
