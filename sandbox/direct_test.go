@@ -212,6 +212,7 @@ func TestInertWithoutWorkdirWarned(t *testing.T) {
 	}
 	wd := t.TempDir()
 	p.Workdir = &wd
+	p.FSStorage = spec.Ptr(filepath.Join(t.TempDir(), "layers")) // KEEP: not in the host's default storage
 	rec.lines = nil
 	sb = New(p, WithStateRoot(filepath.Join(t.TempDir(), "state")), WithLogger(rec), WithDir(wd))
 	if _, err := sb.Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {
