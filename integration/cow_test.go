@@ -270,6 +270,12 @@ func TestCOWDryRun(t *testing.T) {
 	if snapshot(t, wd) != before || len(layers(t, storage)) != 0 {
 		t.Errorf("a dry run changed the workdir or left a layer (%v)", layers(t, storage))
 	}
+	// on_exit and on_error have nothing to decide: the layer is discarded, and the user told.
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run", "--on-exit", "keep"), "sh", "-c", "echo x > added")...)
+	if r.code != 0 || r.stdout != "A added\n" || !strings.Contains(r.stderr, "warning: on_exit (--on-exit) does nothing in a dry run") ||
+		snapshot(t, wd) != before || len(layers(t, storage)) != 0 {
+		t.Errorf("--dry-run --on-exit keep: code %d, %q, %q; layers %v", r.code, r.stdout, r.stderr, layers(t, storage))
+	}
 	// Without --workdir: the command's directory.
 	r = rtWith(t, func(c *exec.Cmd) { c.Dir = wd }, sandboxArgs([]string{"--dry-run", "--fs-storage", storage}, "sh", "-c", "echo x > here")...)
 	if r.code != 0 || r.stdout != "A here\n" {

@@ -101,6 +101,14 @@ func runSandbox(c *cli.Context) error {
 		}
 	}
 	if c.Bool("dry-run") {
+		for _, f := range []struct {
+			key string
+			set bool
+		}{{"on_exit", pol.OnExit != nil}, {"on_error", pol.OnError != nil}} {
+			if f.set {
+				fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s (--%s) does nothing in a dry run: its layer is always discarded (run without --dry-run to commit or keep)\n", f.key, strings.ReplaceAll(f.key, "_", "-"))
+			}
+		}
 		for _, w := range realWritesOfDryRun(pol) {
 			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: --dry-run: %s (fs_writable) is read-only in a dry run, which writes nothing for real: only the workdir %s is writable, through the discarded layer\n", w[0], w[1])
 		}
