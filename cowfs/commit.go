@@ -43,11 +43,18 @@ const (
 // finishes after a crash. A crash before the journal leaves a staging directory without one,
 // which Recover removes: the workdir is as before. Then the layer is removed. Every failure
 // before the journal is an ErrNotLanded (the workdir as it was, the layer whole).
-func (l *Layer) Commit(unmount Unmount) error {
+func (l *Layer) Commit(unmount Unmount) error { return l.commit(unmount, false) }
+
+// CommitOverwrite is Commit without the conflict check: the layer's version of every path it
+// changed wins over what others made of it since (`cow commit --force`, once the user has
+// looked at the conflict).
+func (l *Layer) CommitOverwrite(unmount Unmount) error { return l.commit(unmount, true) }
+
+func (l *Layer) commit(unmount Unmount, overwrite bool) error {
 	if err := l.Reachable(); err != nil {
 		return err
 	}
-	if err := l.prepare(); err != nil {
+	if err := l.prepare(overwrite); err != nil {
 		if ld, ok := err.(landed); ok {
 			return ld.err
 		}
@@ -58,7 +65,7 @@ func (l *Layer) Commit(unmount Unmount) error {
 
 // prepare is Commit up to and including the apply of the journal; a failure of the apply is a
 // landed.
-func (l *Layer) prepare() error {
+func (l *Layer) prepare(overwrite bool) error {
 	if err := l.checkWorkdir(); err != nil {
 		return err
 	}
@@ -77,13 +84,18 @@ func (l *Layer) prepare() error {
 	if err := reservedNames(ops); err != nil {
 		return fmt.Errorf("commit %s: %w", l.Dir, err)
 	}
-	if err := l.conflicts(ops); err != nil {
-		return err
+	if !overwrite {
+		if err := l.conflicts(ops); err != nil {
+			return err
+		}
 	}
 	if len(ops) == 0 {
 		return nil
 	}
 	stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
+	if err := os.Mkdir(stage, 0o700); err != nil { // what is in the way is not ours to remove
+		return fmt.Errorf("commit %s: %w", l.Dir, err)
+	}
 	if err := l.stage(stage, ops); err != nil {
 		_ = removeAll(stage)
 		return fmt.Errorf("commit %s: %w", l.Dir, err)
@@ -150,10 +162,8 @@ func (l *Layer) conflicts(ops []op) error {
 	return nil
 }
 
+// stage fills the staging directory stage, made by the caller, and writes its journal.
 func (l *Layer) stage(stage string, ops []op) error {
-	if err := os.Mkdir(stage, 0o700); err != nil {
-		return err
-	}
 	// The mark that makes it a staging directory for Recover (a user's directory of the same
 	// name is left alone).
 	if err := os.WriteFile(filepath.Join(stage, stageMark), nil, 0o600); err != nil {

@@ -109,6 +109,9 @@ func TestCrashMidCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
+		if err := os.Mkdir(stage, 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := l.stage(stage, ops); err != nil {
 			t.Fatal(err)
 		}
@@ -139,6 +142,9 @@ func TestCrashMidCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
+		if err := os.Mkdir(stage, 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := l.stage(stage, ops); err != nil {
 			t.Fatal(err)
 		}
@@ -171,6 +177,49 @@ func TestConflict(t *testing.T) {
 	}
 	if read(t, filepath.Join(l.Workdir, "edit")) != "theirs" || read(t, filepath.Join(l.Workdir, "newdir/f")) != "<missing>" {
 		t.Errorf("part of a conflicting commit landed")
+	}
+	if _, err := os.Stat(l.Upper()); err != nil {
+		t.Errorf("the refused layer is gone: %v", err)
+	}
+}
+
+// TestCommitOverwrite: the conflict Commit refuses, CommitOverwrite lands: the layer's version
+// of every path it changed wins, and the rest of the workdir (theirs) stays.
+func TestCommitOverwrite(t *testing.T) {
+	l := fakeLayer(t)
+	write(t, l.Workdir, map[string]string{"edit": "theirs", "their-new": "t"})
+	if err := l.Commit(nil); !errors.Is(err, ErrBranchConflict) || !errors.Is(err, ErrNotLanded) {
+		t.Fatalf("Commit: got %v, want a branch conflict that landed nothing", err)
+	}
+	if err := l.CommitOverwrite(nil); err != nil {
+		t.Fatalf("CommitOverwrite: %v", err)
+	}
+	for name, want := range map[string]string{"edit": "new", "newdir/f": "f", "opq/b": "b2", "opq/a": "<missing>", "gone": "<missing>", "their-new": "t", "keep": "k"} {
+		if got := read(t, filepath.Join(l.Workdir, name)); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if _, err := os.Stat(l.Dir); err == nil {
+		t.Errorf("the layer is still there after its commit")
+	}
+}
+
+// TestCommitRefusedKeepsLayer: a commit the workdir refuses before its journal (here a file
+// where the staging directory goes) is an ErrNotLanded: nothing landed, the layer stays whole,
+// and the file in the way is left alone.
+func TestCommitRefusedKeepsLayer(t *testing.T) {
+	l := fakeLayer(t)
+	inTheWay := filepath.Join(l.Workdir, stagePrefix+l.ID)
+	write(t, l.Workdir, map[string]string{stagePrefix + l.ID: "mine"})
+	err := l.Commit(nil)
+	if err == nil || !errors.Is(err, ErrNotLanded) || errors.Is(err, ErrBranchConflict) {
+		t.Fatalf("Commit: got %v, want an ErrNotLanded", err)
+	}
+	if read(t, filepath.Join(l.Workdir, "edit")) != "old" || read(t, filepath.Join(l.Workdir, "newdir/f")) != "<missing>" {
+		t.Errorf("part of a refused commit landed")
+	}
+	if read(t, inTheWay) != "mine" {
+		t.Errorf("the file in the staging directory's way was removed")
 	}
 	if _, err := os.Stat(l.Upper()); err != nil {
 		t.Errorf("the refused layer is gone: %v", err)

@@ -444,6 +444,22 @@ func TestCOWBranchConflict(t *testing.T) {
 	if _, err := os.Stat(ls[1]); err != nil {
 		t.Errorf("the refused layer is gone: %v", err)
 	}
+	// Having looked, the user lands it anyway: its version of edit wins, all of it lands.
+	theirs := readOr(t, filepath.Join(ls[1], "upper", "edit"))
+	if _, stderr, code := rt(t, "cow", "commit", "--force", ls[1]); code != 0 {
+		t.Fatalf("cow commit --force: %d %s", code, stderr)
+	}
+	if got := readOr(t, filepath.Join(wd, "edit")); got != theirs || got == first {
+		t.Errorf("cow commit --force: edit %q, want the forced layer's %q", got, theirs)
+	}
+	for _, who := range []string{"one", "two"} {
+		if _, err := os.Stat(filepath.Join(wd, "only-"+who)); err != nil {
+			t.Errorf("after cow commit --force, only-%s is missing: %v", who, err)
+		}
+	}
+	if _, err := os.Stat(ls[1]); err == nil {
+		t.Errorf("the forced layer is still there")
+	}
 }
 
 // TestCOWTools: git and make inside the COW workdir give the same result as outside.

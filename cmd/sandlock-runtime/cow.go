@@ -33,7 +33,7 @@ var cowCommand = &cli.Command{
 sandbox command prints it when it keeps one. LAYER is that directory, or the id alone (looked up
 in --fs-storage, else the default). list shows the layers there; diff lists a layer's changes
 (A/M/D PATH, --format json); commit lands it in its workdir (all or nothing; exit 75 on a branch
-conflict); abort deletes it. commit and abort refuse a layer whose sandbox or container still
+conflict, which --force overrides); abort deletes it. commit and abort refuse a layer whose sandbox or container still
 has state (delete it first: delete applies on_exit/on_error). Flags go before LAYER. See
 docs/sandbox.md.`,
 	Subcommands: []*cli.Command{
@@ -46,8 +46,14 @@ docs/sandbox.md.`,
 				}
 				return printChanges(c.App.Writer, c.String("format"), cs)
 			})},
-		{Name: "commit", ArgsUsage: "LAYER", Usage: "land a kept layer in its workdir", Flags: []cli.Flag{storageFlag()},
-			Action: cowAction(true, func(l *cowfs.Layer, _ *cli.Context) error { return l.Commit(nil) })},
+		{Name: "commit", ArgsUsage: "LAYER", Usage: "land a kept layer in its workdir", Flags: []cli.Flag{storageFlag(),
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "land it over a branch conflict: the layer's version of each path it changed wins over what others made of it since"}},
+			Action: cowAction(true, func(l *cowfs.Layer, c *cli.Context) error {
+				if c.Bool("force") {
+					return l.CommitOverwrite(nil)
+				}
+				return l.Commit(nil)
+			})},
 		{Name: "abort", ArgsUsage: "LAYER", Usage: "discard a kept layer", Flags: []cli.Flag{storageFlag()},
 			Action: cowAction(true, func(l *cowfs.Layer, _ *cli.Context) error { return l.Remove(nil) })},
 	},
