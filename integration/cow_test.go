@@ -997,6 +997,37 @@ func TestCOWCommitRefused(t *testing.T) {
 	}
 }
 
+// TestCOWStorageOnOverlay: fs_storage on a file system overlayfs refuses as an upper layer
+// (overlayfs itself) fails at start with an error that names fs_storage and the kernel's
+// reason, and leaves neither a layer nor state behind.
+func TestCOWStorageOnOverlay(t *testing.T) {
+	requireSetup(t)
+	base := t.TempDir()
+	for _, d := range []string{"l", "u", "w", "m", "wd"} {
+		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := filepath.Join(base, "m")
+	opts := fmt.Sprintf("lowerdir=%s/l,upperdir=%s/u,workdir=%s/w", base, base, base)
+	if err := unix.Mount("overlay", m, "overlay", 0, opts); err != nil {
+		t.Skipf("no overlayfs to put fs_storage on: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(m, unix.MNT_DETACH) })
+	storage := filepath.Join(m, "layers")
+	r := rtWith(t, nil, sandboxArgs(cowFlags(filepath.Join(base, "wd"), storage), "true")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "(in fs_storage: overlayfs cannot keep an upper layer on its file system") ||
+		!strings.Contains(r.stderr, "kernel: overlay: filesystem on ") {
+		t.Errorf("code %d, stderr %q; want 1 and an error naming fs_storage with the kernel's reason", r.code, r.stderr)
+	}
+	if ls := layers(t, storage); len(ls) != 0 {
+		t.Errorf("layers left: %v", ls)
+	}
+	if out, _, _ := rt(t, "list", "-q"); out != "" {
+		t.Errorf("state left: %q", out)
+	}
+}
+
 // sameInCOW runs script with sh in a fresh directory, then in a sandbox with a fresh COW
 // workdir (committed at the end), and fails the test unless both succeed with the same output
 // (stdout and stderr outside, stdout inside). It returns the workdir.

@@ -148,7 +148,13 @@ func (m *cowMount) treeInNamespace() (int, error) {
 			}
 		}
 	}
-	if err := unix.Mount("sandlock-cow", m.Lower, "overlay", 0, m.optionString()); err != nil {
+	// fsopen's way rather than mount(2)'s: a refusal comes with the kernel's reason (fsLog).
+	ovl, err := m.overlayFD()
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(ovl)
+	if err := unix.MoveMount(ovl, "", unix.AT_FDCWD, m.Lower, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
 	}
 	tree, err := unix.OpenTree(unix.AT_FDCWD, "/", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
@@ -156,20 +162,6 @@ func (m *cowMount) treeInNamespace() (int, error) {
 		return -1, fmt.Errorf("cow: copy the mount tree: %w", err)
 	}
 	return tree, nil
-}
-
-func (m *cowMount) optionString() string {
-	var b strings.Builder
-	for i, o := range m.options() {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(o[0])
-		if o[1] != "" {
-			b.WriteString("=" + o[1])
-		}
-	}
-	return b.String()
 }
 
 // enter runs in init before Landlock opens its paths and before the chroot into the rootfs:
@@ -265,6 +257,36 @@ func (m *cowMount) attachDetached() (int, error) {
 	return tree, nil
 }
 
+// optionKey names the policy key behind an overlay option the kernel may refuse.
+var optionKey = map[string]string{
+	"lowerdir": " (the workdir: overlayfs cannot use its file system as a lower layer)",
+	"upperdir": " (in fs_storage: overlayfs cannot keep an upper layer on its file system; accepted: ext4, xfs, btrfs, tmpfs, not overlayfs)",
+	"workdir":  " (in fs_storage)",
+}
+
+// fsLog is what the kernel said about a refused fsconfig (the fs context's log, read from
+// the fsopen descriptor: "overlayfs: filesystem on ... not supported as upperdir"), as
+// "; kernel: ..." or "".
+func fsLog(fs int) string {
+	var msgs []string
+	buf := make([]byte, 4096)
+	for range 8 {
+		n, err := unix.Read(fs, buf)
+		if err != nil || n <= 0 {
+			break
+		}
+		msg := strings.TrimSpace(string(buf[:n]))
+		if len(msg) > 2 && msg[1] == ' ' { // "e ", "w ", "i ": the message's level
+			msg = msg[2:]
+		}
+		msgs = append(msgs, msg)
+	}
+	if len(msgs) == 0 {
+		return ""
+	}
+	return "; kernel: " + strings.Join(msgs, "; ")
+}
+
 // errNoDetachedAttach: move_mount refuses to attach to a detached tree (EINVAL before Linux
 // 6.15); root takes the helper's way.
 var errNoDetachedAttach = errors.New("the kernel cannot attach a mount to a detached mount tree (Linux 6.15 or later)")
@@ -285,11 +307,11 @@ func (m *cowMount) overlayFD() (int, error) {
 			set = func() error { return unix.FsconfigSetFlag(fs, o[0]) }
 		}
 		if err := set(); err != nil {
-			return -1, fmt.Errorf("cow: overlayfs option %s=%s: %w", o[0], o[1], err)
+			return -1, fmt.Errorf("cow: overlayfs option %s=%s%s: %w%s", o[0], o[1], optionKey[o[0]], err, fsLog(fs))
 		}
 	}
 	if err := unix.FsconfigCreate(fs); err != nil {
-		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
+		return -1, fmt.Errorf("cow: mount overlay over %s: %w%s", m.Lower, err, fsLog(fs))
 	}
 	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
 	if err != nil {
