@@ -1028,6 +1028,22 @@ func TestCOWStorageOnOverlay(t *testing.T) {
 	}
 }
 
+// TestCOWStorageNotADirectory: an fs_storage that cannot be made is refused as a policy error
+// naming fs_storage (it said "cow layer: mkdir ...").
+func TestCOWStorageNotADirectory(t *testing.T) {
+	requireSetup(t)
+	wd, _ := cowTree(t)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, file), "true")...)
+	want := "sandlock-runtime: sandbox: fs_storage (--fs-storage) " + file + ": mkdir " + file + ": not a directory\n"
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("code %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
+	}
+}
+
 // sameInCOW runs script with sh in a fresh directory, then in a sandbox with a fresh COW
 // workdir (committed at the end), and fails the test unless both succeed with the same output
 // (stdout and stderr outside, stdout inside). It returns the workdir.

@@ -102,6 +102,13 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
 			Reason: "needs root for a container: the layer's limit is a tmpfs, which a user can mount only in the sandbox's own namespaces, where only a runtime that stays in the foreground (sandbox, the Go API) can reach it"}
 	}
+	if err := os.MkdirAll(storage, 0o700); err != nil {
+		reason := err.Error()
+		if cr.policy.FSStoragePath() == "" {
+			reason += "; this is fs_storage's default: set fs_storage to a directory you can write"
+		}
+		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: reason}
+	}
 	if err := cowfs.Recover(lower); err != nil {
 		return fmt.Errorf("workdir %s: finishing an interrupted commit: %w", lower, err)
 	}
