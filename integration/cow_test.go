@@ -1044,6 +1044,29 @@ func TestCOWStorageNotADirectory(t *testing.T) {
 	}
 }
 
+// TestCOWMountBeneath: a workdir with a mount beneath it is refused at start, naming the mount:
+// overlayfs would show the directory under it, and the commit of a write there failed after
+// its journal (EXDEV), leaving the run's state and a journal every later run replayed.
+func TestCOWMountBeneath(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	mnt := filepath.Join(wd, "sub")
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "echo x > sub/new")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "workdir (--workdir) "+wd+": "+mnt+" is a mount point beneath it") {
+		t.Errorf("code %d, stderr %q; want 1 and a refusal naming %s", r.code, r.stderr, mnt)
+	}
+	if ls := layers(t, storage); len(ls) != 0 {
+		t.Errorf("layers left: %v", ls)
+	}
+	if ents, _ := os.ReadDir(mnt); len(ents) != 0 {
+		t.Errorf("the mount beneath the workdir was written: %v", ents)
+	}
+}
+
 // sameInCOW runs script with sh in a fresh directory, then in a sandbox with a fresh COW
 // workdir (committed at the end), and fails the test unless both succeed with the same output
 // (stdout and stderr outside, stdout inside). It returns the workdir.

@@ -77,6 +77,13 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if err != nil {
 		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
 	}
+	if m, err := mountBeneath(lower); err != nil {
+		return err
+	} else if m != "" {
+		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: m + " is a mount point beneath it: the layer covers the workdir's own file system only " +
+			"(the program would see the directory under the mount, and a commit cannot land on another file system); " +
+			"accepted: a directory with no mount beneath it (make the mount itself the workdir, or unmount it)"}
+	}
 	storage := cr.policy.FSStoragePath()
 	if storage == "" {
 		storage = DefaultCOWStorage()
@@ -201,6 +208,21 @@ func dryRunWritable(writable []string, wd, root, lower string) (keep, readOnly [
 		}
 	}
 	return keep, readOnly
+}
+
+// mountBeneath is the first mount point strictly beneath dir, or "". Overlayfs takes its lower
+// directory alone, without what is mounted beneath it.
+func mountBeneath(dir string) (string, error) {
+	ms, err := readMountinfo()
+	if err != nil {
+		return "", err
+	}
+	for _, m := range ms {
+		if strictlyBeneath(m.point, dir) {
+			return m.point, nil
+		}
+	}
+	return "", nil
 }
 
 // cowLower resolves the workdir inside the root as the process will see it, to a host path.
