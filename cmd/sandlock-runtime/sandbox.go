@@ -391,7 +391,7 @@ func policyFlags() []cli.Flag {
 // not (the supervisor's and the copy-on-write layer's keys). docs/policy.md has the rest.
 var flagWhat = map[string]string{
 	"fs_denied":       "a path refused even under -r/-w (also inside a writable directory)",
-	"workdir":         "the directory the command works in, through a copy-on-write layer (--on-exit, --on-error)",
+	"workdir":         "the directory the command works in, through a copy-on-write layer (--on-exit, --on-error; sandlock-runtime cow for kept layers)",
 	"net_allow_hosts": "a host (name or address) the command may connect or send to; others are refused",
 	"port_remap":      "virtual TCP ports: a bind of a port taken on the host lands on a free one, shown as asked",
 	"isolate_pids":    "only the sandbox's own processes in /proc and to the syscalls that take a pid",
@@ -399,6 +399,7 @@ var flagWhat = map[string]string{
 	"max_memory":      "memory limit, also /proc/meminfo's MemTotal (needs root)",
 	"hostname":        "what uname, hostname and /etc/hostname say",
 	"fs_storage":      "where the workdir's layers live",
+	"fs_isolation":    "NONE, BRANCHFS or OVERLAYFS (either case): each is the workdir's overlay layer",
 	"max_disk":        "size bound on the workdir's layer (ENOSPC past it)",
 	"on_exit":         "COMMIT, ABORT or KEEP the workdir's layer when the command exits 0",
 	"on_error":        "COMMIT, ABORT or KEEP the workdir's layer on a failure",
