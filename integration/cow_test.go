@@ -600,8 +600,8 @@ func TestCOWLayerByID(t *testing.T) {
 		t.Fatal(err)
 	}
 	kept, live := newID(), newID()
-	if r := rtWith(t, nil, "run", "--bundle", bundle, kept); r.code != 0 {
-		t.Fatalf("run: %d %s", r.code, r.stderr)
+	if r := rtWith(t, nil, "run", "--bundle", bundle, kept); r.code != 0 || !strings.Contains(r.stderr, "kept the copy-on-write layer "+filepath.Join(storage, kept)+" (") {
+		t.Fatalf("run: %d %s; want 0 and where the layer is kept", r.code, r.stderr)
 	}
 	if _, stderr, code := rt(t, "create", "--bundle", bundle, live); code != 0 {
 		t.Fatalf("create: %d %s", code, stderr)

@@ -140,7 +140,7 @@ func runSandbox(c *cli.Context) error {
 		return err
 	}
 	for _, l := range kept {
-		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: kept the copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)\n", l, l)
+		reportKept(c, l)
 	}
 	if sandbox.IsBranchConflict(err) {
 		return &codedError{code: exitBranchConflict, err: err}
@@ -152,6 +152,11 @@ func runSandbox(c *cli.Context) error {
 		return exitCode(code)
 	}
 	return nil
+}
+
+// reportKept says where a kept copy-on-write layer is, and what to do with it.
+func reportKept(c *cli.Context, layer string) {
+	fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: kept the copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)\n", layer, layer)
 }
 
 // readHint adds to an exec the policy refused what bwrap and sandlock users trip on: with -w
