@@ -628,6 +628,38 @@ func TestCOWLayerByID(t *testing.T) {
 	}
 }
 
+// TestCOWVolumeKeptLayer: the workdir of a container is a bind mount (a volume); its kept
+// layer records the host directory, not the mount point in the rootfs, which is empty once the
+// container is deleted: cow diff and cow commit work on it afterwards.
+func TestCOWVolumeKeptLayer(t *testing.T) {
+	requireSetup(t)
+	storage := filepath.Join(t.TempDir(), "layers")
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "old"), []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := newBundleWith(t, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage, "io.sandlock.on_exit": "KEEP"}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}})
+	}, "sh", "-c", "echo new > /data/old")
+	id := newID()
+	r := rtWith(t, nil, "run", "--bundle", bundle, id)
+	if r.code != 0 || !strings.Contains(r.stderr, "kept the copy-on-write layer "+filepath.Join(storage, id)) {
+		t.Fatalf("run: %d %s; want 0 and where the layer is kept", r.code, r.stderr)
+	}
+	out, stderr, code := rt(t, "cow", "list", "--fs-storage", storage, "--format", "json")
+	var ls []struct{ ID, Workdir string }
+	if err := json.Unmarshal([]byte(out), &ls); code != 0 || err != nil || len(ls) != 1 || ls[0].ID != id || ls[0].Workdir != vol {
+		t.Fatalf("cow list: %d %q %s; want %s over %s", code, out, stderr, id, vol)
+	}
+	if out, stderr, code := rt(t, "cow", "diff", "--fs-storage", storage, id); code != 0 || out != "M old\n" {
+		t.Errorf("cow diff after delete: %d %q %s", code, out, stderr)
+	}
+	if _, stderr, code := rt(t, "cow", "commit", "--fs-storage", storage, id); code != 0 || readOr(t, filepath.Join(vol, "old")) != "new\n" {
+		t.Errorf("cow commit after delete: %d %s; old = %q", code, stderr, readOr(t, filepath.Join(vol, "old")))
+	}
+}
+
 // TestCOWUnprivileged: a user gets the same layer (in a user namespace that maps it to
 // itself): commit, dry run, max_disk.
 func TestCOWUnprivileged(t *testing.T) {

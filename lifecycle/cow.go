@@ -94,7 +94,8 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if strings.ContainsAny(storage, ",:\\\n") {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "contains a character overlayfs options cannot carry (',', ':', '\\')"}
 	}
-	if isBeneath(storage, lower) || isBeneath(lower, storage) {
+	stable := stableWorkdir(lower, cr.cont.State.Rootfs)
+	if isBeneath(storage, lower) || isBeneath(lower, storage) || isBeneath(storage, stable) || isBeneath(stable, storage) {
 		reason := "must be outside the workdir " + lower + " (and not contain it)"
 		if cr.policy.FSStoragePath() == "" { // the default: the caller never named it
 			reason += "; this is fs_storage's default: set fs_storage to a directory outside the workdir"
@@ -134,7 +135,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		}
 	}
 	l, err := cowfs.Create(dir, cowfs.Meta{
-		ID: c.ID, Workdir: lower, OnExit: cr.policy.ExitAction(), OnError: cr.policy.ErrorAction(),
+		ID: c.ID, Workdir: stable, OnExit: cr.policy.ExitAction(), OnError: cr.policy.ErrorAction(),
 		DryRun: c.DryRun, Tmpfs: limit > 0, MaxDisk: limit, UserXattr: userns, UserTmpfs: limit > 0 && unpriv,
 	})
 	if err != nil {
@@ -208,6 +209,59 @@ func dryRunWritable(writable []string, wd, root, lower string) (keep, readOnly [
 		}
 	}
 	return keep, readOnly
+}
+
+// stableWorkdir is a host path of the workdir lower that outlives the container, for the layer's
+// record: lower reaches it through the container's rootfs, and when that crosses a mount made
+// for the container (a volume's bind, podman's rootfs), the path names an empty mount point
+// once the container is deleted, and a kept layer could never be diffed or committed again.
+// The same directory is then looked up through the mounts of its file system that are not
+// beneath the rootfs (the bind's source); lower itself when there is none or it is stable.
+func stableWorkdir(lower, rootfs string) string {
+	if rootfs == "/" {
+		return lower
+	}
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, lower, unix.AT_STATX_SYNC_AS_STAT, unix.STATX_MNT_ID, &st); err != nil {
+		return lower
+	}
+	ms, err := readMountinfo()
+	if err != nil {
+		return lower
+	}
+	var in *mountEntry
+	for i := range ms {
+		if uint64(ms[i].id) == st.Mnt_id {
+			in = &ms[i]
+		}
+	}
+	if in == nil || !isBeneath(in.point, rootfs) {
+		return lower // not through a mount of the container's
+	}
+	rel, err := filepath.Rel(in.point, lower)
+	if err != nil {
+		return lower
+	}
+	inFS := filepath.Join(in.root, rel) // the workdir's path within its file system
+	for _, m := range ms {
+		if m.dev != in.dev || isBeneath(m.point, rootfs) || !isBeneath(inFS, m.root) {
+			continue
+		}
+		r, err := filepath.Rel(m.root, inFS)
+		if err != nil {
+			continue
+		}
+		if cand := filepath.Join(m.point, r); sameFile(cand, lower) {
+			return cand
+		}
+	}
+	return lower
+}
+
+// sameFile reports whether a and b name the same file (device and inode).
+func sameFile(a, b string) bool {
+	var sa, sb unix.Stat_t
+	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
 // mountBeneath is the first mount point strictly beneath dir, or "". Overlayfs takes its lower
