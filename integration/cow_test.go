@@ -270,6 +270,18 @@ func TestCOWDryRun(t *testing.T) {
 	if snapshot(t, wd) != before || len(layers(t, storage)) != 0 {
 		t.Errorf("a dry run changed the workdir or left a layer (%v)", layers(t, storage))
 	}
+	// A command that never ran still gets its JSON object, with the error and shell's code.
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run", "--format", "json"), "no-such-command-here")...)
+	var never struct {
+		ExitCode int    `json:"exit_code"`
+		Success  bool   `json:"success"`
+		Error    string `json:"error"`
+		Changes  []any  `json:"changes"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &never); err != nil || r.code != 127 || never.ExitCode != 127 || never.Success ||
+		!strings.Contains(never.Error, "no-such-command-here") || never.Changes == nil {
+		t.Errorf("json dry run of a missing command: code %d, stdout %q (%v)", r.code, r.stdout, err)
+	}
 	// on_exit and on_error have nothing to decide: the layer is discarded, and the user told.
 	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run", "--on-exit", "keep"), "sh", "-c", "echo x > added")...)
 	if r.code != 0 || r.stdout != "A added\n" || !strings.Contains(r.stderr, "warning: on_exit (--on-exit) does nothing in a dry run") ||

@@ -202,8 +202,30 @@ func dryRun(c *cli.Context, sb *sandbox.Sandbox) error {
 	}
 	res, err := sb.DryRun(context.Background(), c.Args().Slice())
 	if res == nil {
-		return withExecCode(flagNamed(err))
+		// The command never ran (not found, refused): still one JSON object for the caller
+		// that parses stdout, with the exit code the error line on stderr goes with.
+		err = withExecCode(flagNamed(err))
+		res = &sandbox.DryRunResult{Result: sandbox.Result{ExitCode: 1}}
+		var ce *codedError
+		if errors.As(err, &ce) {
+			res.ExitCode = ce.code
+		}
+		if werr := writeDryRunJSON(c.App.Writer, res, err); werr != nil {
+			return werr
+		}
+		return err
 	}
+	if err := writeDryRunJSON(c.App.Writer, res, err); err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return exitCode(res.ExitCode)
+	}
+	return nil
+}
+
+// writeDryRunJSON is --format json's report: the seed's DryRunResult.
+func writeDryRunJSON(w io.Writer, res *sandbox.DryRunResult, err error) error {
 	changes := res.Changes
 	if changes == nil {
 		changes = []sandbox.Change{}
@@ -215,19 +237,13 @@ func dryRun(c *cli.Context, sb *sandbox.Sandbox) error {
 		Stderr   string           `json:"stderr"`
 		Error    string           `json:"error,omitempty"`
 		Changes  []sandbox.Change `json:"changes"`
-	}{ExitCode: res.ExitCode, Success: res.Success(), Stdout: string(res.Stdout), Stderr: string(res.Stderr), Changes: changes}
+	}{ExitCode: res.ExitCode, Success: res.Success() && err == nil, Stdout: string(res.Stdout), Stderr: string(res.Stderr), Changes: changes}
 	if err != nil {
 		out.Error = err.Error()
 	}
-	enc := json.NewEncoder(c.App.Writer)
+	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
-		return err
-	}
-	if res.ExitCode != 0 {
-		return exitCode(res.ExitCode)
-	}
-	return nil
+	return enc.Encode(out)
 }
 
 func printChanges(w io.Writer, format string, cs []cowfs.Change) error {
