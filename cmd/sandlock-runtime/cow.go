@@ -30,15 +30,15 @@ var cowCommand = &cli.Command{
 	ArgsUsage: "list | diff LAYER | commit LAYER | abort LAYER",
 	Description: `A layer is a directory of fs_storage (default /var/lib/sandlock-runtime/cow, or
 ~/.local/share/sandlock-runtime/cow for a user), named by its sandbox's or container's id; the
-sandbox command prints it when it keeps one. LAYER is that directory, or the id alone (looked up
-in --fs-storage, else the default). list shows the layers there; diff lists a layer's changes
-(A/M/D PATH, --format json); commit lands it in its workdir (all or nothing; exit 75 on a branch
-conflict, which --force overrides); abort deletes it. commit and abort refuse a layer whose sandbox or container still
-has state (delete it first: delete applies on_exit/on_error). Flags go before LAYER. See
-docs/sandbox.md.`,
+sandbox and run commands print it when they keep one. LAYER is that directory, or the id alone
+(looked up in --fs-storage, else the default). list shows the layers there; diff lists a
+layer's changes (A/M/D PATH, --format json); commit lands it in its workdir (all or nothing;
+exit 75 on a branch conflict, which --force overrides); abort deletes it. commit and abort
+refuse a layer whose sandbox or container still has state (delete it first: delete applies
+on_exit/on_error). Flags go before LAYER. See docs/sandbox.md.`,
 	Subcommands: []*cli.Command{
-		{Name: "list", Usage: "list the layers of fs_storage", Flags: []cli.Flag{storageFlag(), formatFlag()}, Action: cowList},
-		{Name: "diff", ArgsUsage: "LAYER", Usage: "list a kept layer's changes (A/M/D PATH)", Flags: []cli.Flag{storageFlag(), formatFlag()},
+		{Name: "list", Usage: "list the layers of fs_storage", Flags: []cli.Flag{storageFlag("the fs_storage to list"), formatFlag()}, Action: cowList},
+		{Name: "diff", ArgsUsage: "LAYER", Usage: "list a kept layer's changes (A/M/D PATH)", Flags: []cli.Flag{storageFlag("where to look up a LAYER given by id"), formatFlag()},
 			Action: cowAction(false, func(l *cowfs.Layer, c *cli.Context) error {
 				cs, err := l.Changes()
 				if err != nil {
@@ -46,7 +46,7 @@ docs/sandbox.md.`,
 				}
 				return printChanges(c.App.Writer, c.String("format"), cs)
 			})},
-		{Name: "commit", ArgsUsage: "LAYER", Usage: "land a kept layer in its workdir", Flags: []cli.Flag{storageFlag(),
+		{Name: "commit", ArgsUsage: "LAYER", Usage: "land a kept layer in its workdir", Flags: []cli.Flag{storageFlag("where to look up a LAYER given by id"),
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "land it over a branch conflict: the layer's version of each path it changed wins over what others made of it since"}},
 			Action: cowAction(true, func(l *cowfs.Layer, c *cli.Context) error {
 				if c.Bool("force") {
@@ -54,13 +54,13 @@ docs/sandbox.md.`,
 				}
 				return l.Commit(nil)
 			})},
-		{Name: "abort", ArgsUsage: "LAYER", Usage: "discard a kept layer", Flags: []cli.Flag{storageFlag()},
+		{Name: "abort", ArgsUsage: "LAYER", Usage: "discard a kept layer", Flags: []cli.Flag{storageFlag("where to look up a LAYER given by id")},
 			Action: cowAction(true, func(l *cowfs.Layer, _ *cli.Context) error { return l.Remove(nil) })},
 	},
 }
 
-func storageFlag() cli.Flag {
-	return &cli.StringFlag{Name: "fs-storage", Usage: "where to look up a LAYER given by id (default: " + lifecycle.DefaultCOWStorage() + ")"}
+func storageFlag(what string) cli.Flag {
+	return &cli.StringFlag{Name: "fs-storage", Usage: what + " (default: " + lifecycle.DefaultCOWStorage() + ")"}
 }
 
 func formatFlag() cli.Flag {
