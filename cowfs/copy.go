@@ -1,11 +1,13 @@
 package cowfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,19 +18,23 @@ type linkMap map[[2]uint64]string
 func newLinkMap() linkMap { return linkMap{} }
 
 // CopyTree copies src (a file, symlink, directory tree, or whiteout) to dst, which must not
-// exist: contents, modes, ownership (when permitted), times, the overlay's opaque marks, and
-// hard links among the copied files (through links). Whiteouts are kept as they are.
+// exist: contents, modes, ownership (when permitted), times, extended attributes with the
+// overlay's own marks (opaque, redirect), and hard links among the copied files (through
+// links). Whiteouts are kept as they are: the copy is still a layer.
 func CopyTree(src, dst string, links linkMap) error {
-	return (&copier{links: links}).tree(src, dst)
+	return (&copier{links: links, layer: true}).tree(src, dst)
 }
 
 // copier copies trees; with linkDev set, regular files on that device are hard-linked instead
 // of copied (a commit's staging, when the layer is on the workdir's file system: no data
-// moves, and the layer keeps its own name for each file until the commit is decided).
+// moves, and the layer keeps its own name for each file until the commit is decided). layer:
+// the copy is a layer (KeepOnDisk), with the overlay's private xattrs; otherwise it is for
+// the workdir (a commit), which gets the user's xattrs and never the overlay's.
 type copier struct {
 	links   linkMap
 	linkDev uint64
 	canLink bool
+	layer   bool
 }
 
 func (c *copier) tree(src, dst string) error {
@@ -51,10 +57,12 @@ func (c *copier) tree(src, dst string) error {
 				return err
 			}
 		}
-		copyXattrs(src, dst)
 	case unix.S_IFREG:
 		if c.canLink && st.Dev == c.linkDev {
-			err := os.Link(src, dst) // the same inode: contents, mode, owner, times, links
+			err := os.Link(src, dst) // the same inode: contents, mode, owner, times, links, xattrs
+			if err == nil {
+				stripOverlayXattrs(dst) // the inode leaves the layer: none of its marks with it
+			}
 			if !errors.Is(err, unix.EXDEV) {
 				return err
 			}
@@ -83,7 +91,11 @@ func (c *copier) tree(src, dst string) error {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
 	}
-	return copyMeta(dst, &st)
+	if err := copyMeta(dst, &st); err != nil {
+		return err
+	}
+	copyXattrs(src, dst, c.layer) // after chown, which clears security.capability
+	return nil
 }
 
 // CopyFile copies the contents of the regular file src into a new file dst (mode 0600, which
@@ -118,12 +130,67 @@ func copyMeta(dst string, st *unix.Stat_t) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-func copyXattrs(src, dst string) {
-	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
-		buf := make([]byte, 8)
-		if n, err := unix.Lgetxattr(src, name, buf); err == nil {
-			_ = unix.Lsetxattr(dst, name, buf[:n], 0)
+// copyXattrs copies src's extended attributes to dst (symlinks included), best effort: the
+// user's (user.*, ACLs, security.* where permitted) always, the overlay's own marks
+// (trusted.overlay.*, user.overlay.*: opaque, redirect, origin) only into a layer.
+func copyXattrs(src, dst string, layer bool) {
+	for _, name := range xattrNames(src) {
+		if !layer && isOverlayXattr(name) {
+			continue
 		}
+		if v, err := lgetxattr(src, name); err == nil {
+			_ = unix.Lsetxattr(dst, name, v, 0)
+		}
+	}
+}
+
+// stripOverlayXattrs removes the overlay's marks from p, a file leaving the layer.
+func stripOverlayXattrs(p string) {
+	for _, name := range xattrNames(p) {
+		if isOverlayXattr(name) {
+			_ = unix.Lremovexattr(p, name)
+		}
+	}
+}
+
+func isOverlayXattr(name string) bool {
+	return strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.")
+}
+
+// xattrNames lists p's extended attributes (none when they cannot be listed).
+func xattrNames(p string) []string {
+	buf := make([]byte, 1024)
+	for {
+		n, err := unix.Llistxattr(p, buf)
+		if err == unix.ERANGE {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if err != nil || n <= 0 {
+			return nil
+		}
+		var names []string
+		for _, b := range bytes.Split(buf[:n], []byte{0}) {
+			if len(b) > 0 {
+				names = append(names, string(b))
+			}
+		}
+		return names
+	}
+}
+
+func lgetxattr(p, name string) ([]byte, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Lgetxattr(p, name, buf)
+		if err == unix.ERANGE {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
 	}
 }
 
@@ -155,5 +222,9 @@ func (c *copier) mergeCopy(lowerDir, upperDir, lowerRoot, dst string) error {
 	if err := unix.Lstat(upperDir, &st); err != nil {
 		return err
 	}
-	return copyMeta(dst, &st)
+	if err := copyMeta(dst, &st); err != nil {
+		return err
+	}
+	copyXattrs(upperDir, dst, false)
+	return nil
 }

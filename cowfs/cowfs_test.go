@@ -226,6 +226,43 @@ func TestCommitRefusedKeepsLayer(t *testing.T) {
 	}
 }
 
+// TestCommitXattrs: a committed file keeps the user's extended attributes and never carries
+// the overlay's own (trusted.overlay.origin leaked into the workdir on a hard-linked commit,
+// and a copied one lost user.*), whether the staging links the layer's file or copies it; a
+// layer copied to disk (KeepOnDisk) keeps the overlay's marks.
+func TestCommitXattrs(t *testing.T) {
+	l := fakeLayer(t)
+	f := filepath.Join(l.Upper(), "edit")
+	for name, v := range map[string]string{"user.k": "v", "trusted.overlay.origin": "o"} {
+		if err := unix.Lsetxattr(f, name, []byte(v), 0); err != nil {
+			t.Skipf("xattr %s on %s: %v", name, f, err)
+		}
+	}
+	check := func(what, p string, wantOverlay bool) {
+		t.Helper()
+		if v, err := lgetxattr(p, "user.k"); err != nil || string(v) != "v" {
+			t.Errorf("%s: user.k = %q, %v; want v", what, v, err)
+		}
+		if _, err := lgetxattr(p, "trusted.overlay.origin"); (err == nil) != wantOverlay {
+			t.Errorf("%s: trusted.overlay.origin there: %v, want %v", what, err == nil, wantOverlay)
+		}
+	}
+	copied := filepath.Join(t.TempDir(), "copied")
+	if err := (&copier{links: newLinkMap()}).tree(f, copied); err != nil {
+		t.Fatal(err)
+	}
+	check("a staging copy", copied, false)
+	kept := filepath.Join(t.TempDir(), "kept")
+	if err := CopyTree(f, kept, newLinkMap()); err != nil {
+		t.Fatal(err)
+	}
+	check("a layer's copy", kept, true)
+	if err := l.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	check("the committed file", filepath.Join(l.Workdir, "edit"), false)
+}
+
 func TestAction(t *testing.T) {
 	for _, c := range []struct {
 		m    Meta

@@ -1111,6 +1111,37 @@ func TestCOWMountBeneath(t *testing.T) {
 	}
 }
 
+// TestCOWMaxDiskKeepRename: a kept max_disk layer is copied from its tmpfs to disk with the
+// overlay's marks: a directory renamed in it (a redirect) still brings its workdir files
+// along at the commit (the copy lost the redirect, and the commit deleted them), and the
+// committed files carry the user's xattrs and none of the overlay's.
+func TestCOWMaxDiskKeepRename(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--max-disk", "16M", "--on-exit", "keep"),
+		"sh", "-c", "mv sub moved && echo new > moved/new && python3 -c 'import os; os.setxattr(\"keep\", \"user.k\", b\"v\")'")...)
+	ls := layers(t, storage)
+	if r.code != 0 || len(ls) != 1 {
+		t.Fatalf("code %d, layers %v: %s", r.code, ls, r.stderr)
+	}
+	if _, stderr, code := rt(t, "cow", "commit", ls[0]); code != 0 {
+		t.Fatalf("cow commit: %d %s", code, stderr)
+	}
+	for name, want := range map[string]string{"moved/inner": "inner\n", "moved/deep/x": "x\n", "moved/new": "new\n"} {
+		if got := readOr(t, filepath.Join(wd, name)); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(wd, "sub")); err == nil {
+		t.Errorf("sub is still there after its rename landed")
+	}
+	buf := make([]byte, 1024)
+	n, err := unix.Llistxattr(filepath.Join(wd, "keep"), buf)
+	if names := string(buf[:max(n, 0)]); err != nil || !strings.Contains(names, "user.k") || strings.Contains(names, "overlay.") {
+		t.Errorf("keep's xattrs after the commit: %q, %v; want user.k and no overlay mark", names, err)
+	}
+}
+
 // sameInCOW runs script with sh in a fresh directory, then in a sandbox with a fresh COW
 // workdir (committed at the end), and fails the test unless both succeed with the same output
 // (stdout and stderr outside, stdout inside). It returns the workdir.
