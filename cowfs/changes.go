@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -18,7 +19,8 @@ type Change struct {
 }
 
 // op is one step of a commit: replace Rel in the workdir with the upper's copy (a whole
-// subtree for a new or replaced directory), or remove Rel.
+// subtree for a new or replaced directory), remove Rel, or give the directory Rel, whose
+// entries stay, the mode (and owner) the sandbox gave it (Meta).
 type op struct {
 	Remove bool   `json:"remove,omitempty"`
 	Rel    string `json:"rel"`
@@ -26,6 +28,22 @@ type op struct {
 	// Lower: a renamed directory (overlayfs' redirect): its content is the lower's Lower
 	// merged with the upper's Rel.
 	Lower string `json:"lower,omitempty"`
+	// Meta: chmod Rel to Mode; with Chown, chown it to UID and GID as well.
+	Meta  bool   `json:"meta,omitempty"`
+	Mode  uint32 `json:"mode,omitempty"`
+	Chown bool   `json:"chown,omitempty"`
+	UID   int    `json:"uid,omitempty"`
+	GID   int    `json:"gid,omitempty"`
+}
+
+// metaOp is the Meta step of a copied-up directory whose mode or owner the sandbox changed
+// (chmod, chown): nothing else of it is replaced. ok is false when nothing changed.
+func metaOp(p string, ust, lst *unix.Stat_t) (o op, ok bool) {
+	chown := ust.Uid != lst.Uid || ust.Gid != lst.Gid
+	if ust.Mode&0o7777 == lst.Mode&0o7777 && !chown {
+		return op{}, false
+	}
+	return op{Rel: p, Meta: true, Mode: ust.Mode & 0o7777, Chown: chown, UID: int(ust.Uid), GID: int(ust.Gid)}, true
 }
 
 // Changes lists what the layer changed in its workdir, sorted by path.
@@ -45,7 +63,22 @@ func diff(upper, lower string) ([]Change, []op, error) {
 	var d differ
 	err := d.walk(upper, lower, "", false)
 	sort.Slice(d.changes, func(i, j int) bool { return d.changes[i].Path < d.changes[j].Path })
-	return d.changes, d.ops, err
+	return d.changes, metaLast(d.ops), err
+}
+
+// metaLast moves the Meta steps after the others, deepest first: a directory made read-only
+// (chmod 500) is so only once every entry has been renamed into it and into those beneath it.
+func metaLast(ops []op) []op {
+	var rest, meta []op
+	for _, o := range ops {
+		if o.Meta {
+			meta = append(meta, o)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	slices.Reverse(meta) // the walk visits a directory before what is beneath it
+	return append(rest, meta...)
 }
 
 type differ struct {
@@ -97,7 +130,12 @@ func (d *differ) entry(upper, lower, p string, ust, lst *unix.Stat_t, inLower, h
 	r := redirect(up)
 	lowerDir := inLower && lst.Mode&unix.S_IFMT == unix.S_IFDIR
 	if r == "" && lowerDir && !hidden && !isOpaque(up) {
-		return d.walk(upper, lower, p, false) // a copied-up directory: only what is under it
+		// A copied-up directory: what is under it, and its own mode and owner.
+		if o, ok := metaOp(p, ust, lst); ok {
+			d.add("M", p)
+			d.ops = append(d.ops, o)
+		}
+		return d.walk(upper, lower, p, false)
 	}
 	// A new directory, one made again after its removal (opaque), or one renamed from
 	// elsewhere in the lower (a redirect): its content is all the upper's, merged with the

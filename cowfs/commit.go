@@ -144,6 +144,9 @@ func reservedNames(ops []op) error {
 func (l *Layer) conflicts(ops []op) error {
 	var bad []string
 	for _, o := range ops {
+		if o.Meta {
+			continue // a mode or owner: the directory's entries change its ctime, not its identity
+		}
 		p := filepath.Join(l.Workdir, o.Rel)
 		st, ok := lstat(p)
 		if !ok {
@@ -175,7 +178,7 @@ func (l *Layer) stage(stage string, ops []op) error {
 		cp.canLink, cp.linkDev = true, ust.Dev
 	}
 	for i, o := range ops {
-		if o.Remove {
+		if o.Remove || o.Meta {
 			continue
 		}
 		dst := filepath.Join(stage, strconv.Itoa(i))
@@ -283,6 +286,9 @@ func applyOne(wfd, sfd, tfd, i int, o op) error {
 	}
 	name, parent := filepath.Base(o.Rel), filepath.Dir(o.Rel)
 	staged := strconv.Itoa(i)
+	if o.Meta {
+		return applyMeta(wfd, o)
+	}
 	if o.Remove {
 		pfd, err := openBeneath(wfd, parent, unix.O_PATH|unix.O_DIRECTORY)
 		if err == unix.ENOENT {
@@ -314,6 +320,25 @@ func applyOne(wfd, sfd, tfd, i int, o op) error {
 		}
 	}
 	return unix.Renameat(sfd, staged, pfd, name) // a file over a file: atomically
+}
+
+// applyMeta gives the directory o.Rel its mode (and owner), on a descriptor opened beneath the
+// workdir (never through a symlink); gone meanwhile, there is nothing to give it to.
+func applyMeta(wfd int, o op) error {
+	fd, err := openBeneath(wfd, o.Rel, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err == unix.ENOENT {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if o.Chown {
+		if err := unix.Fchown(fd, o.UID, o.GID); err != nil {
+			return err
+		}
+	}
+	return unix.Fchmod(fd, o.Mode)
 }
 
 // beneathOnly confines a resolution to the directory it starts from: no "..", absolute path,

@@ -263,6 +263,39 @@ func TestCommitXattrs(t *testing.T) {
 	check("the committed file", filepath.Join(l.Workdir, "edit"), false)
 }
 
+// TestDirModeCommitted: chmod of a workdir directory (copied up, not replaced) is a change: it
+// is listed (M) and lands, after the entries renamed into it (it was silently dropped).
+func TestDirModeCommitted(t *testing.T) {
+	l := fakeLayer(t)
+	if err := os.Mkdir(filepath.Join(l.Workdir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, l.Workdir, map[string]string{"d/old": "o"})
+	up := filepath.Join(l.Upper(), "d")
+	if err := os.Mkdir(up, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, up, map[string]string{"new": "n"})
+	if err := os.Chmod(up, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := l.Changes()
+	if err != nil || !slices.Contains(cs, Change{"M", "d"}) || !slices.Contains(cs, Change{"A", "d/new"}) {
+		t.Fatalf("Changes: %v, %v; want M d and A d/new", cs, err)
+	}
+	if err := l.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(l.Workdir, "d"), &st); err != nil || st.Mode&0o7777 != 0o500 {
+		t.Errorf("d's mode after the commit: %o, %v; want 500", st.Mode&0o7777, err)
+	}
+	if read(t, filepath.Join(l.Workdir, "d/new")) != "n" || read(t, filepath.Join(l.Workdir, "d/old")) != "o" {
+		t.Errorf("d's entries after the commit: new %q, old %q", read(t, filepath.Join(l.Workdir, "d/new")), read(t, filepath.Join(l.Workdir, "d/old")))
+	}
+	_ = os.Chmod(filepath.Join(l.Workdir, "d"), 0o755)
+}
+
 func TestAction(t *testing.T) {
 	for _, c := range []struct {
 		m    Meta

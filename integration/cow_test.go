@@ -706,6 +706,17 @@ func TestCOWUnprivileged(t *testing.T) {
 	if r.code != 0 || readOr(t, filepath.Join(wd, "small")) != "small\n" {
 		t.Errorf("max_disk as a user, under the limit: code %d, %s", r.code, r.stderr)
 	}
+	// A directory's new mode lands, after what was written into it (a user cannot rename into
+	// a directory made read-only first).
+	if err := os.Mkdir(filepath.Join(wd, "d"), 0o755); err != nil || os.Chown(filepath.Join(wd, "d"), 65534, 65534) != nil {
+		t.Fatal(err)
+	}
+	r = run(t, sandboxArgs([]string{"--workdir", wd}, "sh", "-c", "echo n > d/n; chmod 500 d"))
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(wd, "d"), &st); r.code != 0 || err != nil || st.Mode&0o777 != 0o500 || readOr(t, filepath.Join(wd, "d", "n")) != "n\n" {
+		t.Errorf("chmod 500 of a directory written into, as a user: code %d, %s; mode %o", r.code, r.stderr, st.Mode&0o777)
+	}
+	_ = os.Chmod(filepath.Join(wd, "d"), 0o755)
 }
 
 // TestCOWMetadataOnBehalf: chmod, utimes and xattr calls, which the supervisor performs on
