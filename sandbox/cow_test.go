@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,7 +145,8 @@ func TestDryRunWritesNothingOutside(t *testing.T) {
 	p := cowPolicy(t, wd, "")
 	p.FSReadable = []string{"/"}
 	p.FSWritable = []string{beside}
-	res, err := newSandbox(t, p).DryRun(ctxFor(t, 30*time.Second),
+	rec := &recorder{}
+	res, err := New(p, WithStateRoot(filepath.Join(t.TempDir(), "state")), WithLogger(rec)).DryRun(ctxFor(t, 30*time.Second),
 		[]string{"sh", "-c", "echo a > new; echo b > " + beside + "/x || echo refused"})
 	if err != nil {
 		t.Fatalf("DryRun: %v", err)
@@ -154,5 +156,9 @@ func TestDryRunWritesNothingOutside(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(beside); len(ents) != 0 {
 		t.Errorf("a dry run wrote %s for real: %v", beside, ents)
+	}
+	// The Logger is told, as the sandbox command's user is.
+	if got := strings.Join(rec.lines, "\n"); !strings.Contains(got, beside+" (fs_writable) is read-only in a dry run") {
+		t.Errorf("WithLogger got %q, want the read-only path named", got)
 	}
 }
