@@ -174,7 +174,9 @@ func TestQuietGuest(t *testing.T) {
 	requireKernel(t)
 	var global strings.Builder
 	logrus.SetOutput(&global)
-	t.Cleanup(func() { logrus.SetOutput(os.Stderr) })
+	level := logrus.GetLevel()
+	logrus.SetLevel(logrus.DebugLevel) // a program that logs its own debug lines: none of ours
+	t.Cleanup(func() { logrus.SetOutput(os.Stderr); logrus.SetLevel(level) })
 	seed := int64(7) // random_seed is not enforced yet: create warns about it
 	p := spec.Policy{RandomSeed: &seed}
 	if _, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {
