@@ -1153,6 +1153,29 @@ func TestCOWMaxDiskKeepRename(t *testing.T) {
 	}
 }
 
+// TestCOWChroot: under --chroot the workdir is a path in the chroot, and the command starts
+// there, as without one (it started in the chroot's / and its relative writes were refused); a
+// dry run there needs a workdir, and says so.
+func TestCOWChroot(t *testing.T) {
+	requireSetup(t)
+	root := filepath.Join(t.TempDir(), "rootfs")
+	if err := copyTree(filepath.Join(templateDir, "rootfs"), root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	storage := filepath.Join(t.TempDir(), "layers")
+	r := rtWith(t, nil, sandboxArgs([]string{"--chroot", root, "--workdir", "/data", "--fs-storage", storage}, "sh", "-c", "pwd; echo c > x")...)
+	if r.code != 0 || r.stdout != "/data\n" || readOr(t, filepath.Join(root, "data", "x")) != "c\n" {
+		t.Errorf("--chroot --workdir /data: code %d, stdout %q, %s; x %q", r.code, r.stdout, r.stderr, readOr(t, filepath.Join(root, "data", "x")))
+	}
+	r = rtWith(t, nil, sandboxArgs([]string{"--chroot", root, "--dry-run", "--fs-storage", storage}, "true")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "a dry run under a chroot needs one") {
+		t.Errorf("--chroot --dry-run without a workdir: code %d, %s", r.code, r.stderr)
+	}
+}
+
 // sameInCOW runs script with sh in a fresh directory, then in a sandbox with a fresh COW
 // workdir (committed at the end), and fails the test unless both succeed with the same output
 // (stdout and stderr outside, stdout inside). It returns the workdir.

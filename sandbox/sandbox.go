@@ -219,6 +219,9 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	// The workdir and fs_storage, given relative, are the caller's (WithDir, else the
 	// process's directory); fs_storage could not be the workdir's: it must be outside it.
 	wd, storage := s.policy.WorkdirPath(), s.policy.FSStoragePath()
+	if s.policy.ChrootPath() != "" && wd != "" && !filepath.IsAbs(wd) {
+		wd = filepath.Join("/", wd) // the chroot's: the command starts in its /
+	}
 	if (wd != "" && !filepath.IsAbs(wd)) || (storage != "" && !filepath.IsAbs(storage)) {
 		dir := s.opts.dir
 		if dir == "" {
