@@ -1176,6 +1176,37 @@ func TestCOWChroot(t *testing.T) {
 	}
 }
 
+// TestCOWLongPaths: a workdir and an fs_storage whose paths are longer than the 255 bytes
+// fsconfig takes as a string (they failed with EINVAL) work as any other, as root and as a
+// user.
+func TestCOWLongPaths(t *testing.T) {
+	requireSetup(t)
+	long := strings.Repeat("d", 60) + "/" + strings.Repeat("e", 60) + "/" + strings.Repeat("f", 60) + "/" + strings.Repeat("g", 60) + "/" + strings.Repeat("h", 20)
+	wd, storage := filepath.Join(t.TempDir(), long), filepath.Join(t.TempDir(), long)
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if len(wd) <= 255 || len(storage) <= 255 {
+		t.Fatalf("paths of %d and %d bytes: want more than 255", len(wd), len(storage))
+	}
+	if r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "echo x > f")...); r.code != 0 || readOr(t, filepath.Join(wd, "f")) != "x\n" {
+		t.Errorf("root: code %d, %s", r.code, r.stderr)
+	}
+	run, home := nobodyRunner(t, "--clear-groups")
+	uwd := filepath.Join(home, long)
+	if err := os.MkdirAll(uwd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for p := uwd; p != home; p = filepath.Dir(p) {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := run(t, sandboxArgs([]string{"--workdir", uwd}, "sh", "-c", "echo y > f")); r.code != 0 || readOr(t, filepath.Join(uwd, "f")) != "y\n" {
+		t.Errorf("a user: code %d, %s", r.code, r.stderr)
+	}
+}
+
 // sameInCOW runs script with sh in a fresh directory, then in a sandbox with a fresh COW
 // workdir (committed at the end), and fails the test unless both succeed with the same output
 // (stdout and stderr outside, stdout inside). It returns the workdir.

@@ -302,7 +302,19 @@ func (m *cowMount) overlayFD() (int, error) {
 		return -1, fmt.Errorf("cow: overlayfs source: %w", err)
 	}
 	for _, o := range m.options() {
-		set := func() error { return unix.FsconfigSetString(fs, o[0], o[1]) }
+		value := o[1]
+		if _, dir := optionKey[o[0]]; dir {
+			// Each directory through a descriptor's magic link: fsconfig takes a string of at
+			// most 255 bytes (a longer workdir or fs_storage path failed with EINVAL), and
+			// the link names nothing overlayfs would split (',', ':').
+			fd, err := unix.Open(o[1], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return -1, fmt.Errorf("cow: overlayfs option %s=%s: %w", o[0], o[1], err)
+			}
+			defer unix.Close(fd) // until the overlay is made: it resolves them as they are set
+			value = fmt.Sprintf("/proc/self/fd/%d", fd)
+		}
+		set := func() error { return unix.FsconfigSetString(fs, o[0], value) }
 		if o[1] == "" {
 			set = func() error { return unix.FsconfigSetFlag(fs, o[0]) }
 		}
