@@ -1176,11 +1176,20 @@ func TestCOWChroot(t *testing.T) {
 	}
 }
 
-// TestCOWLongPaths: a workdir and an fs_storage whose paths are longer than the 255 bytes
-// fsconfig takes as a string (they failed with EINVAL) work as any other, as root and as a
-// user.
-func TestCOWLongPaths(t *testing.T) {
+// TestCOWOddPaths: a workdir and an fs_storage whose paths are longer than the 255 bytes
+// fsconfig takes as a string (they failed with EINVAL), or hold the characters overlayfs'
+// options split on (they were refused), work as any other, as root and as a user.
+func TestCOWOddPaths(t *testing.T) {
 	requireSetup(t)
+	odd := filepath.Join(t.TempDir(), `a,b:c\d e`)
+	oddStorage := filepath.Join(t.TempDir(), `l,a:y\ers`)
+	if err := os.Mkdir(odd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, sandboxArgs(cowFlags(odd, oddStorage, "--max-disk", "1M"), "sh", "-c", "echo x > f")...)
+	if r.code != 0 || readOr(t, filepath.Join(odd, "f")) != "x\n" || len(layers(t, oddStorage)) != 0 {
+		t.Errorf("a workdir and fs_storage with , : \\ and a space: code %d, %s", r.code, r.stderr)
+	}
 	long := strings.Repeat("d", 60) + "/" + strings.Repeat("e", 60) + "/" + strings.Repeat("f", 60) + "/" + strings.Repeat("g", 60) + "/" + strings.Repeat("h", 20)
 	wd, storage := filepath.Join(t.TempDir(), long), filepath.Join(t.TempDir(), long)
 	if err := os.MkdirAll(wd, 0o755); err != nil {

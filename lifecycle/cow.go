@@ -91,9 +91,6 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if !filepath.IsAbs(storage) {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be an absolute path"}
 	}
-	if strings.ContainsAny(storage, ",:\\\n") {
-		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "contains a character overlayfs options cannot carry (',', ':', '\\')"}
-	}
 	stable := stableWorkdir(lower, cr.cont.State.Rootfs)
 	if isBeneath(storage, lower) || isBeneath(lower, storage) || isBeneath(storage, stable) || isBeneath(stable, storage) {
 		reason := "must be outside the workdir " + lower + " (and not contain it)"
@@ -293,9 +290,6 @@ func cowLower(root, wd string) (string, error) {
 	host, err := hostPathIn(root, wd, unix.O_DIRECTORY)
 	if err != nil {
 		return "", err
-	}
-	if strings.ContainsAny(host, ",:\\\n") {
-		return "", errors.New("contains a character overlayfs options cannot carry (',', ':', '\\')")
 	}
 	return host, nil
 }
