@@ -635,6 +635,17 @@ func TestCOWLayerByID(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(storage, live, "upper")); err != nil {
 		t.Errorf("the live layer was touched: %v", err)
 	}
+	// The id again, while its kept layer waits: refused, naming the layer, which stays as it was.
+	if _, stderr, code := rt(t, "delete", "--force", live); code != 0 {
+		t.Fatalf("delete: %d %s", code, stderr)
+	}
+	r := rtWith(t, nil, "run", "--bundle", bundle, kept)
+	if r.code != 1 || !strings.Contains(r.stderr, filepath.Join(storage, kept)+" holds the layer an earlier "+kept+" kept") {
+		t.Errorf("run of the kept layer's id again: %d %s; want a refusal naming the layer", r.code, r.stderr)
+	}
+	if out, _, _ := rt(t, "list", "-q"); out != "" {
+		t.Errorf("state left by the refused run: %q", out)
+	}
 	if _, stderr, code := rt(t, "cow", "commit", "--fs-storage", storage, kept); code != 0 || readOr(t, filepath.Join(bundle, "rootfs", "data", "new")) != "new\n" {
 		t.Errorf("cow commit by id: %d %s", code, stderr)
 	}

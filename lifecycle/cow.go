@@ -118,6 +118,11 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return fmt.Errorf("workdir %s: finishing an interrupted commit: %w", lower, err)
 	}
 	dir := filepath.Join(storage, c.ID)
+	if _, err := os.Lstat(dir); err == nil {
+		// A layer kept by an earlier sandbox or container of this id (KEEP, a refused commit):
+		// it is the user's until they land or drop it.
+		return fmt.Errorf("cow: %s holds the layer an earlier %s kept: land or drop it first (sandlock-runtime cow commit|abort %s), or use another id", dir, c.ID, dir)
+	}
 	rec := cowRecord{Layer: dir}
 	if cr.cont.State.Rootfs != "/" && !unpriv {
 		rec.Pin = filepath.Join(cr.cont.dir, "cow-workdir")
