@@ -1227,6 +1227,36 @@ func TestCOWOddPaths(t *testing.T) {
 	}
 }
 
+// TestCOWCheckpointRefused: a checkpoint of a sandbox with a copy-on-write workdir is refused
+// (the image cannot hold the layer: the stopped sandbox lost its writes, and a restore ran
+// without them); the sandbox goes on and commits as before.
+func TestCOWCheckpointRefused(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	gate := filepath.Join(t.TempDir(), "gate")
+	name := newID()
+	done := rtBackground(t, sandboxArgs(append([]string{"--name", name}, cowFlags(wd, storage, "-r", "/", "-w", filepath.Dir(gate))...),
+		"sh", "-c", "echo new > edit; touch "+gate+".started; until [ -e "+gate+" ]; do sleep 0.05; done")...)
+	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(gate + ".started"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sandbox never started")
+		}
+	}
+	_, stderr, code := rt(t, "checkpoint", "--image-path", filepath.Join(t.TempDir(), "img"), name)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || !strings.Contains(stderr, "copy-on-write workdir, whose layer an image cannot hold") {
+		t.Errorf("checkpoint: code %d, %s; want a refusal", code, stderr)
+	}
+	if r := done(); r.code != 0 || readOr(t, filepath.Join(wd, "edit")) != "new\n" {
+		t.Errorf("the sandbox after the refused checkpoint: code %d, %s; edit %q", r.code, r.stderr, readOr(t, filepath.Join(wd, "edit")))
+	}
+}
+
 // sameInCOW runs script with sh in a fresh directory, then in a sandbox with a fresh COW
 // workdir (committed at the end), and fails the test unless both succeed with the same output
 // (stdout and stderr outside, stdout inside). It returns the workdir.

@@ -41,6 +41,11 @@ func (c *Container) checkpoint(co CheckpointOpts) error {
 	if co.ImagePath == "" {
 		return errors.New("checkpoint: --image-path is required")
 	}
+	if c.hasCOW() {
+		// The image holds processes, not the layer they wrote: restored, they would find
+		// the workdir without their writes, and the stopped original would lose them too.
+		return errors.New("checkpoint: the container has a copy-on-write workdir, whose layer an image cannot hold: its writes would be lost; not supported")
+	}
 	if c.State.Cgroup == "" {
 		return errors.New("checkpoint needs the container's cgroup2 directory (to freeze it), and this container has none (it was created without a writable cgroup: checkpoint needs root)")
 	}
