@@ -177,11 +177,19 @@ func (l *Layer) stage(stage string, ops []op) error {
 	if unix.Stat(stage, &sst) == nil && unix.Stat(l.Upper(), &ust) == nil && sst.Dev == ust.Dev {
 		cp.canLink, cp.linkDev = true, ust.Dev
 	}
+	staged := map[string]string{} // a step's path to its staged file, for LinkTo
 	for i, o := range ops {
 		if o.Remove || o.Meta {
 			continue
 		}
 		dst := filepath.Join(stage, strconv.Itoa(i))
+		staged[o.Rel] = dst
+		if o.LinkTo != "" {
+			if err := os.Link(staged[o.LinkTo], dst); err != nil {
+				return fmt.Errorf("stage %s as a link to %s: %w", o.Rel, o.LinkTo, err)
+			}
+			continue
+		}
 		var err error
 		if o.Dir {
 			from := ""

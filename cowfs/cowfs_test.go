@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -294,6 +295,48 @@ func TestDirModeCommitted(t *testing.T) {
 		t.Errorf("d's entries after the commit: new %q, old %q", read(t, filepath.Join(l.Workdir, "d/new")), read(t, filepath.Join(l.Workdir, "d/old")))
 	}
 	_ = os.Chmod(filepath.Join(l.Workdir, "d"), 0o755)
+}
+
+// TestHardLinksRelinked: a workdir file with several names, written through one of them (the
+// layer holds that name alone, as overlayfs copies it up), lands with every name linked to the
+// new content, as on a plain file system; a file written through two names is left as the
+// layer has it (which one the others follow would be a guess).
+func TestHardLinksRelinked(t *testing.T) {
+	l := fakeLayer(t)
+	write(t, l.Workdir, map[string]string{"h1": "old", "own": "x"})
+	for _, name := range []string{"h2", "sub/h3"} {
+		_ = os.MkdirAll(filepath.Dir(filepath.Join(l.Workdir, name)), 0o755)
+		if err := os.Link(filepath.Join(l.Workdir, "h1"), filepath.Join(l.Workdir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, l.Workdir, map[string]string{"t1": "old"}) // two names written: no guess
+	for _, name := range []string{"t2", "t3"} {
+		if err := os.Link(filepath.Join(l.Workdir, "t1"), filepath.Join(l.Workdir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Start = time.Now().UnixNano() // the links were there before the layer, as far as it knows
+	write(t, l.Upper(), map[string]string{"h1": "new", "t1": "one", "t2": "two"})
+	cs, err := l.Changes()
+	for _, want := range []Change{{"M", "h1"}, {"M", "h2"}, {"M", "sub/h3"}, {"M", "t1"}, {"M", "t2"}} {
+		if err != nil || !slices.Contains(cs, want) {
+			t.Errorf("Changes: %v, %v; want %v among them", cs, err, want)
+		}
+	}
+	if err := l.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	var a, b, c unix.Stat_t
+	_ = unix.Stat(filepath.Join(l.Workdir, "h1"), &a)
+	_ = unix.Stat(filepath.Join(l.Workdir, "h2"), &b)
+	_ = unix.Stat(filepath.Join(l.Workdir, "sub/h3"), &c)
+	if read(t, filepath.Join(l.Workdir, "h2")) != "new" || read(t, filepath.Join(l.Workdir, "sub/h3")) != "new" || a.Ino != b.Ino || a.Ino != c.Ino {
+		t.Errorf("h2 %q, sub/h3 %q (inodes %d %d %d): want the new content, one inode", read(t, filepath.Join(l.Workdir, "h2")), read(t, filepath.Join(l.Workdir, "sub/h3")), a.Ino, b.Ino, c.Ino)
+	}
+	if got := read(t, filepath.Join(l.Workdir, "t1")) + read(t, filepath.Join(l.Workdir, "t2")) + read(t, filepath.Join(l.Workdir, "t3")); got != "onetwoold" {
+		t.Errorf("t1 t2 t3 = %q, want each name written kept its own and t3 as it was", got)
+	}
 }
 
 func TestAction(t *testing.T) {
