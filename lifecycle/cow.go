@@ -165,6 +165,9 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		var readOnly []string
 		cr.policy.FSWritable, readOnly = dryRunWritable(cr.policy.FSWritable, wd, cr.cont.State.Rootfs, lower)
 		cr.policy.FSReadable = append(slices.Clone(cr.policy.FSReadable), readOnly...)
+		if cr.policy.OnExit != nil || cr.policy.OnError != nil {
+			cr.log.Warnf("dry run: on_exit and on_error decide nothing in a dry run: its layer is always discarded")
+		}
 		for _, p := range readOnly { // the Go API's Logger hears it as the sandbox command's user does
 			cr.log.Warnf("dry run: %s (fs_writable) is read-only in a dry run, which writes nothing for real: only the workdir %s is writable, through the discarded layer", p, wd)
 		}

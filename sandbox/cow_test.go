@@ -136,7 +136,8 @@ func requireRoot(t *testing.T) {
 
 // TestDryRunWritesNothingOutside: a dry run discards all writes, so a path the policy makes
 // writable beside the workdir is read-only for it: the write fails (EACCES) and the host
-// directory stays empty, while the workdir's own write is listed.
+// directory stays empty, while the workdir's own write is listed; the Logger hears of the
+// read-only path, and of on_exit, which decides nothing there (the KEEP set is not kept).
 func TestDryRunWritesNothingOutside(t *testing.T) {
 	requireKernel(t)
 	requireRoot(t)
@@ -145,6 +146,7 @@ func TestDryRunWritesNothingOutside(t *testing.T) {
 	p := cowPolicy(t, wd, "")
 	p.FSReadable = []string{"/"}
 	p.FSWritable = []string{beside}
+	p.OnExit = spec.Ptr(spec.BranchKeep)
 	rec := &recorder{}
 	res, err := New(p, WithStateRoot(filepath.Join(t.TempDir(), "state")), WithLogger(rec)).DryRun(ctxFor(t, 30*time.Second),
 		[]string{"sh", "-c", "echo a > new; echo b > " + beside + "/x || echo refused"})
@@ -158,7 +160,11 @@ func TestDryRunWritesNothingOutside(t *testing.T) {
 		t.Errorf("a dry run wrote %s for real: %v", beside, ents)
 	}
 	// The Logger is told, as the sandbox command's user is.
-	if got := strings.Join(rec.lines, "\n"); !strings.Contains(got, beside+" (fs_writable) is read-only in a dry run") {
-		t.Errorf("WithLogger got %q, want the read-only path named", got)
+	if got := strings.Join(rec.lines, "\n"); !strings.Contains(got, beside+" (fs_writable) is read-only in a dry run") ||
+		!strings.Contains(got, "on_exit and on_error decide nothing in a dry run") {
+		t.Errorf("WithLogger got %q, want the read-only path named and on_exit's uselessness", got)
+	}
+	if ents, _ := os.ReadDir(*p.FSStorage); len(ents) != 0 {
+		t.Errorf("a dry run with on_exit KEEP kept a layer: %v", ents)
 	}
 }
