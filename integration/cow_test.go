@@ -855,11 +855,12 @@ func TestCOWContainerDelete(t *testing.T) {
 	for _, c := range []struct {
 		name, script string
 		committed    bool
-	}{{"exit 0", "echo new > /data/new", true}, {"exit 3", "echo new > /data/new; exit 3", false}} {
+		onExit       string
+	}{{"exit 0", "echo new > /data/new", true, "COMMIT"}, {"exit 3", "echo new > /data/new; exit 3", false, "COMMIT"}, {"keep", "echo new > /data/new", false, "KEEP"}} {
 		t.Run(c.name, func(t *testing.T) {
 			storage := filepath.Join(t.TempDir(), "layers")
 			bundle := newBundleWith(t, func(s *specs.Spec) {
-				s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+				s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage, "io.sandlock.on_exit": c.onExit}
 			}, "sh", "-c", c.script)
 			data := filepath.Join(bundle, "rootfs", "data")
 			if err := os.MkdirAll(data, 0o755); err != nil {
@@ -870,12 +871,20 @@ func TestCOWContainerDelete(t *testing.T) {
 			start(t, id)
 			waitStatus(t, id, "stopped")
 			children.Reap() // as the shim does on SIGCHLD: the exit status is the reaper's first
-			if _, stderr, code := rt(t, "delete", id); code != 0 {
+			_, stderr, code := rt(t, "delete", id)
+			if code != 0 {
 				t.Fatalf("delete: %d %s", code, stderr)
 			}
 			_, err := os.Stat(filepath.Join(data, "new"))
 			if landed := err == nil; landed != c.committed {
 				t.Errorf("landed = %v, want %v", landed, c.committed)
+			}
+			if c.onExit == "KEEP" { // delete says where the layer went (in its --log, as containerd reads it)
+				log := readOr(t, envFor(t).log)
+				if l := filepath.Join(storage, id); !strings.Contains(log, "kept its copy-on-write layer "+l) || len(layers(t, storage)) != 1 {
+					t.Errorf("delete of a KEEP container: log %q, layers %v; want %s named", log, layers(t, storage), l)
+				}
+				return
 			}
 			if len(layers(t, storage)) != 0 {
 				t.Errorf("layer left: %v", layers(t, storage))

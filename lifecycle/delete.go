@@ -33,7 +33,12 @@ func Delete(o *Options, id string, force bool) error {
 			return err
 		}
 	}
-	return c.destroy()
+	c.log = o.Logger
+	err = c.destroy()
+	if err == nil && c.keptLayer != "" { // KEEP (an error names the layer itself)
+		c.logger().Warnf("container %s: kept its copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)", id, c.keptLayer, c.keptLayer)
+	}
+	return err
 }
 
 func (c *Container) destroy() error {
