@@ -1,12 +1,15 @@
 package cowfs
 
 import (
+	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,6 +19,17 @@ import (
 type Change struct {
 	Kind string `json:"kind"`
 	Path string `json:"path"`
+}
+
+// DisplayPath is a path of the layer as a report shows it: as it is when every character is
+// printable, quoted (Go syntax, escapes for the rest) otherwise. The sandbox names the files:
+// a name with a newline forged lines of a dry run's report, and terminal escapes in one erased
+// the real lines on the operator's terminal (TestEscapeCOWDryRunReport).
+func DisplayPath(p string) string {
+	if utf8.ValidString(p) && !strings.ContainsFunc(p, func(r rune) bool { return !unicode.IsPrint(r) }) && !strings.HasPrefix(p, "\"") {
+		return p
+	}
+	return strconv.Quote(p)
 }
 
 // op is one step of a commit: replace Rel in the workdir with the upper's copy (a whole
@@ -54,10 +68,12 @@ func (l *Layer) Changes() ([]Change, error) {
 	if err := l.Reachable(); err != nil {
 		return nil, err
 	}
-	if err := l.checkWorkdir(); err != nil {
+	wd, done, err := l.openWorkdir()
+	if err != nil {
 		return nil, err
 	}
-	cs, _, err := diff(l.Upper(), l.Workdir)
+	defer done()
+	cs, _, err := diff(l.Upper(), wd)
 	return cs, err
 }
 
@@ -77,7 +93,8 @@ func diff(upper, lower string) ([]Change, []op, error) {
 // file system (overlayfs copies up the written name alone). A name the layer itself changed,
 // or one under a directory it replaced, removed or renamed, is left to its own step.
 func (d *differ) relink(upper, lower string) error {
-	return filepath.WalkDir(lower, func(path string, e fs.DirEntry, err error) error {
+	// lower may be the commit's descriptor link (/proc/self/fd/N): the slash walks what it names.
+	return filepath.WalkDir(lower+"/", func(path string, e fs.DirEntry, err error) error {
 		if err != nil || !e.Type().IsRegular() {
 			return nil // unreadable parts of the workdir hold no name to relink
 		}
@@ -105,15 +122,15 @@ func touched(upper, rel string) bool {
 			break
 		}
 		p = filepath.Join(p, c)
-		st, ok := lstat(p)
+		st, ok := lstatIn(upper, p) // the layer's, read beneath it without a symlink
 		if !ok {
 			return false // nothing of the layer below here
 		}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR || isOpaque(p) || redirect(p) != "" {
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR || isOpaqueIn(upper, p) || redirectIn(upper, p) != "" {
 			return true
 		}
 	}
-	_, ok := lstat(filepath.Join(upper, rel))
+	_, ok := lstatIn(upper, filepath.Join(upper, rel))
 	return ok
 }
 
@@ -148,18 +165,21 @@ func (d *differ) add(kind, rel string) { d.changes = append(d.changes, Change{ki
 // opaque directory above, or a new one), so the upper's subtree is the whole content and
 // only names matter.
 func (d *differ) walk(upper, lower, rel string, hidden bool) error {
-	ents, err := os.ReadDir(filepath.Join(upper, rel))
+	ents, err := readDirIn(upper, filepath.Join(upper, rel))
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
 		p := filepath.Join(rel, e.Name())
-		var ust unix.Stat_t
-		if err := unix.Lstat(filepath.Join(upper, p), &ust); err != nil {
-			return err
+		ust, err := lstatInErr(upper, filepath.Join(upper, p))
+		if err == unix.ENOENT {
+			continue // gone since the listing (a process of the sandbox still running): nothing to land
 		}
-		lst, inLower := lstat(filepath.Join(lower, p))
-		if err := d.entry(upper, lower, p, &ust, lst, inLower, hidden); err != nil {
+		if err != nil {
+			return fmt.Errorf("%s: %w (or not beneath %s without a symlink)", p, err, upper)
+		}
+		lst, inLower := lstatIn(lower, filepath.Join(lower, p))
+		if err := d.entry(upper, lower, p, ust, lst, inLower, hidden); err != nil {
 			return err
 		}
 	}
@@ -190,9 +210,9 @@ func (d *differ) entry(upper, lower, p string, ust, lst *unix.Stat_t, inLower, h
 		return nil
 	}
 	up := filepath.Join(upper, p)
-	r := redirect(up)
+	r := redirectIn(upper, up)
 	lowerDir := inLower && lst.Mode&unix.S_IFMT == unix.S_IFDIR
-	if r == "" && lowerDir && !hidden && !isOpaque(up) {
+	if r == "" && lowerDir && !hidden && !isOpaqueIn(upper, up) {
 		// A copied-up directory: what is under it, and its own mode and owner.
 		if o, ok := metaOp(p, ust, lst); ok {
 			d.add("M", p)
@@ -220,9 +240,9 @@ func (d *differ) entry(upper, lower, p string, ust, lst *unix.Stat_t, inLower, h
 	if from != "" {
 		fromDir = filepath.Join(lower, from)
 	}
-	return mergeNames(fromDir, up, lower, func(rel string) {
+	return mergeNames(fromDir, up, lower, upper, func(rel string) {
 		q := filepath.Join(p, rel)
-		_, there := lstat(filepath.Join(lower, q))
+		_, there := lstatIn(lower, filepath.Join(lower, q))
 		d.add(kindOf(there && lowerDir && !hidden), q)
 	})
 }
@@ -233,11 +253,12 @@ type source struct{ upper, lower string }
 
 // merged lists a merged directory as overlayfs shows it: lowerDir ("" for none) under upperDir
 // ("" for none), whiteouts hiding lower names, opaque directories hiding the whole lower, and
-// renamed directories (redirects) taking their content from elsewhere in the lower.
-func merged(lowerDir, upperDir, lowerRoot string) (map[string]source, error) {
+// renamed directories (redirects) taking their content from elsewhere in the lower. Each
+// directory is read beneath its root (lowerRoot, upperRoot; beneath.go).
+func merged(lowerDir, upperDir, lowerRoot, upperRoot string) (map[string]source, error) {
 	out := map[string]source{}
-	if lowerDir != "" && (upperDir == "" || !isOpaque(upperDir)) {
-		ents, err := os.ReadDir(lowerDir)
+	if lowerDir != "" && (upperDir == "" || !isOpaqueIn(upperRoot, upperDir)) {
+		ents, err := readDirIn(lowerRoot, lowerDir)
 		if err != nil {
 			return nil, err
 		}
@@ -248,13 +269,13 @@ func merged(lowerDir, upperDir, lowerRoot string) (map[string]source, error) {
 	if upperDir == "" {
 		return out, nil
 	}
-	ents, err := os.ReadDir(upperDir)
+	ents, err := readDirIn(upperRoot, upperDir)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range ents {
 		up := filepath.Join(upperDir, e.Name())
-		st, ok := lstat(up)
+		st, ok := lstatIn(upperRoot, up)
 		switch {
 		case !ok:
 			continue
@@ -266,10 +287,10 @@ func merged(lowerDir, upperDir, lowerRoot string) (map[string]source, error) {
 			continue
 		}
 		lo := out[e.Name()].lower
-		if r := redirect(up); r != "" {
+		if r := redirectIn(upperRoot, up); r != "" {
 			lo = filepath.Join(lowerRoot, redirectTarget(relTo(lowerRoot, lowerDir), r))
 		}
-		if lo != "" && !isDirPath(lo) {
+		if lo != "" && !isDirIn(lowerRoot, lo) {
 			lo = ""
 		}
 		out[e.Name()] = source{upper: up, lower: lo}
@@ -278,8 +299,8 @@ func merged(lowerDir, upperDir, lowerRoot string) (map[string]source, error) {
 }
 
 // mergeNames calls fn with every path under a merged directory, sorted.
-func mergeNames(lowerDir, upperDir, lowerRoot string, fn func(rel string)) error {
-	m, err := merged(lowerDir, upperDir, lowerRoot)
+func mergeNames(lowerDir, upperDir, lowerRoot, upperRoot string, fn func(rel string)) error {
+	m, err := merged(lowerDir, upperDir, lowerRoot, upperRoot)
 	if err != nil {
 		return err
 	}
@@ -293,9 +314,9 @@ func mergeNames(lowerDir, upperDir, lowerRoot string, fn func(rel string)) error
 		src := m[n]
 		sub := func(rel string) { fn(filepath.Join(n, rel)) }
 		switch {
-		case src.upper != "" && isDirPath(src.upper):
-			err = mergeNames(src.lower, src.upper, lowerRoot, sub)
-		case src.upper == "" && isDirPath(src.lower):
+		case src.upper != "" && isDirIn(upperRoot, src.upper):
+			err = mergeNames(src.lower, src.upper, lowerRoot, upperRoot, sub)
+		case src.upper == "" && isDirIn(lowerRoot, src.lower):
 			err = lowerNames(src.lower, sub)
 		}
 		if err != nil {
@@ -325,19 +346,10 @@ func relTo(base, p string) string {
 	return r
 }
 
-func isDirPath(p string) bool {
-	st, ok := lstat(p)
-	return ok && st.Mode&unix.S_IFMT == unix.S_IFDIR
-}
-
-// redirect is a renamed directory's overlayfs redirect: the lower path it came from.
-func redirect(p string) string {
-	buf := make([]byte, 4096)
-	n, err := unix.Lgetxattr(p, "trusted.overlay.redirect", buf)
-	if err != nil || n == 0 {
-		return ""
-	}
-	return string(buf[:n])
+// redirectIn is a renamed directory's overlayfs redirect (p beneath root): the lower path it
+// came from.
+func redirectIn(root, p string) string {
+	return dirXattrIn(root, p, "trusted.overlay.redirect")
 }
 
 // redirectTarget is a redirect as a path relative to the lower root: absolute ones are from
@@ -351,11 +363,10 @@ func redirectTarget(parentRel, r string) string {
 
 // deletedBeneath reports the lower's entries of the opaque directory p that the upper lacks.
 func (d *differ) deletedBeneath(upper, lower, p string) {
-	ents, _ := os.ReadDir(filepath.Join(lower, p))
+	ents, _ := readDirIn(lower, filepath.Join(lower, p))
 	for _, e := range ents {
 		q := filepath.Join(p, e.Name())
-		var st unix.Stat_t
-		if err := unix.Lstat(filepath.Join(upper, q), &st); err != nil || isWhiteout(&st) {
+		if st, ok := lstatIn(upper, filepath.Join(upper, q)); !ok || isWhiteout(st) {
 			d.add("D", q)
 		}
 	}
@@ -381,12 +392,10 @@ func isWhiteout(st *unix.Stat_t) bool {
 	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
 }
 
-// isOpaque: a directory whose lower content is hidden (removed, then made again).
-func isOpaque(p string) bool {
+// isOpaqueIn: the directory p beneath root hides its lower content (removed, then made again).
+func isOpaqueIn(root, p string) bool {
 	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
-		buf := make([]byte, 4)
-		n, err := unix.Lgetxattr(p, name, buf)
-		if err == nil && n > 0 && buf[0] == 'y' {
+		if strings.HasPrefix(dirXattrIn(root, p, name), "y") {
 			return true
 		}
 	}

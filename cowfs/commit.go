@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,7 +23,11 @@ var ErrBranchConflict = errors.New("branch conflict: the workdir changed under t
 type ConflictError struct{ Paths []string }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%v: %s", ErrBranchConflict, strings.Join(e.Paths, ", "))
+	shown := make([]string, len(e.Paths))
+	for i, p := range e.Paths {
+		shown[i] = DisplayPath(p)
+	}
+	return fmt.Sprintf("%v: %s", ErrBranchConflict, strings.Join(shown, ", "))
 }
 
 // Is makes errors.Is(err, ErrBranchConflict) hold.
@@ -41,8 +47,7 @@ const (
 // in the workdir, syncs it, writes the journal (the list of steps) and syncs it: from there
 // the commit is decided, and applying it is a series of idempotent renames that Recover
 // finishes after a crash. A crash before the journal leaves a staging directory without one,
-// which Recover removes: the workdir is as before. Then the layer is removed. Every failure
-// before the journal is an ErrNotLanded (the workdir as it was, the layer whole).
+// which Recover removes: the workdir is as before. Then the layer is removed.
 func (l *Layer) Commit(unmount Unmount) error { return l.commit(unmount, false) }
 
 // CommitOverwrite is Commit without the conflict check: the layer's version of every path it
@@ -61,49 +66,6 @@ func (l *Layer) commit(unmount Unmount, overwrite bool) error {
 		return notLanded{err}
 	}
 	return l.Remove(unmount)
-}
-
-// prepare is Commit up to and including the apply of the journal; a failure of the apply is a
-// landed.
-func (l *Layer) prepare(overwrite bool) error {
-	if err := l.checkWorkdir(); err != nil {
-		return err
-	}
-	lock, err := lockDir(l.Workdir)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(lock)
-	if err := recoverLocked(l.Workdir); err != nil {
-		return err
-	}
-	_, ops, err := diff(l.Upper(), l.Workdir)
-	if err != nil {
-		return fmt.Errorf("commit %s: %w", l.Dir, err)
-	}
-	if err := reservedNames(ops); err != nil {
-		return fmt.Errorf("commit %s: %w", l.Dir, err)
-	}
-	if !overwrite {
-		if err := l.conflicts(ops); err != nil {
-			return err
-		}
-	}
-	if len(ops) == 0 {
-		return nil
-	}
-	stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
-	if err := os.Mkdir(stage, 0o700); err != nil { // what is in the way is not ours to remove
-		return fmt.Errorf("commit %s: %w", l.Dir, err)
-	}
-	if err := l.stage(stage, ops); err != nil {
-		_ = removeAll(stage)
-		return fmt.Errorf("commit %s: %w", l.Dir, err)
-	}
-	if err := apply(l.Workdir, stage); err != nil {
-		return landed{fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, stage)}
-	}
-	return nil
 }
 
 // ErrNotLanded: a commit failed before its journal was written (a branch conflict, or the
@@ -125,6 +87,52 @@ type landed struct{ err error }
 func (e landed) Error() string { return e.err.Error() }
 func (e landed) Unwrap() error { return e.err }
 
+// prepare is Commit up to and including the apply of the journal; a failure of the apply is a
+// landed.
+func (l *Layer) prepare(overwrite bool) error {
+	wd, done, err := l.openWorkdir() // every step below goes through this one directory
+	if err != nil {
+		return err
+	}
+	defer done()
+	testWait(commitWaitEnv)
+	lock, err := lockDir(wd)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(lock)
+	if err := recoverLocked(wd); err != nil {
+		return err
+	}
+	_, ops, err := diff(l.Upper(), wd)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", l.Dir, err)
+	}
+	if err := reservedNames(ops); err != nil {
+		return fmt.Errorf("commit %s: %w", l.Dir, err)
+	}
+	if !overwrite {
+		if err := l.conflicts(wd, ops); err != nil {
+			return err
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	stage := filepath.Join(wd, stagePrefix+l.ID)
+	if _, err := os.Lstat(stage); err == nil { // what is in the way is not ours to remove
+		return fmt.Errorf("commit %s: %s: %w", l.Dir, filepath.Join(l.Workdir, stagePrefix+l.ID), fs.ErrExist)
+	}
+	if err := l.stage(wd, stage, ops); err != nil {
+		_ = removeAll(stage)
+		return fmt.Errorf("commit %s: %w", l.Dir, err)
+	}
+	if err := apply(wd, stage); err != nil {
+		return landed{fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, filepath.Join(l.Workdir, stagePrefix+l.ID))}
+	}
+	return nil
+}
+
 // ErrReservedName: the layer made a name in the workdir that only a commit's staging
 // directory may have (a forged one would be replayed by the next Recover).
 var ErrReservedName = errors.New("the layer made a name reserved for the commit's staging (" + stagePrefix + "*)")
@@ -141,13 +149,13 @@ func reservedNames(ops []op) error {
 
 // conflicts: every path a step replaces or removes must be unchanged since the layer's birth
 // (ctime, which no one can set, before Start); so must the directory of a new path.
-func (l *Layer) conflicts(ops []op) error {
+func (l *Layer) conflicts(wd string, ops []op) error {
 	var bad []string
 	for _, o := range ops {
 		if o.Meta {
 			continue // a mode or owner: the directory's entries change its ctime, not its identity
 		}
-		p := filepath.Join(l.Workdir, o.Rel)
+		p := filepath.Join(wd, o.Rel)
 		st, ok := lstat(p)
 		if !ok {
 			if o.Remove {
@@ -157,6 +165,8 @@ func (l *Layer) conflicts(ops []op) error {
 		}
 		if st.Ctim.Nano() >= l.Start {
 			bad = append(bad, o.Rel)
+		} else if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			bad = append(bad, l.changedBeneath(wd, o.Rel)...)
 		}
 	}
 	if len(bad) > 0 {
@@ -165,14 +175,39 @@ func (l *Layer) conflicts(ops []op) error {
 	return nil
 }
 
-// stage fills the staging directory stage, made by the caller, and writes its journal.
-func (l *Layer) stage(stage string, ops []op) error {
+// changedBeneath lists the entries under the workdir's directory rel changed since the
+// layer's birth. A step that removes or replaces a directory removes everything under it: a
+// change made there by another branch meanwhile (a file edited in place, which leaves the
+// directory's own ctime alone) was lost without a conflict (TestEscapeCOWLostUpdate).
+func (l *Layer) changedBeneath(wd, rel string) []string {
+	var bad []string
+	root := filepath.Join(wd, rel)
+	_ = filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return nil
+		}
+		if st, ok := lstat(p); ok && st.Ctim.Nano() >= l.Start {
+			bad = append(bad, filepath.Join(rel, relTo(root, p)))
+		}
+		return nil
+	})
+	return bad
+}
+
+func (l *Layer) stage(wd, stage string, ops []op) error {
+	if err := os.Mkdir(stage, 0o700); err != nil {
+		return err
+	}
 	// The mark that makes it a staging directory for Recover (a user's directory of the same
 	// name is left alone).
 	if err := os.WriteFile(filepath.Join(stage, stageMark), nil, 0o600); err != nil {
 		return err
 	}
-	cp := &copier{links: newLinkMap()}
+	l.stageWait()
+	cp := &copier{links: newLinkMap(), root: l.Upper(), ovlXattrs: "trusted.overlay."}
+	if l.UserXattr {
+		cp.ovlXattrs = "user.overlay."
+	}
 	var sst, ust unix.Stat_t
 	if unix.Stat(stage, &sst) == nil && unix.Stat(l.Upper(), &ust) == nil && sst.Dev == ust.Dev {
 		cp.canLink, cp.linkDev = true, ust.Dev
@@ -194,9 +229,9 @@ func (l *Layer) stage(stage string, ops []op) error {
 		if o.Dir {
 			from := ""
 			if o.Lower != "" {
-				from = filepath.Join(l.Workdir, o.Lower)
+				from = filepath.Join(wd, o.Lower)
 			}
-			err = cp.mergeCopy(from, filepath.Join(l.Upper(), o.Rel), l.Workdir, dst)
+			err = cp.mergeCopy(from, filepath.Join(l.Upper(), o.Rel), wd, dst)
 		} else {
 			err = cp.tree(filepath.Join(l.Upper(), o.Rel), dst)
 		}
@@ -231,6 +266,44 @@ func (l *Layer) stage(stage string, ops []op) error {
 // tests of crash recovery (integration TestCOWCrashMidCommit): "staged" (before the journal)
 // or "journal" (after it, before any rename).
 const crashTestEnv = "SANDLOCK_COW_TEST_CRASH"
+
+// stageWaitEnv names an entry the commit waits for in the upper directory (10 s at most) once
+// its staging directory exists, for the test of a layer changed while it is committed
+// (integration TestEscapeCOWCommitRace: a process that outlived the sandbox sees the staging
+// directory appear, swaps a directory of the upper for a symlink, then makes the entry).
+const stageWaitEnv = "SANDLOCK_COW_TEST_STAGE_WAIT"
+
+// commitWaitEnv names a file whose name + ".waiting" the commit makes once it has opened and
+// checked the workdir, then waits (10 s at most) for the file itself: for the test of a
+// workdir's parent swapped during a commit (integration TestEscapeCOWCommitSwap).
+const commitWaitEnv = "SANDLOCK_COW_TEST_COMMIT_WAIT"
+
+func testWait(env string) {
+	f := os.Getenv(env)
+	if f == "" {
+		return
+	}
+	_ = os.WriteFile(f+".waiting", nil, 0o600)
+	for range 1000 {
+		if _, err := os.Stat(f); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (l *Layer) stageWait() {
+	name := os.Getenv(stageWaitEnv)
+	if name == "" {
+		return
+	}
+	for range 1000 {
+		if _, err := os.Lstat(filepath.Join(l.Upper(), name)); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 func crashPoint(name string) {
 	if os.Getenv(crashTestEnv) == name {

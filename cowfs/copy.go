@@ -1,7 +1,6 @@
 package cowfs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -17,38 +16,60 @@ type linkMap map[[2]uint64]string
 
 func newLinkMap() linkMap { return linkMap{} }
 
+// CopyInto copies every entry of directory src into directory dst (which exists) as CopyTree
+// does, read beneath src, hard links among them kept, and with every extended attribute (the
+// overlay's redirects, the program's own): a checkpoint's copy of a layer's upper directory,
+// and a restore's seeding of a new layer from it. A device node (other than a whiteout) is
+// refused: a restore must not give the sandbox a device an image names.
+func CopyInto(src, dst string) error {
+	ents, err := readDirIn(src, src)
+	if err != nil {
+		return err
+	}
+	c := &copier{links: newLinkMap(), root: src, allXattrs: true}
+	for _, e := range ents {
+		if err := c.tree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			return err
+		}
+	}
+	c.copyXattrs(src, dst) // an opaque upper root
+	return nil
+}
+
 // CopyTree copies src (a file, symlink, directory tree, or whiteout) to dst, which must not
-// exist: contents, modes, ownership (when permitted), times, extended attributes with the
-// overlay's own marks (opaque, redirect), and hard links among the copied files (through
-// links). Whiteouts are kept as they are: the copy is still a layer.
+// exist: contents, modes, ownership (when permitted), times, the overlay's opaque marks, and
+// hard links among the copied files (through links). Whiteouts are kept as they are.
 func CopyTree(src, dst string, links linkMap) error {
-	return (&copier{links: links, layer: true}).tree(src, dst)
+	return (&copier{links: links, root: src}).tree(src, dst)
 }
 
 // copier copies trees; with linkDev set, regular files on that device are hard-linked instead
 // of copied (a commit's staging, when the layer is on the workdir's file system: no data
-// moves, and the layer keeps its own name for each file until the commit is decided). layer:
-// the copy is a layer (KeepOnDisk), with the overlay's private xattrs; otherwise it is for
-// the workdir (a commit), which gets the user's xattrs and never the overlay's.
+// moves, and the layer keeps its own name for each file until the commit is decided).
 type copier struct {
-	links   linkMap
-	linkDev uint64
-	canLink bool
-	layer   bool
+	root string // the tree the sources are read from, beneath it (beneath.go)
+	// ovlXattrs is the prefix of the overlay's own extended attributes ("trusted.overlay." or,
+	// in a user namespace, "user.overlay."), taken off the files a commit links in.
+	ovlXattrs string
+	links     linkMap
+	linkDev   uint64
+	canLink   bool
+	allXattrs bool // CopyInto's: every attribute, of every entry, and no device nodes
 }
 
 func (c *copier) tree(src, dst string) error {
 	links := c.links
-	var st unix.Stat_t
-	if err := unix.Lstat(src, &st); err != nil {
-		return err
+	sp, ok := lstatIn(c.root, src)
+	if !ok {
+		return fmt.Errorf("copy %s: gone, or not beneath %s without a symlink", src, c.root)
 	}
+	st := *sp
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		if err := os.Mkdir(dst, 0o700); err != nil {
 			return err
 		}
-		ents, err := os.ReadDir(src)
+		ents, err := readDirIn(c.root, src)
 		if err != nil {
 			return err
 		}
@@ -57,11 +78,12 @@ func (c *copier) tree(src, dst string) error {
 				return err
 			}
 		}
+		c.copyXattrs(src, dst)
 	case unix.S_IFREG:
 		if c.canLink && st.Dev == c.linkDev {
-			err := os.Link(src, dst) // the same inode: contents, mode, owner, times, links, xattrs
+			err := linkIn(c.root, src, dst) // the same inode: contents, mode, owner, times, links
 			if err == nil {
-				stripOverlayXattrs(dst) // the inode leaves the layer: none of its marks with it
+				return c.stripOverlayXattrs(dst)
 			}
 			if !errors.Is(err, unix.EXDEV) {
 				return err
@@ -72,14 +94,14 @@ func (c *copier) tree(src, dst string) error {
 		if prev, ok := links[key]; ok && st.Nlink > 1 {
 			return os.Link(prev, dst)
 		}
-		if err := CopyFile(src, dst); err != nil {
+		if err := copyFileIn(c.root, src, dst); err != nil {
 			return err
 		}
 		if st.Nlink > 1 {
 			links[key] = dst
 		}
 	case unix.S_IFLNK:
-		target, err := os.Readlink(src)
+		target, err := readlinkIn(c.root, src)
 		if err != nil {
 			return err
 		}
@@ -87,34 +109,119 @@ func (c *copier) tree(src, dst string) error {
 			return err
 		}
 	default: // whiteouts, fifos, devices
+		isDev := st.Mode&unix.S_IFMT == unix.S_IFBLK || (st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev != 0)
+		if c.allXattrs && isDev {
+			return fmt.Errorf("copy %s: a device node", src)
+		}
 		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
 	}
+	if c.allXattrs && st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		c.allXattrsOf(src, dst)
+	}
 	if err := copyMeta(dst, &st); err != nil {
 		return err
 	}
-	copyXattrs(src, dst, c.layer) // after chown, which clears security.capability
+	if !c.allXattrs && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		c.userXattrsOf(src, dst) // after chown, which clears security.capability
+	}
 	return nil
 }
 
+// userXattrsOf copies the program's own extended attributes of src (user.*, ACLs, security.*
+// where permitted), never the overlay's, to dst: a file the commit copies rather than links
+// kept its contents and lost them.
+func (c *copier) userXattrsOf(src, dst string) {
+	fd, err := openIn(c.root, src, unix.O_PATH)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	p := fmt.Sprintf("/proc/self/fd/%d", fd)
+	buf := make([]byte, 64*1024)
+	n, err := unix.Listxattr(p, buf)
+	if err != nil || n <= 0 {
+		return
+	}
+	val := make([]byte, 64*1024)
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
+			continue
+		}
+		if v, err := unix.Getxattr(p, name, val); err == nil {
+			_ = unix.Lsetxattr(dst, name, val[:v], 0)
+		}
+	}
+}
+
 // CopyFile copies the contents of the regular file src into a new file dst (mode 0600, which
-// must not exist); the caller gives it its metadata.
+// must not exist); the caller gives it its metadata. Only the data of src is copied, its holes
+// stay holes: a sparse file takes on dst the blocks it took on src. A copy that wrote the holes
+// as zeros turned a max_disk layer's `truncate -s 1T f` (no block on the tmpfs) into a terabyte
+// written to the host's disk at commit or keep (TestEscapeCOWSparse).
 func CopyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	return copyInto(in, dst)
+}
+
+// copyInto copies the data of in into a new file dst (mode 0600, which must not exist).
+func copyInto(in *os.File, dst string) error {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil { // copy_file_range/sendfile underneath
+	if err := copyData(in, out); err != nil {
 		out.Close()
 		return err
 	}
 	return out.Close()
+}
+
+// copyData copies the data extents of in (SEEK_DATA, SEEK_HOLE) to the same offsets of out,
+// then gives out in's size; the whole file where the file system cannot tell its holes.
+func copyData(in, out *os.File) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(in.Fd()), &st); err != nil {
+		return err
+	}
+	for off := int64(0); off < st.Size; {
+		data, err := unix.Seek(int(in.Fd()), off, unix.SEEK_DATA)
+		if err == unix.ENXIO {
+			break // only a hole from off to the end
+		}
+		if err == unix.EINVAL && off == 0 { // no SEEK_DATA here: all of it is data
+			return copyRange(in, out, 0, st.Size)
+		}
+		if err != nil {
+			return err
+		}
+		hole, err := unix.Seek(int(in.Fd()), data, unix.SEEK_HOLE)
+		if err != nil {
+			return err
+		}
+		if err := copyRange(in, out, data, hole-data); err != nil {
+			return err
+		}
+		off = hole
+	}
+	return out.Truncate(st.Size)
+}
+
+// copyRange copies n bytes at off of in to off of out (copy_file_range or splice underneath).
+func copyRange(in, out *os.File, off, n int64) error {
+	if _, err := in.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := out.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	_, err := io.Copy(out, io.LimitReader(in, n))
+	return err
 }
 
 // copyMeta gives dst src's ownership (root only; otherwise it stays the caller's), mode and
@@ -130,74 +237,67 @@ func copyMeta(dst string, st *unix.Stat_t) error {
 	return unix.UtimesNanoAt(unix.AT_FDCWD, dst, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-// copyXattrs copies src's extended attributes to dst (symlinks included), best effort: the
-// user's (user.*, ACLs, security.* where permitted) always, the overlay's own marks
-// (trusted.overlay.*, user.overlay.*: opaque, redirect, origin) only into a layer.
-func copyXattrs(src, dst string, layer bool) {
-	for _, name := range xattrNames(src) {
-		if !layer && isOverlayXattr(name) {
-			continue
-		}
-		if v, err := lgetxattr(src, name); err == nil {
-			_ = unix.Lsetxattr(dst, name, v, 0)
-		}
+// stripOverlayXattrs takes the overlay's own extended attributes off a file linked from the
+// upper directory: its copy-up marks (trusted.overlay.origin, a handle of the workdir's file it
+// was copied from) would otherwise land in the workdir, and mean something to an overlay that
+// later uses the directory as a layer. Nothing else of the file changes.
+func (c *copier) stripOverlayXattrs(dst string) error {
+	if c.ovlXattrs == "" {
+		return nil
 	}
-}
-
-// stripOverlayXattrs removes the overlay's marks from p, a file leaving the layer.
-func stripOverlayXattrs(p string) {
-	for _, name := range xattrNames(p) {
-		if isOverlayXattr(name) {
-			_ = unix.Lremovexattr(p, name)
-		}
+	buf := make([]byte, 64*1024)
+	n, err := unix.Llistxattr(dst, buf)
+	if err != nil {
+		return nil // no xattrs here (or none readable): nothing of the overlay's either
 	}
-}
-
-func isOverlayXattr(name string) bool {
-	return strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.")
-}
-
-// xattrNames lists p's extended attributes (none when they cannot be listed).
-func xattrNames(p string) []string {
-	buf := make([]byte, 1024)
-	for {
-		n, err := unix.Llistxattr(p, buf)
-		if err == unix.ERANGE {
-			buf = make([]byte, 2*len(buf))
-			continue
-		}
-		if err != nil || n <= 0 {
-			return nil
-		}
-		var names []string
-		for _, b := range bytes.Split(buf[:n], []byte{0}) {
-			if len(b) > 0 {
-				names = append(names, string(b))
+	for _, name := range strings.Split(string(buf[:n]), "\x00") {
+		if strings.HasPrefix(name, c.ovlXattrs) {
+			if err := unix.Lremovexattr(dst, name); err != nil {
+				return fmt.Errorf("%s: remove %s: %w", dst, name, err)
 			}
 		}
-		return names
+	}
+	return nil
+}
+
+// allXattrsOf copies every extended attribute of src (read beneath the copier's root, through
+// its descriptor) to dst: CopyInto's.
+func (c *copier) allXattrsOf(src, dst string) {
+	fd, err := openIn(c.root, src, unix.O_PATH)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	p := fmt.Sprintf("/proc/self/fd/%d", fd)
+	buf := make([]byte, 64*1024)
+	n, err := unix.Listxattr(p, buf)
+	if err != nil || n <= 0 {
+		return
+	}
+	val := make([]byte, 64*1024)
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if v, err := unix.Getxattr(p, name, val); err == nil {
+			_ = unix.Lsetxattr(dst, name, val[:v], 0)
+		}
 	}
 }
 
-func lgetxattr(p, name string) ([]byte, error) {
-	buf := make([]byte, 256)
-	for {
-		n, err := unix.Lgetxattr(p, name, buf)
-		if err == unix.ERANGE {
-			buf = make([]byte, 2*len(buf))
-			continue
+func (c *copier) copyXattrs(src, dst string) {
+	if c.allXattrs {
+		c.allXattrsOf(src, dst)
+		return
+	}
+	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
+		if v := dirXattrIn(c.root, src, name); v != "" {
+			_ = unix.Lsetxattr(dst, name, []byte(v), 0)
 		}
-		if err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
 	}
 }
 
 // mergeCopy copies a merged directory (a renamed one: lowerDir under upperDir) to dst as
 // overlayfs shows it, without the overlay's own marks.
 func (c *copier) mergeCopy(lowerDir, upperDir, lowerRoot, dst string) error {
-	m, err := merged(lowerDir, upperDir, lowerRoot)
+	m, err := merged(lowerDir, upperDir, lowerRoot, c.root)
 	if err != nil {
 		return err
 	}
@@ -207,24 +307,20 @@ func (c *copier) mergeCopy(lowerDir, upperDir, lowerRoot, dst string) error {
 	for n, src := range m {
 		d := filepath.Join(dst, n)
 		switch {
-		case src.upper != "" && isDirPath(src.upper):
+		case src.upper != "" && isDirIn(c.root, src.upper):
 			err = c.mergeCopy(src.lower, src.upper, lowerRoot, d)
 		case src.upper != "":
 			err = c.tree(src.upper, d)
 		default:
-			err = (&copier{links: c.links}).tree(src.lower, d) // the workdir's own files: copied
+			err = (&copier{links: c.links, root: lowerRoot}).tree(src.lower, d) // the workdir's own files: copied
 		}
 		if err != nil {
 			return err
 		}
 	}
-	var st unix.Stat_t
-	if err := unix.Lstat(upperDir, &st); err != nil {
-		return err
+	st, ok := lstatIn(c.root, upperDir)
+	if !ok {
+		return fmt.Errorf("copy %s: gone, or not beneath %s without a symlink", upperDir, c.root)
 	}
-	if err := copyMeta(dst, &st); err != nil {
-		return err
-	}
-	copyXattrs(upperDir, dst, false)
-	return nil
+	return copyMeta(dst, st)
 }

@@ -1,10 +1,13 @@
 package cowfs
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,10 +113,7 @@ func TestCrashMidCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
-		if err := os.Mkdir(stage, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.stage(stage, ops); err != nil {
+		if err := l.stage(l.Workdir, stage, ops); err != nil {
 			t.Fatal(err)
 		}
 		// The crash: the first step applied, not the rest.
@@ -143,10 +143,7 @@ func TestCrashMidCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		stage := filepath.Join(l.Workdir, stagePrefix+l.ID)
-		if err := os.Mkdir(stage, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.stage(stage, ops); err != nil {
+		if err := l.stage(l.Workdir, stage, ops); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Remove(filepath.Join(stage, journalFile)); err != nil { // not yet written
@@ -227,6 +224,16 @@ func TestCommitRefusedKeepsLayer(t *testing.T) {
 	}
 }
 
+// lgetxattr is one extended attribute of p.
+func lgetxattr(p, name string) ([]byte, error) {
+	buf := make([]byte, 4096)
+	n, err := unix.Lgetxattr(p, name, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
 // TestCommitXattrs: a committed file keeps the user's extended attributes and never carries
 // the overlay's own (trusted.overlay.origin leaked into the workdir on a hard-linked commit,
 // and a copied one lost user.*), whether the staging links the layer's file or copies it; a
@@ -249,12 +256,12 @@ func TestCommitXattrs(t *testing.T) {
 		}
 	}
 	copied := filepath.Join(t.TempDir(), "copied")
-	if err := (&copier{links: newLinkMap()}).tree(f, copied); err != nil {
+	if err := (&copier{links: newLinkMap(), root: l.Upper()}).tree(f, copied); err != nil {
 		t.Fatal(err)
 	}
 	check("a staging copy", copied, false)
 	kept := filepath.Join(t.TempDir(), "kept")
-	if err := CopyTree(f, kept, newLinkMap()); err != nil {
+	if err := (&copier{links: newLinkMap(), root: l.Upper(), allXattrs: true}).tree(f, kept); err != nil { // KeepOnDisk's
 		t.Fatal(err)
 	}
 	check("a layer's copy", kept, true)
@@ -431,5 +438,129 @@ func TestCommitRefusesStagingNames(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(l.Workdir, stagePrefix+"x")); err == nil {
 		t.Errorf("the staging name landed in the workdir")
+	}
+}
+
+// TestCopyInto: a checkpoint's copy of an upper directory keeps whiteouts, opaque marks,
+// redirects and the program's own xattrs, and hard links; a device node is refused.
+func TestCopyInto(t *testing.T) {
+	l := fakeLayer(t)
+	up := l.Upper()
+	if err := os.Link(filepath.Join(up, "edit"), filepath.Join(up, "edit2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(filepath.Join(up, "newdir"), "trusted.overlay.redirect", []byte("/old"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(filepath.Join(up, "newdir", "f"), "user.mine", []byte("v"), 0); err != nil {
+		t.Skipf("no user xattrs on %s: %v", up, err)
+	}
+	dst := t.TempDir()
+	if err := CopyInto(up, dst); err != nil {
+		t.Fatal(err)
+	}
+	var a, b unix.Stat_t
+	if unix.Lstat(filepath.Join(dst, "edit"), &a) != nil || unix.Lstat(filepath.Join(dst, "edit2"), &b) != nil || a.Ino != b.Ino {
+		t.Errorf("the hard link edit/edit2 is not one file in the copy")
+	}
+	if st, ok := lstat(filepath.Join(dst, "gone")); !ok || !isWhiteout(st) {
+		t.Errorf("the whiteout gone was not copied as one")
+	}
+	for p, attr := range map[string]string{"opq": "trusted.overlay.opaque", "newdir": "trusted.overlay.redirect", "newdir/f": "user.mine"} {
+		if _, err := unix.Lgetxattr(filepath.Join(dst, p), attr, make([]byte, 64)); err != nil {
+			t.Errorf("%s lost %s: %v", p, attr, err)
+		}
+	}
+	if err := unix.Mknod(filepath.Join(up, "disk"), unix.S_IFBLK|0o600, int(unix.Mkdev(7, 0))); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyInto(up, t.TempDir()); err == nil || !strings.Contains(err.Error(), "device node") {
+		t.Errorf("a copy with a block device node: %v, want it refused", err)
+	}
+}
+
+// TestCopyFileKeepsHoles: a sparse file's copy takes the blocks of its data, not its size,
+// and reads back the same (holes as zeros).
+func TestCopyFileKeepsHoles(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("head"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("tail"), 32<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(64 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := CopyFile(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dst, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != 64<<20 || st.Blocks*512 > 1<<20 {
+		t.Errorf("copy: size %d, %d bytes allocated; want 64 MiB in at most 1 MiB of blocks", st.Size, st.Blocks*512)
+	}
+	a, _ := os.ReadFile(src)
+	b, _ := os.ReadFile(dst)
+	if !bytes.Equal(a, b) {
+		t.Errorf("the copy reads back differently")
+	}
+}
+
+// TestReadsStayBeneath: a directory of the upper that became a symlink after the diff saw it
+// (a process of the sandbox still running during the commit) is not followed: staging it
+// fails, and nothing of the symlink's target is copied or linked.
+func TestReadsStayBeneath(t *testing.T) {
+	base := t.TempDir()
+	upper, lower, outside, stage := filepath.Join(base, "upper"), filepath.Join(base, "lower"), filepath.Join(base, "outside"), filepath.Join(base, "stage")
+	for _, d := range []string{upper, lower, outside, stage} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(outside, "key"), []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(upper, "d")); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	_ = unix.Stat(stage, &st)
+	for _, canLink := range []bool{false, true} {
+		dst := filepath.Join(stage, fmt.Sprint(canLink))
+		cp := &copier{links: newLinkMap(), root: upper, canLink: canLink, linkDev: st.Dev}
+		if err := cp.mergeCopy("", filepath.Join(upper, "d"), lower, dst); err == nil {
+			t.Errorf("canLink %v: staging a directory that is a symlink now succeeded", canLink)
+		}
+		if _, err := os.Stat(filepath.Join(dst, "key")); err == nil {
+			t.Errorf("canLink %v: the symlink's target was copied into the staging", canLink)
+		}
+		if err := cp.tree(filepath.Join(upper, "d", "key"), dst+"-file"); err == nil {
+			t.Errorf("canLink %v: a file reached through a symlink of the upper was copied", canLink)
+		}
+	}
+	if _, ops, err := diff(upper, lower); err != nil || len(ops) != 1 || ops[0].Dir {
+		t.Errorf("diff: the symlink d is one new entry, not a directory: %+v, %v", ops, err)
+	}
+}
+
+// TestDisplayPath: printable paths as they are; anything else (control characters, invalid
+// UTF-8, a leading quote) quoted, so that one change is one line of plain text.
+func TestDisplayPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"a/b c.txt": "a/b c.txt", "été": "été", "x\nD y": `"x\nD y"`, "\x1b[2K": `"\x1b[2K"`,
+		"bad\xff": `"bad\xff"`, `"q"`: `"\"q\""`, "tab\there": `"tab\there"`,
+	} {
+		if got := DisplayPath(in); got != want {
+			t.Errorf("DisplayPath(%q) = %s, want %s", in, got, want)
+		}
 	}
 }

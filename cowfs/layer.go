@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -160,16 +161,27 @@ func (l *Layer) base() string {
 // ErrWorkdirGone: the workdir's path no longer names the directory the layer was made over.
 var ErrWorkdirGone = errors.New("the workdir's path names another directory than the one the layer was made over")
 
-// checkWorkdir makes sure Workdir is still the layer's lower directory.
-func (l *Layer) checkWorkdir() error {
+// openWorkdir opens the layer's workdir once and checks that descriptor is the directory the
+// layer was made over; the caller reaches the workdir through the path returned
+// (/proc/self/fd/N) until done. A commit that went by the workdir's path for each step (its
+// check, its lock, its staging, its renames) followed a parent swapped for a symlink after the
+// check, by anyone who can write a parent of the workdir, and staged and landed the layer in
+// the directory the symlink named, as root (TestEscapeCOWCommitSwap).
+func (l *Layer) openWorkdir() (string, func(), error) {
+	fd, err := unix.Open(l.Workdir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("workdir %s: %w", l.Workdir, err)
+	}
 	var st unix.Stat_t
-	if err := unix.Stat(l.Workdir, &st); err != nil {
-		return fmt.Errorf("workdir %s: %w", l.Workdir, err)
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return "", nil, fmt.Errorf("workdir %s: %w", l.Workdir, err)
 	}
 	if l.WorkdirIno != 0 && (st.Dev != l.WorkdirDev || st.Ino != l.WorkdirIno) {
-		return fmt.Errorf("workdir %s: %w", l.Workdir, ErrWorkdirGone)
+		unix.Close(fd)
+		return "", nil, fmt.Errorf("workdir %s: %w", l.Workdir, ErrWorkdirGone)
 	}
-	return nil
+	return "/proc/self/fd/" + strconv.Itoa(fd), func() { unix.Close(fd) }, nil
 }
 
 // Reachable reports whether the layer's content can be read: a UserTmpfs layer only through
@@ -243,7 +255,10 @@ func (l *Layer) KeepOnDisk(unmount Unmount) error {
 	}
 	dst := filepath.Join(l.Dir, "upper")
 	_ = removeAll(dst + ".tmp")
-	if err := CopyTree(l.Upper(), dst+".tmp", newLinkMap()); err != nil {
+	// Every xattr: the copy is still a layer (a renamed directory's redirect, opaque marks),
+	// and one without its redirects committed a renamed directory empty.
+	cp := &copier{links: newLinkMap(), root: l.Upper(), allXattrs: true}
+	if err := cp.tree(l.Upper(), dst+".tmp"); err != nil {
 		return fmt.Errorf("keep cow layer: %w", err)
 	}
 	if err := os.Rename(dst+".tmp", dst); err != nil {
@@ -268,7 +283,13 @@ func removeAll(dir string) error {
 	}
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if d != nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
+			// Through a descriptor opened beneath dir without a symlink: a staging directory
+			// in a workdir others write may have an entry swapped for a symlink meanwhile, and
+			// a chmod by path would follow it (as root).
+			if fd, err := openIn(dir, p, unix.O_PATH|unix.O_DIRECTORY); err == nil {
+				_ = unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), 0o700)
+				unix.Close(fd)
+			}
 		}
 		return nil
 	})

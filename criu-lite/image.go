@@ -44,8 +44,23 @@ type Image struct {
 	PagesSize   int64     `json:"pagesSize"`
 	AppState    []byte    `json:"appState,omitempty"` // the API's caller data (Sandbox.Checkpoint)
 	Command     []string  `json:"command,omitempty"`  // the container's process.args, for a restore without a bundle
+	// Workdir is the copy-on-write workdir (as the container saw it) whose layer the image
+	// holds, a copy of its upper directory in COWDir; "" without one.
+	Workdir string `json:"workdir,omitempty"`
 
 	pages []byte
+	dir   string // where Load read it
+}
+
+// COWDir is the directory of an image that holds its copy-on-write layer's upper directory.
+const COWDir = "cow-upper"
+
+// LayerDir is the copy of the layer's upper directory in a loaded image ("" without one).
+func (img *Image) LayerDir() string {
+	if img.Workdir == "" || img.dir == "" {
+		return ""
+	}
+	return filepath.Join(img.dir, COWDir)
 }
 
 // Process is one saved process.
@@ -295,6 +310,7 @@ func Load(dir string) (*Image, error) {
 	if err := img.loadPages(dir); err != nil {
 		return nil, err
 	}
+	img.dir = dir
 	return &img, nil
 }
 

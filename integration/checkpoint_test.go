@@ -6,6 +6,7 @@ package integration
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -529,5 +530,106 @@ func TestEscapeAfterRestore(t *testing.T) {
 	h.check(t)
 	if t.Failed() {
 		t.Logf("escape program output:\n%s", got)
+	}
+}
+
+// TestCheckpointCOWLayer: a container with a copy-on-write workdir is checkpointed while it
+// appends to a file there (held open) after removing and adding files; its layer travels in
+// the image. Deleting the stopped container aborts its own layer (killed: on_error), so the
+// workdir is as it was; the restore gets the layer back (the open file continues where it
+// was, the removal and the new files are still seen), and its commit lands all of it. A
+// restore into a container without that workdir is refused, naming it, and leaves nothing.
+func TestCheckpointCOWLayer(t *testing.T) {
+	crBins(t)
+	storage := filepath.Join(t.TempDir(), "layers")
+	script := `[ -e /data/log ] || { rm /data/f && mkdir /data/new && echo n > /data/new/n; }
+exec 3>>/data/log; i=$(wc -l < /data/log); while :; do echo $i >&3; echo $i; i=$((i+1)); sleep 0.05; done`
+	b := newBundleWith(t, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+	}, "sh", "-c", script)
+	wd := filepath.Join(b, "rootfs", "data")
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(wd, "f"), []byte("f\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, wd)
+	out := newOutFile(t)
+	id := newID()
+	crRun(t, id, b, out)
+	for range 3 {
+		out.line(t)
+	}
+	image := crCheckpoint(t, id)
+	waitStatus(t, id, "stopped")
+	if _, stderr, code := rt(t, "delete", id); code != 0 {
+		t.Fatalf("delete: %s", stderr)
+	}
+	if got := snapshot(t, wd); got != before {
+		t.Fatalf("the checkpointed container's own layer reached the workdir:\n%s", got)
+	}
+	// Without the workdir: refused, nothing left.
+	plain := newBundleWith(t, nil, "sh", "-c", script)
+	id0 := newID()
+	r := rtWith(t, nil, "restore", "--image-path", image, "--bundle", plain, "--detach", id0)
+	if r.code == 0 || !strings.Contains(r.stderr, "workdir /data") {
+		t.Errorf("restore without the workdir: exit %d, %s; want a refusal naming workdir /data", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(envFor(t).root, id0)); !os.IsNotExist(err) {
+		t.Errorf("the refused restore left its state dir: %v", err)
+	}
+	// With it: the layer comes back; on_error COMMIT lands it when the restored one is killed.
+	setAnnotation(t, b, "io.sandlock.on_error", "COMMIT")
+	out2 := newOutFile(t)
+	id2 := newID()
+	crRestore(t, id2, b, image, out2)
+	last := -1
+	for range 3 {
+		last = lineNum(t, out2.line(t))
+	}
+	if _, stderr, code := rt(t, "kill", id2, "KILL"); code != 0 {
+		t.Fatalf("kill: %s", stderr)
+	}
+	waitStatus(t, id2, "stopped")
+	if _, stderr, code := rt(t, "delete", id2); code != 0 {
+		t.Fatalf("delete of the restored container (its commit): %s", stderr)
+	}
+	log := readOr(t, filepath.Join(wd, "log"))
+	lines := strings.Fields(log)
+	for i, l := range lines {
+		if l != strconv.Itoa(i) {
+			t.Fatalf("the committed log is not one unbroken count from 0 (line %d is %q): %q", i, l, log)
+		}
+	}
+	if len(lines) <= last {
+		t.Errorf("the committed log has %d lines; the restored program printed %d", len(lines), last)
+	}
+	if _, err := os.Stat(filepath.Join(wd, "f")); !os.IsNotExist(err) || readOr(t, filepath.Join(wd, "new", "n")) != "n\n" {
+		t.Errorf("the restored layer lost the removal of f or the new file new/n (f: %v)", err)
+	}
+}
+
+// setAnnotation sets an annotation in bundle b's config.json.
+func setAnnotation(t *testing.T, b, key, value string) {
+	t.Helper()
+	p := filepath.Join(b, "config.json")
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[key] = value
+	if raw, err = json.Marshal(&s); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, raw, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

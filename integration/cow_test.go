@@ -1131,7 +1131,7 @@ func TestCOWMountBeneath(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
 	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "echo x > sub/new")...)
-	if r.code != 1 || !strings.Contains(r.stderr, "workdir (--workdir) "+wd+": "+mnt+" is a mount point beneath it") {
+	if r.code != 1 || !strings.Contains(r.stderr, "workdir (--workdir) "+wd+": ") || !strings.Contains(r.stderr, "mounted beneath it, at "+mnt) {
 		t.Errorf("code %d, stderr %q; want 1 and a refusal naming %s", r.code, r.stderr, mnt)
 	}
 	if ls := layers(t, storage); len(ls) != 0 {
@@ -1233,36 +1233,6 @@ func TestCOWOddPaths(t *testing.T) {
 	}
 	if r := run(t, sandboxArgs([]string{"--workdir", uwd}, "sh", "-c", "echo y > f")); r.code != 0 || readOr(t, filepath.Join(uwd, "f")) != "y\n" {
 		t.Errorf("a user: code %d, %s", r.code, r.stderr)
-	}
-}
-
-// TestCOWCheckpointRefused: a checkpoint of a sandbox with a copy-on-write workdir is refused
-// (the image cannot hold the layer: the stopped sandbox lost its writes, and a restore ran
-// without them); the sandbox goes on and commits as before.
-func TestCOWCheckpointRefused(t *testing.T) {
-	requireSetup(t)
-	wd, storage := cowTree(t)
-	gate := filepath.Join(t.TempDir(), "gate")
-	name := newID()
-	done := rtBackground(t, sandboxArgs(append([]string{"--name", name}, cowFlags(wd, storage, "-r", "/", "-w", filepath.Dir(gate))...),
-		"sh", "-c", "echo new > edit; touch "+gate+".started; until [ -e "+gate+" ]; do sleep 0.05; done")...)
-	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(gate + ".started"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the sandbox never started")
-		}
-	}
-	_, stderr, code := rt(t, "checkpoint", "--image-path", filepath.Join(t.TempDir(), "img"), name)
-	if err := os.WriteFile(gate, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if code != 1 || !strings.Contains(stderr, "copy-on-write workdir, whose layer an image cannot hold") {
-		t.Errorf("checkpoint: code %d, %s; want a refusal", code, stderr)
-	}
-	if r := done(); r.code != 0 || readOr(t, filepath.Join(wd, "edit")) != "new\n" {
-		t.Errorf("the sandbox after the refused checkpoint: code %d, %s; edit %q", r.code, r.stderr, readOr(t, filepath.Join(wd, "edit")))
 	}
 }
 

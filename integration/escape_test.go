@@ -372,7 +372,7 @@ func ownCaps() []string {
 var mainEscapeNames = []string{
 	// fds and the seccomp listener
 	"fds_only_012", "listener_not_in_zygote_fds", "listener_not_in_sup_fds", "reopen_sup_fds",
-	"reopen_zygote_fds", "pidfd_getfd_zygote", "pidfd_getfd_sup",
+	"reopen_zygote_fds", "pidfd_getfd_zygote", "pidfd_getfd_sup", "proc_mem_zygote", "proc_mem_sup",
 	// files outside the rootfs
 	"proc1_root_shadow", "hostpid_root_shadow", "hostpid_cwd", "suppid_root_shadow", "suppid_cwd",
 	"hostpid_root_write", "symlink_to_proc1_root", "dotdot_shadow", "proc_self_root_dotdot",
@@ -424,14 +424,14 @@ var ipcEscapeNames = []string{
 }
 
 // TestEscape runs the main suite in a default container (pid, network, ipc, uts and mount
-// namespaces; uid 0), with the default capabilities and with CAP_SYS_ADMIN added to every set:
-// capabilities widen what the kernel allows, never what seccomp and Landlock deny.
+// namespaces; uid 0), with the default capabilities and with CAP_SYS_ADMIN or CAP_SYS_PTRACE added to every
+// set: capabilities widen what the kernel allows, never what seccomp and Landlock deny.
 func TestEscape(t *testing.T) {
 	escapeBins(t)
 	for _, c := range []struct {
 		name string
 		caps func(*specs.Spec)
-	}{{"default caps", nil}, {"CAP_SYS_ADMIN", withCapAdded("CAP_SYS_ADMIN")}} {
+	}{{"default caps", nil}, {"CAP_SYS_ADMIN", withCapAdded("CAP_SYS_ADMIN")}, {"CAP_SYS_PTRACE", withCapAdded("CAP_SYS_PTRACE")}} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newEscapeHost(t)
 			id := newID()

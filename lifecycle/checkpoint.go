@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sandlock/sandlock-runtime/cowfs"
 	criulite "github.com/sandlock/sandlock-runtime/criu-lite"
 )
 
@@ -41,11 +42,6 @@ func (c *Container) checkpoint(co CheckpointOpts) error {
 	if co.ImagePath == "" {
 		return errors.New("checkpoint: --image-path is required")
 	}
-	if c.hasCOW() {
-		// The image holds processes, not the layer they wrote: restored, they would find
-		// the workdir without their writes, and the stopped original would lose them too.
-		return errors.New("checkpoint: the container has a copy-on-write workdir, whose layer an image cannot hold: its writes would be lost; not supported")
-	}
 	if c.State.Cgroup == "" {
 		return errors.New("checkpoint needs the container's cgroup2 directory (to freeze it), and this container has none (it was created without a writable cgroup: checkpoint needs root)")
 	}
@@ -72,6 +68,9 @@ func (c *Container) checkpoint(co CheckpointOpts) error {
 	}
 	save := func(img *criulite.Image) error {
 		img.AppState, img.Command = co.AppState, command
+		if err := c.saveLayer(img, co.ImagePath); err != nil {
+			return err
+		}
 		return img.Write(co.ImagePath)
 	}
 	_, err = criulite.Dump(criulite.DumpOpts{Pids: pids, Root: root, Thaw: thaw, LeaveRunning: co.LeaveRunning, Save: save})
@@ -89,6 +88,33 @@ func (c *Container) checkpoint(co CheckpointOpts) error {
 	if st == Paused {
 		return freezeCgroup(c.State.Cgroup, true)
 	}
+	return nil
+}
+
+// saveLayer copies the container's copy-on-write layer (its upper directory) into the image
+// while the processes are stopped, so that the files they have open there, and everything
+// else they wrote, come back with them (restoreLayer). The container's own layer is left to
+// its action: a stopped container was killed (on_error), one left running goes on.
+func (c *Container) saveLayer(img *criulite.Image, dir string) error {
+	l, err := c.cowLayer()
+	if l == nil || err != nil {
+		return err
+	}
+	wd, err := c.cowWorkdir()
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(dir, criulite.COWDir)
+	if err := os.RemoveAll(dst); err != nil { // an earlier checkpoint into this directory
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return err
+	}
+	if err := cowfs.CopyInto(l.Upper(), dst); err != nil {
+		return fmt.Errorf("checkpoint: the copy-on-write layer: %w", err)
+	}
+	img.Workdir = wd
 	return nil
 }
 

@@ -36,11 +36,22 @@ type cowMount struct {
 	// making Upper and Work on it: an unprivileged caller's, in the sandbox's namespaces.
 	Tmpfs     string `json:",omitempty"`
 	TmpfsSize int64  `json:",omitempty"`
+	// Storage is fs_storage (its real path), read-only in the sandbox's view.
+	Storage string `json:",omitempty"`
+	// LowerDev and LowerIno identify Lower (the layer's record): the overlay is made of that
+	// directory and attached on it, or not at all (cowtree.go, openChecked).
+	LowerDev uint64 `json:",omitempty"`
+	LowerIno uint64 `json:",omitempty"`
+	// Attr is what the overlay keeps of the workdir's own mount (MOUNT_ATTR_NOSUID, NODEV,
+	// NOEXEC, NOSYMFOLLOW): the view must not lift them.
+	Attr uint64 `json:",omitempty"`
 }
 
 // cowRecord is <state>/cow.json.
 type cowRecord struct {
 	Layer string `json:"layer"`
+	// Workdir is the policy's workdir, as the container sees it (a checkpoint names it).
+	Workdir string `json:"workdir,omitempty"`
 	// Pin is a bind mount of the workdir in the state dir (a container's, as root): the
 	// directory stays reachable for the commit at delete even when the caller has unmounted
 	// the container's rootfs by then (podman does, before it calls delete).
@@ -70,19 +81,15 @@ func DefaultCOWStorage() string {
 // setupCOW makes the layer of the policy's workdir, if it has one.
 func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	wd := cr.policy.WorkdirPath()
-	if wd == "" {
-		return nil
+	if err := checkRestoreWorkdir(wd, c); err != nil || wd == "" {
+		return err
 	}
 	lower, err := cowLower(cr.cont.State.Rootfs, wd)
 	if err != nil {
 		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
 	}
-	if m, err := mountBeneath(lower); err != nil {
-		return err
-	} else if m != "" {
-		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: m + " is a mount point beneath it: the layer covers the workdir's own file system only " +
-			"(the program would see the directory under the mount, and a commit cannot land on another file system); " +
-			"accepted: a directory with no mount beneath it (make the mount itself the workdir, or unmount it)"}
+	if err := noMountBeneath(lower); err != nil {
+		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
 	}
 	storage := cr.policy.FSStoragePath()
 	if storage == "" {
@@ -92,7 +99,8 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be an absolute path"}
 	}
 	stable := stableWorkdir(lower, cr.cont.State.Rootfs)
-	if isBeneath(storage, lower) || isBeneath(lower, storage) || isBeneath(storage, stable) || isBeneath(stable, storage) {
+	if real := realPrefix(storage); isBeneath(storage, lower) || isBeneath(lower, storage) || isBeneath(real, lower) || isBeneath(lower, real) ||
+		isBeneath(storage, stable) || isBeneath(stable, storage) {
 		reason := "must be outside the workdir " + lower + " (and not contain it)"
 		if cr.policy.FSStoragePath() == "" { // the default: the caller never named it
 			reason += "; this is fs_storage's default: set fs_storage to a directory outside the workdir"
@@ -123,7 +131,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		// it is the user's until they land or drop it.
 		return fmt.Errorf("cow: %s holds the layer an earlier %s kept: land or drop it first (sandlock-runtime cow commit|abort %s), or use another id", dir, c.ID, dir)
 	}
-	rec := cowRecord{Layer: dir}
+	rec := cowRecord{Layer: dir, Workdir: wd}
 	if cr.cont.State.Rootfs != "/" && !unpriv {
 		rec.Pin = filepath.Join(cr.cont.dir, "cow-workdir")
 	}
@@ -144,7 +152,16 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return err
 	}
 	cr.onFail(func() { _ = l.Remove(detach) })
-	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns}
+	realStorage, err := filepath.EvalSymlinks(storage)
+	if err != nil {
+		return err
+	}
+	attr, err := lowerMountAttr(lower)
+	if err != nil {
+		return err
+	}
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage, Attr: attr,
+		LowerDev: l.WorkdirDev, LowerIno: l.WorkdirIno}
 	switch {
 	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
 		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {
@@ -159,6 +176,14 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	default:
 		if err := l.Populate(); err != nil {
 			return err
+		}
+	}
+	if c.restoreLayer != "" {
+		if l.UserTmpfs {
+			return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10), Reason: "a restore of a layer onto a user's max_disk tmpfs is not supported: restore as root, or without max_disk"}
+		}
+		if err := cowfs.CopyInto(c.restoreLayer, l.Upper()); err != nil {
+			return fmt.Errorf("restore: the image's copy-on-write layer: %w", err)
 		}
 	}
 	if c.DryRun {
@@ -190,6 +215,73 @@ func cowWritable(base confine.LandlockConfig, cow *cowMount) confine.LandlockCon
 	}
 	base.Paths = append(slices.Clone(base.Paths), confine.PathRule{Path: cow.Lower, Write: true, Exec: true})
 	return base
+}
+
+// checkRestoreWorkdir: an image that holds a layer restores only into a container with the
+// same workdir (its processes' files are there).
+func checkRestoreWorkdir(wd string, c CreateOpts) error {
+	if c.restoreWorkdir == "" || filepath.Clean(wd) == filepath.Clean(c.restoreWorkdir) {
+		return nil
+	}
+	if wd == "" {
+		return &spec.PolicyError{Key: "workdir", Value: "", Reason: "the checkpoint image holds the copy-on-write layer of workdir " + c.restoreWorkdir + ": restore it with the same workdir (--workdir, or io.sandlock.workdir)"}
+	}
+	return &spec.PolicyError{Key: "workdir", Value: wd, Reason: "the checkpoint image holds the copy-on-write layer of workdir " + c.restoreWorkdir + ", not this one"}
+}
+
+// lowerMountAttr is the restrictions of the workdir's own mount the overlay over it must keep:
+// the overlay is a mount of its own, made without them, so a workdir on a noexec, nodev or
+// nosuid mount (a volume, /tmp, a user's removable disk) had programs run, device nodes opened
+// and setuid bits honoured in the view (TestEscapeCOWMountFlags).
+func lowerMountAttr(lower string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(lower, &st); err != nil {
+		return 0, fmt.Errorf("cow: workdir %s: %w", lower, err)
+	}
+	var attr uint64
+	for _, f := range [][2]uint64{{unix.ST_NOSUID, unix.MOUNT_ATTR_NOSUID}, {unix.ST_NODEV, unix.MOUNT_ATTR_NODEV},
+		{unix.ST_NOEXEC, unix.MOUNT_ATTR_NOEXEC}, {stNoSymfollow, unix.MOUNT_ATTR_NOSYMFOLLOW}} {
+		if uint64(st.Flags)&f[0] != 0 {
+			attr |= f[1]
+		}
+	}
+	return attr, nil
+}
+
+// stNoSymfollow is statfs' ST_NOSYMFOLLOW (Linux 5.10), which x/sys/unix does not name.
+const stNoSymfollow = 0x2000
+
+// noMountBeneath refuses a workdir with a mount point beneath it. overlayfs reads its lower
+// directory on the lower's own file system, under any mount: in the view such a mount was gone
+// and the directory beneath it showed what the mount hides (a tmpfs over a directory, the
+// rootfs' own directory under a volume), and a commit of a change there failed midway, leaving
+// a journal that every later create over the workdir tripped on (TestEscapeCOWSubmount).
+func noMountBeneath(lower string) error {
+	ms, err := readMountinfo()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if strictlyBeneath(m.point, lower) {
+			return fmt.Errorf("a file system is mounted beneath it, at %s: the copy-on-write layer covers one directory of one file system", m.point)
+		}
+	}
+	return nil
+}
+
+// realPrefix is p with the symlinks of its longest existing prefix resolved (fs_storage may
+// not exist yet): a symlink on the way must not put the layers inside the workdir.
+func realPrefix(p string) string {
+	rest := ""
+	for q := filepath.Clean(p); ; q = filepath.Dir(q) {
+		if r, err := filepath.EvalSymlinks(q); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if q == "/" || q == "." {
+			return p
+		}
+		rest = filepath.Join(filepath.Base(q), rest)
+	}
 }
 
 // dryRunWritable is fs_writable for a dry run, which writes nothing for real (the seed's
@@ -272,21 +364,6 @@ func sameFile(a, b string) bool {
 	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
-// mountBeneath is the first mount point strictly beneath dir, or "". Overlayfs takes its lower
-// directory alone, without what is mounted beneath it.
-func mountBeneath(dir string) (string, error) {
-	ms, err := readMountinfo()
-	if err != nil {
-		return "", err
-	}
-	for _, m := range ms {
-		if strictlyBeneath(m.point, dir) {
-			return m.point, nil
-		}
-	}
-	return "", nil
-}
-
 // cowLower resolves the workdir inside the root as the process will see it, to a host path.
 func cowLower(root, wd string) (string, error) {
 	if !filepath.IsAbs(wd) {
@@ -326,12 +403,21 @@ func hostPathIn(root, p string, flags int) (string, error) {
 func mountLayerTmpfs(stateDir string, l *cowfs.Layer) error {
 	p := l.FSDir()
 	return mountRecorded(stateDir, p, func() error {
-		data := fmt.Sprintf("size=%d,mode=0700", l.MaxDisk)
-		if err := unix.Mount("sandlock-cow", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, data); err != nil {
+		if err := unix.Mount("sandlock-cow", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, layerTmpfsData(l.MaxDisk)); err != nil {
 			return fmt.Errorf("max_disk: mount tmpfs: %w", err)
 		}
 		return nil
 	})
+}
+
+// layerTmpfsData is the mount data of max_disk's tmpfs of size bytes. Its inodes are bounded
+// too, one per 4 KiB of the limit (what an empty directory takes on ext4): tmpfs counts no
+// block for a directory, an empty file or a short symlink, and its default inode count is half
+// the host's RAM in pages, so `--max-disk 64K` made 3000 files of long names (and as easily
+// millions), which the commit landed on the host's disk as 676 KiB of directory blocks and
+// inodes (TestEscapeCOWInodes). At least 64: the upper and work directories and a few entries.
+func layerTmpfsData(size int64) string {
+	return fmt.Sprintf("size=%d,nr_inodes=%d,mode=0700", size, max(size/4096, 64))
 }
 
 // pinWorkdir bind-mounts the workdir at pin, writable (delete undoes it with the other mounts,
@@ -459,16 +545,9 @@ func (c *Container) hasCOW() bool {
 
 // cowLayer opens the container's layer; nil without one (or when it was never made).
 func (c *Container) cowLayer() (*cowfs.Layer, error) {
-	b, err := os.ReadFile(filepath.Join(c.dir, cowFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	r, err := c.cowRecord()
+	if r == nil || err != nil {
 		return nil, err
-	}
-	var r cowRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", cowFile, err)
 	}
 	l, err := cowfs.Open(r.Layer)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -486,6 +565,34 @@ func (c *Container) cowLayer() (*cowfs.Layer, error) {
 		}
 	}
 	return l, err
+}
+
+// cowRecord reads <state>/cow.json; nil without one.
+func (c *Container) cowRecord() (*cowRecord, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, cowFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r cowRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", cowFile, err)
+	}
+	return &r, nil
+}
+
+// cowWorkdir is the policy's workdir of a container with a layer.
+func (c *Container) cowWorkdir() (string, error) {
+	r, err := c.cowRecord()
+	if err == nil && (r == nil || r.Workdir == "") {
+		err = errors.New("the container's copy-on-write record names no workdir")
+	}
+	if err != nil {
+		return "", err
+	}
+	return r.Workdir, nil
 }
 
 // COWChanges lists what the container's layer changed (a dry run's answer); nil without one.

@@ -54,7 +54,8 @@ type creation struct {
 	sup     *exec.Cmd
 	master  *os.File // console master, kept by run when it relays the terminal itself
 	undo    []func()
-	cow     *cowMount // the copy-on-write workdir, nil without one
+	cow     *cowMount       // the copy-on-write workdir, nil without one
+	tree    chan treeResult // the workdir's view being made for init (cowtree.go)
 	stdio   [3]*os.File
 	closeMe []*os.File
 	keep    bool           // run --keep: no cleanup after init exits

@@ -17,7 +17,6 @@ import (
 // InitFDs are the fds create hands the init process, named by flags.
 type InitFDs struct {
 	Init, XS, ZS, Kill int
-	COW                int // the workdir's view (cowtree.go), -1 without a workdir
 }
 
 // Init is the container's init process (X in docs/design.md). It must run on the main
@@ -103,7 +102,7 @@ func confineInit(cfg *initConfig, f InitFDs, initPipe, xs *os.File) ([]byte, err
 	}
 	img.Filters = cfg.ExecFilters
 	if cfg.COW != nil { // before Landlock opens its paths: the rules must name the overlay
-		if err := cfg.COW.enter(f.COW); err != nil {
+		if err := cfg.COW.enter(initPipe); err != nil {
 			return nil, stepErr(StepCOW, err)
 		}
 	}

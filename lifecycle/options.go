@@ -79,6 +79,9 @@ type CreateOpts struct {
 	// restore (set by Restore only): init execs the program with ADDR_NO_RANDOMIZE, so that
 	// the fresh program's brk lies below the saved one (criu-lite moves it up to it).
 	restore bool
+	// restoreWorkdir, restoreLayer (restore only): the image's copy-on-write workdir and the
+	// copy of its layer, which seeds the new container's layer (cow.go).
+	restoreWorkdir, restoreLayer string
 	// restorePid (restore only): the pid init had; asked for through ns_last_pid when init
 	// is forked, best effort (criulite.ReservePid).
 	restorePid int

@@ -53,6 +53,12 @@ func imageFor(p *specs.Process) (*confine.ProcessImage, error) {
 		return nil, err
 	}
 	img.Caps = caps
+	if !p.NoNewPrivileges {
+		// a setuid or file-capability binary would raise the permitted set up to the bounding
+		// set; under no_new_privs nothing can, and the bounding set is left as asked (a user
+		// running the direct mode cannot drop from it)
+		img.Caps.Bounding &^= neverGranted
+	}
 	for _, r := range p.Rlimits {
 		t, err := spec.RlimitType(r.Type)
 		if err != nil {
@@ -62,6 +68,17 @@ func imageFor(p *specs.Process) (*confine.ProcessImage, error) {
 	}
 	return img, nil
 }
+
+// neverGranted are capabilities no process of a container gets, whatever config.json asks
+// (capsFor takes them out of every set but the bounding set, imageFor out of that).
+// CAP_SYS_PTRACE: ptrace, process_vm_* and pidfd_getfd are denied by seccomp anyway, so all it
+// would still grant is ptrace-mode access through /proc (mem, environ, fd) past the checks that
+// keep the zygote out. The zygote is in the container's Landlock domain (which therefore lets
+// such access through), holds the capabilities the runtime started with and none of the
+// exec-time seccomp programs; only its not being dumpable guards its /proc/PID/mem, and
+// CAP_SYS_PTRACE overrides that: a container given it (podman --cap-add SYS_PTRACE) opened the
+// zygote's memory for writing (docs/security.md, escape.c proc_mem_zygote).
+const neverGranted = uint64(1) << unix.CAP_SYS_PTRACE
 
 func capsFor(c *specs.LinuxCapabilities) (confine.Caps, error) {
 	var caps confine.Caps
@@ -82,6 +99,9 @@ func capsFor(c *specs.LinuxCapabilities) (confine.Caps, error) {
 			return caps, fmt.Errorf("process.capabilities: %w", err)
 		}
 		*s.dst = m
+		if s.dst != &caps.Bounding {
+			*s.dst &^= neverGranted
+		}
 	}
 	return caps, nil
 }

@@ -44,6 +44,7 @@ func LaunchRestore(o *Options, c CreateOpts, img *criulite.Image) (*Handle, erro
 func restoreCreate(o *Options, c CreateOpts, img *criulite.Image, relayTTY bool) (*creation, error) {
 	c.restore = true
 	c.restorePid = img.Processes[0].Pid
+	c.restoreWorkdir, c.restoreLayer = img.Workdir, img.LayerDir()
 	cr, err := create(o, c, relayTTY, false)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -143,20 +145,15 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	for i := 0; i < c.PreserveFDs; i++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	var tree *os.File
 	if cr.cow != nil {
-		var err error
-		if tree, err = cr.cow.makeTree(exe, cr.policy.IsPrivileged()); err != nil {
-			return stepErr(StepCOW, err)
-		}
-		defer tree.Close() // init has its copy
+		cr.startTree(exe)
 	}
 	useC := cr.useCInit()
 	if useC {
 		cmd.Args = cInitArgs(cmd, ch.initX, ch.xsX, ch.zsZ, ch.kill)
 	} else {
 		cmd.Args = append([]string{"sandlock-runtime", "init"},
-			fdArgs(cmd, "fd-init", ch.initX, "fd-xs", ch.xsX, "fd-zs", ch.zsZ, "fd-kill", ch.kill, "fd-cow", tree)...)
+			fdArgs(cmd, "fd-init", ch.initX, "fd-xs", ch.xsX, "fd-zs", ch.zsZ, "fd-kill", ch.kill)...)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = cr.stdio[0], cr.stdio[1], cr.stdio[2]
 	pidfd := -1
@@ -216,7 +213,10 @@ func (cr *creation) configureInit(c CreateOpts, ch *channels) error {
 	if useC {
 		return cr.sendCInit(ic, ch.initC)
 	}
-	return sendJSON(ch.initC, ic)
+	if err := sendJSON(ch.initC, ic); err != nil {
+		return err
+	}
+	return cr.sendTree(ch.initC)
 }
 
 func (cr *creation) joinV1(c CreateOpts) error {
@@ -246,7 +246,7 @@ func (cr *creation) memView() memView {
 
 func (cr *creation) initConfig(c CreateOpts) (initConfig, error) {
 	st, s := cr.cont.State, cr.spec
-	plan, err := confine.PlanFor(cr.policy, cowWritable(landlockFor(st.Rootfs, s, st.Isolation), cr.cow), st.Rootfs)
+	plan, err := cr.plan(c)
 	if err != nil {
 		return initConfig{}, stepErr(StepPolicy, err)
 	}
@@ -451,4 +451,125 @@ func privilegedUserns(a *syscall.SysProcAttr, p *specs.Process) error {
 	a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 	a.GidMappingsEnableSetgroups = false
 	return nil
+}
+
+// plan is the container's confinement plan. In the direct mode the runtime's own directories
+// are denied to the sandbox (as fs_denied) when a writable rule reaches them: the state root
+// (this sandbox's state dir, and its neighbours': config.json with its hooks, the mount log,
+// the audit log), the default root, which holds the compiled seccomp programs every later
+// create of this user loads (cacheDir), and the sandboxes' default state roots. Found by the fourth escape pass: `sandbox -w /run`
+// replaced a cached program with one that allows every call, and the next sandbox of the
+// same policy (and every container of the host) ran without sandlock's filter.
+func (cr *creation) plan(c CreateOpts) (confine.Plan, error) {
+	st, s := cr.cont.State, cr.spec
+	base := cowWritable(landlockFor(st.Rootfs, s, st.Isolation), cr.cow)
+	plan, err := confine.PlanFor(cr.policy, base, st.Rootfs)
+	if err != nil {
+		return plan, err
+	}
+	if !c.Direct {
+		return cr.hideInBinds(plan, base)
+	}
+	var hide []string
+	for i, d := range append([]string{filepath.Dir(cr.cont.dir), DefaultRoot()}, SandboxStateRoots()...) {
+		if slices.Contains(hide, d) || !writableBy(plan.Landlock.Paths, d) || d == tmpStateRoot() {
+			// A user's fallback under $TMPDIR is left writable: hiding it would carve the
+			// common `-w /tmp`, where a carved directory refuses bind(2) of a unix socket,
+			// and what the sandbox could rewrite there is its own record (the hooks and
+			// the mounts delete acts on are create's, in memory; a user unmounts nothing).
+			continue
+		}
+		// It must exist to be denied by inode: the two this create uses are made (the runtime
+		// makes them anyway; where the runtime's user may not, neither may the sandbox, the
+		// same user), the other sandboxes' roots only hidden where they exist.
+		if i < 2 {
+			if err := os.MkdirAll(d, 0o700); errors.Is(err, fs.ErrPermission) {
+				continue
+			} else if err != nil {
+				return plan, fmt.Errorf("%s is writable under the policy and cannot be made: %w", d, err)
+			}
+		} else if _, err := os.Lstat(d); err != nil {
+			continue
+		}
+		hide = append(hide, d)
+	}
+	if len(hide) == 0 {
+		return plan, nil
+	}
+	cr.log.Debugf("create %s: the runtime's directories denied to the sandbox: %v", c.ID, hide)
+	pol := cr.policy.Clone()
+	pol.FSDenied = append(pol.FSDenied, hide...)
+	return confine.PlanFor(pol, base, st.Rootfs)
+}
+
+// hideInBinds denies a container the runtime's directories that a writable bind mount brings
+// into its rootfs (`-v /run:/run`): the same files as in the direct mode, by their path in
+// the container. Host mode (root.path /) shares the host's tree on purpose and is left as it
+// is.
+func (cr *creation) hideInBinds(plan confine.Plan, base confine.LandlockConfig) (confine.Plan, error) {
+	st := cr.cont.State
+	if st.Rootfs == "/" {
+		return plan, nil
+	}
+	var hide []string
+	for _, m := range cr.spec.Mounts {
+		if !slices.Contains(m.Options, "bind") && !slices.Contains(m.Options, "rbind") || slices.Contains(m.Options, "ro") {
+			continue
+		}
+		src, err := filepath.EvalSymlinks(m.Source)
+		if err != nil || !filepath.IsAbs(src) {
+			continue
+		}
+		for _, d := range append([]string{filepath.Dir(cr.cont.dir), DefaultRoot()}, SandboxStateRoots()...) {
+			rel, err := filepath.Rel(src, d)
+			if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+				continue
+			}
+			inside := filepath.Join(m.Destination, rel)
+			if _, err := os.Lstat(d); err != nil || slices.Contains(hide, inside) ||
+				!writableBy(plan.Landlock.Paths, filepath.Join(st.Rootfs, inside)) {
+				continue
+			}
+			hide = append(hide, inside)
+		}
+	}
+	if len(hide) == 0 {
+		return plan, nil
+	}
+	cr.log.Debugf("create %s: the runtime's directories denied in its bind mounts: %v", cr.cont.ID(), hide)
+	pol := cr.policy.Clone()
+	pol.FSDenied = append(pol.FSDenied, hide...)
+	return confine.PlanFor(pol, base, st.Rootfs)
+}
+
+// writableBy: a rule grants writing dir or a directory above it.
+func writableBy(rules []confine.PathRule, dir string) bool {
+	for _, r := range rules {
+		if r.Write && (r.Path == "/" || dir == r.Path || strings.HasPrefix(dir, strings.TrimSuffix(r.Path, "/")+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// SandboxStateRoots are where the direct mode keeps its sandboxes' state by default, the one in
+// use first (package sandbox's DefaultStateRoot): /run/sandlock-sandbox for root;
+// $XDG_RUNTIME_DIR/sandlock-sandbox, else $TMPDIR/sandlock-sandbox-UID, for a user, who may
+// have run sandboxes with either.
+func SandboxStateRoots() []string {
+	if os.Geteuid() == 0 {
+		return []string{"/run/sandlock-sandbox"}
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return []string{filepath.Join(d, "sandlock-sandbox"), tmpStateRoot()}
+	}
+	return []string{tmpStateRoot()}
+}
+
+// tmpStateRoot is a user's fallback state root, under $TMPDIR ("" for root, who has none).
+func tmpStateRoot() string {
+	if os.Geteuid() == 0 {
+		return ""
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("sandlock-sandbox-%d", os.Geteuid()))
 }

@@ -9,9 +9,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// threadCreds are what a view thread borrows: file-system ids, groups and the capability sets.
+// threadCreds are what a view thread borrows: every id (real, effective, saved, file-system),
+// groups and the capability sets. The real and saved ids matter beyond files: a datagram the
+// thread sends carries its real ids as SCM_CREDENTIALS to a receiver that asks (SO_PASSCRED),
+// and an explicit SCM_CREDENTIALS may name any of its real, effective and saved ids; with the
+// supervisor's there, a uid-1000 process's datagrams, performed on its behalf, reached their
+// receiver as uid 0 (docs/security.md, "Unix sockets by path").
 type threadCreds struct {
+	ruid, rgid   uint32
 	euid, egid   uint32
+	suid, sgid   uint32
 	fsuid, fsgid uint32
 	groups       []uint32
 	caps         [2]unix.CapUserData
@@ -21,7 +28,8 @@ type threadCreds struct {
 // capabilities within what the supervisor holds (none from another user namespace: pinTarget
 // cleared them), the supervisor's permitted set kept so they can be given back.
 func (c creds) threadCreds() threadCreds {
-	tc := threadCreds{euid: c.euid, egid: c.egid, fsuid: c.fsuid, fsgid: c.fsgid, groups: c.groups}
+	tc := threadCreds{ruid: c.ruid, rgid: c.rgid, euid: c.euid, egid: c.egid, suid: c.suid, sgid: c.sgid,
+		fsuid: c.fsuid, fsgid: c.fsgid, groups: c.groups}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	_ = unix.Capget(&hdr, &tc.caps[0])
 	for i := range tc.caps {
@@ -33,7 +41,8 @@ func (c creds) threadCreds() threadCreds {
 
 // sameIDs: c has o's ids and groups, so taking c only changes the capabilities.
 func (c threadCreds) sameIDs(o threadCreds) bool {
-	return c.euid == o.euid && c.egid == o.egid && c.fsuid == o.fsuid && c.fsgid == o.fsgid &&
+	return c.ruid == o.ruid && c.rgid == o.rgid && c.euid == o.euid && c.egid == o.egid &&
+		c.suid == o.suid && c.sgid == o.sgid && c.fsuid == o.fsuid && c.fsgid == o.fsgid &&
 		slices.Equal(c.groups, o.groups)
 }
 
@@ -47,7 +56,14 @@ func currentCreds() (threadCreds, error) {
 	uid, _, _ := unix.RawSyscall(unix.SYS_SETFSUID, ^uintptr(0), 0, 0)
 	gid, _, _ := unix.RawSyscall(unix.SYS_SETFSGID, ^uintptr(0), 0, 0)
 	tc.fsuid, tc.fsgid = uint32(uid), uint32(gid)
-	tc.euid, tc.egid = uint32(unix.Geteuid()), uint32(unix.Getegid())
+	var ids [6]uint32
+	if _, _, e := unix.RawSyscall(unix.SYS_GETRESUID, uintptr(unsafe.Pointer(&ids[0])), uintptr(unsafe.Pointer(&ids[1])), uintptr(unsafe.Pointer(&ids[2]))); e != 0 {
+		return tc, unix.EPERM
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_GETRESGID, uintptr(unsafe.Pointer(&ids[3])), uintptr(unsafe.Pointer(&ids[4])), uintptr(unsafe.Pointer(&ids[5]))); e != 0 {
+		return tc, unix.EPERM
+	}
+	tc.ruid, tc.euid, tc.suid, tc.rgid, tc.egid, tc.sgid = ids[0], ids[1], ids[2], ids[3], ids[4], ids[5]
 	n, _, e := unix.RawSyscall(unix.SYS_GETGROUPS, 0, 0, 0)
 	if e != 0 {
 		return tc, unix.EPERM
@@ -87,12 +103,17 @@ func (c threadCreds) assume(capsOnly bool) error {
 	if err := setGroupsThread(c.groups); err != nil {
 		return err
 	}
-	// Effective ids first (they reset the fs ids), for what a connect made for the process
-	// shows its peer; the real and saved ids stay the supervisor's, so they can be taken back.
-	if err := setEffectiveThread(unix.SYS_SETRESGID, c.egid); err != nil {
+	// Keep the permitted set when no id is 0 any more (per thread), so that the supervisor's
+	// ids can be taken back; the effective set is set below.
+	if _, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1, 0); e != 0 {
+		return unix.EPERM
+	}
+	// Every id (they reset the fs ids, set after): the effective ones are what a connect made
+	// for the process shows its peer (SO_PEERCRED), the real ones what its datagrams carry.
+	if err := setIDsThread(unix.SYS_SETRESGID, c.rgid, c.egid, c.sgid); err != nil {
 		return err
 	}
-	if err := setEffectiveThread(unix.SYS_SETRESUID, c.euid); err != nil {
+	if err := setIDsThread(unix.SYS_SETRESUID, c.ruid, c.euid, c.suid); err != nil {
 		return err
 	}
 	if err := setFSIDThread(unix.SYS_SETFSGID, c.fsgid); err != nil {
@@ -127,11 +148,10 @@ func setGroupsThread(groups []uint32) error {
 	return nil
 }
 
-// setEffectiveThread sets the thread's effective uid or gid (setresuid/setresgid with the
-// real and saved ids unchanged).
-func setEffectiveThread(nr uintptr, id uint32) error {
-	keep := ^uintptr(0)
-	if _, _, e := unix.RawSyscall(nr, keep, uintptr(id), keep); e != 0 {
+// setIDsThread sets the thread's real, effective and saved uids or gids (setresuid or
+// setresgid).
+func setIDsThread(nr uintptr, real, eff, saved uint32) error {
+	if _, _, e := unix.RawSyscall(nr, uintptr(real), uintptr(eff), uintptr(saved)); e != 0 {
 		return unix.EPERM
 	}
 	return nil

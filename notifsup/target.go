@@ -34,7 +34,8 @@ type target struct {
 // creds are the thread's credentials as the kernel would check them for a file operation.
 type creds struct {
 	euid, egid   uint32 // what a peer sees (SO_PEERCRED) of a connect made for the thread
-	ruid, rgid   uint32 // real ids: what access(2) checks
+	ruid, rgid   uint32 // real ids: what access(2) checks, and a datagram's SCM_CREDENTIALS
+	suid, sgid   uint32 // saved ids: what an SCM_CREDENTIALS claim may name too
 	fsuid, fsgid uint32
 	groups       []uint32
 	// capEff is the effective set, 0 when the thread is in another user namespace than the
@@ -172,11 +173,17 @@ func (t *target) parseStatus(b []byte) error {
 			t.creds.ruid, _ = u32Field(f, 0)
 			t.creds.euid, err = u32Field(f, 1)
 			if err == nil {
+				t.creds.suid, err = u32Field(f, 2)
+			}
+			if err == nil {
 				t.creds.fsuid, err = u32Field(f, 3)
 			}
 		case "Gid":
 			t.creds.rgid, _ = u32Field(f, 0)
 			t.creds.egid, err = u32Field(f, 1)
+			if err == nil {
+				t.creds.sgid, err = u32Field(f, 2)
+			}
 			if err == nil {
 				t.creds.fsgid, err = u32Field(f, 3)
 			}

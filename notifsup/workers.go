@@ -265,6 +265,13 @@ func (w *worker) inView(t *target, dirfd int, fn func() (uint64, error)) (uint64
 		}
 		w.base = cwd
 	}
+	// The process's memory and cwd are opened now, with the supervisor's credentials, for fn
+	// to use (lazily otherwise): /proc/PID/mem and /proc/PID/cwd ask ptrace access, which the
+	// process's own credentials do not have over a process that is not dumpable (a setuid
+	// program, prctl(PR_SET_DUMPABLE, 0)) unless they hold CAP_SYS_PTRACE; the process itself
+	// reaches its own without it. A failure here is left for the lazy open to report.
+	_, _ = t.memory()
+	_, _ = t.cwdFD()
 	tc := t.creds.threadCreds()
 	capsOnly := tc.sameIDs(w.own) // a root container's process, the direct mode's own user
 	defer w.restore(capsOnly)

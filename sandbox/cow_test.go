@@ -2,12 +2,15 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/spec"
 )
@@ -166,5 +169,39 @@ func TestDryRunWritesNothingOutside(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(*p.FSStorage); len(ents) != 0 {
 		t.Errorf("a dry run with on_exit KEEP kept a layer: %v", ents)
+	}
+}
+
+// TestEscapeCOWStorageGoAPI: through the Go API, a sandbox allowed to write fs_storage
+// rewrites its layer's meta.json (another directory as the workdir, COMMIT) and writes its
+// upper directly; the layer store is read-only in its view, and nothing lands in the other
+// directory (integration TestEscapeCOWStorage has the CLI, a user and a container).
+func TestEscapeCOWStorageGoAPI(t *testing.T) {
+	requireKernel(t)
+	requireRoot(t)
+	base := t.TempDir()
+	victim := filepath.Join(base, "victim")
+	s := filepath.Join(base, "s")
+	wd, storage := filepath.Join(s, "wd"), filepath.Join(s, "layers")
+	for _, d := range []string{victim, wd} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(victim, &st); err != nil {
+		t.Fatal(err)
+	}
+	abort := "ABORT"
+	p := spec.Policy{Workdir: &wd, FSStorage: &storage, OnExit: &abort, FSReadable: []string{"/"}, FSWritable: []string{s}}
+	script := fmt.Sprintf(`cd %[1]s && echo pwned > pwned; for m in %[2]s/*/meta.json; do
+sed -i 's#"workdir":"[^"]*"#"workdir":"%[3]s"#; s#"workdirDev":[0-9]*#"workdirDev":%[4]d#; s#"workdirIno":[0-9]*#"workdirIno":%[5]d#; s#"onExit":"ABORT"#"onExit":"COMMIT"#' "$m" && echo rewritten
+echo x > "$(dirname "$m")/upper/planted" && echo planted; done; true`, wd, storage, victim, st.Dev, st.Ino)
+	res, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", script})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if ents, _ := os.ReadDir(victim); len(ents) != 0 || strings.Contains(string(res.Stdout), "rewritten") || strings.Contains(string(res.Stdout), "planted") {
+		t.Errorf("ESCAPED: the sandbox wrote the layer store (%q) and the layer landed in %s: %v", res.Stdout, victim, ents)
 	}
 }

@@ -129,7 +129,7 @@ func runReexec(args []string) error {
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fds := map[string]*int{}
-	for _, n := range []string{"fd-init", "fd-xs", "fd-zs", "fd-kill", "fd-ctl", "fd-pidfd", "fd-ready", "fd-conn", "fd-handoff", "fd-cow"} {
+	for _, n := range []string{"fd-init", "fd-xs", "fd-zs", "fd-kill", "fd-ctl", "fd-pidfd", "fd-ready", "fd-conn", "fd-handoff"} {
 		fds[n] = fs.Int(n, -1, "")
 	}
 	var sa lifecycle.SuperviseArgs
@@ -158,7 +158,7 @@ func runReexec(args []string) error {
 func dispatch(cmd string, fd map[string]*int, sa lifecycle.SuperviseArgs) error {
 	switch cmd {
 	case "init":
-		return lifecycle.Init(lifecycle.InitFDs{Init: *fd["fd-init"], XS: *fd["fd-xs"], ZS: *fd["fd-zs"], Kill: *fd["fd-kill"], COW: *fd["fd-cow"]})
+		return lifecycle.Init(lifecycle.InitFDs{Init: *fd["fd-init"], XS: *fd["fd-xs"], ZS: *fd["fd-zs"], Kill: *fd["fd-kill"]})
 	case "supervise":
 		sa.HandOff, sa.ZS, sa.Ctl, sa.InitPidfd, sa.Ready = *fd["fd-handoff"], *fd["fd-zs"], *fd["fd-ctl"], *fd["fd-pidfd"], *fd["fd-ready"]
 		return lifecycle.Supervise(sa)

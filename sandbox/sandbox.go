@@ -323,15 +323,7 @@ func (s *Sandbox) stateRoot() (string, error) {
 
 // DefaultStateRoot is where sandboxes keep their runtime state unless WithStateRoot says
 // otherwise: beside, not inside, the runtime's --root, so `list` does not show them.
-func DefaultStateRoot() string {
-	if os.Geteuid() == 0 {
-		return "/run/sandlock-sandbox"
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "sandlock-sandbox")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("sandlock-sandbox-%d", os.Geteuid()))
-}
+func DefaultStateRoot() string { return lifecycle.SandboxStateRoots()[0] }
 
 var idSeq atomic.Uint64
 

@@ -98,7 +98,7 @@ var fields = map[string]field{
 	"fs_readable":         {mechanism: "Landlock; supervisor for readlink/xattr reads"},
 	"fs_writable":         {mechanism: "Landlock; supervisor for chmod/chown/utimes/xattrs, unix connect by path"},
 	"fs_denied":           {mechanism: "Landlock; supervisor for metadata and in the directories holding a denied path"},
-	"workdir":             {mechanism: "COW layer: overlayfs in a detached copy of the mount tree (a user's: and a user namespace)", cow: true},
+	"workdir":             {mechanism: "COW layer: overlayfs in a detached copy of the mount tree as root (no mount namespace)", cow: true},
 	"chroot":              {mechanism: "chroot (the sandbox's root.path)", root: true},
 	"net_allow_hosts":     {mechanism: "supervisor (connect/sendto/sendmsg on behalf, names pinned at create; /etc/hosts)"},
 	"net_bind":            {mechanism: "Landlock TCP", minABI: 4},

@@ -257,7 +257,7 @@ func printChanges(w io.Writer, format string, cs []cowfs.Change) error {
 		return fmt.Errorf("--format %q: want text or json", format)
 	}
 	for _, ch := range cs {
-		if _, err := fmt.Fprintf(w, "%s %s\n", ch.Kind, ch.Path); err != nil {
+		if _, err := fmt.Fprintf(w, "%s %s\n", ch.Kind, cowfs.DisplayPath(ch.Path)); err != nil { // the sandbox names them
 			return err
 		}
 	}

@@ -202,6 +202,23 @@ static void fs_attempts(void)
 	read_outside("victim_environ", p);
 }
 
+/* /proc/PID/mem is process_vm_writev by another name: the zygote holds the capabilities the
+ * runtime started with and none of the exec-time seccomp programs, and it is in the container's
+ * Landlock domain (which lets ptrace-mode access through), so only its not being dumpable keeps
+ * the container out, and CAP_SYS_PTRACE overrides that. Opened for reading and writing, never
+ * written. */
+static void proc_mem(const char *name, long pid)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%ld/mem", pid);
+	int fd = open(p, O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		escaped(name, "opened %s for writing", p);
+		close(fd);
+	} else
+		ok(name, "%s: %s", p, en(errno));
+}
+
 /* ---------- the seccomp surface, through the x86_64, i386 and x32 entry points ---------- */
 
 #define SELF (-1000L) /* replaced by getpid() */
@@ -889,6 +906,8 @@ int main(void)
 	pidfd_getfd_all("pidfd_getfd_zygote", zygote_pid);
 	pidfd_getfd_all("pidfd_getfd_sup", sup_pid);
 	pidfd_getfd_all("pidfd_getfd_self", self_pid);
+	proc_mem("proc_mem_zygote", zygote_pid);
+	proc_mem("proc_mem_sup", sup_pid);
 
 	fs_attempts();
 	live_paths();
