@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,7 +33,8 @@ func DisplayPath(p string) string {
 }
 
 // op is one step of a commit: replace Rel in the workdir with the upper's copy (a whole
-// subtree for a new or replaced directory), or remove Rel.
+// subtree for a new or replaced directory), remove Rel, or give the directory Rel, whose
+// entries stay, the mode (and owner) the sandbox gave it (Meta).
 type op struct {
 	Remove bool   `json:"remove,omitempty"`
 	Rel    string `json:"rel"`
@@ -40,6 +42,25 @@ type op struct {
 	// Lower: a renamed directory (overlayfs' redirect): its content is the lower's Lower
 	// merged with the upper's Rel.
 	Lower string `json:"lower,omitempty"`
+	// LinkTo: Rel is another name of the workdir file the step for LinkTo writes (a hard
+	// link): it is staged as a link to that step's file, so that both names land as one.
+	LinkTo string `json:"linkTo,omitempty"`
+	// Meta: chmod Rel to Mode; with Chown, chown it to UID and GID as well.
+	Meta  bool   `json:"meta,omitempty"`
+	Mode  uint32 `json:"mode,omitempty"`
+	Chown bool   `json:"chown,omitempty"`
+	UID   int    `json:"uid,omitempty"`
+	GID   int    `json:"gid,omitempty"`
+}
+
+// metaOp is the Meta step of a copied-up directory whose mode or owner the sandbox changed
+// (chmod, chown): nothing else of it is replaced. ok is false when nothing changed.
+func metaOp(p string, ust, lst *unix.Stat_t) (o op, ok bool) {
+	chown := ust.Uid != lst.Uid || ust.Gid != lst.Gid
+	if ust.Mode&0o7777 == lst.Mode&0o7777 && !chown {
+		return op{}, false
+	}
+	return op{Rel: p, Meta: true, Mode: ust.Mode & 0o7777, Chown: chown, UID: int(ust.Uid), GID: int(ust.Gid)}, true
 }
 
 // Changes lists what the layer changed in its workdir, sorted by path.
@@ -58,15 +79,84 @@ func (l *Layer) Changes() ([]Change, error) {
 
 // diff walks upper against lower: the change list and the commit's steps.
 func diff(upper, lower string) ([]Change, []op, error) {
-	var d differ
+	d := differ{linked: map[[2]uint64]string{}}
 	err := d.walk(upper, lower, "", false)
+	if err == nil && len(d.linked) > 0 {
+		err = d.relink(upper, lower)
+	}
 	sort.Slice(d.changes, func(i, j int) bool { return d.changes[i].Path < d.changes[j].Path })
-	return d.changes, d.ops, err
+	return d.changes, metaLast(d.ops), err
+}
+
+// relink makes the other names of a hard-linked workdir file the layer wrote through one name
+// land as links to the written file, as a write through one name changes them all on a plain
+// file system (overlayfs copies up the written name alone). A name the layer itself changed,
+// or one under a directory it replaced, removed or renamed, is left to its own step.
+func (d *differ) relink(upper, lower string) error {
+	// lower may be the commit's descriptor link (/proc/self/fd/N): the slash walks what it names.
+	return filepath.WalkDir(lower+"/", func(path string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return nil // unreadable parts of the workdir hold no name to relink
+		}
+		st, ok := lstat(path)
+		if !ok || st.Nlink < 2 {
+			return nil
+		}
+		to := d.linked[[2]uint64{st.Dev, st.Ino}]
+		rel, rerr := filepath.Rel(lower, path)
+		if to == "" || rerr != nil || rel == to || touched(upper, rel) {
+			return nil
+		}
+		d.add("M", rel)
+		d.ops = append(d.ops, op{Rel: rel, LinkTo: to})
+		return nil
+	})
+}
+
+// touched reports whether the layer has anything at rel or above it that decides rel: an
+// entry of its own, or an ancestor that is not a plain copied-up directory.
+func touched(upper, rel string) bool {
+	p := upper
+	for _, c := range strings.Split(filepath.Dir(rel), "/") {
+		if c == "." {
+			break
+		}
+		p = filepath.Join(p, c)
+		st, ok := lstatIn(upper, p) // the layer's, read beneath it without a symlink
+		if !ok {
+			return false // nothing of the layer below here
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR || isOpaqueIn(upper, p) || redirectIn(upper, p) != "" {
+			return true
+		}
+	}
+	_, ok := lstatIn(upper, filepath.Join(upper, rel))
+	return ok
+}
+
+func isReg(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFREG }
+
+// metaLast moves the Meta steps after the others, deepest first: a directory made read-only
+// (chmod 500) is so only once every entry has been renamed into it and into those beneath it.
+func metaLast(ops []op) []op {
+	var rest, meta []op
+	for _, o := range ops {
+		if o.Meta {
+			meta = append(meta, o)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	slices.Reverse(meta) // the walk visits a directory before what is beneath it
+	return append(rest, meta...)
 }
 
 type differ struct {
 	changes []Change
 	ops     []op
+	// linked: the workdir files with other names (hard links) that the layer wrote through
+	// one name, by device and inode, to that name ("" when it wrote two of them).
+	linked map[[2]uint64]string
 }
 
 func (d *differ) add(kind, rel string) { d.changes = append(d.changes, Change{kind, rel}) }
@@ -109,6 +199,13 @@ func (d *differ) entry(upper, lower, p string, ust, lst *unix.Stat_t, inLower, h
 		d.add(kindOf(inLower), p)
 		if !hidden {
 			d.ops = append(d.ops, op{Rel: p})
+			if inLower && lst.Nlink > 1 && isReg(lst) && isReg(ust) {
+				key := [2]uint64{lst.Dev, lst.Ino}
+				if _, twice := d.linked[key]; twice {
+					p = "" // written through two names: which the others follow is anyone's guess
+				}
+				d.linked[key] = p
+			}
 		}
 		return nil
 	}
@@ -116,7 +213,12 @@ func (d *differ) entry(upper, lower, p string, ust, lst *unix.Stat_t, inLower, h
 	r := redirectIn(upper, up)
 	lowerDir := inLower && lst.Mode&unix.S_IFMT == unix.S_IFDIR
 	if r == "" && lowerDir && !hidden && !isOpaqueIn(upper, up) {
-		return d.walk(upper, lower, p, false) // a copied-up directory: only what is under it
+		// A copied-up directory: what is under it, and its own mode and owner.
+		if o, ok := metaOp(p, ust, lst); ok {
+			d.add("M", p)
+			d.ops = append(d.ops, o)
+		}
+		return d.walk(upper, lower, p, false)
 	}
 	// A new directory, one made again after its removal (opaque), or one renamed from
 	// elsewhere in the lower (a redirect): its content is all the upper's, merged with the

@@ -50,10 +50,48 @@ const (
 // the commit is decided, and applying it is a series of idempotent renames that Recover
 // finishes after a crash. A crash before the journal leaves a staging directory without one,
 // which Recover removes: the workdir is as before. Then the layer is removed.
-func (l *Layer) Commit(unmount Unmount) error {
+func (l *Layer) Commit(unmount Unmount) error { return l.commit(unmount, false) }
+
+// CommitOverwrite is Commit without the conflict check: the layer's version of every path it
+// changed wins over what others made of it since (`cow commit --force`, once the user has
+// looked at the conflict).
+func (l *Layer) CommitOverwrite(unmount Unmount) error { return l.commit(unmount, true) }
+
+func (l *Layer) commit(unmount Unmount, overwrite bool) error {
 	if err := l.Reachable(); err != nil {
 		return err
 	}
+	if err := l.prepare(overwrite); err != nil {
+		if ld, ok := err.(landed); ok {
+			return ld.err
+		}
+		return notLanded{err}
+	}
+	return l.Remove(unmount)
+}
+
+// ErrNotLanded: a commit failed before its journal was written (a branch conflict, or the
+// staging copy refused: a read-only or full workdir, a permission): the workdir is as it was
+// and the layer whole, to be kept for `cow diff|commit|abort` rather than retried for ever.
+var ErrNotLanded = errors.New("nothing of the layer landed")
+
+// notLanded marks a failure of Commit before the journal; its message is the cause's.
+type notLanded struct{ err error }
+
+func (e notLanded) Error() string        { return e.err.Error() }
+func (e notLanded) Unwrap() error        { return e.err }
+func (e notLanded) Is(target error) bool { return target == ErrNotLanded }
+
+// landed is a failure of the apply, after the journal: the commit is decided, and the next
+// Recover finishes it (Commit returns the cause, never as ErrNotLanded).
+type landed struct{ err error }
+
+func (e landed) Error() string { return e.err.Error() }
+func (e landed) Unwrap() error { return e.err }
+
+// prepare is Commit up to and including the apply of the journal; a failure of the apply is a
+// landed.
+func (l *Layer) prepare(overwrite bool) error {
 	wd, done, err := l.openWorkdir() // every step below goes through this one directory
 	if err != nil {
 		return err
@@ -75,20 +113,26 @@ func (l *Layer) Commit(unmount Unmount) error {
 	if err := reservedNames(ops); err != nil {
 		return fmt.Errorf("commit %s: %w", l.Dir, err)
 	}
-	if err := l.conflicts(wd, ops); err != nil {
-		return err
-	}
-	if len(ops) > 0 {
-		stage := filepath.Join(wd, stagePrefix+l.ID)
-		if err := l.stage(wd, stage, ops); err != nil {
-			_ = removeAll(stage)
-			return fmt.Errorf("commit %s: %w", l.Dir, err)
-		}
-		if err := apply(wd, stage); err != nil {
-			return fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, filepath.Join(l.Workdir, stagePrefix+l.ID))
+	if !overwrite {
+		if err := l.conflicts(wd, ops); err != nil {
+			return err
 		}
 	}
-	return l.Remove(unmount)
+	if len(ops) == 0 {
+		return nil
+	}
+	stage := filepath.Join(wd, stagePrefix+l.ID)
+	if _, err := os.Lstat(stage); err == nil { // what is in the way is not ours to remove
+		return fmt.Errorf("commit %s: %s: %w", l.Dir, filepath.Join(l.Workdir, stagePrefix+l.ID), fs.ErrExist)
+	}
+	if err := l.stage(wd, stage, ops); err != nil {
+		_ = removeAll(stage)
+		return fmt.Errorf("commit %s: %w", l.Dir, err)
+	}
+	if err := apply(wd, stage); err != nil {
+		return landed{fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, filepath.Join(l.Workdir, stagePrefix+l.ID))}
+	}
+	return nil
 }
 
 // ErrReservedName: the layer made a name in the workdir that only a commit's staging
@@ -110,6 +154,9 @@ func reservedNames(ops []op) error {
 func (l *Layer) conflicts(wd string, ops []op) error {
 	var bad []string
 	for _, o := range ops {
+		if o.Meta {
+			continue // a mode or owner: the directory's entries change its ctime, not its identity
+		}
 		p := filepath.Join(wd, o.Rel)
 		st, ok := lstat(p)
 		if !ok {
@@ -167,11 +214,19 @@ func (l *Layer) stage(wd, stage string, ops []op) error {
 	if unix.Stat(stage, &sst) == nil && unix.Stat(l.Upper(), &ust) == nil && sst.Dev == ust.Dev {
 		cp.canLink, cp.linkDev = true, ust.Dev
 	}
+	staged := map[string]string{} // a step's path to its staged file, for LinkTo
 	for i, o := range ops {
-		if o.Remove {
+		if o.Remove || o.Meta {
 			continue
 		}
 		dst := filepath.Join(stage, strconv.Itoa(i))
+		staged[o.Rel] = dst
+		if o.LinkTo != "" {
+			if err := os.Link(staged[o.LinkTo], dst); err != nil {
+				return fmt.Errorf("stage %s as a link to %s: %w", o.Rel, o.LinkTo, err)
+			}
+			continue
+		}
 		var err error
 		if o.Dir {
 			from := ""
@@ -314,6 +369,9 @@ func applyOne(wfd, sfd, tfd, i int, o op) error {
 	}
 	name, parent := filepath.Base(o.Rel), filepath.Dir(o.Rel)
 	staged := strconv.Itoa(i)
+	if o.Meta {
+		return applyMeta(wfd, o)
+	}
 	if o.Remove {
 		pfd, err := openBeneath(wfd, parent, unix.O_PATH|unix.O_DIRECTORY)
 		if err == unix.ENOENT {
@@ -345,6 +403,25 @@ func applyOne(wfd, sfd, tfd, i int, o op) error {
 		}
 	}
 	return unix.Renameat(sfd, staged, pfd, name) // a file over a file: atomically
+}
+
+// applyMeta gives the directory o.Rel its mode (and owner), on a descriptor opened beneath the
+// workdir (never through a symlink); gone meanwhile, there is nothing to give it to.
+func applyMeta(wfd int, o op) error {
+	fd, err := openBeneath(wfd, o.Rel, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err == unix.ENOENT {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if o.Chown {
+		if err := unix.Fchown(fd, o.UID, o.GID); err != nil {
+			return err
+		}
+	}
+	return unix.Fchmod(fd, o.Mode)
 }
 
 // beneathOnly confines a resolution to the directory it starts from: no "..", absolute path,

@@ -120,7 +120,39 @@ func (c *copier) tree(src, dst string) error {
 	if c.allXattrs && st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Mode&unix.S_IFMT != unix.S_IFLNK {
 		c.allXattrsOf(src, dst)
 	}
-	return copyMeta(dst, &st)
+	if err := copyMeta(dst, &st); err != nil {
+		return err
+	}
+	if !c.allXattrs && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		c.userXattrsOf(src, dst) // after chown, which clears security.capability
+	}
+	return nil
+}
+
+// userXattrsOf copies the program's own extended attributes of src (user.*, ACLs, security.*
+// where permitted), never the overlay's, to dst: a file the commit copies rather than links
+// kept its contents and lost them.
+func (c *copier) userXattrsOf(src, dst string) {
+	fd, err := openIn(c.root, src, unix.O_PATH)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	p := fmt.Sprintf("/proc/self/fd/%d", fd)
+	buf := make([]byte, 64*1024)
+	n, err := unix.Listxattr(p, buf)
+	if err != nil || n <= 0 {
+		return
+	}
+	val := make([]byte, 64*1024)
+	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
+		if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
+			continue
+		}
+		if v, err := unix.Getxattr(p, name, val); err == nil {
+			_ = unix.Lsetxattr(dst, name, val[:v], 0)
+		}
+	}
 }
 
 // CopyFile copies the contents of the regular file src into a new file dst (mode 0600, which

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -177,6 +178,171 @@ func TestConflict(t *testing.T) {
 	}
 	if _, err := os.Stat(l.Upper()); err != nil {
 		t.Errorf("the refused layer is gone: %v", err)
+	}
+}
+
+// TestCommitOverwrite: the conflict Commit refuses, CommitOverwrite lands: the layer's version
+// of every path it changed wins, and the rest of the workdir (theirs) stays.
+func TestCommitOverwrite(t *testing.T) {
+	l := fakeLayer(t)
+	write(t, l.Workdir, map[string]string{"edit": "theirs", "their-new": "t"})
+	if err := l.Commit(nil); !errors.Is(err, ErrBranchConflict) || !errors.Is(err, ErrNotLanded) {
+		t.Fatalf("Commit: got %v, want a branch conflict that landed nothing", err)
+	}
+	if err := l.CommitOverwrite(nil); err != nil {
+		t.Fatalf("CommitOverwrite: %v", err)
+	}
+	for name, want := range map[string]string{"edit": "new", "newdir/f": "f", "opq/b": "b2", "opq/a": "<missing>", "gone": "<missing>", "their-new": "t", "keep": "k"} {
+		if got := read(t, filepath.Join(l.Workdir, name)); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if _, err := os.Stat(l.Dir); err == nil {
+		t.Errorf("the layer is still there after its commit")
+	}
+}
+
+// TestCommitRefusedKeepsLayer: a commit the workdir refuses before its journal (here a file
+// where the staging directory goes) is an ErrNotLanded: nothing landed, the layer stays whole,
+// and the file in the way is left alone.
+func TestCommitRefusedKeepsLayer(t *testing.T) {
+	l := fakeLayer(t)
+	inTheWay := filepath.Join(l.Workdir, stagePrefix+l.ID)
+	write(t, l.Workdir, map[string]string{stagePrefix + l.ID: "mine"})
+	err := l.Commit(nil)
+	if err == nil || !errors.Is(err, ErrNotLanded) || errors.Is(err, ErrBranchConflict) {
+		t.Fatalf("Commit: got %v, want an ErrNotLanded", err)
+	}
+	if read(t, filepath.Join(l.Workdir, "edit")) != "old" || read(t, filepath.Join(l.Workdir, "newdir/f")) != "<missing>" {
+		t.Errorf("part of a refused commit landed")
+	}
+	if read(t, inTheWay) != "mine" {
+		t.Errorf("the file in the staging directory's way was removed")
+	}
+	if _, err := os.Stat(l.Upper()); err != nil {
+		t.Errorf("the refused layer is gone: %v", err)
+	}
+}
+
+// lgetxattr is one extended attribute of p.
+func lgetxattr(p, name string) ([]byte, error) {
+	buf := make([]byte, 4096)
+	n, err := unix.Lgetxattr(p, name, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// TestCommitXattrs: a committed file keeps the user's extended attributes and never carries
+// the overlay's own (trusted.overlay.origin leaked into the workdir on a hard-linked commit,
+// and a copied one lost user.*), whether the staging links the layer's file or copies it; a
+// layer copied to disk (KeepOnDisk) keeps the overlay's marks.
+func TestCommitXattrs(t *testing.T) {
+	l := fakeLayer(t)
+	f := filepath.Join(l.Upper(), "edit")
+	for name, v := range map[string]string{"user.k": "v", "trusted.overlay.origin": "o"} {
+		if err := unix.Lsetxattr(f, name, []byte(v), 0); err != nil {
+			t.Skipf("xattr %s on %s: %v", name, f, err)
+		}
+	}
+	check := func(what, p string, wantOverlay bool) {
+		t.Helper()
+		if v, err := lgetxattr(p, "user.k"); err != nil || string(v) != "v" {
+			t.Errorf("%s: user.k = %q, %v; want v", what, v, err)
+		}
+		if _, err := lgetxattr(p, "trusted.overlay.origin"); (err == nil) != wantOverlay {
+			t.Errorf("%s: trusted.overlay.origin there: %v, want %v", what, err == nil, wantOverlay)
+		}
+	}
+	copied := filepath.Join(t.TempDir(), "copied")
+	if err := (&copier{links: newLinkMap(), root: l.Upper()}).tree(f, copied); err != nil {
+		t.Fatal(err)
+	}
+	check("a staging copy", copied, false)
+	kept := filepath.Join(t.TempDir(), "kept")
+	if err := (&copier{links: newLinkMap(), root: l.Upper(), allXattrs: true}).tree(f, kept); err != nil { // KeepOnDisk's
+		t.Fatal(err)
+	}
+	check("a layer's copy", kept, true)
+	if err := l.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	check("the committed file", filepath.Join(l.Workdir, "edit"), false)
+}
+
+// TestDirModeCommitted: chmod of a workdir directory (copied up, not replaced) is a change: it
+// is listed (M) and lands, after the entries renamed into it (it was silently dropped).
+func TestDirModeCommitted(t *testing.T) {
+	l := fakeLayer(t)
+	if err := os.Mkdir(filepath.Join(l.Workdir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, l.Workdir, map[string]string{"d/old": "o"})
+	up := filepath.Join(l.Upper(), "d")
+	if err := os.Mkdir(up, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, up, map[string]string{"new": "n"})
+	if err := os.Chmod(up, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := l.Changes()
+	if err != nil || !slices.Contains(cs, Change{"M", "d"}) || !slices.Contains(cs, Change{"A", "d/new"}) {
+		t.Fatalf("Changes: %v, %v; want M d and A d/new", cs, err)
+	}
+	if err := l.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(l.Workdir, "d"), &st); err != nil || st.Mode&0o7777 != 0o500 {
+		t.Errorf("d's mode after the commit: %o, %v; want 500", st.Mode&0o7777, err)
+	}
+	if read(t, filepath.Join(l.Workdir, "d/new")) != "n" || read(t, filepath.Join(l.Workdir, "d/old")) != "o" {
+		t.Errorf("d's entries after the commit: new %q, old %q", read(t, filepath.Join(l.Workdir, "d/new")), read(t, filepath.Join(l.Workdir, "d/old")))
+	}
+	_ = os.Chmod(filepath.Join(l.Workdir, "d"), 0o755)
+}
+
+// TestHardLinksRelinked: a workdir file with several names, written through one of them (the
+// layer holds that name alone, as overlayfs copies it up), lands with every name linked to the
+// new content, as on a plain file system; a file written through two names is left as the
+// layer has it (which one the others follow would be a guess).
+func TestHardLinksRelinked(t *testing.T) {
+	l := fakeLayer(t)
+	write(t, l.Workdir, map[string]string{"h1": "old", "own": "x"})
+	for _, name := range []string{"h2", "sub/h3"} {
+		_ = os.MkdirAll(filepath.Dir(filepath.Join(l.Workdir, name)), 0o755)
+		if err := os.Link(filepath.Join(l.Workdir, "h1"), filepath.Join(l.Workdir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, l.Workdir, map[string]string{"t1": "old"}) // two names written: no guess
+	for _, name := range []string{"t2", "t3"} {
+		if err := os.Link(filepath.Join(l.Workdir, "t1"), filepath.Join(l.Workdir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Start = time.Now().UnixNano() // the links were there before the layer, as far as it knows
+	write(t, l.Upper(), map[string]string{"h1": "new", "t1": "one", "t2": "two"})
+	cs, err := l.Changes()
+	for _, want := range []Change{{"M", "h1"}, {"M", "h2"}, {"M", "sub/h3"}, {"M", "t1"}, {"M", "t2"}} {
+		if err != nil || !slices.Contains(cs, want) {
+			t.Errorf("Changes: %v, %v; want %v among them", cs, err, want)
+		}
+	}
+	if err := l.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	var a, b, c unix.Stat_t
+	_ = unix.Stat(filepath.Join(l.Workdir, "h1"), &a)
+	_ = unix.Stat(filepath.Join(l.Workdir, "h2"), &b)
+	_ = unix.Stat(filepath.Join(l.Workdir, "sub/h3"), &c)
+	if read(t, filepath.Join(l.Workdir, "h2")) != "new" || read(t, filepath.Join(l.Workdir, "sub/h3")) != "new" || a.Ino != b.Ino || a.Ino != c.Ino {
+		t.Errorf("h2 %q, sub/h3 %q (inodes %d %d %d): want the new content, one inode", read(t, filepath.Join(l.Workdir, "h2")), read(t, filepath.Join(l.Workdir, "sub/h3")), a.Ino, b.Ino, c.Ino)
+	}
+	if got := read(t, filepath.Join(l.Workdir, "t1")) + read(t, filepath.Join(l.Workdir, "t2")) + read(t, filepath.Join(l.Workdir, "t3")); got != "onetwoold" {
+		t.Errorf("t1 t2 t3 = %q, want each name written kept its own and t3 as it was", got)
 	}
 }
 

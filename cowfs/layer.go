@@ -255,7 +255,10 @@ func (l *Layer) KeepOnDisk(unmount Unmount) error {
 	}
 	dst := filepath.Join(l.Dir, "upper")
 	_ = removeAll(dst + ".tmp")
-	if err := CopyTree(l.Upper(), dst+".tmp", newLinkMap()); err != nil {
+	// Every xattr: the copy is still a layer (a renamed directory's redirect, opaque marks),
+	// and one without its redirects committed a renamed directory empty.
+	cp := &copier{links: newLinkMap(), root: l.Upper(), allXattrs: true}
+	if err := cp.tree(l.Upper(), dst+".tmp"); err != nil {
 		return fmt.Errorf("keep cow layer: %w", err)
 	}
 	if err := os.Rename(dst+".tmp", dst); err != nil {

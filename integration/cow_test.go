@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -269,6 +270,24 @@ func TestCOWDryRun(t *testing.T) {
 	if snapshot(t, wd) != before || len(layers(t, storage)) != 0 {
 		t.Errorf("a dry run changed the workdir or left a layer (%v)", layers(t, storage))
 	}
+	// A command that never ran still gets its JSON object, with the error and shell's code.
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run", "--format", "json"), "no-such-command-here")...)
+	var never struct {
+		ExitCode int    `json:"exit_code"`
+		Success  bool   `json:"success"`
+		Error    string `json:"error"`
+		Changes  []any  `json:"changes"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &never); err != nil || r.code != 127 || never.ExitCode != 127 || never.Success ||
+		!strings.Contains(never.Error, "no-such-command-here") || never.Changes == nil {
+		t.Errorf("json dry run of a missing command: code %d, stdout %q (%v)", r.code, r.stdout, err)
+	}
+	// on_exit and on_error have nothing to decide: the layer is discarded, and the user told.
+	r = rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--dry-run", "--on-exit", "keep"), "sh", "-c", "echo x > added")...)
+	if r.code != 0 || r.stdout != "A added\n" || !strings.Contains(r.stderr, "warning: on_exit (--on-exit) does nothing in a dry run") ||
+		snapshot(t, wd) != before || len(layers(t, storage)) != 0 {
+		t.Errorf("--dry-run --on-exit keep: code %d, %q, %q; layers %v", r.code, r.stdout, r.stderr, layers(t, storage))
+	}
 	// Without --workdir: the command's directory.
 	r = rtWith(t, func(c *exec.Cmd) { c.Dir = wd }, sandboxArgs([]string{"--dry-run", "--fs-storage", storage}, "sh", "-c", "echo x > here")...)
 	if r.code != 0 || r.stdout != "A here\n" {
@@ -437,6 +456,22 @@ func TestCOWBranchConflict(t *testing.T) {
 	if _, err := os.Stat(ls[1]); err != nil {
 		t.Errorf("the refused layer is gone: %v", err)
 	}
+	// Having looked, the user lands it anyway: its version of edit wins, all of it lands.
+	theirs := readOr(t, filepath.Join(ls[1], "upper", "edit"))
+	if _, stderr, code := rt(t, "cow", "commit", "--force", ls[1]); code != 0 {
+		t.Fatalf("cow commit --force: %d %s", code, stderr)
+	}
+	if got := readOr(t, filepath.Join(wd, "edit")); got != theirs || got == first {
+		t.Errorf("cow commit --force: edit %q, want the forced layer's %q", got, theirs)
+	}
+	for _, who := range []string{"one", "two"} {
+		if _, err := os.Stat(filepath.Join(wd, "only-"+who)); err != nil {
+			t.Errorf("after cow commit --force, only-%s is missing: %v", who, err)
+		}
+	}
+	if _, err := os.Stat(ls[1]); err == nil {
+		t.Errorf("the forced layer is still there")
+	}
 }
 
 // TestCOWTools: git and make inside the COW workdir give the same result as outside.
@@ -509,20 +544,26 @@ func TestCOWCrash(t *testing.T) {
 
 // TestCOWContainer: io.sandlock.workdir names a directory inside a container; the container's
 // writes there land at exit (COMMIT) or not at all (on_error ABORT), and nothing stays mounted.
+// Under root.readonly (the default of `spec` and `runc spec`) the workdir is writable all the
+// same, the rest of the root is not, and the commit lands in the host directory.
 func TestCOWContainer(t *testing.T) {
 	requireSetup(t)
+	const commit = "echo new > /data/new && rm /data/old && echo more >> /data/kept && ln /data/new /data/link"
 	for _, c := range []struct {
 		name, script string
 		code         int
 		committed    bool
+		readonly     bool
 	}{
-		{"commit", "echo new > /data/new && rm /data/old && echo more >> /data/kept && ln /data/new /data/link", 0, true},
-		{"abort on error", "echo new > /data/new && rm /data/old; exit 5", 5, false},
+		{"commit", commit, 0, true, false},
+		{"abort on error", "echo new > /data/new && rm /data/old; exit 5", 5, false, false},
+		{"commit under root.readonly", "if echo x > /outside; then exit 9; fi; " + commit, 0, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			storage := filepath.Join(t.TempDir(), "layers")
 			bundle := newBundleWith(t, func(s *specs.Spec) {
 				s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+				s.Root.Readonly = c.readonly
 			}, "sh", "-c", c.script)
 			data := filepath.Join(bundle, "rootfs", "data")
 			for name, body := range map[string]string{"old": "old\n", "kept": "kept\n"} {
@@ -555,6 +596,90 @@ func TestCOWContainer(t *testing.T) {
 				t.Errorf("layer left: %v", layers(t, storage))
 			}
 		})
+	}
+}
+
+// TestCOWLayerByID: a container's kept layer is found by `cow list` and named by its id; a
+// layer whose container still has state is listed as in use and refused to commit and abort
+// (its delete decides it).
+func TestCOWLayerByID(t *testing.T) {
+	requireSetup(t)
+	storage := filepath.Join(t.TempDir(), "layers")
+	bundle := newBundleWith(t, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage, "io.sandlock.on_exit": "KEEP"}
+	}, "sh", "-c", "echo new > /data/new")
+	if err := os.MkdirAll(filepath.Join(bundle, "rootfs", "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kept, live := newID(), newID()
+	if r := rtWith(t, nil, "run", "--bundle", bundle, kept); r.code != 0 || !strings.Contains(r.stderr, "kept the copy-on-write layer "+filepath.Join(storage, kept)+" (") {
+		t.Fatalf("run: %d %s; want 0 and where the layer is kept", r.code, r.stderr)
+	}
+	if _, stderr, code := rt(t, "create", "--bundle", bundle, live); code != 0 {
+		t.Fatalf("create: %d %s", code, stderr)
+	}
+	t.Cleanup(func() { rt(t, "delete", "--force", live) })
+	out, stderr, code := rt(t, "cow", "list", "--fs-storage", storage)
+	if code != 0 || !regexp.MustCompile(`(?m)^`+kept+` +\S+ +kept +`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^`+live+` +\S+ +in use \(`).MatchString(out) {
+		t.Errorf("cow list: %d %q %s; want %s kept and %s in use", code, out, stderr, kept, live)
+	}
+	if out, stderr, code := rt(t, "cow", "diff", "--fs-storage", storage, kept); code != 0 || out != "A new\n" {
+		t.Errorf("cow diff by id: %d %q %s", code, out, stderr)
+	}
+	for _, verb := range []string{"abort", "commit"} {
+		if _, stderr, code := rt(t, "cow", verb, "--fs-storage", storage, live); code == 0 || !strings.Contains(stderr, "still has state") {
+			t.Errorf("cow %s of a layer whose container exists: %d %s; want a refusal", verb, code, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(storage, live, "upper")); err != nil {
+		t.Errorf("the live layer was touched: %v", err)
+	}
+	// The id again, while its kept layer waits: refused, naming the layer, which stays as it was.
+	if _, stderr, code := rt(t, "delete", "--force", live); code != 0 {
+		t.Fatalf("delete: %d %s", code, stderr)
+	}
+	r := rtWith(t, nil, "run", "--bundle", bundle, kept)
+	if r.code != 1 || !strings.Contains(r.stderr, filepath.Join(storage, kept)+" holds the layer an earlier "+kept+" kept") {
+		t.Errorf("run of the kept layer's id again: %d %s; want a refusal naming the layer", r.code, r.stderr)
+	}
+	if out, _, _ := rt(t, "list", "-q"); out != "" {
+		t.Errorf("state left by the refused run: %q", out)
+	}
+	if _, stderr, code := rt(t, "cow", "commit", "--fs-storage", storage, kept); code != 0 || readOr(t, filepath.Join(bundle, "rootfs", "data", "new")) != "new\n" {
+		t.Errorf("cow commit by id: %d %s", code, stderr)
+	}
+}
+
+// TestCOWVolumeKeptLayer: the workdir of a container is a bind mount (a volume); its kept
+// layer records the host directory, not the mount point in the rootfs, which is empty once the
+// container is deleted: cow diff and cow commit work on it afterwards.
+func TestCOWVolumeKeptLayer(t *testing.T) {
+	requireSetup(t)
+	storage := filepath.Join(t.TempDir(), "layers")
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "old"), []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := newBundleWith(t, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage, "io.sandlock.on_exit": "KEEP"}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}})
+	}, "sh", "-c", "echo new > /data/old")
+	id := newID()
+	r := rtWith(t, nil, "run", "--bundle", bundle, id)
+	if r.code != 0 || !strings.Contains(r.stderr, "kept the copy-on-write layer "+filepath.Join(storage, id)) {
+		t.Fatalf("run: %d %s; want 0 and where the layer is kept", r.code, r.stderr)
+	}
+	out, stderr, code := rt(t, "cow", "list", "--fs-storage", storage, "--format", "json")
+	var ls []struct{ ID, Workdir string }
+	if err := json.Unmarshal([]byte(out), &ls); code != 0 || err != nil || len(ls) != 1 || ls[0].ID != id || ls[0].Workdir != vol {
+		t.Fatalf("cow list: %d %q %s; want %s over %s", code, out, stderr, id, vol)
+	}
+	if out, stderr, code := rt(t, "cow", "diff", "--fs-storage", storage, id); code != 0 || out != "M old\n" {
+		t.Errorf("cow diff after delete: %d %q %s", code, out, stderr)
+	}
+	if _, stderr, code := rt(t, "cow", "commit", "--fs-storage", storage, id); code != 0 || readOr(t, filepath.Join(vol, "old")) != "new\n" {
+		t.Errorf("cow commit after delete: %d %s; old = %q", code, stderr, readOr(t, filepath.Join(vol, "old")))
 	}
 }
 
@@ -592,6 +717,17 @@ func TestCOWUnprivileged(t *testing.T) {
 	if r.code != 0 || readOr(t, filepath.Join(wd, "small")) != "small\n" {
 		t.Errorf("max_disk as a user, under the limit: code %d, %s", r.code, r.stderr)
 	}
+	// A directory's new mode lands, after what was written into it (a user cannot rename into
+	// a directory made read-only first).
+	if err := os.Mkdir(filepath.Join(wd, "d"), 0o755); err != nil || os.Chown(filepath.Join(wd, "d"), 65534, 65534) != nil {
+		t.Fatal(err)
+	}
+	r = run(t, sandboxArgs([]string{"--workdir", wd}, "sh", "-c", "echo n > d/n; chmod 500 d"))
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(wd, "d"), &st); r.code != 0 || err != nil || st.Mode&0o777 != 0o500 || readOr(t, filepath.Join(wd, "d", "n")) != "n\n" {
+		t.Errorf("chmod 500 of a directory written into, as a user: code %d, %s; mode %o", r.code, r.stderr, st.Mode&0o777)
+	}
+	_ = os.Chmod(filepath.Join(wd, "d"), 0o755)
 }
 
 // TestCOWMetadataOnBehalf: chmod, utimes and xattr calls, which the supervisor performs on
@@ -719,11 +855,12 @@ func TestCOWContainerDelete(t *testing.T) {
 	for _, c := range []struct {
 		name, script string
 		committed    bool
-	}{{"exit 0", "echo new > /data/new", true}, {"exit 3", "echo new > /data/new; exit 3", false}} {
+		onExit       string
+	}{{"exit 0", "echo new > /data/new", true, "COMMIT"}, {"exit 3", "echo new > /data/new; exit 3", false, "COMMIT"}, {"keep", "echo new > /data/new", false, "KEEP"}} {
 		t.Run(c.name, func(t *testing.T) {
 			storage := filepath.Join(t.TempDir(), "layers")
 			bundle := newBundleWith(t, func(s *specs.Spec) {
-				s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+				s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage, "io.sandlock.on_exit": c.onExit}
 			}, "sh", "-c", c.script)
 			data := filepath.Join(bundle, "rootfs", "data")
 			if err := os.MkdirAll(data, 0o755); err != nil {
@@ -734,12 +871,20 @@ func TestCOWContainerDelete(t *testing.T) {
 			start(t, id)
 			waitStatus(t, id, "stopped")
 			children.Reap() // as the shim does on SIGCHLD: the exit status is the reaper's first
-			if _, stderr, code := rt(t, "delete", id); code != 0 {
+			_, stderr, code := rt(t, "delete", id)
+			if code != 0 {
 				t.Fatalf("delete: %d %s", code, stderr)
 			}
 			_, err := os.Stat(filepath.Join(data, "new"))
 			if landed := err == nil; landed != c.committed {
 				t.Errorf("landed = %v, want %v", landed, c.committed)
+			}
+			if c.onExit == "KEEP" { // delete says where the layer went (in its --log, as containerd reads it)
+				log := readOr(t, envFor(t).log)
+				if l := filepath.Join(storage, id); !strings.Contains(log, "kept its copy-on-write layer "+l) || len(layers(t, storage)) != 1 {
+					t.Errorf("delete of a KEEP container: log %q, layers %v; want %s named", log, layers(t, storage), l)
+				}
+				return
 			}
 			if len(layers(t, storage)) != 0 {
 				t.Errorf("layer left: %v", layers(t, storage))
@@ -868,14 +1013,226 @@ func TestCOWBranchConflictRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := second()
-	if r.code != 75 || !strings.Contains(r.stderr, "branch conflict") || !strings.Contains(r.stderr, "edit") || !strings.Contains(r.stderr, "kept the copy-on-write layer") {
-		t.Errorf("second: code %d, %q; want 75, a branch conflict on edit and where its layer is", r.code, r.stderr)
+	ls := layers(t, storage)
+	if len(ls) != 1 {
+		t.Fatalf("layers %v, want the refused one", ls)
+	}
+	// One line: the conflict, the path, where the layer is and what to do with it.
+	want := "sandlock-runtime: sandbox run: branch conflict: the workdir changed under this layer's paths since the layer was made: edit; nothing landed, the layer is kept in " +
+		ls[0] + " (sandlock-runtime cow diff|commit|abort " + ls[0] + ")\n"
+	if r.code != 75 || r.stderr != want {
+		t.Errorf("second: code %d, stderr\n%q\nwant 75 and\n%q", r.code, r.stderr, want)
 	}
 	if got := readOr(t, filepath.Join(wd, "edit")); got != "first\n" {
 		t.Errorf("edit = %q, want the first's", got)
 	}
 	if _, err := os.Stat(filepath.Join(wd, "second-only")); err == nil {
 		t.Errorf("part of the refused branch landed")
+	}
+}
+
+// TestCOWCommitRefused: a commit the workdir refuses (here a read-only mount of it: the
+// sandbox's writes went to its layer, the staging copy cannot) lands nothing, keeps the layer
+// and says so in one line; the run's state goes with it (it used to stay, and every delete
+// --force retried the same commit and failed).
+func TestCOWCommitRefused(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	if err := unix.Mount(wd, wd, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(wd, unix.MNT_DETACH) })
+	if err := unix.Mount("", wd, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, wd)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "echo new > edit")...)
+	ls := layers(t, storage)
+	if len(ls) != 1 {
+		t.Fatalf("layers %v, want the refused one kept", ls)
+	}
+	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "read-only file system; nothing landed, the layer is kept in "+ls[0]+
+		" (sandlock-runtime cow diff|commit|abort "+ls[0]+")") {
+		t.Errorf("code %d, stderr %q; want 1 and one line: the cause, nothing landed, where the layer is kept", r.code, r.stderr)
+	}
+	if snapshot(t, wd) != before {
+		t.Errorf("the refused commit changed the workdir")
+	}
+	if out, _, _ := rt(t, "list", "-q"); out != "" {
+		t.Errorf("state left behind: %q", out)
+	}
+	if out, stderr, code := rt(t, "cow", "diff", ls[0]); code != 0 || out != "M edit\n" {
+		t.Errorf("cow diff of the kept layer: %d %q %s", code, out, stderr)
+	}
+	if err := unix.Unmount(wd, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := rt(t, "cow", "commit", ls[0]); code != 0 || readOr(t, filepath.Join(wd, "edit")) != "new\n" {
+		t.Errorf("cow commit once the workdir is writable: %d %s", code, stderr)
+	}
+}
+
+// TestCOWStorageOnOverlay: fs_storage on a file system overlayfs refuses as an upper layer
+// (overlayfs itself) fails at start with an error that names fs_storage and the kernel's
+// reason, and leaves neither a layer nor state behind.
+func TestCOWStorageOnOverlay(t *testing.T) {
+	requireSetup(t)
+	base := t.TempDir()
+	for _, d := range []string{"l", "u", "w", "m", "wd"} {
+		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := filepath.Join(base, "m")
+	opts := fmt.Sprintf("lowerdir=%s/l,upperdir=%s/u,workdir=%s/w", base, base, base)
+	if err := unix.Mount("overlay", m, "overlay", 0, opts); err != nil {
+		t.Skipf("no overlayfs to put fs_storage on: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(m, unix.MNT_DETACH) })
+	storage := filepath.Join(m, "layers")
+	r := rtWith(t, nil, sandboxArgs(cowFlags(filepath.Join(base, "wd"), storage), "true")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "(in fs_storage: overlayfs cannot keep an upper layer on its file system") ||
+		!strings.Contains(r.stderr, "kernel: overlay: filesystem on ") {
+		t.Errorf("code %d, stderr %q; want 1 and an error naming fs_storage with the kernel's reason", r.code, r.stderr)
+	}
+	if ls := layers(t, storage); len(ls) != 0 {
+		t.Errorf("layers left: %v", ls)
+	}
+	if out, _, _ := rt(t, "list", "-q"); out != "" {
+		t.Errorf("state left: %q", out)
+	}
+}
+
+// TestCOWStorageNotADirectory: an fs_storage that cannot be made is refused as a policy error
+// naming fs_storage (it said "cow layer: mkdir ...").
+func TestCOWStorageNotADirectory(t *testing.T) {
+	requireSetup(t)
+	wd, _ := cowTree(t)
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, file), "true")...)
+	want := "sandlock-runtime: sandbox: fs_storage (--fs-storage) " + file + ": mkdir " + file + ": not a directory\n"
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("code %d, stderr %q; want 1 and %q", r.code, r.stderr, want)
+	}
+}
+
+// TestCOWMountBeneath: a workdir with a mount beneath it is refused at start, naming the mount:
+// overlayfs would show the directory under it, and the commit of a write there failed after
+// its journal (EXDEV), leaving the run's state and a journal every later run replayed.
+func TestCOWMountBeneath(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	mnt := filepath.Join(wd, "sub")
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "echo x > sub/new")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "workdir (--workdir) "+wd+": ") || !strings.Contains(r.stderr, "mounted beneath it, at "+mnt) {
+		t.Errorf("code %d, stderr %q; want 1 and a refusal naming %s", r.code, r.stderr, mnt)
+	}
+	if ls := layers(t, storage); len(ls) != 0 {
+		t.Errorf("layers left: %v", ls)
+	}
+	if ents, _ := os.ReadDir(mnt); len(ents) != 0 {
+		t.Errorf("the mount beneath the workdir was written: %v", ents)
+	}
+}
+
+// TestCOWMaxDiskKeepRename: a kept max_disk layer is copied from its tmpfs to disk with the
+// overlay's marks: a directory renamed in it (a redirect) still brings its workdir files
+// along at the commit (the copy lost the redirect, and the commit deleted them), and the
+// committed files carry the user's xattrs and none of the overlay's.
+func TestCOWMaxDiskKeepRename(t *testing.T) {
+	requireSetup(t)
+	wd, storage := cowTree(t)
+	r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage, "--max-disk", "16M", "--on-exit", "keep"),
+		"sh", "-c", "mv sub moved && echo new > moved/new && python3 -c 'import os; os.setxattr(\"keep\", \"user.k\", b\"v\")'")...)
+	ls := layers(t, storage)
+	if r.code != 0 || len(ls) != 1 {
+		t.Fatalf("code %d, layers %v: %s", r.code, ls, r.stderr)
+	}
+	if _, stderr, code := rt(t, "cow", "commit", ls[0]); code != 0 {
+		t.Fatalf("cow commit: %d %s", code, stderr)
+	}
+	for name, want := range map[string]string{"moved/inner": "inner\n", "moved/deep/x": "x\n", "moved/new": "new\n"} {
+		if got := readOr(t, filepath.Join(wd, name)); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(wd, "sub")); err == nil {
+		t.Errorf("sub is still there after its rename landed")
+	}
+	buf := make([]byte, 1024)
+	n, err := unix.Llistxattr(filepath.Join(wd, "keep"), buf)
+	if names := string(buf[:max(n, 0)]); err != nil || !strings.Contains(names, "user.k") || strings.Contains(names, "overlay.") {
+		t.Errorf("keep's xattrs after the commit: %q, %v; want user.k and no overlay mark", names, err)
+	}
+}
+
+// TestCOWChroot: under --chroot the workdir is a path in the chroot, and the command starts
+// there, as without one (it started in the chroot's / and its relative writes were refused); a
+// dry run there needs a workdir, and says so.
+func TestCOWChroot(t *testing.T) {
+	requireSetup(t)
+	root := filepath.Join(t.TempDir(), "rootfs")
+	if err := copyTree(filepath.Join(templateDir, "rootfs"), root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	storage := filepath.Join(t.TempDir(), "layers")
+	r := rtWith(t, nil, sandboxArgs([]string{"--chroot", root, "--workdir", "/data", "--fs-storage", storage}, "sh", "-c", "pwd; echo c > x")...)
+	if r.code != 0 || r.stdout != "/data\n" || readOr(t, filepath.Join(root, "data", "x")) != "c\n" {
+		t.Errorf("--chroot --workdir /data: code %d, stdout %q, %s; x %q", r.code, r.stdout, r.stderr, readOr(t, filepath.Join(root, "data", "x")))
+	}
+	r = rtWith(t, nil, sandboxArgs([]string{"--chroot", root, "--dry-run", "--fs-storage", storage}, "true")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "a dry run under a chroot needs one") {
+		t.Errorf("--chroot --dry-run without a workdir: code %d, %s", r.code, r.stderr)
+	}
+}
+
+// TestCOWOddPaths: a workdir and an fs_storage whose paths are longer than the 255 bytes
+// fsconfig takes as a string (they failed with EINVAL), or hold the characters overlayfs'
+// options split on (they were refused), work as any other, as root and as a user.
+func TestCOWOddPaths(t *testing.T) {
+	requireSetup(t)
+	odd := filepath.Join(t.TempDir(), `a,b:c\d e`)
+	oddStorage := filepath.Join(t.TempDir(), `l,a:y\ers`)
+	if err := os.Mkdir(odd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, sandboxArgs(cowFlags(odd, oddStorage, "--max-disk", "1M"), "sh", "-c", "echo x > f")...)
+	if r.code != 0 || readOr(t, filepath.Join(odd, "f")) != "x\n" || len(layers(t, oddStorage)) != 0 {
+		t.Errorf("a workdir and fs_storage with , : \\ and a space: code %d, %s", r.code, r.stderr)
+	}
+	long := strings.Repeat("d", 60) + "/" + strings.Repeat("e", 60) + "/" + strings.Repeat("f", 60) + "/" + strings.Repeat("g", 60) + "/" + strings.Repeat("h", 20)
+	wd, storage := filepath.Join(t.TempDir(), long), filepath.Join(t.TempDir(), long)
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if len(wd) <= 255 || len(storage) <= 255 {
+		t.Fatalf("paths of %d and %d bytes: want more than 255", len(wd), len(storage))
+	}
+	if r := rtWith(t, nil, sandboxArgs(cowFlags(wd, storage), "sh", "-c", "echo x > f")...); r.code != 0 || readOr(t, filepath.Join(wd, "f")) != "x\n" {
+		t.Errorf("root: code %d, %s", r.code, r.stderr)
+	}
+	run, home := nobodyRunner(t, "--clear-groups")
+	uwd := filepath.Join(home, long)
+	if err := os.MkdirAll(uwd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for p := uwd; p != home; p = filepath.Dir(p) {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := run(t, sandboxArgs([]string{"--workdir", uwd}, "sh", "-c", "echo y > f")); r.code != 0 || readOr(t, filepath.Join(uwd, "f")) != "y\n" {
+		t.Errorf("a user: code %d, %s", r.code, r.stderr)
 	}
 }
 

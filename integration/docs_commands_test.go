@@ -83,7 +83,7 @@ var docCommands = map[string]docCommand{
 	// docs/checkpoint.md
 	"sandlock-runtime checkpoint --image-path DIR [--work-path DIR] [--leave-running] ID": {skip: "the synopsis, not a command (integration/checkpoint_test.go runs it)"},
 	"sandlock-runtime restore --image-path DIR --bundle B [--detach] [--pid-file F]":      {skip: "the synopsis, not a command (integration/checkpoint_test.go runs it)"},
-	"sandlock-runtime sandbox --workdir ~/src/app -w /tmp -- agent --task fix-tests": {
+	"sandlock-runtime sandbox --workdir ~/src/app -r / -w /tmp -- agent --task fix-tests": {
 		skip: "an example agent; integration/cow_test.go runs commands in a COW workdir"},
 	"sandlock-runtime sandbox --workdir app --dry-run -- make generate": {
 		files: map[string]string{"app/Makefile": "generate:\n\t@mkdir -p gen && echo package api > gen/api.go && echo deps >> Makefile.deps\n", "app/Makefile.deps": "old\n"},
@@ -91,8 +91,9 @@ var docCommands = map[string]docCommand{
 	"sandlock-runtime sandbox --workdir app --dry-run --format json -- make generate": {out: `"changes":[{"kind":"M","path":"Makefile.deps"},{"kind":"A","path":"gen"}`},
 	"sandlock-runtime sandbox --workdir app --on-exit keep --fs-storage /tmp/layers -- sh -c 'echo 2 > VERSION'": {
 		rewrite: tmpToScratch, files: map[string]string{"app/VERSION": "1\n"}},
-	"sandlock-runtime cow diff /tmp/layers/*      # M VERSION (--format json for JSON)": {rewrite: tmpToScratch, out: "M VERSION\n"},
-	"sandlock-runtime cow commit /tmp/layers/*    # or: cow abort":                      {rewrite: tmpToScratch},
+	"sandlock-runtime cow list --fs-storage /tmp/layers   # ID  CREATED  STATUS (kept, in use)  WORKDIR":             {rewrite: tmpToScratch, out: "kept"},
+	"sandlock-runtime cow diff /tmp/layers/*      # M VERSION (--format json for JSON)":                              {rewrite: tmpToScratch, out: "M VERSION\n"},
+	"sandlock-runtime cow commit /tmp/layers/*    # or: cow abort; or by id: cow commit --fs-storage /tmp/layers ID": {rewrite: tmpToScratch},
 	// docs/policy.md
 	"sandlock-runtime profile list                 # names, one a line":                             {out: "web-scraper"},
 	"sandlock-runtime profile show web-scraper     # the profile merged with the defaults, as TOML": {out: "net_connect = [53, 80, 443]"},

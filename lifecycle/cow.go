@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/confine"
 	"github.com/sandlock/sandlock-runtime/cowfs"
 	"github.com/sandlock/sandlock-runtime/internal/openat2"
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -98,10 +99,9 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if !filepath.IsAbs(storage) {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be an absolute path"}
 	}
-	if strings.ContainsAny(storage, ",:\\\n") {
-		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "contains a character overlayfs options cannot carry (',', ':', '\\')"}
-	}
-	if real := realPrefix(storage); isBeneath(storage, lower) || isBeneath(lower, storage) || isBeneath(real, lower) || isBeneath(lower, real) {
+	stable := stableWorkdir(lower, cr.cont.State.Rootfs)
+	if real := realPrefix(storage); isBeneath(storage, lower) || isBeneath(lower, storage) || isBeneath(real, lower) || isBeneath(lower, real) ||
+		isBeneath(storage, stable) || isBeneath(stable, storage) {
 		reason := "must be outside the workdir " + lower + " (and not contain it)"
 		if cr.policy.FSStoragePath() == "" { // the default: the caller never named it
 			reason += "; this is fs_storage's default: set fs_storage to a directory outside the workdir"
@@ -116,10 +116,22 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
 			Reason: "needs root for a container: the layer's limit is a tmpfs, which a user can mount only in the sandbox's own namespaces, where only a runtime that stays in the foreground (sandbox, the Go API) can reach it"}
 	}
+	if err := os.MkdirAll(storage, 0o700); err != nil {
+		reason := err.Error()
+		if cr.policy.FSStoragePath() == "" {
+			reason += "; this is fs_storage's default: set fs_storage to a directory you can write"
+		}
+		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: reason}
+	}
 	if err := cowfs.Recover(lower); err != nil {
 		return fmt.Errorf("workdir %s: finishing an interrupted commit: %w", lower, err)
 	}
 	dir := filepath.Join(storage, c.ID)
+	if _, err := os.Lstat(dir); err == nil {
+		// A layer kept by an earlier sandbox or container of this id (KEEP, a refused commit):
+		// it is the user's until they land or drop it.
+		return fmt.Errorf("cow: %s holds the layer an earlier %s kept: land or drop it first (sandlock-runtime cow commit|abort %s), or use another id", dir, c.ID, dir)
+	}
 	rec := cowRecord{Layer: dir, Workdir: wd}
 	if cr.cont.State.Rootfs != "/" && !unpriv {
 		rec.Pin = filepath.Join(cr.cont.dir, "cow-workdir")
@@ -134,7 +146,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		}
 	}
 	l, err := cowfs.Create(dir, cowfs.Meta{
-		ID: c.ID, Workdir: lower, OnExit: cr.policy.ExitAction(), OnError: cr.policy.ErrorAction(),
+		ID: c.ID, Workdir: stable, OnExit: cr.policy.ExitAction(), OnError: cr.policy.ErrorAction(),
 		DryRun: c.DryRun, Tmpfs: limit > 0, MaxDisk: limit, UserXattr: userns, UserTmpfs: limit > 0 && unpriv,
 	})
 	if err != nil {
@@ -179,6 +191,12 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		var readOnly []string
 		cr.policy.FSWritable, readOnly = dryRunWritable(cr.policy.FSWritable, wd, cr.cont.State.Rootfs, lower)
 		cr.policy.FSReadable = append(slices.Clone(cr.policy.FSReadable), readOnly...)
+		if cr.policy.OnExit != nil || cr.policy.OnError != nil {
+			cr.log.Warnf("dry run: on_exit and on_error decide nothing in a dry run: its layer is always discarded")
+		}
+		for _, p := range readOnly { // the Go API's Logger hears it as the sandbox command's user does
+			cr.log.Warnf("dry run: %s (fs_writable) is read-only in a dry run, which writes nothing for real: only the workdir %s is writable, through the discarded layer", p, wd)
+		}
 	}
 	// The layer is the process's to write: the workdir is writable whatever the lists say
 	// (with neither list, the whole root already is).
@@ -186,6 +204,18 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		cr.policy.FSWritable = append(slices.Clone(cr.policy.FSWritable), wd)
 	}
 	return nil
+}
+
+// cowWritable adds the workdir's layer to the rules a container without fs lists gets from its
+// root (landlockFor): under root.readonly (runc's and our `spec` default) the rootfs-wide rule
+// is read-only, and the workdir, whose writes all go to the layer, would refuse them (EACCES).
+// With fs lists, setupCOW has put the workdir in fs_writable already.
+func cowWritable(base confine.LandlockConfig, cow *cowMount) confine.LandlockConfig {
+	if cow == nil {
+		return base
+	}
+	base.Paths = append(slices.Clone(base.Paths), confine.PathRule{Path: cow.Lower, Write: true, Exec: true})
+	return base
 }
 
 // checkRestoreWorkdir: an image that holds a layer restores only into a container with the
@@ -221,18 +251,6 @@ func lowerMountAttr(lower string) (uint64, error) {
 
 // stNoSymfollow is statfs' ST_NOSYMFOLLOW (Linux 5.10), which x/sys/unix does not name.
 const stNoSymfollow = 0x2000
-
-// attrMountFlags is attr (MOUNT_ATTR_*) as mount(2) flags.
-func attrMountFlags(attr uint64) uintptr {
-	var fl uintptr
-	for _, f := range [][2]uint64{{unix.MOUNT_ATTR_NOSUID, unix.MS_NOSUID}, {unix.MOUNT_ATTR_NODEV, unix.MS_NODEV},
-		{unix.MOUNT_ATTR_NOEXEC, unix.MS_NOEXEC}, {unix.MOUNT_ATTR_NOSYMFOLLOW, unix.MS_NOSYMFOLLOW}} {
-		if attr&f[0] != 0 {
-			fl |= uintptr(f[1])
-		}
-	}
-	return fl
-}
 
 // noMountBeneath refuses a workdir with a mount point beneath it. overlayfs reads its lower
 // directory on the lower's own file system, under any mount: in the view such a mount was gone
@@ -294,6 +312,59 @@ func dryRunWritable(writable []string, wd, root, lower string) (keep, readOnly [
 	return keep, readOnly
 }
 
+// stableWorkdir is a host path of the workdir lower that outlives the container, for the layer's
+// record: lower reaches it through the container's rootfs, and when that crosses a mount made
+// for the container (a volume's bind, podman's rootfs), the path names an empty mount point
+// once the container is deleted, and a kept layer could never be diffed or committed again.
+// The same directory is then looked up through the mounts of its file system that are not
+// beneath the rootfs (the bind's source); lower itself when there is none or it is stable.
+func stableWorkdir(lower, rootfs string) string {
+	if rootfs == "/" {
+		return lower
+	}
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, lower, unix.AT_STATX_SYNC_AS_STAT, unix.STATX_MNT_ID, &st); err != nil {
+		return lower
+	}
+	ms, err := readMountinfo()
+	if err != nil {
+		return lower
+	}
+	var in *mountEntry
+	for i := range ms {
+		if uint64(ms[i].id) == st.Mnt_id {
+			in = &ms[i]
+		}
+	}
+	if in == nil || !isBeneath(in.point, rootfs) {
+		return lower // not through a mount of the container's
+	}
+	rel, err := filepath.Rel(in.point, lower)
+	if err != nil {
+		return lower
+	}
+	inFS := filepath.Join(in.root, rel) // the workdir's path within its file system
+	for _, m := range ms {
+		if m.dev != in.dev || isBeneath(m.point, rootfs) || !isBeneath(inFS, m.root) {
+			continue
+		}
+		r, err := filepath.Rel(m.root, inFS)
+		if err != nil {
+			continue
+		}
+		if cand := filepath.Join(m.point, r); sameFile(cand, lower) {
+			return cand
+		}
+	}
+	return lower
+}
+
+// sameFile reports whether a and b name the same file (device and inode).
+func sameFile(a, b string) bool {
+	var sa, sb unix.Stat_t
+	return unix.Stat(a, &sa) == nil && unix.Stat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
 // cowLower resolves the workdir inside the root as the process will see it, to a host path.
 func cowLower(root, wd string) (string, error) {
 	if !filepath.IsAbs(wd) {
@@ -305,9 +376,6 @@ func cowLower(root, wd string) (string, error) {
 	host, err := hostPathIn(root, wd, unix.O_DIRECTORY)
 	if err != nil {
 		return "", err
-	}
-	if strings.ContainsAny(host, ",:\\\n") {
-		return "", errors.New("contains a character overlayfs options cannot carry (',', ':', '\\')")
 	}
 	return host, nil
 }
@@ -353,8 +421,8 @@ func layerTmpfsData(size int64) string {
 	return fmt.Sprintf("size=%d,nr_inodes=%d,mode=0700", size, max(size/4096, 64))
 }
 
-// pinWorkdir bind-mounts the workdir at pin (delete undoes it with the other mounts, after the
-// layer's action).
+// pinWorkdir bind-mounts the workdir at pin, writable (delete undoes it with the other mounts,
+// after the layer's action).
 func pinWorkdir(stateDir, lower, pin string) error {
 	src, err := unix.Open(lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -364,6 +432,12 @@ func pinWorkdir(stateDir, lower, pin string) error {
 	return mountRecorded(stateDir, pin, func() error {
 		if err := unix.Mount(fdPath(src), pin, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("cow: pin the workdir: %w", err)
+		}
+		// A bind takes the read-only flag of the mount it is made from: root.readonly's bind
+		// of the rootfs, made before. The commit writes the workdir through the pin; the
+		// container never sees it (the state dir), so it is made writable again.
+		if err := unix.MountSetattr(-1, pin, 0, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return fmt.Errorf("cow: pin the workdir: make it writable: %w", err)
 		}
 		return nil
 	})
@@ -562,7 +636,7 @@ func (c *Container) finishCOW() error {
 			if kerr := l.KeepOnDisk(detach); kerr != nil {
 				err = errors.Join(err, kerr)
 			}
-			err = fmt.Errorf("%w; the layer is kept in %s", err, l.Dir)
+			err = fmt.Errorf("%w; nothing landed, the layer is kept in %s", err, l.Dir)
 			c.keptLayer = l.Dir
 		}
 	case cowfs.Keep:
@@ -581,10 +655,12 @@ func (c *Container) finishCOW() error {
 	return err
 }
 
-// keepsLayer: a commit that landed nothing, and never will (a branch conflict, a name
-// reserved for the commit's staging), keeps the layer on disk and lets the container go.
+// keepsLayer: a commit that landed nothing (a branch conflict, a name reserved for the
+// commit's staging, a workdir that refuses the staging copy: read-only, full, gone) keeps the
+// layer on disk and lets the container go: retried by every delete, it would fail the same way
+// and leave the container's state behind for ever.
 func keepsLayer(err error) bool {
-	return errors.Is(err, cowfs.ErrBranchConflict) || errors.Is(err, cowfs.ErrReservedName)
+	return errors.Is(err, cowfs.ErrNotLanded) || errors.Is(err, cowfs.ErrBranchConflict) || errors.Is(err, cowfs.ErrReservedName)
 }
 
 func mustJSON(v any) []byte {

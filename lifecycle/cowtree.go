@@ -235,7 +235,14 @@ func (m *cowMount) treeInNamespace() (int, error) {
 	defer unix.Close(lower)
 	// On the checked directory, through its descriptor, made of it: never where a path swapped
 	// meanwhile would lead.
-	if err := unix.Mount("sandlock-cow", fdPath(lower), "overlay", attrMountFlags(m.Attr), m.optionString(fdPath(lower))); err != nil {
+	// fsopen's way, as root's (overlayFD): the layer's directories by descriptor, and a
+	// refusal with the kernel's reason.
+	ovl, err := m.overlayFD(fdPath(lower))
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(ovl)
+	if err := unix.MoveMount(ovl, "", lower, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
 		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
 	}
 	if err := m.storageReadOnlyIn(unix.AT_FDCWD); err != nil {
@@ -246,20 +253,6 @@ func (m *cowMount) treeInNamespace() (int, error) {
 		return -1, fmt.Errorf("cow: copy the mount tree: %w", err)
 	}
 	return tree, nil
-}
-
-func (m *cowMount) optionString(lower string) string {
-	var b strings.Builder
-	for i, o := range m.options(lower) {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(o[0])
-		if o[1] != "" {
-			b.WriteString("=" + o[1])
-		}
-	}
-	return b.String()
 }
 
 // enter runs in init before Landlock opens its paths and before the chroot into the rootfs:
@@ -474,6 +467,57 @@ func readOnlyTree(dirfd int, path string, flags int) error {
 var errNoDetachedAttach = errors.New("the kernel cannot attach a mount to a detached mount tree (Linux 6.15 or later)")
 
 // overlayFD makes the overlay as a detached mount (fsopen, fsconfig, fsmount).
+// layerDirs are the layer's upper and work directories as /proc/self/fd links of descriptors
+// on them (closed by the func returned): fsconfig takes a string of at most 255 bytes (a longer
+// fs_storage path failed with EINVAL), and mount(2)'s options split on ',' and ':'.
+func (m *cowMount) layerDirs() (upper, work string, closeAll func(), err error) {
+	var fds []int
+	closeAll = func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	for _, p := range []string{m.Upper, m.Work} {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			closeAll()
+			return "", "", nil, fmt.Errorf("cow: layer directory %s: %w", p, err)
+		}
+		fds = append(fds, fd)
+	}
+	return fdPath(fds[0]), fdPath(fds[1]), closeAll, nil
+}
+
+// optionKey names the policy key behind an overlay option the kernel may refuse.
+var optionKey = map[string]string{
+	"lowerdir": " (the workdir: overlayfs cannot use its file system as a lower layer)",
+	"upperdir": " (in fs_storage: overlayfs cannot keep an upper layer on its file system; accepted: ext4, xfs, btrfs, tmpfs, not overlayfs)",
+	"workdir":  " (in fs_storage)",
+}
+
+// fsLog is what the kernel said about a refused fsconfig (the fs context's log, read from
+// the fsopen descriptor: "overlayfs: filesystem on ... not supported as upperdir"), as
+// "; kernel: ..." or "".
+func fsLog(fs int) string {
+	var msgs []string
+	buf := make([]byte, 4096)
+	for range 8 {
+		n, err := unix.Read(fs, buf)
+		if err != nil || n <= 0 {
+			break
+		}
+		msg := strings.TrimSpace(string(buf[:n]))
+		if len(msg) > 2 && msg[1] == ' ' { // "e ", "w ", "i ": the message's level
+			msg = msg[2:]
+		}
+		msgs = append(msgs, msg)
+	}
+	if len(msgs) == 0 {
+		return ""
+	}
+	return "; kernel: " + strings.Join(msgs, "; ")
+}
+
 func (m *cowMount) overlayFD(lower string) (int, error) {
 	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
@@ -483,17 +527,29 @@ func (m *cowMount) overlayFD(lower string) (int, error) {
 	if err := unix.FsconfigSetString(fs, "source", "sandlock-cow"); err != nil {
 		return -1, fmt.Errorf("cow: overlayfs source: %w", err)
 	}
+	upper, work, closeLayer, err := m.layerDirs()
+	if err != nil {
+		return -1, err
+	}
+	defer closeLayer() // until the overlay is made: it resolves them as they are set
 	for _, o := range m.options(lower) {
-		set := func() error { return unix.FsconfigSetString(fs, o[0], o[1]) }
+		value := o[1]
+		switch o[0] {
+		case "upperdir":
+			value = upper
+		case "workdir":
+			value = work
+		}
+		set := func() error { return unix.FsconfigSetString(fs, o[0], value) }
 		if o[1] == "" {
 			set = func() error { return unix.FsconfigSetFlag(fs, o[0]) }
 		}
 		if err := set(); err != nil {
-			return -1, fmt.Errorf("cow: overlayfs option %s=%s: %w", o[0], o[1], err)
+			return -1, fmt.Errorf("cow: overlayfs option %s=%s%s: %w%s", o[0], o[1], optionKey[o[0]], err, fsLog(fs))
 		}
 	}
 	if err := unix.FsconfigCreate(fs); err != nil {
-		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
+		return -1, fmt.Errorf("cow: mount overlay over %s: %w%s", m.Lower, err, fsLog(fs))
 	}
 	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(m.Attr)) // the workdir mount's nosuid, nodev, noexec
 	if err != nil {

@@ -127,7 +127,7 @@ func (cr *creation) build(o *Options, c CreateOpts, iso spec.Isolation) error {
 		return err
 	}
 	cr.onFail(func() { os.RemoveAll(dir) })
-	cr.cont = &Container{dir: dir, State: newState(c, cr.spec, iso)}
+	cr.cont = &Container{dir: dir, State: newState(c, cr.spec, iso), log: cr.log}
 	if h := cr.policy.HostnameOverride(); h != "" {
 		cr.cont.State.Hostname = h // io.sandlock.hostname virtualises uname without a uts namespace
 	}

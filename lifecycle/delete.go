@@ -8,7 +8,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/cowfs"
@@ -34,7 +33,12 @@ func Delete(o *Options, id string, force bool) error {
 			return err
 		}
 	}
-	return c.destroy()
+	c.log = o.Logger
+	err = c.destroy()
+	if err == nil && c.keptLayer != "" { // KEEP (an error names the layer itself)
+		c.logger().Warnf("container %s: kept its copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)", id, c.keptLayer, c.keptLayer)
+	}
+	return err
 }
 
 func (c *Container) destroy() error {
@@ -50,7 +54,7 @@ func (c *Container) destroy() error {
 		} else {
 			_ = c.signalTracked(unix.SIGKILL)
 		}
-		logrus.Debugf("delete %s: processes killed", c.ID())
+		c.logger().Debugf("delete %s: processes killed", c.ID())
 		// The supervisor notices the empty container and exits by itself: wait for that
 		// while the mounts come down.
 		go func() { supDone <- c.stopSupervisor() }()
@@ -75,11 +79,11 @@ func (c *Container) destroy() error {
 	}
 	paths, err := mountLog{path: filepath.Join(c.dir, "mounts")}.list()
 	errs = append(errs, err, undoMounts(paths))
-	logrus.Debugf("delete %s: %d mounts undone in %s", c.ID(), len(paths), time.Since(t))
+	c.logger().Debugf("delete %s: %d mounts undone in %s", c.ID(), len(paths), time.Since(t))
 	errs = append(errs, <-supDone)
-	logrus.Debugf("delete %s: supervisor gone after %s", c.ID(), time.Since(t))
+	c.logger().Debugf("delete %s: supervisor gone after %s", c.ID(), time.Since(t))
 	errs = append(errs, c.removeCgroupDirs()...)
-	logrus.Debugf("delete %s: cgroups removed after %s", c.ID(), time.Since(t))
+	c.logger().Debugf("delete %s: cgroups removed after %s", c.ID(), time.Since(t))
 	if s != nil {
 		if sp, err := c.loadSpec(); err == nil && sp.Hooks != nil {
 			runHooksWarn("poststop", sp.Hooks.Poststop, c.ociState(specs.StateStopped))
@@ -130,7 +134,7 @@ func (c *Container) stopSupervisor() error {
 	if waitPidfd(fd, 2*time.Second) {
 		return nil
 	}
-	logrus.Warnf("container %s: supervisor %d still running after the container; killing it", s.ID, s.SupPid)
+	c.logger().Warnf("container %s: supervisor %d still running after the container; killing it", s.ID, s.SupPid)
 	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
 		return err
 	}

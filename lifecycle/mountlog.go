@@ -302,6 +302,7 @@ func strictlyBeneath(p, dir string) bool {
 // mountEntry is one line of /proc/self/mountinfo, with the fields this package uses.
 type mountEntry struct {
 	id, parent int
+	dev        string // the file system's "major:minor"
 	point      string // mount point, unescaped
 	root       string // the mounted directory within its file system ("/" unless a bind of a subtree)
 	opts       string // per-mount options ("rw,nosuid,...")
@@ -381,6 +382,7 @@ func parseMountinfoLine(line string) (mountEntry, error) {
 	}
 	e := mountEntry{
 		id: id, parent: parent,
+		dev:    fields[2],
 		point:  unescapeMount(fields[4]),
 		root:   unescapeMount(fields[3]),
 		opts:   fields[5],

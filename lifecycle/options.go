@@ -62,6 +62,9 @@ type CreateOpts struct {
 	NoNewKeyring bool
 	// Keep (run --keep) leaves the stopped container for `delete`, as runc does.
 	Keep bool
+	// OnKept (run) is told the copy-on-write layer the container's end kept (on_exit or
+	// on_error KEEP, or a refused commit), for the CLI to say where it is.
+	OnKept func(layer string)
 
 	// For embedders (package sandbox, the sandbox command); the CLI leaves them nil.
 	Spec   *specs.Spec  // an in-memory config instead of <Bundle>/config.json

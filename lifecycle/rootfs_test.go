@@ -466,7 +466,7 @@ func TestParseMountinfoLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := mountEntry{id: 41, parent: 31, point: "/sys/fs/cgroup/with space", root: "/", opts: "ro,relatime",
+	want := mountEntry{id: 41, parent: 31, dev: "0:38", point: "/sys/fs/cgroup/with space", root: "/", opts: "ro,relatime",
 		fstype: "cgroup2", source: "cgroup2", superOpts: "rw,nsdelegate"}
 	if e != want || !e.readonly() {
 		t.Errorf("got %+v, want %+v", e, want)

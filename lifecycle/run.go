@@ -24,7 +24,11 @@ func Run(o *Options, c CreateOpts, detach bool) (int, error) {
 		return 0, nil
 	}
 	cr.keep = c.Keep
-	return cr.wait()
+	code, err := cr.wait()
+	if k := cr.cont.keptLayer; k != "" && c.OnKept != nil && err == nil { // an error names it
+		c.OnKept(k)
+	}
+	return code, err
 }
 
 // wait is Run's foreground wait: signals sent to the runtime go to init meanwhile.

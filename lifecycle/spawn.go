@@ -462,7 +462,7 @@ func privilegedUserns(a *syscall.SysProcAttr, p *specs.Process) error {
 // same policy (and every container of the host) ran without sandlock's filter.
 func (cr *creation) plan(c CreateOpts) (confine.Plan, error) {
 	st, s := cr.cont.State, cr.spec
-	base := landlockFor(st.Rootfs, s, st.Isolation)
+	base := cowWritable(landlockFor(st.Rootfs, s, st.Isolation), cr.cow)
 	plan, err := confine.PlanFor(cr.policy, base, st.Rootfs)
 	if err != nil {
 		return plan, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/confine"
@@ -95,6 +96,16 @@ type Container struct {
 	spec  *specs.Spec // config.json as create saved it, when this process created it
 	// keptLayer is the copy-on-write layer destroy kept (KEEP, or a refused commit)
 	keptLayer string
+	// log is the creator's Logger (an embedder's: the Go API's WithLogger); nil, loaded from
+	// the state root, is logrus's, the CLI's.
+	log Logger
+}
+
+func (c *Container) logger() Logger {
+	if c.log == nil {
+		return logrus.StandardLogger()
+	}
+	return c.log
 }
 
 const stateFile = "state.json"

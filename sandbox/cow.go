@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/sandlock/sandlock-runtime/cowfs"
+	"github.com/sandlock/sandlock-runtime/spec"
 )
 
 // Change is one entry of a dry run's change list (the seed's Change): Kind "A" (added), "M"
@@ -45,6 +46,10 @@ func (s *Sandbox) DryRun(ctx context.Context, cmd []string) (*DryRunResult, erro
 func (s *Sandbox) dryCopy() (*Sandbox, error) {
 	dry := &Sandbox{policy: s.policy.Clone(), opts: s.opts}
 	dry.opts.dryRun = true
+	if dry.policy.WorkdirPath() == "" && dry.policy.ChrootPath() != "" {
+		return nil, newError(kindPolicy, "dry_run", &spec.PolicyError{Key: "workdir", Value: "",
+			Reason: "a dry run under a chroot needs one: the command starts in the chroot's /, which cannot be a workdir; accepted: a directory in the chroot"})
+	}
 	if dry.policy.WorkdirPath() == "" {
 		wd := s.opts.dir
 		if wd == "" {

@@ -112,6 +112,25 @@ func TestBranchConflictAPI(t *testing.T) {
 	}
 }
 
+// TestRelativeFSStorage: fs_storage given relative is the caller's directory's (WithDir), as a
+// relative workdir is, not the workdir's (where it could never be: it must be outside it).
+func TestRelativeFSStorage(t *testing.T) {
+	requireKernel(t)
+	requireRoot(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "wd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := spec.Policy{Workdir: spec.Ptr("wd"), FSStorage: spec.Ptr("layers"), OnExit: spec.Ptr(spec.BranchKeep)}
+	sb := New(p, WithStateRoot(filepath.Join(t.TempDir(), "state")), WithDir(dir))
+	if res, err := sb.Run(ctxFor(t, 30*time.Second), []string{"sh", "-c", "echo x > wd/new"}); err != nil || !res.Success() {
+		t.Fatalf("Run: %+v, %v", res, err)
+	}
+	if k := sb.KeptLayers(); len(k) != 1 || filepath.Dir(k[0]) != filepath.Join(dir, "layers") {
+		t.Errorf("KeptLayers %v, want one in %s", k, filepath.Join(dir, "layers"))
+	}
+}
+
 func requireRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("not root: the copy-on-write tests of this package run as root (integration/ covers a user)")
@@ -120,7 +139,8 @@ func requireRoot(t *testing.T) {
 
 // TestDryRunWritesNothingOutside: a dry run discards all writes, so a path the policy makes
 // writable beside the workdir is read-only for it: the write fails (EACCES) and the host
-// directory stays empty, while the workdir's own write is listed.
+// directory stays empty, while the workdir's own write is listed; the Logger hears of the
+// read-only path, and of on_exit, which decides nothing there (the KEEP set is not kept).
 func TestDryRunWritesNothingOutside(t *testing.T) {
 	requireKernel(t)
 	requireRoot(t)
@@ -129,7 +149,9 @@ func TestDryRunWritesNothingOutside(t *testing.T) {
 	p := cowPolicy(t, wd, "")
 	p.FSReadable = []string{"/"}
 	p.FSWritable = []string{beside}
-	res, err := newSandbox(t, p).DryRun(ctxFor(t, 30*time.Second),
+	p.OnExit = spec.Ptr(spec.BranchKeep)
+	rec := &recorder{}
+	res, err := New(p, WithStateRoot(filepath.Join(t.TempDir(), "state")), WithLogger(rec)).DryRun(ctxFor(t, 30*time.Second),
 		[]string{"sh", "-c", "echo a > new; echo b > " + beside + "/x || echo refused"})
 	if err != nil {
 		t.Fatalf("DryRun: %v", err)
@@ -139,6 +161,14 @@ func TestDryRunWritesNothingOutside(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(beside); len(ents) != 0 {
 		t.Errorf("a dry run wrote %s for real: %v", beside, ents)
+	}
+	// The Logger is told, as the sandbox command's user is.
+	if got := strings.Join(rec.lines, "\n"); !strings.Contains(got, beside+" (fs_writable) is read-only in a dry run") ||
+		!strings.Contains(got, "on_exit and on_error decide nothing in a dry run") {
+		t.Errorf("WithLogger got %q, want the read-only path named and on_exit's uselessness", got)
+	}
+	if ents, _ := os.ReadDir(*p.FSStorage); len(ents) != 0 {
+		t.Errorf("a dry run with on_exit KEEP kept a layer: %v", ents)
 	}
 }
 

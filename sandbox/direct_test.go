@@ -174,7 +174,9 @@ func TestQuietGuest(t *testing.T) {
 	requireKernel(t)
 	var global strings.Builder
 	logrus.SetOutput(&global)
-	t.Cleanup(func() { logrus.SetOutput(os.Stderr) })
+	level := logrus.GetLevel()
+	logrus.SetLevel(logrus.DebugLevel) // a program that logs its own debug lines: none of ours
+	t.Cleanup(func() { logrus.SetOutput(os.Stderr); logrus.SetLevel(level) })
 	p := spec.Policy{MaxDisk: spec.Ptr(spec.Size(1 << 20))} // without a workdir: create warns about it
 	if _, err := newSandbox(t, p).Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {
 		t.Fatal(err)
@@ -211,6 +213,7 @@ func TestInertWithoutWorkdirWarned(t *testing.T) {
 	}
 	wd := t.TempDir()
 	p.Workdir = &wd
+	p.FSStorage = spec.Ptr(filepath.Join(t.TempDir(), "layers")) // KEEP: not in the host's default storage
 	rec.lines = nil
 	sb = New(p, WithStateRoot(filepath.Join(t.TempDir(), "state")), WithLogger(rec), WithDir(wd))
 	if _, err := sb.Run(ctxFor(t, 30*time.Second), []string{"true"}); err != nil {

@@ -193,6 +193,8 @@ func classify(err error) kind {
 	switch {
 	case errors.Is(err, cowfs.ErrBranchConflict):
 		return kindBranchConflict
+	case errors.Is(err, cowfs.ErrNotLanded): // a commit the workdir refused: the layer is kept
+		return kindBranch
 	case errors.As(err, &pe):
 		return kindPolicy
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -216,25 +216,40 @@ func (s *Sandbox) launchOpts(cmd []string, stdio [3]*os.File) (*lifecycle.Option
 	if err := checkLandlock(); err != nil {
 		return nil, c, err
 	}
-	wd := s.policy.WorkdirPath()
-	if wd != "" && !filepath.IsAbs(wd) {
-		base := s.opts.dir
-		if base == "" {
+	// The workdir and fs_storage, given relative, are the caller's (WithDir, else the
+	// process's directory); fs_storage could not be the workdir's: it must be outside it.
+	wd, storage := s.policy.WorkdirPath(), s.policy.FSStoragePath()
+	if s.policy.ChrootPath() != "" && wd != "" && !filepath.IsAbs(wd) {
+		wd = filepath.Join("/", wd) // the chroot's: the command starts in its /
+	}
+	if (wd != "" && !filepath.IsAbs(wd)) || (storage != "" && !filepath.IsAbs(storage)) {
+		dir := s.opts.dir
+		if dir == "" {
 			var err error
-			if base, err = os.Getwd(); err != nil {
+			if dir, err = os.Getwd(); err != nil {
 				return nil, c, newError(kindSandbox, "start", err)
 			}
 		}
-		wd = filepath.Join(base, wd)
+		if wd != "" && !filepath.IsAbs(wd) {
+			wd = filepath.Join(dir, wd)
+		}
+		if storage != "" && !filepath.IsAbs(storage) {
+			storage = filepath.Join(dir, storage)
+		}
 	}
 	proc, err := hostProcess(&s.opts, cmd, wd)
 	if err != nil {
 		return nil, c, newError(kindSandbox, "start", err)
 	}
 	base := s.policy
-	if wd != "" { // absolute now: the command's cwd is the workdir, which relative paths start from
+	if wd != "" || storage != "" { // absolute now: the command's cwd is the workdir, which relative paths start from
 		base = base.Clone()
-		base.Workdir = &wd
+		if wd != "" {
+			base.Workdir = &wd
+		}
+		if storage != "" {
+			base.FSStorage = &storage
+		}
 	}
 	pol := directPolicy(base, proc.Cwd)
 	if err := pol.Validate(); err != nil {
@@ -281,7 +296,7 @@ func (s *Sandbox) wait(ctx context.Context, h *lifecycle.Handle) (int, error) {
 	if killed {
 		return code, newError(kindChild, "run", errors.Join(ctx.Err(), err))
 	}
-	return code, wrap("wait", err)
+	return code, wrap("run", err)
 }
 
 // stateRoot makes sure the private state root exists, is a directory we own and nobody else

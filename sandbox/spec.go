@@ -29,6 +29,9 @@ func hostSpec(p spec.Policy, proc *specs.Process) (*specs.Spec, error) {
 			return nil, needsRoot("chroot", "chroot(2) needs CAP_SYS_CHROOT")
 		}
 		root, proc.Cwd = c, "/"
+		if wd := p.WorkdirPath(); wd != "" {
+			proc.Cwd = wd // a path in the chroot, where the command starts as without one
+		}
 	}
 	if p.IsPrivileged() {
 		privileged(proc)

@@ -63,7 +63,7 @@ type Policy struct {
 	Privileged *bool `json:"privileged,omitempty" toml:"privileged,omitempty"`
 	NoCoredump *bool `json:"no_coredump,omitempty" toml:"no_coredump,omitempty"`
 
-	// COW filesystem isolation (the copy-on-write issue)
+	// COW filesystem isolation: the layer of Workdir (docs/policy.md, "workdir")
 	FSIsolation *string `json:"fs_isolation,omitempty" toml:"fs_isolation,omitempty"` // NONE, BRANCHFS, OVERLAYFS
 	FSStorage   *string `json:"fs_storage,omitempty" toml:"fs_storage,omitempty"`
 	MaxDisk     *Size   `json:"max_disk,omitempty" toml:"max_disk,omitempty"`

@@ -74,10 +74,26 @@ func options(c *cli.Context) *lifecycle.Options {
 
 // oneID returns the single container ID argument.
 func oneID(c *cli.Context) (string, error) {
-	if c.NArg() != 1 {
-		return "", fmt.Errorf("%s: expects exactly one container ID, got %d arguments", c.Command.Name, c.NArg())
+	if err := oneArg(c, c.Command.Name, "container ID", "ID"); err != nil {
+		return "", fmt.Errorf("%s: %w", c.Command.Name, err)
 	}
 	return c.Args().First(), nil
+}
+
+// oneArg checks for exactly one positional argument, naming a flag given after it (the
+// command line parser stops at the first argument: `cow diff L --format json` would take
+// --format for a second LAYER).
+func oneArg(c *cli.Context, cmd, what, token string) error {
+	args := c.Args().Slice()
+	for _, a := range args[min(1, len(args)):] {
+		if strings.HasPrefix(a, "-") {
+			return fmt.Errorf("%s after the %s: flags go before it (%s %s [flags] %s)", a, what, c.App.Name, cmd, token)
+		}
+	}
+	if len(args) != 1 {
+		return fmt.Errorf("needs exactly one %s, got %d arguments", what, len(args))
+	}
+	return nil
 }
 
 func specVersion() string { return specs.Version }

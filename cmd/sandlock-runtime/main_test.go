@@ -30,6 +30,12 @@ func TestFlagParsing(t *testing.T) {
 	}{
 		{"state of a missing container", []string{"state", "nope"}, "container does not exist"},
 		{"start needs an id", []string{"start"}, "exactly one container ID"},
+		{"a flag after the id", []string{"delete", "c1", "--force"}, "--force after the container ID: flags go before it (sandlock-runtime delete [flags] ID)"},
+		{"two ids", []string{"state", "a", "b"}, "needs exactly one container ID, got 2 arguments"},
+		{"cow diff needs a layer", []string{"cow", "diff"}, "cow diff: needs exactly one LAYER, got 0 arguments"},
+		{"cow diff: a flag after the layer", []string{"cow", "diff", "L", "--format", "json"}, "--format after the LAYER: flags go before it (sandlock-runtime cow diff [flags] LAYER)"},
+		{"cow commit of a directory that is no layer", []string{"cow", "commit", "/"}, "/ is not a cow layer"},
+		{"cow list takes no argument", []string{"cow", "list", "x"}, "takes no arguments"},
 		{"kill with a bad signal", []string{"kill", "nope", "SIGNOPE"}, "SIGNOPE"},
 		{"kill --all of a missing container", []string{"kill", "--all", "nope", "9"}, "does not exist"},
 		{"delete --force of a missing container", []string{"delete", "--force", "nope"}, ""},

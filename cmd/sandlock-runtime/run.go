@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sandlock/sandlock-runtime/cowfs"
 	"github.com/sandlock/sandlock-runtime/lifecycle"
 )
 
@@ -25,8 +27,12 @@ var runCommand = &cli.Command{
 		}
 		o := createOpts(c, id)
 		o.Keep = c.Bool("keep")
+		o.OnKept = func(l string) { reportKept(c, l) }
 		bundleShortcut(&o, c)
 		code, err := lifecycle.Run(options(c), o, c.Bool("detach"))
+		if errors.Is(err, cowfs.ErrBranchConflict) { // as sandbox and cow commit
+			return &codedError{code: exitBranchConflict, err: err}
+		}
 		if err != nil {
 			return needsRootHint(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/sandlock/sandlock-runtime/cowfs"
 	"github.com/sandlock/sandlock-runtime/lifecycle"
 	"github.com/sandlock/sandlock-runtime/sandbox"
 	"github.com/sandlock/sandlock-runtime/spec"
@@ -100,6 +101,14 @@ func runSandbox(c *cli.Context) error {
 		}
 	}
 	if c.Bool("dry-run") {
+		for _, f := range []struct {
+			key string
+			set bool
+		}{{"on_exit", pol.OnExit != nil}, {"on_error", pol.OnError != nil}} {
+			if f.set {
+				fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: %s (--%s) does nothing in a dry run: its layer is always discarded (run without --dry-run to commit or keep)\n", f.key, strings.ReplaceAll(f.key, "_", "-"))
+			}
+		}
 		for _, w := range realWritesOfDryRun(pol) {
 			fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: warning: --dry-run: %s (fs_writable) is read-only in a dry run, which writes nothing for real: only the workdir %s is writable, through the discarded layer\n", w[0], w[1])
 		}
@@ -119,8 +128,19 @@ func runSandbox(c *cli.Context) error {
 	} else {
 		code, err = sb.RunInteractive(context.Background(), c.Args().Slice())
 	}
-	for _, l := range sb.KeptLayers() {
-		fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: kept the copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)\n", l, l)
+	kept := sb.KeptLayers()
+	if errors.Is(err, cowfs.ErrNotLanded) && len(kept) > 0 {
+		// The error names the layer (a branch conflict, or a commit the workdir refused): one
+		// line says it all, with what to do next.
+		l := kept[len(kept)-1]
+		err = fmt.Errorf("%w (sandlock-runtime cow diff|commit|abort %s)", err, l)
+		if sandbox.IsBranchConflict(err) {
+			return &codedError{code: exitBranchConflict, err: err}
+		}
+		return err
+	}
+	for _, l := range kept {
+		reportKept(c, l)
 	}
 	if sandbox.IsBranchConflict(err) {
 		return &codedError{code: exitBranchConflict, err: err}
@@ -132,6 +152,11 @@ func runSandbox(c *cli.Context) error {
 		return exitCode(code)
 	}
 	return nil
+}
+
+// reportKept says where a kept copy-on-write layer is, and what to do with it.
+func reportKept(c *cli.Context, layer string) {
+	fmt.Fprintf(c.App.ErrWriter, "sandlock-runtime: kept the copy-on-write layer %s (sandlock-runtime cow diff|commit|abort %s)\n", layer, layer)
 }
 
 // readHint adds to an exec the policy refused what bwrap and sandlock users trip on: with -w
@@ -371,7 +396,7 @@ func policyFlags() []cli.Flag {
 // not (the supervisor's and the copy-on-write layer's keys). docs/policy.md has the rest.
 var flagWhat = map[string]string{
 	"fs_denied":       "a path refused even under -r/-w (also inside a writable directory)",
-	"workdir":         "the directory the command works in, through a copy-on-write layer (--on-exit, --on-error)",
+	"workdir":         "the directory the command works in, through a copy-on-write layer (--on-exit, --on-error; sandlock-runtime cow for kept layers)",
 	"net_allow_hosts": "a host (name or address) the command may connect or send to; others are refused",
 	"port_remap":      "virtual TCP ports: a bind of a port taken on the host lands on a free one, shown as asked",
 	"isolate_pids":    "only the sandbox's own processes in /proc and to the syscalls that take a pid",
@@ -379,6 +404,7 @@ var flagWhat = map[string]string{
 	"max_memory":      "memory limit, also /proc/meminfo's MemTotal (needs root)",
 	"hostname":        "what uname, hostname and /etc/hostname say",
 	"fs_storage":      "where the workdir's layers live",
+	"fs_isolation":    "NONE, BRANCHFS or OVERLAYFS (either case): each is the workdir's overlay layer",
 	"max_disk":        "size bound on the workdir's layer (ENOSPC past it)",
 	"on_exit":         "COMMIT, ABORT or KEEP the workdir's layer when the command exits 0",
 	"on_error":        "COMMIT, ABORT or KEEP the workdir's layer on a failure",
