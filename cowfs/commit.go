@@ -97,7 +97,7 @@ func (l *Layer) prepare(overwrite bool) error {
 		return err
 	}
 	defer done()
-	testWait(commitWaitEnv)
+	PauseForTest(commitWaitEnv)
 	lock, err := lockDir(wd)
 	if err != nil {
 		return err
@@ -280,7 +280,10 @@ const stageWaitEnv = "SANDLOCK_COW_TEST_STAGE_WAIT"
 // workdir's parent swapped during a commit (integration TestEscapeCOWCommitSwap).
 const commitWaitEnv = "SANDLOCK_COW_TEST_COMMIT_WAIT"
 
-func testWait(env string) {
+// PauseForTest is the tests' hook of a runtime step (the commit's, lifecycle's view): with the
+// environment variable env naming a file, it makes that name + ".waiting" and waits (10 s at
+// most) for the file itself; without it, nothing.
+func PauseForTest(env string) {
 	f := os.Getenv(env)
 	if f == "" {
 		return

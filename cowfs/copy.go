@@ -117,22 +117,22 @@ func (c *copier) tree(src, dst string) error {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
 	}
-	if c.allXattrs && st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Mode&unix.S_IFMT != unix.S_IFLNK {
-		c.allXattrsOf(src, dst)
-	}
 	if err := copyMeta(dst, &st); err != nil {
 		return err
 	}
-	if !c.allXattrs && st.Mode&unix.S_IFMT == unix.S_IFREG {
-		c.userXattrsOf(src, dst) // after chown, which clears security.capability
+	// A directory's are copied with it (copyXattrs), a symlink's are not copied; whiteouts,
+	// fifos and sockets only in CopyInto's copy, where the overlay's marks are kept.
+	if t := st.Mode & unix.S_IFMT; t == unix.S_IFREG || (c.allXattrs && t != unix.S_IFDIR && t != unix.S_IFLNK) {
+		c.xattrsOf(src, dst) // after chown, which clears security.capability
 	}
 	return nil
 }
 
-// userXattrsOf copies the program's own extended attributes of src (user.*, ACLs, security.*
-// where permitted), never the overlay's, to dst: a file the commit copies rather than links
-// kept its contents and lost them.
-func (c *copier) userXattrsOf(src, dst string) {
+// xattrsOf copies the extended attributes of src (read beneath the copier's root, through its
+// descriptor) to dst: every one for CopyInto (a checkpoint's copy of the upper keeps the
+// overlay's marks), else the program's own (user.*, ACLs, security.* where permitted), never
+// the overlay's: a file the commit copies rather than links kept its contents and lost them.
+func (c *copier) xattrsOf(src, dst string) {
 	fd, err := openIn(c.root, src, unix.O_PATH)
 	if err != nil {
 		return
@@ -146,7 +146,7 @@ func (c *copier) userXattrsOf(src, dst string) {
 	}
 	val := make([]byte, 64*1024)
 	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
-		if strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.") {
+		if !c.allXattrs && (strings.HasPrefix(name, "trusted.overlay.") || strings.HasPrefix(name, "user.overlay.")) {
 			continue
 		}
 		if v, err := unix.Getxattr(p, name, val); err == nil {
@@ -260,31 +260,9 @@ func (c *copier) stripOverlayXattrs(dst string) error {
 	return nil
 }
 
-// allXattrsOf copies every extended attribute of src (read beneath the copier's root, through
-// its descriptor) to dst: CopyInto's.
-func (c *copier) allXattrsOf(src, dst string) {
-	fd, err := openIn(c.root, src, unix.O_PATH)
-	if err != nil {
-		return
-	}
-	defer unix.Close(fd)
-	p := fmt.Sprintf("/proc/self/fd/%d", fd)
-	buf := make([]byte, 64*1024)
-	n, err := unix.Listxattr(p, buf)
-	if err != nil || n <= 0 {
-		return
-	}
-	val := make([]byte, 64*1024)
-	for _, name := range strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
-		if v, err := unix.Getxattr(p, name, val); err == nil {
-			_ = unix.Lsetxattr(dst, name, val[:v], 0)
-		}
-	}
-}
-
 func (c *copier) copyXattrs(src, dst string) {
 	if c.allXattrs {
-		c.allXattrsOf(src, dst)
+		c.xattrsOf(src, dst)
 		return
 	}
 	for _, name := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {

@@ -11,52 +11,27 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sandlock/sandlock-runtime/internal/children"
-	"github.com/sandlock/sandlock-runtime/internal/testreq"
-)
-
-var (
-	crOnce sync.Once
-	crDir  string
-	crErr  error
 )
 
 // crBins compiles criu-lite's test programs (criu-lite/testdata) statically, once.
 func crBins(t *testing.T) string {
-	t.Helper()
-	requireSetup(t)
-	if runtime.GOARCH != "amd64" {
-		t.Skip("criu-lite is x86-64 only")
-	}
-	if _, err := exec.LookPath("gcc"); err != nil {
-		testreq.Missing(t, "needs gcc and a static libc (hack/install-deps.sh)")
-	}
-	crOnce.Do(func() {
-		crDir = filepath.Join(workDir, "criu-bin")
-		if crErr = os.MkdirAll(crDir, 0o755); crErr != nil {
-			return
-		}
+	return testBins(t, "criu-bin", "criu-lite is x86-64 only", func(dir string) error {
 		for _, p := range []string{"counter", "threads", "pipes"} {
 			src := filepath.Join(repoRoot, "criu-lite", "testdata", p+".c")
-			if out, err := exec.Command("gcc", "-static", "-O1", "-pthread", "-o", filepath.Join(crDir, p), src).CombinedOutput(); err != nil {
-				crErr = fmt.Errorf("gcc %s: %v\n%s", p, err, out)
-				return
+			if out, err := exec.Command("gcc", "-static", "-O1", "-pthread", "-o", filepath.Join(dir, p), src).CombinedOutput(); err != nil {
+				return fmt.Errorf("gcc %s: %v\n%s", p, err, out)
 			}
 		}
+		return nil
 	})
-	if crErr != nil {
-		t.Fatal(crErr)
-	}
-	return crDir
 }
 
 // crBundle makes a bundle with the test programs in /bin of its rootfs and a /secret the

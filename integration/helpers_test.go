@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -620,4 +621,39 @@ func devNullUnchanged(t *testing.T, before unix.Stat_t) {
 		_ = unix.Chmod("/dev/null", 0o666)
 		t.Fatalf("the host's /dev/null changed: mode %o -> %o, mtime %v -> %v", before.Mode, after.Mode, before.Mtim, after.Mtim)
 	}
+}
+
+// binSet is one directory of test programs built once (testBins).
+type binSet struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+var binSets sync.Map // name -> *binSet
+
+// testBins builds, once per test binary, the static x86-64 test programs of name into
+// workDir/name (build gets that directory) and returns it; a test skips on another
+// architecture (why says what needs x86-64) and fails when gcc is missing or a build fails.
+func testBins(t *testing.T, name, why string, build func(dir string) error) string {
+	t.Helper()
+	requireSetup(t)
+	if runtime.GOARCH != "amd64" {
+		t.Skip(why)
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		testreq.Missing(t, "needs gcc and a static libc (hack/install-deps.sh)")
+	}
+	v, _ := binSets.LoadOrStore(name, &binSet{})
+	b := v.(*binSet)
+	b.once.Do(func() {
+		b.dir = filepath.Join(workDir, name)
+		if b.err = os.MkdirAll(b.dir, 0o755); b.err == nil {
+			b.err = build(b.dir)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.dir
 }

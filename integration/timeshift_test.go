@@ -5,10 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,49 +29,26 @@ const y2k = 946684800
 // and run on a loaded machine (a bound far below the 26 years a real-time answer is off by).
 const slack = 300
 
-var (
-	tsOnce sync.Once
-	tsDir  string
-	tsErr  error
-)
-
 // timeshiftBins builds clocks (gcc -static -no-pie: the i386 calls pass buffers below 4 GiB),
 // clocks-musl (musl-gcc -static, when musl-tools is installed) and goclock once.
 func timeshiftBins(t *testing.T) string {
-	t.Helper()
-	requireSetup(t)
-	if runtime.GOARCH != "amd64" {
-		t.Skip("time_start rewrites the x86_64 vDSO: x86_64 only")
-	}
-	if _, err := exec.LookPath("gcc"); err != nil {
-		testreq.Missing(t, "needs gcc and a static libc (hack/install-deps.sh)")
-	}
-	tsOnce.Do(func() {
-		tsDir = filepath.Join(workDir, "timeshift-bin")
-		if tsErr = os.MkdirAll(tsDir, 0o755); tsErr != nil {
-			return
-		}
+	return testBins(t, "timeshift-bin", "time_start rewrites the x86_64 vDSO: x86_64 only", func(dir string) error {
 		src := filepath.Join(repoRoot, "integration", "testdata", "timeshift")
-		if out, err := exec.Command("gcc", "-static", "-no-pie", "-O1", "-pthread", "-o", filepath.Join(tsDir, "clocks"), filepath.Join(src, "clocks.c")).CombinedOutput(); err != nil {
-			tsErr = fmt.Errorf("gcc clocks.c: %v\n%s", err, out)
-			return
+		if out, err := exec.Command("gcc", "-static", "-no-pie", "-O1", "-pthread", "-o", filepath.Join(dir, "clocks"), filepath.Join(src, "clocks.c")).CombinedOutput(); err != nil {
+			return fmt.Errorf("gcc clocks.c: %v\n%s", err, out)
 		}
 		if musl, err := exec.LookPath("musl-gcc"); err == nil {
-			if out, err := exec.Command(musl, "-static", "-O1", "-pthread", "-o", filepath.Join(tsDir, "clocks-musl"), filepath.Join(src, "clocks.c")).CombinedOutput(); err != nil {
-				tsErr = fmt.Errorf("musl-gcc clocks.c: %v\n%s", err, out)
-				return
+			if out, err := exec.Command(musl, "-static", "-O1", "-pthread", "-o", filepath.Join(dir, "clocks-musl"), filepath.Join(src, "clocks.c")).CombinedOutput(); err != nil {
+				return fmt.Errorf("musl-gcc clocks.c: %v\n%s", err, out)
 			}
 		}
-		gb := exec.Command("go", "build", "-o", filepath.Join(tsDir, "goclock"), "./integration/testdata/timeshift/goclock")
+		gb := exec.Command("go", "build", "-o", filepath.Join(dir, "goclock"), "./integration/testdata/timeshift/goclock")
 		gb.Dir, gb.Env = repoRoot, append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := gb.CombinedOutput(); err != nil {
-			tsErr = fmt.Errorf("go build goclock: %v\n%s", err, out)
+			return fmt.Errorf("go build goclock: %v\n%s", err, out)
 		}
+		return nil
 	})
-	if tsErr != nil {
-		t.Fatal(tsErr)
-	}
-	return tsDir
 }
 
 // clockReads parses "NAME VALUE" lines (comments "# ..." skipped) into name -> value; a name

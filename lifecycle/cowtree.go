@@ -10,9 +10,10 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sandlock/sandlock-runtime/cowfs"
 )
 
 // The workdir's view (docs/design.md, "The copy-on-write workdir"): a detached copy of the
@@ -69,7 +70,7 @@ func (cr *creation) sendTree(initC *os.File) error {
 
 // makeTree returns create's descriptor of the workdir's view for init.
 func (m *cowMount) makeTree(exe string, privileged bool) (*os.File, error) {
-	treeTestWait()
+	cowfs.PauseForTest(treeWaitEnv)
 	if os.Geteuid() == 0 && !privileged && os.Getenv(treeTestEnv) != "helper" && !hostHasUnbindable() {
 		fd, err := m.attachDetached()
 		if err == nil {
@@ -105,20 +106,6 @@ func hostHasUnbindable() bool {
 // the file itself, before it makes the view: for the test of a workdir's path changed between
 // create's resolution of it and the view (integration TestEscapeCOWTreeSwap).
 const treeWaitEnv = "SANDLOCK_COW_TEST_TREE_WAIT"
-
-func treeTestWait() {
-	f := os.Getenv(treeWaitEnv)
-	if f == "" {
-		return
-	}
-	_ = os.WriteFile(f+".waiting", nil, 0o600)
-	for range 1000 {
-		if _, err := os.Stat(f); err == nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // treeTestEnv=helper makes root take the helper's way, as on a kernel before 6.15, for the
 // tests (TestCOWNoNamespace) on a kernel that has the direct one.
