@@ -697,30 +697,8 @@ func TestEscapeCOWTreeSwap(t *testing.T) {
 			_ = unix.Unmount(m, unix.MNT_DETACH)
 		}
 	})
-	gate := filepath.Join(base, "go")
-	done := make(chan result, 1)
-	go func() {
-		done <- rtWith(t, func(c *exec.Cmd) { c.Env = append(os.Environ(), "SANDLOCK_COW_TEST_TREE_WAIT="+gate) },
-			sandboxArgs(cowFlags(wd, filepath.Join(base, "layers"), "--on-exit", "ABORT"), "sh", "-c", "cat "+wd+"/passwd")...)
-	}()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(gate + ".waiting"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("create never reached the view")
-		}
-	}
-	if err := os.Rename(parent, parent+".real"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(victim, parent); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(gate, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
+	r := swapWhilePaused(t, "SANDLOCK_COW_TEST_TREE_WAIT", filepath.Join(base, "go"), parent, victim, "create never reached the view",
+		sandboxArgs(cowFlags(wd, filepath.Join(base, "layers"), "--on-exit", "ABORT"), "sh", "-c", "cat "+wd+"/passwd")...)
 	if ms := mountsUnder(victim); len(ms) > 0 {
 		t.Errorf("ESCAPED: the overlay was attached in the host's mount table at %v (the run: code %d, %q)", ms, r.code, r.stdout)
 	}
@@ -745,30 +723,8 @@ func TestEscapeCOWCommitSwap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gate := filepath.Join(base, "go")
-	done := make(chan result, 1)
-	go func() {
-		done <- rtWith(t, func(c *exec.Cmd) { c.Env = append(os.Environ(), "SANDLOCK_COW_TEST_COMMIT_WAIT="+gate) },
-			sandboxArgs(cowFlags(wd, filepath.Join(base, "layers")), "sh", "-c", "echo pwned > "+wd+"/pwned")...)
-	}()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(gate + ".waiting"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the commit never started")
-		}
-	}
-	if err := os.Rename(parent, parent+".real"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(victim, parent); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(gate, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
+	r := swapWhilePaused(t, "SANDLOCK_COW_TEST_COMMIT_WAIT", filepath.Join(base, "go"), parent, victim, "the commit never started",
+		sandboxArgs(cowFlags(wd, filepath.Join(base, "layers")), "sh", "-c", "echo pwned > "+wd+"/pwned")...)
 	if got := readDirNames(filepath.Join(victim, "wd")); got != "" {
 		t.Errorf("ESCAPED: the commit landed in %s/wd, the directory the swapped parent named: %s (code %d: %s)", victim, got, r.code, r.stderr)
 	}
@@ -797,4 +753,34 @@ func TestEscapeCOWDryRunReport(t *testing.T) {
 	if strings.ContainsFunc(r.stdout, func(c rune) bool { return c < 0x20 && c != '\n' || c == 0x7f }) {
 		t.Errorf("ESCAPED: the report carries control characters from the sandbox's file names: %q", r.stdout)
 	}
+}
+
+// swapWhilePaused runs the runtime with args and the test hook env pointing at gate (the
+// runtime pauses there: cowfs.PauseForTest), and while it waits renames parent to
+// parent.real and puts a symlink to victim in its place, then lets it go on and returns its
+// result; what names the pause in a failure.
+func swapWhilePaused(t *testing.T, env, gate, parent, victim, what string, args ...string) result {
+	t.Helper()
+	done := make(chan result, 1)
+	go func() {
+		done <- rtWith(t, func(c *exec.Cmd) { c.Env = append(os.Environ(), env+"="+gate) }, args...)
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(gate + ".waiting"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+	}
+	if err := os.Rename(parent, parent+".real"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, parent); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return <-done
 }
