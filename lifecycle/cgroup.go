@@ -240,16 +240,26 @@ const (
 	maxEventStep   = time.Hour
 )
 
-// killCgroup kills every process in the cgroup and waits until it is empty.
+// killCgroup kills every process in the cgroup and waits until it is empty. A cgroup removed
+// meanwhile was empty (rmdir refuses a populated one): the owner of a foreground run (sandbox
+// --name, run) removes it as soon as its last process is gone, which races checkpoint's kill
+// and made it fail with ENODEV once the container was already stopped.
 func killCgroup(dir string) error {
 	if !cgroupPopulated(dir) {
 		return nil
 	}
-	if err := cgroupWrite(dir, "cgroup.kill", "1"); err != nil {
-		return err
+	err := cgroupWrite(dir, "cgroup.kill", "1")
+	if err == nil {
+		err = waitCgroupEvent(dir, "populated", "0", 10*time.Second)
 	}
-	return waitCgroupEvent(dir, "populated", "0", 10*time.Second)
+	if cgroupGone(err) {
+		return nil
+	}
+	return err
 }
+
+// cgroupGone: err is what a cgroup's files give once it has been removed.
+func cgroupGone(err error) bool { return errors.Is(err, unix.ENODEV) || errors.Is(err, fs.ErrNotExist) }
 
 // freezeCgroup freezes (true) or thaws the cgroup and waits until the kernel says it is done.
 func freezeCgroup(dir string, freeze bool) error {
@@ -257,10 +267,14 @@ func freezeCgroup(dir string, freeze bool) error {
 	if freeze {
 		v = "1"
 	}
-	if err := cgroupWrite(dir, "cgroup.freeze", v); err != nil {
-		return err
+	err := cgroupWrite(dir, "cgroup.freeze", v)
+	if err == nil {
+		err = waitCgroupEvent(dir, "frozen", v, 10*time.Second)
 	}
-	return waitCgroupEvent(dir, "frozen", v, 10*time.Second)
+	if !freeze && cgroupGone(err) {
+		return nil // removed: nothing of it is frozen (checkpoint's thaw after its kill)
+	}
+	return err
 }
 
 // pidInCgroup reports whether pid is a member of the cgroup dir (relative to mnt); an error
