@@ -412,6 +412,7 @@ var flagWhat = map[string]string{
 	// determinism
 	"random_seed":        "seed of getrandom, /dev/urandom, /dev/random and /proc's uuid: the same bytes in every run",
 	"deterministic_dirs": "every directory lists sorted by name, the same in every run",
+	"time_start":         "the wall clock starts at this time when the command starts (RFC 3339 or unix seconds) and advances at real speed; x86_64",
 }
 
 // cliFlags picks the flag type: bools are switches (--no-udp, --no-raw-sockets=false),
