@@ -30,6 +30,14 @@ const (
 	maxListing       = 1<<(31-cookieIdxBits) - 1
 	maxSnapshots     = 256
 	maxSnapshotBytes = 64 << 20
+	// maxListingBytes bounds one snapshot (its names, plus dentBytes an entry) while it is
+	// read: a directory of long names the process made would otherwise hold hundreds of MiB
+	// of the supervisor's memory (which no limit of the sandbox counts) per listing.
+	maxListingBytes = 16 << 20
+	// maxBuilds bounds the listings read at once: with maxListingBytes, what all of them
+	// hold together, whatever the number of the process's threads.
+	maxBuilds = 4
+	dentBytes = 32 // a dent: ino, typ and the name's header
 )
 
 // dent is one directory entry of a snapshot.
@@ -47,12 +55,13 @@ type dirSnapshot struct {
 
 // sortedDirs is the feature behind SortedDirs.
 type sortedDirs struct {
-	views []listingView
-	mu    sync.Mutex
-	snaps map[uint32]*dirSnapshot
-	order []uint32 // listings kept, oldest first
-	bytes int
-	next  uint32
+	views  []listingView
+	builds chan struct{} // a slot per listing being read (maxBuilds)
+	mu     sync.Mutex
+	snaps  map[uint32]*dirSnapshot
+	order  []uint32 // listings kept, oldest first
+	bytes  int
+	next   uint32
 }
 
 // SortedDirs (deterministic_dirs) lists every directory for the process, sorted by name,
@@ -60,7 +69,7 @@ type sortedDirs struct {
 // every getdents, so theirs are never asked), on every ABI: getdents64 has one layout
 // everywhere, the old getdents the native one or the 32-bit compat one (i386, arm, s390).
 func SortedDirs(others []Feature) Feature {
-	s := &sortedDirs{snaps: map[uint32]*dirSnapshot{}}
+	s := &sortedDirs{snaps: map[uint32]*dirSnapshot{}, builds: make(chan struct{}, maxBuilds)}
 	for _, f := range others {
 		if f.listing != nil {
 			s.views = append(s.views, f.listing)
@@ -157,7 +166,9 @@ func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byt
 	id, idx := uint32(pos>>cookieIdxBits), int(pos&maxSortedEntries)
 	snap := s.snapshot(id, dir)
 	if pos == 0 || snap == nil {
+		s.builds <- struct{}{}
 		ents, err := readSorted(fd, edits)
+		<-s.builds
 		if err != nil {
 			_, _ = unix.Seek(fd, pos, unix.SEEK_SET)
 			return listed{next: -1}, err
@@ -237,6 +248,7 @@ func readSorted(fd int, edits []func([]byte) []byte) ([]dent, error) {
 		return nil, err
 	}
 	var ents []dent
+	size := 0
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := unix.Getdents(fd, buf)
@@ -252,8 +264,9 @@ func readSorted(fd int, edits []func([]byte) []byte) ([]dent, error) {
 		}
 		eachDirent(b, 19, func(rec []byte, name string) {
 			ents = append(ents, dent{ino: binary.NativeEndian.Uint64(rec), typ: rec[18], name: name})
+			size += len(name) + dentBytes
 		})
-		if len(ents) > maxSortedEntries {
+		if len(ents) > maxSortedEntries || size > maxListingBytes {
 			return nil, unix.ENOMEM // more than a snapshot holds: see docs/policy.md
 		}
 	}
@@ -276,7 +289,7 @@ func (s *sortedDirs) snapshot(id uint32, dir rootKey) *dirSnapshot {
 func (s *sortedDirs) keep(dir rootKey, ents []dent) (uint32, *dirSnapshot) {
 	snap := &dirSnapshot{dir: dir, ents: ents}
 	for _, e := range ents {
-		snap.bytes += len(e.name) + 32
+		snap.bytes += len(e.name) + dentBytes
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
