@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Escapes aimed at the determinism features (random_seed, deterministic_dirs, time_start):
@@ -56,5 +57,29 @@ func TestEscapeSortedDirsMemory(t *testing.T) {
 	r = rtWith(t, nil, sandboxArgs(flags, "ls", "-f", dir)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "big") {
 		t.Errorf("ls -f of a small directory: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestEscapeSleepersCPU: 2,000 threads asleep in an absolute clock_nanosleep on the wall
+// clock, which time_start sleeps on their behalf. They cost the sandbox no CPU, and the
+// supervisor (outside every CPU limit of the sandbox) checked each of them ten times a second
+// for a withdrawn call or a caught signal: a whole core. Its checks now share one budget; the
+// CPU it spends in 3 s must stay a small part of one core.
+func TestEscapeSleepersCPU(t *testing.T) {
+	bins := escapeBins(t)
+	id := newID()
+	track(t, id)
+	if l := startHeld(t, "sandbox", "--name", id, "-r", "/", "--time-start", "2000-01-01T00:00:00Z",
+		"--", filepath.Join(bins, "sleepers"), "2000"); l != "sleeping 2000" {
+		t.Fatalf("sleepers: %q", l)
+	}
+	sup := supervisorOf(t, id)
+	time.Sleep(time.Second) // the threads' notifications taken
+	before := cpuTicks(t, sup)
+	time.Sleep(3 * time.Second)
+	used := cpuTicks(t, sup) - before
+	t.Logf("supervisor CPU over 3 s with 2,000 sleepers: %d ticks", used)
+	if used > 60 { // 0.6 s of CPU (USER_HZ 100); it was about 300
+		t.Errorf("the supervisor spent %d ticks of CPU in 3 s on 2,000 sleeping threads", used)
 	}
 }
