@@ -3,10 +3,13 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sandlock/sandlock-runtime/internal/children"
 )
 
 // Escapes aimed at the determinism features (random_seed, deterministic_dirs, time_start):
@@ -81,5 +84,31 @@ func TestEscapeSleepersCPU(t *testing.T) {
 	t.Logf("supervisor CPU over 3 s with 2,000 sleepers: %d ticks", used)
 	if used > 60 { // 0.6 s of CPU (USER_HZ 100); it was about 300
 		t.Errorf("the supervisor spent %d ticks of CPU in 3 s on 2,000 sleeping threads", used)
+	}
+}
+
+// TestEscapeSortedDirsCreds: deterministic_dirs lists on behalf of the process, and some
+// listings are checked by the kernel at each read against the reader: /proc/PID/map_files
+// asks ptrace access (a sandbox's uid 0 without capabilities has none over the test's own
+// process, which holds them all). The supervisor listed it with its own credentials: the
+// host process's memory layout. It must be refused, as without the feature.
+func TestEscapeSortedDirsCreds(t *testing.T) {
+	requireSetup(t)
+	host := exec.Command("sleep", "60")
+	if err := children.Start(host); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = host.Process.Kill(); _ = host.Wait() }()
+	dir := fmt.Sprintf("/proc/%d/map_files", host.Process.Pid)
+	for _, extra := range [][]string{nil, {"--deterministic-dirs"}, {"--deterministic-dirs", "--num-cpus", "2"}} {
+		flags := append(append([]string{}, sandboxRead...), extra...)
+		r := rtWith(t, nil, sandboxArgs(flags, "ls", dir)...)
+		if r.code == 0 || strings.Contains(r.stdout, "-") {
+			t.Errorf("%v: ls %s (a host process's mappings): exit %d stdout %q, want refused (EACCES)", extra, dir, r.code, r.stdout)
+		}
+	}
+	r := rtWith(t, nil, sandboxArgs(append(append([]string{}, sandboxRead...), "--deterministic-dirs"), "ls", "/proc/self/map_files")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "-") {
+		t.Errorf("ls /proc/self/map_files (its own): exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }

@@ -119,7 +119,15 @@ func (s *sortedDirs) handler(layout direntLayout) func(c *Call, t *target) secco
 				edits = append(edits, edit)
 			}
 		}
-		out, err := s.list(fd, int(uint32(a[2])), layout, edits)
+		// With the process's credentials: some listings are checked by the kernel at each
+		// read, against the reader (/proc/PID/map_files asks ptrace access, the /proc root
+		// hides the pids hidepid= hides from it), and the supervisor's would list them all.
+		var out listed
+		_, err = c.w.inView(t, noCwd, func() (uint64, error) {
+			var err error
+			out, err = s.list(fd, int(uint32(a[2])), layout, edits)
+			return 0, err
+		})
 		if err != nil {
 			return errnoResp(errnoOf(err))
 		}
