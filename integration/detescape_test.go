@@ -112,3 +112,19 @@ func TestEscapeSortedDirsCreds(t *testing.T) {
 		t.Errorf("ls /proc/self/map_files (its own): exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestEscapeSortedDirsSnapshotCreds: a container (default capabilities, uid 0) with
+// deterministic_dirs lists its own /proc/PID/map_files as root; a child that dropped to uid
+// 65534 seeks the shared open file to the position root's listing gave and lists again. The
+// kernel refuses that read (no ptrace access to its root parent); a snapshot served to whoever names its
+// position did not ask (snapcreds.c).
+func TestEscapeSortedDirsSnapshotCreds(t *testing.T) {
+	escapeBins(t)
+	id := newID()
+	out := escapeRun(t, id, chain(annotate(false, "deterministic_dirs", "true"), withCapAdded("CAP_SETUID"), withCapAdded("CAP_SETGID")), nil, "/escape/snapcreds")
+	got := escapeVerdicts(t, out, 1)
+	requireOK(t, got, "snap_creds")
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}

@@ -2,6 +2,7 @@ package notifsup
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -48,9 +49,10 @@ type dent struct {
 }
 
 type dirSnapshot struct {
-	dir   rootKey
-	ents  []dent
-	bytes int
+	dir    rootKey
+	reader string // the credentials it was read with (readerOf)
+	ents   []dent
+	bytes  int
 }
 
 // sortedDirs is the feature behind SortedDirs.
@@ -125,7 +127,7 @@ func (s *sortedDirs) handler(layout direntLayout) func(c *Call, t *target) secco
 		var out listed
 		_, err = c.w.inView(t, noCwd, func() (uint64, error) {
 			var err error
-			out, err = s.list(fd, int(uint32(a[2])), layout, edits)
+			out, err = s.list(fd, int(uint32(a[2])), layout, edits, readerOf(t.creds))
 			return 0, err
 		})
 		if err != nil {
@@ -152,7 +154,7 @@ type listed struct {
 }
 
 // list makes the answer to a listing of fd into a buffer of count bytes.
-func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byte) []byte) (listed, error) {
+func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byte) []byte, reader string) (listed, error) {
 	var st unix.Stat_t
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_PATH != 0 {
 		return listed{next: -1}, unix.EBADF // an O_PATH file, as getdents says
@@ -172,7 +174,7 @@ func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byt
 	}
 	dir := rootKey{dev: st.Dev, ino: st.Ino}
 	id, idx := uint32(pos>>cookieIdxBits), int(pos&maxSortedEntries)
-	snap := s.snapshot(id, dir)
+	snap := s.snapshot(id, dir, reader)
 	if pos == 0 || snap == nil {
 		s.builds <- struct{}{}
 		ents, err := readSorted(fd, edits)
@@ -181,7 +183,7 @@ func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byt
 			_, _ = unix.Seek(fd, pos, unix.SEEK_SET)
 			return listed{next: -1}, err
 		}
-		id, snap = s.keep(dir, ents)
+		id, snap = s.keep(dir, reader, ents)
 	}
 	out, err := pack(snap.ents, id, idx, count, layout)
 	out.from = pos
@@ -282,11 +284,13 @@ func readSorted(fd int, edits []func([]byte) []byte) ([]dent, error) {
 	return ents, nil
 }
 
-// snapshot is listing id's snapshot when it is of dir.
-func (s *sortedDirs) snapshot(id uint32, dir rootKey) *dirSnapshot {
+// snapshot is listing id's snapshot when it is of dir and was read with reader's credentials:
+// procfs decides some listings at each read by the reader's (map_files, hidepid=), and a
+// position is only a number, which a process with fewer rights can seek to.
+func (s *sortedDirs) snapshot(id uint32, dir rootKey, reader string) *dirSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if snap := s.snaps[id]; snap != nil && snap.dir == dir {
+	if snap := s.snaps[id]; snap != nil && snap.dir == dir && snap.reader == reader {
 		return snap
 	}
 	return nil
@@ -294,8 +298,8 @@ func (s *sortedDirs) snapshot(id uint32, dir rootKey) *dirSnapshot {
 
 // keep stores a new snapshot under the next listing number, dropping the oldest ones past the
 // bounds.
-func (s *sortedDirs) keep(dir rootKey, ents []dent) (uint32, *dirSnapshot) {
-	snap := &dirSnapshot{dir: dir, ents: ents}
+func (s *sortedDirs) keep(dir rootKey, reader string, ents []dent) (uint32, *dirSnapshot) {
+	snap := &dirSnapshot{dir: dir, reader: reader, ents: ents}
 	for _, e := range ents {
 		snap.bytes += len(e.name) + dentBytes
 	}
@@ -317,4 +321,9 @@ func (s *sortedDirs) drop(id uint32) {
 		delete(s.snaps, id)
 		s.order = slices.DeleteFunc(s.order, func(x uint32) bool { return x == id })
 	}
+}
+
+// readerOf names the credentials a listing is read with (inView takes them all).
+func readerOf(c creds) string {
+	return fmt.Sprint(c.ruid, c.euid, c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, c.groups, c.capEff)
 }
