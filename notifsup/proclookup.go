@@ -265,9 +265,18 @@ func (v *procView) getdentsHandler(nr uintptr, nameOff int) Handler {
 		}
 		buf := make([]byte, count-room, count)
 		for {
-			n, _, e := unix.Syscall(nr, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-			if e != 0 {
-				return errnoResp(e)
+			// With the process's credentials, as sortedDirs lists (a read of map_files is
+			// checked against the reader).
+			var n uintptr
+			_, err := c.w.inView(t, noCwd, func() (uint64, error) {
+				var e unix.Errno
+				if n, _, e = unix.Syscall(nr, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf))); e != 0 {
+					return 0, e
+				}
+				return 0, nil
+			})
+			if err != nil {
+				return errnoResp(errnoOf(err))
 			}
 			out := buf[:n]
 			if edit != nil {

@@ -2,6 +2,7 @@ package notifsup
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,14 @@ const (
 	maxListing       = 1<<(31-cookieIdxBits) - 1
 	maxSnapshots     = 256
 	maxSnapshotBytes = 64 << 20
+	// maxListingBytes bounds one snapshot (its names, plus dentBytes an entry) while it is
+	// read: a directory of long names the process made would otherwise hold hundreds of MiB
+	// of the supervisor's memory (which no limit of the sandbox counts) per listing.
+	maxListingBytes = 16 << 20
+	// maxBuilds bounds the listings read at once: with maxListingBytes, what all of them
+	// hold together, whatever the number of the process's threads.
+	maxBuilds = 4
+	dentBytes = 32 // a dent: ino, typ and the name's header
 )
 
 // dent is one directory entry of a snapshot.
@@ -40,19 +49,21 @@ type dent struct {
 }
 
 type dirSnapshot struct {
-	dir   rootKey
-	ents  []dent
-	bytes int
+	dir    rootKey
+	reader string // the credentials it was read with (readerOf)
+	ents   []dent
+	bytes  int
 }
 
 // sortedDirs is the feature behind SortedDirs.
 type sortedDirs struct {
-	views []listingView
-	mu    sync.Mutex
-	snaps map[uint32]*dirSnapshot
-	order []uint32 // listings kept, oldest first
-	bytes int
-	next  uint32
+	views  []listingView
+	builds chan struct{} // a slot per listing being read (maxBuilds)
+	mu     sync.Mutex
+	snaps  map[uint32]*dirSnapshot
+	order  []uint32 // listings kept, oldest first
+	bytes  int
+	next   uint32
 }
 
 // SortedDirs (deterministic_dirs) lists every directory for the process, sorted by name,
@@ -60,7 +71,7 @@ type sortedDirs struct {
 // every getdents, so theirs are never asked), on every ABI: getdents64 has one layout
 // everywhere, the old getdents the native one or the 32-bit compat one (i386, arm, s390).
 func SortedDirs(others []Feature) Feature {
-	s := &sortedDirs{snaps: map[uint32]*dirSnapshot{}}
+	s := &sortedDirs{snaps: map[uint32]*dirSnapshot{}, builds: make(chan struct{}, maxBuilds)}
 	for _, f := range others {
 		if f.listing != nil {
 			s.views = append(s.views, f.listing)
@@ -110,7 +121,15 @@ func (s *sortedDirs) handler(layout direntLayout) func(c *Call, t *target) secco
 				edits = append(edits, edit)
 			}
 		}
-		out, err := s.list(fd, int(uint32(a[2])), layout, edits)
+		// With the process's credentials: some listings are checked by the kernel at each
+		// read, against the reader (/proc/PID/map_files asks ptrace access, the /proc root
+		// hides the pids hidepid= hides from it), and the supervisor's would list them all.
+		var out listed
+		_, err = c.w.inView(t, noCwd, func() (uint64, error) {
+			var err error
+			out, err = s.list(fd, int(uint32(a[2])), layout, edits, readerOf(t.creds))
+			return 0, err
+		})
 		if err != nil {
 			return errnoResp(errnoOf(err))
 		}
@@ -135,7 +154,7 @@ type listed struct {
 }
 
 // list makes the answer to a listing of fd into a buffer of count bytes.
-func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byte) []byte) (listed, error) {
+func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byte) []byte, reader string) (listed, error) {
 	var st unix.Stat_t
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_PATH != 0 {
 		return listed{next: -1}, unix.EBADF // an O_PATH file, as getdents says
@@ -155,14 +174,16 @@ func (s *sortedDirs) list(fd, count int, layout direntLayout, edits []func([]byt
 	}
 	dir := rootKey{dev: st.Dev, ino: st.Ino}
 	id, idx := uint32(pos>>cookieIdxBits), int(pos&maxSortedEntries)
-	snap := s.snapshot(id, dir)
+	snap := s.snapshot(id, dir, reader)
 	if pos == 0 || snap == nil {
+		s.builds <- struct{}{}
 		ents, err := readSorted(fd, edits)
+		<-s.builds
 		if err != nil {
 			_, _ = unix.Seek(fd, pos, unix.SEEK_SET)
 			return listed{next: -1}, err
 		}
-		id, snap = s.keep(dir, ents)
+		id, snap = s.keep(dir, reader, ents)
 	}
 	out, err := pack(snap.ents, id, idx, count, layout)
 	out.from = pos
@@ -237,6 +258,7 @@ func readSorted(fd int, edits []func([]byte) []byte) ([]dent, error) {
 		return nil, err
 	}
 	var ents []dent
+	size := 0
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := unix.Getdents(fd, buf)
@@ -252,8 +274,9 @@ func readSorted(fd int, edits []func([]byte) []byte) ([]dent, error) {
 		}
 		eachDirent(b, 19, func(rec []byte, name string) {
 			ents = append(ents, dent{ino: binary.NativeEndian.Uint64(rec), typ: rec[18], name: name})
+			size += len(name) + dentBytes
 		})
-		if len(ents) > maxSortedEntries {
+		if len(ents) > maxSortedEntries || size > maxListingBytes {
 			return nil, unix.ENOMEM // more than a snapshot holds: see docs/policy.md
 		}
 	}
@@ -261,11 +284,13 @@ func readSorted(fd int, edits []func([]byte) []byte) ([]dent, error) {
 	return ents, nil
 }
 
-// snapshot is listing id's snapshot when it is of dir.
-func (s *sortedDirs) snapshot(id uint32, dir rootKey) *dirSnapshot {
+// snapshot is listing id's snapshot when it is of dir and was read with reader's credentials:
+// procfs decides some listings at each read by the reader's (map_files, hidepid=), and a
+// position is only a number, which a process with fewer rights can seek to.
+func (s *sortedDirs) snapshot(id uint32, dir rootKey, reader string) *dirSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if snap := s.snaps[id]; snap != nil && snap.dir == dir {
+	if snap := s.snaps[id]; snap != nil && snap.dir == dir && snap.reader == reader {
 		return snap
 	}
 	return nil
@@ -273,10 +298,10 @@ func (s *sortedDirs) snapshot(id uint32, dir rootKey) *dirSnapshot {
 
 // keep stores a new snapshot under the next listing number, dropping the oldest ones past the
 // bounds.
-func (s *sortedDirs) keep(dir rootKey, ents []dent) (uint32, *dirSnapshot) {
-	snap := &dirSnapshot{dir: dir, ents: ents}
+func (s *sortedDirs) keep(dir rootKey, reader string, ents []dent) (uint32, *dirSnapshot) {
+	snap := &dirSnapshot{dir: dir, reader: reader, ents: ents}
 	for _, e := range ents {
-		snap.bytes += len(e.name) + 32
+		snap.bytes += len(e.name) + dentBytes
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -296,4 +321,9 @@ func (s *sortedDirs) drop(id uint32) {
 		delete(s.snaps, id)
 		s.order = slices.DeleteFunc(s.order, func(x uint32) bool { return x == id })
 	}
+}
+
+// readerOf names the credentials a listing is read with (inView takes them all).
+func readerOf(c creds) string {
+	return fmt.Sprint(c.ruid, c.euid, c.suid, c.fsuid, c.rgid, c.egid, c.sgid, c.fsgid, c.groups, c.capEff)
 }

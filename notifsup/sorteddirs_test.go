@@ -56,22 +56,25 @@ func TestPackCookies(t *testing.T) {
 }
 
 // TestSnapshotsBounded: the snapshots kept are bounded, the oldest dropped first, and a
-// snapshot is found only for its own directory.
+// snapshot is found only for its own directory, read with the same credentials.
 func TestSnapshotsBounded(t *testing.T) {
 	s := &sortedDirs{snaps: map[uint32]*dirSnapshot{}}
 	dir := rootKey{dev: 1, ino: 2}
 	var ids []uint32
 	for range maxSnapshots + 10 {
-		id, _ := s.keep(dir, []dent{{name: "x"}})
+		id, _ := s.keep(dir, "r", []dent{{name: "x"}})
 		ids = append(ids, id)
 	}
 	if len(s.snaps) != maxSnapshots || len(s.order) != maxSnapshots {
 		t.Errorf("%d snapshots kept, want %d", len(s.snaps), maxSnapshots)
 	}
-	if s.snapshot(ids[0], dir) != nil || s.snapshot(ids[len(ids)-1], dir) == nil {
+	if s.snapshot(ids[0], dir, "r") != nil || s.snapshot(ids[len(ids)-1], dir, "r") == nil {
 		t.Errorf("the oldest snapshot kept or the newest dropped")
 	}
-	if s.snapshot(ids[len(ids)-1], rootKey{dev: 1, ino: 3}) != nil {
+	if s.snapshot(ids[len(ids)-1], rootKey{dev: 1, ino: 3}, "r") != nil {
 		t.Errorf("a snapshot found for another directory")
+	}
+	if s.snapshot(ids[len(ids)-1], dir, readerOf(creds{euid: 65534})) != nil {
+		t.Errorf("a snapshot found for a reader of other credentials")
 	}
 }

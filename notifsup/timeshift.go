@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -33,6 +34,8 @@ type timeShift struct {
 	// coarse is CLOCK_REALTIME_COARSE's own offset: that clock lags CLOCK_REALTIME by up to a
 	// tick, and shifted by the same offset its first reads would come before time_start.
 	coarse int64
+	// sleepers counts the on-behalf sleeps (clockNanosleep): their checks share a budget.
+	sleepers atomic.Int64
 }
 
 // TimeShift is time_start: the wall clocks the sandbox reads start at start. Every way a
@@ -164,7 +167,7 @@ func (s *timeShift) time(c *Call) seccomp.ScmpNotifResp {
 // translated to the host's clock. The deadline is read once; the process keeps its own
 // timespec unchanged (a loop that retries the same deadline after EINTR, or adds its period
 // to it, stays right). The supervisor cannot change the call's arguments, so the sleep is its
-// own: a goroutine that wakes at the deadline, or within sleepCheck of the notification
+// own: a goroutine that wakes at the deadline, or within sleepStep of the notification
 // withdrawn (the process killed) or of a signal the thread catches (EINTR: the listener is
 // WAIT_KILLABLE_RECV, so the kernel itself would only interrupt the call for a fatal one). A
 // relative sleep, or one on another clock, never comes here (the filter's conditions).
@@ -206,7 +209,9 @@ func (s *timeShift) clockNanosleep(c *Call) seccomp.ScmpNotifResp {
 			}
 			return false, 0
 		}
-		return errnoResp(sleepUntil(id, deadline, stop))
+		s.sleepers.Add(1)
+		defer s.sleepers.Add(-1)
+		return errnoResp(sleepUntil(id, deadline, stop, s.sleepers.Load))
 	})
 	return seccomp.ScmpNotifResp{}
 }
@@ -223,13 +228,24 @@ func hasCap(c *Call, cap uint) bool {
 }
 
 // sleepCheck bounds how long an on-behalf sleep goes on after its process is gone or a signal
-// it catches arrived.
-const sleepCheck = 100 * time.Millisecond
+// it catches arrived, while there are at most sleepBatch of them. More sleepers check less
+// often (sleepStep): the checks of all of them (a /proc read each) stay at sleepBatch a
+// sleepCheck, so that thousands of threads asleep cost the supervisor, which no CPU limit of
+// the sandbox counts, no more than a few (before, 2,000 kept it a whole core busy).
+const (
+	sleepCheck = 100 * time.Millisecond
+	sleepBatch = 32
+)
+
+// sleepStep is how long a sleeper waits between checks when n sleep on behalf.
+func sleepStep(n int64) time.Duration {
+	return sleepCheck * time.Duration(max(1, (n+sleepBatch-1)/sleepBatch))
+}
 
 // sleepUntil sleeps until clock id reads deadline (nanoseconds), re-reading the clock after
 // each step so that a step of the host's clock is followed; stop, asked after each step,
-// ends it early with its errno.
-func sleepUntil(id int32, deadline int64, stop func() (bool, unix.Errno)) unix.Errno {
+// ends it early with its errno. sleepers says how many sleep on behalf (sleepStep).
+func sleepUntil(id int32, deadline int64, stop func() (bool, unix.Errno), sleepers func() int64) unix.Errno {
 	for {
 		var now unix.Timespec
 		if unix.ClockGettime(id, &now) != nil {
@@ -239,7 +255,7 @@ func sleepUntil(id int32, deadline int64, stop func() (bool, unix.Errno)) unix.E
 		if left <= 0 {
 			return 0
 		}
-		time.Sleep(min(left, sleepCheck))
+		time.Sleep(min(left, sleepStep(sleepers())))
 		if done, e := stop(); done {
 			return e
 		}

@@ -133,3 +133,23 @@ func TestCaughtPendingIn(t *testing.T) {
 		}
 	}
 }
+
+// TestVDSOLine: only the kernel's own [vdso] line is taken for the vDSO; a file whose name
+// ends in " [vdso]", or a shared mapping, never is.
+func TestVDSOLine(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		ok   bool
+	}{
+		{"7ffd1b5f0000-7ffd1b5f2000 r-xp 00000000 00:00 0                          [vdso]", true},
+		{"20000000-20002000 rw-s 00000000 00:2a 1234                       /tmp/x [vdso]", false},
+		{"20000000-20002000 r-xp 00000000 00:2a 1234                       /tmp/[vdso]", false},
+		{"20000000-20002000 rw-s 00000000 00:01 5                          /memfd:[vdso] (deleted)", false},
+		{"20000000-20002000 r-xs 00000000 00:00 0                          [vdso]", false},
+		{"7ffd1b5ee000-7ffd1b5f0000 r--p 00000000 00:00 0                          [vvar]", false},
+	} {
+		if _, ok := vdsoLine(c.line); ok != c.ok {
+			t.Errorf("vdsoLine(%q) = %v, want %v", c.line, ok, c.ok)
+		}
+	}
+}

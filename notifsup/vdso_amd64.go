@@ -129,10 +129,10 @@ func vdsoRange(who string) (start, end uint64, err error) {
 		return 0, 0, unix.ESRCH
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasSuffix(line, " [vdso]") {
+		r, ok := vdsoLine(line)
+		if !ok {
 			continue
 		}
-		r, _, _ := strings.Cut(line, " ")
 		a, z, _ := strings.Cut(r, "-")
 		start, err1 := strconv.ParseUint(a, 16, 64)
 		end, err2 := strconv.ParseUint(z, 16, 64)
@@ -202,3 +202,16 @@ func patchVDSO(c *Call) error {
 
 // VDSOPatched reports whether this build rewrites the vDSO's clock functions.
 const VDSOPatched = true
+
+// vdsoLine says whether a /proc/PID/maps line is the kernel's vDSO mapping, and gives its
+// range. The line is "RANGE PERMS OFFSET DEV INODE" then, after padding, the path: the whole
+// path must be "[vdso]" (a file's path starts with '/', so a file named "x [vdso]" does not
+// pass, as it would by the line's suffix), the mapping private and of no inode. A spoofed
+// line would aim the rewrite (a forced write) at a shared file mapping.
+func vdsoLine(line string) (string, bool) {
+	f := strings.SplitN(line, " ", 6)
+	if len(f) < 6 || strings.TrimLeft(f[5], " ") != "[vdso]" || len(f[1]) != 4 || f[1][3] != 'p' || f[4] != "0" {
+		return "", false
+	}
+	return f[0], true
+}
