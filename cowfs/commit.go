@@ -433,12 +433,7 @@ const beneathOnly = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOL
 
 // openBeneath opens rel beneath the directory dir (beneathOnly).
 func openBeneath(dir int, rel string, flags int) (int, error) {
-	for {
-		fd, err := openat2.Open(dir, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Resolve: beneathOnly})
-		if err != unix.EINTR && err != unix.EAGAIN {
-			return fd, err
-		}
-	}
+	return openat2.Open(dir, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Resolve: beneathOnly})
 }
 
 // readBeneath reads the regular file name in the directory dir.

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/cowfs"
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 )
 
 // The workdir's view (docs/design.md, "The copy-on-write workdir"): a detached copy of the
@@ -413,12 +414,7 @@ func openNoSymlinks(root int, p string) (int, error) {
 	} else {
 		how.Resolve |= unix.RESOLVE_BENEATH
 	}
-	for {
-		fd, err := unix.Openat2(root, rel, how)
-		if err != unix.EINTR && err != unix.EAGAIN {
-			return fd, err
-		}
-	}
+	return openat2.Open(root, rel, how)
 }
 
 // openLower opens the workdir's directory from root (openNoSymlinks) and checks it is the one
