@@ -224,6 +224,20 @@ func TestCommitRefusedKeepsLayer(t *testing.T) {
 	}
 }
 
+// TestCommitRefusedNamesWorkdir: a refused commit's error names the workdir by its path, not
+// by the descriptor the commit goes through (/proc/self/fd/N).
+func TestCommitRefusedNamesWorkdir(t *testing.T) {
+	l := fakeLayer(t)
+	l.ID = strings.Repeat("x", 300) // the staging directory's name is too long: mkdir fails
+	err := l.Commit(nil)
+	if err == nil || !errors.Is(err, ErrNotLanded) {
+		t.Fatalf("Commit: got %v, want an ErrNotLanded", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "/proc/self/fd/") || !strings.Contains(msg, l.Workdir) {
+		t.Errorf("Commit: %q does not name the workdir %s", msg, l.Workdir)
+	}
+}
+
 // lgetxattr is one extended attribute of p.
 func lgetxattr(p, name string) ([]byte, error) {
 	buf := make([]byte, 4096)
