@@ -578,3 +578,12 @@ func TestDisplayPath(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyIntoNamesMissing: a missing source (an image without its layer's copy) is named.
+func TestCopyIntoNamesMissing(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "cow-upper")
+	err := CopyInto(src, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), src) {
+		t.Fatalf("CopyInto: got %v, want an error naming %s", err, src)
+	}
+}
