@@ -26,7 +26,7 @@ func CopyInto(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	c := &copier{links: newLinkMap(), root: src, allXattrs: true}
+	c := &copier{links: newLinkMap(), root: src, allXattrs: true, noDevices: true}
 	for _, e := range ents {
 		if err := c.tree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
 			return err
@@ -54,7 +54,8 @@ type copier struct {
 	links     linkMap
 	linkDev   uint64
 	canLink   bool
-	allXattrs bool // CopyInto's: every attribute, of every entry, and no device nodes
+	allXattrs bool // every attribute, of every entry (CopyInto's, KeepOnDisk's)
+	noDevices bool // a device node (not a whiteout) is refused (CopyInto's)
 }
 
 func (c *copier) tree(src, dst string) error {
@@ -110,7 +111,7 @@ func (c *copier) tree(src, dst string) error {
 		}
 	default: // whiteouts, fifos, devices
 		isDev := st.Mode&unix.S_IFMT == unix.S_IFBLK || (st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev != 0)
-		if c.allXattrs && isDev {
+		if c.noDevices && isDev {
 			return fmt.Errorf("copy %s: a device node", src)
 		}
 		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
@@ -121,7 +122,7 @@ func (c *copier) tree(src, dst string) error {
 		return err
 	}
 	// A directory's are copied with it (copyXattrs), a symlink's are not copied; whiteouts,
-	// fifos and sockets only in CopyInto's copy, where the overlay's marks are kept.
+	// fifos and sockets only in a copy that keeps the overlay's marks (allXattrs).
 	if t := st.Mode & unix.S_IFMT; t == unix.S_IFREG || (c.allXattrs && t != unix.S_IFDIR && t != unix.S_IFLNK) {
 		c.xattrsOf(src, dst) // after chown, which clears security.capability
 	}

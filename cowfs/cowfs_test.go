@@ -587,3 +587,37 @@ func TestCopyIntoNamesMissing(t *testing.T) {
 		t.Fatalf("CopyInto: got %v, want an error naming %s", err, src)
 	}
 }
+
+// TestKeepOnDiskDeviceNode: a max_disk layer kept on disk keeps the device nodes the sandbox
+// made (as the overlay let it, and as a commit would land them): only CopyInto, a restore's
+// seeding from an image, refuses them. KeepOnDisk shared that refusal, and a KEEP of such a
+// layer failed at every delete.
+func TestKeepOnDiskDeviceNode(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: mknod")
+	}
+	base := t.TempDir()
+	wd := filepath.Join(base, "wd")
+	if err := os.Mkdir(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Create(filepath.Join(base, "layer"), Meta{ID: "t1", Workdir: wd, Tmpfs: true, MaxDisk: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(l.FSDir(), 0o700); err != nil { // the tmpfs's mount point; a plain directory here
+		t.Fatal(err)
+	}
+	if err := l.Populate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(l.Upper(), "null"), unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.KeepOnDisk(nil); err != nil {
+		t.Fatalf("KeepOnDisk: %v", err)
+	}
+	if st, ok := lstat(filepath.Join(l.Upper(), "null")); !ok || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		t.Errorf("the kept layer lost its device node")
+	}
+}
