@@ -449,7 +449,6 @@ func readOnlyTree(dirfd int, path string, flags int) error {
 // 6.15); root takes the helper's way.
 var errNoDetachedAttach = errors.New("the kernel cannot attach a mount to a detached mount tree (Linux 6.15 or later)")
 
-// overlayFD makes the overlay as a detached mount (fsopen, fsconfig, fsmount).
 // layerDirs are the layer's upper and work directories as /proc/self/fd links of descriptors
 // on them (closed by the func returned): fsconfig takes a string of at most 255 bytes (a longer
 // fs_storage path failed with EINVAL), and mount(2)'s options split on ',' and ':'.
@@ -501,6 +500,8 @@ func fsLog(fs int) string {
 	return "; kernel: " + strings.Join(msgs, "; ")
 }
 
+// overlayFD makes the overlay of the directory lower as a detached mount (fsopen, fsconfig,
+// fsmount).
 func (m *cowMount) overlayFD(lower string) (int, error) {
 	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
