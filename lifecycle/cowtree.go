@@ -90,17 +90,8 @@ func (m *cowMount) makeTree(exe string, privileged bool) (*os.File, error) {
 // The helper's way keeps them: its new mount namespace copies every mount, and making that
 // namespace private makes them bindable before the copy. mountinfo unreadable: the helper too.
 func hostHasUnbindable() bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return true
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		pre, _, _ := strings.Cut(line, " - ")
-		if f := strings.Fields(pre); len(f) > 6 && slices.Contains(f[6:], "unbindable") {
-			return true
-		}
-	}
-	return false
+	ms, err := readMountinfo()
+	return err != nil || slices.ContainsFunc(ms, func(m mountEntry) bool { return m.unbindable })
 }
 
 // treeWaitEnv names a file whose name + ".waiting" create makes, then waits (10 s at most) for
