@@ -89,7 +89,11 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if err != nil {
 		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
 	}
-	if err := noMountBeneath(lower); err != nil {
+	ms, err := readMountinfo() // for noMountBeneath and stableWorkdir
+	if err != nil {
+		return err
+	}
+	if err := noMountBeneath(lower, ms); err != nil {
 		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
 	}
 	storage := cr.policy.FSStoragePath()
@@ -99,7 +103,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if !filepath.IsAbs(storage) {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be an absolute path"}
 	}
-	stable := stableWorkdir(lower, cr.cont.State.Rootfs)
+	stable := stableWorkdir(lower, cr.cont.State.Rootfs, ms)
 	if real := realPrefix(storage); isBeneath(storage, lower) || isBeneath(lower, storage) || isBeneath(real, lower) || isBeneath(lower, real) ||
 		isBeneath(storage, stable) || isBeneath(stable, storage) {
 		reason := "must be outside the workdir " + lower + " (and not contain it)"
@@ -257,11 +261,7 @@ const stNoSymfollow = 0x2000
 // and the directory beneath it showed what the mount hides (a tmpfs over a directory, the
 // rootfs' own directory under a volume), and a commit of a change there failed midway, leaving
 // a journal that every later create over the workdir tripped on (TestEscapeCOWSubmount).
-func noMountBeneath(lower string) error {
-	ms, err := readMountinfo()
-	if err != nil {
-		return err
-	}
+func noMountBeneath(lower string, ms []mountEntry) error {
 	for _, m := range ms {
 		if strictlyBeneath(m.point, lower) {
 			return fmt.Errorf("a file system is mounted beneath it, at %s: the copy-on-write layer covers one directory of one file system", m.point)
@@ -318,16 +318,12 @@ func dryRunWritable(writable []string, wd, root, lower string) (keep, readOnly [
 // once the container is deleted, and a kept layer could never be diffed or committed again.
 // The same directory is then looked up through the mounts of its file system that are not
 // beneath the rootfs (the bind's source); lower itself when there is none or it is stable.
-func stableWorkdir(lower, rootfs string) string {
+func stableWorkdir(lower, rootfs string, ms []mountEntry) string {
 	if rootfs == "/" {
 		return lower
 	}
 	var st unix.Statx_t
 	if err := unix.Statx(unix.AT_FDCWD, lower, unix.AT_STATX_SYNC_AS_STAT, unix.STATX_MNT_ID, &st); err != nil {
-		return lower
-	}
-	ms, err := readMountinfo()
-	if err != nil {
 		return lower
 	}
 	var in *mountEntry
