@@ -66,7 +66,11 @@ func (cr *creation) sendTree(initC *os.File) error {
 		return stepErr(StepCOW, r.err)
 	}
 	defer r.tree.Close() // init has its copy
-	return sendMsg(int(initC.Fd()), ctlMsg{Op: "tree"}, int(r.tree.Fd()))
+	err := sendMsg(int(initC.Fd()), ctlMsg{Op: "tree"}, int(r.tree.Fd()))
+	if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+		return nil // init failed before it took the view, and awaitReady reports why
+	}
+	return err
 }
 
 // makeTree returns create's descriptor of the workdir's view for init.

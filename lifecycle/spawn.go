@@ -390,6 +390,11 @@ func sendJSON(f *os.File, v any) error {
 func recvJSON(f *os.File, v any) error {
 	buf := make([]byte, 1<<20)
 	n, err := f.Read(buf)
+	if errors.Is(err, syscall.ECONNRESET) {
+		// init exited with a message of create's unread (the workdir's view, which it takes
+		// after its configuration): the kernel reports the reset first, then what init wrote.
+		n, err = f.Read(buf)
+	}
 	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
 		return errors.New("exited before it was ready")
 	}
