@@ -120,6 +120,9 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
 			Reason: "needs root for a container: the layer's limit is a tmpfs, which a user can mount only in the sandbox's own namespaces, where only a runtime that stays in the foreground (sandbox, the Go API) can reach it"}
 	}
+	if limit > 0 && unpriv && c.restoreLayer != "" { // before anything is made
+		return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10), Reason: "a restore of a layer onto a user's max_disk tmpfs is not supported: restore as root, or without max_disk"}
+	}
 	if err := os.MkdirAll(storage, 0o700); err != nil {
 		reason := err.Error()
 		if cr.policy.FSStoragePath() == "" {
@@ -184,9 +187,6 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		}
 	}
 	if c.restoreLayer != "" {
-		if l.UserTmpfs {
-			return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10), Reason: "a restore of a layer onto a user's max_disk tmpfs is not supported: restore as root, or without max_disk"}
-		}
 		if err := cowfs.CopyInto(c.restoreLayer, l.Upper()); err != nil {
 			return fmt.Errorf("restore: the image's copy-on-write layer: %w", err)
 		}
