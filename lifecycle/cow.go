@@ -29,18 +29,18 @@ import (
 // run, delete, delete --force after a crash), decides the layer's fate from the exit status
 // recorded in <state>/exit (absent: unknown, an error) and the policy's on_exit / on_error.
 
-// cowMount is what init mounts: the overlay of Upper over Lower, at Lower.
+// cowMount is the overlay of Upper over Lower, at Lower, in the workdir's view (cowtree.go).
 type cowMount struct {
 	Lower, Upper, Work string
 	UserXattr          bool // unprivileged: in a user namespace, user.* xattrs
-	// Tmpfs, when set, is where init mounts the tmpfs of max_disk (TmpfsSize bytes) before
-	// making Upper and Work on it: an unprivileged caller's, in the sandbox's namespaces.
+	// Tmpfs, when set, is where the tree's helper mounts the tmpfs of max_disk (TmpfsSize
+	// bytes) before making Upper and Work on it: an unprivileged caller's, in its namespaces.
 	Tmpfs     string `json:",omitempty"`
 	TmpfsSize int64  `json:",omitempty"`
 	// Storage is fs_storage (its real path), read-only in the sandbox's view.
 	Storage string `json:",omitempty"`
 	// LowerDev and LowerIno identify Lower (the layer's record): the overlay is made of that
-	// directory and attached on it, or not at all (cowtree.go, openChecked).
+	// directory and attached on it, or not at all (cowtree.go, openLower).
 	LowerDev uint64 `json:",omitempty"`
 	LowerIno uint64 `json:",omitempty"`
 	// Attr is what the overlay keeps of the workdir's own mount (MOUNT_ATTR_NOSUID, NODEV,
@@ -171,7 +171,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage, Attr: attr,
 		LowerDev: l.WorkdirDev, LowerIno: l.WorkdirIno}
 	switch {
-	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
+	case l.UserTmpfs: // the tree's helper mounts it, in its namespaces, and makes upper and work there
 		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {
 			return err
 		}
