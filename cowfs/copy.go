@@ -16,8 +16,8 @@ type linkMap map[[2]uint64]string
 
 func newLinkMap() linkMap { return linkMap{} }
 
-// CopyInto copies every entry of directory src into directory dst (which exists) as CopyTree
-// does, read beneath src, hard links among them kept, and with every extended attribute (the
+// CopyInto copies every entry of directory src into directory dst (which exists) as the
+// copier does, read beneath src, hard links among them kept, and with every extended attribute (the
 // overlay's redirects, the program's own): a checkpoint's copy of a layer's upper directory,
 // and a restore's seeding of a new layer from it. A device node (other than a whiteout) is
 // refused: a restore must not give the sandbox a device an image names.
@@ -36,16 +36,12 @@ func CopyInto(src, dst string) error {
 	return nil
 }
 
-// CopyTree copies src (a file, symlink, directory tree, or whiteout) to dst, which must not
-// exist: contents, modes, ownership (when permitted), times, the overlay's opaque marks, and
-// hard links among the copied files (through links). Whiteouts are kept as they are.
-func CopyTree(src, dst string, links linkMap) error {
-	return (&copier{links: links, root: src}).tree(src, dst)
-}
-
-// copier copies trees; with linkDev set, regular files on that device are hard-linked instead
-// of copied (a commit's staging, when the layer is on the workdir's file system: no data
-// moves, and the layer keeps its own name for each file until the commit is decided).
+// copier copies trees (a file, symlink, directory tree, or whiteout, to a dst that must not
+// exist): contents, modes, ownership (when permitted), times, the overlay's opaque marks, and
+// hard links among the copied files (through links). Whiteouts are kept as they are. With
+// linkDev set, regular files on that device are hard-linked instead of copied (a commit's
+// staging, when the layer is on the workdir's file system: no data moves, and the layer keeps
+// its own name for each file until the commit is decided).
 type copier struct {
 	root string // the tree the sources are read from, beneath it (beneath.go)
 	// ovlXattrs is the prefix of the overlay's own extended attributes ("trusted.overlay." or,
