@@ -43,9 +43,6 @@ type cowMount struct {
 	// directory and attached on it, or not at all (cowtree.go, openLower).
 	LowerDev uint64 `json:",omitempty"`
 	LowerIno uint64 `json:",omitempty"`
-	// Attr is what the overlay keeps of the workdir's own mount (MOUNT_ATTR_NOSUID, NODEV,
-	// NOEXEC, NOSYMFOLLOW): the view must not lift them.
-	Attr uint64 `json:",omitempty"`
 }
 
 // cowRecord is <state>/cow.json.
@@ -164,11 +161,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if err != nil {
 		return err
 	}
-	attr, err := lowerMountAttr(lower)
-	if err != nil {
-		return err
-	}
-	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage, Attr: attr,
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage,
 		LowerDev: l.WorkdirDev, LowerIno: l.WorkdirIno}
 	switch {
 	case l.UserTmpfs: // the tree's helper mounts it, in its namespaces, and makes upper and work there
@@ -237,11 +230,13 @@ func checkRestoreWorkdir(wd string, c CreateOpts) error {
 // lowerMountAttr is the restrictions of the workdir's own mount the overlay over it must keep:
 // the overlay is a mount of its own, made without them, so a workdir on a noexec, nodev or
 // nosuid mount (a volume, /tmp, a user's removable disk) had programs run, device nodes opened
-// and setuid bits honoured in the view (TestEscapeCOWMountFlags).
-func lowerMountAttr(lower string) (uint64, error) {
+// and setuid bits honoured in the view (TestEscapeCOWMountFlags). lower is the descriptor of
+// the checked workdir (openLower): a path, looked up again, could be swapped meanwhile for one
+// on a mount without them.
+func lowerMountAttr(lower int) (uint64, error) {
 	var st unix.Statfs_t
-	if err := unix.Statfs(lower, &st); err != nil {
-		return 0, fmt.Errorf("cow: workdir %s: %w", lower, err)
+	if err := unix.Fstatfs(lower, &st); err != nil {
+		return 0, fmt.Errorf("cow: workdir: statfs: %w", err)
 	}
 	var attr uint64
 	for _, f := range [][2]uint64{{unix.ST_NOSUID, unix.MOUNT_ATTR_NOSUID}, {unix.ST_NODEV, unix.MOUNT_ATTR_NODEV},

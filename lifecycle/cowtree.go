@@ -220,7 +220,7 @@ func (m *cowMount) treeInNamespace() (int, error) {
 	// meanwhile would lead.
 	// fsopen's way, as root's (overlayFD): the layer's directories by descriptor, and a
 	// refusal with the kernel's reason.
-	ovl, err := m.overlayFD(fdPath(lower))
+	ovl, err := m.overlayFD(lower)
 	if err != nil {
 		return -1, err
 	}
@@ -332,7 +332,7 @@ func (m *cowMount) attachDetached() (int, error) {
 		return -1, err
 	}
 	defer unix.Close(lower)
-	ovl, err := m.overlayFD(fdPath(lower))
+	ovl, err := m.overlayFD(lower)
 	if err != nil {
 		unix.Close(tree)
 		return -1, err
@@ -495,9 +495,13 @@ func fsLog(fs int) string {
 	return "; kernel: " + strings.Join(msgs, "; ")
 }
 
-// overlayFD makes the overlay of the directory lower as a detached mount (fsopen, fsconfig,
-// fsmount).
-func (m *cowMount) overlayFD(lower string) (int, error) {
+// overlayFD makes the overlay of the directory lower (a descriptor: openLower) as a detached
+// mount (fsopen, fsconfig, fsmount), with the restrictions of lower's mount.
+func (m *cowMount) overlayFD(lower int) (int, error) {
+	attr, err := lowerMountAttr(lower)
+	if err != nil {
+		return -1, err
+	}
 	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("cow: overlayfs: %w", err)
@@ -511,7 +515,7 @@ func (m *cowMount) overlayFD(lower string) (int, error) {
 		return -1, err
 	}
 	defer closeLayer() // until the overlay is made: it resolves them as they are set
-	for _, o := range m.options(lower) {
+	for _, o := range m.options(fdPath(lower)) {
 		value := o[1]
 		switch o[0] {
 		case "upperdir":
@@ -530,7 +534,7 @@ func (m *cowMount) overlayFD(lower string) (int, error) {
 	if err := unix.FsconfigCreate(fs); err != nil {
 		return -1, fmt.Errorf("cow: mount overlay over %s: %w%s", m.Lower, err, fsLog(fs))
 	}
-	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(m.Attr)) // the workdir mount's nosuid, nodev, noexec
+	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(attr)) // the workdir mount's nosuid, nodev, noexec
 	if err != nil {
 		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
 	}
