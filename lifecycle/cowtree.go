@@ -37,9 +37,9 @@ type treeResult struct {
 	err  error
 }
 
-// startTree makes the workdir's view while init starts (a user's helper is a second exec of
-// the runtime: in parallel with init's, it costs the start little); sendTree hands it to init
-// after its configuration.
+// startTree makes the workdir's view while init, just forked, starts and create makes its
+// configuration (a helper is a second exec of the runtime: in parallel with init's, it costs
+// the start little); sendTree hands it to init after its configuration.
 func (cr *creation) startTree(exe string) {
 	cr.tree = make(chan treeResult, 1)
 	privileged := cr.policy.IsPrivileged()
