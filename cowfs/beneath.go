@@ -2,6 +2,7 @@ package cowfs
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,7 +23,7 @@ import (
 // and acts on the descriptor it got: what is read is always an entry of the tree.
 
 // openIn opens p, a path under the directory root (p = root joined with names), resolving
-// what follows root beneath it; flags are added to O_NOFOLLOW|O_CLOEXEC.
+// what follows root beneath it; flags are added to O_NOFOLLOW|O_CLOEXEC. An error names p.
 func openIn(root, p string, flags int) (int, error) {
 	rel, err := filepath.Rel(root, p)
 	if err != nil || !filepath.IsLocal(rel) && rel != "." {
@@ -30,10 +31,14 @@ func openIn(root, p string, flags int) (int, error) {
 	}
 	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, err
+		return -1, &fs.PathError{Op: "open", Path: root, Err: err}
 	}
 	defer unix.Close(rfd)
-	return openBeneath(rfd, rel, flags)
+	fd, err := openBeneath(rfd, rel, flags)
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	return fd, nil
 }
 
 // lstatIn is lstat of p beneath root.

@@ -1,6 +1,7 @@
 package cowfs
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -172,11 +173,11 @@ func (d *differ) walk(upper, lower, rel string, hidden bool) error {
 	for _, e := range ents {
 		p := filepath.Join(rel, e.Name())
 		ust, err := lstatInErr(upper, filepath.Join(upper, p))
-		if err == unix.ENOENT {
+		if errors.Is(err, unix.ENOENT) {
 			continue // gone since the listing (a process of the sandbox still running): nothing to land
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w (or not beneath %s without a symlink)", p, err, upper)
+			return fmt.Errorf("%w (or not beneath %s without a symlink)", err, upper)
 		}
 		lst, inLower := lstatIn(lower, filepath.Join(lower, p))
 		if err := d.entry(upper, lower, p, ust, lst, inLower, hidden); err != nil {

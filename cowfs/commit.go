@@ -97,6 +97,30 @@ func (l *Layer) prepare(overwrite bool) error {
 		return err
 	}
 	defer done()
+	err = l.prepareIn(wd, overwrite)
+	if ld, ok := err.(landed); ok {
+		return landed{workdirNamed{ld.err, wd, l.Workdir}}
+	}
+	if err != nil {
+		return workdirNamed{err, wd, l.Workdir}
+	}
+	return nil
+}
+
+// workdirNamed is err with the workdir's path where it names it by the descriptor the commit
+// goes through (/proc/self/fd/N: "mkdir /proc/self/fd/7/.sandlock-stage-ID: read-only file
+// system" said nothing of which directory refused).
+type workdirNamed struct {
+	err          error
+	fdPath, path string
+}
+
+func (e workdirNamed) Error() string {
+	return strings.ReplaceAll(e.err.Error(), e.fdPath, e.path)
+}
+func (e workdirNamed) Unwrap() error { return e.err }
+
+func (l *Layer) prepareIn(wd string, overwrite bool) error {
 	PauseForTest(commitWaitEnv)
 	lock, err := lockDir(wd)
 	if err != nil {
@@ -123,14 +147,14 @@ func (l *Layer) prepare(overwrite bool) error {
 	}
 	stage := filepath.Join(wd, stagePrefix+l.ID)
 	if _, err := os.Lstat(stage); err == nil { // what is in the way is not ours to remove
-		return fmt.Errorf("commit %s: %s: %w", l.Dir, filepath.Join(l.Workdir, stagePrefix+l.ID), fs.ErrExist)
+		return fmt.Errorf("commit %s: %s: %w", l.Dir, stage, fs.ErrExist)
 	}
 	if err := l.stage(wd, stage, ops); err != nil {
 		_ = removeAll(stage)
 		return fmt.Errorf("commit %s: %w", l.Dir, err)
 	}
 	if err := apply(wd, stage); err != nil {
-		return landed{fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, filepath.Join(l.Workdir, stagePrefix+l.ID))}
+		return landed{fmt.Errorf("commit %s: %w (the journal in %s finishes it on the next run)", l.Dir, err, stage)}
 	}
 	return nil
 }
@@ -433,12 +457,7 @@ const beneathOnly = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOL
 
 // openBeneath opens rel beneath the directory dir (beneathOnly).
 func openBeneath(dir int, rel string, flags int) (int, error) {
-	for {
-		fd, err := openat2.Open(dir, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Resolve: beneathOnly})
-		if err != unix.EINTR && err != unix.EAGAIN {
-			return fd, err
-		}
-	}
+	return openat2.Open(dir, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Resolve: beneathOnly})
 }
 
 // readBeneath reads the regular file name in the directory dir.

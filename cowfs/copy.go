@@ -16,8 +16,8 @@ type linkMap map[[2]uint64]string
 
 func newLinkMap() linkMap { return linkMap{} }
 
-// CopyInto copies every entry of directory src into directory dst (which exists) as CopyTree
-// does, read beneath src, hard links among them kept, and with every extended attribute (the
+// CopyInto copies every entry of directory src into directory dst (which exists) as the
+// copier does, read beneath src, hard links among them kept, and with every extended attribute (the
 // overlay's redirects, the program's own): a checkpoint's copy of a layer's upper directory,
 // and a restore's seeding of a new layer from it. A device node (other than a whiteout) is
 // refused: a restore must not give the sandbox a device an image names.
@@ -26,7 +26,7 @@ func CopyInto(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	c := &copier{links: newLinkMap(), root: src, allXattrs: true}
+	c := &copier{links: newLinkMap(), root: src, allXattrs: true, noDevices: true}
 	for _, e := range ents {
 		if err := c.tree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
 			return err
@@ -36,16 +36,12 @@ func CopyInto(src, dst string) error {
 	return nil
 }
 
-// CopyTree copies src (a file, symlink, directory tree, or whiteout) to dst, which must not
-// exist: contents, modes, ownership (when permitted), times, the overlay's opaque marks, and
-// hard links among the copied files (through links). Whiteouts are kept as they are.
-func CopyTree(src, dst string, links linkMap) error {
-	return (&copier{links: links, root: src}).tree(src, dst)
-}
-
-// copier copies trees; with linkDev set, regular files on that device are hard-linked instead
-// of copied (a commit's staging, when the layer is on the workdir's file system: no data
-// moves, and the layer keeps its own name for each file until the commit is decided).
+// copier copies trees (a file, symlink, directory tree, or whiteout, to a dst that must not
+// exist): contents, modes, ownership (when permitted), times, the overlay's opaque marks, and
+// hard links among the copied files (through links). Whiteouts are kept as they are. With
+// linkDev set, regular files on that device are hard-linked instead of copied (a commit's
+// staging, when the layer is on the workdir's file system: no data moves, and the layer keeps
+// its own name for each file until the commit is decided).
 type copier struct {
 	root string // the tree the sources are read from, beneath it (beneath.go)
 	// ovlXattrs is the prefix of the overlay's own extended attributes ("trusted.overlay." or,
@@ -54,7 +50,8 @@ type copier struct {
 	links     linkMap
 	linkDev   uint64
 	canLink   bool
-	allXattrs bool // CopyInto's: every attribute, of every entry, and no device nodes
+	allXattrs bool // every attribute, of every entry (CopyInto's, KeepOnDisk's)
+	noDevices bool // a device node (not a whiteout) is refused (CopyInto's)
 }
 
 func (c *copier) tree(src, dst string) error {
@@ -110,7 +107,7 @@ func (c *copier) tree(src, dst string) error {
 		}
 	default: // whiteouts, fifos, devices
 		isDev := st.Mode&unix.S_IFMT == unix.S_IFBLK || (st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev != 0)
-		if c.allXattrs && isDev {
+		if c.noDevices && isDev {
 			return fmt.Errorf("copy %s: a device node", src)
 		}
 		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
@@ -121,7 +118,7 @@ func (c *copier) tree(src, dst string) error {
 		return err
 	}
 	// A directory's are copied with it (copyXattrs), a symlink's are not copied; whiteouts,
-	// fifos and sockets only in CopyInto's copy, where the overlay's marks are kept.
+	// fifos and sockets only in a copy that keeps the overlay's marks (allXattrs).
 	if t := st.Mode & unix.S_IFMT; t == unix.S_IFREG || (c.allXattrs && t != unix.S_IFDIR && t != unix.S_IFLNK) {
 		c.xattrsOf(src, dst) // after chown, which clears security.capability
 	}

@@ -224,6 +224,20 @@ func TestCommitRefusedKeepsLayer(t *testing.T) {
 	}
 }
 
+// TestCommitRefusedNamesWorkdir: a refused commit's error names the workdir by its path, not
+// by the descriptor the commit goes through (/proc/self/fd/N).
+func TestCommitRefusedNamesWorkdir(t *testing.T) {
+	l := fakeLayer(t)
+	l.ID = strings.Repeat("x", 300) // the staging directory's name is too long: mkdir fails
+	err := l.Commit(nil)
+	if err == nil || !errors.Is(err, ErrNotLanded) {
+		t.Fatalf("Commit: got %v, want an ErrNotLanded", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "/proc/self/fd/") || !strings.Contains(msg, l.Workdir) {
+		t.Errorf("Commit: %q does not name the workdir %s", msg, l.Workdir)
+	}
+}
+
 // lgetxattr is one extended attribute of p.
 func lgetxattr(p, name string) ([]byte, error) {
 	buf := make([]byte, 4096)
@@ -562,5 +576,48 @@ func TestDisplayPath(t *testing.T) {
 		if got := DisplayPath(in); got != want {
 			t.Errorf("DisplayPath(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestCopyIntoNamesMissing: a missing source (an image without its layer's copy) is named.
+func TestCopyIntoNamesMissing(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "cow-upper")
+	err := CopyInto(src, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), src) {
+		t.Fatalf("CopyInto: got %v, want an error naming %s", err, src)
+	}
+}
+
+// TestKeepOnDiskDeviceNode: a max_disk layer kept on disk keeps the device nodes the sandbox
+// made (as the overlay let it, and as a commit would land them): only CopyInto, a restore's
+// seeding from an image, refuses them. KeepOnDisk shared that refusal, and a KEEP of such a
+// layer failed at every delete.
+func TestKeepOnDiskDeviceNode(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not root: mknod")
+	}
+	base := t.TempDir()
+	wd := filepath.Join(base, "wd")
+	if err := os.Mkdir(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Create(filepath.Join(base, "layer"), Meta{ID: "t1", Workdir: wd, Tmpfs: true, MaxDisk: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(l.FSDir(), 0o700); err != nil { // the tmpfs's mount point; a plain directory here
+		t.Fatal(err)
+	}
+	if err := l.Populate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(l.Upper(), "null"), unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.KeepOnDisk(nil); err != nil {
+		t.Fatalf("KeepOnDisk: %v", err)
+	}
+	if st, ok := lstat(filepath.Join(l.Upper(), "null")); !ok || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(1, 3) {
+		t.Errorf("the kept layer lost its device node")
 	}
 }

@@ -542,6 +542,29 @@ func TestCOWCrash(t *testing.T) {
 	}
 }
 
+// TestCOWInitErrorNamed: init's failure before it enters the workdir's view is reported as
+// itself (it said "init: read sp0: connection reset by peer": init exited with the view's
+// message unread), and the container leaves no layer.
+func TestCOWInitErrorNamed(t *testing.T) {
+	requireSetup(t)
+	storage := filepath.Join(t.TempDir(), "layers")
+	bundle := newBundleWith(t, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"io.sandlock.workdir": "/data", "io.sandlock.fs_storage": storage}
+		adj := 5000 // refused by the kernel, in init, before the view
+		s.Process.OOMScoreAdj = &adj
+	}, "true")
+	if err := os.MkdirAll(filepath.Join(bundle, "rootfs", "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rtWith(t, nil, "run", "--bundle", bundle, newID())
+	if r.code == 0 || !strings.Contains(r.stderr, "oom_score_adj") {
+		t.Errorf("run: code %d, stderr %q; want init's refusal of oomScoreAdj", r.code, r.stderr)
+	}
+	if len(layers(t, storage)) != 0 {
+		t.Errorf("layer left: %v", layers(t, storage))
+	}
+}
+
 // TestCOWContainer: io.sandlock.workdir names a directory inside a container; the container's
 // writes there land at exit (COMMIT) or not at all (on_error ABORT), and nothing stays mounted.
 // Under root.readonly (the default of `spec` and `runc spec`) the workdir is writable all the

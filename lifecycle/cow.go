@@ -29,23 +29,20 @@ import (
 // run, delete, delete --force after a crash), decides the layer's fate from the exit status
 // recorded in <state>/exit (absent: unknown, an error) and the policy's on_exit / on_error.
 
-// cowMount is what init mounts: the overlay of Upper over Lower, at Lower.
+// cowMount is the overlay of Upper over Lower, at Lower, in the workdir's view (cowtree.go).
 type cowMount struct {
 	Lower, Upper, Work string
 	UserXattr          bool // unprivileged: in a user namespace, user.* xattrs
-	// Tmpfs, when set, is where init mounts the tmpfs of max_disk (TmpfsSize bytes) before
-	// making Upper and Work on it: an unprivileged caller's, in the sandbox's namespaces.
+	// Tmpfs, when set, is where the tree's helper mounts the tmpfs of max_disk (TmpfsSize
+	// bytes) before making Upper and Work on it: an unprivileged caller's, in its namespaces.
 	Tmpfs     string `json:",omitempty"`
 	TmpfsSize int64  `json:",omitempty"`
 	// Storage is fs_storage (its real path), read-only in the sandbox's view.
 	Storage string `json:",omitempty"`
 	// LowerDev and LowerIno identify Lower (the layer's record): the overlay is made of that
-	// directory and attached on it, or not at all (cowtree.go, openChecked).
+	// directory and attached on it, or not at all (cowtree.go, openLower).
 	LowerDev uint64 `json:",omitempty"`
 	LowerIno uint64 `json:",omitempty"`
-	// Attr is what the overlay keeps of the workdir's own mount (MOUNT_ATTR_NOSUID, NODEV,
-	// NOEXEC, NOSYMFOLLOW): the view must not lift them.
-	Attr uint64 `json:",omitempty"`
 }
 
 // cowRecord is <state>/cow.json.
@@ -89,7 +86,11 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if err != nil {
 		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
 	}
-	if err := noMountBeneath(lower); err != nil {
+	ms, err := readMountinfo() // for noMountBeneath and stableWorkdir
+	if err != nil {
+		return err
+	}
+	if err := noMountBeneath(lower, ms); err != nil {
 		return &spec.PolicyError{Key: "workdir", Value: wd, Reason: err.Error()}
 	}
 	storage := cr.policy.FSStoragePath()
@@ -99,7 +100,7 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if !filepath.IsAbs(storage) {
 		return &spec.PolicyError{Key: "fs_storage", Value: storage, Reason: "must be an absolute path"}
 	}
-	stable := stableWorkdir(lower, cr.cont.State.Rootfs)
+	stable := stableWorkdir(lower, cr.cont.State.Rootfs, ms)
 	if real := realPrefix(storage); isBeneath(storage, lower) || isBeneath(lower, storage) || isBeneath(real, lower) || isBeneath(lower, real) ||
 		isBeneath(storage, stable) || isBeneath(stable, storage) {
 		reason := "must be outside the workdir " + lower + " (and not contain it)"
@@ -115,6 +116,9 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if limit > 0 && unpriv && !c.Direct {
 		return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10),
 			Reason: "needs root for a container: the layer's limit is a tmpfs, which a user can mount only in the sandbox's own namespaces, where only a runtime that stays in the foreground (sandbox, the Go API) can reach it"}
+	}
+	if limit > 0 && unpriv && c.restoreLayer != "" { // before anything is made
+		return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10), Reason: "a restore of a layer onto a user's max_disk tmpfs is not supported: restore as root, or without max_disk"}
 	}
 	if err := os.MkdirAll(storage, 0o700); err != nil {
 		reason := err.Error()
@@ -157,14 +161,10 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 	if err != nil {
 		return err
 	}
-	attr, err := lowerMountAttr(lower)
-	if err != nil {
-		return err
-	}
-	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage, Attr: attr,
+	cr.cow = &cowMount{Lower: lower, Upper: l.Upper(), Work: l.Work(), UserXattr: userns, Storage: realStorage,
 		LowerDev: l.WorkdirDev, LowerIno: l.WorkdirIno}
 	switch {
-	case l.UserTmpfs: // init mounts it, in its namespaces, and makes upper and work there
+	case l.UserTmpfs: // the tree's helper mounts it, in its namespaces, and makes upper and work there
 		if err := os.Mkdir(l.FSDir(), 0o700); err != nil {
 			return err
 		}
@@ -180,9 +180,6 @@ func (cr *creation) setupCOW(o *Options, c CreateOpts) error {
 		}
 	}
 	if c.restoreLayer != "" {
-		if l.UserTmpfs {
-			return &spec.PolicyError{Key: "max_disk", Value: strconv.FormatInt(limit, 10), Reason: "a restore of a layer onto a user's max_disk tmpfs is not supported: restore as root, or without max_disk"}
-		}
 		if err := cowfs.CopyInto(c.restoreLayer, l.Upper()); err != nil {
 			return fmt.Errorf("restore: the image's copy-on-write layer: %w", err)
 		}
@@ -233,11 +230,13 @@ func checkRestoreWorkdir(wd string, c CreateOpts) error {
 // lowerMountAttr is the restrictions of the workdir's own mount the overlay over it must keep:
 // the overlay is a mount of its own, made without them, so a workdir on a noexec, nodev or
 // nosuid mount (a volume, /tmp, a user's removable disk) had programs run, device nodes opened
-// and setuid bits honoured in the view (TestEscapeCOWMountFlags).
-func lowerMountAttr(lower string) (uint64, error) {
+// and setuid bits honoured in the view (TestEscapeCOWMountFlags). lower is the descriptor of
+// the checked workdir (openLower): a path, looked up again, could be swapped meanwhile for one
+// on a mount without them.
+func lowerMountAttr(lower int) (uint64, error) {
 	var st unix.Statfs_t
-	if err := unix.Statfs(lower, &st); err != nil {
-		return 0, fmt.Errorf("cow: workdir %s: %w", lower, err)
+	if err := unix.Fstatfs(lower, &st); err != nil {
+		return 0, fmt.Errorf("cow: workdir: statfs: %w", err)
 	}
 	var attr uint64
 	for _, f := range [][2]uint64{{unix.ST_NOSUID, unix.MOUNT_ATTR_NOSUID}, {unix.ST_NODEV, unix.MOUNT_ATTR_NODEV},
@@ -257,11 +256,7 @@ const stNoSymfollow = 0x2000
 // and the directory beneath it showed what the mount hides (a tmpfs over a directory, the
 // rootfs' own directory under a volume), and a commit of a change there failed midway, leaving
 // a journal that every later create over the workdir tripped on (TestEscapeCOWSubmount).
-func noMountBeneath(lower string) error {
-	ms, err := readMountinfo()
-	if err != nil {
-		return err
-	}
+func noMountBeneath(lower string, ms []mountEntry) error {
 	for _, m := range ms {
 		if strictlyBeneath(m.point, lower) {
 			return fmt.Errorf("a file system is mounted beneath it, at %s: the copy-on-write layer covers one directory of one file system", m.point)
@@ -318,16 +313,12 @@ func dryRunWritable(writable []string, wd, root, lower string) (keep, readOnly [
 // once the container is deleted, and a kept layer could never be diffed or committed again.
 // The same directory is then looked up through the mounts of its file system that are not
 // beneath the rootfs (the bind's source); lower itself when there is none or it is stable.
-func stableWorkdir(lower, rootfs string) string {
+func stableWorkdir(lower, rootfs string, ms []mountEntry) string {
 	if rootfs == "/" {
 		return lower
 	}
 	var st unix.Statx_t
 	if err := unix.Statx(unix.AT_FDCWD, lower, unix.AT_STATX_SYNC_AS_STAT, unix.STATX_MNT_ID, &st); err != nil {
-		return lower
-	}
-	ms, err := readMountinfo()
-	if err != nil {
 		return lower
 	}
 	var in *mountEntry

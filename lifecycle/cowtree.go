@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandlock/sandlock-runtime/cowfs"
+	"github.com/sandlock/sandlock-runtime/internal/openat2"
 )
 
 // The workdir's view (docs/design.md, "The copy-on-write workdir"): a detached copy of the
@@ -36,9 +37,9 @@ type treeResult struct {
 	err  error
 }
 
-// startTree makes the workdir's view while init starts (a user's helper is a second exec of
-// the runtime: in parallel with init's, it costs the start little); sendTree hands it to init
-// after its configuration.
+// startTree makes the workdir's view while init, just forked, starts and create makes its
+// configuration (a helper is a second exec of the runtime: in parallel with init's, it costs
+// the start little); sendTree hands it to init after its configuration.
 func (cr *creation) startTree(exe string) {
 	cr.tree = make(chan treeResult, 1)
 	privileged := cr.policy.IsPrivileged()
@@ -65,7 +66,11 @@ func (cr *creation) sendTree(initC *os.File) error {
 		return stepErr(StepCOW, r.err)
 	}
 	defer r.tree.Close() // init has its copy
-	return sendMsg(int(initC.Fd()), ctlMsg{Op: "tree"}, int(r.tree.Fd()))
+	err := sendMsg(int(initC.Fd()), ctlMsg{Op: "tree"}, int(r.tree.Fd()))
+	if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+		return nil // init failed before it took the view, and awaitReady reports why
+	}
+	return err
 }
 
 // makeTree returns create's descriptor of the workdir's view for init.
@@ -89,17 +94,8 @@ func (m *cowMount) makeTree(exe string, privileged bool) (*os.File, error) {
 // The helper's way keeps them: its new mount namespace copies every mount, and making that
 // namespace private makes them bindable before the copy. mountinfo unreadable: the helper too.
 func hostHasUnbindable() bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return true
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		pre, _, _ := strings.Cut(line, " - ")
-		if f := strings.Fields(pre); len(f) > 6 && slices.Contains(f[6:], "unbindable") {
-			return true
-		}
-	}
-	return false
+	ms, err := readMountinfo()
+	return err != nil || slices.ContainsFunc(ms, func(m mountEntry) bool { return m.unbindable })
 }
 
 // treeWaitEnv names a file whose name + ".waiting" create makes, then waits (10 s at most) for
@@ -224,7 +220,7 @@ func (m *cowMount) treeInNamespace() (int, error) {
 	// meanwhile would lead.
 	// fsopen's way, as root's (overlayFD): the layer's directories by descriptor, and a
 	// refusal with the kernel's reason.
-	ovl, err := m.overlayFD(fdPath(lower))
+	ovl, err := m.overlayFD(lower)
 	if err != nil {
 		return -1, err
 	}
@@ -336,7 +332,7 @@ func (m *cowMount) attachDetached() (int, error) {
 		return -1, err
 	}
 	defer unix.Close(lower)
-	ovl, err := m.overlayFD(fdPath(lower))
+	ovl, err := m.overlayFD(lower)
 	if err != nil {
 		unix.Close(tree)
 		return -1, err
@@ -413,12 +409,7 @@ func openNoSymlinks(root int, p string) (int, error) {
 	} else {
 		how.Resolve |= unix.RESOLVE_BENEATH
 	}
-	for {
-		fd, err := unix.Openat2(root, rel, how)
-		if err != unix.EINTR && err != unix.EAGAIN {
-			return fd, err
-		}
-	}
+	return openat2.Open(root, rel, how)
 }
 
 // openLower opens the workdir's directory from root (openNoSymlinks) and checks it is the one
@@ -453,7 +444,6 @@ func readOnlyTree(dirfd int, path string, flags int) error {
 // 6.15); root takes the helper's way.
 var errNoDetachedAttach = errors.New("the kernel cannot attach a mount to a detached mount tree (Linux 6.15 or later)")
 
-// overlayFD makes the overlay as a detached mount (fsopen, fsconfig, fsmount).
 // layerDirs are the layer's upper and work directories as /proc/self/fd links of descriptors
 // on them (closed by the func returned): fsconfig takes a string of at most 255 bytes (a longer
 // fs_storage path failed with EINVAL), and mount(2)'s options split on ',' and ':'.
@@ -505,7 +495,13 @@ func fsLog(fs int) string {
 	return "; kernel: " + strings.Join(msgs, "; ")
 }
 
-func (m *cowMount) overlayFD(lower string) (int, error) {
+// overlayFD makes the overlay of the directory lower (a descriptor: openLower) as a detached
+// mount (fsopen, fsconfig, fsmount), with the restrictions of lower's mount.
+func (m *cowMount) overlayFD(lower int) (int, error) {
+	attr, err := lowerMountAttr(lower)
+	if err != nil {
+		return -1, err
+	}
 	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("cow: overlayfs: %w", err)
@@ -519,7 +515,7 @@ func (m *cowMount) overlayFD(lower string) (int, error) {
 		return -1, err
 	}
 	defer closeLayer() // until the overlay is made: it resolves them as they are set
-	for _, o := range m.options(lower) {
+	for _, o := range m.options(fdPath(lower)) {
 		value := o[1]
 		switch o[0] {
 		case "upperdir":
@@ -538,7 +534,7 @@ func (m *cowMount) overlayFD(lower string) (int, error) {
 	if err := unix.FsconfigCreate(fs); err != nil {
 		return -1, fmt.Errorf("cow: mount overlay over %s: %w%s", m.Lower, err, fsLog(fs))
 	}
-	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(m.Attr)) // the workdir mount's nosuid, nodev, noexec
+	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, int(attr)) // the workdir mount's nosuid, nodev, noexec
 	if err != nil {
 		return -1, fmt.Errorf("cow: mount overlay over %s: %w", m.Lower, err)
 	}

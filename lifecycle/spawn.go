@@ -145,9 +145,6 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	for i := 0; i < c.PreserveFDs; i++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
 	}
-	if cr.cow != nil {
-		cr.startTree(exe)
-	}
 	useC := cr.useCInit()
 	if useC {
 		cmd.Args = cInitArgs(cmd, ch.initX, ch.xsX, ch.zsZ, ch.kill)
@@ -180,6 +177,12 @@ func (cr *creation) startInit(exe string, c CreateOpts, ch *channels) error {
 	}
 	cr.init = cmd
 	cr.onFail(func() { killCmd(cmd) })
+	if cr.cow != nil {
+		// Once init is forked: no descriptor or child of the view's making exists during the
+		// fork (a --preserve-fds number not open in create could have named one, and the
+		// helper's fork could take the pid a restore asked for).
+		cr.startTree(exe)
+	}
 	ch.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
 	st := cr.cont.State
 	st.Pid = cmd.Process.Pid
@@ -390,6 +393,11 @@ func sendJSON(f *os.File, v any) error {
 func recvJSON(f *os.File, v any) error {
 	buf := make([]byte, 1<<20)
 	n, err := f.Read(buf)
+	if errors.Is(err, syscall.ECONNRESET) {
+		// init exited with a message of create's unread (the workdir's view, which it takes
+		// after its configuration): the kernel reports the reset first, then what init wrote.
+		n, err = f.Read(buf)
+	}
 	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
 		return errors.New("exited before it was ready")
 	}
