@@ -146,7 +146,7 @@ func TestTimeStartSandbox(t *testing.T) {
 	r = rtWith(t, nil, "sandbox", "--", clocks, "read")
 	now := time.Now().Unix()
 	for k, v := range clockReads(r.stdout) {
-		if strings.Contains(k, "i386") {
+		if strings.Contains(k, "i386") || v == "n/a" { // no i386 entry, no vsyscall page here
 			continue
 		}
 		if n := atoi64(v); n < now-slack || n > now+slack {
