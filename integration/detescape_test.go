@@ -69,14 +69,8 @@ func TestEscapeSortedDirsMemory(t *testing.T) {
 // for a withdrawn call or a caught signal: a whole core. Its checks now share one budget; the
 // CPU it spends in 3 s must stay a small part of one core.
 func TestEscapeSleepersCPU(t *testing.T) {
-	bins := escapeBins(t)
-	id := newID()
-	track(t, id)
-	if l := startHeld(t, "sandbox", "--name", id, "-r", "/", "--time-start", "2000-01-01T00:00:00Z",
-		"--", filepath.Join(bins, "sleepers"), "2000"); l != "sleeping 2000" {
-		t.Fatalf("sleepers: %q", l)
-	}
-	sup := supervisorOf(t, id)
+	sup := heldSandbox(t, "sleeping 2000", "--time-start", "2000-01-01T00:00:00Z",
+		"--", filepath.Join(escapeBins(t), "sleepers"), "2000")
 	time.Sleep(time.Second) // the threads' notifications taken
 	before := cpuTicks(t, sup)
 	time.Sleep(3 * time.Second)

@@ -170,13 +170,9 @@ func TestFSCarveFIFOCallerKilled(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(w, "secret"), []byte("s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	id := newID()
-	track(t, id)
-	if l := startHeld(t, "sandbox", "--name", id, "-r", "/", "-w", w, "--fs-denied", filepath.Join(w, "secret"),
-		"--", filepath.Join(bins, "fifoleak"), filepath.Join(w, "p"), "100"); l != "killed 100" {
-		t.Fatalf("fifoleak: %q", l)
-	}
-	if n := threadsSettle(t, supervisorOf(t, id), 50); n >= 50 {
+	sup := heldSandbox(t, "killed 100", "-w", w, "--fs-denied", filepath.Join(w, "secret"),
+		"--", filepath.Join(bins, "fifoleak"), filepath.Join(w, "p"), "100")
+	if n := threadsSettle(t, sup, 50); n >= 50 {
 		t.Errorf("the supervisor holds %d threads after 100 FIFO openers were killed (want them released)", n)
 	}
 }
@@ -199,19 +195,27 @@ func startHeld(t *testing.T, args ...string) string {
 	return out.line(t)
 }
 
+// heldSandbox starts a named sandbox of the host's root with args (options, "--", the
+// program and its arguments), held as startHeld does, checks its first line is want and
+// returns its supervisor's pid.
+func heldSandbox(t *testing.T, want string, args ...string) int {
+	t.Helper()
+	id := newID()
+	track(t, id)
+	if l := startHeld(t, append([]string{"sandbox", "--name", id, "-r", "/"}, args...)...); l != want {
+		t.Fatalf("%v: first line %q, want %q", args, l, want)
+	}
+	return supervisorOf(t, id)
+}
+
 // TestSendCallerKilled runs sendleak.c in the direct mode (where sendmsg is performed on
 // behalf): a caller killed in a send that waits for room must not leave the supervisor's thread
 // waiting (before the fix, 60 children left 60 threads while the peer kept its end open).
 func TestSendCallerKilled(t *testing.T) {
 	bins := escapeBins(t)
 	w := t.TempDir()
-	id := newID()
-	track(t, id)
-	if l := startHeld(t, "sandbox", "--name", id, "-r", "/", "-w", w,
-		"--", filepath.Join(bins, "sendleak"), filepath.Join(w, "s"), "60"); l != "killed 60" {
-		t.Fatalf("sendleak: %q", l)
-	}
-	if n := threadsSettle(t, supervisorOf(t, id), 30); n >= 30 {
+	sup := heldSandbox(t, "killed 60", "-w", w, "--", filepath.Join(bins, "sendleak"), filepath.Join(w, "s"), "60")
+	if n := threadsSettle(t, sup, 30); n >= 30 {
 		t.Errorf("the supervisor holds %d threads after 60 senders were killed (want them released)", n)
 	}
 }

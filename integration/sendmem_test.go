@@ -15,14 +15,7 @@ import (
 // reads. Every such send used to keep its 4 MiB copy in the supervisor, outside the sandbox's
 // memory cgroup (1.5 GiB for a 64 MiB sandbox); a budget now bounds what waiting sends hold.
 func TestSendMemoryBounded(t *testing.T) {
-	bins := escapeBins(t)
-	id := newID()
-	track(t, id)
-	if l := startHeld(t, "sandbox", "--name", id, "-r", "/", "-m", "64M",
-		"--", filepath.Join(bins, "sendmem"), "300"); l != "blocked 300" {
-		t.Fatalf("sendmem: %q", l)
-	}
-	sup := supervisorOf(t, id)
+	sup := heldSandbox(t, "blocked 300", "-m", "64M", "--", filepath.Join(escapeBins(t), "sendmem"), "300")
 	// The threads are in sendmsg; the supervisor takes their notifications as they come: the
 	// largest resident size it reaches in the next two seconds.
 	peak := 0

@@ -448,14 +448,12 @@ func (s *timeShift) timerfdSettime(c *Call, t *target) seccomp.ScmpNotifResp {
 		return errnoResp(errnoOf(err))
 	}
 	defer unix.Close(fd)
-	b, err := t.readBytes(a[2], 32)
+	ts, err := readTimespecs(t, a[2]) // struct itimerspec: it_interval, it_value
 	if err != nil {
 		return errnoResp(errnoOf(err))
 	}
-	var nv, old unix.ItimerSpec
-	vs, vn := int64(binary.LittleEndian.Uint64(b[16:])), int64(binary.LittleEndian.Uint64(b[24:]))
-	nv.Value = unix.Timespec{Sec: vs, Nsec: vn}
-	nv.Interval = unix.Timespec{Sec: int64(binary.LittleEndian.Uint64(b)), Nsec: int64(binary.LittleEndian.Uint64(b[8:]))}
+	nv, old := unix.ItimerSpec{Interval: ts[0], Value: ts[1]}, unix.ItimerSpec{}
+	vs, vn := nv.Value.Sec, nv.Value.Nsec
 	if id, ok := fdClock(fd); ok && slices.Contains(ShiftedClocks, id) && (vs != 0 || vn != 0) && vn >= 0 && vn < 1e9 {
 		ns := satAdd(vs*1e9+vn, -s.off())
 		nv.Value = timespecOf(ns)
