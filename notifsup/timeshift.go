@@ -2,6 +2,7 @@ package notifsup
 
 import (
 	"encoding/binary"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -194,7 +195,7 @@ func (s *timeShift) clockNanosleep(c *Call) seccomp.ScmpNotifResp {
 		}
 		id = unix.CLOCK_REALTIME
 	}
-	deadline := satAdd(sec*1e9+nsec, -s.off()) // the host's clock
+	deadline := s.toHost(nanos(sec, nsec)) // the host's clock
 	listener, nid, tid := c.Listener, c.Req.ID, int(c.Req.Pid)
 	c.Defer(func() seccomp.ScmpNotifResp {
 		// Stop early: the notification withdrawn (the process killed), or a signal the
@@ -327,10 +328,10 @@ func (s *timeShift) unshiftInPlace(c *Call, addr uint64) seccomp.ScmpNotifResp {
 		return NotMine() // disarm, or EINVAL from the kernel
 	}
 	k := writtenKey{tid: c.Req.Pid, addr: addr}
-	if s.written.has(k, sec*1e9+nsec) {
+	if s.written.has(k, nanos(sec, nsec)) {
 		return NotMine() // already the host's deadline
 	}
-	ns := satAdd(sec*1e9+nsec, -s.off())
+	ns := s.toHost(nanos(sec, nsec))
 	if err := t.writeBytes(addr, timeBytes(ns, 1)); err != nil {
 		return errnoResp(errnoOf(err))
 	}
@@ -455,7 +456,7 @@ func (s *timeShift) timerfdSettime(c *Call, t *target) seccomp.ScmpNotifResp {
 	nv, old := unix.ItimerSpec{Interval: ts[0], Value: ts[1]}, unix.ItimerSpec{}
 	vs, vn := nv.Value.Sec, nv.Value.Nsec
 	if id, ok := fdClock(fd); ok && slices.Contains(ShiftedClocks, id) && (vs != 0 || vn != 0) && vn >= 0 && vn < 1e9 {
-		ns := satAdd(vs*1e9+vn, -s.off())
+		ns := s.toHost(nanos(vs, vn))
 		nv.Value = timespecOf(ns)
 	}
 	if err := unix.TimerfdSettime(fd, int(int32(uint32(a[1]))), &nv, &old); err != nil {
@@ -522,6 +523,24 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// nanos is sec, nsec in nanoseconds, capped as the kernel caps a deadline past year 2262
+// (timespec64_to_ktime: KTIME_MAX, "never"): {LONG_MAX, 0}, a sleep for ever, wrapped to a
+// time long past and returned at once.
+func nanos(sec, nsec int64) int64 {
+	if sec >= math.MaxInt64/1_000_000_000 {
+		return math.MaxInt64
+	}
+	return sec*1e9 + nsec
+}
+
+// toHost is a deadline on the sandbox's wall clock as the host's; "never" stays never.
+func (s *timeShift) toHost(ns int64) int64 {
+	if ns == math.MaxInt64 {
+		return ns
+	}
+	return satAdd(ns, -s.off())
 }
 
 // satAdd adds without wrapping around.

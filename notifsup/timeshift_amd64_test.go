@@ -2,7 +2,9 @@ package notifsup
 
 import (
 	"encoding/binary"
+	"math"
 	"testing"
+	"time"
 )
 
 func TestTimeBytes(t *testing.T) {
@@ -151,5 +153,21 @@ func TestVDSOLine(t *testing.T) {
 		if _, ok := vdsoLine(c.line); ok != c.ok {
 			t.Errorf("vdsoLine(%q) = %v, want %v", c.line, ok, c.ok)
 		}
+	}
+}
+
+// TestDeadlineNever: a deadline past year 2262 ({LONG_MAX, 0}: sleep for ever) stays "never"
+// (the kernel's cap) instead of wrapping into the past; others shift by the offset.
+func TestDeadlineNever(t *testing.T) {
+	s := &timeShift{start: time.Unix(946684800, 0)}
+	off := s.off()
+	if got := s.toHost(nanos(math.MaxInt64, 0)); got != math.MaxInt64 {
+		t.Errorf("toHost(nanos(LONG_MAX, 0)) = %d, want %d (never)", got, int64(math.MaxInt64))
+	}
+	if got := nanos(9_223_372_036, 999_999_999); got != math.MaxInt64 {
+		t.Errorf("nanos at the cap = %d, want %d", got, int64(math.MaxInt64))
+	}
+	if got, want := s.toHost(nanos(1_000, 5)), 1_000_000_000_005-off; got != want {
+		t.Errorf("toHost(1000 s + 5 ns) = %d, want %d", got, want)
 	}
 }
