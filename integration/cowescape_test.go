@@ -354,13 +354,7 @@ func TestEscapeCOWMainSuite(t *testing.T) {
 				s.Annotations = map[string]string{"io.sandlock.workdir": "/escape", "io.sandlock.fs_storage": storage}
 			}
 			out := escapeRun(t, id, chain(withEnv(env), c.caps, wd), nil, "/escape/escape")
-			got := escapeVerdicts(t, out, 1)
-			requireOK(t, got, mainEscapeNames...)
-			requireOK(t, got, signalEscapeNames...)
-			h.check(t)
-			if t.Failed() {
-				t.Logf("escape program output:\n%s", out)
-			}
+			h.checkRun(t, out, mainEscapeNames, signalEscapeNames)
 		})
 	}
 }
