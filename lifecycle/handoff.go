@@ -59,7 +59,7 @@ func (cr *creation) takeListener(ch *channels) (err error) {
 		return err
 	}
 	if _, err := unix.Write(xs, []byte(listenerTaken)); err != nil {
-		return fmt.Errorf("receive listener: %w", err)
+		return fmt.Errorf("tell init its seccomp listener was taken: %w", err)
 	}
 	return nil
 }
