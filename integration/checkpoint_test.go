@@ -501,14 +501,7 @@ func TestEscapeAfterRestore(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	got := strings.Join(out.rest(), "\n") + "\n"
-	v := escapeVerdicts(t, got, 1)
-	requireOK(t, v, mainEscapeNames...)
-	requireOK(t, v, signalEscapeNames...)
-	requireOK(t, v, ipcEscapeNames...)
-	h.check(t)
-	if t.Failed() {
-		t.Logf("escape program output:\n%s", got)
-	}
+	h.checkRun(t, got, mainEscapeNames, signalEscapeNames, ipcEscapeNames)
 }
 
 // TestCheckpointCOWLayer: a container with a copy-on-write workdir is checkpointed while it

@@ -188,14 +188,7 @@ func TestEscapeCOWSparse(t *testing.T) {
 		check(t, "the kept layer", layers(t, storage)[0])
 	})
 	t.Run("user", func(t *testing.T) {
-		run, home := nobodyRunner(t, "--clear-groups")
-		wd := filepath.Join(home, "rw", "wd")
-		if err := os.MkdirAll(wd, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(wd, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
+		run, wd := nobodyWorkdir(t)
 		r := run(t, sandboxArgs([]string{"--workdir", wd, "--max-disk", "1M"}, "sh", "-c", "cd "+wd+" && "+sparseScript))
 		if r.code != 0 || r.stdout != "made\n" {
 			t.Fatalf("code %d, %q: %s", r.code, r.stdout, r.stderr)
@@ -235,14 +228,7 @@ func TestEscapeCOWInodes(t *testing.T) {
 		check(t, r, wd)
 	})
 	t.Run("user", func(t *testing.T) {
-		run, home := nobodyRunner(t, "--clear-groups")
-		wd := filepath.Join(home, "rw", "wd")
-		if err := os.MkdirAll(wd, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(wd, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
+		run, wd := nobodyWorkdir(t)
 		check(t, run(t, sandboxArgs([]string{"--workdir", wd, "--max-disk", "256K"}, "sh", "-c", "cd "+wd+" && "+inodeScript)), wd)
 	})
 }
@@ -354,13 +340,7 @@ func TestEscapeCOWMainSuite(t *testing.T) {
 				s.Annotations = map[string]string{"io.sandlock.workdir": "/escape", "io.sandlock.fs_storage": storage}
 			}
 			out := escapeRun(t, id, chain(withEnv(env), c.caps, wd), nil, "/escape/escape")
-			got := escapeVerdicts(t, out, 1)
-			requireOK(t, got, mainEscapeNames...)
-			requireOK(t, got, signalEscapeNames...)
-			h.check(t)
-			if t.Failed() {
-				t.Logf("escape program output:\n%s", out)
-			}
+			h.checkRun(t, out, mainEscapeNames, signalEscapeNames)
 		})
 	}
 }
@@ -613,14 +593,7 @@ func TestEscapeCOWLostUpdate(t *testing.T) {
 // effective sets for the whole run. Now it goes right after the chroot: no process of the
 // sandbox holds it (the program holds nothing at all).
 func TestEscapeCOWUserCaps(t *testing.T) {
-	run, home := nobodyRunner(t, "--clear-groups")
-	wd := filepath.Join(home, "rw", "wd")
-	if err := os.MkdirAll(wd, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(wd, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
+	run, wd := nobodyWorkdir(t)
 	script := `grep -h -E '^Cap(Inh|Prm|Eff|Amb)' /proc/$$/status; for z in $(cat /proc/$$/task/$$/children); do grep -h '^CapEff' /proc/$z/status 2>/dev/null | sed "s/^/child /"; done`
 	r := run(t, sandboxArgs([]string{"--workdir", wd, "--on-exit", "ABORT"}, "sh", "-c", script))
 	if r.code != 0 || !strings.Contains(r.stdout, "child CapEff") {
@@ -783,4 +756,19 @@ func swapWhilePaused(t *testing.T, env, gate, parent, victim, what string, args 
 		t.Fatal(err)
 	}
 	return <-done
+}
+
+// nobodyWorkdir is a runner as uid 65534 (nobodyRunner, groups cleared) and an empty
+// workdir of its own under its home's rw.
+func nobodyWorkdir(t *testing.T) (run func(t *testing.T, args []string) result, wd string) {
+	t.Helper()
+	run, home := nobodyRunner(t, "--clear-groups")
+	wd = filepath.Join(home, "rw", "wd")
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(wd, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	return run, wd
 }

@@ -293,6 +293,20 @@ func judgeEscape(out string, noI386 bool) escapeJudgement {
 	return v
 }
 
+// checkRun checks one run of the escape program: its verdicts (one end line), that each of the
+// name lists reported ok, and the host fixtures; the output is logged when the test failed.
+func (h *escapeHost) checkRun(t *testing.T, out string, lists ...[]string) {
+	t.Helper()
+	got := escapeVerdicts(t, out, 1)
+	for _, names := range lists {
+		requireOK(t, got, names...)
+	}
+	h.check(t)
+	if t.Failed() {
+		t.Logf("escape program output:\n%s", out)
+	}
+}
+
 func requireOK(t *testing.T, got map[string]string, names ...string) {
 	t.Helper()
 	for _, n := range names {
@@ -437,15 +451,7 @@ func TestEscape(t *testing.T) {
 			id := newID()
 			env := append(h.env(id, t), "ESC_SIGNALS=1", "ESC_IPC=1", "ESC_NONET=1")
 			out := escapeRun(t, id, chain(withEnv(env), c.caps), nil, "/escape/escape")
-			got := escapeVerdicts(t, out, 1)
-			requireOK(t, got, mainEscapeNames...)
-			requireOK(t, got, signalEscapeNames...)
-			requireOK(t, got, ipcEscapeNames...)
-			requireOK(t, got, "rlimit_raise_hard")
-			h.check(t)
-			if t.Failed() {
-				t.Logf("escape program output:\n%s", out)
-			}
+			h.checkRun(t, out, mainEscapeNames, signalEscapeNames, ipcEscapeNames, []string{"rlimit_raise_hard"})
 		})
 	}
 }
@@ -459,14 +465,7 @@ func TestEscapePrivileged(t *testing.T) {
 	id := newID()
 	env := append(h.env(id, t), "ESC_PRIV=1", "ESC_SIGNALS=1", "ESC_IPC=1")
 	out := escapeRun(t, id, chain(withEnv(env), withAllCaps, withoutNamespace(specs.NetworkNamespace)), nil, "/escape/escape")
-	got := escapeVerdicts(t, out, 1)
-	requireOK(t, got, mainEscapeNames...)
-	requireOK(t, got, signalEscapeNames...)
-	requireOK(t, got, ipcEscapeNames...)
-	h.check(t)
-	if t.Failed() {
-		t.Logf("escape program output:\n%s", out)
-	}
+	h.checkRun(t, out, mainEscapeNames, signalEscapeNames, ipcEscapeNames)
 }
 
 // TestEscapeFSDenied: a subpath listed in io.sandlock.fs_denied stays out of reach through
@@ -787,13 +786,7 @@ func TestEscapeNoNetwork(t *testing.T) {
 		h := newEscapeHost(t)
 		id := newID()
 		out := escapeRun(t, id, withoutNamespace(specs.IPCNamespace), nil, "/escape/nonet", h.abstract, "own")
-		got := escapeVerdicts(t, out, 1)
-		requireOK(t, got, nonetEscapeNames...)
-		requireOK(t, got, "nonet_own_abstract_works")
-		h.check(t)
-		if t.Failed() {
-			t.Logf("escape program output:\n%s", out)
-		}
+		h.checkRun(t, out, nonetEscapeNames, []string{"nonet_own_abstract_works"})
 	})
 	t.Run("sandbox", func(t *testing.T) {
 		h := newEscapeHost(t)

@@ -59,7 +59,7 @@ func (cr *creation) takeListener(ch *channels) (err error) {
 		return err
 	}
 	if _, err := unix.Write(xs, []byte(listenerTaken)); err != nil {
-		return fmt.Errorf("receive listener: %w", err)
+		return fmt.Errorf("tell init its seccomp listener was taken: %w", err)
 	}
 	return nil
 }
@@ -114,14 +114,7 @@ func recvHandoff(fd int) (listener, xs int, started bool, err error) {
 	if n == 0 && oobn == 0 { // create's hang-up: it failed, and says so to its caller
 		return -1, -1, false, &StepError{Step: StepNotif, Msg: "create ended before it handed over the seccomp listener"}
 	}
-	var fds []int
-	if msgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); perr == nil {
-		for _, m := range msgs {
-			if got, err := unix.ParseUnixRights(&m); err == nil {
-				fds = append(fds, got...)
-			}
-		}
-	}
+	fds := parseRights(oob[:oobn])
 	msg := string(buf[:n])
 	switch {
 	case msg == handoffCreated && len(fds) == 2:

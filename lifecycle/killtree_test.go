@@ -60,7 +60,8 @@ func TestSignalDescendantsSkipsZygote(t *testing.T) {
 	if len(below) != 1 {
 		t.Fatalf("signalled %d processes, want the sleep alone", len(below))
 	}
-	if _, alive := procStartTime(zygote); !alive || procPPid(zygote) != cmd.Process.Pid {
+	_, alive := procStartTime(zygote)
+	if _, ppid, _ := procParent(zygote); !alive || ppid != cmd.Process.Pid {
 		t.Error("the zygote was signalled")
 	}
 }

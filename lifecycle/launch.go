@@ -280,29 +280,11 @@ func childPidfd(parent, pid int) (int, bool) {
 	if err != nil {
 		return -1, false
 	}
-	if procPPid(pid) != parent {
+	if _, ppid, err := procParent(pid); err != nil || ppid != parent {
 		unix.Close(fd)
 		return -1, false
 	}
 	return fd, true
-}
-
-// procPPid reads field 4 of /proc/PID/stat (the parent's tgid), 0 when pid is gone.
-func procPPid(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0
-	}
-	pp, _ := strconv.Atoi(f[1])
-	return pp
 }
 
 // nextGeneration waits for a stopping process to stop, then lists its children.

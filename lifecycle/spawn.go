@@ -479,7 +479,7 @@ func (cr *creation) plan(c CreateOpts) (confine.Plan, error) {
 		return cr.hideInBinds(plan, base)
 	}
 	var hide []string
-	for i, d := range append([]string{filepath.Dir(cr.cont.dir), DefaultRoot()}, SandboxStateRoots()...) {
+	for i, d := range cr.runtimeDirs() {
 		if slices.Contains(hide, d) || !writableBy(plan.Landlock.Paths, d) || d == tmpStateRoot() {
 			// A user's fallback under $TMPDIR is left writable: hiding it would carve the
 			// common `-w /tmp`, where a carved directory refuses bind(2) of a unix socket,
@@ -519,7 +519,7 @@ func (cr *creation) hideInBinds(plan confine.Plan, base confine.LandlockConfig) 
 	if st.Rootfs == "/" {
 		return plan, nil
 	}
-	var hide []string
+	var hide, dirs []string
 	for _, m := range cr.spec.Mounts {
 		if !slices.Contains(m.Options, "bind") && !slices.Contains(m.Options, "rbind") || slices.Contains(m.Options, "ro") {
 			continue
@@ -528,14 +528,21 @@ func (cr *creation) hideInBinds(plan confine.Plan, base confine.LandlockConfig) 
 		if err != nil || !filepath.IsAbs(src) {
 			continue
 		}
-		for _, d := range append([]string{filepath.Dir(cr.cont.dir), DefaultRoot()}, SandboxStateRoots()...) {
+		if dirs == nil { // those that exist, looked up once, at the first writable bind
+			dirs = []string{}
+			for _, d := range cr.runtimeDirs() {
+				if _, err := os.Lstat(d); err == nil {
+					dirs = append(dirs, d)
+				}
+			}
+		}
+		for _, d := range dirs {
 			rel, err := filepath.Rel(src, d)
 			if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 				continue
 			}
 			inside := filepath.Join(m.Destination, rel)
-			if _, err := os.Lstat(d); err != nil || slices.Contains(hide, inside) ||
-				!writableBy(plan.Landlock.Paths, filepath.Join(st.Rootfs, inside)) {
+			if slices.Contains(hide, inside) || !writableBy(plan.Landlock.Paths, filepath.Join(st.Rootfs, inside)) {
 				continue
 			}
 			hide = append(hide, inside)
@@ -548,6 +555,12 @@ func (cr *creation) hideInBinds(plan confine.Plan, base confine.LandlockConfig) 
 	pol := cr.policy.Clone()
 	pol.FSDenied = append(pol.FSDenied, hide...)
 	return confine.PlanFor(pol, base, st.Rootfs)
+}
+
+// runtimeDirs are the runtime's directories kept from a sandbox (plan, hideInBinds): the state
+// root, the default root and the sandboxes' default state roots.
+func (cr *creation) runtimeDirs() []string {
+	return append([]string{filepath.Dir(cr.cont.dir), DefaultRoot()}, SandboxStateRoots()...)
 }
 
 // writableBy: a rule grants writing dir or a directory above it.

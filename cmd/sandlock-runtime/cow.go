@@ -82,9 +82,11 @@ func cowAction(live bool, f func(*cowfs.Layer, *cli.Context) error) cli.ActionFu
 		if l.Tmpfs {
 			return fmt.Errorf("%s: %s is on its sandbox's tmpfs (max_disk): the sandbox still runs, or delete --force it first", name, l.Dir)
 		}
-		if owner := layerOwner(c, l); live && owner != "" {
-			return fmt.Errorf("%s: %s belongs to %s, which still has state (it runs, or a crash left it): `sandlock-runtime --root %s delete --force %s` applies its on_exit/on_error",
-				name, l.Dir, owner, filepath.Dir(owner), l.ID)
+		if live {
+			if owner := layerOwner(c, l); owner != "" {
+				return fmt.Errorf("%s: %s belongs to %s, which still has state (it runs, or a crash left it): `sandlock-runtime --root %s delete --force %s` applies its on_exit/on_error",
+					name, l.Dir, owner, filepath.Dir(owner), l.ID)
+			}
 		}
 		err = f(l, c)
 		if errors.Is(err, cowfs.ErrBranchConflict) {
@@ -160,8 +162,11 @@ func cowList(c *cli.Context) error {
 	}
 	list := []layerEntry{}
 	for _, e := range ents {
+		if !e.IsDir() {
+			continue // not a layer
+		}
 		l, err := cowfs.Open(filepath.Join(storage, e.Name()))
-		if err != nil || !e.IsDir() {
+		if err != nil {
 			continue // not a layer
 		}
 		list = append(list, layerEntry{ID: l.ID, Dir: l.Dir, Created: time.Unix(0, l.Start).UTC(), Workdir: l.Workdir, Owner: layerOwner(c, l)})
